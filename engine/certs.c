@@ -1,0 +1,1170 @@
+/*
+ * certs.c - certificate assembly and issuance policy (certs.h).
+ *
+ * The TBSCertificate is built with OpenSSL's X509 API, but OpenSSL never
+ * signs: the CA key lives on the token.  We set the TBS signature
+ * AlgorithmIdentifier by hand, re-encode the TBS, pass its bytes to the
+ * tca_signer and wrap tbs + AlgorithmIdentifier + BIT STRING(signature) in the
+ * outer SEQUENCE with a tiny DER writer.  The result is parsed back and its
+ * signature checked against the issuer key, so a signer that returns garbage
+ * (wrong key, wrong mechanism, token fault) can never produce a certificate.
+ *
+ * Everything a CSR or a "current certificate" contains comes from an untrusted
+ * device through a front end: sizes are bounded before parsing, parsing must
+ * consume every byte, and strings echoed in a refusal reason are sanitized.
+ */
+#include "config.h"
+
+/* Refuse deprecated OpenSSL APIs at compile time. */
+#ifndef OPENSSL_API_COMPAT
+#define OPENSSL_API_COMPAT 30000
+#endif
+#ifndef OPENSSL_NO_DEPRECATED
+#define OPENSSL_NO_DEPRECATED 1
+#endif
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "certs.h"
+#include "keytype.h"
+#include "log.h"
+#include "store.h"
+#include "tca-error.h"
+
+#define CERTS_MAX_INPUT	(64 * 1024)	/* CSR / current certificate, DER or PEM */
+#define CERTS_MAX_SIG	1024		/* RSA-8192 signature = 1024 bytes */
+#define CERTS_MAX_DAYS	(100U * 366U)	/* sanity bound on validity periods */
+#define SECS_PER_DAY	86400
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+setwhy(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+setwhy(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* Device-chosen bytes echoed in a reason: printable ASCII only, so the message
+ * stays valid UTF-8 and harmless in logs. */
+static void
+sanitize(const unsigned char *s, size_t len, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+
+	if (outsz == 0)
+		return;
+	for (i = 0; i < len && o + 1 < outsz; i++)
+		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ?
+		    (char)s[i] : '?';
+	if (i < len && o >= 3 && outsz > 4) {
+		out[o - 3] = '.';
+		out[o - 2] = '.';
+		out[o - 1] = '.';
+	}
+	out[o] = '\0';
+}
+
+/* Logs and drops OpenSSL's error queue, so a failure here does not leak stale
+ * errors into the next, unrelated OpenSSL call of this thread. */
+static void
+ossl_drain(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		if (what != NULL) {
+			ERR_error_string_n(e, buf, sizeof(buf));
+			log_debug("%s: %s", what, buf);
+		}
+	}
+}
+
+/* Unix seconds of an ASN1_TIME (UTCTime or GeneralizedTime). */
+static int
+asn1_time_to_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+	time_t v;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return TCA_ERR_CRYPTO;
+	v = timegm(&tm);
+	if (v == (time_t)-1)
+		return TCA_ERR_CRYPTO;
+	*out = (int64_t)v;
+	return TCA_OK;
+}
+
+/* RFC 5280 4.2.1.2 method 1: SHA-1 over the subjectPublicKey BIT STRING
+ * contents.  Computed here rather than via the "hash" config value so the
+ * result does not depend on OpenSSL's defaults. */
+static int
+key_id_of(X509_PUBKEY *xpk, ASN1_OCTET_STRING **out)
+{
+	const unsigned char *bits = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	ASN1_OCTET_STRING *os = NULL;
+	int bitslen = 0, r = TCA_ERR_CRYPTO;
+
+	*out = NULL;
+	if (xpk == NULL ||
+	    X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xpk) != 1 ||
+	    bits == NULL || bitslen <= 0)
+		goto out;
+	if (EVP_Digest(bits, (size_t)bitslen, md, &mdlen, EVP_sha1(), NULL) != 1)
+		goto out;
+	if ((os = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(os, md, (int)mdlen) != 1)
+		goto out;
+	*out = os;
+	os = NULL;
+	r = TCA_OK;
+ out:
+	ASN1_OCTET_STRING_free(os);
+	return r;
+}
+
+/* ------------------------------------------------------------ serials */
+
+int
+tca_random_serial(unsigned char serial[TCA_SERIAL_LEN])
+{
+	int i;
+
+	if (serial == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (RAND_bytes(serial, TCA_SERIAL_LEN) != 1) {
+		ossl_drain("RAND_bytes");
+		return TCA_ERR_CRYPTO;
+	}
+	/* Redraw a zero first byte instead of forcing it, so the first byte
+	 * stays uniform over 0x01..0x7f. */
+	serial[0] &= 0x7f;
+	for (i = 0; serial[0] == 0 && i < 64; i++) {
+		if (RAND_bytes(serial, 1) != 1) {
+			ossl_drain("RAND_bytes");
+			return TCA_ERR_CRYPTO;
+		}
+		serial[0] &= 0x7f;
+	}
+	if (serial[0] == 0)
+		serial[0] = 0x01;
+	return TCA_OK;
+}
+
+static int
+set_random_serial(X509 *x)
+{
+	unsigned char serial[TCA_SERIAL_LEN];
+	ASN1_INTEGER *ai = NULL;
+	int r = TCA_ERR_INTERNAL;
+
+	if ((r = tca_random_serial(serial)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+	/* The magnitude is stored as is: its first byte is 0x01..0x7f, so it
+	 * is already the minimal, positive DER content. */
+	if ((ai = ASN1_INTEGER_new()) == NULL ||
+	    ASN1_STRING_set(ai, serial, TCA_SERIAL_LEN) != 1 ||
+	    X509_set_serialNumber(x, ai) != 1)
+		goto out;
+	r = TCA_OK;
+ out:
+	ASN1_INTEGER_free(ai);
+	return r;
+}
+
+/* ------------------------------------------------------------ DER assembly */
+
+static size_t
+der_hdr_len(size_t len)
+{
+	if (len < 0x80)
+		return 2;
+	if (len <= 0xff)
+		return 3;
+	if (len <= 0xffff)
+		return 4;
+	if (len <= 0xffffff)
+		return 5;
+	return 6;
+}
+
+/* Tag + definite length (at most 4 length bytes) at buf[*pos]. */
+static int
+der_put_hdr(unsigned char *buf, size_t cap, size_t *pos, unsigned char tag,
+    size_t len)
+{
+	size_t n = der_hdr_len(len), i;
+
+	if (len > 0xffffffffUL || *pos > cap || cap - *pos < n)
+		return TCA_ERR_INTERNAL;
+	buf[(*pos)++] = tag;
+	if (len < 0x80) {
+		buf[(*pos)++] = (unsigned char)len;
+		return TCA_OK;
+	}
+	buf[(*pos)++] = (unsigned char)(0x80 | (n - 2));
+	for (i = n - 2; i > 0; i--)
+		buf[(*pos)++] = (unsigned char)(len >> (8 * (i - 1)));
+	return TCA_OK;
+}
+
+static int
+der_put(unsigned char *buf, size_t cap, size_t *pos, const void *p, size_t len)
+{
+	if (*pos > cap || cap - *pos < len)
+		return TCA_ERR_INTERNAL;
+	memcpy(buf + *pos, p, len);
+	*pos += len;
+	return TCA_OK;
+}
+
+/* The signatureAlgorithm of alg: parameters absent for ECDSA and Ed25519
+ * (RFC 5758 3.2, RFC 8410 3), NULL for sha256WithRSAEncryption (RFC 4055 5). */
+static int
+sig_alg_set(X509_ALGOR *alg, enum tca_sig_alg sa)
+{
+	int nid = tca_sig_alg_nid(sa);
+	int ptype = (sa == TCA_SIG_RSA_PKCS1_SHA256) ? V_ASN1_NULL : V_ASN1_UNDEF;
+	ASN1_OBJECT *obj;
+
+	if (nid == NID_undef || (obj = OBJ_nid2obj(nid)) == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (X509_ALGOR_set0(alg, obj, ptype, NULL) != 1)
+		return TCA_ERR_CRYPTO;
+	return TCA_OK;
+}
+
+/*
+ * Signs x's TBSCertificate with signer and returns the parsed, verified
+ * certificate in *out.  x must be complete except for the signature.
+ */
+static int
+sign_and_assemble(X509 *x, const struct tca_signer *signer,
+    EVP_PKEY *issuer_pub, X509 **out)
+{
+	unsigned char sig[CERTS_MAX_SIG];
+	unsigned char *tbs = NULL, *algder = NULL, *der = NULL;
+	const unsigned char *p;
+	X509_ALGOR *tbsalg, *alg = NULL;
+	X509 *cert = NULL;
+	size_t siglen = sizeof(sig), content, total, pos = 0;
+	int tbslen, alglen, r = TCA_ERR_INTERNAL;
+
+	*out = NULL;
+	if (signer == NULL || signer->sign == NULL || issuer_pub == NULL)
+		return TCA_ERR_INVALID_ARG;
+
+	/* OpenSSL only exposes the TBS AlgorithmIdentifier as const because
+	 * it expects to fill it in X509_sign(); we sign elsewhere, and
+	 * i2d_re_X509_tbs() below re-encodes whatever it holds. */
+	tbsalg = (X509_ALGOR *)(uintptr_t)X509_get0_tbs_sigalg(x);
+	if ((r = sig_alg_set(tbsalg, signer->alg)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+	if ((alg = X509_ALGOR_new()) == NULL)
+		goto out;
+	if ((r = sig_alg_set(alg, signer->alg)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+	if ((tbslen = i2d_re_X509_tbs(x, &tbs)) <= 0 ||
+	    (alglen = i2d_X509_ALGOR(alg, &algder)) <= 0)
+		goto out;
+
+	if ((r = signer->sign(signer->ctx, tbs, (size_t)tbslen, sig,
+	    &siglen)) != TCA_OK) {
+		log_error_f("signer failed: %s", tca_strerror(r));
+		goto out;
+	}
+	if (siglen == 0 || siglen > sizeof(sig)) {
+		log_error_f("signer returned %zu signature bytes", siglen);
+		r = TCA_ERR_CRYPTO;
+		goto out;
+	}
+
+	r = TCA_ERR_INTERNAL;
+	/* BIT STRING content = unused-bits octet (0) + signature */
+	content = (size_t)tbslen + (size_t)alglen +
+	    der_hdr_len(siglen + 1) + siglen + 1;
+	total = der_hdr_len(content) + content;
+	if (content > 0xffffffffUL || total > LONG_MAX)
+		goto out;
+	if ((der = OPENSSL_malloc(total)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if (der_put_hdr(der, total, &pos, 0x30, content) != TCA_OK ||
+	    der_put(der, total, &pos, tbs, (size_t)tbslen) != TCA_OK ||
+	    der_put(der, total, &pos, algder, (size_t)alglen) != TCA_OK ||
+	    der_put_hdr(der, total, &pos, 0x03, siglen + 1) != TCA_OK ||
+	    der_put(der, total, &pos, "", 1) != TCA_OK ||
+	    der_put(der, total, &pos, sig, siglen) != TCA_OK ||
+	    pos != total)
+		goto out;
+
+	r = TCA_ERR_CRYPTO;
+	p = der;
+	if ((cert = d2i_X509(NULL, &p, (long)total)) == NULL ||
+	    p != der + total) {
+		log_error_f("assembled certificate does not parse back");
+		goto out;
+	}
+	if (X509_verify(cert, issuer_pub) != 1) {
+		log_error_f("signature from the CA key does not verify; "
+		    "refusing to return the certificate");
+		goto out;
+	}
+	*out = cert;
+	cert = NULL;
+	r = TCA_OK;
+ out:
+	if (r != TCA_OK)
+		ossl_drain(__func__);
+	X509_free(cert);
+	X509_ALGOR_free(alg);
+	OPENSSL_free(tbs);
+	OPENSSL_free(algder);
+	OPENSSL_free(der);
+	OPENSSL_cleanse(sig, sizeof(sig));
+	return r;
+}
+
+/* ------------------------------------------------------------ extensions */
+
+static int
+add_basic_constraints(X509 *x, int ca)
+{
+	BASIC_CONSTRAINTS *bc = NULL;
+	int r = TCA_ERR_CRYPTO;
+
+	/* ca = 0 is the DEFAULT FALSE, omitted: the value is an empty
+	 * SEQUENCE, as DER requires. No pathLenConstraint. */
+	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
+		goto out;
+	bc->ca = ca ? 0xff : 0;
+	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = TCA_OK;
+ out:
+	BASIC_CONSTRAINTS_free(bc);
+	return r;
+}
+
+/* bits: KU bit numbers of RFC 5280 4.2.1.3 (0 = digitalSignature). */
+static int
+add_key_usage(X509 *x, const int *bits, size_t nbits)
+{
+	ASN1_BIT_STRING *ku = NULL;
+	size_t i;
+	int r = TCA_ERR_CRYPTO;
+
+	if ((ku = ASN1_BIT_STRING_new()) == NULL)
+		goto out;
+	for (i = 0; i < nbits; i++)
+		if (ASN1_BIT_STRING_set_bit(ku, bits[i], 1) != 1)
+			goto out;
+	if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = TCA_OK;
+ out:
+	ASN1_BIT_STRING_free(ku);
+	return r;
+}
+
+static int
+add_eku_client_auth(X509 *x)
+{
+	EXTENDED_KEY_USAGE *eku = NULL;
+	ASN1_OBJECT *obj = NULL;
+	int r = TCA_ERR_CRYPTO;
+
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL ||
+	    (obj = OBJ_nid2obj(NID_client_auth)) == NULL ||
+	    sk_ASN1_OBJECT_push(eku, obj) <= 0)
+		goto out;
+	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = TCA_OK;
+ out:
+	/* OBJ_nid2obj() objects are static: ASN1_OBJECT_free() is a no-op */
+	EXTENDED_KEY_USAGE_free(eku);
+	return r;
+}
+
+/* SKI of x's own key, then AKI keyIdentifier = aki (or the SKI itself when
+ * aki is NULL: self-signed). */
+static int
+add_key_ids(X509 *x, const ASN1_OCTET_STRING *aki)
+{
+	ASN1_OCTET_STRING *ski = NULL;
+	AUTHORITY_KEYID *akid = NULL;
+	int r = TCA_ERR_INTERNAL;
+
+	if ((r = key_id_of(X509_get_X509_PUBKEY(x), &ski)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
+	    (akid->keyid = ASN1_OCTET_STRING_dup(aki != NULL ? aki : ski)) == NULL)
+		goto out;
+	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = TCA_OK;
+ out:
+	ASN1_OCTET_STRING_free(ski);
+	AUTHORITY_KEYID_free(akid);
+	return r;
+}
+
+/* ------------------------------------------------------------ CA cert */
+
+static int
+country_valid(const char *c)
+{
+	return strlen(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' &&
+	    c[1] >= 'A' && c[1] <= 'Z';
+}
+
+int
+tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
+    const struct tca_signer *signer, X509 **cert_ptr)
+{
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	time_t nb;
+	int r = TCA_ERR_INTERNAL;
+	static const int ku_bits[] = { 5 /* keyCertSign */, 6 /* cRLSign */ };
+
+	if (cert_ptr != NULL)
+		*cert_ptr = NULL;
+	if (p == NULL || pub == NULL || signer == NULL || cert_ptr == NULL ||
+	    p->common_name == NULL || *p->common_name == '\0' ||
+	    p->days == 0 || p->days > CERTS_MAX_DAYS)
+		return TCA_ERR_INVALID_ARG;
+	if (p->country != NULL && *p->country != '\0' &&
+	    !country_valid(p->country)) {
+		log_error_f("country \"%s\" is not two letters A-Z", p->country);
+		return TCA_ERR_INVALID_ARG;
+	}
+
+	r = TCA_ERR_CRYPTO;
+	if ((x = X509_new()) == NULL || (name = X509_NAME_new()) == NULL)
+		goto out;
+	if (X509_set_version(x, X509_VERSION_3) != 1)
+		goto out;
+	if ((r = set_random_serial(x)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+
+	if (p->country != NULL && *p->country != '\0' &&
+	    X509_NAME_add_entry_by_NID(name, NID_countryName,
+	    V_ASN1_PRINTABLESTRING, (const unsigned char *)p->country, 2,
+	    -1, 0) != 1)
+		goto out;
+	if (p->organization != NULL && *p->organization != '\0' &&
+	    X509_NAME_add_entry_by_NID(name, NID_organizationName,
+	    MBSTRING_UTF8, (const unsigned char *)p->organization, -1,
+	    -1, 0) != 1) {
+		log_error_f("organization is not valid UTF-8 of 1..64 characters");
+		r = TCA_ERR_INVALID_ARG;
+		goto out;
+	}
+	if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)p->common_name, -1, -1, 0) != 1) {
+		log_error_f("common name is not valid UTF-8 of 1..64 characters");
+		r = TCA_ERR_INVALID_ARG;
+		goto out;
+	}
+	if (X509_set_subject_name(x, name) != 1 ||
+	    X509_set_issuer_name(x, name) != 1)
+		goto out;
+
+	nb = p->not_before;
+	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), (int)p->days, 0, &nb) == NULL)
+		goto out;
+	if (X509_set_pubkey(x, pub) != 1)
+		goto out;
+
+	if ((r = add_basic_constraints(x, 1)) != TCA_OK ||
+	    (r = add_key_usage(x, ku_bits, 2)) != TCA_OK ||
+	    (r = add_key_ids(x, NULL)) != TCA_OK)
+		goto out;
+
+	r = sign_and_assemble(x, signer, pub, cert_ptr);
+ out:
+	if (r != TCA_OK)
+		ossl_drain(__func__);
+	X509_NAME_free(name);
+	X509_free(x);
+	return r;
+}
+
+/* ------------------------------------------------------------ CSR parsing */
+
+int
+tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
+    char *why, size_t whylen)
+{
+	const unsigned char *p;
+	X509_REQ *req = NULL;
+	BIO *bio = NULL;
+	int r = TCA_ERR_INTERNAL;
+
+	if (csr_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	*csr_ptr = NULL;
+	if (data == NULL || len == 0) {
+		setwhy(why, whylen, "CSR is empty");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (len > CERTS_MAX_INPUT) {
+		setwhy(why, whylen, "CSR is larger than %d bytes", CERTS_MAX_INPUT);
+		return TCA_ERR_BAD_REQUEST;
+	}
+
+	/* DER first: a DER SEQUENCE starts with 0x30, PEM with text. */
+	p = data;
+	if (data[0] == 0x30 &&
+	    (req = d2i_X509_REQ(NULL, &p, (long)len)) != NULL) {
+		if (p != data + len) {
+			setwhy(why, whylen, "CSR has trailing bytes after the DER request");
+			r = TCA_ERR_BAD_REQUEST;
+			goto out;
+		}
+	} else {
+		ERR_clear_error();
+		r = TCA_ERR_NOMEM;
+		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
+			goto out;
+		/* Accepts "CERTIFICATE REQUEST" and the legacy
+		 * "NEW CERTIFICATE REQUEST" header alike. */
+		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	}
+	if (req == NULL) {
+		setwhy(why, whylen, "CSR is neither a DER nor a PEM PKCS#10 request");
+		r = TCA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	*csr_ptr = req;
+	req = NULL;
+	r = TCA_OK;
+ out:
+	if (r != TCA_OK)
+		ossl_drain(__func__);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return r;
+}
+
+/* ------------------------------------------------------------ CSR policy */
+
+static int
+attr_name(const ASN1_OBJECT *obj, char *out, size_t outsz)
+{
+	int nid = OBJ_obj2nid(obj);
+	const char *sn = (nid != NID_undef) ? OBJ_nid2sn(nid) : NULL;
+
+	if (sn != NULL) {
+		snprintf(out, outsz, "%s", sn);
+		return 0;
+	}
+	if (OBJ_obj2txt(out, (int)outsz, obj, 1) <= 0)
+		snprintf(out, outsz, "(unknown)");
+	return 0;
+}
+
+static int
+check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
+{
+	const X509_NAME *name = X509_REQ_get_subject_name(csr);
+	const X509_NAME_ENTRY *ne;
+	const ASN1_STRING *val;
+	unsigned char *utf8 = NULL, *cn = NULL;
+	char attr[80], shown[80], dev[80];
+	int i, n, nid, ulen, cnlen = 0, ncn = 0, r = TCA_ERR_INTERNAL;
+
+	if (name == NULL || (n = X509_NAME_entry_count(name)) <= 0) {
+		setwhy(why, whylen, "CSR subject is empty");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		ne = X509_NAME_get_entry(name, i);
+		nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
+		attr_name(X509_NAME_ENTRY_get_object(ne), attr, sizeof(attr));
+		if (nid != NID_commonName && nid != NID_organizationName &&
+		    nid != NID_organizationalUnitName) {
+			setwhy(why, whylen, "CSR subject attribute %s is not "
+			    "allowed (only CN, O and OU)", attr);
+			r = TCA_ERR_POLICY_VIOLATION;
+			goto out;
+		}
+		val = X509_NAME_ENTRY_get_data(ne);
+		OPENSSL_free(utf8);
+		utf8 = NULL;
+		if ((ulen = ASN1_STRING_to_UTF8(&utf8, val)) < 0) {
+			setwhy(why, whylen, "CSR subject %s is not a valid string", attr);
+			r = TCA_ERR_BAD_REQUEST;
+			goto out;
+		}
+		if (memchr(utf8, '\0', (size_t)ulen) != NULL) {
+			setwhy(why, whylen, "CSR subject %s contains a NUL character", attr);
+			r = TCA_ERR_POLICY_VIOLATION;
+			goto out;
+		}
+		if (nid == NID_commonName) {
+			if (++ncn > 1) {
+				setwhy(why, whylen, "CSR subject has more than one CN");
+				r = TCA_ERR_POLICY_VIOLATION;
+				goto out;
+			}
+			cn = utf8;
+			cnlen = ulen;
+			utf8 = NULL;
+		}
+	}
+	if (ncn == 0) {
+		setwhy(why, whylen, "CSR subject has no CN");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	if ((size_t)cnlen != strlen(device_id) ||
+	    memcmp(cn, device_id, (size_t)cnlen) != 0) {
+		sanitize(cn, (size_t)cnlen, shown, sizeof(shown));
+		sanitize((const unsigned char *)device_id, strlen(device_id),
+		    dev, sizeof(dev));
+		setwhy(why, whylen, "CSR CN \"%s\" does not match device id \"%s\"",
+		    shown, dev);
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	OPENSSL_free(utf8);
+	OPENSSL_free(cn);
+	return r;
+}
+
+static int
+check_key(EVP_PKEY *pkey, char *why, size_t whylen)
+{
+	char group[80];
+	size_t glen = 0;
+	int id, bits;
+
+	id = EVP_PKEY_get_base_id(pkey);
+	switch (id) {
+	case EVP_PKEY_EC:
+		memset(group, 0, sizeof(group));
+		if (EVP_PKEY_get_utf8_string_param(pkey,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1) {
+			ERR_clear_error();
+			setwhy(why, whylen, "EC key without a named curve is not "
+			    "accepted (P-256 or P-384 only)");
+			return TCA_ERR_POLICY_VIOLATION;
+		}
+		if (strcmp(group, "prime256v1") == 0 ||
+		    strcmp(group, "P-256") == 0 ||
+		    strcmp(group, "secp384r1") == 0 ||
+		    strcmp(group, "P-384") == 0)
+			return TCA_OK;
+		setwhy(why, whylen, "EC curve %s is not accepted (P-256 or P-384 only)",
+		    group);
+		return TCA_ERR_POLICY_VIOLATION;
+	case EVP_PKEY_RSA:
+		bits = EVP_PKEY_get_bits(pkey);
+		if (bits < 2048) {
+			setwhy(why, whylen, "RSA key of %d bits is below the "
+			    "2048-bit minimum", bits);
+			return TCA_ERR_POLICY_VIOLATION;
+		}
+		if (bits > 8192) {
+			setwhy(why, whylen, "RSA key of %d bits exceeds the "
+			    "8192-bit maximum", bits);
+			return TCA_ERR_POLICY_VIOLATION;
+		}
+		return TCA_OK;
+	case EVP_PKEY_ED25519:
+		return TCA_OK;
+	default:
+		setwhy(why, whylen, "key type %s is not accepted "
+		    "(EC P-256/P-384, RSA 2048-8192, Ed25519)",
+		    id != NID_undef && OBJ_nid2sn(id) != NULL ? OBJ_nid2sn(id) :
+		    (EVP_PKEY_get0_type_name(pkey) != NULL ?
+		    EVP_PKEY_get0_type_name(pkey) : "unknown"));
+		return TCA_ERR_POLICY_VIOLATION;
+	}
+}
+
+static int
+check_requested_exts(X509_REQ *csr, char *why, size_t whylen)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_EXTENSION *ext;
+	BASIC_CONSTRAINTS *bc = NULL;
+	int i, r = TCA_ERR_INTERNAL;
+
+	if ((exts = X509_REQ_get_extensions(csr)) == NULL) {
+		/* NULL without an extension request attribute is "none" on
+		 * OpenSSL versions that do not return an empty stack. */
+		if (X509_REQ_get_attr_by_NID(csr, NID_ext_req, -1) < 0 &&
+		    X509_REQ_get_attr_by_NID(csr, NID_ms_ext_req, -1) < 0)
+			return TCA_OK;
+		setwhy(why, whylen, "CSR extension request is malformed");
+		r = TCA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	for (i = -1; (i = X509v3_get_ext_by_NID(exts, NID_basic_constraints,
+	    i)) >= 0;) {
+		ext = sk_X509_EXTENSION_value(exts, i);
+		BASIC_CONSTRAINTS_free(bc);
+		if ((bc = X509V3_EXT_d2i(ext)) == NULL) {
+			setwhy(why, whylen, "CSR basicConstraints extension is malformed");
+			r = TCA_ERR_BAD_REQUEST;
+			goto out;
+		}
+		if (bc->ca) {
+			setwhy(why, whylen, "CSR requests CA:TRUE");
+			r = TCA_ERR_POLICY_VIOLATION;
+			goto out;
+		}
+	}
+	r = TCA_OK;
+ out:
+	BASIC_CONSTRAINTS_free(bc);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return r;
+}
+
+int
+tca_csr_check(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
+{
+	EVP_PKEY *pkey;
+	int r = TCA_ERR_INTERNAL;
+
+	if (csr == NULL || device_id == NULL || *device_id == '\0')
+		return TCA_ERR_INVALID_ARG;
+	if ((pkey = X509_REQ_get0_pubkey(csr)) == NULL) {
+		setwhy(why, whylen, "CSR public key is malformed or of an "
+		    "unsupported type");
+		r = TCA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	if (X509_REQ_verify(csr, pkey) != 1) {
+		setwhy(why, whylen, "CSR signature does not verify "
+		    "(proof of possession failed)");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	if ((r = check_subject(csr, device_id, why, whylen)) != TCA_OK ||
+	    (r = check_key(pkey, why, whylen)) != TCA_OK ||
+	    (r = check_requested_exts(csr, why, whylen)) != TCA_OK)
+		goto out;
+	r = TCA_OK;
+ out:
+	ossl_drain(r == TCA_OK ? NULL : __func__);
+	return r;
+}
+
+/* ------------------------------------------------------------ device cert */
+
+/* CN, O and OU of the CSR subject in order, multi-valued RDNs kept, string
+ * types kept.  Anything else is dropped (tca_csr_check refuses it anyway). */
+static int
+device_subject(const X509_NAME *src, X509_NAME **out)
+{
+	const X509_NAME_ENTRY *ne;
+	const ASN1_STRING *val;
+	X509_NAME *name = NULL;
+	int i, n, nid, set, prev_set = -1, added = 0, r = TCA_ERR_CRYPTO;
+
+	*out = NULL;
+	if ((name = X509_NAME_new()) == NULL)
+		goto out;
+	n = X509_NAME_entry_count(src);
+	for (i = 0; i < n; i++) {
+		ne = X509_NAME_get_entry(src, i);
+		nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
+		if (nid != NID_commonName && nid != NID_organizationName &&
+		    nid != NID_organizationalUnitName)
+			continue;
+		val = X509_NAME_ENTRY_get_data(ne);
+		set = X509_NAME_ENTRY_set(ne);
+		/* set -1: join the previous RDN; 0: start a new one */
+		if (X509_NAME_add_entry_by_NID(name, nid, ASN1_STRING_type(val),
+		    ASN1_STRING_get0_data(val), ASN1_STRING_length(val), -1,
+		    (added > 0 && set == prev_set) ? -1 : 0) != 1)
+			goto out;
+		prev_set = set;
+		added++;
+	}
+	if (added == 0) {
+		r = TCA_ERR_INVALID_ARG;
+		goto out;
+	}
+	*out = name;
+	name = NULL;
+	r = TCA_OK;
+ out:
+	X509_NAME_free(name);
+	return r;
+}
+
+int
+tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
+    X509_REQ *csr, const struct tca_device_params *p, X509 **cert_ptr,
+    char *why, size_t whylen)
+{
+	X509 *x = NULL;
+	X509_NAME *subj = NULL;
+	EVP_PKEY *dev_pub, *ca_pub;
+	ASN1_OCTET_STRING *ca_ski_own = NULL;
+	const ASN1_OCTET_STRING *ca_ski;
+	int64_t ca_nb = 0, ca_na = 0, na;
+	unsigned int days;
+	time_t t_nb, t_na;
+	int ku_bits[2], nku = 0, r = TCA_ERR_INTERNAL;
+
+	if (cert_ptr != NULL)
+		*cert_ptr = NULL;
+	if (ca == NULL || signer == NULL || csr == NULL || p == NULL ||
+	    cert_ptr == NULL || p->default_days == 0 ||
+	    p->default_days > CERTS_MAX_DAYS)
+		return TCA_ERR_INVALID_ARG;
+	if ((dev_pub = X509_REQ_get0_pubkey(csr)) == NULL ||
+	    (ca_pub = X509_get0_pubkey(ca)) == NULL) {
+		ossl_drain(__func__);
+		return TCA_ERR_INVALID_ARG;
+	}
+
+	if ((r = asn1_time_to_unix(X509_get0_notBefore(ca), &ca_nb)) != TCA_OK ||
+	    (r = asn1_time_to_unix(X509_get0_notAfter(ca), &ca_na)) != TCA_OK)
+		goto out;
+	if (ca_nb > (int64_t)p->now || ca_na <= (int64_t)p->now) {
+		setwhy(why, whylen, "tenant CA certificate is not valid at issuance time");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	/* The engine never issues for longer than its policy allows, whatever
+	 * the front end asks for. */
+	days = p->days == 0 ? p->default_days : p->days;
+	if (days > p->default_days)
+		days = p->default_days;
+	na = (int64_t)p->now + (int64_t)days * SECS_PER_DAY;
+	if (na > ca_na)
+		na = ca_na;
+	t_nb = p->now;
+	t_na = (time_t)na;
+
+	r = TCA_ERR_CRYPTO;
+	if ((x = X509_new()) == NULL)
+		goto out;
+	if (X509_set_version(x, X509_VERSION_3) != 1)
+		goto out;
+	if ((r = set_random_serial(x)) != TCA_OK)
+		goto out;
+	if ((r = device_subject(X509_REQ_get_subject_name(csr), &subj)) != TCA_OK) {
+		setwhy(why, whylen, "CSR subject has no CN, O or OU");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	r = TCA_ERR_CRYPTO;
+	if (X509_set_subject_name(x, subj) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1)
+		goto out;
+	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &t_nb) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &t_na) == NULL)
+		goto out;
+	if (X509_set_pubkey(x, dev_pub) != 1)
+		goto out;
+
+	ku_bits[nku++] = 0;	/* digitalSignature */
+	if (EVP_PKEY_get_base_id(dev_pub) == EVP_PKEY_RSA)
+		ku_bits[nku++] = 2;	/* keyEncipherment (RSA key transport) */
+
+	if ((ca_ski = X509_get0_subject_key_id(ca)) == NULL) {
+		if ((r = key_id_of(X509_get_X509_PUBKEY(ca), &ca_ski_own)) != TCA_OK)
+			goto out;
+		ca_ski = ca_ski_own;
+	}
+	if ((r = add_basic_constraints(x, 0)) != TCA_OK ||
+	    (r = add_key_usage(x, ku_bits, (size_t)nku)) != TCA_OK ||
+	    (r = add_eku_client_auth(x)) != TCA_OK ||
+	    (r = add_key_ids(x, ca_ski)) != TCA_OK)
+		goto out;
+
+	r = sign_and_assemble(x, signer, ca_pub, cert_ptr);
+ out:
+	if (r != TCA_OK)
+		ossl_drain(__func__);
+	ASN1_OCTET_STRING_free(ca_ski_own);
+	X509_NAME_free(subj);
+	X509_free(x);
+	return r;
+}
+
+/* ------------------------------------------------------------ re-enrollment */
+
+static int
+cert_parse_any(const unsigned char *data, size_t len, X509 **out)
+{
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	int r = TCA_ERR_BAD_REQUEST;
+
+	*out = NULL;
+	if (data == NULL || len == 0 || len > CERTS_MAX_INPUT)
+		return TCA_ERR_BAD_REQUEST;
+	if (data[0] == 0x30 && tca_cert_from_der(data, len, &x) == TCA_OK)
+		goto done;
+	ERR_clear_error();
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+ done:
+	*out = x;
+	x = NULL;
+	r = TCA_OK;
+ out:
+	ossl_drain(NULL);
+	BIO_free(bio);
+	X509_free(x);
+	return r;
+}
+
+int
+tca_reenroll_check(X509 *const *cas, size_t n_cas,
+    const unsigned char *current, size_t current_len, X509_REQ *csr,
+    char *why, size_t whylen)
+{
+	X509 *cur = NULL;
+	EVP_PKEY *pub;
+	size_t i;
+	int found = 0, r = TCA_ERR_INTERNAL;
+
+	if ((cas == NULL && n_cas > 0) || csr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (current_len > CERTS_MAX_INPUT) {
+		setwhy(why, whylen, "current certificate is larger than %d bytes",
+		    CERTS_MAX_INPUT);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if ((r = cert_parse_any(current, current_len, &cur)) != TCA_OK) {
+		if (r == TCA_ERR_BAD_REQUEST)
+			setwhy(why, whylen, "current certificate is neither a DER "
+			    "nor a PEM X.509 certificate");
+		goto out;
+	}
+	for (i = 0; i < n_cas && !found; i++) {
+		if (cas[i] == NULL ||
+		    X509_NAME_cmp(X509_get_subject_name(cas[i]),
+		    X509_get_issuer_name(cur)) != 0 ||
+		    (pub = X509_get0_pubkey(cas[i])) == NULL)
+			continue;
+		if (X509_verify(cur, pub) == 1)
+			found = 1;
+	}
+	ERR_clear_error();
+	if (!found) {
+		setwhy(why, whylen, "current certificate was not issued by this "
+		    "tenant's CA");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr),
+	    X509_get_subject_name(cur)) != 0) {
+		setwhy(why, whylen, "CSR subject differs from the current "
+		    "certificate's subject (RFC 7030 4.2.2)");
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	X509_free(cur);
+	return r;
+}
+
+/* ------------------------------------------------------------ info, DER */
+
+/* RFC 2253 one-line form; an oversized name (a device may send many OUs) is
+ * cut with a visible "..." rather than failing after issuance. */
+static int
+name_rfc2253(const X509_NAME *name, char *out, size_t outsz)
+{
+	BIO *bio = NULL;
+	char *p = NULL;
+	long n;
+	size_t len;
+	int r = TCA_ERR_CRYPTO;
+
+	out[0] = '\0';
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		goto out;
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0)
+		goto out;
+	if ((n = BIO_get_mem_data(bio, &p)) < 0 || (n > 0 && p == NULL))
+		goto out;
+	len = (size_t)n;
+	if (len >= outsz) {
+		log_warn_f("name of %zu characters truncated", len);
+		memcpy(out, p, outsz - 1);
+		out[outsz - 1] = '\0';
+		if (outsz > 4)
+			memcpy(out + outsz - 4, "...", 3);
+	} else {
+		if (len > 0)
+			memcpy(out, p, len);
+		out[len] = '\0';
+	}
+	r = TCA_OK;
+ out:
+	BIO_free(bio);
+	return r;
+}
+
+int
+tca_cert_get_info(X509 *cert, struct tca_cert_info *info, unsigned char **der_ptr)
+{
+	const ASN1_INTEGER *serial;
+	unsigned char *der = NULL, *iname = NULL;
+	unsigned int mdlen;
+	size_t der_len = 0;
+	int ilen, slen, r = TCA_ERR_INTERNAL;
+
+	if (der_ptr != NULL)
+		*der_ptr = NULL;
+	if (cert == NULL || info == NULL || der_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	memset(info, 0, sizeof(*info));
+
+	if ((r = tca_cert_to_der(cert, &der, &der_len)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_CRYPTO;
+	if ((serial = X509_get0_serialNumber(cert)) == NULL)
+		goto out;
+	slen = ASN1_STRING_length(serial);
+	if (slen <= 0 || (size_t)slen > sizeof(info->serial)) {
+		log_error_f("serial number of %d bytes", slen);
+		r = TCA_ERR_INVALID_ARG;
+		goto out;
+	}
+	memcpy(info->serial, ASN1_STRING_get0_data(serial), (size_t)slen);
+	info->serial_len = (size_t)slen;
+
+	if ((r = name_rfc2253(X509_get_subject_name(cert), info->subject,
+	    sizeof(info->subject))) != TCA_OK ||
+	    (r = name_rfc2253(X509_get_issuer_name(cert), info->issuer,
+	    sizeof(info->issuer))) != TCA_OK)
+		goto out;
+
+	r = TCA_ERR_CRYPTO;
+	if ((ilen = i2d_X509_NAME(X509_get_issuer_name(cert), &iname)) <= 0)
+		goto out;
+	mdlen = sizeof(info->issuer_hash);
+	if (EVP_Digest(iname, (size_t)ilen, info->issuer_hash, &mdlen,
+	    EVP_sha256(), NULL) != 1 || mdlen != sizeof(info->issuer_hash))
+		goto out;
+	mdlen = sizeof(info->sha256);
+	if (EVP_Digest(der, der_len, info->sha256, &mdlen, EVP_sha256(),
+	    NULL) != 1 || mdlen != sizeof(info->sha256))
+		goto out;
+	if ((r = asn1_time_to_unix(X509_get0_notBefore(cert),
+	    &info->not_before)) != TCA_OK ||
+	    (r = asn1_time_to_unix(X509_get0_notAfter(cert),
+	    &info->not_after)) != TCA_OK)
+		goto out;
+
+	info->der = der;
+	info->der_len = der_len;
+	*der_ptr = der;
+	der = NULL;
+	r = TCA_OK;
+ out:
+	if (r != TCA_OK) {
+		ossl_drain(__func__);
+		memset(info, 0, sizeof(*info));
+	}
+	OPENSSL_free(iname);
+	OPENSSL_free(der);
+	return r;
+}
+
+int
+tca_cert_to_der(X509 *cert, unsigned char **der_ptr, size_t *len_ptr)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (der_ptr != NULL)
+		*der_ptr = NULL;
+	if (cert == NULL || der_ptr == NULL || len_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	*len_ptr = 0;
+	if ((n = i2d_X509(cert, &der)) <= 0) {
+		ossl_drain(__func__);
+		return TCA_ERR_CRYPTO;
+	}
+	*der_ptr = der;
+	*len_ptr = (size_t)n;
+	return TCA_OK;
+}
+
+int
+tca_cert_from_der(const unsigned char *der, size_t len, X509 **cert_ptr)
+{
+	const unsigned char *p = der;
+	X509 *x = NULL;
+
+	if (cert_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	*cert_ptr = NULL;
+	if (der == NULL || len == 0 || len > LONG_MAX)
+		return TCA_ERR_BAD_REQUEST;
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		X509_free(x);
+		ossl_drain(NULL);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	*cert_ptr = x;
+	return TCA_OK;
+}

@@ -1,0 +1,121 @@
+/*
+ * certs.h - certificate assembly and issuance policy.
+ *
+ * Certificates are assembled with OpenSSL 3's X509 API and signed by a
+ * tca_signer: we build the TBSCertificate, DER-encode it, hand those bytes to
+ * the signer (in the engine: the token's C_Sign through tca_token_sign) and
+ * assemble Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue }
+ * ourselves, then parse it back with d2i_X509 and check the signature against
+ * the issuer's public key before returning it.  No private key ever exists in
+ * this process; no ENGINE API is used.
+ *
+ * Everything here is pure computation on its inputs (time is passed in), so it
+ * is unit-tested without a token.
+ *
+ * Return values: TCA_OK or TCA_ERR_*.  Policy refusals return
+ * TCA_ERR_POLICY_VIOLATION (or TCA_ERR_BAD_REQUEST for undecodable input) with
+ * a one-line reason for the peer in why/whylen.
+ */
+#ifndef TCA_CERTS_H
+#define TCA_CERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "keytype.h"
+#include "store.h"
+
+#define TCA_SERIAL_LEN 16	/* random serial bytes; top bit cleared, never zero */
+
+/* Signs tbs with the CA key as alg; writes the signatureValue content into sig
+ * (capacity *sig_len in, length out).  Returns TCA_OK or TCA_ERR_*. */
+struct tca_signer {
+	enum tca_sig_alg alg;
+	int (*sign)(void *ctx, const unsigned char *tbs, size_t tbs_len,
+	    unsigned char *sig, size_t *sig_len);
+	void *ctx;
+};
+
+/* Fresh serial: TCA_SERIAL_LEN bytes from RAND_bytes, first byte's top bit
+ * cleared and first byte made non-zero, so the DER INTEGER is positive and
+ * exactly 16 bytes long. */
+int tca_random_serial(unsigned char serial[TCA_SERIAL_LEN]);
+
+struct tca_ca_params {
+	const char *common_name;	/* tenant id */
+	const char *organization;	/* O, may be NULL/"" to omit */
+	const char *country;	/* C, two letters, may be NULL/"" to omit */
+	time_t not_before;
+	unsigned int days;	/* notAfter = notBefore + days * 86400 */
+};
+
+/*
+ * Self-signed CA certificate for pub, signed by signer:
+ * v3, random serial, subject = issuer = C, O, CN; basicConstraints critical
+ * CA:TRUE; keyUsage critical keyCertSign, cRLSign; SKI = SHA-1 of the
+ * subjectPublicKey BIT STRING (RFC 5280 4.2.1.2 method 1); AKI keyIdentifier =
+ * SKI.  *cert_ptr: caller frees with X509_free().
+ */
+int tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
+    const struct tca_signer *signer, X509 **cert_ptr);
+
+/* Parses a PKCS#10 CSR given as DER or PEM.  TCA_ERR_BAD_REQUEST with a reason
+ * if it is neither.  *csr_ptr: caller frees with X509_REQ_free(). */
+int tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
+    char *why, size_t whylen);
+
+/*
+ * Issuance policy for a device CSR (all checked, first failure reported):
+ *  - the CSR's self-signature verifies (proof of possession);
+ *  - subject holds exactly one CN, equal to device_id; only CN, O and OU
+ *    attributes are accepted (others refused, naming the attribute);
+ *  - key is EC P-256 or P-384, RSA >= 2048 bits (<= 8192), or Ed25519;
+ *  - no basicConstraints CA:TRUE in the requested extensions.
+ * TCA_OK or TCA_ERR_POLICY_VIOLATION / TCA_ERR_BAD_REQUEST with why.
+ */
+int tca_csr_check(X509_REQ *csr, const char *device_id, char *why, size_t whylen);
+
+struct tca_device_params {
+	time_t now;		/* notBefore */
+	unsigned int days;	/* requested validity; 0 = default_days */
+	unsigned int default_days;	/* 365; also the maximum */
+};
+
+/*
+ * Device certificate from a CSR that passed tca_csr_check(): v3, random
+ * serial, subject = CN/O/OU copied from the CSR (in the CSR's order), issuer =
+ * CA subject, validity [now, now + min(days, default_days)] capped at the CA's
+ * notAfter (TCA_ERR_POLICY_VIOLATION if the CA is not valid at now),
+ * basicConstraints critical CA:FALSE, keyUsage critical digitalSignature
+ * (+ keyEncipherment for RSA keys), extendedKeyUsage clientAuth, SKI (method 1),
+ * AKI keyIdentifier = the CA's SKI.  Nothing else from the CSR is copied.
+ */
+int tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
+    X509_REQ *csr, const struct tca_device_params *p, X509 **cert_ptr,
+    char *why, size_t whylen);
+
+/*
+ * RFC 7030 4.2.2 re-enrollment check: current (DER or PEM) must parse, be
+ * issued by one of the tenant's CA certificates in cas[0..n_cas) (signature
+ * verifies, issuer name matches), and the CSR subject must equal current's
+ * subject (X509_NAME_cmp).  Expiry of current is tolerated (a device renews
+ * late); revocation is not checked (no CRLs yet).
+ */
+int tca_reenroll_check(X509 *const *cas, size_t n_cas,
+    const unsigned char *current, size_t current_len, X509_REQ *csr,
+    char *why, size_t whylen);
+
+/* Fills info from cert; info->der points into *der_ptr, which the caller frees
+ * with OPENSSL_free() after use.  */
+int tca_cert_get_info(X509 *cert, struct tca_cert_info *info, unsigned char **der_ptr);
+
+/* DER-encode cert; caller frees *der_ptr with OPENSSL_free(). */
+int tca_cert_to_der(X509 *cert, unsigned char **der_ptr, size_t *len_ptr);
+
+/* Parse one DER certificate (exactly, no trailing bytes). */
+int tca_cert_from_der(const unsigned char *der, size_t len, X509 **cert_ptr);
+
+#endif

@@ -1,0 +1,416 @@
+/* conf.c - configuration and hsm-profile files. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "tca-error.h"
+
+#ifndef TCA_SYSCONFDIR
+#define TCA_SYSCONFDIR "/etc"
+#endif
+
+#define MAX_LINE 4096
+#define MAX_KEYS 64
+
+void
+tca_config_defaults(struct tca_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/tca/engine.sock");
+	cfg->socket_mode = 0660;
+	cfg->socket_gid = -1;
+	cfg->max_frame = 65536;
+	cfg->frame_timeout_ms = 10000;
+	cfg->idle_timeout_ms = 300000;
+	cfg->max_connections = 256;
+	cfg->admin_uids.n = 1;
+	cfg->admin_uids.ids[0] = 0;	/* root */
+	snprintf(cfg->profile, sizeof(cfg->profile), "softhsm2");
+	snprintf(cfg->profiles_dir, sizeof(cfg->profiles_dir), "%s/tca/hsm-profiles", TCA_SYSCONFDIR);
+	cfg->pool_size = 4;
+	snprintf(cfg->store_path, sizeof(cfg->store_path), "/var/lib/tca/state.db");
+	cfg->group_commit_max = 256;
+	snprintf(cfg->ca_organization, sizeof(cfg->ca_organization), "Cumulocity");
+	snprintf(cfg->ca_country, sizeof(cfg->ca_country), "US");
+	cfg->ca_validity_days = 1095;
+	cfg->ca_default_key_type = TCA_KEY_EC_P256;
+	cfg->device_validity_days = 365;
+	cfg->log_level = LOG_INFO;
+	cfg->log_syslog = 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+int
+tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t errlen)
+{
+	char line[MAX_LINE + 2], why[512];
+	char seen[MAX_KEYS][64];
+	size_t n_seen = 0, i;
+	unsigned int lineno = 0;
+	FILE *f;
+	int r = TCA_OK;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return TCA_ERR_CONFIG;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *s, *eq, *key, *value;
+
+		lineno++;
+		if (strlen(line) > MAX_LINE) {
+			snprintf(err, errlen, "%s:%u: line too long", path, lineno);
+			r = TCA_ERR_CONFIG;
+			break;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%u: expected \"key = value\"", path, lineno);
+			r = TCA_ERR_CONFIG;
+			break;
+		}
+		*eq = '\0';
+		key = trim(s);
+		value = trim(eq + 1);
+		if (*key == '\0' || strlen(key) >= sizeof(seen[0])) {
+			snprintf(err, errlen, "%s:%u: bad key", path, lineno);
+			r = TCA_ERR_CONFIG;
+			break;
+		}
+		for (i = 0; i < n_seen; i++)
+			if (strcmp(seen[i], key) == 0)
+				break;
+		if (i < n_seen) {
+			snprintf(err, errlen, "%s:%u: %s is set twice", path, lineno, key);
+			r = TCA_ERR_CONFIG;
+			break;
+		}
+		if (n_seen < MAX_KEYS)
+			snprintf(seen[n_seen++], sizeof(seen[0]), "%s", key);
+		why[0] = '\0';
+		if ((r = cb(ctx, key, value, why, sizeof(why))) != TCA_OK) {
+			snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, key,
+			    why[0] != '\0' ? why : "invalid value");
+			break;
+		}
+	}
+	if (r == TCA_OK && ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		r = TCA_ERR_CONFIG;
+	}
+	fclose(f);
+	return r;
+}
+
+/* ---- value parsers */
+
+static int
+parse_uint(const char *v, unsigned long min, unsigned long max, int base,
+    unsigned long *out, char *why, size_t whylen)
+{
+	char *end;
+	unsigned long x;
+
+	if (*v == '\0' || *v == '-' || *v == '+' || isspace((unsigned char)*v)) {
+		snprintf(why, whylen, "expected a number");
+		return TCA_ERR_CONFIG;
+	}
+	errno = 0;
+	x = strtoul(v, &end, base);
+	if (errno != 0 || *end != '\0') {
+		snprintf(why, whylen, "expected a number");
+		return TCA_ERR_CONFIG;
+	}
+	if (x < min || x > max) {
+		snprintf(why, whylen, "must be between %lu and %lu", min, max);
+		return TCA_ERR_CONFIG;
+	}
+	*out = x;
+	return TCA_OK;
+}
+
+static int
+parse_bool(const char *v, int *out, char *why, size_t whylen)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+		*out = 0;
+	else {
+		snprintf(why, whylen, "expected true or false");
+		return TCA_ERR_CONFIG;
+	}
+	return TCA_OK;
+}
+
+static int
+parse_str(const char *v, char *out, size_t outsz, int allow_empty, char *why, size_t whylen)
+{
+	if (!allow_empty && *v == '\0') {
+		snprintf(why, whylen, "must not be empty");
+		return TCA_ERR_CONFIG;
+	}
+	if (strlen(v) >= outsz) {
+		snprintf(why, whylen, "longer than %zu characters", outsz - 1);
+		return TCA_ERR_CONFIG;
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return TCA_OK;
+}
+
+int
+tca_parse_id_list(const char *value, struct tca_id_list *list)
+{
+	char buf[MAX_LINE + 1], *tok, *save = NULL;
+	unsigned long id;
+	char why[64];
+
+	list->n = 0;
+	if (strlen(value) > MAX_LINE)
+		return TCA_ERR_CONFIG;
+	memcpy(buf, value, strlen(value) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (*tok == '\0')
+			continue;
+		if (parse_uint(tok, 0, 0xfffffffeUL, 10, &id, why, sizeof(why)) != TCA_OK)
+			return TCA_ERR_CONFIG;
+		if (list->n >= TCA_MAX_IDS)
+			return TCA_ERR_CONFIG;
+		list->ids[list->n++] = id;
+	}
+	return TCA_OK;
+}
+
+int
+tca_id_list_contains(const struct tca_id_list *list, unsigned long id)
+{
+	size_t i;
+
+	for (i = 0; i < list->n; i++)
+		if (list->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static int
+parse_group(const char *v, long *gid, char *why, size_t whylen)
+{
+	unsigned long x;
+	struct group *g;
+
+	if (*v == '\0') {
+		*gid = -1;
+		return TCA_OK;
+	}
+	if (isdigit((unsigned char)*v))
+		return parse_uint(v, 0, 0xfffffffeUL, 10, &x, why, whylen) == TCA_OK ?
+		    (*gid = (long)x, TCA_OK) : TCA_ERR_CONFIG;
+	if ((g = getgrnam(v)) == NULL) {
+		snprintf(why, whylen, "no such group");
+		return TCA_ERR_CONFIG;
+	}
+	*gid = (long)g->gr_gid;
+	return TCA_OK;
+}
+
+/* ---- the engine configuration */
+
+static int
+config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
+{
+	struct tca_config *cfg = ctx;
+	unsigned long x;
+	int r;
+
+#define UINT(key, field, min, max) \
+	if (strcmp(k, key) == 0) { \
+		if ((r = parse_uint(v, min, max, 10, &x, why, whylen)) == TCA_OK) \
+			cfg->field = x; \
+		return r; \
+	}
+#define STR(key, field, allow_empty) \
+	if (strcmp(k, key) == 0) \
+		return parse_str(v, cfg->field, sizeof(cfg->field), allow_empty, why, whylen);
+#define IDS(key, field) \
+	if (strcmp(k, key) == 0) { \
+		if (tca_parse_id_list(v, &cfg->field) != TCA_OK) { \
+			snprintf(why, whylen, "expected a comma-separated list of at most %d numeric ids", TCA_MAX_IDS); \
+			return TCA_ERR_CONFIG; \
+		} \
+		return TCA_OK; \
+	}
+
+	STR("socket.path", socket_path, 0)
+	if (strcmp(k, "socket.mode") == 0) {
+		if ((r = parse_uint(v, 0, 0777, 8, &x, why, whylen)) != TCA_OK)
+			return r;
+		if ((x & 0007) != 0) {
+			snprintf(why, whylen, "others must have no access (use 0660 or 0600)");
+			return TCA_ERR_CONFIG;
+		}
+		cfg->socket_mode = (unsigned int)x;
+		return TCA_OK;
+	}
+	if (strcmp(k, "socket.group") == 0)
+		return parse_group(v, &cfg->socket_gid, why, whylen);
+	UINT("rpc.max_frame", max_frame, 1024, 16 * 1024 * 1024)
+	UINT("rpc.frame_timeout_ms", frame_timeout_ms, 10, 600000)
+	UINT("rpc.idle_timeout_ms", idle_timeout_ms, 10, 86400000)
+	UINT("rpc.max_connections", max_connections, 1, 4096)
+	IDS("roles.frontend_uids", frontend_uids)
+	IDS("roles.frontend_gids", frontend_gids)
+	IDS("roles.admin_uids", admin_uids)
+	IDS("roles.admin_gids", admin_gids)
+	STR("token.profile", profile, 0)
+	STR("token.profiles_dir", profiles_dir, 0)
+	STR("token.module", module, 1)
+	STR("token.uri", token_uri, 0)
+	STR("token.pin_file", pin_file, 1)
+	STR("token.pin_env", pin_env, 1)
+	UINT("token.pool_size", pool_size, 1, 256)
+	STR("store.path", store_path, 0)
+	UINT("store.group_commit_max", group_commit_max, 1, 4096)
+	STR("ca.organization", ca_organization, 1)
+	if (strcmp(k, "ca.country") == 0) {
+		if (*v != '\0' && (strlen(v) != 2 || !isupper((unsigned char)v[0]) ||
+		    !isupper((unsigned char)v[1]))) {
+			snprintf(why, whylen, "must be a two-letter ISO 3166 code such as US "
+			    "(X.509 countryName is two letters)");
+			return TCA_ERR_CONFIG;
+		}
+		memcpy(cfg->ca_country, v, strlen(v) + 1);
+		return TCA_OK;
+	}
+	UINT("ca.validity_days", ca_validity_days, 1, 36500)
+	if (strcmp(k, "ca.default_key_type") == 0) {
+		if (tca_key_type_from_name(v, &cfg->ca_default_key_type) != TCA_OK) {
+			snprintf(why, whylen, "expected ec-p256, ec-p384, rsa-3072 or ed25519");
+			return TCA_ERR_CONFIG;
+		}
+		return TCA_OK;
+	}
+	UINT("device.validity_days", device_validity_days, 1, 3650)
+	if (strcmp(k, "log.level") == 0) {
+		if ((cfg->log_level = tca_log_level_from_name(v)) < 0) {
+			snprintf(why, whylen, "expected error, warning, notice, info or debug");
+			return TCA_ERR_CONFIG;
+		}
+		return TCA_OK;
+	}
+	if (strcmp(k, "log.syslog") == 0)
+		return parse_bool(v, &cfg->log_syslog, why, whylen);
+#undef UINT
+#undef STR
+#undef IDS
+	snprintf(why, whylen, "unknown key");
+	return TCA_ERR_CONFIG;
+}
+
+/* ---- hsm-profiles */
+
+struct profile_ctx {
+	struct tca_config *cfg;
+	char module[PATH_MAX];
+};
+
+static int
+profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
+{
+	struct profile_ctx *pc = ctx;
+	struct tca_config *cfg = pc->cfg;
+	unsigned long x;
+	int r;
+
+	if (strcmp(k, "name") == 0)
+		return parse_str(v, cfg->profile_name, sizeof(cfg->profile_name), 0, why, whylen);
+	if (strcmp(k, "module") == 0)
+		return parse_str(v, pc->module, sizeof(pc->module), 0, why, whylen);
+	if (strcmp(k, "max_sessions") == 0) {
+		if ((r = parse_uint(v, 0, 1UL << 20, 10, &x, why, whylen)) == TCA_OK)
+			cfg->quirks.max_sessions = x;
+		return r;
+	}
+	if (strcmp(k, "no_ed25519") == 0)
+		return parse_bool(v, &cfg->quirks.no_ed25519, why, whylen);
+	if (strcmp(k, "ec_point_raw") == 0)
+		return parse_bool(v, &cfg->quirks.ec_point_raw, why, whylen);
+	snprintf(why, whylen, "unknown profile key");
+	return TCA_ERR_CONFIG;
+}
+
+void
+tca_profile_path(const struct tca_config *cfg, const char *profile, char *out, size_t outsz)
+{
+	if (strchr(profile, '/') != NULL)
+		snprintf(out, outsz, "%s", profile);
+	else
+		snprintf(out, outsz, "%s/%s.conf", cfg->profiles_dir, profile);
+}
+
+int
+tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t errlen)
+{
+	struct profile_ctx pc;
+	int r;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.cfg = cfg;
+	if ((r = tca_kv_parse_file(path, profile_kv, &pc, err, errlen)) != TCA_OK)
+		return r;
+	if (cfg->module[0] == '\0') {
+		if (pc.module[0] == '\0') {
+			snprintf(err, errlen, "%s: profile names no module", path);
+			return TCA_ERR_CONFIG;
+		}
+		memcpy(cfg->module, pc.module, sizeof(cfg->module));
+	}
+	return TCA_OK;
+}
+
+int
+tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen)
+{
+	char ppath[2 * PATH_MAX + 16];
+	int r;
+
+	tca_config_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		snprintf(err, errlen, "configuration path too long");
+		return TCA_ERR_CONFIG;
+	}
+	memcpy(cfg->path, path, strlen(path) + 1);
+	if ((r = tca_kv_parse_file(path, config_kv, cfg, err, errlen)) != TCA_OK)
+		return r;
+	if (cfg->token_uri[0] == '\0') {
+		snprintf(err, errlen, "%s: token.uri is required", path);
+		return TCA_ERR_CONFIG;
+	}
+	if ((cfg->pin_file[0] == '\0') == (cfg->pin_env[0] == '\0')) {
+		snprintf(err, errlen, "%s: set exactly one of token.pin_file and token.pin_env", path);
+		return TCA_ERR_CONFIG;
+	}
+	tca_profile_path(cfg, cfg->profile, ppath, sizeof(ppath));
+	return tca_profile_load(ppath, cfg, err, errlen);
+}

@@ -1,0 +1,90 @@
+/*
+ * conf.h - the engine configuration file and hsm-profiles.
+ *
+ * Format (both): one "key = value" per line; '#' starts a comment line;
+ * blank lines ignored; keys are dotted names; values are taken verbatim after
+ * trimming surrounding blanks (no quoting).  Unknown keys, repeated keys and
+ * malformed values are errors naming file and line.  Every key, its default
+ * and whether SIGHUP re-reads it is listed in docs/configuration.md.
+ */
+#ifndef TCA_CONF_H
+#define TCA_CONF_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "keytype.h"
+#include "token.h"
+
+#define TCA_MAX_IDS 64
+
+struct tca_id_list {
+	size_t n;
+	unsigned long ids[TCA_MAX_IDS];
+};
+
+struct tca_config {
+	char path[PATH_MAX];	/* the file this was loaded from */
+	/* socket */
+	char socket_path[108];
+	unsigned int socket_mode;	/* default 0660 */
+	long socket_gid;		/* -1 = leave as created */
+	/* rpc */
+	size_t max_frame;		/* 65536 */
+	int frame_timeout_ms;		/* reload: yes */
+	int idle_timeout_ms;		/* reload: yes */
+	unsigned int max_connections;
+	/* roles (reload: yes) */
+	struct tca_id_list frontend_uids, frontend_gids, admin_uids, admin_gids;
+	/* token */
+	char profile[PATH_MAX];		/* name or path */
+	char profiles_dir[PATH_MAX];
+	char module[PATH_MAX];		/* from the profile unless set */
+	char token_uri[1024];
+	char pin_file[PATH_MAX];
+	char pin_env[64];
+	unsigned int pool_size;
+	struct tca_token_quirks quirks;	/* from the profile */
+	char profile_name[64];
+	/* store */
+	char store_path[PATH_MAX];
+	unsigned int group_commit_max;
+	/* CA and device policy (reload: yes, applies to new CAs/certificates) */
+	char ca_organization[65];
+	char ca_country[3];
+	unsigned int ca_validity_days;
+	enum tca_key_type ca_default_key_type;
+	unsigned int device_validity_days;
+	/* logging (reload: yes) */
+	int log_level;
+	int log_syslog;
+};
+
+/* Fills cfg with the defaults. */
+void tca_config_defaults(struct tca_config *cfg);
+
+/* Defaults, then path, then the hsm-profile it names (module, quirks).
+ * TCA_OK or TCA_ERR_CONFIG with "file:line: reason" in err. */
+int tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen);
+
+/* Reads one hsm-profile file into cfg (module unless already set, quirks,
+ * profile_name). */
+int tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t errlen);
+
+/* Resolves a profile name ("softhsm2") to profiles_dir/name.conf; a value
+ * containing '/' is taken as a path. */
+void tca_profile_path(const struct tca_config *cfg, const char *profile,
+    char *out, size_t outsz);
+
+/* Parses "1, 2,3" into list.  TCA_OK or TCA_ERR_CONFIG. */
+int tca_parse_id_list(const char *value, struct tca_id_list *list);
+int tca_id_list_contains(const struct tca_id_list *list, unsigned long id);
+
+/* Generic line parser used by both file kinds: calls cb(ctx, key, value,
+ * lineno, err, errlen) for every setting; stops at the first non-zero return. */
+typedef int (*tca_kv_cb)(void *ctx, const char *key, const char *value,
+    char *err, size_t errlen);
+int tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,932 @@
+/* engine.c - tenant CA lifecycle and device issuance (see engine.h). */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "certs.h"
+#include "engine.h"
+#include "log.h"
+#include "tca-error.h"
+#include "tenant.h"
+
+#define N_BUCKETS 16384		/* 10k+ tenants at load < 1; no resizing needed */
+#define CSR_MAX 65536
+
+/* Immutable once published; freed when the last reference goes. */
+struct ca_entry {
+	unsigned int refs;
+	char tenant[TCA_TENANT_MAX + 1];
+	unsigned char key_id[TCA_KEY_ID_LEN];
+	enum tca_key_type key_type;
+	int key_present;
+	X509 *cert;		/* current */
+	X509 *prev;		/* previous, or NULL */
+	int64_t created_at;
+	unsigned char fingerprint[32];
+};
+
+struct node {
+	struct ca_entry *ent;
+	struct node *next;
+};
+
+struct pending {
+	char tenant[TCA_TENANT_MAX + 1];
+	struct pending *next;
+};
+
+struct tca_engine {
+	tca_token *tok;
+	tca_store *st;
+	tca_committer *cm;
+	pthread_rwlock_t lock;	/* buckets, pending, policy, clock */
+	struct node *buckets[N_BUCKETS];
+	size_t n_active, n_missing, n_orphans;
+	struct pending *pending;
+	struct tca_policy policy;
+	tca_clock_fn clock;
+	void *clock_ctx;
+	unsigned long long issued, refused;	/* __atomic */
+	time_t started;
+};
+
+/* ------------------------------------------------------------ cache */
+
+static uint32_t
+hash_tenant(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h % N_BUCKETS;
+}
+
+static void
+entry_unref(struct ca_entry *ent)
+{
+	if (ent == NULL)
+		return;
+	if (__atomic_sub_fetch(&ent->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	X509_free(ent->cert);
+	X509_free(ent->prev);
+	free(ent);
+}
+
+static struct ca_entry *
+cache_get_locked(tca_engine *e, const char *tenant)
+{
+	struct node *n;
+
+	for (n = e->buckets[hash_tenant(tenant)]; n != NULL; n = n->next)
+		if (strcmp(n->ent->tenant, tenant) == 0)
+			return n->ent;
+	return NULL;
+}
+
+/* A referenced entry (caller entry_unref()s) or NULL. */
+static struct ca_entry *
+cache_get(tca_engine *e, const char *tenant)
+{
+	struct ca_entry *ent;
+
+	pthread_rwlock_rdlock(&e->lock);
+	if ((ent = cache_get_locked(e, tenant)) != NULL)
+		__atomic_add_fetch(&ent->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_rwlock_unlock(&e->lock);
+	return ent;
+}
+
+/* Inserts or replaces; takes over the caller's reference to ent.  Caller holds
+ * the write lock. */
+static int
+cache_put_locked(tca_engine *e, struct ca_entry *ent)
+{
+	struct node *n, **head = &e->buckets[hash_tenant(ent->tenant)];
+
+	for (n = *head; n != NULL; n = n->next) {
+		if (strcmp(n->ent->tenant, ent->tenant) == 0) {
+			if (!n->ent->key_present)
+				e->n_missing--;
+			if (!ent->key_present)
+				e->n_missing++;
+			entry_unref(n->ent);
+			n->ent = ent;
+			return TCA_OK;
+		}
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return TCA_ERR_NOMEM;
+	n->ent = ent;
+	n->next = *head;
+	*head = n;
+	e->n_active++;
+	if (!ent->key_present)
+		e->n_missing++;
+	return TCA_OK;
+}
+
+static void
+cache_remove(tca_engine *e, const char *tenant)
+{
+	struct node *n, **pp;
+
+	pthread_rwlock_wrlock(&e->lock);
+	for (pp = &e->buckets[hash_tenant(tenant)]; (n = *pp) != NULL; pp = &n->next) {
+		if (strcmp(n->ent->tenant, tenant) == 0) {
+			*pp = n->next;
+			e->n_active--;
+			if (!n->ent->key_present)
+				e->n_missing--;
+			entry_unref(n->ent);
+			free(n);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&e->lock);
+}
+
+/* New entry with one reference; takes over cert. */
+static struct ca_entry *
+entry_new(const char *tenant, const unsigned char *key_id, enum tca_key_type type,
+    int key_present, X509 *cert, int64_t created_at)
+{
+	struct ca_entry *ent;
+	unsigned int mdlen = 32;
+
+	if ((ent = calloc(1, sizeof(*ent))) == NULL)
+		return NULL;
+	ent->refs = 1;
+	snprintf(ent->tenant, sizeof(ent->tenant), "%s", tenant);
+	memcpy(ent->key_id, key_id, TCA_KEY_ID_LEN);
+	ent->key_type = type;
+	ent->key_present = key_present;
+	ent->cert = cert;
+	ent->created_at = created_at;
+	if (cert != NULL && !X509_digest(cert, EVP_sha256(), ent->fingerprint, &mdlen)) {
+		free(ent);
+		return NULL;
+	}
+	return ent;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* The injected clock (tests, the re-issuance scheduler) or NULL. */
+static tca_clock_fn
+engine_clock(tca_engine *e, void **ctx_ptr)
+{
+	tca_clock_fn fn;
+
+	pthread_rwlock_rdlock(&e->lock);
+	fn = e->clock;
+	*ctx_ptr = e->clock_ctx;
+	pthread_rwlock_unlock(&e->lock);
+	return fn;
+}
+
+static time_t
+engine_now(tca_engine *e)
+{
+	void *ctx;
+	tca_clock_fn fn = engine_clock(e, &ctx);
+
+	return fn != NULL ? fn(ctx) : time(NULL);
+}
+
+static int64_t
+engine_now_ms(tca_engine *e)
+{
+	struct timeval tv;
+	void *ctx;
+	tca_clock_fn fn = engine_clock(e, &ctx);
+
+	if (fn != NULL)
+		return (int64_t)fn(ctx) * 1000;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void
+policy_snapshot(tca_engine *e, struct tca_policy *p)
+{
+	pthread_rwlock_rdlock(&e->lock);
+	*p = e->policy;
+	pthread_rwlock_unlock(&e->lock);
+}
+
+struct token_signer_ctx {
+	tca_token *tok;
+	const unsigned char *key_id;
+	enum tca_sig_alg alg;
+};
+
+/* tca_signer callback: the token signs the TBSCertificate we assembled; this
+ * is the only path by which anything gets signed with a CA key. */
+static int
+token_sign(void *ctx, const unsigned char *tbs, size_t tbs_len,
+    unsigned char *sig, size_t *sig_len)
+{
+	struct token_signer_ctx *c = ctx;
+
+	return tca_token_sign(c->tok, c->key_id, TCA_KEY_ID_LEN, c->alg,
+	    tbs, tbs_len, sig, sig_len);
+}
+
+static void
+signer_for(tca_engine *e, const struct ca_entry *ent, struct token_signer_ctx *sctx,
+    struct tca_signer *signer)
+{
+	sctx->tok = e->tok;
+	sctx->key_id = ent->key_id;
+	sctx->alg = tca_key_type_sig_alg(ent->key_type);
+	signer->alg = sctx->alg;
+	signer->sign = token_sign;
+	signer->ctx = sctx;
+}
+
+static int
+desc_from_cert(X509 *cert, struct tca_ca_desc *d)
+{
+	struct tca_cert_info info;
+	unsigned char *der = NULL;
+	int r;
+
+	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+		return r;
+	snprintf(d->subject, sizeof(d->subject), "%s", info.subject);
+	snprintf(d->issuer, sizeof(d->issuer), "%s", info.issuer);
+	tca_hex(info.serial, info.serial_len, d->serial_hex);
+	tca_hex(info.sha256, sizeof(info.sha256), d->fingerprint_hex);
+	d->not_before = info.not_before;
+	d->not_after = info.not_after;
+	if ((d->cert_der = malloc(info.der_len)) == NULL) {
+		OPENSSL_free(der);
+		return TCA_ERR_NOMEM;
+	}
+	memcpy(d->cert_der, info.der, info.der_len);
+	d->cert_der_len = info.der_len;
+	OPENSSL_free(der);
+	return TCA_OK;
+}
+
+static int
+desc_from_entry(const struct ca_entry *ent, struct tca_ca_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->tenant, sizeof(d->tenant), "%s", ent->tenant);
+	snprintf(d->status, sizeof(d->status), "%s", ent->key_present ? "active" : "key-missing");
+	snprintf(d->key_type, sizeof(d->key_type), "%s", tca_key_type_name(ent->key_type));
+	tca_hex(ent->key_id, TCA_KEY_ID_LEN, d->key_id_hex);
+	d->created_at = ent->created_at;
+	return desc_from_cert(ent->cert, d);
+}
+
+void
+tca_ca_desc_clear(struct tca_ca_desc *d)
+{
+	if (d == NULL)
+		return;
+	free(d->cert_der);
+	memset(d, 0, sizeof(*d));
+}
+
+void
+tca_issued_clear(struct tca_issued *is)
+{
+	if (is == NULL)
+		return;
+	free(is->der);
+	memset(is, 0, sizeof(*is));
+}
+
+/* ------------------------------------------------------------ start-up */
+
+struct load_ctx {
+	tca_engine *e;
+	int r;
+	char *err;
+	size_t errlen;
+};
+
+static int
+load_ca_row(void *ctx, const struct tca_ca_row *row)
+{
+	struct load_ctx *lc = ctx;
+	tca_engine *e = lc->e;
+	struct ca_entry *ent = NULL;
+	enum tca_key_type type;
+	X509 *cert = NULL;
+	int present;
+
+	if (row->status != TCA_CA_ACTIVE)
+		return 0;
+	if (tca_key_type_from_name(row->key_type, &type) != TCA_OK ||
+	    row->key_id_len != TCA_KEY_ID_LEN ||
+	    tca_cert_from_der(row->cert_der, row->cert_der_len, &cert) != TCA_OK) {
+		snprintf(lc->err, lc->errlen, "store: CA of tenant %s is unreadable "
+		    "(key type, key id or certificate)", row->tenant);
+		lc->r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		return 1;
+	}
+	present = tca_token_find_key(e->tok, row->key_id, row->key_id_len, NULL) == TCA_OK;
+	if (!present)
+		log_error("tenant %s: CA key (CKA_ID %02x%02x...) is not on the token; "
+		    "issuance for this tenant will fail with TOKEN_UNAVAILABLE",
+		    row->tenant, row->key_id[0], row->key_id[1]);
+	if ((ent = entry_new(row->tenant, row->key_id, type, present, cert, row->created_at)) == NULL) {
+		X509_free(cert);
+		lc->r = TCA_ERR_NOMEM;
+		return 1;
+	}
+	if (row->prev_der != NULL &&
+	    tca_cert_from_der(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
+		log_warn("tenant %s: previous CA certificate unreadable; ignored", row->tenant);
+	if ((lc->r = cache_put_locked(e, ent)) != TCA_OK) {
+		entry_unref(ent);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+count_orphan(void *ctx, const unsigned char *id, size_t id_len, const char *label,
+    enum tca_key_type type)
+{
+	tca_engine *e = ctx;
+	const char *tenant;
+	struct ca_entry *ent;
+
+	if (strncmp(label, TCA_KEY_LABEL_PREFIX, strlen(TCA_KEY_LABEL_PREFIX)) != 0)
+		return 0;
+	tenant = label + strlen(TCA_KEY_LABEL_PREFIX);
+	ent = cache_get_locked(e, tenant);
+	if (ent == NULL || id_len != TCA_KEY_ID_LEN || memcmp(ent->key_id, id, id_len) != 0) {
+		e->n_orphans++;
+		log_warn("token key \"%s\" belongs to no active CA (interrupted create or "
+		    "delete, or a restored store); remove it with `ca-admin ca delete %s "
+		    "--confirm` if it is not needed", label, tenant);
+	}
+	return 0;
+}
+
+int
+tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
+    const struct tca_policy *policy, tca_engine **e_ptr, char *err, size_t errlen)
+{
+	struct load_ctx lc;
+	tca_engine *e;
+	int r;
+
+	*e_ptr = NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return TCA_ERR_NOMEM;
+	e->tok = tok;
+	e->st = st;
+	e->cm = cm;
+	e->policy = *policy;
+	e->started = time(NULL);
+	if (pthread_rwlock_init(&e->lock, NULL) != 0) {
+		free(e);
+		return TCA_ERR_SYSTEM;
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.e = e;
+	lc.err = err;
+	lc.errlen = errlen;
+	r = st->ops->foreach_ca(st, 0, load_ca_row, &lc);
+	if (lc.r != TCA_OK)
+		r = lc.r;
+	if (r != TCA_OK) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "loading CAs from the store: %s", tca_strerror(r));
+		tca_engine_free(e);
+		return r;
+	}
+	(void)tca_token_foreach_key(tok, count_orphan, e);
+	log_info("engine: %zu active tenant CAs loaded, %zu with missing keys, %zu orphan keys",
+	    e->n_active, e->n_missing, e->n_orphans);
+	*e_ptr = e;
+	return TCA_OK;
+}
+
+void
+tca_engine_free(tca_engine *e)
+{
+	struct node *n, *next;
+	struct pending *p, *pn;
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < N_BUCKETS; i++) {
+		for (n = e->buckets[i]; n != NULL; n = next) {
+			next = n->next;
+			entry_unref(n->ent);
+			free(n);
+		}
+	}
+	for (p = e->pending; p != NULL; p = pn) {
+		pn = p->next;
+		free(p);
+	}
+	pthread_rwlock_destroy(&e->lock);
+	free(e);
+}
+
+void
+tca_engine_set_policy(tca_engine *e, const struct tca_policy *policy)
+{
+	pthread_rwlock_wrlock(&e->lock);
+	e->policy = *policy;
+	pthread_rwlock_unlock(&e->lock);
+}
+
+void
+tca_engine_set_clock(tca_engine *e, tca_clock_fn fn, void *ctx)
+{
+	pthread_rwlock_wrlock(&e->lock);
+	e->clock = fn;
+	e->clock_ctx = ctx;
+	pthread_rwlock_unlock(&e->lock);
+}
+
+/* ------------------------------------------------------------ CA lifecycle */
+
+static int
+pending_add_locked(tca_engine *e, const char *tenant)
+{
+	struct pending *p;
+
+	for (p = e->pending; p != NULL; p = p->next)
+		if (strcmp(p->tenant, tenant) == 0)
+			return TCA_ERR_ALREADY_EXISTS;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return TCA_ERR_NOMEM;
+	snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+	p->next = e->pending;
+	e->pending = p;
+	return TCA_OK;
+}
+
+static void
+pending_remove(tca_engine *e, const char *tenant)
+{
+	struct pending *p, **pp;
+
+	pthread_rwlock_wrlock(&e->lock);
+	for (pp = &e->pending; (p = *pp) != NULL; pp = &p->next) {
+		if (strcmp(p->tenant, tenant) == 0) {
+			*pp = p->next;
+			free(p);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&e->lock);
+}
+
+int
+tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
+    const struct tca_requester *who, struct tca_ca_desc *out, char *why, size_t whylen)
+{
+	unsigned char key_id[TCA_KEY_ID_LEN], *der = NULL;
+	char label[sizeof(TCA_KEY_LABEL_PREFIX) + TCA_TENANT_MAX], fp[65], details[64];
+	struct token_signer_ctx sctx;
+	struct tca_ca_params params;
+	struct tca_cert_info info;
+	struct tca_change chg;
+	struct tca_signer signer;
+	struct tca_policy pol;
+	struct ca_entry *ent = NULL;
+	enum tca_key_type type;
+	EVP_PKEY *pub = NULL;
+	X509 *cert = NULL;
+	int r, generated = 0, committed = 0, pending = 0;
+	time_t now;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
+		return r;
+	policy_snapshot(e, &pol);
+	type = pol.ca_default_key_type;
+	if (key_type != NULL && *key_type != '\0' &&
+	    tca_key_type_from_name(key_type, &type) != TCA_OK) {
+		snprintf(why, whylen, "unknown key type \"%s\" (ec-p256, ec-p384, rsa-3072, ed25519)",
+		    key_type);
+		return TCA_ERR_BAD_REQUEST;
+	}
+
+	pthread_rwlock_wrlock(&e->lock);
+	if ((ent = cache_get_locked(e, tenant)) != NULL) {
+		tca_hex(ent->fingerprint, sizeof(ent->fingerprint), fp);
+		snprintf(why, whylen, "tenant %s already has a CA (SHA-256 fingerprint %s)", tenant, fp);
+		ent = NULL;
+		r = TCA_ERR_ALREADY_EXISTS;
+	} else if ((r = pending_add_locked(e, tenant)) == TCA_ERR_ALREADY_EXISTS) {
+		snprintf(why, whylen, "a CA for tenant %s is being created right now", tenant);
+	}
+	pthread_rwlock_unlock(&e->lock);
+	if (r != TCA_OK)
+		return r;
+	pending = 1;
+
+	tca_tenant_key_id(tenant, key_id);
+	tca_tenant_key_label(tenant, label, sizeof(label));
+	if (tca_token_find_key(e->tok, key_id, sizeof(key_id), NULL) == TCA_OK) {
+		snprintf(why, whylen, "the token already holds a key for tenant %s that no CA "
+		    "owns (interrupted create/delete or restored store); inspect it and remove "
+		    "it with `ca-admin ca delete %s --confirm`", tenant, tenant);
+		r = TCA_ERR_ALREADY_EXISTS;
+		goto out;
+	}
+	if ((r = tca_token_generate_key(e->tok, type, key_id, sizeof(key_id), label, &pub)) != TCA_OK) {
+		snprintf(why, whylen, r == TCA_ERR_POLICY_VIOLATION ?
+		    "this token cannot generate %s keys" : "key generation in the token failed (%s)",
+		    r == TCA_ERR_POLICY_VIOLATION ? tca_key_type_name(type) : tca_strerror(r));
+		goto out;
+	}
+	generated = 1;
+
+	now = engine_now(e);
+	memset(&params, 0, sizeof(params));
+	params.common_name = tenant;
+	params.organization = pol.ca_organization;
+	params.country = pol.ca_country;
+	params.not_before = now;
+	params.days = pol.ca_validity_days;
+	if ((ent = entry_new(tenant, key_id, type, 1, NULL, (int64_t)now)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	signer_for(e, ent, &sctx, &signer);
+	if ((r = tca_cert_build_ca(&params, pub, &signer, &cert)) != TCA_OK) {
+		snprintf(why, whylen, "building the CA certificate failed (%s)", tca_strerror(r));
+		goto out;
+	}
+	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+		goto out;
+	ent->cert = cert;
+	cert = NULL;
+	memcpy(ent->fingerprint, info.sha256, sizeof(ent->fingerprint));
+
+	snprintf(details, sizeof(details), "key_type=%s", tca_key_type_name(type));
+	memset(&chg, 0, sizeof(chg));
+	chg.kind = TCA_CHANGE_CA_CREATE;
+	chg.op = "ca-create";
+	chg.tenant = tenant;
+	chg.time_ms = engine_now_ms(e);
+	chg.who = *who;
+	chg.key_type = tca_key_type_name(type);
+	chg.key_id = key_id;
+	chg.key_id_len = sizeof(key_id);
+	chg.cert = &info;
+	chg.details = details;
+	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
+		snprintf(why, whylen, r == TCA_ERR_ALREADY_EXISTS ?
+		    "the store already has an active CA for this tenant" :
+		    "the state store could not commit the new CA (%s)", tca_strerror(r));
+		goto out;
+	}
+	committed = 1;
+	if (out != NULL && (r = desc_from_entry(ent, out)) != TCA_OK)
+		log_error("tenant %s: describing the new CA failed", tenant);
+	pthread_rwlock_wrlock(&e->lock);
+	r = cache_put_locked(e, ent);
+	pthread_rwlock_unlock(&e->lock);
+	if (r != TCA_OK) {
+		/* committed but not in service: a restart loads it */
+		log_error("tenant %s: CA committed but not cached (%s); restart the engine",
+		    tenant, tca_strerror(r));
+		goto out;
+	}
+	ent = NULL;
+	log_notice("tenant %s: CA created (%s, fingerprint %s, uid %u pid %d)", tenant,
+	    tca_key_type_name(type), out != NULL ? out->fingerprint_hex : "-",
+	    (unsigned int)who->uid, (int)who->pid);
+ out:
+	if (r != TCA_OK && generated && !committed) {
+		/* nothing committed: take the key out of the token again */
+		if (tca_token_destroy_key(e->tok, key_id, sizeof(key_id), NULL) != TCA_OK)
+			log_error("tenant %s: removing the key of a failed CA create failed; "
+			    "it is now an orphan", tenant);
+	}
+	if (r != TCA_OK && out != NULL)
+		tca_ca_desc_clear(out);
+	entry_unref(ent);
+	X509_free(cert);
+	EVP_PKEY_free(pub);
+	OPENSSL_free(der);
+	if (pending)
+		pending_remove(e, tenant);
+	return r;
+}
+
+int
+tca_engine_ca_show(tca_engine *e, const char *tenant, struct tca_ca_desc *out,
+    char *why, size_t whylen)
+{
+	struct ca_entry *ent;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
+		return r;
+	if ((ent = cache_get(e, tenant)) == NULL) {
+		snprintf(why, whylen, "tenant %s has no CA", tenant);
+		return TCA_ERR_NOT_FOUND;
+	}
+	r = desc_from_entry(ent, out);
+	entry_unref(ent);
+	return r;
+}
+
+struct list_ctx {
+	tca_ca_desc_cb cb;
+	void *ctx;
+	tca_engine *e;
+};
+
+static int
+list_row(void *ctx, const struct tca_ca_row *row)
+{
+	struct list_ctx *lc = ctx;
+	struct tca_ca_desc d;
+	struct ca_entry *ent;
+	X509 *cert = NULL;
+	int r;
+
+	memset(&d, 0, sizeof(d));
+	if (row->status == TCA_CA_ACTIVE && (ent = cache_get(lc->e, row->tenant)) != NULL) {
+		r = desc_from_entry(ent, &d);
+		entry_unref(ent);
+	} else {
+		snprintf(d.tenant, sizeof(d.tenant), "%s", row->tenant);
+		snprintf(d.status, sizeof(d.status), "%s", tca_ca_status_name(row->status));
+		snprintf(d.key_type, sizeof(d.key_type), "%s", row->key_type);
+		tca_hex(row->key_id, row->key_id_len, d.key_id_hex);
+		d.created_at = row->created_at;
+		d.deleted_at = row->deleted_at;
+		r = tca_cert_from_der(row->cert_der, row->cert_der_len, &cert);
+		if (r == TCA_OK)
+			r = desc_from_cert(cert, &d);
+		X509_free(cert);
+	}
+	if (r == TCA_OK)
+		r = lc->cb(lc->ctx, &d);
+	tca_ca_desc_clear(&d);
+	return r;
+}
+
+int
+tca_engine_ca_list(tca_engine *e, int include_deleted, tca_ca_desc_cb cb, void *ctx)
+{
+	struct list_ctx lc;
+
+	lc.cb = cb;
+	lc.ctx = ctx;
+	lc.e = e;
+	/* the store orders by tenant; active rows are described from the cache */
+	return e->st->ops->foreach_ca(e->st, include_deleted, list_row, &lc);
+}
+
+int
+tca_engine_ca_delete(tca_engine *e, const char *tenant,
+    const struct tca_requester *who, unsigned long *destroyed_ptr,
+    char *why, size_t whylen)
+{
+	unsigned char key_id[TCA_KEY_ID_LEN];
+	char fp[65], details[96];
+	struct tca_change chg;
+	struct ca_entry *ent;
+	unsigned long destroyed = 0;
+	int r;
+
+	*destroyed_ptr = 0;
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
+		return r;
+	tca_tenant_key_id(tenant, key_id);
+	if ((ent = cache_get(e, tenant)) == NULL) {
+		if (tca_token_find_key(e->tok, key_id, sizeof(key_id), NULL) != TCA_OK) {
+			snprintf(why, whylen, "tenant %s has no CA", tenant);
+			return TCA_ERR_NOT_FOUND;
+		}
+		/* an orphan key: no CA row owns it, nothing to journal */
+		r = tca_token_destroy_key(e->tok, key_id, sizeof(key_id), &destroyed);
+		*destroyed_ptr = destroyed;
+		if (r != TCA_OK) {
+			snprintf(why, whylen, "destroying the orphan key failed (%s)", tca_strerror(r));
+			return r;
+		}
+		log_notice("tenant %s: orphan key destroyed (%lu token objects, uid %u)",
+		    tenant, destroyed, (unsigned int)who->uid);
+		pthread_rwlock_wrlock(&e->lock);
+		if (e->n_orphans > 0)
+			e->n_orphans--;
+		pthread_rwlock_unlock(&e->lock);
+		return TCA_OK;
+	}
+	tca_hex(ent->fingerprint, sizeof(ent->fingerprint), fp);
+	snprintf(details, sizeof(details), "ca_fingerprint=%.64s", fp);
+	memset(&chg, 0, sizeof(chg));
+	chg.kind = TCA_CHANGE_CA_DELETE;
+	chg.op = "ca-delete";
+	chg.tenant = tenant;
+	chg.time_ms = engine_now_ms(e);
+	chg.who = *who;
+	chg.details = details;
+	entry_unref(ent);
+	/* store first: a CA the store calls deleted can never sign again, even if
+	 * destroying the key fails below */
+	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
+		snprintf(why, whylen, r == TCA_ERR_NOT_FOUND ? "tenant %s has no CA" :
+		    "the state store could not record the deletion (%s)",
+		    r == TCA_ERR_NOT_FOUND ? tenant : tca_strerror(r));
+		return r;
+	}
+	cache_remove(e, tenant);
+	r = tca_token_destroy_key(e->tok, key_id, sizeof(key_id), &destroyed);
+	*destroyed_ptr = destroyed;
+	if (r != TCA_OK && r != TCA_ERR_NOT_FOUND) {
+		snprintf(why, whylen, "CA deleted, but destroying its key in the token failed "
+		    "(%s); run `ca-admin ca delete %s --confirm` again to remove it",
+		    tca_strerror(r), tenant);
+		log_error("tenant %s: %s", tenant, why);
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	}
+	log_notice("tenant %s: CA deleted, %lu token objects destroyed (uid %u pid %d)",
+	    tenant, destroyed, (unsigned int)who->uid, (int)who->pid);
+	return TCA_OK;
+}
+
+/* ------------------------------------------------------------ issuance */
+
+int
+tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
+    const unsigned char *csr_data, size_t csr_len,
+    const unsigned char *current, size_t current_len, unsigned int days,
+    const struct tca_requester *who, struct tca_issued *out, char *why, size_t whylen)
+{
+	struct token_signer_ctx sctx;
+	struct tca_device_params dp;
+	struct tca_cert_info info;
+	struct tca_change chg;
+	struct tca_signer signer;
+	struct tca_policy pol;
+	struct ca_entry *ent = NULL;
+	unsigned char *der = NULL;
+	X509_REQ *csr = NULL;
+	X509 *cert = NULL, *cas[2];
+	char details[96];
+	int r, attempt;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK ||
+	    (r = tca_device_id_validate(device_id, why, whylen)) != TCA_OK)
+		goto out;
+	if (csr_len == 0 || csr_len > CSR_MAX) {
+		snprintf(why, whylen, "CSR must be 1..%d bytes", CSR_MAX);
+		r = TCA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	if ((r = tca_csr_parse(csr_data, csr_len, &csr, why, whylen)) != TCA_OK ||
+	    (r = tca_csr_check(csr, device_id, why, whylen)) != TCA_OK)
+		goto out;
+	if ((ent = cache_get(e, tenant)) == NULL) {
+		snprintf(why, whylen, "tenant %s has no CA", tenant);
+		r = TCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (!ent->key_present) {
+		snprintf(why, whylen, "the CA key of tenant %s is not on the token", tenant);
+		r = TCA_ERR_TOKEN_UNAVAILABLE;
+		goto out;
+	}
+	if (current != NULL) {
+		cas[0] = ent->cert;
+		cas[1] = ent->prev;
+		if ((r = tca_reenroll_check(cas, ent->prev != NULL ? 2 : 1, current,
+		    current_len, csr, why, whylen)) != TCA_OK)
+			goto out;
+	}
+	policy_snapshot(e, &pol);
+	memset(&dp, 0, sizeof(dp));
+	dp.now = engine_now(e);
+	dp.days = days;
+	dp.default_days = pol.device_validity_days;
+	signer_for(e, ent, &sctx, &signer);
+	snprintf(details, sizeof(details), "device_id=%.64s", device_id);
+
+	/* a fresh random serial clashing with a recorded one is astronomically
+	 * unlikely, but the store refuses it, so draw once more */
+	for (attempt = 0; attempt < 2; attempt++) {
+		X509_free(cert);
+		cert = NULL;
+		OPENSSL_free(der);
+		der = NULL;
+		if ((r = tca_cert_issue_device(ent->cert, &signer, csr, &dp, &cert,
+		    why, whylen)) != TCA_OK)
+			goto out;
+		if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+			goto out;
+		memset(&chg, 0, sizeof(chg));
+		chg.kind = TCA_CHANGE_CERT_ISSUE;
+		chg.op = current != NULL ? "reenroll" : "issue";
+		chg.tenant = tenant;
+		chg.time_ms = engine_now_ms(e);
+		chg.who = *who;
+		chg.cert = &info;
+		chg.details = details;
+		r = tca_committer_submit(e->cm, &chg);
+		if (r != TCA_ERR_ALREADY_EXISTS)
+			break;
+		log_warn("tenant %s: serial clash, drawing a new serial", tenant);
+	}
+	if (r != TCA_OK) {
+		if (r == TCA_ERR_NOT_FOUND)
+			snprintf(why, whylen, "tenant %s has no CA", tenant);
+		else
+			snprintf(why, whylen, "the certificate could not be recorded durably "
+			    "(%s); no certificate was issued", tca_strerror(r));
+		if (r != TCA_ERR_NOT_FOUND)
+			r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		goto out;
+	}
+	if ((out->der = malloc(info.der_len)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(out->der, info.der, info.der_len);
+	out->der_len = info.der_len;
+	tca_hex(info.serial, info.serial_len, out->serial_hex);
+	tca_hex(info.sha256, sizeof(info.sha256), out->fingerprint_hex);
+	out->not_before = info.not_before;
+	out->not_after = info.not_after;
+	log_info("tenant %s: %s device %s serial %s (uid %u pid %d)", tenant, chg.op,
+	    device_id, out->serial_hex, (unsigned int)who->uid, (int)who->pid);
+ out:
+	if (r == TCA_OK)
+		__atomic_add_fetch(&e->issued, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
+	entry_unref(ent);
+	X509_REQ_free(csr);
+	X509_free(cert);
+	OPENSSL_free(der);
+	return r;
+}
+
+int
+tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
+    char *why, size_t whylen)
+{
+	struct ca_entry *ent;
+	unsigned char *der = NULL;
+	size_t len;
+	int r;
+
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
+		return r;
+	if ((ent = cache_get(e, tenant)) == NULL) {
+		snprintf(why, whylen, "tenant %s has no CA", tenant);
+		return TCA_ERR_NOT_FOUND;
+	}
+	if ((r = tca_cert_to_der(ent->cert, &der, &len)) == TCA_OK) {
+		r = cb(ctx, der, len);
+		OPENSSL_free(der);
+		der = NULL;
+	}
+	/* the previous certificate while it is still valid (RFC 7030 4.1.3 allows several) */
+	if (r == TCA_OK && ent->prev != NULL &&
+	    X509_cmp_time(X509_get0_notAfter(ent->prev), NULL) > 0 &&
+	    (r = tca_cert_to_der(ent->prev, &der, &len)) == TCA_OK) {
+		r = cb(ctx, der, len);
+		OPENSSL_free(der);
+	}
+	entry_unref(ent);
+	return r;
+}
+
+void
+tca_engine_status(tca_engine *e, struct tca_engine_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&e->lock);
+	st->active_cas = e->n_active;
+	st->missing_keys = e->n_missing;
+	st->orphan_keys = e->n_orphans;
+	st->started = e->started;
+	pthread_rwlock_unlock(&e->lock);
+	st->issued = __atomic_load_n(&e->issued, __ATOMIC_RELAXED);
+	st->refused = __atomic_load_n(&e->refused, __ATOMIC_RELAXED);
+}

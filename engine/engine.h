@@ -1,0 +1,136 @@
+/*
+ * engine.h - the signing engine: tenant CA lifecycle and device issuance.
+ *
+ * Ties the token (keys), certs (assembly and policy), the store (state and
+ * journal, through the group committer) together.  Transport-agnostic: the RPC
+ * layer (rpc-ops.c) and tests call these functions.
+ *
+ * Tenant CAs are cached in memory (loaded from the store once at start): a
+ * request never reads the store or searches the token.  Cache entries are
+ * immutable and reference-counted, so issuance holds no lock while it signs
+ * and commits.
+ *
+ * Every function is thread-safe.  Refusals come back as TCA_ERR_* with a
+ * one-line reason for the peer in why/whylen.
+ */
+#ifndef TCA_ENGINE_H
+#define TCA_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "committer.h"
+#include "keytype.h"
+#include "store.h"
+#include "token.h"
+
+typedef struct tca_engine tca_engine;
+
+/* What SIGHUP may change for new CAs and certificates. */
+struct tca_policy {
+	char ca_organization[65];
+	char ca_country[3];
+	unsigned int ca_validity_days;
+	enum tca_key_type ca_default_key_type;
+	unsigned int device_validity_days;
+};
+
+/* A CA as shown to operators; owns cert_der (tca_ca_desc_clear frees). */
+struct tca_ca_desc {
+	char tenant[TCA_TENANT_MAX + 1];
+	char status[16];	/* "active", "deleted", "key-missing" */
+	char key_type[16];
+	char subject[TCA_SUBJECT_MAX], issuer[TCA_SUBJECT_MAX];
+	char serial_hex[2 * TCA_SERIAL_MAX + 1];
+	char fingerprint_hex[65];
+	char key_id_hex[2 * TCA_KEY_ID_MAX + 1];
+	int64_t not_before, not_after, created_at, deleted_at;
+	unsigned char *cert_der;
+	size_t cert_der_len;
+};
+void tca_ca_desc_clear(struct tca_ca_desc *d);
+
+/* An issued certificate; owns der (tca_issued_clear frees). */
+struct tca_issued {
+	unsigned char *der;
+	size_t der_len;
+	char serial_hex[2 * TCA_SERIAL_MAX + 1];
+	char fingerprint_hex[65];
+	int64_t not_before, not_after;
+};
+void tca_issued_clear(struct tca_issued *is);
+
+struct tca_engine_status {
+	size_t active_cas, missing_keys, orphan_keys;
+	unsigned long long issued, refused;
+	time_t started;
+};
+
+/* Clock, injectable for tests.  Default: time(NULL). */
+typedef time_t (*tca_clock_fn)(void *ctx);
+
+/*
+ * Loads every active CA from st, checks its key is in tok's index (CAs whose
+ * key is missing are kept with status "key-missing" and refuse issuance with
+ * TOKEN_UNAVAILABLE), logs token keys named "tca-ca:*" that no active CA owns
+ * (orphans; never destroyed automatically - the store may be a restored
+ * backup).  tok, st, cm are borrowed and must outlive the engine.
+ */
+int tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
+    const struct tca_policy *policy, tca_engine **e_ptr, char *err, size_t errlen);
+void tca_engine_free(tca_engine *e);
+
+void tca_engine_set_policy(tca_engine *e, const struct tca_policy *policy);
+void tca_engine_set_clock(tca_engine *e, tca_clock_fn fn, void *ctx);
+
+/*
+ * Creates tenant's CA: key pair generated in the token (key_type NULL = policy
+ * default), self-signed certificate, committed with its journal record.
+ * ALREADY_EXISTS (naming the existing CA's SHA-256 fingerprint) if the tenant
+ * has an active CA or one is being created, or if the token already holds a
+ * key under this tenant's CKA_ID that no CA owns (an orphan: remove it with
+ * ca delete --confirm first).  On any failure after key generation the key is
+ * destroyed again.  out may be NULL.
+ */
+int tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
+    const struct tca_requester *who, struct tca_ca_desc *out, char *why, size_t whylen);
+
+int tca_engine_ca_show(tca_engine *e, const char *tenant, struct tca_ca_desc *out,
+    char *why, size_t whylen);
+
+/* Active CAs (and deleted ones from the store if include_deleted), by tenant. */
+typedef int (*tca_ca_desc_cb)(void *ctx, const struct tca_ca_desc *d);
+int tca_engine_ca_list(tca_engine *e, int include_deleted, tca_ca_desc_cb cb, void *ctx);
+
+/*
+ * Deletes tenant's CA: marks it deleted in the store with a journal record
+ * (history stays), removes it from service, then destroys its key objects in
+ * the token.  With no active CA but an orphan key under the tenant's CKA_ID,
+ * destroys the orphan.  NOT_FOUND if neither exists.  *destroyed_ptr: token
+ * objects destroyed.
+ */
+int tca_engine_ca_delete(tca_engine *e, const char *tenant,
+    const struct tca_requester *who, unsigned long *destroyed_ptr,
+    char *why, size_t whylen);
+
+/*
+ * Issues a device certificate (current == NULL) or re-enrolls one (current =
+ * the device's certificate, DER or PEM).  days 0 = policy default.  The
+ * certificate and its journal record are durable before this returns TCA_OK;
+ * if they cannot be committed the result is JOURNAL_UNAVAILABLE and no
+ * certificate is returned.
+ */
+int tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
+    const unsigned char *csr, size_t csr_len,
+    const unsigned char *current, size_t current_len, unsigned int days,
+    const struct tca_requester *who, struct tca_issued *out, char *why, size_t whylen);
+
+/* The tenant's CA certificates in DER, current first: calls cb for each. */
+typedef int (*tca_der_cb)(void *ctx, const unsigned char *der, size_t len);
+int tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
+    char *why, size_t whylen);
+
+void tca_engine_status(tca_engine *e, struct tca_engine_status *st);
+
+#endif

@@ -1,0 +1,105 @@
+/* log.c - stderr/syslog logging. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "log.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_to_syslog;
+static int log_level = LOG_INFO;
+static char log_ident[64] = "tca";
+
+static const char *const level_names[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+void
+tca_log_init(const char *ident, int to_syslog, int level)
+{
+	pthread_mutex_lock(&log_lock);
+	if (ident != NULL)
+		snprintf(log_ident, sizeof(log_ident), "%s", ident);
+	if (log_to_syslog && !to_syslog)
+		closelog();
+	log_to_syslog = to_syslog;
+	if (level >= LOG_EMERG && level <= LOG_DEBUG)
+		log_level = level;
+	if (to_syslog)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	pthread_mutex_unlock(&log_lock);
+}
+
+void
+tca_log_set_level(int level)
+{
+	pthread_mutex_lock(&log_lock);
+	if (level >= LOG_EMERG && level <= LOG_DEBUG)
+		log_level = level;
+	pthread_mutex_unlock(&log_lock);
+}
+
+int
+tca_log_get_level(void)
+{
+	int l;
+
+	pthread_mutex_lock(&log_lock);
+	l = log_level;
+	pthread_mutex_unlock(&log_lock);
+	return l;
+}
+
+int
+tca_log_level_from_name(const char *name)
+{
+	int i;
+
+	if (name == NULL)
+		return -1;
+	for (i = LOG_ERR; i <= LOG_DEBUG; i++)
+		if (strcmp(level_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+void
+tca_log(int level, const char *fmt, ...)
+{
+	char msg[1024], ts[32];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+	size_t i;
+
+	if (level > tca_log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* one record per line: neutralise control characters from peer input */
+	for (i = 0; msg[i] != '\0'; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
+
+	pthread_mutex_lock(&log_lock);
+	if (log_to_syslog) {
+		syslog(level, "%s", msg);
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ %s[%s]: %s\n", ts, (long)(tv.tv_usec / 1000),
+		    log_ident, level >= 0 && level <= LOG_DEBUG ? level_names[level] : "?", msg);
+		fflush(stderr);
+	}
+	pthread_mutex_unlock(&log_lock);
+}

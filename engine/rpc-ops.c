@@ -1,0 +1,562 @@
+/* rpc-ops.c - request dispatch and the operation handlers. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rpc-ops.h"
+#include "tca-error.h"
+#include "wire.h"
+
+#define LIST_PAGE_DEFAULT 500
+#define LIST_PAGE_MAX 1000
+
+typedef int (*op_fn)(struct tca_rpc_ctx *ctx, const cbor_item_t *args,
+    cbor_item_t **result, char *why, size_t whylen);
+
+struct op {
+	const char *name;
+	enum tca_role min_role;
+	const struct tca_arg_spec *spec;
+	size_t n_spec;
+	op_fn fn;
+};
+
+const char *
+tca_role_name(enum tca_role role)
+{
+	switch (role) {
+	case TCA_ROLE_FRONTEND:
+		return "frontend";
+	case TCA_ROLE_ADMIN:
+		return "admin";
+	default:
+		return "none";
+	}
+}
+
+enum tca_role
+tca_role_of(const struct tca_roles *roles, uid_t uid, gid_t gid)
+{
+	if (tca_id_list_contains(&roles->admin_uids, uid) ||
+	    tca_id_list_contains(&roles->admin_gids, gid))
+		return TCA_ROLE_ADMIN;
+	if (tca_id_list_contains(&roles->frontend_uids, uid) ||
+	    tca_id_list_contains(&roles->frontend_gids, gid))
+		return TCA_ROLE_FRONTEND;
+	return TCA_ROLE_NONE;
+}
+
+/* ------------------------------------------------------------ results */
+
+static cbor_item_t *
+issued_map(const struct tca_issued *is)
+{
+	cbor_item_t *m = cbor_new_definite_map(5);
+
+	if (m == NULL)
+		return NULL;
+	if (tca_map_add_bytes(m, "certificate", is->der, is->der_len) != TCA_OK ||
+	    tca_map_add_text(m, "serial", is->serial_hex) != TCA_OK ||
+	    tca_map_add_int(m, "not_before", is->not_before) != TCA_OK ||
+	    tca_map_add_int(m, "not_after", is->not_after) != TCA_OK ||
+	    tca_map_add_text(m, "fingerprint", is->fingerprint_hex) != TCA_OK) {
+		cbor_decref(&m);
+		return NULL;
+	}
+	return m;
+}
+
+static cbor_item_t *
+ca_map(const struct tca_ca_desc *d, int with_cert)
+{
+	size_t n = 11 + (d->deleted_at != 0) + (with_cert != 0);
+	cbor_item_t *m = cbor_new_definite_map(n);
+
+	if (m == NULL)
+		return NULL;
+	if (tca_map_add_text(m, "tenant", d->tenant) != TCA_OK ||
+	    tca_map_add_text(m, "status", d->status) != TCA_OK ||
+	    tca_map_add_text(m, "key_type", d->key_type) != TCA_OK ||
+	    tca_map_add_text(m, "subject", d->subject) != TCA_OK ||
+	    tca_map_add_text(m, "issuer", d->issuer) != TCA_OK ||
+	    tca_map_add_text(m, "serial", d->serial_hex) != TCA_OK ||
+	    tca_map_add_int(m, "not_before", d->not_before) != TCA_OK ||
+	    tca_map_add_int(m, "not_after", d->not_after) != TCA_OK ||
+	    tca_map_add_text(m, "fingerprint", d->fingerprint_hex) != TCA_OK ||
+	    tca_map_add_text(m, "key_id", d->key_id_hex) != TCA_OK ||
+	    tca_map_add_int(m, "created_at", d->created_at) != TCA_OK ||
+	    (d->deleted_at != 0 && tca_map_add_int(m, "deleted_at", d->deleted_at) != TCA_OK) ||
+	    (with_cert && tca_map_add_bytes(m, "certificate", d->cert_der, d->cert_der_len) != TCA_OK)) {
+		cbor_decref(&m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static const struct tca_arg_spec issue_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+	{ "device_id", TCA_ARG_TEXT, 1, 256 },
+	{ "csr", TCA_ARG_BYTES, 1, 0 },
+	{ "days", TCA_ARG_UINT, 0, 0 },
+};
+static const struct tca_arg_spec reenroll_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+	{ "device_id", TCA_ARG_TEXT, 1, 256 },
+	{ "csr", TCA_ARG_BYTES, 1, 0 },
+	{ "current", TCA_ARG_BYTES, 1, 0 },
+	{ "days", TCA_ARG_UINT, 0, 0 },
+};
+static const struct tca_arg_spec tenant_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+};
+static const struct tca_arg_spec create_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+	{ "key_type", TCA_ARG_TEXT, 0, 16 },
+};
+static const struct tca_arg_spec list_spec[] = {
+	{ "all", TCA_ARG_BOOL, 0, 0 },
+	{ "after", TCA_ARG_TEXT, 0, 64 },
+	{ "limit", TCA_ARG_UINT, 0, 0 },
+};
+static const struct tca_arg_spec delete_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+	{ "confirm", TCA_ARG_BOOL, 1, 0 },
+};
+
+static int
+do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
+    cbor_item_t **result, char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], device_id[257];
+	const unsigned char *csr, *current = NULL;
+	size_t csr_len, current_len = 0;
+	struct tca_issued is;
+	uint64_t days = 0;
+	int r;
+
+	memset(&is, 0, sizeof(is));
+	if ((r = tca_map_get_text(args, "tenant", tenant, sizeof(tenant))) != TCA_OK ||
+	    (r = tca_map_get_text(args, "device_id", device_id, sizeof(device_id))) != TCA_OK ||
+	    (r = tca_map_get_bytes(args, "csr", &csr, &csr_len)) != TCA_OK ||
+	    (reenroll && (r = tca_map_get_bytes(args, "current", &current, &current_len)) != TCA_OK)) {
+		snprintf(why, whylen, "bad arguments");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if ((r = tca_map_get_uint(args, "days", &days)) != TCA_OK && r != TCA_ERR_NOT_FOUND)
+		return TCA_ERR_BAD_REQUEST;
+	if (days > 36500) {
+		snprintf(why, whylen, "days out of range");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if ((r = tca_engine_issue(ctx->engine, tenant, device_id, csr, csr_len, current,
+	    current_len, (unsigned int)days, &ctx->who, &is, why, whylen)) != TCA_OK)
+		return r;
+	*result = issued_map(&is);
+	tca_issued_clear(&is);
+	return *result != NULL ? TCA_OK : TCA_ERR_NOMEM;
+}
+
+static int
+op_issue(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	return do_issue_common(ctx, args, 0, result, why, whylen);
+}
+
+static int
+op_reenroll(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	return do_issue_common(ctx, args, 1, result, why, whylen);
+}
+
+static int
+add_der(void *vctx, const unsigned char *der, size_t len)
+{
+	cbor_item_t *arr = vctx, *b;
+
+	if ((b = cbor_build_bytestring(der, len)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (!cbor_array_push(arr, b)) {
+		cbor_decref(&b);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&b);
+	return TCA_OK;
+}
+
+static int
+op_cacerts(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	cbor_item_t *arr = NULL, *m = NULL;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((arr = cbor_new_definite_array(2)) == NULL)
+		return TCA_ERR_NOMEM;
+	if ((r = tca_engine_cacerts(ctx->engine, tenant, add_der, arr, why, whylen)) != TCA_OK)
+		goto out;
+	if ((m = cbor_new_definite_map(1)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tca_map_add_item(m, "certificates", arr)) != TCA_OK)
+		goto out;
+	arr = NULL;
+	*result = m;
+	m = NULL;
+ out:
+	if (arr != NULL)
+		cbor_decref(&arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
+static int
+op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	struct tca_token_status ts;
+	struct tca_engine_status es;
+	unsigned long long commits = 0, changes = 0, failures = 0;
+	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL;
+	int r = TCA_ERR_NOMEM;
+
+	memset(&ts, 0, sizeof(ts));
+	if ((r = tca_token_get_status(ctx->tok, &ts)) != TCA_OK) {
+		snprintf(why, whylen, "token status unavailable");
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	}
+	tca_engine_status(ctx->engine, &es);
+	tca_committer_stats(ctx->cm, &commits, &changes, &failures);
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(10)) == NULL ||
+	    (tok = cbor_new_definite_map(10)) == NULL ||
+	    (store = cbor_new_definite_map(4)) == NULL ||
+	    (ten = cbor_new_definite_map(3)) == NULL)
+		goto out;
+	if (tca_map_add_text(tok, "label", ts.label) != TCA_OK ||
+	    tca_map_add_text(tok, "manufacturer", ts.manufacturer) != TCA_OK ||
+	    tca_map_add_text(tok, "model", ts.model) != TCA_OK ||
+	    tca_map_add_text(tok, "serial", ts.serial) != TCA_OK ||
+	    tca_map_add_uint(tok, "slot", ts.slot_id) != TCA_OK ||
+	    tca_map_add_uint(tok, "pool_size", ts.pool_size) != TCA_OK ||
+	    tca_map_add_uint(tok, "sessions_busy", ts.sessions_busy) != TCA_OK ||
+	    tca_map_add_uint(tok, "keys", ts.keys) != TCA_OK ||
+	    tca_map_add_uint(tok, "signatures", ts.signatures) != TCA_OK ||
+	    tca_map_add_uint(tok, "sign_errors", ts.sign_errors) != TCA_OK ||
+	    tca_map_add_text(store, "backend", ctx->st->ops->name) != TCA_OK ||
+	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
+	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||
+	    tca_map_add_uint(store, "failures", failures) != TCA_OK ||
+	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
+	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||
+	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK)
+		goto out;
+	if (tca_map_add_text(m, "version", PACKAGE_VERSION) != TCA_OK ||
+	    tca_map_add_uint(m, "proto_min", TCA_PROTO_VERSION_MIN) != TCA_OK ||
+	    tca_map_add_uint(m, "proto_max", TCA_PROTO_VERSION_MAX) != TCA_OK ||
+	    tca_map_add_text(m, "role", tca_role_name(ctx->role)) != TCA_OK ||
+	    tca_map_add_uint(m, "uptime_s", (uint64_t)(time(NULL) - es.started)) != TCA_OK ||
+	    tca_map_add_uint(m, "issued", es.issued) != TCA_OK ||
+	    tca_map_add_uint(m, "refused", es.refused) != TCA_OK)
+		goto out;
+	if (tca_map_add_item(m, "token", tok) != TCA_OK)
+		goto out;
+	tok = NULL;
+	if (tca_map_add_item(m, "store", store) != TCA_OK)
+		goto out;
+	store = NULL;
+	if (tca_map_add_item(m, "tenants", ten) != TCA_OK)
+		goto out;
+	ten = NULL;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (m != NULL)
+		cbor_decref(&m);
+	if (tok != NULL)
+		cbor_decref(&tok);
+	if (store != NULL)
+		cbor_decref(&store);
+	if (ten != NULL)
+		cbor_decref(&ten);
+	return r;
+}
+
+static int
+op_ca_create(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], key_type[17] = "";
+	struct tca_ca_desc d;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_map_get_text(args, "key_type", key_type, sizeof(key_type))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_ca_create(ctx->engine, tenant, key_type, &ctx->who, &d,
+	    why, whylen)) != TCA_OK)
+		return r;
+	*result = ca_map(&d, 1);
+	tca_ca_desc_clear(&d);
+	return *result != NULL ? TCA_OK : TCA_ERR_NOMEM;
+}
+
+static int
+op_ca_show(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	struct tca_ca_desc d;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_ca_show(ctx->engine, tenant, &d, why, whylen)) != TCA_OK)
+		return r;
+	*result = ca_map(&d, 1);
+	tca_ca_desc_clear(&d);
+	return *result != NULL ? TCA_OK : TCA_ERR_NOMEM;
+}
+
+struct page {
+	cbor_item_t *arr;
+	char after[TCA_TENANT_MAX + 1];
+	char last[TCA_TENANT_MAX + 1];
+	size_t limit;
+	int more;
+};
+
+static int
+list_cb(void *vctx, const struct tca_ca_desc *d)
+{
+	struct page *pg = vctx;
+	cbor_item_t *m;
+
+	/* the store lists by tenant then CA id; a page resumes after `after` */
+	if (pg->after[0] != '\0' && strcmp(d->tenant, pg->after) <= 0)
+		return 0;
+	if (cbor_array_size(pg->arr) >= pg->limit) {
+		/* stop only between tenants so a tenant's rows stay on one page */
+		if (strcmp(d->tenant, pg->last) != 0) {
+			pg->more = 1;
+			return 1;
+		}
+	}
+	if ((m = ca_map(d, 0)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (!cbor_array_push(pg->arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	snprintf(pg->last, sizeof(pg->last), "%s", d->tenant);
+	return 0;
+}
+
+static int
+op_ca_list(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	struct page pg;
+	cbor_item_t *m = NULL;
+	uint64_t limit = LIST_PAGE_DEFAULT, v = 0;
+	int all = 0, r;
+
+	memset(&pg, 0, sizeof(pg));
+	if (((r = tca_map_get_bool(args, "all", &all)) != TCA_OK && r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_text(args, "after", pg.after, sizeof(pg.after))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_uint(args, "limit", &v)) != TCA_OK && r != TCA_ERR_NOT_FOUND))
+		return TCA_ERR_BAD_REQUEST;
+	if (r == TCA_OK)
+		limit = v;
+	if (limit == 0 || limit > LIST_PAGE_MAX) {
+		snprintf(why, whylen, "limit must be 1..%d", LIST_PAGE_MAX);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	pg.limit = (size_t)limit;
+	/* one extra slot: a tenant's deleted rows may overflow the page */
+	if ((pg.arr = cbor_new_definite_array(pg.limit + 64)) == NULL)
+		return TCA_ERR_NOMEM;
+	r = tca_engine_ca_list(ctx->engine, all, list_cb, &pg);
+	if (r == 1 && pg.more)
+		r = TCA_OK;
+	if (r != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(pg.more ? 2 : 1)) == NULL)
+		goto out;
+	if (tca_map_add_item(m, "cas", pg.arr) != TCA_OK)
+		goto out;
+	pg.arr = NULL;
+	if (pg.more && tca_map_add_text(m, "next", pg.last) != TCA_OK)
+		goto out;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (pg.arr != NULL)
+		cbor_decref(&pg.arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
+static int
+op_ca_delete(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	unsigned long destroyed = 0;
+	cbor_item_t *m;
+	int confirm = 0, r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_bool(args, "confirm", &confirm) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if (!confirm) {
+		snprintf(why, whylen, "deleting a CA destroys its key: confirm must be true");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if ((r = tca_engine_ca_delete(ctx->engine, tenant, &ctx->who, &destroyed,
+	    why, whylen)) != TCA_OK)
+		return r;
+	if ((m = cbor_new_definite_map(3)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_text(m, "status", "deleted") != TCA_OK ||
+	    tca_map_add_uint(m, "token_objects_destroyed", destroyed) != TCA_OK) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	*result = m;
+	return TCA_OK;
+}
+
+static int
+op_reload(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char what[512] = "", *item, *save = NULL;
+	cbor_item_t *m = NULL, *arr = NULL, *s;
+	int r;
+
+	if (ctx->reload == NULL) {
+		snprintf(why, whylen, "reload is not available");
+		return TCA_ERR_INTERNAL;
+	}
+	if ((r = ctx->reload(ctx->reload_ctx, what, sizeof(what), why, whylen)) != TCA_OK)
+		return r == TCA_ERR_CONFIG ? TCA_ERR_BAD_REQUEST : r;
+	r = TCA_ERR_NOMEM;
+	if ((arr = cbor_new_definite_array(16)) == NULL)
+		goto out;
+	for (item = strtok_r(what, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		if ((s = cbor_build_string(item)) == NULL)
+			goto out;
+		if (!cbor_array_push(arr, s)) {
+			cbor_decref(&s);
+			goto out;
+		}
+		cbor_decref(&s);
+	}
+	if ((m = cbor_new_definite_map(1)) == NULL || tca_map_add_item(m, "reloaded", arr) != TCA_OK)
+		goto out;
+	arr = NULL;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (arr != NULL)
+		cbor_decref(&arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
+#define SPEC(s) s, sizeof(s) / sizeof(s[0])
+static const struct op ops[] = {
+	{ "issue", TCA_ROLE_FRONTEND, SPEC(issue_spec), op_issue },
+	{ "reenroll", TCA_ROLE_FRONTEND, SPEC(reenroll_spec), op_reenroll },
+	{ "cacerts", TCA_ROLE_FRONTEND, SPEC(tenant_spec), op_cacerts },
+	{ "status", TCA_ROLE_FRONTEND, NULL, 0, op_status },
+	{ "ca.create", TCA_ROLE_ADMIN, SPEC(create_spec), op_ca_create },
+	{ "ca.show", TCA_ROLE_ADMIN, SPEC(tenant_spec), op_ca_show },
+	{ "ca.list", TCA_ROLE_ADMIN, SPEC(list_spec), op_ca_list },
+	{ "ca.delete", TCA_ROLE_ADMIN, SPEC(delete_spec), op_ca_delete },
+	{ "reload", TCA_ROLE_ADMIN, NULL, 0, op_reload },
+};
+#undef SPEC
+
+static const struct op *
+find_op(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(ops[i].name, name) == 0)
+			return &ops[i];
+	return NULL;
+}
+
+int
+tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
+    unsigned char **resp_ptr, size_t *resp_len_ptr)
+{
+	struct tca_request req;
+	const struct op *op = NULL;
+	cbor_item_t *result = NULL;
+	char why[512] = "";
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	*resp_ptr = NULL;
+	*resp_len_ptr = 0;
+	if ((r = tca_request_decode(frame, len, &req, why, sizeof(why))) != TCA_OK)
+		goto respond;
+	if ((op = find_op(req.op)) == NULL) {
+		snprintf(why, sizeof(why), "unknown operation \"%s\"", req.op);
+		r = TCA_ERR_UNKNOWN_OP;
+		goto respond;
+	}
+	if (ctx->role < op->min_role) {
+		snprintf(why, sizeof(why), "operation %s needs the %s role; peer uid %u has %s",
+		    op->name, tca_role_name(op->min_role), (unsigned int)ctx->who.uid,
+		    tca_role_name(ctx->role));
+		log_warn("refused %s from uid %u pid %d (role %s)", op->name,
+		    (unsigned int)ctx->who.uid, (int)ctx->who.pid, tca_role_name(ctx->role));
+		r = TCA_ERR_UNAUTHORIZED;
+		goto respond;
+	}
+	if ((r = tca_args_check(req.args, op->spec, op->n_spec, why, sizeof(why))) != TCA_OK)
+		goto respond;
+	r = op->fn(ctx, req.args, &result, why, sizeof(why));
+	if (r != TCA_OK && why[0] == '\0')
+		snprintf(why, sizeof(why), "%s", tca_strerror(r));
+ respond:
+	if (r == TCA_OK) {
+		r = tca_response_encode_result(req.id, result, resp_ptr, resp_len_ptr);
+	} else {
+		if (op != NULL && r != TCA_ERR_UNAUTHORIZED)
+			log_debug("%s from uid %u: %s: %s", op->name, (unsigned int)ctx->who.uid,
+			    tca_err_wire_code(r), why);
+		r = tca_response_encode_error(req.id, r, why, resp_ptr, resp_len_ptr);
+	}
+	if (result != NULL)
+		cbor_decref(&result);
+	tca_request_clear(&req);
+	return r == TCA_OK ? TCA_OK : TCA_ERR_NOMEM;
+}

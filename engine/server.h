@@ -1,0 +1,62 @@
+/*
+ * server.h - the Unix-socket RPC server.
+ *
+ * One listening socket; each accepted connection is served by its own thread
+ * (a slow or stuck client only ever holds its own thread; idle and in-frame
+ * timeouts bound how long).  The peer's uid/gid come from SO_PEERCRED at
+ * accept and decide its role; peers with no role are answered UNAUTHORIZED,
+ * logged and disconnected.
+ *
+ * Shutdown (tca_server_run returns when *stop is set): the listening socket is
+ * closed and unlinked first, idle connections are closed, requests in flight
+ * run to completion and their responses are written, then run returns.
+ */
+#ifndef TCA_SERVER_H
+#define TCA_SERVER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "rpc-ops.h"
+
+typedef struct tca_server tca_server;
+
+struct tca_server_params {
+	const char *socket_path;
+	unsigned int mode;		/* e.g. 0660 */
+	long gid;			/* -1: keep */
+	size_t max_frame;
+	int frame_timeout_ms;
+	int idle_timeout_ms;
+	unsigned int max_connections;
+	struct tca_roles roles;
+};
+
+/*
+ * Creates and binds the socket (mode applied atomically through umask, then
+ * chmod/chown).  A stale socket file left by a crashed engine is replaced; a
+ * live one (something accepts connections on it) is an error, as is any
+ * non-socket file at the path.  TCA_OK or TCA_ERR_SYSTEM/CONFIG with err.
+ */
+int tca_server_open(const struct tca_server_params *p, tca_server **s_ptr,
+    char *err, size_t errlen);
+
+/* Replaces roles and timeouts (SIGHUP); connections accepted later use them. */
+void tca_server_update(tca_server *s, const struct tca_roles *roles,
+    int frame_timeout_ms, int idle_timeout_ms);
+
+/*
+ * Serves until *stop becomes non-zero.  base is copied into each
+ * connection's context (who and role filled per connection).  When *reload is
+ * non-zero, clears it and calls on_reload(reload_ctx) from the accept thread.
+ * Returns TCA_OK after a clean drain.
+ */
+int tca_server_run(tca_server *s, const struct tca_rpc_ctx *base,
+    volatile sig_atomic_t *stop, volatile sig_atomic_t *reload,
+    void (*on_reload)(void *ctx), void *reload_ctx);
+
+/* Closes and unlinks the socket if still open, frees s.  NULL ok. */
+void tca_server_close(tca_server *s);
+
+#endif

@@ -1,0 +1,1230 @@
+/*
+ * store-sqlite.c - the SQLite backend of the state store (store.h).
+ *
+ * One database file in WAL mode with synchronous=FULL: commit() returns only
+ * after the transaction is on stable storage.  The file is created mode 0600.
+ * Two connections: the writer (commit() only, serialised by wlock) and the
+ * reader (everything else, serialised by a recursive rlock so that callbacks
+ * may call back into the store).  WAL lets the reader work while a commit is
+ * in progress.  Every statement is bound, never formatted from data.
+ *
+ * Schema, version 1 (PRAGMA user_version = 1, PRAGMA application_id =
+ * 0x54434131 "TCA1"), created in one transaction:
+ *
+ *   cas            one row per tenant CA ever created
+ *     ca_id            INTEGER PRIMARY KEY
+ *     tenant           TEXT NOT NULL
+ *     status           TEXT NOT NULL, 'active' | 'deleted'
+ *     key_type         TEXT NOT NULL (tca_key_type_name())
+ *     key_id           BLOB NOT NULL, CKA_ID of the token key (1..32 bytes)
+ *     created_at       INTEGER NOT NULL, unix seconds
+ *     deleted_at       INTEGER NOT NULL, unix seconds, 0 while active
+ *     current_cert_id  INTEGER -> certificates, the CA certificate in use
+ *     previous_cert_id INTEGER -> certificates, NULL until CA re-issuance
+ *   UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active'
+ *
+ *   certificates   every certificate ever recorded (CA and device); rows are
+ *                  never deleted (trigger)
+ *     cert_id      INTEGER PRIMARY KEY (issue order)
+ *     ca_id        INTEGER NOT NULL -> cas, the CA it belongs to / was issued by
+ *     tenant       TEXT NOT NULL
+ *     kind         TEXT NOT NULL, 'ca' | 'device'
+ *     issuer_hash  BLOB NOT NULL, SHA-256 of the issuer Name DER (32 bytes)
+ *     serial       BLOB NOT NULL, big-endian magnitude (1..20 bytes)
+ *     subject      TEXT NOT NULL, RFC 2253
+ *     fingerprint  BLOB NOT NULL, SHA-256 of der (32 bytes)
+ *     not_before, not_after, issued_at  INTEGER NOT NULL, unix seconds
+ *     der          BLOB NOT NULL
+ *     UNIQUE (issuer_hash, serial)
+ *   INDEX certificates_tenant ON certificates(tenant, cert_id)
+ *
+ *   journal        the hash-chained audit journal; append-only through SQL
+ *                  (triggers raise 'journal is append-only' on UPDATE and
+ *                  DELETE).  Whoever holds the file can still edit it; the
+ *                  hash chain (tca_journal_verify()) detects that.
+ *     seq              INTEGER PRIMARY KEY, 1, 2, 3, ... without gaps
+ *     time_ms          INTEGER NOT NULL, unix milliseconds
+ *     op, tenant, serial_hex, subject, fingerprint_hex, details
+ *                      TEXT NOT NULL ("" when not applicable)
+ *     uid, pid         INTEGER NOT NULL, the requester
+ *     prev_hash, hash  BLOB NOT NULL, 32 bytes each (tca_journal_hash())
+ *
+ * Chain state is never cached: each commit reads the last journal record
+ * inside its own BEGIN IMMEDIATE transaction, so a failed commit (disk full,
+ * I/O error, lock held by another process) leaves nothing behind and the next
+ * one continues the chain from what is really on disk.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+#include "tca-error.h"
+
+#define SCHEMA_VERSION 1
+#define APPLICATION_ID 0x54434131	/* "TCA1" */
+#define BUSY_TIMEOUT_MS 5000
+
+static const char schema_v1[] =
+    "CREATE TABLE cas ("
+    " ca_id INTEGER PRIMARY KEY,"
+    " tenant TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('active', 'deleted')),"
+    " key_type TEXT NOT NULL,"
+    " key_id BLOB NOT NULL CHECK (length(key_id) BETWEEN 1 AND 32),"
+    " created_at INTEGER NOT NULL,"
+    " deleted_at INTEGER NOT NULL DEFAULT 0,"
+    " current_cert_id INTEGER REFERENCES certificates(cert_id),"
+    " previous_cert_id INTEGER REFERENCES certificates(cert_id));"
+    "CREATE UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active';"
+    "CREATE TABLE certificates ("
+    " cert_id INTEGER PRIMARY KEY,"
+    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id),"
+    " tenant TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'device')),"
+    " issuer_hash BLOB NOT NULL CHECK (length(issuer_hash) = 32),"
+    " serial BLOB NOT NULL CHECK (length(serial) BETWEEN 1 AND 20),"
+    " subject TEXT NOT NULL,"
+    " fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " issued_at INTEGER NOT NULL,"
+    " der BLOB NOT NULL,"
+    " UNIQUE (issuer_hash, serial));"
+    "CREATE INDEX certificates_tenant ON certificates(tenant, cert_id);"
+    "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+    " BEGIN SELECT RAISE(ABORT, 'certificate history is append-only'); END;"
+    "CREATE TABLE journal ("
+    " seq INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " op TEXT NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " serial_hex TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " fingerprint_hex TEXT NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " details TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "PRAGMA application_id = 1413693745;"	/* APPLICATION_ID */
+    "PRAGMA user_version = 1;";		/* SCHEMA_VERSION */
+
+/* Writer statements, prepared once at open. */
+enum wstmt {
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
+	W_LAST_JOURNAL, W_FIND_ACTIVE, W_INSERT_CA, W_INSERT_CERT, W_LINK_CERT,
+	W_DELETE_CA, W_INSERT_JOURNAL,
+	W_NSTMT
+};
+
+static const char *const wsql[W_NSTMT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT chg",
+	[W_RELEASE] = "RELEASE chg",
+	[W_ROLLBACK_TO] = "ROLLBACK TO chg",
+	[W_LAST_JOURNAL] = "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+	[W_FIND_ACTIVE] = "SELECT c.ca_id, cert.subject FROM cas c"
+	    " LEFT JOIN certificates cert ON cert.cert_id = c.current_cert_id"
+	    " WHERE c.tenant = ?1 AND c.status = 'active'",
+	[W_INSERT_CA] = "INSERT INTO cas (tenant, status, key_type, key_id,"
+	    " created_at, deleted_at) VALUES (?1, 'active', ?2, ?3, ?4, 0)",
+	[W_INSERT_CERT] = "INSERT INTO certificates (ca_id, tenant, kind,"
+	    " issuer_hash, serial, subject, fingerprint, not_before, not_after,"
+	    " issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[W_LINK_CERT] = "UPDATE cas SET current_cert_id = ?2 WHERE ca_id = ?1",
+	[W_DELETE_CA] = "UPDATE cas SET status = 'deleted', deleted_at = ?2"
+	    " WHERE ca_id = ?1 AND status = 'active'",
+	[W_INSERT_JOURNAL] = "INSERT INTO journal (seq, time_ms, op, tenant,"
+	    " serial_hex, subject, fingerprint_hex, uid, pid, details,"
+	    " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+	    " ?11, ?12)",
+};
+
+#define CA_SELECT \
+	"SELECT c.ca_id, c.tenant, c.status, c.key_type, c.key_id," \
+	" c.created_at, c.deleted_at, cur.der, prev.der FROM cas c" \
+	" LEFT JOIN certificates cur ON cur.cert_id = c.current_cert_id" \
+	" LEFT JOIN certificates prev ON prev.cert_id = c.previous_cert_id"
+
+struct sqlite_store {
+	tca_store base;		/* first member: the engine sees only this */
+	int readonly;
+	pthread_mutex_t wlock;	/* writer connection and its statements */
+	sqlite3 *wdb;
+	sqlite3_stmt *ws[W_NSTMT];
+	long default_max_pages;
+	pthread_mutex_t rlock;	/* recursive: callbacks may re-enter */
+	sqlite3 *rdb;
+	sqlite3_stmt *get_ca_stmt;
+	int wlock_init, rlock_init;
+};
+
+static const struct tca_store_ops sqlite_ops;
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ open */
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc;
+
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, &msg)) != SQLITE_OK) {
+		set_err(err, errlen, "%s", msg != NULL ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	return TCA_OK;
+}
+
+/* Runs a single-value query (a PRAGMA or a count). */
+static int
+query_int(sqlite3 *db, const char *sql, long long *val_ptr, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
+		goto out;
+	}
+	if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) {
+		set_err(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
+		goto out;
+	}
+	*val_ptr = sqlite3_column_int64(stmt, 0);
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int
+open_conn(const char *path, int oflags, sqlite3 **db_ptr, char *err,
+    size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	*db_ptr = NULL;
+	rc = sqlite3_open_v2(path, &db, oflags | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "cannot open %s: %s", path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	*db_ptr = db;
+	return TCA_OK;
+}
+
+/*
+ * Checks the schema version and creates schema v1 in an empty database.
+ * Runs inside BEGIN IMMEDIATE so two processes opening a fresh file at once
+ * cannot both create it.
+ */
+static int
+check_schema(sqlite3 *db, int may_create, const char *path, char *err,
+    size_t errlen)
+{
+	long long version = 0, app_id = 0, ntables = 0;
+	int in_txn = 0, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (may_create) {
+		if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != TCA_OK)
+			goto out;
+		in_txn = 1;
+	}
+	if (query_int(db, "PRAGMA user_version", &version, err, errlen) != TCA_OK ||
+	    query_int(db, "PRAGMA application_id", &app_id, err, errlen) != TCA_OK ||
+	    query_int(db, "SELECT count(*) FROM sqlite_schema", &ntables,
+	    err, errlen) != TCA_OK)
+		goto out;
+	if (app_id != 0 && app_id != APPLICATION_ID) {
+		set_err(err, errlen, "%s is not a tca state store "
+		    "(application_id 0x%llx)", path, (unsigned long long)app_id);
+		goto out;
+	}
+	if (version > SCHEMA_VERSION) {
+		set_err(err, errlen, "%s has schema version %lld, newer than the "
+		    "%d this tca knows: upgrade tca, do not downgrade the store",
+		    path, version, SCHEMA_VERSION);
+		goto out;
+	}
+	if (version == 0) {
+		if (ntables != 0) {
+			set_err(err, errlen, "%s is not a tca state store "
+			    "(unversioned database with %lld schema objects)",
+			    path, ntables);
+			goto out;
+		}
+		if (!may_create) {
+			set_err(err, errlen, "%s holds no tca state store", path);
+			goto out;
+		}
+		if (exec_sql(db, schema_v1, err, errlen) != TCA_OK)
+			goto out;
+		log_info("store: created schema version %d in %s",
+		    SCHEMA_VERSION, path);
+	}
+	if (in_txn) {
+		if (exec_sql(db, "COMMIT", err, errlen) != TCA_OK)
+			goto out;
+		in_txn = 0;
+	}
+	r = TCA_OK;
+ out:
+	if (in_txn)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int
+setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *mode;
+	long long fk = 0, maxpages = 0;
+	int fd, i, rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	/* the store is not secret but its integrity matters: no world access */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 && errno != EEXIST) {
+		set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fd != -1)
+		close(fd);
+	if (open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    &s->wdb, err, errlen) != TCA_OK)
+		goto out;
+	if ((rc = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode = WAL", -1,
+	    &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_step(stmt)) != SQLITE_ROW) {
+		set_err(err, errlen, "%s: journal_mode=WAL: %s", path,
+		    sqlite3_errmsg(s->wdb));
+		goto out;
+	}
+	mode = sqlite3_column_text(stmt, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		set_err(err, errlen, "%s: cannot switch to WAL mode (got %s)",
+		    path, mode != NULL ? (const char *)mode : "nothing");
+		goto out;
+	}
+	/* a statement left open would make the schema COMMIT fail */
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (exec_sql(s->wdb, "PRAGMA synchronous = FULL; "
+	    "PRAGMA foreign_keys = ON", err, errlen) != TCA_OK ||
+	    query_int(s->wdb, "PRAGMA foreign_keys", &fk, err, errlen) != TCA_OK)
+		goto out;
+	if (fk != 1) {
+		set_err(err, errlen, "SQLite library lacks foreign key support");
+		goto out;
+	}
+	if (check_schema(s->wdb, 1, path, err, errlen) != TCA_OK ||
+	    query_int(s->wdb, "PRAGMA max_page_count", &maxpages,
+	    err, errlen) != TCA_OK)
+		goto out;
+	s->default_max_pages = (long)maxpages;
+	for (i = 0; i < W_NSTMT; i++) {
+		if (sqlite3_prepare_v3(s->wdb, wsql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->ws[i], NULL) != SQLITE_OK) {
+			set_err(err, errlen, "prepare \"%s\": %s", wsql[i],
+			    sqlite3_errmsg(s->wdb));
+			goto out;
+		}
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int
+setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+{
+	int oflags;
+
+	oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (open_conn(path, oflags, &s->rdb, err, errlen) != TCA_OK)
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	/* the writer already checked the schema in read-write mode */
+	if (s->readonly && check_schema(s->rdb, 0, path, err, errlen) != TCA_OK)
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	if (exec_sql(s->rdb, "PRAGMA query_only = ON", err, errlen) != TCA_OK)
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	if (sqlite3_prepare_v3(s->rdb, CA_SELECT
+	    " WHERE c.tenant = ?1 AND c.status = 'active'", -1,
+	    SQLITE_PREPARE_PERSISTENT, &s->get_ca_stmt, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "prepare: %s", sqlite3_errmsg(s->rdb));
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	return TCA_OK;
+}
+
+static void
+sq_close(tca_store *st)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < W_NSTMT; i++)
+		sqlite3_finalize(s->ws[i]);
+	sqlite3_finalize(s->get_ca_stmt);
+	if (s->rdb != NULL && sqlite3_close(s->rdb) != SQLITE_OK)
+		log_warn("store: closing reader: %s", sqlite3_errmsg(s->rdb));
+	/* last close of the writer checkpoints the WAL into the database */
+	if (s->wdb != NULL && sqlite3_close(s->wdb) != SQLITE_OK)
+		log_warn("store: closing writer: %s", sqlite3_errmsg(s->wdb));
+	if (s->wlock_init)
+		pthread_mutex_destroy(&s->wlock);
+	if (s->rlock_init)
+		pthread_mutex_destroy(&s->rlock);
+	free(s);
+}
+
+int
+tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
+    char *err, size_t errlen)
+{
+	struct sqlite_store *s = NULL;
+	pthread_mutexattr_t attr;
+	int r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (st_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	*st_ptr = NULL;
+	if (path == NULL || *path == '\0') {
+		set_err(err, errlen, "no store path");
+		return TCA_ERR_INVALID_ARG;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return TCA_ERR_NOMEM;
+	}
+	s->base.ops = &sqlite_ops;
+	s->readonly = (flags & TCA_STORE_READONLY) != 0;
+	if (pthread_mutex_init(&s->wlock, NULL) != 0) {
+		set_err(err, errlen, "mutex init failed");
+		goto out;
+	}
+	s->wlock_init = 1;
+	if (pthread_mutexattr_init(&attr) != 0) {
+		set_err(err, errlen, "mutex init failed");
+		goto out;
+	}
+	if (pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE) != 0 ||
+	    pthread_mutex_init(&s->rlock, &attr) != 0) {
+		pthread_mutexattr_destroy(&attr);
+		set_err(err, errlen, "mutex init failed");
+		goto out;
+	}
+	pthread_mutexattr_destroy(&attr);
+	s->rlock_init = 1;
+	if (!s->readonly && setup_writer(s, path, err, errlen) != TCA_OK)
+		goto out;
+	if (setup_reader(s, path, err, errlen) != TCA_OK)
+		goto out;
+	log_debug("store: opened %s%s", path, s->readonly ? " read-only" : "");
+	*st_ptr = &s->base;
+	s = NULL;
+	r = TCA_OK;
+ out:
+	sq_close(s ? &s->base : NULL);
+	return r;
+}
+
+/* ------------------------------------------------------------- commit */
+
+/* State of one commit transaction. */
+struct txn {
+	struct sqlite_store *s;
+	int64_t last_seq;
+	unsigned char last_hash[32];
+	int rc;			/* SQLite code of the failure that stops the batch */
+	char msg[256];		/* its message, captured before ROLLBACK clears it */
+};
+
+/* Records a failure that aborts the whole transaction. */
+static int
+txn_fail(struct txn *t, int rc, const char *what)
+{
+	t->rc = rc;
+	snprintf(t->msg, sizeof(t->msg), "%s: %s", what,
+	    sqlite3_errmsg(t->s->wdb));
+	return TCA_ERR_JOURNAL_UNAVAILABLE;
+}
+
+/* Steps a statement that returns no rows, then resets it for reuse. */
+static int
+step_done(sqlite3_stmt *stmt)
+{
+	int rc;
+
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+run_w(struct txn *t, enum wstmt which)
+{
+	int rc;
+
+	if ((rc = step_done(t->s->ws[which])) != SQLITE_OK)
+		return txn_fail(t, rc, wsql[which]);
+	return TCA_OK;
+}
+
+static int
+read_head(struct txn *t)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_LAST_JOURNAL];
+	const void *h;
+	int rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	t->last_seq = 0;
+	memset(t->last_hash, 0, sizeof(t->last_hash));
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		t->last_seq = sqlite3_column_int64(stmt, 0);
+		h = sqlite3_column_blob(stmt, 1);
+		if (h == NULL || sqlite3_column_bytes(stmt, 1) != 32) {
+			t->rc = SQLITE_CORRUPT;
+			snprintf(t->msg, sizeof(t->msg), "journal record %lld "
+			    "has no valid hash", (long long)t->last_seq);
+			goto out;
+		}
+		memcpy(t->last_hash, h, 32);
+	} else if (rc != SQLITE_DONE) {
+		r = txn_fail(t, rc, "reading the journal head");
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_reset(stmt);
+	return r;
+}
+
+static int
+valid_cert(const struct tca_cert_info *ci)
+{
+	return ci != NULL && ci->der != NULL && ci->der_len > 0 &&
+	    ci->der_len <= INT32_MAX &&
+	    ci->serial_len > 0 && ci->serial_len <= TCA_SERIAL_MAX &&
+	    memchr(ci->subject, '\0', sizeof(ci->subject)) != NULL;
+}
+
+static int
+valid_change(const struct tca_change *chg)
+{
+	size_t tlen;
+
+	if (chg == NULL || chg->tenant == NULL || chg->op == NULL ||
+	    *chg->op == '\0')
+		return 0;
+	tlen = strlen(chg->tenant);
+	if (tlen == 0 || tlen > TCA_TENANT_MAX)
+		return 0;
+	switch (chg->kind) {
+	case TCA_CHANGE_CA_CREATE:
+		return chg->key_type != NULL && *chg->key_type != '\0' &&
+		    strlen(chg->key_type) < sizeof(((struct tca_ca_row *)0)->key_type) &&
+		    chg->key_id != NULL && chg->key_id_len > 0 &&
+		    chg->key_id_len <= TCA_KEY_ID_MAX && valid_cert(chg->cert);
+	case TCA_CHANGE_CA_DELETE:
+		return 1;
+	case TCA_CHANGE_CERT_ISSUE:
+		return valid_cert(chg->cert);
+	}
+	return 0;
+}
+
+/*
+ * Maps the result of a row insert that may violate a uniqueness rule: a
+ * constraint violation fails this change alone, anything else the batch.
+ */
+static int
+insert_result(struct txn *t, int rc, const char *what)
+{
+	if (rc == SQLITE_OK)
+		return TCA_OK;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return TCA_ERR_ALREADY_EXISTS;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		log_error("store: %s: %s", what, sqlite3_errmsg(t->s->wdb));
+		return TCA_ERR_INTERNAL;
+	}
+	return txn_fail(t, rc, what);
+}
+
+/* Active CA of tenant: ca_id and the subject of its certificate. */
+static int
+find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
+    char *subject, size_t subjectlen)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_FIND_ACTIVE];
+	const unsigned char *subj;
+	int rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (subject != NULL && subjectlen > 0)
+		subject[0] = '\0';
+	if ((rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		r = txn_fail(t, rc, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		r = TCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = txn_fail(t, rc, "looking up the active CA");
+		goto out;
+	}
+	*ca_id_ptr = sqlite3_column_int64(stmt, 0);
+	if (subject != NULL && (subj = sqlite3_column_text(stmt, 1)) != NULL)
+		snprintf(subject, subjectlen, "%s", (const char *)subj);
+	r = TCA_OK;
+ out:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return r;
+}
+
+static int
+insert_cert(struct txn *t, const struct tca_change *chg, int64_t ca_id,
+    const char *kind, int64_t *cert_id_ptr)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_INSERT_CERT];
+	const struct tca_cert_info *ci = chg->cert;
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 3, kind, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 4, ci->issuer_hash,
+	    sizeof(ci->issuer_hash), SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 5, ci->serial, (int)ci->serial_len,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 6, ci->subject, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 7, ci->sha256, sizeof(ci->sha256),
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 8, ci->not_before)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 9, ci->not_after)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 10, chg->time_ms / 1000)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 11, ci->der, (int)ci->der_len,
+	    SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	rc = step_done(stmt);
+	if (rc == SQLITE_OK)
+		*cert_id_ptr = sqlite3_last_insert_rowid(t->s->wdb);
+	return insert_result(t, rc, "recording the certificate");
+}
+
+static int
+apply_ca_create(struct txn *t, const struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_INSERT_CA];
+	int64_t ca_id = 0, cert_id = 0;
+	int rc, r;
+
+	r = find_active(t, chg->tenant, &ca_id, NULL, 0);
+	if (r == TCA_OK)
+		return TCA_ERR_ALREADY_EXISTS;
+	if (r != TCA_ERR_NOT_FOUND)
+		return r;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->key_type, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 3, chg->key_id, (int)chg->key_id_len,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->time_ms / 1000)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((r = insert_result(t, step_done(stmt), "recording the CA")) != TCA_OK)
+		return r;
+	ca_id = sqlite3_last_insert_rowid(t->s->wdb);
+	if ((r = insert_cert(t, chg, ca_id, "ca", &cert_id)) != TCA_OK)
+		return r;
+	stmt = t->s->ws[W_LINK_CERT];
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, cert_id)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "linking the CA certificate");
+	return TCA_OK;
+}
+
+static int
+apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
+    size_t subjectlen)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_DELETE_CA];
+	int64_t ca_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, chg->time_ms / 1000)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "deleting the CA");
+	if (sqlite3_changes(t->s->wdb) != 1) {
+		t->rc = SQLITE_INTERNAL;
+		snprintf(t->msg, sizeof(t->msg), "CA %lld of %s vanished",
+		    (long long)ca_id, chg->tenant);
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	return TCA_OK;
+}
+
+static int
+apply_cert_issue(struct txn *t, const struct tca_change *chg)
+{
+	int64_t ca_id = 0, cert_id = 0;
+	int r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0)) != TCA_OK)
+		return r;
+	return insert_cert(t, chg, ca_id, "device", &cert_id);
+}
+
+static int
+append_journal(struct txn *t, struct tca_change *chg, const char *subject)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_INSERT_JOURNAL];
+	struct tca_journal_record rec;
+	char serial_hex[2 * TCA_SERIAL_MAX + 1] = "";
+	char fp_hex[2 * 32 + 1] = "";
+	static const unsigned char zero[32];
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if (chg->kind != TCA_CHANGE_CA_DELETE) {
+		tca_hex(chg->cert->serial, chg->cert->serial_len, serial_hex);
+		tca_hex(chg->cert->sha256, sizeof(chg->cert->sha256), fp_hex);
+	}
+	rec.seq = t->last_seq + 1;
+	rec.time_ms = chg->time_ms;
+	rec.op = chg->op;
+	rec.tenant = chg->tenant;
+	rec.serial_hex = serial_hex;
+	rec.subject = subject;
+	rec.fingerprint_hex = fp_hex;
+	rec.uid = chg->who.uid;
+	rec.pid = chg->who.pid;
+	rec.details = chg->details != NULL ? chg->details : "";
+	memcpy(rec.prev_hash, t->last_hash, 32);
+	tca_journal_hash(&rec, rec.hash);
+	if (memcmp(rec.hash, zero, sizeof(zero)) == 0) {
+		/* tca_journal_hash() signals a digest failure this way */
+		t->rc = SQLITE_INTERNAL;
+		snprintf(t->msg, sizeof(t->msg), "journal hash computation failed");
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	if ((rc = sqlite3_bind_int64(stmt, 1, rec.seq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, rec.time_ms)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 3, rec.op, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 4, rec.tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 5, rec.serial_hex, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 6, rec.subject, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 7, rec.fingerprint_hex, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 8, rec.uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 9, rec.pid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 10, rec.details, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 11, rec.prev_hash, 32, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 12, rec.hash, 32, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	/* a journal insert that fails is never this change's fault */
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "appending the journal record");
+	t->last_seq = rec.seq;
+	memcpy(t->last_hash, rec.hash, 32);
+	chg->journal_seq = rec.seq;
+	return TCA_OK;
+}
+
+/*
+ * One change inside its savepoint.  TCA_OK (applied and journalled), a
+ * per-change error (the caller rolls the savepoint back), or
+ * TCA_ERR_JOURNAL_UNAVAILABLE (t->rc set: the whole batch fails).
+ */
+static int
+apply_change(struct txn *t, struct tca_change *chg)
+{
+	char subject[TCA_SUBJECT_MAX] = "";
+	int r = TCA_ERR_INTERNAL;
+
+	switch (chg->kind) {
+	case TCA_CHANGE_CA_CREATE:
+		r = apply_ca_create(t, chg);
+		break;
+	case TCA_CHANGE_CA_DELETE:
+		/* journal the subject of the CA certificate being retired */
+		r = apply_ca_delete(t, chg, subject, sizeof(subject));
+		break;
+	case TCA_CHANGE_CERT_ISSUE:
+		r = apply_cert_issue(t, chg);
+		break;
+	}
+	if (r != TCA_OK)
+		return r;
+	return append_journal(t, chg,
+	    chg->kind == TCA_CHANGE_CA_DELETE ? subject : chg->cert->subject);
+}
+
+static int
+sq_commit(tca_store *st, struct tca_change *const *changes, size_t n,
+    int *results)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	struct txn t;
+	size_t i;
+	int r = TCA_ERR_JOURNAL_UNAVAILABLE, res, locked = 0;
+
+	if (s == NULL || (n > 0 && (changes == NULL || results == NULL)))
+		return TCA_ERR_INVALID_ARG;
+	memset(&t, 0, sizeof(t));
+	t.s = s;
+	for (i = 0; i < n; i++) {
+		results[i] = TCA_ERR_JOURNAL_UNAVAILABLE;
+		if (changes[i] != NULL)
+			changes[i]->journal_seq = 0;
+	}
+	if (s->readonly) {
+		log_error("store: commit on a store opened read-only");
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	if (n == 0)
+		return TCA_OK;
+	pthread_mutex_lock(&s->wlock);
+	locked = 1;
+	if (run_w(&t, W_BEGIN) != TCA_OK || read_head(&t) != TCA_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!valid_change(changes[i])) {
+			log_error("store: commit: change %zu is malformed", i);
+			results[i] = TCA_ERR_INVALID_ARG;
+			continue;
+		}
+		if (run_w(&t, W_SAVEPOINT) != TCA_OK)
+			goto out;
+		res = apply_change(&t, changes[i]);
+		if (res == TCA_ERR_JOURNAL_UNAVAILABLE)
+			goto out;
+		if (res != TCA_OK) {
+			changes[i]->journal_seq = 0;
+			if (run_w(&t, W_ROLLBACK_TO) != TCA_OK)
+				goto out;
+		}
+		if (run_w(&t, W_RELEASE) != TCA_OK)
+			goto out;
+		results[i] = res;
+	}
+	if (run_w(&t, W_COMMIT) != TCA_OK)
+		goto out;
+	r = TCA_OK;
+ out:
+	if (r != TCA_OK) {
+		log_error("store: commit of %zu change(s) failed, nothing "
+		    "committed: %s (%s)", n, t.msg, sqlite3_errstr(t.rc));
+		/* an I/O error or SQLITE_FULL may already have rolled back */
+		if (!sqlite3_get_autocommit(s->wdb) &&
+		    step_done(s->ws[W_ROLLBACK]) != SQLITE_OK)
+			log_error("store: rollback: %s", sqlite3_errmsg(s->wdb));
+		for (i = 0; i < n; i++) {
+			results[i] = TCA_ERR_JOURNAL_UNAVAILABLE;
+			if (changes[i] != NULL)
+				changes[i]->journal_seq = 0;
+		}
+	}
+	if (locked)
+		pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
+/* -------------------------------------------------------------- reading */
+
+static void
+copy_text(char *dst, size_t dstlen, const unsigned char *src)
+{
+	snprintf(dst, dstlen, "%s", src != NULL ? (const char *)src : "");
+}
+
+static int
+dup_blob(sqlite3_stmt *stmt, int col, unsigned char **buf_ptr, size_t *len_ptr)
+{
+	const void *blob;
+	int len;
+
+	*buf_ptr = NULL;
+	*len_ptr = 0;
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+		return TCA_OK;
+	blob = sqlite3_column_blob(stmt, col);
+	len = sqlite3_column_bytes(stmt, col);
+	if (blob == NULL || len <= 0)
+		return TCA_OK;
+	if ((*buf_ptr = malloc((size_t)len)) == NULL)
+		return TCA_ERR_NOMEM;
+	memcpy(*buf_ptr, blob, (size_t)len);
+	*len_ptr = (size_t)len;
+	return TCA_OK;
+}
+
+/* Fills row from a CA_SELECT result row; row owns its buffers after. */
+static int
+fill_ca_row(sqlite3_stmt *stmt, struct tca_ca_row *row)
+{
+	const unsigned char *tenant, *status, *key_type;
+	const void *key_id;
+	int key_id_len, r = TCA_ERR_INTERNAL;
+
+	memset(row, 0, sizeof(*row));
+	tenant = sqlite3_column_text(stmt, 1);
+	status = sqlite3_column_text(stmt, 2);
+	key_type = sqlite3_column_text(stmt, 3);
+	key_id = sqlite3_column_blob(stmt, 4);
+	key_id_len = sqlite3_column_bytes(stmt, 4);
+	if (tenant == NULL || strlen((const char *)tenant) > TCA_TENANT_MAX ||
+	    status == NULL || key_type == NULL ||
+	    strlen((const char *)key_type) >= sizeof(row->key_type) ||
+	    key_id_len < 0 || key_id_len > TCA_KEY_ID_MAX) {
+		log_error("store: CA row %lld is malformed",
+		    (long long)sqlite3_column_int64(stmt, 0));
+		r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		goto out;
+	}
+	row->ca_id = sqlite3_column_int64(stmt, 0);
+	copy_text(row->tenant, sizeof(row->tenant), tenant);
+	if (strcmp((const char *)status, "active") == 0)
+		row->status = TCA_CA_ACTIVE;
+	else if (strcmp((const char *)status, "deleted") == 0)
+		row->status = TCA_CA_DELETED;
+	copy_text(row->key_type, sizeof(row->key_type), key_type);
+	if (key_id != NULL && key_id_len > 0)
+		memcpy(row->key_id, key_id, (size_t)key_id_len);
+	row->key_id_len = (size_t)key_id_len;
+	row->created_at = sqlite3_column_int64(stmt, 5);
+	row->deleted_at = sqlite3_column_int64(stmt, 6);
+	if ((r = dup_blob(stmt, 7, &row->cert_der, &row->cert_der_len)) != TCA_OK ||
+	    (r = dup_blob(stmt, 8, &row->prev_der, &row->prev_der_len)) != TCA_OK)
+		goto out;
+	r = TCA_OK;
+ out:
+	if (r != TCA_OK)
+		tca_ca_row_clear(row);
+	return r;
+}
+
+static int
+read_error(struct sqlite_store *s, int rc, const char *what)
+{
+	log_error("store: %s: %s (%s)", what, sqlite3_errmsg(s->rdb),
+	    sqlite3_errstr(rc));
+	return TCA_ERR_JOURNAL_UNAVAILABLE;
+}
+
+static int
+sq_get_ca(tca_store *st, const char *tenant, struct tca_ca_row *row)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (row != NULL)
+		memset(row, 0, sizeof(*row));
+	if (s == NULL || tenant == NULL || row == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	stmt = s->get_ca_stmt;
+	if ((rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		r = read_error(s, rc, "get_ca");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		r = TCA_ERR_NOT_FOUND;
+	else if (rc == SQLITE_ROW)
+		r = fill_ca_row(stmt, row);
+	else
+		r = read_error(s, rc, "get_ca");
+ out:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+/*
+ * Iteration helpers prepare their statement per call (not cached) so that a
+ * callback may run another query on the same connection.
+ */
+static int
+sq_foreach_ca(tca_store *st, int include_deleted, tca_ca_cb cb, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_ca_row row;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	memset(&row, 0, sizeof(row));
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, CA_SELECT
+	    " WHERE ?1 OR c.status = 'active' ORDER BY c.tenant, c.ca_id",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 1, include_deleted != 0)) != SQLITE_OK) {
+		r = read_error(s, rc, "foreach_ca");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((r = fill_ca_row(stmt, &row)) != TCA_OK)
+			goto out;
+		r = cb(ctx, &row);
+		tca_ca_row_clear(&row);
+		if (r != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = read_error(s, rc, "foreach_ca");
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static const char *
+col_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+/* A hash column of the wrong size is copied as far as it goes: verification
+ * then reports the record rather than the walk stopping short. */
+static void
+col_hash(sqlite3_stmt *stmt, int col, unsigned char out[32], int64_t seq)
+{
+	const void *h = sqlite3_column_blob(stmt, col);
+	int len = sqlite3_column_bytes(stmt, col);
+
+	memset(out, 0, 32);
+	if (h == NULL || len != 32)
+		log_warn("store: journal record %lld: hash column %d is %d "
+		    "bytes, not 32", (long long)seq, col, len);
+	if (h != NULL && len > 0)
+		memcpy(out, h, len < 32 ? (size_t)len : 32);
+}
+
+static int
+sq_journal_foreach(tca_store *st, int64_t from_seq, tca_journal_cb cb, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_journal_record rec;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT seq, time_ms, op, tenant,"
+	    " serial_hex, subject, fingerprint_hex, uid, pid, details,"
+	    " prev_hash, hash FROM journal WHERE seq >= ?1 ORDER BY seq",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 1, from_seq)) != SQLITE_OK) {
+		r = read_error(s, rc, "journal_foreach");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&rec, 0, sizeof(rec));
+		rec.seq = sqlite3_column_int64(stmt, 0);
+		rec.time_ms = sqlite3_column_int64(stmt, 1);
+		rec.op = col_text(stmt, 2);
+		rec.tenant = col_text(stmt, 3);
+		rec.serial_hex = col_text(stmt, 4);
+		rec.subject = col_text(stmt, 5);
+		rec.fingerprint_hex = col_text(stmt, 6);
+		rec.uid = (uint32_t)sqlite3_column_int64(stmt, 7);
+		rec.pid = (int32_t)sqlite3_column_int64(stmt, 8);
+		rec.details = col_text(stmt, 9);
+		col_hash(stmt, 10, rec.prev_hash, rec.seq);
+		col_hash(stmt, 11, rec.hash, rec.seq);
+		if ((r = cb(ctx, &rec)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = read_error(s, rc, "journal_foreach");
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_cert_foreach(tca_store *st, const char *tenant,
+    int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_cert_row row;
+	char serial_hex[2 * TCA_SERIAL_MAX + 1], fp_hex[2 * 32 + 1];
+	const void *serial, *fp;
+	int serial_len, fp_len, rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT tenant, kind, serial,"
+	    " subject, fingerprint, not_before, not_after, issued_at"
+	    " FROM certificates WHERE ?1 IS NULL OR tenant = ?1 ORDER BY cert_id",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = (tenant != NULL ?
+	    sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC) :
+	    sqlite3_bind_null(stmt, 1))) != SQLITE_OK) {
+		r = read_error(s, rc, "cert_foreach");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		serial = sqlite3_column_blob(stmt, 2);
+		serial_len = sqlite3_column_bytes(stmt, 2);
+		fp = sqlite3_column_blob(stmt, 4);
+		fp_len = sqlite3_column_bytes(stmt, 4);
+		serial_hex[0] = fp_hex[0] = '\0';
+		if (serial != NULL && serial_len > 0 && serial_len <= TCA_SERIAL_MAX)
+			tca_hex(serial, (size_t)serial_len, serial_hex);
+		if (fp != NULL && fp_len == 32)
+			tca_hex(fp, 32, fp_hex);
+		memset(&row, 0, sizeof(row));
+		row.tenant = col_text(stmt, 0);
+		row.kind = col_text(stmt, 1);
+		row.serial_hex = serial_hex;
+		row.subject = col_text(stmt, 3);
+		row.fingerprint_hex = fp_hex;
+		row.not_before = sqlite3_column_int64(stmt, 5);
+		row.not_after = sqlite3_column_int64(stmt, 6);
+		row.issued_at = sqlite3_column_int64(stmt, 7);
+		if ((r = cb(ctx, &row)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = read_error(s, rc, "cert_foreach");
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+/* ------------------------------------------------- caps and fault simulation */
+
+int
+tca_store_sqlite_set_max_pages(tca_store *st, long max_pages)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	char sql[64];
+	long long now = 0;
+	int r;
+
+	if (s == NULL || st->ops != &sqlite_ops)
+		return TCA_ERR_INVALID_ARG;
+	if (s->readonly)
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	if (max_pages <= 0)
+		max_pages = s->default_max_pages;
+	/* PRAGMA arguments cannot be bound; this is a number we formatted */
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %ld", max_pages);
+	pthread_mutex_lock(&s->wlock);
+	r = query_int(s->wdb, sql, &now, NULL, 0);
+	pthread_mutex_unlock(&s->wlock);
+	if (r != TCA_OK)
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	log_info("store: database size capped at %lld pages", now);
+	return TCA_OK;
+}
+
+int
+tca_store_sqlite_set_busy_timeout(tca_store *st, int ms)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	int rc = SQLITE_OK;
+
+	if (s == NULL || st->ops != &sqlite_ops || ms < 0)
+		return TCA_ERR_INVALID_ARG;
+	if (s->wdb != NULL) {
+		pthread_mutex_lock(&s->wlock);
+		rc = sqlite3_busy_timeout(s->wdb, ms);
+		pthread_mutex_unlock(&s->wlock);
+	}
+	return rc == SQLITE_OK ? TCA_OK : TCA_ERR_JOURNAL_UNAVAILABLE;
+}
+
+static const struct tca_store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.get_ca = sq_get_ca,
+	.foreach_ca = sq_foreach_ca,
+	.commit = sq_commit,
+	.journal_foreach = sq_journal_foreach,
+	.cert_foreach = sq_cert_foreach,
+};

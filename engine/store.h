@@ -1,0 +1,224 @@
+/*
+ * store.h - the state store: CA rows, every certificate issued, and the
+ * hash-chained audit journal.
+ *
+ * The token holds key pairs only; everything else lives here.  The engine only
+ * talks to a store through struct tca_store_ops, so a second backend
+ * (PostgreSQL for multi-node deployments) can be added without touching the
+ * engine.  store-sqlite.c is the first backend: one database file, WAL mode,
+ * synchronous=FULL (a commit is durable when commit() returns).
+ *
+ * Invariants every backend enforces itself (not the engine):
+ *  - at most one CA with status "active" per tenant;
+ *  - (issuer, serial) unique over all certificates ever recorded, CA
+ *    certificates included (issuer = SHA-256 of the issuer Name DER);
+ *  - the journal is append-only, sequence numbers start at 1 without gaps, and
+ *    record n carries prev_hash = hash of record n-1 (32 zero bytes for n = 1);
+ *    hashes are computed by tca_journal_hash() inside the commit transaction.
+ *
+ * Ownership: strings and buffers passed in are borrowed for the duration of the
+ * call.  Rows returned to the caller own their buffers and are released with
+ * tca_ca_row_clear().
+ *
+ * Thread-safety: a tca_store may be used from several threads; backends
+ * serialise internally.  Durable writes go through commit() only; the engine
+ * calls it from the committer thread (committer.h), which batches concurrent
+ * requests into one transaction (group commit).
+ */
+#ifndef TCA_STORE_H
+#define TCA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TCA_TENANT_MAX 64
+#define TCA_SUBJECT_MAX 512
+#define TCA_SERIAL_MAX 20
+#define TCA_KEY_ID_MAX 32
+
+typedef struct tca_store tca_store;
+
+enum tca_ca_status {
+	TCA_CA_ACTIVE = 1,
+	TCA_CA_DELETED = 2,
+};
+
+/* "active" / "deleted" */
+const char *tca_ca_status_name(int status);
+
+/* Facts about one certificate, as recorded in the store and the journal.
+ * Filled from a parsed certificate by tca_cert_get_info() (certs.h). */
+struct tca_cert_info {
+	const unsigned char *der;	/* borrowed */
+	size_t der_len;
+	unsigned char serial[TCA_SERIAL_MAX];	/* big-endian magnitude, as encoded */
+	size_t serial_len;
+	char subject[TCA_SUBJECT_MAX];	/* RFC 2253 one-line */
+	char issuer[TCA_SUBJECT_MAX];
+	unsigned char issuer_hash[32];	/* SHA-256 of the issuer Name DER */
+	unsigned char sha256[32];	/* fingerprint: SHA-256 of der */
+	int64_t not_before, not_after;	/* unix seconds */
+};
+
+/* A tenant CA as stored. */
+struct tca_ca_row {
+	int64_t ca_id;
+	char tenant[TCA_TENANT_MAX + 1];
+	int status;		/* enum tca_ca_status */
+	char key_type[16];	/* tca_key_type_name() */
+	unsigned char key_id[TCA_KEY_ID_MAX];	/* CKA_ID of the token key */
+	size_t key_id_len;
+	int64_t created_at, deleted_at;	/* unix seconds; deleted_at 0 if active */
+	unsigned char *cert_der;	/* current CA certificate; owned */
+	size_t cert_der_len;
+	unsigned char *prev_der;	/* previous CA certificate or NULL; owned */
+	size_t prev_der_len;
+};
+
+void tca_ca_row_clear(struct tca_ca_row *row);
+
+/* Who asked (SO_PEERCRED of the RPC peer; the engine's own uid/pid for
+ * engine-initiated changes). */
+struct tca_requester {
+	uint32_t uid;
+	uint32_t gid;
+	int32_t pid;
+};
+
+enum tca_change_kind {
+	TCA_CHANGE_CA_CREATE = 1,	/* new active CA row + its certificate */
+	TCA_CHANGE_CA_DELETE = 2,	/* active CA row -> deleted */
+	TCA_CHANGE_CERT_ISSUE = 3,	/* device certificate row */
+};
+
+/*
+ * One durable change and its journal record.  commit() applies all of a
+ * batch's changes in one transaction; each change either applies wholly (row
+ * plus journal record) or not at all.
+ */
+struct tca_change {
+	enum tca_change_kind kind;
+	const char *op;		/* journal op: "ca-create", "ca-delete", "issue", "reenroll" */
+	const char *tenant;
+	int64_t time_ms;	/* unix milliseconds, recorded in the journal */
+	struct tca_requester who;
+	/* CA_CREATE */
+	const char *key_type;
+	const unsigned char *key_id;
+	size_t key_id_len;
+	/* CA_CREATE, CERT_ISSUE: the certificate (CA or device) */
+	const struct tca_cert_info *cert;
+	/* optional free text recorded in the journal record (NULL = "") */
+	const char *details;
+	/* out, set by commit() when the change applied */
+	int64_t journal_seq;
+};
+
+/* One journal record as read back.  Strings are owned by the store and valid
+ * only during the callback. */
+struct tca_journal_record {
+	int64_t seq;
+	int64_t time_ms;
+	const char *op, *tenant, *serial_hex, *subject, *fingerprint_hex, *details;
+	uint32_t uid;
+	int32_t pid;
+	unsigned char prev_hash[32];
+	unsigned char hash[32];
+};
+/* Iteration callbacks (foreach_ca, journal_foreach, cert_foreach) return 0 to
+ * go on; any other value stops the walk and is returned by the foreach. */
+typedef int (*tca_journal_cb)(void *ctx, const struct tca_journal_record *rec);
+typedef int (*tca_ca_cb)(void *ctx, const struct tca_ca_row *row);
+
+/* A device (or CA) certificate row as read back; strings valid during the callback. */
+struct tca_cert_row {
+	const char *tenant;
+	const char *kind;	/* "ca" or "device" */
+	const char *serial_hex, *subject, *fingerprint_hex;
+	int64_t not_before, not_after, issued_at;
+};
+
+struct tca_store_ops {
+	const char *name;	/* "sqlite" */
+	void (*close)(tca_store *st);
+	/* The active CA of tenant.  TCA_OK, TCA_ERR_NOT_FOUND, TCA_ERR_JOURNAL_UNAVAILABLE. */
+	int (*get_ca)(tca_store *st, const char *tenant, struct tca_ca_row *row);
+	/* Every CA row (deleted ones too if include_deleted), ordered by tenant then
+	 * ca_id.  The row is valid only during the callback. */
+	int (*foreach_ca)(tca_store *st, int include_deleted, tca_ca_cb cb, void *ctx);
+	/*
+	 * Applies changes[0..n) in ONE durable transaction and writes results[i]:
+	 *   TCA_OK; TCA_ERR_ALREADY_EXISTS (CA_CREATE while an active CA exists, or
+	 *   a certificate whose (issuer, serial) is already recorded);
+	 *   TCA_ERR_NOT_FOUND (CA_DELETE / CERT_ISSUE for a tenant with no active CA);
+	 *   TCA_ERR_INVALID_ARG (malformed change: missing field, bad length).
+	 * A change that fails is rolled back alone (savepoint) and gets no journal
+	 * record.  Returns TCA_OK when the transaction committed (check results[]),
+	 * or TCA_ERR_JOURNAL_UNAVAILABLE when nothing was committed (I/O error, disk
+	 * full, read-only database); then every results[i] is that too.
+	 */
+	int (*commit)(tca_store *st, struct tca_change *const *changes, size_t n, int *results);
+	/* Journal records with seq >= from_seq in order. */
+	int (*journal_foreach)(tca_store *st, int64_t from_seq, tca_journal_cb cb, void *ctx);
+	/* Certificates of tenant (NULL = all) in issue order. */
+	int (*cert_foreach)(tca_store *st, const char *tenant, int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx);
+};
+
+struct tca_store {
+	const struct tca_store_ops *ops;
+};
+
+#define TCA_STORE_READONLY 0x1	/* open for audit tools: no writes, no schema creation */
+
+/*
+ * Opens (creating if needed, unless READONLY) the SQLite store at path.
+ * TCA_OK and *st_ptr, or TCA_ERR_JOURNAL_UNAVAILABLE with a reason in err.
+ */
+int tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
+    char *err, size_t errlen);
+
+/*
+ * Journal hash: SHA-256 over a canonical encoding of the record (documented in
+ * docs/security.md): "tca-journal-v1" || prev_hash || be64(seq) || be64(time_ms)
+ * || lp(op) || lp(tenant) || lp(serial_hex) || lp(subject) || lp(fingerprint_hex)
+ * || be32(uid) || be32(pid) || lp(details), lp(s) = be32(strlen(s)) || s.
+ * "tca-journal-v1" is the 14 ASCII bytes without a terminator; a NULL string
+ * field encodes as "".  Should the digest itself fail, out is 32 zero bytes
+ * (never recorded: commit() refuses it).
+ */
+void tca_journal_hash(const struct tca_journal_record *rec, unsigned char out[32]);
+
+/*
+ * Walks the whole journal recomputing the chain.  Returns TCA_OK when intact
+ * (*count_ptr = number of records, head hash in head[32] if non-NULL), or
+ * TCA_ERR_POLICY_VIOLATION with *bad_seq_ptr = the first broken record and a
+ * reason in why (hash mismatch, prev_hash mismatch, sequence gap).
+ */
+int tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
+    unsigned char head[32], char *why, size_t whylen);
+
+/* Writes every record as one JSON object per line (JSON Lines). */
+int tca_journal_export_json(tca_store *st, FILE *out);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void tca_hex(const unsigned char *in, size_t len, char *out);
+
+/*
+ * SQLite store: operational caps, also used for testing and fault simulation.
+ * Both act on the writer connection of a store from tca_store_open_sqlite()
+ * and return TCA_OK, or TCA_ERR_INVALID_ARG for another backend.
+ *
+ * tca_store_sqlite_set_max_pages: caps the database file at max_pages pages
+ * (PRAGMA max_page_count; never below its current size).  A commit that
+ * would grow it further fails as on a full disk (TCA_ERR_JOURNAL_UNAVAILABLE,
+ * nothing committed).  max_pages <= 0 restores SQLite's default.
+ *
+ * tca_store_sqlite_set_busy_timeout: how long a commit waits for a write lock
+ * held by another process before failing with TCA_ERR_JOURNAL_UNAVAILABLE
+ * (default 5000 ms).
+ */
+int tca_store_sqlite_set_max_pages(tca_store *st, long max_pages);
+int tca_store_sqlite_set_busy_timeout(tca_store *st, int ms);
+
+#endif

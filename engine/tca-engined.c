@@ -1,0 +1,310 @@
+/*
+ * tca-engined - the multi-tenant CA signing engine daemon.
+ *
+ * Start-up order: configuration and hsm-profile -> PIN (file or environment,
+ * wiped right after login) -> token (session pool, login, key index) -> state
+ * store -> group committer -> engine (CA cache) -> socket.  Shutdown runs the
+ * other way round after the server has drained.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "committer.h"
+#include "conf.h"
+#include "engine.h"
+#include "log.h"
+#include "rpc-ops.h"
+#include "secret.h"
+#include "server.h"
+#include "store.h"
+#include "tca-error.h"
+#include "token.h"
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+struct daemon {
+	struct tca_config cfg;
+	tca_token *tok;
+	tca_store *st;
+	tca_committer *cm;
+	tca_engine *engine;
+	tca_server *server;
+	pthread_mutex_t reload_lock;
+};
+
+static void
+policy_from_config(const struct tca_config *cfg, struct tca_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->ca_organization, sizeof(p->ca_organization), "%s", cfg->ca_organization);
+	snprintf(p->ca_country, sizeof(p->ca_country), "%s", cfg->ca_country);
+	p->ca_validity_days = cfg->ca_validity_days;
+	p->ca_default_key_type = cfg->ca_default_key_type;
+	p->device_validity_days = cfg->device_validity_days;
+}
+
+static void
+roles_from_config(const struct tca_config *cfg, struct tca_roles *roles)
+{
+	roles->frontend_uids = cfg->frontend_uids;
+	roles->frontend_gids = cfg->frontend_gids;
+	roles->admin_uids = cfg->admin_uids;
+	roles->admin_gids = cfg->admin_gids;
+}
+
+static void
+append(char *buf, size_t bufsz, const char *what)
+{
+	size_t l = strlen(buf);
+
+	snprintf(buf + l, bufsz - l, "%s%s", l > 0 ? "," : "", what);
+}
+
+/*
+ * Re-reads the configuration file.  Applied: roles, rpc timeouts, log level,
+ * CA/device policy for new certificates.  Everything else (socket, token,
+ * store, pool, frame cap) needs a restart: a change there is reported and
+ * ignored, so a bad edit cannot take a running engine off its token.
+ */
+static int
+reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
+{
+	struct daemon *d = vctx;
+	struct tca_config *ncfg;
+	struct tca_roles roles;
+	struct tca_policy pol;
+	char err[1024] = "";
+	int r;
+
+	if ((ncfg = malloc(sizeof(*ncfg))) == NULL)
+		return TCA_ERR_NOMEM;
+	pthread_mutex_lock(&d->reload_lock);
+	if ((r = tca_config_load(d->cfg.path, ncfg, err, sizeof(err))) != TCA_OK) {
+		log_error("reload refused, keeping the running configuration: %s", err);
+		snprintf(why, whylen, "configuration not reloaded: %s", err);
+		goto out;
+	}
+#define RESTART_ONLY(field, name) \
+	if (memcmp(&ncfg->field, &d->cfg.field, sizeof(ncfg->field)) != 0) \
+		log_warn("reload: %s changed; it takes effect only after a restart", name);
+	RESTART_ONLY(socket_path, "socket.path")
+	RESTART_ONLY(socket_mode, "socket.mode")
+	RESTART_ONLY(token_uri, "token.uri")
+	RESTART_ONLY(module, "token.module/profile")
+	RESTART_ONLY(pin_file, "token.pin_file")
+	RESTART_ONLY(pool_size, "token.pool_size")
+	RESTART_ONLY(store_path, "store.path")
+	RESTART_ONLY(max_frame, "rpc.max_frame")
+#undef RESTART_ONLY
+	what[0] = '\0';
+	roles_from_config(ncfg, &roles);
+	tca_server_update(d->server, &roles, ncfg->frame_timeout_ms, ncfg->idle_timeout_ms);
+	append(what, whatlen, "roles");
+	append(what, whatlen, "rpc timeouts");
+	tca_log_set_level(ncfg->log_level);
+	append(what, whatlen, "log.level");
+	policy_from_config(ncfg, &pol);
+	tca_engine_set_policy(d->engine, &pol);
+	append(what, whatlen, "ca and device policy");
+	/* keep the restart-only values as they are running */
+	d->cfg.frontend_uids = ncfg->frontend_uids;
+	d->cfg.frontend_gids = ncfg->frontend_gids;
+	d->cfg.admin_uids = ncfg->admin_uids;
+	d->cfg.admin_gids = ncfg->admin_gids;
+	d->cfg.frame_timeout_ms = ncfg->frame_timeout_ms;
+	d->cfg.idle_timeout_ms = ncfg->idle_timeout_ms;
+	d->cfg.log_level = ncfg->log_level;
+	log_notice("configuration reloaded: %s", what);
+ out:
+	pthread_mutex_unlock(&d->reload_lock);
+	free(ncfg);
+	return r;
+}
+
+static void
+on_reload(void *vctx)
+{
+	char what[512], why[1024];
+
+	(void)reload_config(vctx, what, sizeof(what), why, sizeof(why));
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tca-engined --config FILE [--check-config] [--syslog]\n"
+	    "\n"
+	    "Multi-tenant CA signing engine: tenant CA keys in a PKCS#11 token,\n"
+	    "device certificates over a Unix-socket RPC.  Runs in the foreground.\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (docs/configuration.md)\n"
+	    "  -t, --check-config  load and check the configuration and profile, then exit\n"
+	    "  -s, --syslog        log to syslog instead of stderr\n"
+	    "  -h, --help          this text\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the configuration.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d;
+	struct tca_token_params tp;
+	struct tca_server_params sp;
+	struct tca_rpc_ctx base;
+	struct tca_policy pol;
+	struct sigaction sa;
+	const char *config_path = NULL;
+	char err[1024] = "", *pin = NULL;
+	size_t pin_len = 0;
+	int ch, check_only = 0, force_syslog = 0, r, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	pthread_mutex_init(&d.reload_lock, NULL);
+	while ((ch = getopt_long(argc, argv, "c:tsh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		case 's':
+			force_syslog = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	tca_log_init("tca-engined", 0, LOG_INFO);
+	if (tca_config_load(config_path, &d.cfg, err, sizeof(err)) != TCA_OK) {
+		log_error("configuration: %s", err);
+		return 1;
+	}
+	tca_log_init("tca-engined", force_syslog || d.cfg.log_syslog, d.cfg.log_level);
+	if (check_only) {
+		printf("configuration OK: %s (profile %s, module %s)\n", config_path,
+		    d.cfg.profile_name, d.cfg.module);
+		return 0;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	/* PIN: read, log in, wipe - it lives only for tca_token_open */
+	r = d.cfg.pin_file[0] != '\0' ?
+	    tca_secret_read_file(d.cfg.pin_file, &pin, &pin_len, err, sizeof(err)) :
+	    tca_secret_take_env(d.cfg.pin_env, &pin, &pin_len, err, sizeof(err));
+	if (r != TCA_OK) {
+		log_error("PIN: %s", err);
+		goto out;
+	}
+	memset(&tp, 0, sizeof(tp));
+	tp.module_path = d.cfg.module;
+	tp.token_uri = d.cfg.token_uri;
+	tp.pool_size = d.cfg.pool_size;
+	tp.quirks = d.cfg.quirks;
+	r = tca_token_open(&tp, pin, pin_len, &d.tok, err, sizeof(err));
+	tca_secret_free(pin, pin_len);
+	pin = NULL;
+	if (r != TCA_OK) {
+		log_error("token: %s", err);
+		goto out;
+	}
+	log_info("token open: %s via %s (%zu keys indexed, %u sessions)", d.cfg.token_uri,
+	    d.cfg.module, tca_token_key_count(d.tok), d.cfg.pool_size);
+	if ((r = tca_store_open_sqlite(d.cfg.store_path, 0, &d.st, err, sizeof(err))) != TCA_OK) {
+		log_error("store: %s", err);
+		goto out;
+	}
+	if ((r = tca_committer_start(d.st, d.cfg.group_commit_max, &d.cm)) != TCA_OK) {
+		log_error("committer: %s", tca_strerror(r));
+		goto out;
+	}
+	policy_from_config(&d.cfg, &pol);
+	if ((r = tca_engine_new(d.tok, d.st, d.cm, &pol, &d.engine, err, sizeof(err))) != TCA_OK) {
+		log_error("engine: %s", err);
+		goto out;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.socket_path = d.cfg.socket_path;
+	sp.mode = d.cfg.socket_mode;
+	sp.gid = d.cfg.socket_gid;
+	sp.max_frame = d.cfg.max_frame;
+	sp.frame_timeout_ms = d.cfg.frame_timeout_ms;
+	sp.idle_timeout_ms = d.cfg.idle_timeout_ms;
+	sp.max_connections = d.cfg.max_connections;
+	roles_from_config(&d.cfg, &sp.roles);
+	if ((r = tca_server_open(&sp, &d.server, err, sizeof(err))) != TCA_OK) {
+		log_error("socket: %s", err);
+		goto out;
+	}
+	memset(&base, 0, sizeof(base));
+	base.engine = d.engine;
+	base.tok = d.tok;
+	base.cm = d.cm;
+	base.st = d.st;
+	base.started = time(NULL);
+	base.reload = reload_config;
+	base.reload_ctx = &d;
+	log_notice("tca-engined %s ready", PACKAGE_VERSION);
+	r = tca_server_run(d.server, &base, &stop_flag, &reload_flag, on_reload, &d);
+	rc = r == TCA_OK ? 0 : 1;
+ out:
+	tca_server_close(d.server);
+	/* the committer drains its queue: every answered request is durable */
+	tca_committer_stop(d.cm);
+	tca_engine_free(d.engine);
+	if (d.st != NULL)
+		d.st->ops->close(d.st);
+	tca_token_close(d.tok);
+	if (pin != NULL)
+		tca_secret_free(pin, pin_len);
+	log_notice("tca-engined stopped (exit %d)", rc);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/* tenant.c - identifier validation and token key naming. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "store.h"
+#include "tca-error.h"
+#include "tenant.h"
+
+static int
+is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int
+tca_tenant_validate(const char *tenant, char *why, size_t whylen)
+{
+	size_t i, len;
+
+	if (tenant == NULL || (len = strlen(tenant)) == 0) {
+		snprintf(why, whylen, "tenant id is empty");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (len > TCA_TENANT_MAX) {
+		snprintf(why, whylen, "tenant id is longer than %d characters", TCA_TENANT_MAX);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (!is_alnum((unsigned char)tenant[0])) {
+		snprintf(why, whylen, "tenant id must start with a letter or digit");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)tenant[i];
+
+		if (!is_alnum(c) && c != '.' && c != '_' && c != '-') {
+			snprintf(why, whylen, "tenant id may contain only A-Z a-z 0-9 . _ - "
+			    "(character %zu is not allowed)", i + 1);
+			return TCA_ERR_BAD_REQUEST;
+		}
+	}
+	return TCA_OK;
+}
+
+/* Length of the UTF-8 sequence at s (1..4) or 0 if invalid (overlongs and
+ * surrogates refused). */
+static size_t
+utf8_seq_len(const unsigned char *s, size_t avail)
+{
+	size_t n, i;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (avail < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+int
+tca_device_id_validate(const char *device_id, char *why, size_t whylen)
+{
+	const unsigned char *s = (const unsigned char *)device_id;
+	size_t i, len, n;
+
+	if (device_id == NULL || (len = strlen(device_id)) == 0) {
+		snprintf(why, whylen, "device id is empty");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (len > TCA_DEVICE_ID_MAX) {
+		snprintf(why, whylen, "device id is longer than %d bytes", TCA_DEVICE_ID_MAX);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	for (i = 0; i < len; i += n) {
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			snprintf(why, whylen, "device id contains a control character");
+			return TCA_ERR_BAD_REQUEST;
+		}
+		if ((n = utf8_seq_len(s + i, len - i)) == 0) {
+			snprintf(why, whylen, "device id is not valid UTF-8");
+			return TCA_ERR_BAD_REQUEST;
+		}
+	}
+	return TCA_OK;
+}
+
+void
+tca_tenant_key_id(const char *tenant, unsigned char id[TCA_KEY_ID_LEN])
+{
+	static const char prefix[] = "tca/v1/ca-key/";
+	unsigned char buf[sizeof(prefix) - 1 + TCA_TENANT_MAX];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t tl = strnlen(tenant, TCA_TENANT_MAX);
+
+	memcpy(buf, prefix, sizeof(prefix) - 1);
+	memcpy(buf + sizeof(prefix) - 1, tenant, tl);
+	SHA256(buf, sizeof(prefix) - 1 + tl, md);
+	memcpy(id, md, TCA_KEY_ID_LEN);
+}
+
+void
+tca_tenant_key_label(const char *tenant, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s%s", TCA_KEY_LABEL_PREFIX, tenant);
+}

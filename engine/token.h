@@ -1,0 +1,158 @@
+/*
+ * token.h - the PKCS#11 token layer.
+ *
+ * Talks to one token of one PKCS#11 module through the PKCS#11 API directly
+ * (module loading and RFC 7512 URI parsing from p11-kit; no libp11, no ENGINE).
+ *
+ * - tca_token_open() loads the module, selects the one token matching the URI,
+ *   opens a fixed pool of sessions, logs in once (login state is per
+ *   application, so there is exactly one C_Login and one C_Logout), and builds
+ *   the key index with a single enumeration of the token's private keys
+ *   (CKA_ID, CKA_LABEL, CKA_KEY_TYPE, and for EC keys CKA_EC_PARAMS).
+ *   Requests never search the token: tca_token_sign() finds the key handle in
+ *   the in-memory index (SoftHSMv2's C_FindObjects is linear in the object
+ *   count, ~32 ms at 2,000 objects).
+ * - All functions are thread-safe.  Signing borrows a session from the pool and
+ *   blocks while all sessions are busy.
+ * - The PIN is never stored, copied or logged by this layer; the caller owns it
+ *   and wipes it.
+ *
+ * Return values are TCA_OK or a negative TCA_ERR_* (tca-error.h).  Token
+ * failures (CK_RV) are reported as TCA_ERR_TOKEN_UNAVAILABLE with the CK_RV
+ * name written to the log.
+ */
+#ifndef TCA_TOKEN_H
+#define TCA_TOKEN_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "keytype.h"
+
+typedef struct tca_token tca_token;
+
+/* Token quirks, read from the hsm-profile (hsm-profiles/NAME.conf). */
+struct tca_token_quirks {
+	int no_ed25519;		/* token cannot generate/sign CKK_EC_EDWARDS */
+	int ec_point_raw;	/* CKA_EC_POINT is the raw point, not a DER OCTET STRING */
+	unsigned long max_sessions;	/* 0 = no limit known; pool_size is capped to it */
+};
+
+struct tca_token_params {
+	const char *module_path;	/* absolute path of the PKCS#11 module */
+	const char *token_uri;	/* RFC 7512 URI; must match exactly one present token */
+	unsigned int pool_size;	/* sessions opened at start, >= 1 */
+	struct tca_token_quirks quirks;
+};
+
+/*
+ * Loads and initializes the module, finds the token, opens the session pool,
+ * logs in with pin/pin_len (CKU_USER), and builds the key index.
+ * On failure, writes a one-line reason (never containing the PIN) into
+ * err/errlen and returns TCA_ERR_TOKEN_UNAVAILABLE (module/token problems),
+ * TCA_ERR_CONFIG (bad URI, no or several matching tokens) or TCA_ERR_UNAUTHORIZED
+ * (CKR_PIN_INCORRECT / CKR_PIN_LOCKED etc.).
+ * On success *tok_ptr is set; the caller frees it with tca_token_close().
+ * The pin is not retained.
+ */
+int tca_token_open(const struct tca_token_params *params,
+    const char *pin, size_t pin_len, tca_token **tok_ptr,
+    char *err, size_t errlen);
+
+/* Logs out, closes every session, finalizes the module, frees tok.  NULL ok. */
+void tca_token_close(tca_token *tok);
+
+/* Number of private keys in the index. */
+size_t tca_token_key_count(tca_token *tok);
+
+/* Index lookup (no token access).  TCA_OK and *type_ptr set (type_ptr may be
+ * NULL), or TCA_ERR_NOT_FOUND. */
+int tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
+    enum tca_key_type *type_ptr);
+
+/*
+ * Generates a key pair inside the token with C_GenerateKeyPair:
+ * private: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE = TRUE, CKA_EXTRACTABLE = FALSE,
+ *          CKA_SIGN = TRUE, CKA_DECRYPT/UNWRAP/DERIVE = FALSE, CKA_ID, CKA_LABEL;
+ * public:  CKA_TOKEN, CKA_VERIFY = TRUE, same CKA_ID and CKA_LABEL.
+ * Adds the private key to the index.  Returns TCA_ERR_ALREADY_EXISTS if the
+ * index already holds a key with this id, TCA_ERR_POLICY_VIOLATION if the token
+ * (per quirks) cannot make this type.  On success *pub_ptr is the public key
+ * (read back from the token's public key object); caller frees with
+ * EVP_PKEY_free().
+ */
+int tca_token_generate_key(tca_token *tok, enum tca_key_type type,
+    const unsigned char *id, size_t id_len, const char *label,
+    EVP_PKEY **pub_ptr);
+
+/*
+ * Signs msg/msg_len with the private key whose CKA_ID is id, as algorithm alg:
+ *   ECDSA_SHA256/384: hashes msg in software, CKM_ECDSA over the digest, and
+ *                     converts the token's r||s into a DER ECDSA-Sig-Value;
+ *   RSA_PKCS1_SHA256: hashes, wraps in a DigestInfo, CKM_RSA_PKCS;
+ *   ED25519:          CKM_EDDSA over msg itself.
+ * sig/ *sig_len: buffer and its capacity in; signature length out (the result
+ * is exactly what goes into the certificate's signatureValue BIT STRING).
+ * TCA_ERR_NOT_FOUND if the key is not in the index, TCA_ERR_INVALID_ARG if the
+ * buffer is too small, alg does not fit the key type or msg_len exceeds
+ * TCA_TOKEN_MAX_MSG, TCA_ERR_TOKEN_UNAVAILABLE on a token failure.
+ */
+#define TCA_TOKEN_MAX_MSG 65536
+int tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
+    enum tca_sig_alg alg, const unsigned char *msg, size_t msg_len,
+    unsigned char *sig, size_t *sig_len);
+
+/*
+ * Destroys every object on the token whose CKA_ID is id (private key, public
+ * key, anything else) - this searches the token, it is an admin operation -
+ * and removes the key from the index.  *destroyed_ptr (may be NULL) is the
+ * number of objects destroyed.  TCA_ERR_NOT_FOUND if there were none.
+ */
+int tca_token_destroy_key(tca_token *tok, const unsigned char *id, size_t id_len,
+    unsigned long *destroyed_ptr);
+
+/* Number of token objects (any class) with this CKA_ID.  Searches the token:
+ * for admin operations and tests, never on the request path. */
+int tca_token_count_objects(tca_token *tok, const unsigned char *id,
+    size_t id_len, unsigned long *count_ptr);
+
+/* Security attributes of the private key with this id, read back from the token. */
+struct tca_key_attrs {
+	int token, private_, sensitive, extractable, sign;
+	int always_sensitive, never_extractable;
+	int value_readable;	/* 1 if C_GetAttributeValue(CKA_VALUE) returned data */
+};
+int tca_token_key_attrs(tca_token *tok, const unsigned char *id, size_t id_len,
+    struct tca_key_attrs *attrs);
+
+/* Calls cb for every key in the index (under a read lock: cb must not call back
+ * into tok).  Stops and returns cb's value if it is non-zero. */
+typedef int (*tca_token_key_cb)(void *ctx, const unsigned char *id, size_t id_len,
+    const char *label, enum tca_key_type type);
+int tca_token_foreach_key(tca_token *tok, tca_token_key_cb cb, void *ctx);
+
+/* Snapshot for the status operation.  Strings are NUL-terminated, trimmed. */
+struct tca_token_status {
+	char label[33], manufacturer[33], model[17], serial[17];
+	unsigned long slot_id;
+	unsigned int pool_size, sessions_busy;
+	size_t keys;
+	unsigned long long signatures, sign_errors;
+};
+int tca_token_get_status(tca_token *tok, struct tca_token_status *st);
+
+/*
+ * Development provisioning (ca-admin token init): loads module_path, picks the
+ * first slot whose token is present but not initialized (SoftHSMv2 always
+ * offers one), C_InitToken with label and so_pin, logs in as SO, C_InitPIN
+ * with user_pin, logs out.  *slot_ptr (may be NULL) receives the slot id.
+ * Refuses (TCA_ERR_ALREADY_EXISTS) if an initialized token with this label
+ * already exists.  PINs are not retained.
+ */
+int tca_token_init(const char *module_path, const char *label,
+    const char *so_pin, size_t so_pin_len,
+    const char *user_pin, size_t user_pin_len,
+    unsigned long *slot_ptr, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1343 @@
+/*
+ * check_engine.c - integration tests: the real tca-engined on a real
+ * SoftHSMv2 token (throwaway, per run), a real Unix socket, real processes.
+ *
+ * /engine/ca/...        CA lifecycle through the RPC (ca.create/show/delete)
+ * /engine/issue/...     device issuance, verification with OpenSSL and GnuTLS
+ * /engine/policy/...    every refusal, typed
+ * /engine/rpc/...       malformed frames: typed errors, the daemon keeps serving
+ * /engine/auth/...      SO_PEERCRED roles (clients run under other uids)
+ * /engine/journal/...   hash chain verify and tamper detection
+ * /engine/store/...     disk full / read-only store: no certificate leaves
+ * /engine/load/...      32 concurrent clients; SIGTERM under load
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "store.h"
+#include "tca-client.h"
+#include "tca-error.h"
+#include "tenant.h"
+#include "testutil.h"
+#include "token.h"
+#include "wire.h"
+
+#define NOBODY 65534
+#define NO_ROLE_UID 65533
+
+struct daemon {
+	pid_t pid;
+	char dir[80];		/* socket paths must fit sun_path (108) */
+	char socket[108];
+	char db[128];
+	char config[128];
+	char log[128];
+};
+
+static struct test_token tok;	/* shared token for the suite's main daemon */
+static struct daemon shared;
+
+/* ------------------------------------------------------------ daemon control */
+
+static int
+sock_connectable(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, ok;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Starts (or restarts) tca-engined with d's configuration and waits for its
+ * socket.  preload: LD_PRELOAD value or NULL. */
+static void
+daemon_exec(struct daemon *d, const char *preload)
+{
+	char engined[PATH_MAX];
+	int i;
+
+	test_build_path("tca-engined", engined, sizeof(engined));
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		if (preload != NULL)
+			setenv("LD_PRELOAD", preload, 1);
+		execl(engined, "tca-engined", "--config", d->config, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 400; i++) {
+		int st;
+
+		if (sock_connectable(d->socket))
+			return;
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			test_sh("cat '%s' >&2", d->log);
+			ck_abort_msg("tca-engined exited during start-up (status %d)", st);
+		}
+		usleep(50000);
+	}
+	test_sh("cat '%s' >&2", d->log);
+	ck_abort_msg("tca-engined did not open its socket");
+}
+
+/* Configures tca-engined on token t with its own store and socket under a
+ * fresh directory and starts it.  extra: more config lines. */
+static void
+daemon_start(struct daemon *d, const struct test_token *t, const char *extra,
+    const char *preload)
+{
+	char cfg[16384], *srcdir = getenv("TCA_SRCDIR");
+
+	memset(d, 0, sizeof(*d));
+	test_mkdtemp(d->dir, sizeof(d->dir));
+	chmod(d->dir, 0755);	/* other-uid clients must reach the socket */
+	snprintf(d->socket, sizeof(d->socket), "%s/engine.sock", d->dir);
+	snprintf(d->db, sizeof(d->db), "%s/state.db", d->dir);
+	snprintf(d->config, sizeof(d->config), "%s/engine.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/engine.log", d->dir);
+	snprintf(cfg, sizeof(cfg),
+	    "socket.path = %s\n"
+	    "socket.mode = 0660\n"
+	    "socket.group = %d\n"
+	    "token.profiles_dir = %s/hsm-profiles\n"
+	    "token.profile = softhsm2\n"
+	    "token.module = %s\n"
+	    "token.uri = %s\n"
+	    "token.pin_file = %s\n"
+	    "token.pool_size = 4\n"
+	    "store.path = %s\n"
+	    "roles.admin_uids = 0\n"
+	    "roles.frontend_uids = %d\n"
+	    "rpc.frame_timeout_ms = 2000\n"
+	    "log.level = debug\n"
+	    "%s",
+	    d->socket, NOBODY, srcdir != NULL ? srcdir : ".", test_softhsm_module(),
+	    t->uri, t->pin_file, d->db, NOBODY, extra != NULL ? extra : "");
+	ck_assert_int_eq(test_write_file(d->config, cfg, strlen(cfg), 0600), 0);
+	daemon_exec(d, preload);
+}
+
+/* SIGTERM and wait; returns the exit status (or -1 if killed by a signal). */
+static int
+daemon_stop(struct daemon *d)
+{
+	int st = 0;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	if (waitpid(d->pid, &st, 0) != d->pid)
+		return -1;
+	d->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+daemon_cleanup(struct daemon *d)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+	if (d->dir[0] != '\0')
+		test_sh("rm -rf '%s'", d->dir);
+}
+
+static void
+shared_setup(void)
+{
+	test_token_create(&tok, "tca-engine-test");
+	daemon_start(&shared, &tok, NULL, NULL);
+}
+
+static void
+shared_teardown(void)
+{
+	ck_assert_int_eq(daemon_stop(&shared), 0);
+	daemon_cleanup(&shared);
+	test_token_destroy(&tok);
+}
+
+/* ------------------------------------------------------------ client helpers */
+
+static tca_client *
+connect_or_die(const char *socket_path)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+
+	memset(&err, 0, sizeof(err));
+	ck_assert_msg(tca_client_connect(socket_path, 60000, &c, &err) == TCA_CLIENT_OK,
+	    "connect %s: %s", socket_path, err.message);
+	return c;
+}
+
+/* ca.create with key_type; returns the engine's error (TCA_OK on success). */
+static int
+ca_create(const char *socket_path, const char *tenant, const char *key_type,
+    struct tca_client_error *err)
+{
+	tca_client *c = connect_or_die(socket_path);
+	cbor_item_t *args = cbor_new_definite_map(2), *res = NULL;
+	int r;
+
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", tenant), TCA_OK);
+	if (key_type != NULL)
+		ck_assert_int_eq(tca_map_add_text(args, "key_type", key_type), TCA_OK);
+	memset(err, 0, sizeof(*err));
+	r = tca_client_call(c, "ca.create", args, &res, err);
+	cbor_decref(&args);
+	if (res != NULL)
+		cbor_decref(&res);
+	tca_client_close(c);
+	return r;
+}
+
+/* ca.show result (caller decrefs) or NULL with err */
+static cbor_item_t *
+ca_show(const char *socket_path, const char *tenant, struct tca_client_error *err)
+{
+	tca_client *c = connect_or_die(socket_path);
+	cbor_item_t *args = cbor_new_definite_map(1), *res = NULL;
+
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", tenant), TCA_OK);
+	memset(err, 0, sizeof(*err));
+	(void)tca_client_call(c, "ca.show", args, &res, err);
+	cbor_decref(&args);
+	tca_client_close(c);
+	return res;
+}
+
+static X509 *
+ca_cert(const char *socket_path, const char *tenant)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = ca_show(socket_path, tenant, &err), *der;
+	const unsigned char *p;
+	X509 *x;
+
+	ck_assert_msg(res != NULL, "ca.show %s: %s", tenant, err.message);
+	der = tca_map_get(res, "certificate");
+	ck_assert_ptr_nonnull(der);
+	p = cbor_bytestring_handle(der);
+	x = d2i_X509(NULL, &p, (long)cbor_bytestring_length(der));
+	ck_assert_ptr_nonnull(x);
+	cbor_decref(&res);
+	return x;
+}
+
+static EVP_PKEY *
+gen_key(const char *type)
+{
+	EVP_PKEY *k = NULL;
+
+	if (strcmp(type, "ec-p256") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else if (strcmp(type, "ec-p384") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	else if (strcmp(type, "secp256k1") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+	else if (strcmp(type, "rsa-2048") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	else if (strcmp(type, "rsa-1024") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+	else if (strcmp(type, "ed25519") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	ck_assert_msg(k != NULL, "keygen %s", type);
+	return k;
+}
+
+/* DER CSR for key with subject CN=cn, O=Thin Edge, OU=Device; optionally
+ * requesting CA:TRUE, optionally with a corrupted signature.  Caller frees. */
+static unsigned char *
+make_csr(EVP_PKEY *key, const char *cn, int want_ca, int corrupt, size_t *len_ptr)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *der = NULL;
+	int len, is_ed = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519;
+
+	ck_assert_ptr_nonnull(req);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"Thin Edge", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)"Device", -1, -1, 0);
+	X509_REQ_set_subject_name(req, name);
+	X509_NAME_free(name);
+	X509_REQ_set_pubkey(req, key);
+	if (want_ca) {
+		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+		X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
+		    "critical,CA:TRUE");
+
+		sk_X509_EXTENSION_push(exts, ext);
+		X509_REQ_add_extensions(req, exts);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	ck_assert_int_gt(X509_REQ_sign(req, key, is_ed ? NULL : EVP_sha256()), 0);
+	len = i2d_X509_REQ(req, &der);
+	ck_assert_int_gt(len, 0);
+	if (corrupt)
+		der[len - 5] ^= 0x01;	/* inside the signature BIT STRING */
+	X509_REQ_free(req);
+	*len_ptr = (size_t)len;
+	return der;
+}
+
+/* issue; returns engine error, *cert_ptr DER on success (caller free()s) */
+static int
+issue(const char *socket_path, const char *tenant, const char *device, const char *keytype,
+    unsigned char **cert_ptr, size_t *cert_len, struct tca_client_error *err)
+{
+	EVP_PKEY *k = gen_key(keytype);
+	size_t csr_len;
+	unsigned char *csr = make_csr(k, device, 0, 0, &csr_len);
+	tca_client *c = connect_or_die(socket_path);
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	r = tca_client_issue(c, tenant, device, csr, csr_len, 0, cert_ptr, cert_len, err);
+	tca_client_close(c);
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+static void
+write_pem_der(const char *path, const unsigned char *der, size_t len, int append)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	FILE *f = fopen(path, append ? "a" : "w");
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_X509(f, x), 1);
+	fclose(f);
+	X509_free(x);
+}
+
+static void
+write_pem(const char *path, X509 *x, int append)
+{
+	FILE *f = fopen(path, append ? "a" : "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_X509(f, x), 1);
+	fclose(f);
+}
+
+/* openssl verify -x509_strict and certtool --verify-chain, both must pass */
+static void
+verify_with_openssl_and_gnutls(const char *dir, X509 *ca, const unsigned char *der, size_t len)
+{
+	char ca_pem[PATH_MAX + 16], dev_pem[PATH_MAX + 16], chain[PATH_MAX + 16];
+
+	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", dir);
+	snprintf(dev_pem, sizeof(dev_pem), "%s/dev.pem", dir);
+	snprintf(chain, sizeof(chain), "%s/chain.pem", dir);
+	write_pem(ca_pem, ca, 0);
+	write_pem_der(dev_pem, der, len, 0);
+	write_pem_der(chain, der, len, 0);
+	write_pem(chain, ca, 1);
+	ck_assert_msg(test_sh("openssl verify -x509_strict -purpose sslclient -CAfile '%s' '%s' >/dev/null",
+	    ca_pem, dev_pem) == 0, "openssl verify failed");
+	ck_assert_msg(test_sh("certtool --verify-chain --infile '%s' >'%s/certtool.out' 2>&1",
+	    chain, dir) == 0, "certtool --verify-chain failed");
+	ck_assert_msg(test_sh("grep -q 'Chain verification output: Verified' '%s/certtool.out'", dir) == 0,
+	    "certtool did not report a verified chain");
+}
+
+/* ------------------------------------------------------------ /engine/ca */
+
+/* /engine/ca/create: fields and extensions of the CA certificate */
+START_TEST(test_ca_fields)
+{
+	struct tca_client_error err;
+	X509 *x;
+	const ASN1_INTEGER *serial;
+	BASIC_CONSTRAINTS *bc;
+	ASN1_BIT_STRING *ku;
+	const ASN1_OCTET_STRING *ski;
+	const ASN1_OCTET_STRING *aki;
+	int crit = -1, pday = 0, psec = 0;
+	char buf[256];
+
+	ck_assert_msg(ca_create(shared.socket, "t100", NULL, &err) == TCA_OK, "%s", err.message);
+	x = ca_cert(shared.socket, "t100");
+	ck_assert_int_eq(X509_get_version(x), 2);
+	X509_NAME_oneline(X509_get_subject_name(x), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "/C=US/O=Cumulocity/CN=t100");
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
+	serial = X509_get0_serialNumber(x);
+	ck_assert_int_eq(ASN1_STRING_length(serial), 16);
+	ck_assert_int_eq(ASN1_STRING_type(serial), V_ASN1_INTEGER);	/* positive */
+	ck_assert_int_eq(ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
+	ck_assert_int_eq(pday, 1095);
+	ck_assert_int_eq(psec, 0);
+	bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
+	ck_assert_ptr_nonnull(bc);
+	ck_assert_int_eq(crit, 1);
+	ck_assert_int_ne(bc->ca, 0);
+	BASIC_CONSTRAINTS_free(bc);
+	ku = X509_get_ext_d2i(x, NID_key_usage, &crit, NULL);
+	ck_assert_ptr_nonnull(ku);
+	ck_assert_int_eq(crit, 1);
+	ck_assert_uint_eq(X509_get_key_usage(x), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	ASN1_BIT_STRING_free(ku);
+	ski = X509_get0_subject_key_id(x);
+	aki = X509_get0_authority_key_id(x);
+	ck_assert_ptr_nonnull(ski);
+	ck_assert_ptr_nonnull(aki);
+	ck_assert_int_eq(ASN1_OCTET_STRING_cmp(ski, aki), 0);
+	ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(x)), 1);
+	ck_assert_int_eq(EVP_PKEY_get_base_id(X509_get0_pubkey(x)), EVP_PKEY_EC);
+	X509_free(x);
+}
+END_TEST
+
+/* /engine/ca/create-twice: ALREADY_EXISTS naming the existing fingerprint */
+START_TEST(test_ca_create_twice)
+{
+	struct tca_client_error err;
+	cbor_item_t *res;
+	char fp[80];
+
+	ck_assert_int_eq(ca_create(shared.socket, "t-twice", NULL, &err), TCA_OK);
+	res = ca_show(shared.socket, "t-twice", &err);
+	ck_assert_ptr_nonnull(res);
+	ck_assert_int_eq(tca_map_get_text(res, "fingerprint", fp, sizeof(fp)), TCA_OK);
+	cbor_decref(&res);
+	ck_assert_int_eq(ca_create(shared.socket, "t-twice", NULL, &err), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_str_eq(err.code, "ALREADY_EXISTS");
+	ck_assert_msg(strstr(err.message, fp) != NULL, "message lacks fingerprint: %s", err.message);
+}
+END_TEST
+
+/* /engine/ca/bad-tenant-id */
+START_TEST(test_ca_bad_tenant)
+{
+	struct tca_client_error err;
+
+	ck_assert_int_eq(ca_create(shared.socket, "../etc", NULL, &err), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(ca_create(shared.socket, "", NULL, &err), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(ca_create(shared.socket, "a b", NULL, &err), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(ca_create(shared.socket,
+	    "t0123456789012345678901234567890123456789012345678901234567890123", NULL, &err),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(ca_create(shared.socket, "t-kt", "dsa-1024", &err), TCA_ERR_BAD_REQUEST);
+}
+END_TEST
+
+/* /engine/ca/key-types: P-384, RSA-3072, Ed25519 CAs issue verifiable certificates */
+START_TEST(test_ca_key_types)
+{
+	static const char *const types[] = { "ec-p384", "rsa-3072", "ed25519" };
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0, i;
+	char tenant[32], dir[PATH_MAX];
+
+	test_mkdtemp(dir, sizeof(dir));
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		X509 *ca;
+
+		snprintf(tenant, sizeof(tenant), "t-%s", types[i]);
+		ck_assert_msg(ca_create(shared.socket, tenant, types[i], &err) == TCA_OK,
+		    "%s: %s", types[i], err.message);
+		ca = ca_cert(shared.socket, tenant);
+		ck_assert_msg(issue(shared.socket, tenant, "dev-kt", "ec-p256", &der, &len, &err) == TCA_OK,
+		    "%s issue: %s", types[i], err.message);
+		verify_with_openssl_and_gnutls(dir, ca, der, len);
+		free(der);
+		X509_free(ca);
+	}
+	test_sh("rm -rf '%s'", dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/issue */
+
+/* /engine/issue/verify: P-256, P-384, RSA-2048, Ed25519 device keys */
+START_TEST(test_issue_verify)
+{
+	static const char *const kinds[] = { "ec-p256", "ec-p384", "rsa-2048", "ed25519" };
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0, i;
+	char dir[PATH_MAX], buf[256];
+	X509 *ca, *x;
+	const unsigned char *p;
+	int pday = 0, psec = 0, crit = -1;
+	EXTENDED_KEY_USAGE *eku;
+
+	(void)ca_create(shared.socket, "t-issue", NULL, &err);
+	ca = ca_cert(shared.socket, "t-issue");
+	test_mkdtemp(dir, sizeof(dir));
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		ck_assert_msg(issue(shared.socket, "t-issue", "dev-1", kinds[i], &der, &len, &err) == TCA_OK,
+		    "%s: %s", kinds[i], err.message);
+		verify_with_openssl_and_gnutls(dir, ca, der, len);
+		p = der;
+		x = d2i_X509(NULL, &p, (long)len);
+		ck_assert_ptr_nonnull(x);
+		X509_NAME_oneline(X509_get_subject_name(x), buf, sizeof(buf));
+		ck_assert_str_eq(buf, "/CN=dev-1/O=Thin Edge/OU=Device");
+		ck_assert_int_eq(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)), 0);
+		ck_assert_int_eq(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(x),
+		    X509_get0_subject_key_id(ca)), 0);
+		ck_assert_ptr_nonnull(X509_get0_subject_key_id(x));
+		ck_assert_int_eq(ASN1_STRING_length(X509_get0_serialNumber(x)), 16);
+		ck_assert_int_eq(ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x),
+		    X509_get0_notAfter(x)), 1);
+		ck_assert_int_eq(pday, 365);
+		ck_assert_int_eq(X509_check_ca(x), 0);
+		ck_assert_uint_eq(X509_get_key_usage(x), strcmp(kinds[i], "rsa-2048") == 0 ?
+		    (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT) : KU_DIGITAL_SIGNATURE);
+		eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL);
+		ck_assert_ptr_nonnull(eku);
+		ck_assert_int_eq(sk_ASN1_OBJECT_num(eku), 1);
+		ck_assert_int_eq(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)), NID_client_auth);
+		EXTENDED_KEY_USAGE_free(eku);
+		X509_free(x);
+		free(der);
+	}
+	X509_free(ca);
+	test_sh("rm -rf '%s'", dir);
+}
+END_TEST
+
+/* /engine/issue/days: a shorter requested validity is honoured, a longer one is not */
+START_TEST(test_issue_days)
+{
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256");
+	unsigned char *csr, *der = NULL;
+	size_t csr_len, len = 0;
+	const unsigned char *p;
+	tca_client *c;
+	X509 *x;
+	int pday = 0, psec = 0;
+
+	(void)ca_create(shared.socket, "t-days", NULL, &err);
+	csr = make_csr(k, "dev-days", 0, 0, &csr_len);
+	c = connect_or_die(shared.socket);
+	ck_assert_int_eq(tca_client_issue(c, "t-days", "dev-days", csr, csr_len, 30, &der, &len, &err), TCA_OK);
+	p = der;
+	x = d2i_X509(NULL, &p, (long)len);
+	ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x), X509_get0_notAfter(x));
+	ck_assert_int_eq(pday, 30);
+	X509_free(x);
+	free(der);
+	ck_assert_int_eq(tca_client_issue(c, "t-days", "dev-days", csr, csr_len, 1000, &der, &len, &err), TCA_OK);
+	p = der;
+	x = d2i_X509(NULL, &p, (long)len);
+	ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x), X509_get0_notAfter(x));
+	ck_assert_int_eq(pday, 365);
+	X509_free(x);
+	free(der);
+	tca_client_close(c);
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* /engine/issue/cacerts */
+START_TEST(test_cacerts)
+{
+	struct tca_client_error err;
+	unsigned char **certs = NULL;
+	size_t *lens = NULL, n = 0;
+	tca_client *c;
+	X509 *ca;
+	unsigned char *der = NULL;
+	int dlen;
+
+	(void)ca_create(shared.socket, "t-cacerts", NULL, &err);
+	ca = ca_cert(shared.socket, "t-cacerts");
+	dlen = i2d_X509(ca, &der);
+	c = connect_or_die(shared.socket);
+	ck_assert_int_eq(tca_client_cacerts(c, "t-cacerts", &certs, &lens, &n, &err), TCA_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(lens[0], (size_t)dlen);
+	ck_assert_int_eq(memcmp(certs[0], der, (size_t)dlen), 0);
+	tca_client_free_certs(certs, lens, n);
+	ck_assert_int_eq(tca_client_cacerts(c, "t-none", &certs, &lens, &n, &err), TCA_ERR_NOT_FOUND);
+	tca_client_close(c);
+	OPENSSL_free(der);
+	X509_free(ca);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/policy */
+
+static int
+issue_csr(const char *tenant, const char *device, const unsigned char *csr, size_t csr_len,
+    struct tca_client_error *err)
+{
+	tca_client *c = connect_or_die(shared.socket);
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	r = tca_client_issue(c, tenant, device, csr, csr_len, 0, &der, &len, err);
+	free(der);
+	tca_client_close(c);
+	return r;
+}
+
+/* /engine/policy/refusals: CN mismatch, bad signature, RSA-1024, CA:TRUE,
+ * unknown curve, unknown tenant, garbage CSR */
+START_TEST(test_policy_refusals)
+{
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256"), *rsa1024 = gen_key("rsa-1024"), *k1 = gen_key("secp256k1");
+	unsigned char *csr;
+	size_t len;
+
+	(void)ca_create(shared.socket, "t-policy", NULL, &err);
+	csr = make_csr(k, "dev-2", 0, 0, &len);
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", csr, len, &err), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_str_eq(err.code, "POLICY_VIOLATION");
+	ck_assert_msg(strstr(err.message, "dev-1") != NULL, "%s", err.message);
+	OPENSSL_free(csr);
+
+	csr = make_csr(k, "dev-1", 0, 1, &len);
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", csr, len, &err), TCA_ERR_POLICY_VIOLATION);
+	OPENSSL_free(csr);
+
+	csr = make_csr(rsa1024, "dev-1", 0, 0, &len);
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", csr, len, &err), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(err.message, "1024") != NULL, "%s", err.message);
+	OPENSSL_free(csr);
+
+	csr = make_csr(k, "dev-1", 1, 0, &len);
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", csr, len, &err), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(err.message, "CA") != NULL, "%s", err.message);
+	OPENSSL_free(csr);
+
+	csr = make_csr(k1, "dev-1", 0, 0, &len);
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", csr, len, &err), TCA_ERR_POLICY_VIOLATION);
+	OPENSSL_free(csr);
+
+	csr = make_csr(k, "dev-1", 0, 0, &len);
+	ck_assert_int_eq(issue_csr("t-unknown", "dev-1", csr, len, &err), TCA_ERR_NOT_FOUND);
+	ck_assert_str_eq(err.code, "NOT_FOUND");
+	OPENSSL_free(csr);
+
+	ck_assert_int_eq(issue_csr("t-policy", "dev-1", (const unsigned char *)"garbage", 7, &err),
+	    TCA_ERR_BAD_REQUEST);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(rsa1024);
+	EVP_PKEY_free(k1);
+}
+END_TEST
+
+/* /engine/policy/reenroll: own certificate OK; other subject and foreign CA refused */
+START_TEST(test_reenroll)
+{
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256"), *k2 = gen_key("ec-p256");
+	unsigned char *csr, *cur = NULL, *foreign = NULL, *der = NULL, *csr_other;
+	size_t csr_len, cur_len = 0, foreign_len = 0, len = 0, other_len;
+	tca_client *c;
+
+	(void)ca_create(shared.socket, "t-re", NULL, &err);
+	(void)ca_create(shared.socket, "t-re-other", NULL, &err);
+	ck_assert_int_eq(issue(shared.socket, "t-re", "dev-r", "ec-p256", &cur, &cur_len, &err), TCA_OK);
+	ck_assert_int_eq(issue(shared.socket, "t-re-other", "dev-r", "ec-p256", &foreign, &foreign_len, &err), TCA_OK);
+	csr = make_csr(k, "dev-r", 0, 0, &csr_len);
+	c = connect_or_die(shared.socket);
+	ck_assert_msg(tca_client_reenroll(c, "t-re", "dev-r", csr, csr_len, cur, cur_len, 0,
+	    &der, &len, &err) == TCA_OK, "%s", err.message);
+	free(der);
+	der = NULL;
+	/* the same subject, but issued by another tenant's CA */
+	ck_assert_int_eq(tca_client_reenroll(c, "t-re", "dev-r", csr, csr_len, foreign, foreign_len, 0,
+	    &der, &len, &err), TCA_ERR_POLICY_VIOLATION);
+	/* subject differs from the current certificate's */
+	csr_other = make_csr(k2, "dev-s", 0, 0, &other_len);
+	ck_assert_int_eq(tca_client_reenroll(c, "t-re", "dev-s", csr_other, other_len, cur, cur_len, 0,
+	    &der, &len, &err), TCA_ERR_POLICY_VIOLATION);
+	tca_client_close(c);
+	OPENSSL_free(csr);
+	OPENSSL_free(csr_other);
+	free(cur);
+	free(foreign);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/rpc */
+
+static int
+raw_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+static void
+raw_send(int fd, const void *buf, size_t len)
+{
+	ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* frame around body */
+static void
+raw_send_frame(int fd, const unsigned char *body, size_t len)
+{
+	uint32_t be = htonl((uint32_t)len);
+
+	raw_send(fd, &be, 4);
+	raw_send(fd, body, len);
+}
+
+/* reads one response; returns its wire code ("OK" for a result) */
+static void
+raw_expect(int fd, const char *code)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct tca_response resp;
+
+	ck_assert_int_eq(tca_frame_read(fd, 1 << 20, 10000, 10000, NULL, &buf, &len), TCA_OK);
+	ck_assert_int_eq(tca_response_decode(buf, len, &resp), TCA_OK);
+	ck_assert_msg(strcmp(resp.err == TCA_OK ? "OK" : resp.code, code) == 0,
+	    "expected %s, got %s (%s)", code, resp.err == TCA_OK ? "OK" : resp.code, resp.message);
+	tca_response_clear(&resp);
+	free(buf);
+}
+
+static void
+assert_still_serving(void)
+{
+	struct tca_client_error err;
+	tca_client *c = connect_or_die(shared.socket);
+	cbor_item_t *res = NULL;
+
+	ck_assert_int_eq(tca_client_call(c, "status", NULL, &res, &err), TCA_OK);
+	cbor_decref(&res);
+	tca_client_close(c);
+}
+
+static void
+encode_request(uint64_t v, const char *op, unsigned char **buf, size_t *len)
+{
+	cbor_item_t *args = cbor_new_definite_map(0);
+
+	ck_assert_int_eq(tca_request_encode(v, 7, op, args, buf, len), TCA_OK);
+	cbor_decref(&args);
+}
+
+/* /engine/rpc/malformed: each malformed input gets its typed error and the
+ * daemon keeps serving others */
+START_TEST(test_rpc_malformed)
+{
+	unsigned char *buf = NULL, junk[8];
+	size_t len = 0;
+	uint32_t be;
+	int fd;
+
+	/* oversize frame: FRAME_TOO_LARGE before any allocation, then closed */
+	fd = raw_connect(shared.socket);
+	be = htonl(64 * 1024 * 1024);
+	raw_send(fd, &be, 4);
+	raw_expect(fd, "FRAME_TOO_LARGE");
+	ck_assert_int_eq(recv(fd, junk, sizeof(junk), 0), 0);	/* closed */
+	close(fd);
+	assert_still_serving();
+
+	/* trailing bytes after the CBOR map inside the frame */
+	encode_request(1, "status", &buf, &len);
+	buf = realloc(buf, len + 1);
+	buf[len] = 0x00;
+	fd = raw_connect(shared.socket);
+	raw_send_frame(fd, buf, len + 1);
+	raw_expect(fd, "BAD_REQUEST");
+	/* the connection stays usable after a decodable-frame error */
+	raw_send_frame(fd, buf, len);
+	raw_expect(fd, "OK");
+	free(buf);
+
+	/* wrong CBOR types: op as an integer, args as an array */
+	{
+		static const unsigned char wrong_op[] = {
+			0xa4, 0x61, 'v', 0x01, 0x62, 'i', 'd', 0x01,
+			0x62, 'o', 'p', 0x05, 0x64, 'a', 'r', 'g', 's', 0xa0 };
+		static const unsigned char wrong_args[] = {
+			0xa4, 0x61, 'v', 0x01, 0x62, 'i', 'd', 0x01,
+			0x62, 'o', 'p', 0x66, 's', 't', 'a', 't', 'u', 's',
+			0x64, 'a', 'r', 'g', 's', 0x80 };
+		static const unsigned char not_cbor[] = { 0xff, 0xff, 0xff };
+
+		raw_send_frame(fd, wrong_op, sizeof(wrong_op));
+		raw_expect(fd, "BAD_REQUEST");
+		raw_send_frame(fd, wrong_args, sizeof(wrong_args));
+		raw_expect(fd, "BAD_REQUEST");
+		raw_send_frame(fd, not_cbor, sizeof(not_cbor));
+		raw_expect(fd, "BAD_REQUEST");
+	}
+	/* unknown op, unknown version */
+	encode_request(1, "no.such.op", &buf, &len);
+	raw_send_frame(fd, buf, len);
+	raw_expect(fd, "UNKNOWN_OP");
+	free(buf);
+	encode_request(99, "status", &buf, &len);
+	raw_send_frame(fd, buf, len);
+	raw_expect(fd, "UNSUPPORTED_VERSION");
+	free(buf);
+	/* arguments that do not match the op's schema */
+	{
+		cbor_item_t *args = cbor_new_definite_map(2);
+
+		tca_map_add_text(args, "tenant", "t100");
+		tca_map_add_uint(args, "bogus", 1);
+		ck_assert_int_eq(tca_request_encode(1, 8, "cacerts", args, &buf, &len), TCA_OK);
+		cbor_decref(&args);
+		raw_send_frame(fd, buf, len);
+		raw_expect(fd, "BAD_REQUEST");
+		free(buf);
+	}
+	close(fd);
+
+	/* truncated frame: half a body, then silence past the frame timeout */
+	fd = raw_connect(shared.socket);
+	be = htonl(100);
+	raw_send(fd, &be, 4);
+	raw_send(fd, "abc", 3);
+	raw_expect(fd, "BAD_REQUEST");	/* read timed out */
+	ck_assert_int_eq(recv(fd, junk, sizeof(junk), 0), 0);
+	close(fd);
+
+	/* truncated then closed by the peer */
+	fd = raw_connect(shared.socket);
+	raw_send(fd, &be, 2);
+	close(fd);
+	assert_still_serving();
+}
+END_TEST
+
+/* /engine/rpc/slow-client: a stuck client does not block others */
+START_TEST(test_rpc_slow_client)
+{
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	uint32_t be = htonl(1000);
+	struct timespec t0, t1;
+	int fd;
+
+	(void)ca_create(shared.socket, "t-slow", NULL, &err);
+	fd = raw_connect(shared.socket);
+	raw_send(fd, &be, 4);	/* and then nothing */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(issue(shared.socket, "t-slow", "dev-slow", "ec-p256", &der, &len, &err), TCA_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* served while the stuck frame's 2 s timeout is still running */
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	free(der);
+	close(fd);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/auth */
+
+/* runs fn in a child process with uid/gid; returns its exit status */
+static int
+as_user(uid_t uid, gid_t gid, int (*fn)(void))
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+			_exit(100);
+		_exit(fn());
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* exit 0 if the engine answers status with UNAUTHORIZED */
+static int
+child_status_unauthorized(void)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+	cbor_item_t *res = NULL;
+	int r;
+
+	if (tca_client_connect(shared.socket, 10000, &c, &err) != TCA_CLIENT_OK)
+		return 10;
+	r = tca_client_call(c, "status", NULL, &res, &err);
+	tca_client_close(c);
+	return r == TCA_ERR_UNAUTHORIZED && strcmp(err.code, "UNAUTHORIZED") == 0 ? 0 : 11;
+}
+
+/* exit 0 if a frontend may issue and status but not ca.create */
+static int
+child_frontend(void)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+	cbor_item_t *args, *res = NULL;
+	int r;
+
+	if (tca_client_connect(shared.socket, 10000, &c, &err) != TCA_CLIENT_OK)
+		return 10;
+	if (tca_client_call(c, "status", NULL, &res, &err) != TCA_OK)
+		return 11;
+	cbor_decref(&res);
+	args = cbor_new_definite_map(1);
+	tca_map_add_text(args, "tenant", "t-evil");
+	r = tca_client_call(c, "ca.create", args, &res, &err);
+	cbor_decref(&args);
+	tca_client_close(c);
+	return r == TCA_ERR_UNAUTHORIZED ? 0 : 12;
+}
+
+/* /engine/auth/peercred: no role -> UNAUTHORIZED; frontend cannot administer */
+START_TEST(test_auth)
+{
+	if (geteuid() != 0) {
+		/* the role check itself is unit-tested in check_basics; this case needs
+		 * root to run clients under other uids */
+		if (getenv("CI") != NULL)
+			ck_abort_msg("CI runs as root; this test must not be skipped");
+		return;
+	}
+	ck_assert_int_eq(as_user(NO_ROLE_UID, NOBODY, child_status_unauthorized), 0);
+	ck_assert_int_eq(as_user(NOBODY, NOBODY, child_frontend), 0);
+	assert_still_serving();
+	ck_assert_int_eq(test_sh("grep -q 'refused connection from uid %d' '%s'", NO_ROLE_UID,
+	    shared.log), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/journal */
+
+/* /engine/journal/verify-and-tamper */
+START_TEST(test_journal)
+{
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char admin[PATH_MAX], copy[PATH_MAX + 32];
+
+	(void)ca_create(shared.socket, "t-journal", NULL, &err);
+	ck_assert_int_eq(issue(shared.socket, "t-journal", "dev-j", "ec-p256", &der, &len, &err), TCA_OK);
+	free(der);
+	test_build_path("ca-admin", admin, sizeof(admin));
+	ck_assert_int_eq(test_sh("'%s' journal verify --db '%s' >/dev/null", admin, shared.db), 0);
+	/* tamper with a copy, as an attacker with the file would */
+	snprintf(copy, sizeof(copy), "%s/tampered.db", shared.dir);
+	ck_assert_int_eq(test_sh("sqlite3 '%s' \".backup '%s'\"", shared.db, copy), 0);
+	ck_assert_int_eq(test_sh("sqlite3 '%s' \"SELECT name FROM sqlite_master WHERE type='trigger'\" "
+	    "| while read t; do sqlite3 '%s' \"DROP TRIGGER \\\"$t\\\"\"; done; "
+	    "sqlite3 '%s' \"UPDATE journal SET subject='CN=forged' WHERE seq=2\"",
+	    copy, copy, copy), 0);
+	ck_assert_int_eq(test_sh("'%s' journal verify --db '%s' > '%s.out'", admin, copy, copy), 4);
+	ck_assert_msg(test_sh("grep -q 'record 2:' '%s.out'", copy) == 0, "verify did not name record 2");
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/ca/delete */
+
+/* /engine/ca/delete: key objects leave the token, history stays */
+START_TEST(test_ca_delete)
+{
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	tca_client *c;
+	cbor_item_t *args, *res = NULL;
+	uint64_t destroyed = 0;
+
+	ck_assert_int_eq(ca_create(shared.socket, "t-del", NULL, &err), TCA_OK);
+	c = connect_or_die(shared.socket);
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-del");
+	tca_map_add_bool(args, "confirm", 0);
+	ck_assert_int_eq(tca_client_call(c, "ca.delete", args, &res, &err), TCA_ERR_BAD_REQUEST);
+	cbor_decref(&args);
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-del");
+	tca_map_add_bool(args, "confirm", 1);
+	ck_assert_msg(tca_client_call(c, "ca.delete", args, &res, &err) == TCA_OK, "%s", err.message);
+	cbor_decref(&args);
+	ck_assert_int_eq(tca_map_get_uint(res, "token_objects_destroyed", &destroyed), TCA_OK);
+	ck_assert_uint_eq(destroyed, 2);	/* private and public key */
+	cbor_decref(&res);
+	tca_client_close(c);
+	ck_assert_int_eq(issue(shared.socket, "t-del", "dev-d", "ec-p256", &der, &len, &err), TCA_ERR_NOT_FOUND);
+	ck_assert_ptr_null(ca_show(shared.socket, "t-del", &err));
+	/* and re-creating the tenant works (new key, new CA) */
+	ck_assert_int_eq(ca_create(shared.socket, "t-del", NULL, &err), TCA_OK);
+	ck_assert_int_eq(issue(shared.socket, "t-del", "dev-d", "ec-p256", &der, &len, &err), TCA_OK);
+	free(der);
+}
+END_TEST
+
+/* ------------------------------------------------------------ own daemons */
+
+/* /engine/ca/key-attributes: the key the engine generated is sensitive and
+ * never extractable, named by the documented scheme; delete removes it */
+START_TEST(test_key_attributes)
+{
+	struct test_token t;
+	struct daemon d;
+	struct tca_client_error err;
+	struct tca_token_params tp;
+	struct tca_key_attrs attrs;
+	tca_token *tk = NULL;
+	unsigned char id[TCA_KEY_ID_LEN];
+	unsigned long count = 99;
+	enum tca_key_type type;
+	char msg[256];
+	tca_client *c;
+	cbor_item_t *args, *res = NULL;
+
+	test_token_create(&t, "tca-attr-test");
+	daemon_start(&d, &t, NULL, NULL);
+	ck_assert_int_eq(ca_create(d.socket, "t-attr", NULL, &err), TCA_OK);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+
+	memset(&tp, 0, sizeof(tp));
+	tp.module_path = test_softhsm_module();
+	tp.token_uri = t.uri;
+	tp.pool_size = 1;
+	ck_assert_msg(tca_token_open(&tp, TEST_PIN, strlen(TEST_PIN), &tk, msg, sizeof(msg)) == TCA_OK, "%s", msg);
+	tca_tenant_key_id("t-attr", id);
+	ck_assert_int_eq(tca_token_find_key(tk, id, sizeof(id), &type), TCA_OK);
+	ck_assert_int_eq(type, TCA_KEY_EC_P256);
+	ck_assert_int_eq(tca_token_key_attrs(tk, id, sizeof(id), &attrs), TCA_OK);
+	ck_assert_int_eq(attrs.sensitive, 1);
+	ck_assert_int_eq(attrs.extractable, 0);
+	ck_assert_int_eq(attrs.value_readable, 0);
+	ck_assert_int_eq(attrs.private_, 1);
+	ck_assert_int_eq(attrs.token, 1);
+	ck_assert_int_eq(attrs.sign, 1);
+	tca_token_close(tk);
+	tk = NULL;
+
+	/* restart: the CA is loaded from the store, its key found in the index */
+	daemon_exec(&d, NULL);
+	{
+		X509 *x = ca_cert(d.socket, "t-attr");
+
+		X509_free(x);
+	}
+	c = connect_or_die(d.socket);
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-attr");
+	tca_map_add_bool(args, "confirm", 1);
+	ck_assert_msg(tca_client_call(c, "ca.delete", args, &res, &err) == TCA_OK, "%s", err.message);
+	cbor_decref(&args);
+	cbor_decref(&res);
+	tca_client_close(c);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert_int_eq(tca_token_open(&tp, TEST_PIN, strlen(TEST_PIN), &tk, msg, sizeof(msg)), TCA_OK);
+	ck_assert_int_eq(tca_token_count_objects(tk, id, sizeof(id), &count), TCA_OK);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(tca_token_find_key(tk, id, sizeof(id), NULL), TCA_ERR_NOT_FOUND);
+	tca_token_close(tk);
+	daemon_cleanup(&d);
+	test_token_destroy(&t);
+}
+END_TEST
+
+/* /engine/store/unwritable: disk full and read-only store -> JOURNAL_UNAVAILABLE,
+ * no certificate; the engine recovers once the store is writable again */
+START_TEST(test_store_unwritable)
+{
+	static const char *const errnos[] = { "ENOSPC", "EROFS" };
+	struct test_token t;
+	struct daemon d;
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0, i;
+	char fi[PATH_MAX], trigger[PATH_MAX + 16], admin[PATH_MAX];
+
+	test_build_path("tests/.libs/libfaultinject.so", fi, sizeof(fi));
+	ck_assert_msg(access(fi, R_OK) == 0, "fault injection library %s missing", fi);
+	test_token_create(&t, "tca-fi-test");
+	for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		snprintf(trigger, sizeof(trigger), "%s/fail-now", t.dir);
+		setenv("TCA_FI_TRIGGER", trigger, 1);
+		setenv("TCA_FI_MATCH", "state.db", 1);
+		setenv("TCA_FI_ERRNO", errnos[i], 1);
+		daemon_start(&d, &t, NULL, fi);
+		ck_assert_int_eq(ca_create(d.socket, i == 0 ? "t-fi0" : "t-fi1", NULL, &err), TCA_OK);
+		ck_assert_int_eq(issue(d.socket, i == 0 ? "t-fi0" : "t-fi1", "dev-ok", "ec-p256", &der, &len, &err), TCA_OK);
+		free(der);
+		der = NULL;
+		ck_assert_int_eq(test_sh("touch '%s'", trigger), 0);
+		ck_assert_int_eq(issue(d.socket, i == 0 ? "t-fi0" : "t-fi1", "dev-fail", "ec-p256", &der, &len, &err),
+		    TCA_ERR_JOURNAL_UNAVAILABLE);
+		ck_assert_str_eq(err.code, "JOURNAL_UNAVAILABLE");
+		ck_assert_ptr_null(der);
+		ck_assert_int_eq(ca_create(d.socket, "t-fi-never", NULL, &err), TCA_ERR_JOURNAL_UNAVAILABLE);
+		unlink(trigger);
+		ck_assert_msg(issue(d.socket, i == 0 ? "t-fi0" : "t-fi1", "dev-after", "ec-p256", &der, &len, &err) == TCA_OK,
+		    "after recovery: %s", err.message);
+		free(der);
+		der = NULL;
+		ck_assert_int_eq(daemon_stop(&d), 0);
+		/* the failed requests left no trace; the chain is intact */
+		test_build_path("ca-admin", admin, sizeof(admin));
+		ck_assert_int_eq(test_sh("'%s' journal verify --db '%s' >/dev/null", admin, d.db), 0);
+		ck_assert_int_eq(test_sh("test \"$(sqlite3 '%s' \"SELECT count(*) FROM journal WHERE subject LIKE '%%dev-fail%%'\")\" = 0", d.db), 0);
+		ck_assert_int_eq(test_sh("test \"$(sqlite3 '%s' \"SELECT count(*) FROM journal\")\" = 3", d.db), 0);
+		daemon_cleanup(&d);
+	}
+	unsetenv("TCA_FI_TRIGGER");
+	test_token_destroy(&t);
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/load */
+
+struct load_arg {
+	const char *socket;
+	const char *tenant;
+	int n;			/* certificates to issue; 0 = until error */
+	int ok, failed;
+	char serials[4096][33];
+};
+
+static void *
+load_thread(void *arg)
+{
+	struct load_arg *a = arg;
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256");
+	unsigned char *csr, *der;
+	size_t csr_len, len;
+	tca_client *c = NULL;
+	int i;
+
+	csr = make_csr(k, "dev-load", 0, 0, &csr_len);
+	if (tca_client_connect(a->socket, 60000, &c, &err) != TCA_CLIENT_OK) {
+		a->failed++;
+		goto out;
+	}
+	for (i = 0; a->n == 0 || i < a->n; i++) {
+		der = NULL;
+		if (tca_client_issue(c, a->tenant, "dev-load", csr, csr_len, 0, &der, &len, &err) != TCA_OK) {
+			a->failed++;
+			break;
+		}
+		if (a->ok < 4096) {
+			const unsigned char *p = der;
+			X509 *x = d2i_X509(NULL, &p, (long)len);
+			const ASN1_INTEGER *s = X509_get0_serialNumber(x);
+			int j;
+
+			for (j = 0; j < ASN1_STRING_length(s) && j < 16; j++)
+				snprintf(a->serials[a->ok] + 2 * j, 3, "%02x", ASN1_STRING_get0_data(s)[j]);
+			X509_free(x);
+		}
+		a->ok++;
+		free(der);
+	}
+ out:
+	tca_client_close(c);
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+	return NULL;
+}
+
+/* /engine/load/concurrent: 32 clients issuing at once all succeed */
+START_TEST(test_concurrent)
+{
+	struct tca_client_error err;
+	struct load_arg *args;
+	pthread_t th[32];
+	int i, total = 0;
+
+	(void)ca_create(shared.socket, "t-load", NULL, &err);
+	args = calloc(32, sizeof(*args));
+	for (i = 0; i < 32; i++) {
+		args[i].socket = shared.socket;
+		args[i].tenant = "t-load";
+		args[i].n = 10;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, load_thread, &args[i]), 0);
+	}
+	for (i = 0; i < 32; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failed, 0);
+		total += args[i].ok;
+	}
+	ck_assert_int_eq(total, 320);
+	free(args);
+}
+END_TEST
+
+struct serial_set {
+	char (*s)[33];
+	size_t n;
+};
+
+static int
+collect_serial(void *ctx, const struct tca_journal_record *rec)
+{
+	struct serial_set *set = ctx;
+
+	if (strcmp(rec->op, "issue") == 0 && set->n < 200000)
+		snprintf(set->s[set->n++], 33, "%s", rec->serial_hex);
+	return 0;
+}
+
+/* /engine/load/sigterm: SIGTERM under load; exit 0 and every certificate a
+ * client received has its journal record */
+START_TEST(test_sigterm_under_load)
+{
+	struct test_token t;
+	struct daemon d;
+	struct tca_client_error err;
+	struct load_arg *args;
+	struct serial_set set;
+	pthread_t th[8];
+	tca_store *st = NULL;
+	char why[256];
+	uint64_t count = 0;
+	int64_t bad = 0;
+	int i, j, received = 0;
+	size_t k;
+
+	test_token_create(&t, "tca-term-test");
+	daemon_start(&d, &t, NULL, NULL);
+	ck_assert_int_eq(ca_create(d.socket, "t-term", NULL, &err), TCA_OK);
+	args = calloc(8, sizeof(*args));
+	for (i = 0; i < 8; i++) {
+		args[i].socket = d.socket;
+		args[i].tenant = "t-term";
+		args[i].n = 0;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, load_thread, &args[i]), 0);
+	}
+	usleep(1500000);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		received += args[i].ok;
+	}
+	ck_assert_int_gt(received, 8);
+	ck_assert_int_eq(tca_store_open_sqlite(d.db, TCA_STORE_READONLY, &st, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_journal_verify(st, &count, &bad, NULL, why, sizeof(why)), TCA_OK);
+	set.s = calloc(200000, sizeof(*set.s));
+	set.n = 0;
+	ck_assert_int_eq(st->ops->journal_foreach(st, 1, collect_serial, &set), TCA_OK);
+	ck_assert_int_ge((int)set.n, received);
+	for (i = 0; i < 8; i++) {
+		for (j = 0; j < args[i].ok && j < 4096; j++) {
+			for (k = 0; k < set.n; k++)
+				if (strcmp(set.s[k], args[i].serials[j]) == 0)
+					break;
+			ck_assert_msg(k < set.n, "certificate %s was returned but not journaled",
+			    args[i].serials[j]);
+		}
+	}
+	free(set.s);
+	st->ops->close(st);
+	free(args);
+	daemon_cleanup(&d);
+	test_token_destroy(&t);
+}
+END_TEST
+
+static Suite *
+engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("shared-daemon");
+	TCase *own = tcase_create("own-daemon");
+
+	tcase_add_unchecked_fixture(tc, shared_setup, shared_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_ca_fields);
+	tcase_add_test(tc, test_ca_create_twice);
+	tcase_add_test(tc, test_ca_bad_tenant);
+	tcase_add_test(tc, test_ca_key_types);
+	tcase_add_test(tc, test_issue_verify);
+	tcase_add_test(tc, test_issue_days);
+	tcase_add_test(tc, test_cacerts);
+	tcase_add_test(tc, test_policy_refusals);
+	tcase_add_test(tc, test_reenroll);
+	tcase_add_test(tc, test_rpc_malformed);
+	tcase_add_test(tc, test_rpc_slow_client);
+	tcase_add_test(tc, test_auth);
+	tcase_add_test(tc, test_journal);
+	tcase_add_test(tc, test_ca_delete);
+	tcase_add_test(tc, test_concurrent);
+	suite_add_tcase(s, tc);
+
+	tcase_set_timeout(own, 300);
+	tcase_add_test(own, test_key_attributes);
+	tcase_add_test(own, test_store_unwritable);
+	tcase_add_test(own, test_sigterm_under_load);
+	suite_add_tcase(s, own);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	test_require_tool("softhsm2-util");
+	test_require_tool("openssl");
+	test_require_tool("certtool");
+	test_require_tool("sqlite3");
+	sr = srunner_create(engine_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# cli.sh - ca-admin and tca-client as operators and scripts use them:
+# --help everywhere, exit codes, --json output, PIN file checks, SIGHUP and
+# the reload op, journal export.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_tool softhsm2-util
+require_tool openssl
+require_tool jq
+
+expect_rc() { # expected-rc description command...
+	local want=$1 what=$2 rc=0
+	shift 2
+	"$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" = "$want" ] || { cat "$WORK/out" "$WORK/err" >&2; fail "$what: exit $rc, expected $want"; }
+}
+
+tca_setup
+
+# --help everywhere exits 0 and prints usage
+for args in "--help" "ca --help" "ca create --help" "journal --help" "token init --help" "status --help"; do
+	# shellcheck disable=SC2086
+	expect_rc 0 "ca-admin $args" "$CA_ADMIN" $args
+	grep -qi usage "$WORK/out" || fail "ca-admin $args printed no usage"
+done
+for args in "--help" "issue --help" "reenroll --help" "cacerts --help"; do
+	# shellcheck disable=SC2086
+	expect_rc 0 "tca-client $args" "$TCA_CLIENT" $args
+done
+expect_rc 0 "tca-engined --help" "$ENGINED" --help
+
+# usage errors are 2, an unreachable engine is 3
+expect_rc 2 "ca-admin without command" "$CA_ADMIN"
+expect_rc 2 "unknown command" "$CA_ADMIN" frobnicate
+expect_rc 2 "ca delete without --confirm" "$CA_ADMIN" ca delete t1
+expect_rc 3 "no engine" "$CA_ADMIN" --socket "$WORK/nothing.sock" status
+expect_rc 2 "tca-engined without --config" "$ENGINED"
+
+# token init refuses a PIN file others can read, then works
+chmod 0644 "$WORK/user.pin"
+expect_rc 1 "world-readable PIN file" "$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" \
+	--label tca-cli --so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin"
+grep -q "chmod 600" "$WORK/err" || fail "PIN file refusal does not say how to fix it"
+chmod 0600 "$WORK/user.pin"
+expect_rc 0 "token init" "$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" \
+	--label tca-cli --so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin"
+expect_rc 1 "token init twice" "$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" \
+	--label tca-cli --so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin"
+
+tca_write_config tca-cli
+expect_rc 0 "check-config" "$ENGINED" --config "$WORK/engine.conf" --check-config
+
+# the engine refuses to start with a world-readable PIN file
+chmod 0644 "$WORK/user.pin"
+expect_rc 1 "engine with world-readable PIN" "$ENGINED" --config "$WORK/engine.conf"
+grep -q "PIN file" "$WORK/err" || fail "engine did not explain the PIN file refusal"
+chmod 0600 "$WORK/user.pin"
+tca_start_engine
+# the PIN never reaches the log
+if grep -qF "$(cat "$WORK/user.pin")" "$WORK/engine.log"; then fail "PIN in the log"; fi
+
+expect_rc 0 "ca create" "$CA_ADMIN" --json ca create t200 --key-type ec-p384
+[ "$(jq -r .tenant "$WORK/out")" = t200 ] || fail "create --json: tenant"
+[ "$(jq -r .key_type "$WORK/out")" = ec-p384 ] || fail "create --json: key_type"
+expect_rc 1 "ca create twice" "$CA_ADMIN" ca create t200
+grep -q ALREADY_EXISTS "$WORK/err" || fail "second create: no ALREADY_EXISTS"
+expect_rc 1 "bad tenant id" "$CA_ADMIN" ca create 'bad tenant'
+grep -q BAD_REQUEST "$WORK/err" || fail "bad tenant: no BAD_REQUEST"
+expect_rc 0 "ca create t201" "$CA_ADMIN" ca create t201
+expect_rc 0 "ca show --pem" "$CA_ADMIN" ca show t200 --pem
+openssl x509 -in "$WORK/out" -noout -subject | grep -q "CN *= *t200" || fail "show --pem"
+expect_rc 0 "ca list --json" "$CA_ADMIN" ca list --json
+[ "$(jq length "$WORK/out")" = 2 ] || fail "list: expected 2 CAs"
+expect_rc 0 "status --json" "$CA_ADMIN" status --json
+[ "$(jq -r .tenants.active "$WORK/out")" = 2 ] || fail "status: active tenants"
+[ "$(jq -r .role "$WORK/out")" = admin ] || fail "status: role"
+
+# tca-client: issue, refusal exit code 1 with the typed code on stderr
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/d.key" 2>/dev/null
+openssl req -new -key "$WORK/d.key" -subj "/CN=dev-9/O=Thin Edge/OU=Device" -out "$WORK/d.csr"
+expect_rc 0 "tca-client issue" "$TCA_CLIENT" issue --tenant t200 --device-id dev-9 --csr "$WORK/d.csr"
+cp "$WORK/out" "$WORK/d.pem"
+openssl x509 -in "$WORK/d.pem" -noout >/dev/null || fail "issue did not print a PEM certificate"
+expect_rc 1 "CN mismatch" "$TCA_CLIENT" issue --tenant t200 --device-id dev-8 --csr "$WORK/d.csr"
+grep -q POLICY_VIOLATION "$WORK/err" || fail "CN mismatch: no POLICY_VIOLATION"
+expect_rc 0 "tca-client reenroll" "$TCA_CLIENT" reenroll --tenant t200 --device-id dev-9 \
+	--csr "$WORK/d.csr" --current "$WORK/d.pem"
+expect_rc 1 "reenroll under another tenant" "$TCA_CLIENT" reenroll --tenant t201 --device-id dev-9 \
+	--csr "$WORK/d.csr" --current "$WORK/d.pem"
+expect_rc 2 "tca-client usage" "$TCA_CLIENT" issue --tenant t200
+
+# reload: the op and SIGHUP; a broken file is refused and the engine keeps running
+expect_rc 0 "reload" "$CA_ADMIN" reload
+cp "$WORK/engine.conf" "$WORK/engine.conf.good"
+echo "bogus.key = 1" >>"$WORK/engine.conf"
+expect_rc 1 "reload of a broken file" "$CA_ADMIN" reload
+kill -HUP "$ENGINE_PID"
+sleep 0.5
+cp "$WORK/engine.conf.good" "$WORK/engine.conf"
+expect_rc 0 "still serving after a bad SIGHUP" "$CA_ADMIN" status
+grep -q "reload refused" "$WORK/engine.log" || fail "bad reload not logged"
+
+expect_rc 2 "delete without confirm" "$CA_ADMIN" ca delete t201
+expect_rc 0 "delete" "$CA_ADMIN" --json ca delete t201 --confirm
+[ "$(jq -r .token_objects_destroyed "$WORK/out")" = 2 ] || fail "delete: objects destroyed"
+expect_rc 1 "delete again" "$CA_ADMIN" ca delete t201 --confirm
+grep -q NOT_FOUND "$WORK/err" || fail "second delete: no NOT_FOUND"
+expect_rc 0 "list --all" "$CA_ADMIN" --json ca list --all
+[ "$(jq '[.[] | select(.status == "deleted")] | length' "$WORK/out")" = 1 ] || fail "list --all: deleted CA"
+
+tca_stop_engine || fail "engine did not exit 0 on SIGTERM"
+[ ! -e "$WORK/engine.sock" ] || fail "socket left behind"
+
+# journal: verify (by --config too), export as JSON lines
+expect_rc 0 "journal verify" "$CA_ADMIN" journal verify --config "$WORK/engine.conf"
+grep -q "journal OK: 5 records" "$WORK/out" || fail "journal verify: $(cat "$WORK/out")"
+expect_rc 0 "journal export" "$CA_ADMIN" journal export --db "$WORK/state.db" --out "$WORK/journal.jsonl"
+[ "$(wc -l <"$WORK/journal.jsonl")" = 5 ] || fail "export: 5 lines expected"
+jq -s -e 'map(.op) == ["ca-create","ca-create","issue","reenroll","ca-delete"]' "$WORK/journal.jsonl" >/dev/null \
+	|| fail "export: ops $(jq -s -c 'map(.op)' "$WORK/journal.jsonl")"
+[ "$(jq -r -s '.[1].prev_hash == .[0].hash' "$WORK/journal.jsonl")" = true ] || fail "chain link in export"
+echo "cli: all checks passed"

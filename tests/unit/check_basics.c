@@ -1,0 +1,236 @@
+/*
+ * check_basics.c - error codes, key types, identifiers, PIN files, roles.
+ *
+ * /basics/error/...   wire code mapping round-trips
+ * /basics/tenant/...  tenant and device id validation, key naming
+ * /basics/secret/...  PIN file mode checks, wiping, env handling
+ * /basics/roles/...   SO_PEERCRED role decision
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keytype.h"
+#include "rpc-ops.h"
+#include "secret.h"
+#include "tca-error.h"
+#include "tenant.h"
+#include "testutil.h"
+
+/* /basics/error/wire-codes */
+START_TEST(test_error_codes)
+{
+	static const int wire[] = {
+		TCA_ERR_BAD_REQUEST, TCA_ERR_UNAUTHORIZED, TCA_ERR_NOT_FOUND,
+		TCA_ERR_ALREADY_EXISTS, TCA_ERR_POLICY_VIOLATION, TCA_ERR_TOKEN_UNAVAILABLE,
+		TCA_ERR_JOURNAL_UNAVAILABLE, TCA_ERR_INTERNAL, TCA_ERR_UNSUPPORTED_VERSION,
+		TCA_ERR_FRAME_TOO_LARGE, TCA_ERR_UNKNOWN_OP, TCA_ERR_BUSY, TCA_ERR_SHUTTING_DOWN,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(wire) / sizeof(wire[0]); i++)
+		ck_assert_int_eq(tca_err_from_wire_code(tca_err_wire_code(wire[i])), wire[i]);
+	ck_assert_str_eq(tca_err_wire_code(TCA_ERR_NOMEM), "INTERNAL");
+	ck_assert_str_eq(tca_err_wire_code(TCA_ERR_TRUNCATED), "BAD_REQUEST");
+	ck_assert_str_eq(tca_err_wire_code(12345), "INTERNAL");
+	ck_assert_int_eq(tca_err_from_wire_code("NOPE"), TCA_ERR_INTERNAL);
+	ck_assert_str_eq(tca_strerror(-9999), "unknown error");
+}
+END_TEST
+
+/* /basics/keytype/names */
+START_TEST(test_key_types)
+{
+	enum tca_key_type t;
+
+	ck_assert_int_eq(tca_key_type_from_name("ec-p256", &t), TCA_OK);
+	ck_assert_int_eq(t, TCA_KEY_EC_P256);
+	ck_assert_int_eq(tca_key_type_sig_alg(t), TCA_SIG_ECDSA_SHA256);
+	ck_assert_int_eq(tca_key_type_from_name("ec-p384", &t), TCA_OK);
+	ck_assert_int_eq(tca_key_type_sig_alg(t), TCA_SIG_ECDSA_SHA384);
+	ck_assert_int_eq(tca_key_type_from_name("rsa-3072", &t), TCA_OK);
+	ck_assert_int_eq(tca_key_type_sig_alg(t), TCA_SIG_RSA_PKCS1_SHA256);
+	ck_assert_int_eq(tca_key_type_from_name("ed25519", &t), TCA_OK);
+	ck_assert_str_eq(tca_key_type_name(t), "ed25519");
+	ck_assert_int_eq(tca_key_type_from_name("rsa-1024", &t), TCA_ERR_BAD_REQUEST);
+	ck_assert_str_eq(tca_key_type_name(TCA_KEY_NONE), "none");
+}
+END_TEST
+
+/* /basics/tenant/validate */
+START_TEST(test_tenant_ids)
+{
+	char why[256], long_id[80];
+
+	ck_assert_int_eq(tca_tenant_validate("t100", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_tenant_validate("management", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_tenant_validate("a.b_c-9", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_tenant_validate("", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate("-t", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate(".hidden", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate("t/../x", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate("t 1", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate("t\xc3\xa9", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	memset(long_id, 'a', 64);
+	long_id[64] = '\0';
+	ck_assert_int_eq(tca_tenant_validate(long_id, why, sizeof(why)), TCA_OK);
+	long_id[64] = 'a';
+	long_id[65] = '\0';
+	ck_assert_int_eq(tca_tenant_validate(long_id, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_ptr_nonnull(strstr(why, "64"));
+}
+END_TEST
+
+/* /basics/tenant/device-id */
+START_TEST(test_device_ids)
+{
+	char why[256];
+
+	ck_assert_int_eq(tca_device_id_validate("dev-1", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_device_id_validate("Gerät 7", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_device_id_validate("", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_device_id_validate("a\nb", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_device_id_validate("\xc0\xaf", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_device_id_validate("\xed\xa0\x80", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_device_id_validate("\xe2\x82", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+}
+END_TEST
+
+/* /basics/tenant/key-naming: the documented scheme, fixed forever */
+START_TEST(test_key_naming)
+{
+	/* SHA-256("tca/v1/ca-key/t100")[0..16), computed with `printf %s
+	 * tca/v1/ca-key/t100 | sha256sum` */
+	unsigned char id[TCA_KEY_ID_LEN], id2[TCA_KEY_ID_LEN];
+	char label[80], hex[64];
+	size_t i;
+
+	tca_tenant_key_id("t100", id);
+	for (i = 0; i < sizeof(id); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	ck_assert_int_eq(test_sh("test \"$(printf %%s tca/v1/ca-key/t100 | sha256sum | cut -c1-32)\" = %s", hex), 0);
+	tca_tenant_key_id("t101", id2);
+	ck_assert_int_ne(memcmp(id, id2, sizeof(id)), 0);
+	tca_tenant_key_label("t100", label, sizeof(label));
+	ck_assert_str_eq(label, "tca-ca:t100");
+}
+END_TEST
+
+/* /basics/secret/pin-file */
+START_TEST(test_secret_file)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], err[512];
+	char *s = NULL;
+	size_t len = 0;
+
+	test_mkdtemp(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/pin", dir);
+	ck_assert_int_eq(test_write_file(path, "1234\n", 5, 0600), 0);
+	ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_OK);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_str_eq(s, "1234");
+	tca_secret_free(s, len);
+
+	ck_assert_int_eq(test_write_file(path, "abcd\r\nsecond line\n", 18, 0400), 0);
+	ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_OK);
+	ck_assert_str_eq(s, "abcd");
+	tca_secret_free(s, len);
+
+	/* group- or world-readable: refused, and the message says why without the PIN */
+	ck_assert_int_eq(test_write_file(path, "9876\n", 5, 0644), 0);
+	ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(err, "0644"));
+	ck_assert_ptr_null(strstr(err, "9876"));
+	ck_assert_int_eq(test_write_file(path, "9876\n", 5, 0640), 0);
+	ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+
+	ck_assert_int_eq(test_write_file(path, "\n", 1, 0600), 0);
+	ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_int_eq(tca_secret_read_file(dir, &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_int_eq(tca_secret_read_file("/nonexistent/pin", &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+	{
+		char big[400];
+
+		memset(big, 'x', sizeof(big));
+		ck_assert_int_eq(test_write_file(path, big, sizeof(big), 0600), 0);
+		ck_assert_int_eq(tca_secret_read_file(path, &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+	}
+	test_sh("rm -rf '%s'", dir);
+}
+END_TEST
+
+/* /basics/secret/env: value taken, wiped in the environment, unset */
+START_TEST(test_secret_env)
+{
+	char err[256], *s = NULL, *raw;
+	size_t len = 0;
+
+	setenv("TCA_TEST_PIN", "5555", 1);
+	raw = getenv("TCA_TEST_PIN");
+	ck_assert_int_eq(tca_secret_take_env("TCA_TEST_PIN", &s, &len, err, sizeof(err)), TCA_OK);
+	ck_assert_str_eq(s, "5555");
+	ck_assert_ptr_null(getenv("TCA_TEST_PIN"));
+	ck_assert_int_ne(memcmp(raw, "5555", 4), 0);	/* the old value was wiped */
+	tca_secret_free(s, len);
+	ck_assert_int_eq(tca_secret_take_env("TCA_TEST_PIN", &s, &len, err, sizeof(err)), TCA_ERR_CONFIG);
+}
+END_TEST
+
+/* /basics/roles/peercred */
+START_TEST(test_roles)
+{
+	struct tca_roles roles;
+
+	memset(&roles, 0, sizeof(roles));
+	roles.admin_uids.n = 1;
+	roles.admin_uids.ids[0] = 0;
+	roles.frontend_uids.n = 2;
+	roles.frontend_uids.ids[0] = 1001;
+	roles.frontend_uids.ids[1] = 1002;
+	roles.frontend_gids.n = 1;
+	roles.frontend_gids.ids[0] = 500;
+	roles.admin_gids.n = 1;
+	roles.admin_gids.ids[0] = 600;
+	ck_assert_int_eq(tca_role_of(&roles, 0, 0), TCA_ROLE_ADMIN);
+	ck_assert_int_eq(tca_role_of(&roles, 1001, 100), TCA_ROLE_FRONTEND);
+	ck_assert_int_eq(tca_role_of(&roles, 4000, 500), TCA_ROLE_FRONTEND);
+	ck_assert_int_eq(tca_role_of(&roles, 1001, 600), TCA_ROLE_ADMIN);
+	ck_assert_int_eq(tca_role_of(&roles, 4000, 4000), TCA_ROLE_NONE);
+	ck_assert_str_eq(tca_role_name(TCA_ROLE_NONE), "none");
+}
+END_TEST
+
+static Suite *
+basics_suite(void)
+{
+	Suite *s = suite_create("basics");
+	TCase *tc = tcase_create("all");
+
+	tcase_add_test(tc, test_error_codes);
+	tcase_add_test(tc, test_key_types);
+	tcase_add_test(tc, test_tenant_ids);
+	tcase_add_test(tc, test_device_ids);
+	tcase_add_test(tc, test_key_naming);
+	tcase_add_test(tc, test_secret_file);
+	tcase_add_test(tc, test_secret_env);
+	tcase_add_test(tc, test_roles);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(basics_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,219 @@
+/*
+ * check_config.c - configuration and hsm-profile parsing.
+ *
+ * /config/defaults, /config/full, /config/errors/..., /config/profile
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "tca-error.h"
+#include "testutil.h"
+
+static char dir[PATH_MAX];
+static char profile[PATH_MAX + 32];
+
+static void
+setup(void)
+{
+	static const char prof[] =
+	    "# test profile\nname = testhsm\nmodule = /usr/lib/test.so\n"
+	    "max_sessions = 16\nno_ed25519 = true\n";
+
+	test_mkdtemp(dir, sizeof(dir));
+	snprintf(profile, sizeof(profile), "%s/testhsm.conf", dir);
+	ck_assert_int_eq(test_write_file(profile, prof, strlen(prof), 0644), 0);
+}
+
+static void
+teardown(void)
+{
+	test_sh("rm -rf '%s'", dir);
+}
+
+/* loads text as a config file; returns tca_config_load's result */
+static int
+load(const char *text, struct tca_config *cfg, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32], body[8192];
+
+	snprintf(path, sizeof(path), "%s/engine.conf", dir);
+	snprintf(body, sizeof(body), "token.profiles_dir = %s\ntoken.profile = testhsm\n%s", dir, text);
+	ck_assert_int_eq(test_write_file(path, body, strlen(body), 0600), 0);
+	err[0] = '\0';
+	return tca_config_load(path, cfg, err, errlen);
+}
+
+/* /config/defaults */
+START_TEST(test_defaults)
+{
+	struct tca_config cfg;
+
+	tca_config_defaults(&cfg);
+	ck_assert_uint_eq(cfg.max_frame, 65536);
+	ck_assert_uint_eq(cfg.ca_validity_days, 1095);
+	ck_assert_uint_eq(cfg.device_validity_days, 365);
+	ck_assert_str_eq(cfg.ca_organization, "Cumulocity");
+	ck_assert_str_eq(cfg.ca_country, "US");
+	ck_assert_int_eq(cfg.ca_default_key_type, TCA_KEY_EC_P256);
+	ck_assert_uint_eq(cfg.socket_mode, 0660);
+	ck_assert(tca_id_list_contains(&cfg.admin_uids, 0));
+}
+END_TEST
+
+/* /config/full: every key, and the profile's module and quirks */
+START_TEST(test_full)
+{
+	struct tca_config cfg;
+	char err[512];
+
+	ck_assert_msg(load(
+	    "socket.path = /tmp/x.sock\nsocket.mode = 0600\nsocket.group = 0\n"
+	    "rpc.max_frame = 131072\nrpc.frame_timeout_ms = 500\nrpc.idle_timeout_ms = 1000\n"
+	    "rpc.max_connections = 64\n"
+	    "roles.frontend_uids = 1001, 1002\nroles.frontend_gids = 50\n"
+	    "roles.admin_uids = 0\nroles.admin_gids =\n"
+	    "token.uri = pkcs11:token=prod\ntoken.pin_file = /etc/tca/pin\n"
+	    "token.pool_size = 8\nstore.path = /var/lib/tca/s.db\nstore.group_commit_max = 32\n"
+	    "ca.organization = Example Corp\nca.country = DE\nca.validity_days = 730\n"
+	    "ca.default_key_type = ec-p384\ndevice.validity_days = 90\n"
+	    "log.level = debug\nlog.syslog = true\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
+	ck_assert_uint_eq(cfg.socket_mode, 0600);
+	ck_assert_int_eq(cfg.socket_gid, 0);
+	ck_assert_uint_eq(cfg.max_frame, 131072);
+	ck_assert_uint_eq(cfg.frontend_uids.n, 2);
+	ck_assert_uint_eq(cfg.frontend_uids.ids[1], 1002);
+	ck_assert_uint_eq(cfg.admin_gids.n, 0);
+	ck_assert_str_eq(cfg.token_uri, "pkcs11:token=prod");
+	ck_assert_uint_eq(cfg.pool_size, 8);
+	ck_assert_str_eq(cfg.ca_organization, "Example Corp");
+	ck_assert_str_eq(cfg.ca_country, "DE");
+	ck_assert_int_eq(cfg.ca_default_key_type, TCA_KEY_EC_P384);
+	ck_assert_uint_eq(cfg.device_validity_days, 90);
+	ck_assert_int_eq(cfg.log_syslog, 1);
+	ck_assert_str_eq(cfg.module, "/usr/lib/test.so");
+	ck_assert_str_eq(cfg.profile_name, "testhsm");
+	ck_assert_uint_eq(cfg.quirks.max_sessions, 16);
+	ck_assert_int_eq(cfg.quirks.no_ed25519, 1);
+}
+END_TEST
+
+/* /config/errors: each bad input names file, line and key */
+START_TEST(test_errors)
+{
+	static const struct {
+		const char *text;
+		const char *expect;
+	} bad[] = {
+		{ "token.uri = x\ntoken.pin_file = /p\nbogus.key = 1\n", "unknown key" },
+		{ "token.uri = x\ntoken.pin_file = /p\nsocket.mode = 0666\n", "others" },
+		{ "token.uri = x\ntoken.pin_file = /p\nca.country = United States\n", "two-letter" },
+		{ "token.uri = x\ntoken.pin_file = /p\nrpc.max_frame = 10\n", "between" },
+		{ "token.uri = x\ntoken.pin_file = /p\ntoken.pool_size = -1\n", "number" },
+		{ "token.uri = x\ntoken.pin_file = /p\ntoken.pool_size = 4x\n", "number" },
+		{ "token.uri = x\ntoken.pin_file = /p\nlog.level = loud\n", "expected" },
+		{ "token.uri = x\ntoken.pin_file = /p\nno equals sign\n", "key = value" },
+		{ "token.uri = x\ntoken.pin_file = /p\ntoken.uri = y\n", "twice" },
+		{ "token.pin_file = /p\n", "token.uri is required" },
+		{ "token.uri = x\n", "exactly one" },
+		{ "token.uri = x\ntoken.pin_file = /p\ntoken.pin_env = PIN\n", "exactly one" },
+		{ "token.uri = x\ntoken.pin_file = /p\nca.default_key_type = dsa\n", "ec-p256" },
+		{ "token.uri = x\ntoken.pin_file = /p\nroles.admin_uids = root\n", "numeric" },
+	};
+	struct tca_config cfg;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(load(bad[i].text, &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+		ck_assert_msg(strstr(err, bad[i].expect) != NULL, "case %zu: \"%s\" lacks \"%s\"",
+		    i, err, bad[i].expect);
+	}
+	/* line numbers: the bad key is on line 5 (two lines are prepended) */
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\nbogus = 1\n", &cfg, err, sizeof(err)),
+	    TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, ":5:") != NULL, "%s", err);
+}
+END_TEST
+
+/* /config/profile-missing */
+START_TEST(test_profile_missing)
+{
+	struct tca_config cfg;
+	char err[512], path[PATH_MAX + 32];
+	static const char body[] = "token.profile = nosuch\ntoken.uri = x\ntoken.pin_file = /p\n";
+
+	snprintf(path, sizeof(path), "%s/engine2.conf", dir);
+	ck_assert_int_eq(test_write_file(path, body, strlen(body), 0600), 0);
+	ck_assert_int_eq(tca_config_load(path, &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "nosuch.conf") != NULL, "%s", err);
+}
+END_TEST
+
+/* /config/shipped-profile: hsm-profiles/softhsm2.conf parses */
+START_TEST(test_shipped_profile)
+{
+	struct tca_config cfg;
+	char err[512], path[PATH_MAX];
+	const char *src = getenv("TCA_SRCDIR");
+
+	snprintf(path, sizeof(path), "%s/hsm-profiles/softhsm2.conf", src != NULL ? src : ".");
+	tca_config_defaults(&cfg);
+	ck_assert_msg(tca_profile_load(path, &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.profile_name, "softhsm2");
+	ck_assert_ptr_nonnull(strstr(cfg.module, "softhsm2"));
+}
+END_TEST
+
+/* /config/id-list */
+START_TEST(test_id_list)
+{
+	struct tca_id_list l;
+	char many[1024] = "";
+	int i;
+
+	ck_assert_int_eq(tca_parse_id_list(" 1 ,2,,3 ", &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert(tca_id_list_contains(&l, 3));
+	ck_assert(!tca_id_list_contains(&l, 4));
+	ck_assert_int_eq(tca_parse_id_list("", &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(tca_parse_id_list("1,-2", &l), TCA_ERR_CONFIG);
+	for (i = 0; i < TCA_MAX_IDS + 1; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%d,", i);
+	ck_assert_int_eq(tca_parse_id_list(many, &l), TCA_ERR_CONFIG);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("all");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_profile_missing);
+	tcase_add_test(tc, test_shipped_profile);
+	tcase_add_test(tc, test_id_list);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

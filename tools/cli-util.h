@@ -1,0 +1,72 @@
+/*
+ * cli-util.h - small helpers shared by the command-line tools (tca-client,
+ * ca-admin): exit codes, socket default, bounded file reading, certificate
+ * output, CBOR result printing and error reporting.
+ *
+ * Everything prints to the FILE it is given and never exits the process.
+ */
+#ifndef TCA_CLI_UTIL_H
+#define TCA_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cbor.h>
+
+#include "tca-client.h"
+
+/* Exit codes common to the tools. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_REFUSED 1	/* the engine refused, or a local step failed */
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_TRANSPORT 3	/* engine unreachable, timeout, protocol error */
+
+/* The socket to use: opt if non-NULL, else $TCA_SOCKET if set and non-empty,
+ * else TCA_CLIENT_DEFAULT_SOCKET.  Never NULL. */
+const char *cli_socket_path(const char *opt);
+
+/* Parses a decimal number in [min, max] (no sign, no trailing text).
+ * 0 and *v_ptr, or -1. */
+int cli_parse_ulong(const char *s, unsigned long min, unsigned long max,
+    unsigned long *v_ptr);
+
+/*
+ * Reads all of path ("-": standard input), at most max bytes.  Returns 0 with
+ * *buf_ptr (caller free()s) and *len_ptr, or -1 with a message in err
+ * (including "larger than max").  An empty file is an error.
+ */
+int cli_read_file(const char *path, size_t max, unsigned char **buf_ptr,
+    size_t *len_ptr, char *err, size_t errlen);
+
+/*
+ * Opens path for writing, created 0644 and truncated; NULL or "-" gives
+ * stdout.  Returns NULL with err filled on failure.  Close it with
+ * cli_close_out(), which reports write errors (0 or -1 with err).
+ */
+FILE *cli_open_out(const char *path, char *err, size_t errlen);
+int cli_close_out(FILE *f, const char *path, char *err, size_t errlen);
+
+/* Writes one DER certificate as PEM (pem != 0; the DER must parse as exactly
+ * one X.509 certificate) or unchanged.  0, or -1 (unparsable or write error). */
+int cli_write_cert(FILE *f, const unsigned char *der, size_t len, int pem);
+
+/* Lower-case hex of b into out, which holds 2 * len + 1 bytes. */
+void cli_hex(const unsigned char *b, size_t len, char *out);
+
+/* A CBOR value as JSON: byte strings base64, unknown simple values null. */
+void cli_print_json(FILE *f, const cbor_item_t *item);
+
+/* A CBOR map as aligned "key value" lines: nested maps indented, byte strings
+ * skipped, not_before, not_after and keys ending in "_at" (unsigned
+ * integers) as UTC timestamps. */
+void cli_print_text(FILE *f, const cbor_item_t *map, int indent);
+
+/*
+ * Reports a failed library call on stderr and returns the exit code:
+ * an engine refusal as "PROG: CODE: message" (CLI_EXIT_REFUSED); an invalid
+ * argument as "PROG: what: message" (CLI_EXIT_USAGE); anything else as
+ * "PROG: what: message" (CLI_EXIT_TRANSPORT).
+ */
+int cli_report(const char *prog, const char *what, int r, const struct tca_client_error *err);
+
+#endif

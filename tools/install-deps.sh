@@ -1,0 +1,18 @@
+#!/bin/sh
+# install-deps.sh - Debian 12 packages needed to build, test and demo tca.
+# Installs only what is missing; uses sudo when not root.
+set -eu
+PKGS="build-essential autoconf automake libtool pkg-config
+libssl-dev libcbor-dev libsqlite3-dev libp11-kit-dev check
+softhsm2 openssl gnutls-bin sqlite3 jq libnss3-tools tzdata"
+missing=""
+for p in $PKGS; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "installing:$missing"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
