@@ -8,7 +8,7 @@
  * may call back into the store).  WAL lets the reader work while a commit is
  * in progress.  Every statement is bound, never formatted from data.
  *
- * Schema, version 1 (PRAGMA user_version = 1, PRAGMA application_id =
+ * Schema, version 2 (PRAGMA user_version = 2, PRAGMA application_id =
  * 0x54434131 "TCA1"), created in one transaction:
  *
  *   cas            one row per tenant CA ever created
@@ -20,7 +20,12 @@
  *     created_at       INTEGER NOT NULL, unix seconds
  *     deleted_at       INTEGER NOT NULL, unix seconds, 0 while active
  *     current_cert_id  INTEGER -> certificates, the CA certificate in use
- *     previous_cert_id INTEGER -> certificates, NULL until CA re-issuance
+ *     previous_cert_id INTEGER -> certificates, NULL until CA re-issuance,
+ *                      then the certificate the last re-issuance replaced
+ *     renewal_failed, renewal_reason, renewal_attempts, renewal_failed_since,
+ *     renewal_next_retry, renewal_alerted, expiry_alerted
+ *                      NOT NULL, default 0 / '': struct tca_renewal_state
+ *                      (v2; written by RENEWAL_STATE, cleared by CA_REISSUE)
  *   UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active'
  *
  *   certificates   every certificate ever recorded (CA and device); rows are
@@ -35,8 +40,21 @@
  *     fingerprint  BLOB NOT NULL, SHA-256 of der (32 bytes)
  *     not_before, not_after, issued_at  INTEGER NOT NULL, unix seconds
  *     der          BLOB NOT NULL
- *     UNIQUE (issuer_hash, serial)
  *   INDEX certificates_tenant ON certificates(tenant, cert_id)
+ *
+ *   (issuer_hash, serial) names one certificate, with one exception: the CA
+ *   certificates of ONE CA may share a serial, because a re-issuance with
+ *   reissue.serial = keep changes nothing but the validity (and signature).
+ *   So:
+ *     UNIQUE INDEX certificates_device_serial (issuer_hash, serial)
+ *                  WHERE kind = 'device'    - devices strictly unique;
+ *     INDEX certificates_ca_serial (issuer_hash, serial) WHERE kind = 'ca';
+ *     TRIGGER certificates_serial_unique (BEFORE INSERT) refuses a device
+ *                  certificate reusing a CA certificate's (issuer, serial),
+ *                  a CA certificate reusing a device's, a CA certificate
+ *                  reusing another CA's, and a CA certificate identical
+ *                  (same fingerprint) to one already recorded for its CA.
+ *   commit() reports every one of these as TCA_ERR_ALREADY_EXISTS.
  *
  *   journal        the hash-chained audit journal; append-only through SQL
  *                  (triggers raise 'journal is append-only' on UPDATE and
@@ -48,6 +66,14 @@
  *                      TEXT NOT NULL ("" when not applicable)
  *     uid, pid         INTEGER NOT NULL, the requester
  *     prev_hash, hash  BLOB NOT NULL, 32 bytes each (tca_journal_hash())
+ *
+ * Version 1 differs in two points: no renewal_* / expiry_alerted columns, and
+ * a table constraint UNIQUE (issuer_hash, serial) on certificates instead of
+ * the index/trigger pair above.  A read-write open migrates it in one
+ * transaction (certificates rebuilt with cert_id kept, cas columns added,
+ * user_version = 2; journal untouched, so its chain still verifies).  A
+ * read-only open (audit) never migrates: renewal state then reads as zero.
+ * A version newer than SCHEMA_VERSION is refused either way.
  *
  * Chain state is never cached: each commit reads the last journal record
  * inside its own BEGIN IMMEDIATE transaction, so a failed commit (disk full,
@@ -73,11 +99,62 @@
 #include "store.h"
 #include "tca-error.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
 #define BUSY_TIMEOUT_MS 5000
 
-static const char schema_v1[] =
+/*
+ * The certificates table and everything hanging off it, shared by a fresh
+ * schema and the v1 -> v2 migration so both end up identical.
+ */
+#define CERTIFICATES_COLUMNS \
+    " cert_id INTEGER PRIMARY KEY," \
+    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id)," \
+    " tenant TEXT NOT NULL," \
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'device'))," \
+    " issuer_hash BLOB NOT NULL CHECK (length(issuer_hash) = 32)," \
+    " serial BLOB NOT NULL CHECK (length(serial) BETWEEN 1 AND 20)," \
+    " subject TEXT NOT NULL," \
+    " fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32)," \
+    " not_before INTEGER NOT NULL," \
+    " not_after INTEGER NOT NULL," \
+    " issued_at INTEGER NOT NULL," \
+    " der BLOB NOT NULL"
+
+#define CERTIFICATES_EXTRAS \
+    "CREATE UNIQUE INDEX certificates_device_serial" \
+    " ON certificates(issuer_hash, serial) WHERE kind = 'device';" \
+    "CREATE INDEX certificates_ca_serial" \
+    " ON certificates(issuer_hash, serial) WHERE kind = 'ca';" \
+    "CREATE TRIGGER certificates_serial_unique BEFORE INSERT ON certificates" \
+    " WHEN EXISTS (SELECT 1 FROM certificates c WHERE c.kind = 'ca'" \
+    "  AND c.issuer_hash = NEW.issuer_hash AND c.serial = NEW.serial" \
+    "  AND (NEW.kind <> 'ca' OR c.ca_id <> NEW.ca_id" \
+    "  OR c.fingerprint = NEW.fingerprint))" \
+    " OR (NEW.kind = 'ca' AND EXISTS (SELECT 1 FROM certificates c" \
+    "  WHERE c.kind = 'device' AND c.issuer_hash = NEW.issuer_hash" \
+    "  AND c.serial = NEW.serial))" \
+    " BEGIN SELECT RAISE(ABORT, 'issuer and serial already recorded'); END;" \
+    "CREATE INDEX certificates_tenant ON certificates(tenant, cert_id);" \
+    "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates" \
+    " BEGIN SELECT RAISE(ABORT, 'certificate history is append-only'); END;"
+
+/* Added to cas by schema version 2; a fresh schema has them at the same
+ * place (the end), so fresh and migrated tables look alike. */
+#define CAS_RENEWAL_COLUMNS(sep) \
+    " renewal_failed INTEGER NOT NULL DEFAULT 0" \
+    "  CHECK (renewal_failed IN (0, 1))" sep \
+    " renewal_reason TEXT NOT NULL DEFAULT ''" sep \
+    " renewal_attempts INTEGER NOT NULL DEFAULT 0" \
+    "  CHECK (renewal_attempts >= 0)" sep \
+    " renewal_failed_since INTEGER NOT NULL DEFAULT 0" sep \
+    " renewal_next_retry INTEGER NOT NULL DEFAULT 0" sep \
+    " renewal_alerted INTEGER NOT NULL DEFAULT 0" \
+    "  CHECK (renewal_alerted IN (0, 1))" sep \
+    " expiry_alerted INTEGER NOT NULL DEFAULT 0" \
+    "  CHECK (expiry_alerted IN (0, 1))"
+
+static const char schema_v2[] =
     "CREATE TABLE cas ("
     " ca_id INTEGER PRIMARY KEY,"
     " tenant TEXT NOT NULL,"
@@ -87,25 +164,11 @@ static const char schema_v1[] =
     " created_at INTEGER NOT NULL,"
     " deleted_at INTEGER NOT NULL DEFAULT 0,"
     " current_cert_id INTEGER REFERENCES certificates(cert_id),"
-    " previous_cert_id INTEGER REFERENCES certificates(cert_id));"
+    " previous_cert_id INTEGER REFERENCES certificates(cert_id),"
+    CAS_RENEWAL_COLUMNS(",") ");"
     "CREATE UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active';"
-    "CREATE TABLE certificates ("
-    " cert_id INTEGER PRIMARY KEY,"
-    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id),"
-    " tenant TEXT NOT NULL,"
-    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'device')),"
-    " issuer_hash BLOB NOT NULL CHECK (length(issuer_hash) = 32),"
-    " serial BLOB NOT NULL CHECK (length(serial) BETWEEN 1 AND 20),"
-    " subject TEXT NOT NULL,"
-    " fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),"
-    " not_before INTEGER NOT NULL,"
-    " not_after INTEGER NOT NULL,"
-    " issued_at INTEGER NOT NULL,"
-    " der BLOB NOT NULL,"
-    " UNIQUE (issuer_hash, serial));"
-    "CREATE INDEX certificates_tenant ON certificates(tenant, cert_id);"
-    "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
-    " BEGIN SELECT RAISE(ABORT, 'certificate history is append-only'); END;"
+    "CREATE TABLE certificates (" CERTIFICATES_COLUMNS ");"
+    CERTIFICATES_EXTRAS
     "CREATE TABLE journal ("
     " seq INTEGER PRIMARY KEY,"
     " time_ms INTEGER NOT NULL,"
@@ -124,13 +187,35 @@ static const char schema_v1[] =
     "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal"
     " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
     "PRAGMA application_id = 1413693745;"	/* APPLICATION_ID */
-    "PRAGMA user_version = 1;";		/* SCHEMA_VERSION */
+    "PRAGMA user_version = 2;";		/* SCHEMA_VERSION */
+
+/*
+ * v1 -> v2.  The v1 table constraint UNIQUE (issuer_hash, serial) cannot be
+ * dropped in place, so certificates is rebuilt (SQLite's documented
+ * create-copy-drop-rename procedure; cert_id values are kept, so the cas
+ * references stay valid).  Runs with foreign keys off, inside the caller's
+ * transaction, which then checks foreign keys before committing.  The
+ * journal is not touched.
+ */
+static const char migrate_v1_v2[] =
+    "CREATE TABLE certificates_v2 (" CERTIFICATES_COLUMNS ");"
+    "INSERT INTO certificates_v2 (cert_id, ca_id, tenant, kind, issuer_hash,"
+    " serial, subject, fingerprint, not_before, not_after, issued_at, der)"
+    " SELECT cert_id, ca_id, tenant, kind, issuer_hash, serial, subject,"
+    " fingerprint, not_before, not_after, issued_at, der FROM certificates"
+    " ORDER BY cert_id;"
+    "DROP TABLE certificates;"
+    "ALTER TABLE certificates_v2 RENAME TO certificates;"
+    CERTIFICATES_EXTRAS
+    "ALTER TABLE cas ADD COLUMN"
+    CAS_RENEWAL_COLUMNS("; ALTER TABLE cas ADD COLUMN") ";"
+    "PRAGMA user_version = 2;";
 
 /* Writer statements, prepared once at open. */
 enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_LAST_JOURNAL, W_FIND_ACTIVE, W_INSERT_CA, W_INSERT_CERT, W_LINK_CERT,
-	W_DELETE_CA, W_INSERT_JOURNAL,
+	W_DELETE_CA, W_INSERT_JOURNAL, W_REISSUE_CA, W_SET_RENEWAL,
 	W_NSTMT
 };
 
@@ -142,7 +227,8 @@ static const char *const wsql[W_NSTMT] = {
 	[W_RELEASE] = "RELEASE chg",
 	[W_ROLLBACK_TO] = "ROLLBACK TO chg",
 	[W_LAST_JOURNAL] = "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-	[W_FIND_ACTIVE] = "SELECT c.ca_id, cert.subject FROM cas c"
+	[W_FIND_ACTIVE] = "SELECT c.ca_id, cert.subject, cert.fingerprint"
+	    " FROM cas c"
 	    " LEFT JOIN certificates cert ON cert.cert_id = c.current_cert_id"
 	    " WHERE c.tenant = ?1 AND c.status = 'active'",
 	[W_INSERT_CA] = "INSERT INTO cas (tenant, status, key_type, key_id,"
@@ -157,13 +243,35 @@ static const char *const wsql[W_NSTMT] = {
 	    " serial_hex, subject, fingerprint_hex, uid, pid, details,"
 	    " prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
 	    " ?11, ?12)",
+	/* UPDATE evaluates every right-hand side on the old row */
+	[W_REISSUE_CA] = "UPDATE cas SET previous_cert_id = current_cert_id,"
+	    " current_cert_id = ?2, renewal_failed = 0, renewal_reason = '',"
+	    " renewal_attempts = 0, renewal_failed_since = 0,"
+	    " renewal_next_retry = 0, renewal_alerted = 0, expiry_alerted = 0"
+	    " WHERE ca_id = ?1 AND status = 'active'",
+	[W_SET_RENEWAL] = "UPDATE cas SET renewal_failed = ?2,"
+	    " renewal_reason = ?3, renewal_attempts = ?4,"
+	    " renewal_failed_since = ?5, renewal_next_retry = ?6,"
+	    " renewal_alerted = ?7, expiry_alerted = ?8"
+	    " WHERE ca_id = ?1 AND status = 'active'",
 };
 
-#define CA_SELECT \
+/*
+ * CA rows as fill_ca_row() reads them.  A version 1 file opened read-only
+ * (an audit, never migrated) has no renewal columns: they read as zero.
+ */
+#define CA_SELECT_COLS(renewal) \
 	"SELECT c.ca_id, c.tenant, c.status, c.key_type, c.key_id," \
-	" c.created_at, c.deleted_at, cur.der, prev.der FROM cas c" \
+	" c.created_at, c.deleted_at, cur.der, prev.der, " renewal " FROM cas c" \
 	" LEFT JOIN certificates cur ON cur.cert_id = c.current_cert_id" \
 	" LEFT JOIN certificates prev ON prev.cert_id = c.previous_cert_id"
+#define CA_SELECT_V2 CA_SELECT_COLS("c.renewal_failed, c.renewal_reason," \
+	" c.renewal_attempts, c.renewal_failed_since, c.renewal_next_retry," \
+	" c.renewal_alerted, c.expiry_alerted")
+#define CA_SELECT_V1 CA_SELECT_COLS("0, '', 0, 0, 0, 0, 0")
+#define CA_WHERE_TENANT " WHERE c.tenant = ?1 AND c.status = 'active'"
+#define CA_WHERE_ALL \
+	" WHERE ?1 OR c.status = 'active' ORDER BY c.tenant, c.ca_id"
 
 struct sqlite_store {
 	tca_store base;		/* first member: the engine sees only this */
@@ -175,6 +283,8 @@ struct sqlite_store {
 	pthread_mutex_t rlock;	/* recursive: callbacks may re-enter */
 	sqlite3 *rdb;
 	sqlite3_stmt *get_ca_stmt;
+	const char *foreach_ca_sql;	/* matches the schema version */
+	long long schema_version;
 	int wlock_init, rlock_init;
 };
 
@@ -253,17 +363,22 @@ open_conn(const char *path, int oflags, sqlite3 **db_ptr, char *err,
 }
 
 /*
- * Checks the schema version and creates schema v1 in an empty database.
- * Runs inside BEGIN IMMEDIATE so two processes opening a fresh file at once
- * cannot both create it.
+ * Checks the schema version; with may_create, creates the current schema in
+ * an empty database or migrates an older one.  Runs inside BEGIN IMMEDIATE
+ * so two processes opening a fresh or old file at once cannot both create or
+ * migrate it; the loser sees the winner's version.  Foreign keys must be off
+ * (a migration rebuilds a referenced table); the caller turns them on after.
+ * A read-only open never migrates: *version_ptr tells the reader which
+ * columns exist.
  */
 static int
-check_schema(sqlite3 *db, int may_create, const char *path, char *err,
-    size_t errlen)
+check_schema(sqlite3 *db, int may_create, const char *path,
+    long long *version_ptr, char *err, size_t errlen)
 {
-	long long version = 0, app_id = 0, ntables = 0;
+	long long version = 0, app_id = 0, ntables = 0, fk_bad = 0;
 	int in_txn = 0, r = TCA_ERR_JOURNAL_UNAVAILABLE;
 
+	*version_ptr = 0;
 	if (may_create) {
 		if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != TCA_OK)
 			goto out;
@@ -285,27 +400,43 @@ check_schema(sqlite3 *db, int may_create, const char *path, char *err,
 		    path, version, SCHEMA_VERSION);
 		goto out;
 	}
+	if (version < 0 || (version == 0 && ntables != 0)) {
+		set_err(err, errlen, "%s is not a tca state store "
+		    "(schema version %lld with %lld schema objects)",
+		    path, version, ntables);
+		goto out;
+	}
 	if (version == 0) {
-		if (ntables != 0) {
-			set_err(err, errlen, "%s is not a tca state store "
-			    "(unversioned database with %lld schema objects)",
-			    path, ntables);
-			goto out;
-		}
 		if (!may_create) {
 			set_err(err, errlen, "%s holds no tca state store", path);
 			goto out;
 		}
-		if (exec_sql(db, schema_v1, err, errlen) != TCA_OK)
+		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK)
 			goto out;
 		log_info("store: created schema version %d in %s",
 		    SCHEMA_VERSION, path);
+		version = SCHEMA_VERSION;
+	} else if (version == 1 && may_create) {
+		if (exec_sql(db, migrate_v1_v2, err, errlen) != TCA_OK ||
+		    query_int(db, "SELECT count(*) FROM pragma_foreign_key_check",
+		    &fk_bad, err, errlen) != TCA_OK)
+			goto out;
+		if (fk_bad != 0) {
+			set_err(err, errlen, "%s: migration to schema version 2 "
+			    "left %lld dangling reference(s); not migrated",
+			    path, fk_bad);
+			goto out;
+		}
+		log_info("store: migrated %s from schema version 1 to %d",
+		    path, SCHEMA_VERSION);
+		version = SCHEMA_VERSION;
 	}
 	if (in_txn) {
 		if (exec_sql(db, "COMMIT", err, errlen) != TCA_OK)
 			goto out;
 		in_txn = 0;
 	}
+	*version_ptr = version;
 	r = TCA_OK;
  out:
 	if (in_txn)
@@ -348,16 +479,19 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	/* a statement left open would make the schema COMMIT fail */
 	sqlite3_finalize(stmt);
 	stmt = NULL;
+	/* foreign keys stay off while check_schema() may migrate */
 	if (exec_sql(s->wdb, "PRAGMA synchronous = FULL; "
-	    "PRAGMA foreign_keys = ON", err, errlen) != TCA_OK ||
+	    "PRAGMA foreign_keys = OFF", err, errlen) != TCA_OK ||
+	    check_schema(s->wdb, 1, path, &s->schema_version, err,
+	    errlen) != TCA_OK ||
+	    exec_sql(s->wdb, "PRAGMA foreign_keys = ON", err, errlen) != TCA_OK ||
 	    query_int(s->wdb, "PRAGMA foreign_keys", &fk, err, errlen) != TCA_OK)
 		goto out;
 	if (fk != 1) {
 		set_err(err, errlen, "SQLite library lacks foreign key support");
 		goto out;
 	}
-	if (check_schema(s->wdb, 1, path, err, errlen) != TCA_OK ||
-	    query_int(s->wdb, "PRAGMA max_page_count", &maxpages,
+	if (query_int(s->wdb, "PRAGMA max_page_count", &maxpages,
 	    err, errlen) != TCA_OK)
 		goto out;
 	s->default_max_pages = (long)maxpages;
@@ -383,13 +517,17 @@ setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
 	if (open_conn(path, oflags, &s->rdb, err, errlen) != TCA_OK)
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
-	/* the writer already checked the schema in read-write mode */
-	if (s->readonly && check_schema(s->rdb, 0, path, err, errlen) != TCA_OK)
+	/* the writer already checked (and migrated) the schema in read-write
+	 * mode */
+	if (s->readonly && check_schema(s->rdb, 0, path, &s->schema_version,
+	    err, errlen) != TCA_OK)
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	if (exec_sql(s->rdb, "PRAGMA query_only = ON", err, errlen) != TCA_OK)
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
-	if (sqlite3_prepare_v3(s->rdb, CA_SELECT
-	    " WHERE c.tenant = ?1 AND c.status = 'active'", -1,
+	s->foreach_ca_sql = s->schema_version >= 2 ?
+	    CA_SELECT_V2 CA_WHERE_ALL : CA_SELECT_V1 CA_WHERE_ALL;
+	if (sqlite3_prepare_v3(s->rdb, s->schema_version >= 2 ?
+	    CA_SELECT_V2 CA_WHERE_TENANT : CA_SELECT_V1 CA_WHERE_TENANT, -1,
 	    SQLITE_PREPARE_PERSISTENT, &s->get_ca_stmt, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "prepare: %s", sqlite3_errmsg(s->rdb));
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
@@ -560,8 +698,11 @@ valid_change(const struct tca_change *chg)
 {
 	size_t tlen;
 
-	if (chg == NULL || chg->tenant == NULL || chg->op == NULL ||
-	    *chg->op == '\0')
+	if (chg == NULL || chg->tenant == NULL)
+		return 0;
+	/* every kind but RENEWAL_STATE writes a journal record */
+	if (chg->kind != TCA_CHANGE_RENEWAL_STATE &&
+	    (chg->op == NULL || *chg->op == '\0'))
 		return 0;
 	tlen = strlen(chg->tenant);
 	if (tlen == 0 || tlen > TCA_TENANT_MAX)
@@ -576,6 +717,12 @@ valid_change(const struct tca_change *chg)
 		return 1;
 	case TCA_CHANGE_CERT_ISSUE:
 		return valid_cert(chg->cert);
+	case TCA_CHANGE_CA_REISSUE:
+		return valid_cert(chg->cert) && chg->expect_current_sha256 != NULL;
+	case TCA_CHANGE_RENEWAL_STATE:
+		return chg->renewal != NULL &&
+		    memchr(chg->renewal->reason, '\0',
+		    sizeof(chg->renewal->reason)) != NULL;
 	}
 	return 0;
 }
@@ -583,13 +730,16 @@ valid_change(const struct tca_change *chg)
 /*
  * Maps the result of a row insert that may violate a uniqueness rule: a
  * constraint violation fails this change alone, anything else the batch.
+ * A trigger raising counts as a duplicate: the only INSERT trigger is
+ * certificates_serial_unique.
  */
 static int
 insert_result(struct txn *t, int rc, const char *what)
 {
 	if (rc == SQLITE_OK)
 		return TCA_OK;
-	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+	    rc == SQLITE_CONSTRAINT_TRIGGER)
 		return TCA_ERR_ALREADY_EXISTS;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		log_error("store: %s: %s", what, sqlite3_errmsg(t->s->wdb));
@@ -598,17 +748,23 @@ insert_result(struct txn *t, int rc, const char *what)
 	return txn_fail(t, rc, what);
 }
 
-/* Active CA of tenant: ca_id and the subject of its certificate. */
+/*
+ * Active CA of tenant: ca_id, and optionally the subject and the fingerprint
+ * of its current certificate (fp all zero if it has none).
+ */
 static int
 find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
-    char *subject, size_t subjectlen)
+    char *subject, size_t subjectlen, unsigned char fp[32])
 {
 	sqlite3_stmt *stmt = t->s->ws[W_FIND_ACTIVE];
 	const unsigned char *subj;
+	const void *cur_fp;
 	int rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
 
 	if (subject != NULL && subjectlen > 0)
 		subject[0] = '\0';
+	if (fp != NULL)
+		memset(fp, 0, 32);
 	if ((rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
 		r = txn_fail(t, rc, "bind");
 		goto out;
@@ -625,6 +781,9 @@ find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 	*ca_id_ptr = sqlite3_column_int64(stmt, 0);
 	if (subject != NULL && (subj = sqlite3_column_text(stmt, 1)) != NULL)
 		snprintf(subject, subjectlen, "%s", (const char *)subj);
+	if (fp != NULL && (cur_fp = sqlite3_column_blob(stmt, 2)) != NULL &&
+	    sqlite3_column_bytes(stmt, 2) == 32)
+		memcpy(fp, cur_fp, 32);
 	r = TCA_OK;
  out:
 	sqlite3_reset(stmt);
@@ -664,6 +823,19 @@ insert_cert(struct txn *t, const struct tca_change *chg, int64_t ca_id,
 	return insert_result(t, rc, "recording the certificate");
 }
 
+/* Fails the batch when an UPDATE of the active CA row touched no row: it was
+ * found a moment ago inside this same transaction. */
+static int
+expect_one_change(struct txn *t, int64_t ca_id, const char *tenant)
+{
+	if (sqlite3_changes(t->s->wdb) == 1)
+		return TCA_OK;
+	t->rc = SQLITE_INTERNAL;
+	snprintf(t->msg, sizeof(t->msg), "CA %lld of %s vanished",
+	    (long long)ca_id, tenant);
+	return TCA_ERR_JOURNAL_UNAVAILABLE;
+}
+
 static int
 apply_ca_create(struct txn *t, const struct tca_change *chg)
 {
@@ -671,7 +843,7 @@ apply_ca_create(struct txn *t, const struct tca_change *chg)
 	int64_t ca_id = 0, cert_id = 0;
 	int rc, r;
 
-	r = find_active(t, chg->tenant, &ca_id, NULL, 0);
+	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
 	if (r == TCA_OK)
 		return TCA_ERR_ALREADY_EXISTS;
 	if (r != TCA_ERR_NOT_FOUND)
@@ -708,7 +880,8 @@ apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
 	int64_t ca_id = 0;
 	int rc, r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen)) != TCA_OK)
+	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen,
+	    NULL)) != TCA_OK)
 		return r;
 	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(stmt, 2, chg->time_ms / 1000)) != SQLITE_OK) {
@@ -717,13 +890,7 @@ apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
 	}
 	if ((rc = step_done(stmt)) != SQLITE_OK)
 		return txn_fail(t, rc, "deleting the CA");
-	if (sqlite3_changes(t->s->wdb) != 1) {
-		t->rc = SQLITE_INTERNAL;
-		snprintf(t->msg, sizeof(t->msg), "CA %lld of %s vanished",
-		    (long long)ca_id, chg->tenant);
-		return TCA_ERR_JOURNAL_UNAVAILABLE;
-	}
-	return TCA_OK;
+	return expect_one_change(t, ca_id, chg->tenant);
 }
 
 static int
@@ -732,9 +899,63 @@ apply_cert_issue(struct txn *t, const struct tca_change *chg)
 	int64_t ca_id = 0, cert_id = 0;
 	int r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0)) != TCA_OK)
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
 		return r;
 	return insert_cert(t, chg, ca_id, "device", &cert_id);
+}
+
+static int
+apply_ca_reissue(struct txn *t, const struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_REISSUE_CA];
+	unsigned char cur_fp[32];
+	int64_t ca_id = 0, cert_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, cur_fp)) != TCA_OK)
+		return r;
+	/* compare-and-swap: a restarted engine or another node got there first */
+	if (memcmp(cur_fp, chg->expect_current_sha256, sizeof(cur_fp)) != 0) {
+		log_info("store: CA of %s was re-issued meanwhile; re-issuance "
+		    "not recorded", chg->tenant);
+		return TCA_ERR_ALREADY_EXISTS;
+	}
+	if ((r = insert_cert(t, chg, ca_id, "ca", &cert_id)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, cert_id)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "switching the CA certificate");
+	return expect_one_change(t, ca_id, chg->tenant);
+}
+
+static int
+apply_renewal_state(struct txn *t, const struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_SET_RENEWAL];
+	const struct tca_renewal_state *rs = chg->renewal;
+	int64_t ca_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 2, rs->failed != 0)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 3, rs->reason, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, rs->attempts)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, rs->failed_since)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 6, rs->next_retry)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 7, rs->alerted != 0)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 8, rs->expiry_alerted != 0)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "recording the renewal state");
+	return expect_one_change(t, ca_id, chg->tenant);
 }
 
 static int
@@ -795,8 +1016,9 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject)
 }
 
 /*
- * One change inside its savepoint.  TCA_OK (applied and journalled), a
- * per-change error (the caller rolls the savepoint back), or
+ * One change inside its savepoint.  TCA_OK (applied and journalled, except
+ * RENEWAL_STATE, which is bookkeeping and never journalled), a per-change
+ * error (the caller rolls the savepoint back), or
  * TCA_ERR_JOURNAL_UNAVAILABLE (t->rc set: the whole batch fails).
  */
 static int
@@ -816,6 +1038,11 @@ apply_change(struct txn *t, struct tca_change *chg)
 	case TCA_CHANGE_CERT_ISSUE:
 		r = apply_cert_issue(t, chg);
 		break;
+	case TCA_CHANGE_CA_REISSUE:
+		r = apply_ca_reissue(t, chg);
+		break;
+	case TCA_CHANGE_RENEWAL_STATE:
+		return apply_renewal_state(t, chg);
 	}
 	if (r != TCA_OK)
 		return r;
@@ -922,7 +1149,27 @@ dup_blob(sqlite3_stmt *stmt, int col, unsigned char **buf_ptr, size_t *len_ptr)
 	return TCA_OK;
 }
 
-/* Fills row from a CA_SELECT result row; row owns its buffers after. */
+/* The seven renewal columns starting at col (CA_SELECT_V1/V2 order). */
+static void
+fill_renewal(sqlite3_stmt *stmt, int col, struct tca_renewal_state *rs)
+{
+	int64_t attempts;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->failed = sqlite3_column_int64(stmt, col) != 0;
+	/* a longer reason than the struct holds is cut, never refused */
+	copy_text(rs->reason, sizeof(rs->reason),
+	    sqlite3_column_text(stmt, col + 1));
+	attempts = sqlite3_column_int64(stmt, col + 2);
+	rs->attempts = attempts < 0 ? 0 :
+	    attempts > UINT32_MAX ? UINT32_MAX : (uint32_t)attempts;
+	rs->failed_since = sqlite3_column_int64(stmt, col + 3);
+	rs->next_retry = sqlite3_column_int64(stmt, col + 4);
+	rs->alerted = sqlite3_column_int64(stmt, col + 5) != 0;
+	rs->expiry_alerted = sqlite3_column_int64(stmt, col + 6) != 0;
+}
+
+/* Fills row from a CA_SELECT_V1/V2 result row; row owns its buffers after. */
 static int
 fill_ca_row(sqlite3_stmt *stmt, struct tca_ca_row *row)
 {
@@ -960,6 +1207,7 @@ fill_ca_row(sqlite3_stmt *stmt, struct tca_ca_row *row)
 	if ((r = dup_blob(stmt, 7, &row->cert_der, &row->cert_der_len)) != TCA_OK ||
 	    (r = dup_blob(stmt, 8, &row->prev_der, &row->prev_der_len)) != TCA_OK)
 		goto out;
+	fill_renewal(stmt, 9, &row->renewal);
 	r = TCA_OK;
  out:
 	if (r != TCA_OK)
@@ -1022,9 +1270,8 @@ sq_foreach_ca(tca_store *st, int include_deleted, tca_ca_cb cb, void *ctx)
 	if (s == NULL || cb == NULL)
 		return TCA_ERR_INVALID_ARG;
 	pthread_mutex_lock(&s->rlock);
-	if ((rc = sqlite3_prepare_v2(s->rdb, CA_SELECT
-	    " WHERE ?1 OR c.status = 'active' ORDER BY c.tenant, c.ca_id",
-	    -1, &stmt, NULL)) != SQLITE_OK ||
+	if ((rc = sqlite3_prepare_v2(s->rdb, s->foreach_ca_sql, -1, &stmt,
+	    NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int(stmt, 1, include_deleted != 0)) != SQLITE_OK) {
 		r = read_error(s, rc, "foreach_ca");
 		goto out;

@@ -11,7 +11,10 @@
  * Invariants every backend enforces itself (not the engine):
  *  - at most one CA with status "active" per tenant;
  *  - (issuer, serial) unique over all certificates ever recorded, CA
- *    certificates included (issuer = SHA-256 of the issuer Name DER);
+ *    certificates included (issuer = SHA-256 of the issuer Name DER), with
+ *    one exception: the CA certificates of one CA may share a serial
+ *    (CA_REISSUE with reissue.serial = keep) as long as they differ; no
+ *    device certificate may reuse a CA certificate's (issuer, serial);
  *  - the journal is append-only, sequence numbers start at 1 without gaps, and
  *    record n carries prev_hash = hash of record n-1 (32 zero bytes for n = 1);
  *    hashes are computed by tca_journal_hash() inside the commit transaction.
@@ -61,6 +64,21 @@ struct tca_cert_info {
 	int64_t not_before, not_after;	/* unix seconds */
 };
 
+/*
+ * Re-issuance bookkeeping of one CA (issue 4).  All zero means "fine".  A
+ * failure episode starts at the first failed re-issuance and ends with the
+ * next successful one (CA_REISSUE clears this state).
+ */
+struct tca_renewal_state {
+	int failed;		/* 1: the last attempt failed; status "renewal-failed" */
+	char reason[256];	/* why the last attempt failed */
+	uint32_t attempts;	/* consecutive failed attempts in this episode */
+	int64_t failed_since;	/* unix s: first failure of this episode */
+	int64_t next_retry;	/* unix s: earliest next attempt */
+	int alerted;		/* the alert hook ran for this failure episode */
+	int expiry_alerted;	/* the near-expiry alert ran for the current certificate */
+};
+
 /* A tenant CA as stored. */
 struct tca_ca_row {
 	int64_t ca_id;
@@ -74,6 +92,7 @@ struct tca_ca_row {
 	size_t cert_der_len;
 	unsigned char *prev_der;	/* previous CA certificate or NULL; owned */
 	size_t prev_der_len;
+	struct tca_renewal_state renewal;	/* yearly re-issuance state */
 };
 
 void tca_ca_row_clear(struct tca_ca_row *row);
@@ -90,6 +109,8 @@ enum tca_change_kind {
 	TCA_CHANGE_CA_CREATE = 1,	/* new active CA row + its certificate */
 	TCA_CHANGE_CA_DELETE = 2,	/* active CA row -> deleted */
 	TCA_CHANGE_CERT_ISSUE = 3,	/* device certificate row */
+	TCA_CHANGE_CA_REISSUE = 4,	/* new current CA certificate, same key (journaled) */
+	TCA_CHANGE_RENEWAL_STATE = 5,	/* renewal bookkeeping only (not journaled) */
 };
 
 /*
@@ -99,7 +120,7 @@ enum tca_change_kind {
  */
 struct tca_change {
 	enum tca_change_kind kind;
-	const char *op;		/* journal op: "ca-create", "ca-delete", "issue", "reenroll" */
+	const char *op;		/* journal op: "ca-create", "ca-delete", "issue", "reenroll", "ca-reissue" */
 	const char *tenant;
 	int64_t time_ms;	/* unix milliseconds, recorded in the journal */
 	struct tca_requester who;
@@ -107,8 +128,17 @@ struct tca_change {
 	const char *key_type;
 	const unsigned char *key_id;
 	size_t key_id_len;
-	/* CA_CREATE, CERT_ISSUE: the certificate (CA or device) */
+	/* CA_CREATE, CERT_ISSUE, CA_REISSUE: the certificate (CA or device) */
 	const struct tca_cert_info *cert;
+	/* CA_REISSUE: SHA-256 of the certificate being replaced; the change is
+	 * refused with TCA_ERR_ALREADY_EXISTS if the active CA's current
+	 * certificate is no longer that one (re-issued meanwhile: idempotence
+	 * across restarts and nodes).  On success the replaced certificate becomes
+	 * the previous one and the renewal state is cleared. */
+	const unsigned char *expect_current_sha256;
+	/* RENEWAL_STATE: the complete new state of the tenant's active CA (NOT_FOUND
+	 * if none); no journal record is written for this kind. */
+	const struct tca_renewal_state *renewal;
 	/* optional free text recorded in the journal record (NULL = "") */
 	const char *details;
 	/* out, set by commit() when the change applied */
@@ -149,9 +179,11 @@ struct tca_store_ops {
 	int (*foreach_ca)(tca_store *st, int include_deleted, tca_ca_cb cb, void *ctx);
 	/*
 	 * Applies changes[0..n) in ONE durable transaction and writes results[i]:
-	 *   TCA_OK; TCA_ERR_ALREADY_EXISTS (CA_CREATE while an active CA exists, or
-	 *   a certificate whose (issuer, serial) is already recorded);
-	 *   TCA_ERR_NOT_FOUND (CA_DELETE / CERT_ISSUE for a tenant with no active CA);
+	 *   TCA_OK; TCA_ERR_ALREADY_EXISTS (CA_CREATE while an active CA exists,
+	 *   a certificate whose (issuer, serial) is already recorded, or
+	 *   CA_REISSUE whose expect_current_sha256 is no longer current);
+	 *   TCA_ERR_NOT_FOUND (CA_DELETE / CERT_ISSUE / CA_REISSUE /
+	 *   RENEWAL_STATE for a tenant with no active CA);
 	 *   TCA_ERR_INVALID_ARG (malformed change: missing field, bad length).
 	 * A change that fails is rolled back alone (savepoint) and gets no journal
 	 * record.  Returns TCA_OK when the transaction committed (check results[]),

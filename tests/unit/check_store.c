@@ -38,6 +38,9 @@ struct tchange {
 	unsigned char der[256];
 	unsigned char key_id[20];
 	char tenant[TCA_TENANT_MAX + 1];
+	unsigned char expect[32];	/* CA_REISSUE: fingerprint replaced */
+	struct tca_renewal_state rs;	/* RENEWAL_STATE */
+	char details[160];
 };
 
 static void
@@ -125,6 +128,44 @@ tc_issue(struct tchange *t, const char *tenant, const char *cn)
 	fill_cert(t, subject, tenant);
 	t->chg.cert = &t->ci;
 	t->chg.details = "profile=device";
+}
+
+/*
+ * A re-issued CA certificate for tenant replacing the certificate whose
+ * fingerprint is expect_fp; keep_serial: the serial to keep (NULL: fresh).
+ */
+static void
+tc_reissue(struct tchange *t, const char *tenant, const unsigned char *expect_fp,
+    const struct tca_cert_info *keep_serial)
+{
+	char subject[128], old_fp[65], new_fp[65];
+
+	tc_base(t, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant);
+	snprintf(subject, sizeof(subject), "CN=%s", tenant);
+	fill_cert(t, subject, tenant);
+	if (keep_serial != NULL) {
+		memcpy(t->ci.serial, keep_serial->serial, keep_serial->serial_len);
+		t->ci.serial_len = keep_serial->serial_len;
+	}
+	t->ci.not_before += 365 * 86400;
+	t->ci.not_after += 365 * 86400;
+	memcpy(t->expect, expect_fp, 32);
+	t->chg.expect_current_sha256 = t->expect;
+	t->chg.cert = &t->ci;
+	tca_hex(expect_fp, 32, old_fp);
+	tca_hex(t->ci.sha256, 32, new_fp);
+	snprintf(t->details, sizeof(t->details), "old=%.16s new=%.16s", old_fp,
+	    new_fp);
+	t->chg.details = t->details;
+}
+
+static void
+tc_renewal(struct tchange *t, const char *tenant,
+    const struct tca_renewal_state *rs)
+{
+	tc_base(t, TCA_CHANGE_RENEWAL_STATE, NULL, tenant);
+	t->rs = *rs;
+	t->chg.renewal = &t->rs;
 }
 
 /* Commits one change in its own batch; returns its result. */
@@ -936,7 +977,7 @@ START_TEST(test_open_newer_schema)
 
 	st->ops->close(st);
 	st = NULL;
-	raw_exec("PRAGMA user_version = 2");
+	raw_exec("PRAGMA user_version = 3");
 	ck_assert_int_eq(tca_store_open_sqlite(dbpath, 0, &s2, err, sizeof(err)),
 	    TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_ptr_null(s2);
@@ -1002,6 +1043,646 @@ START_TEST(test_readonly)
 	ck_assert_int_ne(tca_store_open_sqlite(path, TCA_STORE_READONLY, &ro,
 	    err, sizeof(err)), TCA_OK);
 	ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------ CA re-issuance */
+
+static void
+assert_renewal_eq(const struct tca_renewal_state *got,
+    const struct tca_renewal_state *want)
+{
+	ck_assert_int_eq(got->failed, want->failed);
+	ck_assert_str_eq(got->reason, want->reason);
+	ck_assert_uint_eq(got->attempts, want->attempts);
+	ck_assert_int_eq(got->failed_since, want->failed_since);
+	ck_assert_int_eq(got->next_retry, want->next_retry);
+	ck_assert_int_eq(got->alerted, want->alerted);
+	ck_assert_int_eq(got->expiry_alerted, want->expiry_alerted);
+}
+
+static void
+assert_renewal_clear(const struct tca_renewal_state *got)
+{
+	struct tca_renewal_state zero;
+
+	memset(&zero, 0, sizeof(zero));
+	assert_renewal_eq(got, &zero);
+}
+
+/* Asserts the active CA of tenant has cur (and prev, or no previous) DER. */
+static void
+assert_ca_certs(tca_store *s, const char *tenant, const struct tchange *cur,
+    const struct tchange *prev)
+{
+	struct tca_ca_row row;
+
+	ck_assert_int_eq(s->ops->get_ca(s, tenant, &row), TCA_OK);
+	ck_assert_uint_eq(row.cert_der_len, cur->ci.der_len);
+	ck_assert_mem_eq(row.cert_der, cur->ci.der, cur->ci.der_len);
+	if (prev == NULL) {
+		ck_assert_ptr_null(row.prev_der);
+		ck_assert_uint_eq(row.prev_der_len, 0);
+	} else {
+		ck_assert_ptr_nonnull(row.prev_der);
+		ck_assert_uint_eq(row.prev_der_len, prev->ci.der_len);
+		ck_assert_mem_eq(row.prev_der, prev->ci.der, prev->ci.der_len);
+	}
+	tca_ca_row_clear(&row);
+}
+
+/* What foreach_ca saw of one tenant's active CA. */
+struct ca_seen {
+	const char *tenant;
+	int n;
+	size_t cert_len, prev_len;
+	unsigned char cert[256], prev[256];
+	struct tca_renewal_state rs;
+};
+
+static int
+ca_seen_cb(void *ctx, const struct tca_ca_row *row)
+{
+	struct ca_seen *cs = ctx;
+
+	if (strcmp(row->tenant, cs->tenant) != 0 || row->status != TCA_CA_ACTIVE)
+		return 0;
+	cs->n++;
+	ck_assert_uint_le(row->cert_der_len, sizeof(cs->cert));
+	ck_assert_uint_le(row->prev_der_len, sizeof(cs->prev));
+	cs->cert_len = row->cert_der_len;
+	if (row->cert_der != NULL)
+		memcpy(cs->cert, row->cert_der, row->cert_der_len);
+	cs->prev_len = row->prev_der_len;
+	if (row->prev_der != NULL)
+		memcpy(cs->prev, row->prev_der, row->prev_der_len);
+	cs->rs = row->renewal;
+	return 0;
+}
+
+static void
+ca_seen(tca_store *s, const char *tenant, struct ca_seen *cs)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->tenant = tenant;
+	ck_assert_int_eq(s->ops->foreach_ca(s, 1, ca_seen_cb, cs), TCA_OK);
+	ck_assert_int_eq(cs->n, 1);
+}
+
+/* /store/reissue/current-becomes-previous */
+START_TEST(test_reissue_basic)
+{
+	struct tchange ca, dev, re, bad, late;
+	struct ca_seen cs;
+	struct jcopy j;
+	char hex[80];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&dev, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &dev), TCA_OK);
+
+	tc_reissue(&re, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &re), TCA_OK);
+	ck_assert_int_eq(re.chg.journal_seq, 3);
+	assert_ca_certs(st, "acme", &re, &ca);
+	ca_seen(st, "acme", &cs);
+	ck_assert_uint_eq(cs.cert_len, re.ci.der_len);
+	ck_assert_mem_eq(cs.cert, re.ci.der, re.ci.der_len);
+	ck_assert_uint_eq(cs.prev_len, ca.ci.der_len);
+	ck_assert_mem_eq(cs.prev, ca.ci.der, ca.ci.der_len);
+	ck_assert_int_eq(cert_count(st, "acme", "ca"), 2);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+
+	/* exactly one journal record, describing the new certificate */
+	ck_assert_int_eq(journal_count(st), 3);
+	journal_get(st, 3, &j);
+	ck_assert_str_eq(j.op, "ca-reissue");
+	ck_assert_str_eq(j.tenant, "acme");
+	ck_assert_str_eq(j.subject, "CN=acme");
+	tca_hex(re.ci.serial, re.ci.serial_len, hex);
+	ck_assert_str_eq(j.serial, hex);
+	tca_hex(re.ci.sha256, 32, hex);
+	ck_assert_str_eq(j.fp, hex);
+	ck_assert_str_eq(j.details, re.details);
+	ck_assert_int_eq(j.time_ms, re.chg.time_ms);
+
+	/* devices are still issued by the same CA row */
+	tc_issue(&late, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &late), TCA_OK);
+	ck_assert_int_eq(late.chg.journal_seq, 4);
+
+	/* malformed: no expected fingerprint, no certificate */
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	bad.chg.expect_current_sha256 = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	bad.chg.cert = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	/* no active CA */
+	tc_reissue(&bad, "nobody", re.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	tc_ca_delete(&bad, "acme");
+	ck_assert_int_eq(commit1(st, &bad), TCA_OK);
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_count(st, "acme", "ca"), 2);
+	verify_ok(st, 5, NULL);
+}
+END_TEST
+
+/* /store/reissue/stale-expectation-refused */
+START_TEST(test_reissue_stale)
+{
+	struct tchange ca, r1, stale, r2, r3;
+	unsigned char zero[32];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_reissue(&r1, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &r1), TCA_OK);
+	ck_assert_int_eq(r1.chg.journal_seq, 2);
+
+	/* a second engine (or a restart) still believing ca is current */
+	tc_reissue(&stale, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(stale.chg.journal_seq, 0);
+	memset(zero, 0, sizeof(zero));
+	tc_reissue(&stale, "acme", zero, NULL);
+	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
+	/* nothing changed: no certificate row, no journal record, same CA */
+	ck_assert_int_eq(journal_count(st), 2);
+	ck_assert_int_eq(cert_count(st, "acme", "ca"), 2);
+	assert_ca_certs(st, "acme", &r1, &ca);
+
+	/* twice more in a row with the right expectations */
+	tc_reissue(&r2, "acme", r1.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &r2), TCA_OK);
+	ck_assert_int_eq(r2.chg.journal_seq, 3);
+	assert_ca_certs(st, "acme", &r2, &r1);
+	tc_reissue(&r3, "acme", r2.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &r3), TCA_OK);
+	ck_assert_int_eq(r3.chg.journal_seq, 4);
+	assert_ca_certs(st, "acme", &r3, &r2);
+	/* the previous-but-one is no longer current: a late r1-based try fails */
+	tc_reissue(&stale, "acme", r1.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(cert_count(st, "acme", "ca"), 4);
+	verify_ok(st, 4, NULL);
+}
+END_TEST
+
+/* /store/reissue/serial-keep-and-new */
+START_TEST(test_reissue_serial_modes)
+{
+	struct tchange ca, dev, keep, fresh, d2, same, beta, clash;
+	struct tca_ca_row row;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&dev, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &dev), TCA_OK);
+
+	/* keep: the CA's own serial again is fine for its CA certificate */
+	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci);
+	ck_assert_mem_eq(keep.ci.serial, ca.ci.serial, ca.ci.serial_len);
+	ck_assert_int_eq(commit1(st, &keep), TCA_OK);
+	assert_ca_certs(st, "acme", &keep, &ca);
+	/* ... but a device certificate may still not reuse it */
+	tc_issue(&d2, "acme", "dev-reuses-ca-serial");
+	memcpy(d2.ci.serial, ca.ci.serial, sizeof(ca.ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(d2.chg.journal_seq, 0);
+	/* nor a device's serial be taken by a CA certificate */
+	tc_reissue(&clash, "acme", keep.ci.sha256, &dev.ci);
+	ck_assert_int_eq(commit1(st, &clash), TCA_ERR_ALREADY_EXISTS);
+	/* an identical certificate is not a re-issuance */
+	tc_reissue(&same, "acme", keep.ci.sha256, &keep.ci);
+	memcpy(same.der, keep.der, sizeof(keep.der));
+	memcpy(same.ci.sha256, keep.ci.sha256, 32);
+	ck_assert_int_eq(commit1(st, &same), TCA_ERR_ALREADY_EXISTS);
+	assert_ca_certs(st, "acme", &keep, &ca);
+
+	/* new: a fresh serial, and devices may not reuse that one either */
+	tc_reissue(&fresh, "acme", keep.ci.sha256, NULL);
+	ck_assert_int_ne(memcmp(fresh.ci.serial, ca.ci.serial, 16), 0);
+	ck_assert_int_eq(commit1(st, &fresh), TCA_OK);
+	assert_ca_certs(st, "acme", &fresh, &keep);
+	tc_issue(&d2, "acme", "dev-reuses-new-serial");
+	memcpy(d2.ci.serial, fresh.ci.serial, sizeof(fresh.ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
+	/* device serials stay strictly unique per issuer */
+	tc_issue(&d2, "acme", "dev-reuses-device-serial");
+	memcpy(d2.ci.serial, dev.ci.serial, sizeof(dev.ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
+	/* the CA's kept serial under another issuer is someone else's business */
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_issue(&d2, "beta", "dev-beta");
+	memcpy(d2.ci.serial, ca.ci.serial, sizeof(ca.ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+
+	/* keep is per CA: another CA cannot take acme's (issuer, serial) */
+	tc_reissue(&clash, "beta", beta.ci.sha256, &ca.ci);
+	memcpy(clash.ci.issuer_hash, ca.ci.issuer_hash, 32);
+	ck_assert_int_eq(commit1(st, &clash), TCA_ERR_ALREADY_EXISTS);
+	tc_ca_create(&clash, "gamma");
+	memcpy(clash.ci.issuer_hash, ca.ci.issuer_hash, 32);
+	memcpy(clash.ci.serial, ca.ci.serial, sizeof(ca.ci.serial));
+	ck_assert_int_eq(commit1(st, &clash), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(st->ops->get_ca(st, "gamma", &row), TCA_ERR_NOT_FOUND);
+
+	ck_assert_int_eq(cert_count(st, "acme", "ca"), 3);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+	verify_ok(st, 6, NULL);
+}
+END_TEST
+
+/* /store/renewal/state-round-trip */
+START_TEST(test_renewal_state)
+{
+	struct tchange ca, rs1, rs2, bad, re;
+	struct tca_renewal_state want;
+	struct tca_ca_row row;
+	struct ca_seen cs;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	assert_renewal_clear(&row.renewal);
+	tca_ca_row_clear(&row);
+
+	memset(&want, 0, sizeof(want));
+	want.failed = 1;
+	snprintf(want.reason, sizeof(want.reason), "token: CKR_DEVICE_ERROR "
+	    "while signing \"CN=acme\"");
+	want.attempts = 4000000000u;	/* beyond INT32_MAX */
+	want.failed_since = 1700000000;
+	want.next_retry = 1700003600;
+	want.alerted = 1;
+	want.expiry_alerted = 1;
+	tc_renewal(&rs1, "acme", &want);
+	ck_assert_int_eq(commit1(st, &rs1), TCA_OK);
+	ck_assert_int_eq(rs1.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 1);	/* not journalled */
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &want);
+	tca_ca_row_clear(&row);
+	ca_seen(st, "acme", &cs);
+	assert_renewal_eq(&cs.rs, &want);
+	ck_assert_uint_eq(cs.prev_len, 0);
+
+	/* a complete overwrite, not a merge */
+	memset(&want, 0, sizeof(want));
+	want.expiry_alerted = 1;
+	want.next_retry = 42;
+	tc_renewal(&rs2, "acme", &want);
+	rs2.chg.op = "ignored";
+	ck_assert_int_eq(commit1(st, &rs2), TCA_OK);
+	ck_assert_int_eq(rs2.chg.journal_seq, 0);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &want);
+	tca_ca_row_clear(&row);
+
+	/* malformed / unknown tenant */
+	tc_renewal(&bad, "acme", &want);
+	bad.chg.renewal = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_renewal(&bad, "acme", &want);
+	memset(bad.rs.reason, 'x', sizeof(bad.rs.reason));	/* unterminated */
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_renewal(&bad, "nobody", &want);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+
+	/* a successful re-issuance ends the episode */
+	want.failed = 1;
+	want.attempts = 2;
+	snprintf(want.reason, sizeof(want.reason), "busy");
+	tc_renewal(&rs1, "acme", &want);
+	ck_assert_int_eq(commit1(st, &rs1), TCA_OK);
+	tc_reissue(&re, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &re), TCA_OK);
+	ck_assert_int_eq(re.chg.journal_seq, 2);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	assert_renewal_clear(&row.renewal);
+	tca_ca_row_clear(&row);
+	ca_seen(st, "acme", &cs);
+	assert_renewal_clear(&cs.rs);
+
+	/* a deleted CA's state is not writable */
+	tc_ca_delete(&bad, "acme");
+	ck_assert_int_eq(commit1(st, &bad), TCA_OK);
+	tc_renewal(&bad, "acme", &want);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	verify_ok(st, 3, NULL);
+}
+END_TEST
+
+/* /store/commit/mixed-batch */
+START_TEST(test_mixed_batch)
+{
+	struct tchange a, b, t[7];
+	struct tca_change *chgs[7];
+	struct tca_renewal_state rs_a, rs_b;
+	struct tca_ca_row row;
+	struct jcopy j;
+	int res[7], i;
+
+	tc_ca_create(&a, "acme");
+	tc_ca_create(&b, "beta");
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	ck_assert_int_eq(commit1(st, &b), TCA_OK);
+
+	memset(&rs_a, 0, sizeof(rs_a));
+	rs_a.expiry_alerted = 1;
+	memset(&rs_b, 0, sizeof(rs_b));
+	rs_b.failed = 1;
+	rs_b.attempts = 1;
+	snprintf(rs_b.reason, sizeof(rs_b.reason), "signing failed");
+	tc_issue(&t[0], "acme", "dev-1");
+	tc_reissue(&t[1], "acme", a.ci.sha256, NULL);
+	tc_renewal(&t[2], "acme", &rs_a);	/* after the re-issue: stays */
+	tc_issue(&t[3], "acme", "dev-2");
+	tc_reissue(&t[4], "beta", a.ci.sha256, NULL);	/* stale */
+	tc_renewal(&t[5], "beta", &rs_b);
+	tc_issue(&t[6], "nobody", "dev-3");
+	for (i = 0; i < 7; i++)
+		chgs[i] = &t[i].chg;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 7, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_OK);
+	ck_assert_int_eq(res[2], TCA_OK);
+	ck_assert_int_eq(res[3], TCA_OK);
+	ck_assert_int_eq(res[4], TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(res[5], TCA_OK);
+	ck_assert_int_eq(res[6], TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(t[0].chg.journal_seq, 3);
+	ck_assert_int_eq(t[1].chg.journal_seq, 4);
+	ck_assert_int_eq(t[2].chg.journal_seq, 0);
+	ck_assert_int_eq(t[3].chg.journal_seq, 5);
+	ck_assert_int_eq(t[4].chg.journal_seq, 0);
+	ck_assert_int_eq(t[5].chg.journal_seq, 0);
+	ck_assert_int_eq(t[6].chg.journal_seq, 0);
+	journal_get(st, 4, &j);
+	ck_assert_str_eq(j.op, "ca-reissue");
+	journal_get(st, 5, &j);
+	ck_assert_str_eq(j.subject, "CN=dev-2");
+
+	assert_ca_certs(st, "acme", &t[1], &a);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &rs_a);
+	tca_ca_row_clear(&row);
+	assert_ca_certs(st, "beta", &b, NULL);
+	ck_assert_int_eq(st->ops->get_ca(st, "beta", &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &rs_b);
+	tca_ca_row_clear(&row);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 2);
+	ck_assert_int_eq(cert_count(st, "beta", "ca"), 1);
+	verify_ok(st, 5, NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------ v1 -> v2 migration */
+
+/* Schema version 1 exactly as the first release created it. */
+static const char schema_v1_sql[] =
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE cas ("
+    " ca_id INTEGER PRIMARY KEY,"
+    " tenant TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('active', 'deleted')),"
+    " key_type TEXT NOT NULL,"
+    " key_id BLOB NOT NULL CHECK (length(key_id) BETWEEN 1 AND 32),"
+    " created_at INTEGER NOT NULL,"
+    " deleted_at INTEGER NOT NULL DEFAULT 0,"
+    " current_cert_id INTEGER REFERENCES certificates(cert_id),"
+    " previous_cert_id INTEGER REFERENCES certificates(cert_id));"
+    "CREATE UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active';"
+    "CREATE TABLE certificates ("
+    " cert_id INTEGER PRIMARY KEY,"
+    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id),"
+    " tenant TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'device')),"
+    " issuer_hash BLOB NOT NULL CHECK (length(issuer_hash) = 32),"
+    " serial BLOB NOT NULL CHECK (length(serial) BETWEEN 1 AND 20),"
+    " subject TEXT NOT NULL,"
+    " fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " issued_at INTEGER NOT NULL,"
+    " der BLOB NOT NULL,"
+    " UNIQUE (issuer_hash, serial));"
+    "CREATE INDEX certificates_tenant ON certificates(tenant, cert_id);"
+    "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+    " BEGIN SELECT RAISE(ABORT, 'certificate history is append-only'); END;"
+    "CREATE TABLE journal ("
+    " seq INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " op TEXT NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " serial_hex TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " fingerprint_hex TEXT NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " details TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "PRAGMA application_id = 1413693745;"
+    "PRAGMA user_version = 1;";
+
+static long long
+raw_int(const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	long long v;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * Turns the (closed) store at dbpath into a version 1 file holding the same
+ * rows: a fresh file with the v1 schema, filled from the old one, moved over
+ * it.  The rows were written by the real commit(), so the journal chain is
+ * genuine.
+ */
+static void
+downgrade_to_v1(void)
+{
+	char v1path[PATH_MAX + 32], sql[PATH_MAX + 512];
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+
+	snprintf(v1path, sizeof(v1path), "%s/v1.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(v1path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, schema_v1_sql, NULL, NULL, &msg);
+	ck_assert_msg(rc == SQLITE_OK, "v1 schema: %s", msg ? msg : "?");
+	snprintf(sql, sizeof(sql), "ATTACH '%s' AS cur; BEGIN;"
+	    "INSERT INTO cas SELECT ca_id, tenant, status, key_type, key_id,"
+	    " created_at, deleted_at, current_cert_id, previous_cert_id"
+	    " FROM cur.cas;"
+	    "INSERT INTO certificates SELECT * FROM cur.certificates;"
+	    "INSERT INTO journal SELECT * FROM cur.journal;"
+	    "COMMIT; DETACH cur;", dbpath);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	ck_assert_msg(rc == SQLITE_OK, "v1 copy: %s", msg ? msg : "?");
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	test_sh("rm -f '%s' '%s-wal' '%s-shm' && mv '%s' '%s'", dbpath,
+	    dbpath, dbpath, v1path, dbpath);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'sqlite_autoindex_certificates_1'"), 1);
+}
+
+/* /store/migrate/v1-to-v2 */
+START_TEST(test_migrate_v1)
+{
+	struct tchange ca, gone, beta, dev[3], keep, d2, rs;
+	struct tca_renewal_state want;
+	struct tca_ca_row row;
+	struct ca_list l;
+	struct ca_seen cs;
+	unsigned char head[32], head2[32];
+	char err[256] = "";
+	tca_store *ro = NULL;
+	struct tca_change *chg;
+	int i, res = 0;
+
+	tc_ca_create(&gone, "beta");
+	ck_assert_int_eq(commit1(st, &gone), TCA_OK);
+	tc_ca_delete(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	for (i = 0; i < 3; i++) {
+		tc_issue(&dev[i], "acme", i == 0 ? "dev-0" : "dev-n");
+		ck_assert_int_eq(commit1(st, &dev[i]), TCA_OK);
+	}
+	verify_ok(st, 7, head);
+	st->ops->close(st);
+	st = NULL;
+	downgrade_to_v1();
+
+	/* an audit reads a v1 file as it is, without migrating it */
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &ro,
+	    err, sizeof(err)), TCA_OK);
+	verify_ok(ro, 7, head2);
+	ck_assert_mem_eq(head, head2, 32);
+	ck_assert_int_eq(ro->ops->get_ca(ro, "acme", &row), TCA_OK);
+	ck_assert_mem_eq(row.cert_der, ca.der, sizeof(ca.der));
+	ck_assert_ptr_null(row.prev_der);
+	assert_renewal_clear(&row.renewal);
+	tca_ca_row_clear(&row);
+	ca_seen(ro, "beta", &cs);
+	assert_renewal_clear(&cs.rs);
+	ck_assert_int_eq(cert_count(ro, NULL, NULL), 6);
+	tc_issue(&d2, "acme", "ro");
+	chg = &d2.chg;
+	ck_assert_int_eq(ro->ops->commit(ro, &chg, 1, &res),
+	    TCA_ERR_JOURNAL_UNAVAILABLE);
+	ro->ops->close(ro);
+	ro = NULL;
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+
+	/* a read-write open migrates */
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'sqlite_autoindex_certificates_1'"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type ="
+	    " 'trigger' AND name IN ('certificates_serial_unique',"
+	    " 'certificates_no_delete')"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	verify_ok(st, 7, head2);
+	ck_assert_mem_eq(head, head2, 32);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	ck_assert_mem_eq(row.key_id, ca.key_id, sizeof(ca.key_id));
+	ck_assert_mem_eq(row.cert_der, ca.der, sizeof(ca.der));
+	assert_renewal_clear(&row.renewal);
+	tca_ca_row_clear(&row);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(st->ops->foreach_ca(st, 1, ca_list_cb, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.tenant[0], "acme");
+	ck_assert_int_eq(l.status[1], TCA_CA_DELETED);
+	ck_assert_int_eq(l.status[2], TCA_CA_ACTIVE);
+	ck_assert_int_eq(l.has_der[1], 1);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 3);
+	ck_assert_int_eq(cert_count(st, "beta", "ca"), 2);
+
+	/* the migrated file enforces the v2 rules and continues the chain */
+	tc_issue(&d2, "acme", "dup");
+	memcpy(d2.ci.serial, dev[1].ci.serial, sizeof(dev[1].ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
+	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci);
+	ck_assert_int_eq(commit1(st, &keep), TCA_OK);
+	ck_assert_int_eq(keep.chg.journal_seq, 8);
+	assert_ca_certs(st, "acme", &keep, &ca);
+	tc_issue(&d2, "acme", "reuses-ca-serial");
+	memcpy(d2.ci.serial, ca.ci.serial, sizeof(ca.ci.serial));
+	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
+	memset(&want, 0, sizeof(want));
+	want.failed = 1;
+	snprintf(want.reason, sizeof(want.reason), "after migration");
+	tc_renewal(&rs, "beta", &want);
+	ck_assert_int_eq(commit1(st, &rs), TCA_OK);
+	verify_ok(st, 8, NULL);
+
+	/* reopening a v2 file changes nothing */
+	st->ops->close(st);
+	st = NULL;
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ca_seen(st, "beta", &cs);
+	assert_renewal_eq(&cs.rs, &want);
+	assert_ca_certs(st, "acme", &keep, &ca);
+	verify_ok(st, 8, NULL);
+}
+END_TEST
+
+/* /store/migrate/refused-when-inconsistent */
+START_TEST(test_migrate_v1_dangling)
+{
+	struct tchange ca;
+	char err[256] = "";
+	tca_store *s2 = NULL;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	st->ops->close(st);
+	st = NULL;
+	downgrade_to_v1();
+	/* a v1 file edited by hand: its CA points at no certificate */
+	raw_exec("UPDATE cas SET previous_cert_id = 9999");
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, 0, &s2, err, sizeof(err)),
+	    TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_ptr_null(s2);
+	ck_assert_msg(strstr(err, "dangling") != NULL, "err: %s", err);
+	/* rolled back whole: still a readable v1 file */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'sqlite_autoindex_certificates_1'"), 1);
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &s2,
+	    err, sizeof(err)), TCA_OK);
+	verify_ok(s2, 1, NULL);
+	s2->ops->close(s2);
 }
 END_TEST
 
@@ -1220,6 +1901,17 @@ store_suite(void)
 	tcase_add_test(tc, test_open_newer_schema);
 	tcase_add_test(tc, test_open_foreign);
 	tcase_add_test(tc, test_readonly);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reissue");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reissue_basic);
+	tcase_add_test(tc, test_reissue_stale);
+	tcase_add_test(tc, test_reissue_serial_modes);
+	tcase_add_test(tc, test_renewal_state);
+	tcase_add_test(tc, test_mixed_batch);
+	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_migrate_v1_dangling);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("journal");
