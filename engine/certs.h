@@ -108,6 +108,45 @@ int tca_reenroll_check(X509 *const *cas, size_t n_cas,
     const unsigned char *current, size_t current_len, X509_REQ *csr,
     char *why, size_t whylen);
 
+/* ---- yearly CA re-issuance (issue 4) */
+
+enum tca_serial_mode {
+	TCA_SERIAL_NEW = 0,	/* default: fresh random serial (RFC 5280 issuer+serial uniqueness) */
+	TCA_SERIAL_KEEP = 1,	/* reissue.serial = keep: literal "only validity changes" */
+};
+
+/*
+ * Re-issues the self-signed CA certificate `old` with the same key, working on
+ * the DER of its TBSCertificate: every element is copied byte for byte -
+ * version, signature AlgorithmIdentifier, issuer, subject,
+ * subjectPublicKeyInfo, unique ids, extensions - except validity
+ * (notBefore = not_before, notAfter = not_before + days * 86400) and, unless
+ * mode is KEEP, serialNumber (fresh, tca_random_serial).  Nothing is
+ * recomputed from parsed structures.  Signed by signer, whose alg must match
+ * old's signature algorithm; verified against old's public key before it is
+ * returned.  *cert_ptr: caller X509_free()s.
+ */
+int tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
+    enum tca_serial_mode mode, const struct tca_signer *signer, X509 **cert_ptr);
+
+/* One differing TBSCertificate field. */
+struct tca_tbs_diff {
+	char field[64];		/* "serialNumber", "validity.notBefore", "extensions", ... */
+	char old_value[256];	/* printable (hex for binary, RFC 2253 for names, ISO time) */
+	char new_value[256];
+};
+
+/*
+ * Compares the TBSCertificates of a and b element by element on their DER
+ * (version, serialNumber, signature, issuer, validity.notBefore,
+ * validity.notAfter, subject, subjectPublicKeyInfo, issuerUniqueID,
+ * subjectUniqueID, extensions - and, for extensions, each extension by OID).
+ * Fills diffs[0..max) and *n_ptr with the number of differing fields (which
+ * may exceed max).  TCA_OK or TCA_ERR_BAD_REQUEST (unparsable).
+ */
+int tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
+    size_t *n_ptr);
+
 /* Fills info from cert; info->der points into *der_ptr, which the caller frees
  * with OPENSSL_free() after use.  */
 int tca_cert_get_info(X509 *cert, struct tca_cert_info *info, unsigned char **der_ptr);
