@@ -44,6 +44,13 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->device_validity_days = 365;
 	cfg->log_level = LOG_INFO;
 	cfg->log_syslog = 0;
+	cfg->schedule_enabled = 1;
+	tca_schedule_defaults(&cfg->schedule);
+	cfg->reissue_serial = TCA_SERIAL_NEW;
+	cfg->retry_min_s = 60;
+	cfg->retry_max_s = 3600;
+	cfg->alert_expiry_window_days = 30;
+	cfg->alert_timeout_s = 60;
 }
 
 static char *
@@ -321,6 +328,44 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	}
 	if (strcmp(k, "log.syslog") == 0)
 		return parse_bool(v, &cfg->log_syslog, why, whylen);
+	if (strcmp(k, "schedule.enabled") == 0)
+		return parse_bool(v, &cfg->schedule_enabled, why, whylen);
+	if (strcmp(k, "schedule.at") == 0) {
+		int mo, d, h, mi;
+		char tail;
+
+		if (sscanf(v, "%2d-%2dT%2d:%2d%c", &mo, &d, &h, &mi, &tail) != 4) {
+			snprintf(why, whylen, "expected MM-DDTHH:MM, e.g. 10-02T02:00");
+			return TCA_ERR_CONFIG;
+		}
+		cfg->schedule.month = mo;
+		cfg->schedule.day = d;
+		cfg->schedule.hour = h;
+		cfg->schedule.minute = mi;
+		return tca_schedule_check(&cfg->schedule, why, whylen);
+	}
+	if (strcmp(k, "schedule.tz") == 0) {
+		if ((r = parse_str(v, cfg->schedule.tz, sizeof(cfg->schedule.tz), 0, why, whylen)) != TCA_OK)
+			return r;
+		return tca_schedule_check(&cfg->schedule, why, whylen);
+	}
+	if (strcmp(k, "reissue.serial") == 0) {
+		if (strcmp(v, "new") == 0)
+			cfg->reissue_serial = TCA_SERIAL_NEW;
+		else if (strcmp(v, "keep") == 0)
+			cfg->reissue_serial = TCA_SERIAL_KEEP;
+		else {
+			snprintf(why, whylen, "expected new or keep");
+			return TCA_ERR_CONFIG;
+		}
+		return TCA_OK;
+	}
+	UINT("reissue.retry_min_s", retry_min_s, 1, 86400)
+	UINT("reissue.retry_max_s", retry_max_s, 1, 7 * 86400)
+	STR("alert.command", alert_command, 1)
+	UINT("alert.expiry_window_days", alert_expiry_window_days, 0, 3650)
+	UINT("alert.timeout_s", alert_timeout_s, 1, 3600)
+	STR("testing.clock_file", testing_clock_file, 1)
 #undef UINT
 #undef STR
 #undef IDS
@@ -409,6 +454,14 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 	}
 	if ((cfg->pin_file[0] == '\0') == (cfg->pin_env[0] == '\0')) {
 		snprintf(err, errlen, "%s: set exactly one of token.pin_file and token.pin_env", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->retry_max_s < cfg->retry_min_s) {
+		snprintf(err, errlen, "%s: reissue.retry_max_s is below reissue.retry_min_s", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->alert_command[0] != '\0' && cfg->alert_command[0] != '/') {
+		snprintf(err, errlen, "%s: alert.command must be an absolute path", path);
 		return TCA_ERR_CONFIG;
 	}
 	tca_profile_path(cfg, cfg->profile, ppath, sizeof(ppath));

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "certs.h"
 #include "keytype.h"
+#include "schedule.h"
 #include "token.h"
 
 #define TCA_MAX_IDS 64
@@ -59,6 +61,17 @@ struct tca_config {
 	/* logging (reload: yes) */
 	int log_level;
 	int log_syslog;
+	/* yearly re-issuance (restart) */
+	int schedule_enabled;
+	struct tca_schedule schedule;
+	enum tca_serial_mode reissue_serial;
+	unsigned int retry_min_s, retry_max_s;
+	/* alerts (reload: yes) */
+	char alert_command[PATH_MAX];
+	unsigned int alert_expiry_window_days;
+	unsigned int alert_timeout_s;
+	/* test hook: read "now" (unix seconds) from this file instead of the clock */
+	char testing_clock_file[PATH_MAX];
 };
 
 /* Fills cfg with the defaults. */

@@ -30,6 +30,7 @@ struct ca_entry {
 	X509 *prev;		/* previous, or NULL */
 	int64_t created_at;
 	unsigned char fingerprint[32];
+	struct tca_renewal_state renewal;
 };
 
 struct node {
@@ -180,6 +181,23 @@ entry_new(const char *tenant, const unsigned char *key_id, enum tca_key_type typ
 	return ent;
 }
 
+/* A copy of ent sharing its certificates (to replace it in the cache). */
+static struct ca_entry *
+entry_clone(const struct ca_entry *ent)
+{
+	struct ca_entry *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	*c = *ent;
+	c->refs = 1;
+	if (c->cert != NULL)
+		X509_up_ref(c->cert);
+	if (c->prev != NULL)
+		X509_up_ref(c->prev);
+	return c;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 /* The injected clock (tests, the re-issuance scheduler) or NULL. */
@@ -285,11 +303,21 @@ desc_from_entry(const struct ca_entry *ent, struct tca_ca_desc *d)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->tenant, sizeof(d->tenant), "%s", ent->tenant);
-	snprintf(d->status, sizeof(d->status), "%s", ent->key_present ? "active" : "key-missing");
+	snprintf(d->status, sizeof(d->status), "%s", !ent->key_present ? "key-missing" :
+	    ent->renewal.failed ? "renewal-failed" : "active");
+	d->has_previous = ent->prev != NULL;
+	d->renewal = ent->renewal;
 	snprintf(d->key_type, sizeof(d->key_type), "%s", tca_key_type_name(ent->key_type));
 	tca_hex(ent->key_id, TCA_KEY_ID_LEN, d->key_id_hex);
 	d->created_at = ent->created_at;
 	return desc_from_cert(ent->cert, d);
+}
+
+/* The engine's clock, for modules outside this file. */
+time_t
+tca_engine_now(tca_engine *e)
+{
+	return engine_now(e);
 }
 
 void
@@ -352,6 +380,7 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 	if (row->prev_der != NULL &&
 	    tca_cert_from_der(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
 		log_warn("tenant %s: previous CA certificate unreadable; ignored", row->tenant);
+	ent->renewal = row->renewal;
 	if ((lc->r = cache_put_locked(e, ent)) != TCA_OK) {
 		entry_unref(ent);
 		return 1;
@@ -633,8 +662,8 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 }
 
 int
-tca_engine_ca_show(tca_engine *e, const char *tenant, struct tca_ca_desc *out,
-    char *why, size_t whylen)
+tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
+    struct tca_ca_desc *out, char *why, size_t whylen)
 {
 	struct ca_entry *ent;
 	int r;
@@ -646,7 +675,15 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, struct tca_ca_desc *out,
 		snprintf(why, whylen, "tenant %s has no CA", tenant);
 		return TCA_ERR_NOT_FOUND;
 	}
-	r = desc_from_entry(ent, out);
+	if (previous && ent->prev == NULL) {
+		snprintf(why, whylen, "tenant %s's CA has no previous certificate", tenant);
+		r = TCA_ERR_NOT_FOUND;
+	} else if ((r = desc_from_entry(ent, out)) == TCA_OK && previous) {
+		free(out->cert_der);
+		out->cert_der = NULL;
+		snprintf(out->status, sizeof(out->status), "previous");
+		r = desc_from_cert(ent->prev, out);
+	}
 	entry_unref(ent);
 	return r;
 }
@@ -893,6 +930,7 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
 	struct ca_entry *ent;
 	unsigned char *der = NULL;
 	size_t len;
+	time_t now;
 	int r;
 
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
@@ -907,8 +945,9 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
 		der = NULL;
 	}
 	/* the previous certificate while it is still valid (RFC 7030 4.1.3 allows several) */
+	now = engine_now(e);
 	if (r == TCA_OK && ent->prev != NULL &&
-	    X509_cmp_time(X509_get0_notAfter(ent->prev), NULL) > 0 &&
+	    X509_cmp_time(X509_get0_notAfter(ent->prev), &now) > 0 &&
 	    (r = tca_cert_to_der(ent->prev, &der, &len)) == TCA_OK) {
 		r = cb(ctx, der, len);
 		OPENSSL_free(der);
@@ -929,4 +968,208 @@ tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 	pthread_rwlock_unlock(&e->lock);
 	st->issued = __atomic_load_n(&e->issued, __ATOMIC_RELAXED);
 	st->refused = __atomic_load_n(&e->refused, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------ re-issuance */
+
+static void
+iso_time(int64_t t, char *out, size_t outsz)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
+    enum tca_serial_mode mode, int dry_run, const struct tca_requester *who,
+    struct tca_reissue_result *out, char *why, size_t whylen)
+{
+	struct token_signer_ctx sctx;
+	struct tca_cert_info old_info, info;
+	struct tca_change chg;
+	struct tca_signer signer;
+	struct tca_policy pol;
+	struct ca_entry *ent = NULL, *nent = NULL;
+	unsigned char *old_der = NULL, *der = NULL;
+	char details[512], nb[32], na[32];
+	X509 *cert = NULL;
+	size_t n = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
+		return r;
+	snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+	if ((ent = cache_get(e, tenant)) == NULL) {
+		snprintf(why, whylen, "tenant %s has no CA", tenant);
+		return TCA_ERR_NOT_FOUND;
+	}
+	policy_snapshot(e, &pol);
+	if ((r = tca_cert_get_info(ent->cert, &old_info, &old_der)) != TCA_OK)
+		goto out;
+	tca_hex(old_info.sha256, sizeof(old_info.sha256), out->old_fingerprint);
+	tca_hex(old_info.serial, old_info.serial_len, out->old_serial);
+	out->old_not_before = old_info.not_before;
+	out->old_not_after = old_info.not_after;
+	out->not_before = (int64_t)not_before;
+	out->not_after = (int64_t)not_before + (int64_t)pol.ca_validity_days * 86400;
+
+	if (dry_run) {
+		/* what will change, without touching the token */
+		snprintf(out->new_serial, sizeof(out->new_serial), "%s",
+		    mode == TCA_SERIAL_KEEP ? out->old_serial : "(new random serial)");
+		if (mode != TCA_SERIAL_KEEP) {
+			snprintf(out->diff[n].field, sizeof(out->diff[n].field), "serialNumber");
+			snprintf(out->diff[n].old_value, sizeof(out->diff[n].old_value), "%s", out->old_serial);
+			snprintf(out->diff[n].new_value, sizeof(out->diff[n].new_value), "%s", out->new_serial);
+			n++;
+		}
+		snprintf(out->diff[n].field, sizeof(out->diff[n].field), "validity.notBefore");
+		iso_time(out->old_not_before, out->diff[n].old_value, sizeof(out->diff[n].old_value));
+		iso_time(out->not_before, out->diff[n].new_value, sizeof(out->diff[n].new_value));
+		n++;
+		snprintf(out->diff[n].field, sizeof(out->diff[n].field), "validity.notAfter");
+		iso_time(out->old_not_after, out->diff[n].old_value, sizeof(out->diff[n].old_value));
+		iso_time(out->not_after, out->diff[n].new_value, sizeof(out->diff[n].new_value));
+		n++;
+		out->n_diff = n;
+		r = TCA_OK;
+		goto out;
+	}
+	if (!ent->key_present) {
+		snprintf(why, whylen, "the CA key of tenant %s is not on the token", tenant);
+		r = TCA_ERR_TOKEN_UNAVAILABLE;
+		goto out;
+	}
+	signer_for(e, ent, &sctx, &signer);
+	if ((r = tca_cert_reissue_ca(ent->cert, not_before, pol.ca_validity_days, mode,
+	    &signer, &cert)) != TCA_OK) {
+		snprintf(why, whylen, "re-issuing the CA certificate failed (%s)", tca_strerror(r));
+		goto out;
+	}
+	if ((r = tca_cert_tbs_diff(ent->cert, cert, out->diff,
+	    sizeof(out->diff) / sizeof(out->diff[0]), &out->n_diff)) != TCA_OK)
+		goto out;
+	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+		goto out;
+	tca_hex(info.sha256, sizeof(info.sha256), out->new_fingerprint);
+	tca_hex(info.serial, info.serial_len, out->new_serial);
+	out->not_before = info.not_before;
+	out->not_after = info.not_after;
+	iso_time(info.not_before, nb, sizeof(nb));
+	iso_time(info.not_after, na, sizeof(na));
+	snprintf(details, sizeof(details), "old_fingerprint=%s old_serial=%s new_serial=%s "
+	    "not_before=%s not_after=%s", out->old_fingerprint, out->old_serial,
+	    out->new_serial, nb, na);
+
+	memset(&chg, 0, sizeof(chg));
+	chg.kind = TCA_CHANGE_CA_REISSUE;
+	chg.op = "ca-reissue";
+	chg.tenant = tenant;
+	chg.time_ms = engine_now_ms(e);
+	chg.who = *who;
+	chg.cert = &info;
+	chg.expect_current_sha256 = ent->fingerprint;
+	chg.details = details;
+	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
+		if (r == TCA_ERR_ALREADY_EXISTS)
+			snprintf(why, whylen, "tenant %s's CA was re-issued meanwhile", tenant);
+		else if (r == TCA_ERR_NOT_FOUND)
+			snprintf(why, whylen, "tenant %s has no CA", tenant);
+		else
+			snprintf(why, whylen, "the state store could not commit the re-issued "
+			    "certificate (%s)", tca_strerror(r));
+		goto out;
+	}
+	/* in service: the new certificate current, the old one previous */
+	if ((nent = entry_clone(ent)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		log_error("tenant %s: re-issued but not cached; restart the engine", tenant);
+		goto out;
+	}
+	X509_free(nent->prev);
+	nent->prev = nent->cert;	/* the clone's reference to the old certificate */
+	nent->cert = cert;
+	cert = NULL;
+	memcpy(nent->fingerprint, info.sha256, sizeof(nent->fingerprint));
+	memset(&nent->renewal, 0, sizeof(nent->renewal));
+	pthread_rwlock_wrlock(&e->lock);
+	r = cache_put_locked(e, nent);
+	pthread_rwlock_unlock(&e->lock);
+	if (r != TCA_OK) {
+		entry_unref(nent);
+		goto out;
+	}
+	log_notice("tenant %s: CA re-issued, serial %s -> %s, valid %s .. %s (uid %u)",
+	    tenant, out->old_serial, out->new_serial, nb, na, (unsigned int)who->uid);
+ out:
+	entry_unref(ent);
+	X509_free(cert);
+	OPENSSL_free(old_der);
+	OPENSSL_free(der);
+	return r;
+}
+
+int
+tca_engine_set_renewal(tca_engine *e, const char *tenant,
+    const struct tca_renewal_state *state)
+{
+	struct tca_change chg;
+	struct ca_entry *ent, *nent;
+	int r;
+
+	memset(&chg, 0, sizeof(chg));
+	chg.kind = TCA_CHANGE_RENEWAL_STATE;
+	chg.op = "renewal-state";
+	chg.tenant = tenant;
+	chg.time_ms = engine_now_ms(e);
+	chg.renewal = state;
+	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK)
+		return r;
+	pthread_rwlock_wrlock(&e->lock);
+	if ((ent = cache_get_locked(e, tenant)) != NULL && (nent = entry_clone(ent)) != NULL) {
+		nent->renewal = *state;
+		if (cache_put_locked(e, nent) != TCA_OK)
+			entry_unref(nent);
+	}
+	pthread_rwlock_unlock(&e->lock);
+	return TCA_OK;
+}
+
+int
+tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx)
+{
+	struct tca_ca_brief *all = NULL;
+	struct node *n;
+	size_t i, count = 0, cap;
+	int r = TCA_OK;
+
+	pthread_rwlock_rdlock(&e->lock);
+	cap = e->n_active;
+	if (cap > 0 && (all = calloc(cap, sizeof(*all))) == NULL) {
+		pthread_rwlock_unlock(&e->lock);
+		return TCA_ERR_NOMEM;
+	}
+	for (i = 0; i < N_BUCKETS && count < cap; i++) {
+		for (n = e->buckets[i]; n != NULL && count < cap; n = n->next) {
+			struct tca_ca_brief *b = &all[count++];
+			struct tm tm;
+
+			snprintf(b->tenant, sizeof(b->tenant), "%s", n->ent->tenant);
+			b->key_present = n->ent->key_present;
+			b->renewal = n->ent->renewal;
+			if (ASN1_TIME_to_tm(X509_get0_notBefore(n->ent->cert), &tm) == 1)
+				b->not_before = (int64_t)timegm(&tm);
+			if (ASN1_TIME_to_tm(X509_get0_notAfter(n->ent->cert), &tm) == 1)
+				b->not_after = (int64_t)timegm(&tm);
+		}
+	}
+	pthread_rwlock_unlock(&e->lock);
+	for (i = 0; i < count && r == TCA_OK; i++)
+		r = cb(ctx, &all[i]);
+	free(all);
+	return r;
 }

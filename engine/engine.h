@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "certs.h"
 #include "committer.h"
 #include "keytype.h"
 #include "store.h"
@@ -39,7 +40,7 @@ struct tca_policy {
 /* A CA as shown to operators; owns cert_der (tca_ca_desc_clear frees). */
 struct tca_ca_desc {
 	char tenant[TCA_TENANT_MAX + 1];
-	char status[16];	/* "active", "deleted", "key-missing" */
+	char status[16];	/* "active", "deleted", "key-missing", "renewal-failed" */
 	char key_type[16];
 	char subject[TCA_SUBJECT_MAX], issuer[TCA_SUBJECT_MAX];
 	char serial_hex[2 * TCA_SERIAL_MAX + 1];
@@ -48,6 +49,8 @@ struct tca_ca_desc {
 	int64_t not_before, not_after, created_at, deleted_at;
 	unsigned char *cert_der;
 	size_t cert_der_len;
+	int has_previous;	/* a previous (pre-re-issuance) certificate exists */
+	struct tca_renewal_state renewal;
 };
 void tca_ca_desc_clear(struct tca_ca_desc *d);
 
@@ -96,8 +99,10 @@ void tca_engine_set_clock(tca_engine *e, tca_clock_fn fn, void *ctx);
 int tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
     const struct tca_requester *who, struct tca_ca_desc *out, char *why, size_t whylen);
 
-int tca_engine_ca_show(tca_engine *e, const char *tenant, struct tca_ca_desc *out,
-    char *why, size_t whylen);
+/* previous: describe the previous certificate instead of the current one
+ * (NOT_FOUND if there is none). */
+int tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
+    struct tca_ca_desc *out, char *why, size_t whylen);
 
 /* Active CAs (and deleted ones from the store if include_deleted), by tenant. */
 typedef int (*tca_ca_desc_cb)(void *ctx, const struct tca_ca_desc *d);
@@ -132,5 +137,49 @@ int tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *c
     char *why, size_t whylen);
 
 void tca_engine_status(tca_engine *e, struct tca_engine_status *st);
+
+/* ---- yearly re-issuance (renewal.c drives these) */
+
+/* Result of one re-issuance (or dry run): what changed. */
+struct tca_reissue_result {
+	char tenant[TCA_TENANT_MAX + 1];
+	char old_fingerprint[65], new_fingerprint[65];	/* new: "" on dry run */
+	char old_serial[2 * TCA_SERIAL_MAX + 1], new_serial[2 * TCA_SERIAL_MAX + 1];
+	int64_t old_not_before, old_not_after, not_before, not_after;
+	struct tca_tbs_diff diff[8];	/* the TBS fields that differ */
+	size_t n_diff;
+};
+
+/*
+ * Re-issues tenant's CA certificate with the same key (certs.c
+ * tca_cert_reissue_ca): notBefore = not_before, notAfter = + policy
+ * ca_validity_days, serial per mode.  The new certificate, the old one moving
+ * to "previous" and the journal record are committed in one transaction,
+ * guarded by the old certificate's fingerprint, so a concurrent or repeated
+ * re-issuance fails with ALREADY_EXISTS instead of issuing twice.  Only the
+ * one C_Sign touches the token.  dry_run: computes what would change without
+ * signing or committing (new serial shown as "(new random serial)").
+ */
+int tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
+    enum tca_serial_mode mode, int dry_run, const struct tca_requester *who,
+    struct tca_reissue_result *out, char *why, size_t whylen);
+
+/* Replaces the tenant's renewal bookkeeping (store, then cache). */
+int tca_engine_set_renewal(tca_engine *e, const char *tenant,
+    const struct tca_renewal_state *state);
+
+/* A snapshot of one active CA for the scheduler. */
+struct tca_ca_brief {
+	char tenant[TCA_TENANT_MAX + 1];
+	int64_t not_before, not_after;
+	int key_present;
+	struct tca_renewal_state renewal;
+};
+typedef int (*tca_ca_brief_cb)(void *ctx, const struct tca_ca_brief *b);
+/* Calls cb for every active CA (from a snapshot: cb may call back into e). */
+int tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx);
+
+/* The engine's clock (the injected one if set). */
+time_t tca_engine_now(tca_engine *e);
 
 #endif

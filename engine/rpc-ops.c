@@ -70,10 +70,28 @@ issued_map(const struct tca_issued *is)
 }
 
 static cbor_item_t *
+renewal_map(const struct tca_renewal_state *rs)
+{
+	cbor_item_t *m = cbor_new_definite_map(5);
+
+	if (m == NULL)
+		return NULL;
+	if (tca_map_add_bool(m, "failed", rs->failed) != TCA_OK ||
+	    tca_map_add_text(m, "reason", rs->reason) != TCA_OK ||
+	    tca_map_add_uint(m, "attempts", rs->attempts) != TCA_OK ||
+	    tca_map_add_int(m, "failed_since", rs->failed_since) != TCA_OK ||
+	    tca_map_add_int(m, "next_retry_at", rs->next_retry) != TCA_OK) {
+		cbor_decref(&m);
+		return NULL;
+	}
+	return m;
+}
+
+static cbor_item_t *
 ca_map(const struct tca_ca_desc *d, int with_cert)
 {
-	size_t n = 11 + (d->deleted_at != 0) + (with_cert != 0);
-	cbor_item_t *m = cbor_new_definite_map(n);
+	size_t n = 12 + (d->deleted_at != 0) + (with_cert != 0) + (d->renewal.failed != 0);
+	cbor_item_t *m = cbor_new_definite_map(n), *rm;
 
 	if (m == NULL)
 		return NULL;
@@ -88,12 +106,22 @@ ca_map(const struct tca_ca_desc *d, int with_cert)
 	    tca_map_add_text(m, "fingerprint", d->fingerprint_hex) != TCA_OK ||
 	    tca_map_add_text(m, "key_id", d->key_id_hex) != TCA_OK ||
 	    tca_map_add_int(m, "created_at", d->created_at) != TCA_OK ||
+	    tca_map_add_bool(m, "has_previous", d->has_previous) != TCA_OK ||
 	    (d->deleted_at != 0 && tca_map_add_int(m, "deleted_at", d->deleted_at) != TCA_OK) ||
-	    (with_cert && tca_map_add_bytes(m, "certificate", d->cert_der, d->cert_der_len) != TCA_OK)) {
-		cbor_decref(&m);
-		return NULL;
+	    (with_cert && tca_map_add_bytes(m, "certificate", d->cert_der, d->cert_der_len) != TCA_OK))
+		goto fail;
+	if (d->renewal.failed) {
+		if ((rm = renewal_map(&d->renewal)) == NULL)
+			goto fail;
+		if (tca_map_add_item(m, "renewal", rm) != TCA_OK) {
+			cbor_decref(&rm);
+			goto fail;
+		}
 	}
 	return m;
+ fail:
+	cbor_decref(&m);
+	return NULL;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -113,6 +141,15 @@ static const struct tca_arg_spec reenroll_spec[] = {
 };
 static const struct tca_arg_spec tenant_spec[] = {
 	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+};
+static const struct tca_arg_spec show_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 1, 64 },
+	{ "previous", TCA_ARG_BOOL, 0, 0 },
+};
+static const struct tca_arg_spec reissue_spec[] = {
+	{ "tenant", TCA_ARG_TEXT, 0, 64 },
+	{ "all", TCA_ARG_BOOL, 0, 0 },
+	{ "dry_run", TCA_ARG_BOOL, 0, 0 },
 };
 static const struct tca_arg_spec create_spec[] = {
 	{ "tenant", TCA_ARG_TEXT, 1, 64 },
@@ -221,6 +258,38 @@ op_cacerts(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resul
 	return r;
 }
 
+/* status: CAs whose renewal is failing, for a UI banner (first 100) */
+struct banner {
+	cbor_item_t *arr;
+	size_t count;
+};
+
+static int
+banner_cb(void *vctx, const struct tca_ca_brief *b)
+{
+	struct banner *bn = vctx;
+	cbor_item_t *m;
+
+	if (!b->renewal.failed)
+		return 0;
+	bn->count++;
+	if (cbor_array_size(bn->arr) >= 100)
+		return 0;
+	if ((m = cbor_new_definite_map(5)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", b->tenant) != TCA_OK ||
+	    tca_map_add_text(m, "reason", b->renewal.reason) != TCA_OK ||
+	    tca_map_add_uint(m, "attempts", b->renewal.attempts) != TCA_OK ||
+	    tca_map_add_int(m, "not_after", b->not_after) != TCA_OK ||
+	    tca_map_add_int(m, "next_retry_at", b->renewal.next_retry) != TCA_OK ||
+	    !cbor_array_push(bn->arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	return 0;
+}
+
 static int
 op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
     char *why, size_t whylen)
@@ -229,7 +298,10 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	struct tca_engine_status es;
 	unsigned long long commits = 0, changes = 0, failures = 0;
 	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL;
+	struct banner bn;
 	int r = TCA_ERR_NOMEM;
+
+	memset(&bn, 0, sizeof(bn));
 
 	memset(&ts, 0, sizeof(ts));
 	if ((r = tca_token_get_status(ctx->tok, &ts)) != TCA_OK) {
@@ -239,10 +311,13 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	tca_engine_status(ctx->engine, &es);
 	tca_committer_stats(ctx->cm, &commits, &changes, &failures);
 	r = TCA_ERR_NOMEM;
-	if ((m = cbor_new_definite_map(10)) == NULL ||
+	if ((bn.arr = cbor_new_definite_array(100)) == NULL ||
+	    tca_engine_foreach_brief(ctx->engine, banner_cb, &bn) != TCA_OK)
+		goto out;
+	if ((m = cbor_new_definite_map(11)) == NULL ||
 	    (tok = cbor_new_definite_map(10)) == NULL ||
 	    (store = cbor_new_definite_map(4)) == NULL ||
-	    (ten = cbor_new_definite_map(3)) == NULL)
+	    (ten = cbor_new_definite_map(4)) == NULL)
 		goto out;
 	if (tca_map_add_text(tok, "label", ts.label) != TCA_OK ||
 	    tca_map_add_text(tok, "manufacturer", ts.manufacturer) != TCA_OK ||
@@ -260,7 +335,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(store, "failures", failures) != TCA_OK ||
 	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
 	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||
-	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK)
+	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK ||
+	    tca_map_add_uint(ten, "renewal_failed", bn.count) != TCA_OK)
 		goto out;
 	if (tca_map_add_text(m, "version", PACKAGE_VERSION) != TCA_OK ||
 	    tca_map_add_uint(m, "proto_min", TCA_PROTO_VERSION_MIN) != TCA_OK ||
@@ -279,6 +355,9 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if (tca_map_add_item(m, "tenants", ten) != TCA_OK)
 		goto out;
 	ten = NULL;
+	if (tca_map_add_item(m, "renewal_failed", bn.arr) != TCA_OK)
+		goto out;
+	bn.arr = NULL;
 	*result = m;
 	m = NULL;
 	r = TCA_OK;
@@ -291,6 +370,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		cbor_decref(&store);
 	if (ten != NULL)
 		cbor_decref(&ten);
+	if (bn.arr != NULL)
+		cbor_decref(&bn.arr);
 	return r;
 }
 
@@ -321,11 +402,12 @@ op_ca_show(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resul
 {
 	char tenant[TCA_TENANT_MAX + 1];
 	struct tca_ca_desc d;
-	int r;
+	int previous = 0, r;
 
-	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    ((r = tca_map_get_bool(args, "previous", &previous)) != TCA_OK && r != TCA_ERR_NOT_FOUND))
 		return TCA_ERR_BAD_REQUEST;
-	if ((r = tca_engine_ca_show(ctx->engine, tenant, &d, why, whylen)) != TCA_OK)
+	if ((r = tca_engine_ca_show(ctx->engine, tenant, previous, &d, why, whylen)) != TCA_OK)
 		return r;
 	*result = ca_map(&d, 1);
 	tca_ca_desc_clear(&d);
@@ -487,6 +569,169 @@ op_reload(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	return r;
 }
 
+/* ---- ca.reissue */
+
+struct reissue_ctx {
+	struct tca_rpc_ctx *rpc;
+	cbor_item_t *arr;
+	int dry_run, with_diff;
+	size_t failed;
+};
+
+static cbor_item_t *
+reissue_map(const struct tca_reissue_result *res, int with_diff)
+{
+	cbor_item_t *m = cbor_new_definite_map(with_diff ? 9 : 8), *diff = NULL, *dm;
+	size_t i, n = res->n_diff < 8 ? res->n_diff : 8;
+
+	if (m == NULL)
+		return NULL;
+	if (tca_map_add_text(m, "tenant", res->tenant) != TCA_OK ||
+	    tca_map_add_bool(m, "ok", 1) != TCA_OK ||
+	    tca_map_add_text(m, "old_fingerprint", res->old_fingerprint) != TCA_OK ||
+	    tca_map_add_text(m, "new_fingerprint", res->new_fingerprint) != TCA_OK ||
+	    tca_map_add_text(m, "old_serial", res->old_serial) != TCA_OK ||
+	    tca_map_add_text(m, "new_serial", res->new_serial) != TCA_OK ||
+	    tca_map_add_int(m, "not_before", res->not_before) != TCA_OK ||
+	    tca_map_add_int(m, "not_after", res->not_after) != TCA_OK)
+		goto fail;
+	if (with_diff) {
+		if ((diff = cbor_new_definite_array(n)) == NULL)
+			goto fail;
+		for (i = 0; i < n; i++) {
+			if ((dm = cbor_new_definite_map(3)) == NULL)
+				goto fail;
+			if (tca_map_add_text(dm, "field", res->diff[i].field) != TCA_OK ||
+			    tca_map_add_text(dm, "old", res->diff[i].old_value) != TCA_OK ||
+			    tca_map_add_text(dm, "new", res->diff[i].new_value) != TCA_OK ||
+			    !cbor_array_push(diff, dm)) {
+				cbor_decref(&dm);
+				goto fail;
+			}
+			cbor_decref(&dm);
+		}
+		if (tca_map_add_item(m, "diff", diff) != TCA_OK)
+			goto fail;
+		diff = NULL;
+	}
+	return m;
+ fail:
+	if (diff != NULL)
+		cbor_decref(&diff);
+	cbor_decref(&m);
+	return NULL;
+}
+
+static int
+reissue_one(void *vctx, const struct tca_ca_brief *b)
+{
+	struct reissue_ctx *rc = vctx;
+	struct tca_reissue_result res;
+	struct tca_due due;
+	char why[512] = "";
+	cbor_item_t *m = NULL;
+	time_t now = tca_engine_now(rc->rpc->engine), nb = now;
+	int r;
+
+	/* the same code path as the scheduler: a CA that is due gets the
+	 * scheduled instant as notBefore; forcing one that is not due uses now */
+	if (tca_schedule_due(&rc->rpc->schedule, b->not_before, now, &due) == TCA_OK && due.due_now)
+		nb = due.not_before;
+	r = tca_engine_ca_reissue(rc->rpc->engine, b->tenant, nb, rc->rpc->serial_mode,
+	    rc->dry_run, &rc->rpc->who, &res, why, sizeof(why));
+	if (r == TCA_OK) {
+		m = reissue_map(&res, rc->with_diff);
+	} else {
+		rc->failed++;
+		if ((m = cbor_new_definite_map(4)) != NULL &&
+		    (tca_map_add_text(m, "tenant", b->tenant) != TCA_OK ||
+		    tca_map_add_bool(m, "ok", 0) != TCA_OK ||
+		    tca_map_add_text(m, "code", tca_err_wire_code(r)) != TCA_OK ||
+		    tca_map_add_text(m, "message", why[0] != '\0' ? why : tca_strerror(r)) != TCA_OK))
+			cbor_decref(&m);
+	}
+	if (m == NULL)
+		return TCA_ERR_NOMEM;
+	if (!cbor_array_push(rc->arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	return TCA_OK;
+}
+
+static int
+op_ca_reissue(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1] = "";
+	struct reissue_ctx rc;
+	struct tca_ca_desc d;
+	struct tca_engine_status es;
+	struct tca_ca_brief b;
+	cbor_item_t *m = NULL;
+	int all = 0, r, rt;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.rpc = ctx;
+	rt = tca_map_get_text(args, "tenant", tenant, sizeof(tenant));
+	if ((rt != TCA_OK && rt != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_bool(args, "all", &all)) != TCA_OK && r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_bool(args, "dry_run", &rc.dry_run)) != TCA_OK && r != TCA_ERR_NOT_FOUND))
+		return TCA_ERR_BAD_REQUEST;
+	if ((rt == TCA_OK) == (all != 0)) {
+		snprintf(why, whylen, "give either tenant or all = true");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	tca_engine_status(ctx->engine, &es);
+	if ((rc.arr = cbor_new_definite_array(all ? es.active_cas + 16 : 1)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (all) {
+		/* results only: a field diff per tenant would not fit a frame at 10k tenants */
+		rc.with_diff = rc.dry_run;
+		r = tca_engine_foreach_brief(ctx->engine, reissue_one, &rc);
+	} else {
+		rc.with_diff = 1;
+		if ((r = tca_engine_ca_show(ctx->engine, tenant, 0, &d, why, whylen)) != TCA_OK)
+			goto out;
+		memset(&b, 0, sizeof(b));
+		snprintf(b.tenant, sizeof(b.tenant), "%s", tenant);
+		b.not_before = d.not_before;
+		tca_ca_desc_clear(&d);
+		r = reissue_one(&rc, &b);
+		if (r == TCA_OK && rc.failed) {
+			/* one tenant: its error is the op's error */
+			cbor_item_t *res0 = cbor_array_get(rc.arr, 0);
+			char code[32] = "", msg[512] = "";
+
+			(void)tca_map_get_text(res0, "code", code, sizeof(code));
+			(void)tca_map_get_text(res0, "message", msg, sizeof(msg));
+			cbor_decref(&res0);
+			snprintf(why, whylen, "%s", msg);
+			r = tca_err_from_wire_code(code);
+			goto out;
+		}
+	}
+	if (r != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(3)) == NULL ||
+	    tca_map_add_bool(m, "dry_run", rc.dry_run) != TCA_OK ||
+	    tca_map_add_uint(m, "failed", rc.failed) != TCA_OK ||
+	    tca_map_add_item(m, "results", rc.arr) != TCA_OK)
+		goto out;
+	rc.arr = NULL;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (rc.arr != NULL)
+		cbor_decref(&rc.arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
 #define SPEC(s) s, sizeof(s) / sizeof(s[0])
 static const struct op ops[] = {
 	{ "issue", TCA_ROLE_FRONTEND, SPEC(issue_spec), op_issue },
@@ -494,7 +739,8 @@ static const struct op ops[] = {
 	{ "cacerts", TCA_ROLE_FRONTEND, SPEC(tenant_spec), op_cacerts },
 	{ "status", TCA_ROLE_FRONTEND, NULL, 0, op_status },
 	{ "ca.create", TCA_ROLE_ADMIN, SPEC(create_spec), op_ca_create },
-	{ "ca.show", TCA_ROLE_ADMIN, SPEC(tenant_spec), op_ca_show },
+	{ "ca.show", TCA_ROLE_ADMIN, SPEC(show_spec), op_ca_show },
+	{ "ca.reissue", TCA_ROLE_ADMIN, SPEC(reissue_spec), op_ca_reissue },
 	{ "ca.list", TCA_ROLE_ADMIN, SPEC(list_spec), op_ca_list },
 	{ "ca.delete", TCA_ROLE_ADMIN, SPEC(delete_spec), op_ca_delete },
 	{ "reload", TCA_ROLE_ADMIN, NULL, 0, op_reload },

@@ -13,6 +13,7 @@
 #include "committer.h"
 #include "conf.h"
 #include "engine.h"
+#include "schedule.h"
 #include "store.h"
 #include "token.h"
 
@@ -46,6 +47,10 @@ struct tca_rpc_ctx {
 	 * what changed or was re-read; TCA_OK or TCA_ERR_CONFIG with why */
 	int (*reload)(void *ctx, char *what, size_t whatlen, char *why, size_t whylen);
 	void *reload_ctx;
+	/* ca.reissue: the configured serial mode and schedule (a CA that is due
+	 * gets the scheduled instant as notBefore, otherwise now) */
+	enum tca_serial_mode serial_mode;
+	struct tca_schedule schedule;
 };
 
 /*

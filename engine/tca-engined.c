@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "log.h"
+#include "renewal.h"
 #include "rpc-ops.h"
 #include "secret.h"
 #include "server.h"
@@ -51,8 +52,32 @@ struct daemon {
 	tca_committer *cm;
 	tca_engine *engine;
 	tca_server *server;
+	tca_renewal *renewal;
 	pthread_mutex_t reload_lock;
 };
+
+/*
+ * Test hook (testing.clock_file): "now" is the unix time written in that
+ * file, so tests can move the engine through 2 October without waiting.
+ * Unreadable contents fall back to the real clock.
+ */
+static time_t
+file_clock(void *ctx)
+{
+	const char *path = ctx;
+	char buf[32];
+	FILE *f;
+	long long v;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return time(NULL);
+	if (fgets(buf, sizeof(buf), f) == NULL || sscanf(buf, "%lld", &v) != 1 || v <= 0) {
+		fclose(f);
+		return time(NULL);
+	}
+	fclose(f);
+	return (time_t)v;
+}
 
 static void
 policy_from_config(const struct tca_config *cfg, struct tca_policy *p)
@@ -117,6 +142,9 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(pool_size, "token.pool_size")
 	RESTART_ONLY(store_path, "store.path")
 	RESTART_ONLY(max_frame, "rpc.max_frame")
+	RESTART_ONLY(schedule_enabled, "schedule.enabled")
+	RESTART_ONLY(schedule, "schedule.at/schedule.tz")
+	RESTART_ONLY(reissue_serial, "reissue.serial")
 #undef RESTART_ONLY
 	what[0] = '\0';
 	roles_from_config(ncfg, &roles);
@@ -128,6 +156,9 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	policy_from_config(ncfg, &pol);
 	tca_engine_set_policy(d->engine, &pol);
 	append(what, whatlen, "ca and device policy");
+	tca_renewal_update_alerts(d->renewal, ncfg->alert_command,
+	    ncfg->alert_expiry_window_days, ncfg->alert_timeout_s);
+	append(what, whatlen, "alerts");
 	/* keep the restart-only values as they are running */
 	d->cfg.frontend_uids = ncfg->frontend_uids;
 	d->cfg.frontend_gids = ncfg->frontend_gids;
@@ -271,6 +302,29 @@ main(int argc, char **argv)
 		log_error("engine: %s", err);
 		goto out;
 	}
+	if (d.cfg.testing_clock_file[0] != '\0') {
+		log_warn("testing.clock_file is set: the engine's clock is read from %s. "
+		    "This is a test hook; never use it in production.", d.cfg.testing_clock_file);
+		tca_engine_set_clock(d.engine, file_clock, d.cfg.testing_clock_file);
+	}
+	if (d.cfg.schedule_enabled) {
+		struct tca_renewal_params rp;
+
+		memset(&rp, 0, sizeof(rp));
+		rp.schedule = d.cfg.schedule;
+		rp.serial_mode = d.cfg.reissue_serial;
+		rp.retry_min_s = d.cfg.retry_min_s;
+		rp.retry_max_s = d.cfg.retry_max_s;
+		snprintf(rp.alert_command, sizeof(rp.alert_command), "%s", d.cfg.alert_command);
+		rp.expiry_window_days = d.cfg.alert_expiry_window_days;
+		rp.alert_timeout_s = d.cfg.alert_timeout_s;
+		rp.poll_ms = d.cfg.testing_clock_file[0] != '\0' ? 200 : 60000;
+		if ((r = tca_renewal_start(d.engine, &rp, &d.renewal)) != TCA_OK) {
+			log_error("re-issuance scheduler: %s", tca_strerror(r));
+			goto out;
+		}
+	} else
+		log_notice("schedule.enabled = false: this node does not re-issue CAs by itself");
 	memset(&sp, 0, sizeof(sp));
 	sp.socket_path = d.cfg.socket_path;
 	sp.mode = d.cfg.socket_mode;
@@ -292,11 +346,15 @@ main(int argc, char **argv)
 	base.started = time(NULL);
 	base.reload = reload_config;
 	base.reload_ctx = &d;
+	base.serial_mode = d.cfg.reissue_serial;
+	base.schedule = d.cfg.schedule;
 	log_notice("tca-engined %s ready", PACKAGE_VERSION);
 	r = tca_server_run(d.server, &base, &stop_flag, &reload_flag, on_reload, &d);
 	rc = r == TCA_OK ? 0 : 1;
  out:
 	tca_server_close(d.server);
+	/* a re-issuance in progress completes (it goes through the committer) */
+	tca_renewal_stop(d.renewal);
 	/* the committer drains its queue: every answered request is durable */
 	tca_committer_stop(d.cm);
 	tca_engine_free(d.engine);

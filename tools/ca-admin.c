@@ -5,6 +5,7 @@
  *   ca-admin [--socket PATH] [--json] ca show TENANT [--pem]
  *   ca-admin [--socket PATH] [--json] ca list [--all]
  *   ca-admin [--socket PATH] [--json] ca delete TENANT --confirm
+ *   ca-admin [--socket PATH] [--json] ca reissue (TENANT | --all) [--dry-run]
  *   ca-admin [--socket PATH] [--json] status
  *   ca-admin [--socket PATH] reload
  *   ca-admin journal verify (--db FILE | --config FILE)
@@ -55,9 +56,13 @@ usage(FILE *f)
 	    "\n"
 	    "Tenant CAs (through the engine socket, admin role):\n"
 	    "  ca create TENANT [--key-type ec-p256|ec-p384|rsa-3072|ed25519]\n"
-	    "  ca show TENANT [--pem]\n"
+	    "  ca show TENANT [--pem] [--previous]\n"
 	    "  ca list [--all]                  --all includes deleted CAs\n"
 	    "  ca delete TENANT --confirm       destroys the CA key in the token\n"
+	    "  ca reissue (TENANT | --all) [--dry-run]\n"
+	    "                                   re-issue with the same key now (the yearly\n"
+	    "                                   re-issuance's code path); --dry-run prints\n"
+	    "                                   the field diff without signing\n"
 	    "  status                           engine, token and store status\n"
 	    "  reload                           re-read the engine configuration\n"
 	    "\n"
@@ -152,19 +157,88 @@ wants_help(int argc, char **argv)
 	return 0;
 }
 
+/* ca reissue: one tenant or all; prints what changed per tenant */
+static int
+cmd_reissue(const struct globals *g, const char *tenant, int all, int dry_run)
+{
+	cbor_item_t *args, *res = NULL, *results;
+	uint64_t failed = 0;
+	size_t i, n;
+	int r;
+
+	if ((tenant == NULL) == (all == 0)) {
+		fprintf(stderr, "ca-admin ca reissue: give TENANT or --all\n");
+		return EXIT_USAGE;
+	}
+	args = args_new(2);
+	if (all)
+		args_other(args, "all", cbor_build_bool(true));
+	else
+		args_text(args, "tenant", tenant);
+	args_other(args, "dry_run", cbor_build_bool(dry_run));
+	r = call(g, "ca.reissue", args, &res);
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	(void)tca_map_get_uint(res, "failed", &failed);
+	if (g->json) {
+		cli_print_json(stdout, res);
+		putchar('\n');
+	} else {
+		results = tca_map_get(res, "results");
+		n = results != NULL && cbor_isa_array(results) ? cbor_array_size(results) : 0;
+		for (i = 0; i < n; i++) {
+			cbor_item_t *one = cbor_array_get(results, i), *diff;
+			char t[TCA_TENANT_MAX + 1] = "", code[32] = "", msg[512] = "";
+			int ok = 0;
+
+			(void)tca_map_get_text(one, "tenant", t, sizeof(t));
+			(void)tca_map_get_bool(one, "ok", &ok);
+			if (!ok) {
+				(void)tca_map_get_text(one, "code", code, sizeof(code));
+				(void)tca_map_get_text(one, "message", msg, sizeof(msg));
+				printf("%s: FAILED %s: %s\n", t, code, msg);
+			} else if ((diff = tca_map_get(one, "diff")) != NULL && cbor_isa_array(diff)) {
+				size_t k, nd = cbor_array_size(diff);
+
+				printf("%s:%s\n", t, dry_run ? " would change (dry run, nothing signed)" :
+				    " re-issued; changed fields:");
+				for (k = 0; k < nd; k++) {
+					cbor_item_t *d = cbor_array_get(diff, k);
+					char f[64] = "", o[256] = "", nw[256] = "";
+
+					(void)tca_map_get_text(d, "field", f, sizeof(f));
+					(void)tca_map_get_text(d, "old", o, sizeof(o));
+					(void)tca_map_get_text(d, "new", nw, sizeof(nw));
+					printf("  %-22s %s -> %s\n", f, o, nw);
+					cbor_decref(&d);
+				}
+				printf("  all other fields copied byte for byte (same key, subject, SKI, extensions)\n");
+			} else
+				printf("%s: re-issued\n", t);
+			cbor_decref(&one);
+		}
+		if (all)
+			printf("%zu CAs, %" PRIu64 " failed\n", n, failed);
+	}
+	cbor_decref(&res);
+	return failed > 0 ? EXIT_REFUSED : 0;
+}
+
 static int
 cmd_ca(const struct globals *g, int argc, char **argv)
 {
 	const char *sub, *tenant = NULL, *key_type = NULL;
 	cbor_item_t *args = NULL, *res = NULL, *cert;
-	int i, confirm = 0, all = 0, pem = 0, r;
+	int i, confirm = 0, all = 0, pem = 0, previous = 0, dry_run = 0, r;
 
 	if (argc < 1 || wants_help(argc, argv)) {
 		fprintf(argc < 1 ? stderr : stdout,
 		    "usage: ca-admin ca create TENANT [--key-type T]\n"
-		    "       ca-admin ca show TENANT [--pem]\n"
+		    "       ca-admin ca show TENANT [--pem] [--previous]\n"
 		    "       ca-admin ca list [--all]\n"
-		    "       ca-admin ca delete TENANT --confirm\n");
+		    "       ca-admin ca delete TENANT --confirm\n"
+		    "       ca-admin ca reissue (TENANT | --all) [--dry-run]\n");
 		return argc < 1 ? EXIT_USAGE : 0;
 	}
 	sub = argv[0];
@@ -177,6 +251,10 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 			all = 1;
 		else if (strcmp(argv[i], "--pem") == 0)
 			pem = 1;
+		else if (strcmp(argv[i], "--previous") == 0)
+			previous = 1;
+		else if (strcmp(argv[i], "--dry-run") == 0)
+			dry_run = 1;
 		else if (argv[i][0] != '-' && tenant == NULL)
 			tenant = argv[i];
 		else {
@@ -235,6 +313,8 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 			fprintf(stderr, "no CAs\n");
 		return 0;
 	}
+	if (strcmp(sub, "reissue") == 0)
+		return cmd_reissue(g, tenant, all, dry_run);
 	if (tenant == NULL) {
 		fprintf(stderr, "ca-admin ca %s: TENANT is required\n", sub);
 		return EXIT_USAGE;
@@ -246,8 +326,10 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 			args_text(args, "key_type", key_type);
 		r = call(g, "ca.create", args, &res);
 	} else if (strcmp(sub, "show") == 0) {
-		args = args_new(1);
+		args = args_new(previous ? 2 : 1);
 		args_text(args, "tenant", tenant);
+		if (previous)
+			args_other(args, "previous", cbor_build_bool(true));
 		r = call(g, "ca.show", args, &res);
 	} else if (strcmp(sub, "delete") == 0) {
 		if (!confirm) {

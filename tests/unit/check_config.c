@@ -61,6 +61,12 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.ca_default_key_type, TCA_KEY_EC_P256);
 	ck_assert_uint_eq(cfg.socket_mode, 0660);
 	ck_assert(tca_id_list_contains(&cfg.admin_uids, 0));
+	ck_assert_int_eq(cfg.schedule_enabled, 1);
+	ck_assert_int_eq(cfg.schedule.month, 10);
+	ck_assert_int_eq(cfg.schedule.day, 2);
+	ck_assert_int_eq(cfg.schedule.hour, 2);
+	ck_assert_str_eq(cfg.schedule.tz, "UTC");
+	ck_assert_int_eq(cfg.reissue_serial, TCA_SERIAL_NEW);
 }
 END_TEST
 
@@ -80,7 +86,22 @@ START_TEST(test_full)
 	    "token.pool_size = 8\nstore.path = /var/lib/tca/s.db\nstore.group_commit_max = 32\n"
 	    "ca.organization = Example Corp\nca.country = DE\nca.validity_days = 730\n"
 	    "ca.default_key_type = ec-p384\ndevice.validity_days = 90\n"
-	    "log.level = debug\nlog.syslog = true\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	    "log.level = debug\nlog.syslog = true\n"
+	    "schedule.enabled = false\nschedule.at = 10-02T03:30\nschedule.tz = Europe/Berlin\n"
+	    "reissue.serial = keep\nreissue.retry_min_s = 30\nreissue.retry_max_s = 900\n"
+	    "alert.command = /usr/local/bin/tca-alert\nalert.expiry_window_days = 45\n"
+	    "alert.timeout_s = 10\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_int_eq(cfg.schedule_enabled, 0);
+	ck_assert_int_eq(cfg.schedule.month, 10);
+	ck_assert_int_eq(cfg.schedule.day, 2);
+	ck_assert_int_eq(cfg.schedule.hour, 3);
+	ck_assert_int_eq(cfg.schedule.minute, 30);
+	ck_assert_str_eq(cfg.schedule.tz, "Europe/Berlin");
+	ck_assert_int_eq(cfg.reissue_serial, TCA_SERIAL_KEEP);
+	ck_assert_uint_eq(cfg.retry_min_s, 30);
+	ck_assert_uint_eq(cfg.retry_max_s, 900);
+	ck_assert_str_eq(cfg.alert_command, "/usr/local/bin/tca-alert");
+	ck_assert_uint_eq(cfg.alert_expiry_window_days, 45);
 	ck_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
 	ck_assert_uint_eq(cfg.socket_mode, 0600);
 	ck_assert_int_eq(cfg.socket_gid, 0);
@@ -123,6 +144,12 @@ START_TEST(test_errors)
 		{ "token.uri = x\ntoken.pin_file = /p\ntoken.pin_env = PIN\n", "exactly one" },
 		{ "token.uri = x\ntoken.pin_file = /p\nca.default_key_type = dsa\n", "ec-p256" },
 		{ "token.uri = x\ntoken.pin_file = /p\nroles.admin_uids = root\n", "numeric" },
+		{ "token.uri = x\ntoken.pin_file = /p\nschedule.tz = Mars/Olympus\n", "zoneinfo" },
+		{ "token.uri = x\ntoken.pin_file = /p\nschedule.at = 10-31T02:00\n", "out of range" },
+		{ "token.uri = x\ntoken.pin_file = /p\nschedule.at = 2 October\n", "MM-DD" },
+		{ "token.uri = x\ntoken.pin_file = /p\nreissue.serial = reuse\n", "new or keep" },
+		{ "token.uri = x\ntoken.pin_file = /p\nalert.command = mail-me\n", "absolute" },
+		{ "token.uri = x\ntoken.pin_file = /p\nreissue.retry_min_s = 100\nreissue.retry_max_s = 10\n", "below" },
 	};
 	struct tca_config cfg;
 	char err[512];

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "renewal.h"
 #include "schedule.h"
 #include "tca-error.h"
 
@@ -153,6 +154,19 @@ START_TEST(test_check)
 }
 END_TEST
 
+/* /schedule/backoff: doubling from min, capped at max, no overflow */
+START_TEST(test_backoff)
+{
+	ck_assert_uint_eq(tca_renewal_backoff(1, 60, 3600), 60);
+	ck_assert_uint_eq(tca_renewal_backoff(2, 60, 3600), 120);
+	ck_assert_uint_eq(tca_renewal_backoff(3, 60, 3600), 240);
+	ck_assert_uint_eq(tca_renewal_backoff(6, 60, 3600), 1920);
+	ck_assert_uint_eq(tca_renewal_backoff(7, 60, 3600), 3600);
+	ck_assert_uint_eq(tca_renewal_backoff(1000000, 60, 3600), 3600);
+	ck_assert_uint_eq(tca_renewal_backoff(0, 60, 3600), 60);
+}
+END_TEST
+
 static Suite *
 schedule_suite(void)
 {
@@ -166,6 +180,7 @@ schedule_suite(void)
 	tcase_add_test(tc, test_due_catch_up);
 	tcase_add_test(tc, test_due_created_after);
 	tcase_add_test(tc, test_check);
+	tcase_add_test(tc, test_backoff);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,409 @@
+/* renewal.c - yearly re-issuance scheduler and alert hook (see renewal.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "renewal.h"
+#include "tca-error.h"
+
+struct tca_renewal {
+	tca_engine *e;
+	pthread_t thread;
+	pthread_mutex_t lock;	/* everything below */
+	pthread_cond_t wake;
+	pthread_cond_t alerts_done;
+	struct tca_renewal_params p;
+	int stop, kicked;
+	unsigned int alerts_running;
+};
+
+struct alert {
+	tca_renewal *r;
+	pid_t pid;
+	unsigned int timeout_s;
+	char what[160];
+};
+
+unsigned int
+tca_renewal_backoff(unsigned int attempts, unsigned int min_s, unsigned int max_s)
+{
+	unsigned long long d = min_s;
+	unsigned int i;
+
+	for (i = 1; i < attempts && d < max_s; i++)
+		d *= 2;
+	return d > max_s ? max_s : (unsigned int)d;
+}
+
+static void
+iso(int64_t t, char *out, size_t outsz)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void *
+alert_reaper(void *arg)
+{
+	struct alert *a = arg;
+	tca_renewal *r = a->r;
+	unsigned int waited_ms = 0;
+	int st = 0;
+	pid_t w;
+
+	for (;;) {
+		w = waitpid(a->pid, &st, WNOHANG);
+		if (w == a->pid || (w < 0 && errno != EINTR))
+			break;
+		if (waited_ms >= a->timeout_s * 1000) {
+			log_error("alert command for %s still running after %u s: killed",
+			    a->what, a->timeout_s);
+			kill(a->pid, SIGKILL);
+			waitpid(a->pid, &st, 0);
+			w = -1;
+			break;
+		}
+		usleep(100000);
+		waited_ms += 100;
+	}
+	if (w == a->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		log_info("alert command for %s done", a->what);
+	else if (w == a->pid)
+		log_error("alert command for %s failed (%s %d)", a->what,
+		    WIFEXITED(st) ? "exit" : "signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	pthread_mutex_lock(&r->lock);
+	r->alerts_running--;
+	pthread_cond_broadcast(&r->alerts_done);
+	pthread_mutex_unlock(&r->lock);
+	free(a);
+	return NULL;
+}
+
+/* Starts the alert command; never waits for it.  Returns TCA_OK if it was
+ * started (or none is configured: then it only logs). */
+static int
+run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reason,
+    int64_t not_after, unsigned int attempts)
+{
+	char cmd[PATH_MAX], e_kind[64], e_tenant[128], e_reason[600], e_na[64], e_att[48];
+	char *argv[2], *envp[7];
+	posix_spawn_file_actions_t fa;
+	pthread_attr_t attr;
+	pthread_t th;
+	struct alert *a;
+	unsigned int timeout_s;
+	char na[32];
+	pid_t pid;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	snprintf(cmd, sizeof(cmd), "%s", r->p.alert_command);
+	timeout_s = r->p.alert_timeout_s;
+	pthread_mutex_unlock(&r->lock);
+	iso(not_after, na, sizeof(na));
+	log_warn("ALERT %s: tenant %s, CA certificate expires %s: %s", kind, tenant, na, reason);
+	if (cmd[0] == '\0')
+		return TCA_OK;
+	snprintf(e_kind, sizeof(e_kind), "TCA_ALERT_KIND=%s", kind);
+	snprintf(e_tenant, sizeof(e_tenant), "TCA_ALERT_TENANT=%s", tenant);
+	snprintf(e_reason, sizeof(e_reason), "TCA_ALERT_REASON=%s", reason);
+	snprintf(e_na, sizeof(e_na), "TCA_ALERT_NOT_AFTER=%s", na);
+	snprintf(e_att, sizeof(e_att), "TCA_ALERT_ATTEMPTS=%u", attempts);
+	envp[0] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+	envp[1] = e_kind;
+	envp[2] = e_tenant;
+	envp[3] = e_reason;
+	envp[4] = e_na;
+	envp[5] = e_att;
+	envp[6] = NULL;
+	argv[0] = cmd;
+	argv[1] = NULL;
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return TCA_ERR_SYSTEM;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	rc = posix_spawn(&pid, cmd, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		log_error("alert command %s could not be started: %s", cmd, strerror(rc));
+		return TCA_ERR_SYSTEM;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		waitpid(pid, NULL, 0);	/* cannot track it: do not leave a zombie */
+		return TCA_ERR_NOMEM;
+	}
+	a->r = r;
+	a->pid = pid;
+	a->timeout_s = timeout_s;
+	snprintf(a->what, sizeof(a->what), "%s/%s", kind, tenant);
+	pthread_mutex_lock(&r->lock);
+	r->alerts_running++;
+	pthread_mutex_unlock(&r->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, alert_reaper, a) != 0) {
+		pthread_attr_destroy(&attr);
+		waitpid(pid, NULL, 0);
+		pthread_mutex_lock(&r->lock);
+		r->alerts_running--;
+		pthread_mutex_unlock(&r->lock);
+		free(a);
+		return TCA_ERR_SYSTEM;
+	}
+	pthread_attr_destroy(&attr);
+	return TCA_OK;
+}
+
+struct pass_ctx {
+	tca_renewal *r;
+	struct tca_renewal_params p;
+	time_t now, last_instant, next_instant, next;
+	struct tca_requester self;
+};
+
+static void
+note_next(struct pass_ctx *pc, time_t t)
+{
+	if (t > pc->now && t < pc->next)
+		pc->next = t;
+}
+
+static void
+renewal_failed(struct pass_ctx *pc, const struct tca_ca_brief *b, const char *why)
+{
+	struct tca_renewal_state st = b->renewal;
+
+	if (!st.failed) {
+		/* a new failure episode */
+		st.failed = 1;
+		st.failed_since = pc->now;
+		st.attempts = 0;
+		st.alerted = 0;
+	}
+	st.attempts++;
+	snprintf(st.reason, sizeof(st.reason), "%s", why);
+	st.next_retry = pc->now + tca_renewal_backoff(st.attempts, pc->p.retry_min_s,
+	    pc->p.retry_max_s);
+	log_error("tenant %s: CA re-issuance failed (attempt %u): %s; retry at +%lld s",
+	    b->tenant, st.attempts, why, (long long)(st.next_retry - pc->now));
+	if (!st.alerted && run_alert(pc->r, "renewal-failed", b->tenant, why, b->not_after,
+	    st.attempts) == TCA_OK)
+		st.alerted = 1;
+	if (tca_engine_set_renewal(pc->r->e, b->tenant, &st) != TCA_OK)
+		log_error("tenant %s: recording the renewal failure failed", b->tenant);
+	note_next(pc, st.next_retry);
+}
+
+static void
+check_expiry(struct pass_ctx *pc, const struct tca_ca_brief *b)
+{
+	struct tca_renewal_state st = b->renewal;
+	char reason[200];
+
+	if (pc->p.expiry_window_days == 0 || st.expiry_alerted ||
+	    b->not_after - pc->now > (int64_t)pc->p.expiry_window_days * 86400)
+		return;
+	snprintf(reason, sizeof(reason), "CA certificate expires in less than %u days%s",
+	    pc->p.expiry_window_days, st.failed ? " and its re-issuance is failing" : "");
+	if (run_alert(pc->r, "expiring", b->tenant, reason, b->not_after, st.attempts) != TCA_OK)
+		return;
+	st.expiry_alerted = 1;
+	if (tca_engine_set_renewal(pc->r->e, b->tenant, &st) != TCA_OK)
+		log_error("tenant %s: recording the expiry alert failed", b->tenant);
+}
+
+static int
+pass_one(void *ctx, const struct tca_ca_brief *b)
+{
+	struct pass_ctx *pc = ctx;
+	struct tca_reissue_result res;
+	char why[512] = "";
+	int rc;
+
+	pthread_mutex_lock(&pc->r->lock);
+	rc = pc->r->stop;
+	pthread_mutex_unlock(&pc->r->lock);
+	if (rc)
+		return 1;	/* stopping: the rest waits for the next start */
+	/* due when notBefore lies before the latest passed instant (schedule.h) */
+	if (b->not_before >= pc->last_instant) {
+		check_expiry(pc, b);
+		return 0;
+	}
+	if (b->renewal.failed && pc->now < b->renewal.next_retry) {
+		note_next(pc, b->renewal.next_retry);
+		check_expiry(pc, b);
+		return 0;
+	}
+	rc = tca_engine_ca_reissue(pc->r->e, b->tenant, pc->last_instant, pc->p.serial_mode,
+	    0, &pc->self, &res, why, sizeof(why));
+	if (rc == TCA_OK || rc == TCA_ERR_ALREADY_EXISTS || rc == TCA_ERR_NOT_FOUND) {
+		/* done, done by someone else meanwhile, or deleted meanwhile */
+		if (rc != TCA_OK)
+			log_info("tenant %s: re-issuance skipped: %s", b->tenant, why);
+		return 0;
+	}
+	renewal_failed(pc, b, why[0] != '\0' ? why : tca_strerror(rc));
+	check_expiry(pc, b);
+	return 0;
+}
+
+time_t
+tca_renewal_pass(tca_renewal *r)
+{
+	struct pass_ctx pc;
+	struct tca_due d;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.r = r;
+	pthread_mutex_lock(&r->lock);
+	pc.p = r->p;
+	pthread_mutex_unlock(&r->lock);
+	pc.now = tca_engine_now(r->e);
+	pc.self.uid = (uint32_t)getuid();
+	pc.self.gid = (uint32_t)getgid();
+	pc.self.pid = (int32_t)getpid();
+	/* the two instants around now, computed once per pass (schedule.h: a CA is
+	 * due iff its notBefore lies before the latest passed instant) */
+	if (tca_schedule_due(&pc.p.schedule, 0, pc.now, &d) != TCA_OK) {
+		log_error("re-issuance schedule cannot be evaluated; next try in an hour");
+		return pc.now + 3600;
+	}
+	pc.last_instant = d.not_before;
+	pc.next_instant = d.next;
+	pc.next = d.next;
+	(void)tca_engine_foreach_brief(r->e, pass_one, &pc);
+	return pc.next;
+}
+
+static void *
+renewal_main(void *arg)
+{
+	tca_renewal *r = arg;
+	struct timespec until;
+	time_t next, now;
+	unsigned long long wait_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		r->kicked = 0;
+		pthread_mutex_unlock(&r->lock);
+
+		next = tca_renewal_pass(r);
+		now = tca_engine_now(r->e);
+		wait_ms = next > now ? (unsigned long long)(next - now) * 1000 : 0;
+		if (wait_ms > r->p.poll_ms)
+			wait_ms = r->p.poll_ms;	/* the clock may jump (NTP, suspend, tests) */
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)(wait_ms / 1000);
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&r->lock);
+		while (!r->stop && !r->kicked &&
+		    pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+int
+tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p, tca_renewal **r_ptr)
+{
+	tca_renewal *r;
+	char why[256];
+
+	*r_ptr = NULL;
+	if (tca_schedule_check(&p->schedule, why, sizeof(why)) != TCA_OK) {
+		log_error("re-issuance schedule: %s", why);
+		return TCA_ERR_CONFIG;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return TCA_ERR_NOMEM;
+	r->e = e;
+	r->p = *p;
+	if (r->p.poll_ms == 0)
+		r->p.poll_ms = 60000;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	pthread_cond_init(&r->alerts_done, NULL);
+	if (pthread_create(&r->thread, NULL, renewal_main, r) != 0) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->wake);
+		pthread_cond_destroy(&r->alerts_done);
+		free(r);
+		return TCA_ERR_SYSTEM;
+	}
+	log_info("re-issuance scheduler: every year on %02d-%02d at %02d:%02d %s, serial %s",
+	    p->schedule.month, p->schedule.day, p->schedule.hour, p->schedule.minute,
+	    p->schedule.tz, p->serial_mode == TCA_SERIAL_KEEP ? "kept" : "new");
+	*r_ptr = r;
+	return TCA_OK;
+}
+
+void
+tca_renewal_update_alerts(tca_renewal *r, const char *command,
+    unsigned int expiry_window_days, unsigned int timeout_s)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->p.alert_command, sizeof(r->p.alert_command), "%s", command);
+	r->p.expiry_window_days = expiry_window_days;
+	r->p.alert_timeout_s = timeout_s;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+tca_renewal_kick(tca_renewal *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->kicked = 1;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+tca_renewal_stop(tca_renewal *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	/* alert reapers kill their command at its timeout, so this ends */
+	pthread_mutex_lock(&r->lock);
+	while (r->alerts_running > 0)
+		pthread_cond_wait(&r->alerts_done, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	pthread_cond_destroy(&r->alerts_done);
+	free(r);
+}

@@ -1,0 +1,62 @@
+/*
+ * renewal.h - the yearly re-issuance scheduler and alert hook.
+ *
+ * One thread.  Each pass asks the pure schedule function (schedule.h) whether
+ * each active CA is due at the engine's clock; due CAs are re-issued one by one
+ * through tca_engine_ca_reissue (the same code path as `ca-admin ca reissue`),
+ * so issuance keeps being served throughout.  A failure marks that tenant
+ * "renewal-failed" with the reason, schedules a retry with exponential backoff
+ * (retry_min_s doubling up to retry_max_s) and runs the alert command once per
+ * failure episode; other tenants go on.  CAs within the alert window of their
+ * notAfter trigger one "expiring" alert per certificate.
+ *
+ * The alert command runs in its own process (posix_spawn) with a minimal
+ * environment: TCA_ALERT_KIND (renewal-failed | expiring), TCA_ALERT_TENANT,
+ * TCA_ALERT_REASON, TCA_ALERT_NOT_AFTER (ISO 8601 UTC), TCA_ALERT_ATTEMPTS.
+ * A reaper thread waits for it, kills it after timeout_s, and logs failures;
+ * the scheduler never waits for it.
+ */
+#ifndef TCA_RENEWAL_H
+#define TCA_RENEWAL_H
+
+#include <limits.h>
+
+#include "certs.h"
+#include "engine.h"
+#include "schedule.h"
+
+typedef struct tca_renewal tca_renewal;
+
+struct tca_renewal_params {
+	struct tca_schedule schedule;
+	enum tca_serial_mode serial_mode;
+	unsigned int retry_min_s, retry_max_s;
+	char alert_command[PATH_MAX];	/* "" = none */
+	unsigned int expiry_window_days;	/* 0 = no expiry alerts */
+	unsigned int alert_timeout_s;
+	unsigned int poll_ms;	/* longest sleep between passes (60000; tests less) */
+};
+
+/* Starts the scheduler thread.  e is borrowed. */
+int tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p,
+    tca_renewal **r_ptr);
+
+/* Replaces the alert settings (SIGHUP). */
+void tca_renewal_update_alerts(tca_renewal *r, const char *command,
+    unsigned int expiry_window_days, unsigned int timeout_s);
+
+/* Wakes the scheduler for an immediate pass. */
+void tca_renewal_kick(tca_renewal *r);
+
+/* Stops the thread (a re-issuance in progress completes first), waits for
+ * running alert commands up to their timeout, frees r.  NULL ok. */
+void tca_renewal_stop(tca_renewal *r);
+
+/* Backoff after `attempts` consecutive failures: min * 2^(attempts-1), capped. */
+unsigned int tca_renewal_backoff(unsigned int attempts, unsigned int min_s, unsigned int max_s);
+
+/* Runs one scheduler pass at the engine's clock (what the thread does each
+ * wake-up); returns the next time anything is due.  Exposed for tests. */
+time_t tca_renewal_pass(tca_renewal *r);
+
+#endif
