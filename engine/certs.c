@@ -53,6 +53,7 @@
 #include "log.h"
 #include "store.h"
 #include "tca-error.h"
+#include "text.h"
 
 #define CERTS_MAX_INPUT	(64 * 1024)	/* CSR / current certificate, DER or PEM */
 #define CERTS_MAX_SIG	1024		/* RSA-8192 signature = 1024 bytes */
@@ -63,41 +64,10 @@
 
 /* Truncating snprintf: for refusal reasons, and for diff values where
  * truncation is intended (and -Wformat-truncation would object). */
-static void
-setwhy(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-setwhy(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* Device-chosen bytes echoed in a reason: printable ASCII only, so the message
  * stays valid UTF-8 and harmless in logs. */
-static void
-sanitize(const unsigned char *s, size_t len, char *out, size_t outsz)
-{
-	size_t i, o = 0;
-
-	if (outsz == 0)
-		return;
-	for (i = 0; i < len && o + 1 < outsz; i++)
-		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ?
-		    (char)s[i] : '?';
-	if (i < len && o >= 3 && outsz > 4) {
-		out[o - 3] = '.';
-		out[o - 2] = '.';
-		out[o - 1] = '.';
-	}
-	out[o] = '\0';
-}
 
 /* Logs and drops OpenSSL's error queue, so a failure here does not leak stale
  * errors into the next, unrelated OpenSSL call of this thread. */
@@ -584,11 +554,11 @@ tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
 		return TCA_ERR_INVALID_ARG;
 	*csr_ptr = NULL;
 	if (data == NULL || len == 0) {
-		setwhy(why, whylen, "CSR is empty");
+		tca_setf(why, whylen, "CSR is empty");
 		return TCA_ERR_BAD_REQUEST;
 	}
 	if (len > CERTS_MAX_INPUT) {
-		setwhy(why, whylen, "CSR is larger than %d bytes", CERTS_MAX_INPUT);
+		tca_setf(why, whylen, "CSR is larger than %d bytes", CERTS_MAX_INPUT);
 		return TCA_ERR_BAD_REQUEST;
 	}
 
@@ -597,7 +567,7 @@ tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
 	if (data[0] == 0x30 &&
 	    (req = d2i_X509_REQ(NULL, &p, (long)len)) != NULL) {
 		if (p != data + len) {
-			setwhy(why, whylen, "CSR has trailing bytes after the DER request");
+			tca_setf(why, whylen, "CSR has trailing bytes after the DER request");
 			r = TCA_ERR_BAD_REQUEST;
 			goto out;
 		}
@@ -611,7 +581,7 @@ tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
 		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
 	}
 	if (req == NULL) {
-		setwhy(why, whylen, "CSR is neither a DER nor a PEM PKCS#10 request");
+		tca_setf(why, whylen, "CSR is neither a DER nor a PEM PKCS#10 request");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
@@ -654,7 +624,7 @@ check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
 	int i, n, nid, ulen, cnlen = 0, ncn = 0, r = TCA_ERR_INTERNAL;
 
 	if (name == NULL || (n = X509_NAME_entry_count(name)) <= 0) {
-		setwhy(why, whylen, "CSR subject is empty");
+		tca_setf(why, whylen, "CSR subject is empty");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
@@ -664,7 +634,7 @@ check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
 		attr_name(X509_NAME_ENTRY_get_object(ne), attr, sizeof(attr));
 		if (nid != NID_commonName && nid != NID_organizationName &&
 		    nid != NID_organizationalUnitName) {
-			setwhy(why, whylen, "CSR subject attribute %s is not "
+			tca_setf(why, whylen, "CSR subject attribute %s is not "
 			    "allowed (only CN, O and OU)", attr);
 			r = TCA_ERR_POLICY_VIOLATION;
 			goto out;
@@ -673,18 +643,18 @@ check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
 		OPENSSL_free(utf8);
 		utf8 = NULL;
 		if ((ulen = ASN1_STRING_to_UTF8(&utf8, val)) < 0) {
-			setwhy(why, whylen, "CSR subject %s is not a valid string", attr);
+			tca_setf(why, whylen, "CSR subject %s is not a valid string", attr);
 			r = TCA_ERR_BAD_REQUEST;
 			goto out;
 		}
 		if (memchr(utf8, '\0', (size_t)ulen) != NULL) {
-			setwhy(why, whylen, "CSR subject %s contains a NUL character", attr);
+			tca_setf(why, whylen, "CSR subject %s contains a NUL character", attr);
 			r = TCA_ERR_POLICY_VIOLATION;
 			goto out;
 		}
 		if (nid == NID_commonName) {
 			if (++ncn > 1) {
-				setwhy(why, whylen, "CSR subject has more than one CN");
+				tca_setf(why, whylen, "CSR subject has more than one CN");
 				r = TCA_ERR_POLICY_VIOLATION;
 				goto out;
 			}
@@ -694,16 +664,16 @@ check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
 		}
 	}
 	if (ncn == 0) {
-		setwhy(why, whylen, "CSR subject has no CN");
+		tca_setf(why, whylen, "CSR subject has no CN");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
 	if ((size_t)cnlen != strlen(device_id) ||
 	    memcmp(cn, device_id, (size_t)cnlen) != 0) {
-		sanitize(cn, (size_t)cnlen, shown, sizeof(shown));
-		sanitize((const unsigned char *)device_id, strlen(device_id),
+		tca_sanitize(cn, (size_t)cnlen, shown, sizeof(shown));
+		tca_sanitize((const unsigned char *)device_id, strlen(device_id),
 		    dev, sizeof(dev));
-		setwhy(why, whylen, "CSR CN \"%s\" does not match device id \"%s\"",
+		tca_setf(why, whylen, "CSR CN \"%s\" does not match device id \"%s\"",
 		    shown, dev);
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
@@ -729,7 +699,7 @@ check_key(EVP_PKEY *pkey, char *why, size_t whylen)
 		if (EVP_PKEY_get_utf8_string_param(pkey,
 		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1) {
 			ERR_clear_error();
-			setwhy(why, whylen, "EC key without a named curve is not "
+			tca_setf(why, whylen, "EC key without a named curve is not "
 			    "accepted (P-256 or P-384 only)");
 			return TCA_ERR_POLICY_VIOLATION;
 		}
@@ -738,18 +708,18 @@ check_key(EVP_PKEY *pkey, char *why, size_t whylen)
 		    strcmp(group, "secp384r1") == 0 ||
 		    strcmp(group, "P-384") == 0)
 			return TCA_OK;
-		setwhy(why, whylen, "EC curve %s is not accepted (P-256 or P-384 only)",
+		tca_setf(why, whylen, "EC curve %s is not accepted (P-256 or P-384 only)",
 		    group);
 		return TCA_ERR_POLICY_VIOLATION;
 	case EVP_PKEY_RSA:
 		bits = EVP_PKEY_get_bits(pkey);
 		if (bits < 2048) {
-			setwhy(why, whylen, "RSA key of %d bits is below the "
+			tca_setf(why, whylen, "RSA key of %d bits is below the "
 			    "2048-bit minimum", bits);
 			return TCA_ERR_POLICY_VIOLATION;
 		}
 		if (bits > 8192) {
-			setwhy(why, whylen, "RSA key of %d bits exceeds the "
+			tca_setf(why, whylen, "RSA key of %d bits exceeds the "
 			    "8192-bit maximum", bits);
 			return TCA_ERR_POLICY_VIOLATION;
 		}
@@ -757,7 +727,7 @@ check_key(EVP_PKEY *pkey, char *why, size_t whylen)
 	case EVP_PKEY_ED25519:
 		return TCA_OK;
 	default:
-		setwhy(why, whylen, "key type %s is not accepted "
+		tca_setf(why, whylen, "key type %s is not accepted "
 		    "(EC P-256/P-384, RSA 2048-8192, Ed25519)",
 		    id != NID_undef && OBJ_nid2sn(id) != NULL ? OBJ_nid2sn(id) :
 		    (EVP_PKEY_get0_type_name(pkey) != NULL ?
@@ -780,7 +750,7 @@ check_requested_exts(X509_REQ *csr, char *why, size_t whylen)
 		if (X509_REQ_get_attr_by_NID(csr, NID_ext_req, -1) < 0 &&
 		    X509_REQ_get_attr_by_NID(csr, NID_ms_ext_req, -1) < 0)
 			return TCA_OK;
-		setwhy(why, whylen, "CSR extension request is malformed");
+		tca_setf(why, whylen, "CSR extension request is malformed");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
@@ -789,12 +759,12 @@ check_requested_exts(X509_REQ *csr, char *why, size_t whylen)
 		ext = sk_X509_EXTENSION_value(exts, i);
 		BASIC_CONSTRAINTS_free(bc);
 		if ((bc = X509V3_EXT_d2i(ext)) == NULL) {
-			setwhy(why, whylen, "CSR basicConstraints extension is malformed");
+			tca_setf(why, whylen, "CSR basicConstraints extension is malformed");
 			r = TCA_ERR_BAD_REQUEST;
 			goto out;
 		}
 		if (bc->ca) {
-			setwhy(why, whylen, "CSR requests CA:TRUE");
+			tca_setf(why, whylen, "CSR requests CA:TRUE");
 			r = TCA_ERR_POLICY_VIOLATION;
 			goto out;
 		}
@@ -815,13 +785,13 @@ tca_csr_check(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
 	if (csr == NULL || device_id == NULL || *device_id == '\0')
 		return TCA_ERR_INVALID_ARG;
 	if ((pkey = X509_REQ_get0_pubkey(csr)) == NULL) {
-		setwhy(why, whylen, "CSR public key is malformed or of an "
+		tca_setf(why, whylen, "CSR public key is malformed or of an "
 		    "unsupported type");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if (X509_REQ_verify(csr, pkey) != 1) {
-		setwhy(why, whylen, "CSR signature does not verify "
+		tca_setf(why, whylen, "CSR signature does not verify "
 		    "(proof of possession failed)");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
@@ -911,7 +881,7 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	    (r = asn1_time_to_unix(X509_get0_notAfter(ca), &ca_na)) != TCA_OK)
 		goto out;
 	if (ca_nb > (int64_t)p->now || ca_na <= (int64_t)p->now) {
-		setwhy(why, whylen, "tenant CA certificate is not valid at issuance time");
+		tca_setf(why, whylen, "tenant CA certificate is not valid at issuance time");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
@@ -934,7 +904,7 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	if ((r = set_random_serial(x)) != TCA_OK)
 		goto out;
 	if ((r = device_subject(X509_REQ_get_subject_name(csr), &subj)) != TCA_OK) {
-		setwhy(why, whylen, "CSR subject has no CN, O or OU");
+		tca_setf(why, whylen, "CSR subject has no CN, O or OU");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
@@ -1018,13 +988,13 @@ tca_reenroll_check(X509 *const *cas, size_t n_cas,
 	if ((cas == NULL && n_cas > 0) || csr == NULL)
 		return TCA_ERR_INVALID_ARG;
 	if (current_len > CERTS_MAX_INPUT) {
-		setwhy(why, whylen, "current certificate is larger than %d bytes",
+		tca_setf(why, whylen, "current certificate is larger than %d bytes",
 		    CERTS_MAX_INPUT);
 		return TCA_ERR_BAD_REQUEST;
 	}
 	if ((r = cert_parse_any(current, current_len, &cur)) != TCA_OK) {
 		if (r == TCA_ERR_BAD_REQUEST)
-			setwhy(why, whylen, "current certificate is neither a DER "
+			tca_setf(why, whylen, "current certificate is neither a DER "
 			    "nor a PEM X.509 certificate");
 		goto out;
 	}
@@ -1039,14 +1009,14 @@ tca_reenroll_check(X509 *const *cas, size_t n_cas,
 	}
 	ERR_clear_error();
 	if (!found) {
-		setwhy(why, whylen, "current certificate was not issued by this "
+		tca_setf(why, whylen, "current certificate was not issued by this "
 		    "tenant's CA");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
 	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr),
 	    X509_get_subject_name(cur)) != 0) {
-		setwhy(why, whylen, "CSR subject differs from the current "
+		tca_setf(why, whylen, "CSR subject differs from the current "
 		    "certificate's subject (RFC 7030 4.2.2)");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
@@ -1703,7 +1673,7 @@ print_algid(const struct der_tlv *t, char *out, size_t outsz)
 			print_binary(par.p, par.len, pv, sizeof(pv));
 	} else
 		print_binary(t->val + q, t->vlen - q, pv, sizeof(pv));
-	setwhy(out, outsz, "%s %s", name, pv);
+	tca_setf(out, outsz, "%s %s", name, pv);
 }
 
 static void
@@ -1734,7 +1704,7 @@ print_elem(enum diff_kind kind, const struct der_tlv *t, char *out,
 			print_binary(t->val + 1, t->vlen - 1, out, outsz);
 		else if (t->val[0] & 0x80) {
 			print_binary(t->val, t->vlen, h, sizeof(h));
-			setwhy(out, outsz, "negative %s", h);
+			tca_setf(out, outsz, "negative %s", h);
 		} else
 			print_binary(t->val, t->vlen, out, outsz);
 		return;
@@ -1773,7 +1743,7 @@ print_elem(enum diff_kind kind, const struct der_tlv *t, char *out,
 		    der_get_tag(t->val, t->vlen, &q, 0x30, &alg) == TCA_OK) {
 			print_algid(&alg, a, sizeof(a));
 			print_binary(t->p, t->len, h, sizeof(h));
-			setwhy(out, outsz, "%s, %s", a, h);
+			tca_setf(out, outsz, "%s, %s", a, h);
 		} else
 			print_binary(t->p, t->len, out, outsz);
 		return;
@@ -1798,7 +1768,7 @@ diff_slot(struct diff_acc *acc, const char *field)
 	if (acc->n < acc->max && acc->d != NULL) {
 		d = &acc->d[acc->n];
 		memset(d, 0, sizeof(*d));
-		setwhy(d->field, sizeof(d->field), "%s", field);
+		tca_setf(d->field, sizeof(d->field), "%s", field);
 	}
 	acc->n++;
 	return d;
@@ -1843,7 +1813,7 @@ print_ext(const struct der_tlv *ext, char *out, size_t outsz)
 		return;
 	}
 	print_binary(val.val, val.vlen, h, sizeof(h));
-	setwhy(out, outsz, "%s%s", crit ? "critical, " : "", h);
+	tca_setf(out, outsz, "%s%s", crit ? "critical, " : "", h);
 }
 
 static void
@@ -1854,7 +1824,7 @@ diff_ext(struct diff_acc *acc, const struct der_tlv *oid,
 	char name[64], field[96];
 
 	oid_name(oid, name, sizeof(name));
-	setwhy(field, sizeof(field), "extensions.%s", name);
+	tca_setf(field, sizeof(field), "extensions.%s", name);
 	if ((d = diff_slot(acc, field)) == NULL)
 		return;
 	print_ext(a, d->old_value, sizeof(d->old_value));
@@ -1919,7 +1889,7 @@ ext_order(const unsigned char *seq, size_t seq_len, size_t n, int present,
 		ext_at(seq, seq_len, i, &e, &o, &crit, &v);
 		oid_name(&o, name, sizeof(name));
 		l = strlen(out);
-		setwhy(out + l, outsz - l, "%s%s", i > 0 ? "," : "", name);
+		tca_setf(out + l, outsz - l, "%s%s", i > 0 ? "," : "", name);
 	}
 }
 

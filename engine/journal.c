@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "text.h"
 #include "tca-error.h"
 
 #define JOURNAL_HASH_TAG "tca-journal-v1"
@@ -41,18 +42,6 @@ tca_ca_row_clear(struct tca_ca_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-void
-tca_hex(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
-}
 
 /* ------------------------------------------------------------------ hash */
 
@@ -230,72 +219,15 @@ tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
 
 /* ---------------------------------------------------------------- export */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t
-utf8_seq_len(const unsigned char *s)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-/* A JSON string; bytes that are not UTF-8 become U+FFFD so the line parses. */
 static void
-json_string(FILE *out, const char *str)
+json_str(FILE *out, const char *s)
 {
-	const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
-	size_t n;
-
-	fputc('"', out);
-	while (*s != '\0') {
-		if (*s == '"' || *s == '\\') {
-			fputc('\\', out);
-			fputc(*s++, out);
-		} else if (*s == '\n') {
-			fputs("\\n", out);
-			s++;
-		} else if (*s == '\r') {
-			fputs("\\r", out);
-			s++;
-		} else if (*s == '\t') {
-			fputs("\\t", out);
-			s++;
-		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(out, "\\u%04x", *s);
-			s++;
-		} else if ((n = utf8_seq_len(s)) == 0) {
-			fputs("\\ufffd", out);
-			s++;
-		} else {
-			fwrite(s, 1, n, out);
-			s += n;
-		}
-	}
-	fputc('"', out);
+	if (s == NULL)
+		s = "";
+	tca_json_string(out, (const unsigned char *)s, strlen(s));
 }
+
+
 
 static void
 rfc3339_utc(int64_t time_ms, char *buf, size_t buflen)
@@ -331,18 +263,18 @@ export_cb(void *arg, const struct tca_journal_record *rec)
 	rfc3339_utc(rec->time_ms, when, sizeof(when));
 	fprintf(out, "{\"seq\":%lld,\"time_ms\":%lld,\"time\":\"%s\",\"op\":",
 	    (long long)rec->seq, (long long)rec->time_ms, when);
-	json_string(out, rec->op);
+	json_str(out, rec->op);
 	fputs(",\"tenant\":", out);
-	json_string(out, rec->tenant);
+	json_str(out, rec->tenant);
 	fputs(",\"serial\":", out);
-	json_string(out, rec->serial_hex);
+	json_str(out, rec->serial_hex);
 	fputs(",\"subject\":", out);
-	json_string(out, rec->subject);
+	json_str(out, rec->subject);
 	fputs(",\"fingerprint\":", out);
-	json_string(out, rec->fingerprint_hex);
+	json_str(out, rec->fingerprint_hex);
 	fprintf(out, ",\"uid\":%lu,\"pid\":%ld,\"details\":",
 	    (unsigned long)rec->uid, (long)rec->pid);
-	json_string(out, rec->details);
+	json_str(out, rec->details);
 	fprintf(out, ",\"prev_hash\":\"%s\",\"hash\":\"%s\"}\n",
 	    prev_hex, hash_hex);
 	return ferror(out) ? TCA_ERR_SYSTEM : 0;

@@ -98,6 +98,7 @@
 #include "log.h"
 #include "store.h"
 #include "tca-error.h"
+#include "text.h"
 
 #define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
@@ -290,17 +291,6 @@ struct sqlite_store {
 
 static const struct tca_store_ops sqlite_ops;
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------ open */
 
@@ -311,7 +301,7 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	int rc;
 
 	if ((rc = sqlite3_exec(db, sql, NULL, NULL, &msg)) != SQLITE_OK) {
-		set_err(err, errlen, "%s", msg != NULL ? msg : sqlite3_errstr(rc));
+		tca_setf(err, errlen, "%s", msg != NULL ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	}
@@ -327,11 +317,11 @@ query_int(sqlite3 *db, const char *sql, long long *val_ptr, char *err,
 	int rc, r = TCA_ERR_JOURNAL_UNAVAILABLE;
 
 	if ((rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
+		tca_setf(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
 		goto out;
 	}
 	if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) {
-		set_err(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
+		tca_setf(err, errlen, "%s: %s", sql, sqlite3_errmsg(db));
 		goto out;
 	}
 	*val_ptr = sqlite3_column_int64(stmt, 0);
@@ -351,7 +341,7 @@ open_conn(const char *path, int oflags, sqlite3 **db_ptr, char *err,
 	*db_ptr = NULL;
 	rc = sqlite3_open_v2(path, &db, oflags | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot open %s: %s", path,
+		tca_setf(err, errlen, "cannot open %s: %s", path,
 		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
@@ -390,25 +380,25 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 	    err, errlen) != TCA_OK)
 		goto out;
 	if (app_id != 0 && app_id != APPLICATION_ID) {
-		set_err(err, errlen, "%s is not a tca state store "
+		tca_setf(err, errlen, "%s is not a tca state store "
 		    "(application_id 0x%llx)", path, (unsigned long long)app_id);
 		goto out;
 	}
 	if (version > SCHEMA_VERSION) {
-		set_err(err, errlen, "%s has schema version %lld, newer than the "
+		tca_setf(err, errlen, "%s has schema version %lld, newer than the "
 		    "%d this tca knows: upgrade tca, do not downgrade the store",
 		    path, version, SCHEMA_VERSION);
 		goto out;
 	}
 	if (version < 0 || (version == 0 && ntables != 0)) {
-		set_err(err, errlen, "%s is not a tca state store "
+		tca_setf(err, errlen, "%s is not a tca state store "
 		    "(schema version %lld with %lld schema objects)",
 		    path, version, ntables);
 		goto out;
 	}
 	if (version == 0) {
 		if (!may_create) {
-			set_err(err, errlen, "%s holds no tca state store", path);
+			tca_setf(err, errlen, "%s holds no tca state store", path);
 			goto out;
 		}
 		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK)
@@ -422,7 +412,7 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 		    &fk_bad, err, errlen) != TCA_OK)
 			goto out;
 		if (fk_bad != 0) {
-			set_err(err, errlen, "%s: migration to schema version 2 "
+			tca_setf(err, errlen, "%s: migration to schema version 2 "
 			    "left %lld dangling reference(s); not migrated",
 			    path, fk_bad);
 			goto out;
@@ -455,7 +445,7 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	/* the store is not secret but its integrity matters: no world access */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1 && errno != EEXIST) {
-		set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		tca_setf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fd != -1)
@@ -466,13 +456,13 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	if ((rc = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode = WAL", -1,
 	    &stmt, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_step(stmt)) != SQLITE_ROW) {
-		set_err(err, errlen, "%s: journal_mode=WAL: %s", path,
+		tca_setf(err, errlen, "%s: journal_mode=WAL: %s", path,
 		    sqlite3_errmsg(s->wdb));
 		goto out;
 	}
 	mode = sqlite3_column_text(stmt, 0);
 	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
-		set_err(err, errlen, "%s: cannot switch to WAL mode (got %s)",
+		tca_setf(err, errlen, "%s: cannot switch to WAL mode (got %s)",
 		    path, mode != NULL ? (const char *)mode : "nothing");
 		goto out;
 	}
@@ -488,7 +478,7 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	    query_int(s->wdb, "PRAGMA foreign_keys", &fk, err, errlen) != TCA_OK)
 		goto out;
 	if (fk != 1) {
-		set_err(err, errlen, "SQLite library lacks foreign key support");
+		tca_setf(err, errlen, "SQLite library lacks foreign key support");
 		goto out;
 	}
 	if (query_int(s->wdb, "PRAGMA max_page_count", &maxpages,
@@ -498,7 +488,7 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	for (i = 0; i < W_NSTMT; i++) {
 		if (sqlite3_prepare_v3(s->wdb, wsql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->ws[i], NULL) != SQLITE_OK) {
-			set_err(err, errlen, "prepare \"%s\": %s", wsql[i],
+			tca_setf(err, errlen, "prepare \"%s\": %s", wsql[i],
 			    sqlite3_errmsg(s->wdb));
 			goto out;
 		}
@@ -529,7 +519,7 @@ setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	if (sqlite3_prepare_v3(s->rdb, s->schema_version >= 2 ?
 	    CA_SELECT_V2 CA_WHERE_TENANT : CA_SELECT_V1 CA_WHERE_TENANT, -1,
 	    SQLITE_PREPARE_PERSISTENT, &s->get_ca_stmt, NULL) != SQLITE_OK) {
-		set_err(err, errlen, "prepare: %s", sqlite3_errmsg(s->rdb));
+		tca_setf(err, errlen, "prepare: %s", sqlite3_errmsg(s->rdb));
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	}
 	return TCA_OK;
@@ -572,28 +562,28 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 		return TCA_ERR_INVALID_ARG;
 	*st_ptr = NULL;
 	if (path == NULL || *path == '\0') {
-		set_err(err, errlen, "no store path");
+		tca_setf(err, errlen, "no store path");
 		return TCA_ERR_INVALID_ARG;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		tca_setf(err, errlen, "out of memory");
 		return TCA_ERR_NOMEM;
 	}
 	s->base.ops = &sqlite_ops;
 	s->readonly = (flags & TCA_STORE_READONLY) != 0;
 	if (pthread_mutex_init(&s->wlock, NULL) != 0) {
-		set_err(err, errlen, "mutex init failed");
+		tca_setf(err, errlen, "mutex init failed");
 		goto out;
 	}
 	s->wlock_init = 1;
 	if (pthread_mutexattr_init(&attr) != 0) {
-		set_err(err, errlen, "mutex init failed");
+		tca_setf(err, errlen, "mutex init failed");
 		goto out;
 	}
 	if (pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE) != 0 ||
 	    pthread_mutex_init(&s->rlock, &attr) != 0) {
 		pthread_mutexattr_destroy(&attr);
-		set_err(err, errlen, "mutex init failed");
+		tca_setf(err, errlen, "mutex init failed");
 		goto out;
 	}
 	pthread_mutexattr_destroy(&attr);

@@ -35,6 +35,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "text.h"
+
 #define TCA_TENANT_MAX 64
 #define TCA_SUBJECT_MAX 512
 #define TCA_SERIAL_MAX 20
@@ -233,8 +235,6 @@ int tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
 /* Writes every record as one JSON object per line (JSON Lines). */
 int tca_journal_export_json(tca_store *st, FILE *out);
 
-/* Lowercase hex of len bytes into out (2*len+1 bytes). */
-void tca_hex(const unsigned char *in, size_t len, char *out);
 
 /*
  * SQLite store: operational caps, also used for testing and fault simulation.

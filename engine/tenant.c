@@ -9,6 +9,7 @@
 #include "store.h"
 #include "tca-error.h"
 #include "tenant.h"
+#include "text.h"
 
 static int
 is_alnum(unsigned char c)
@@ -45,39 +46,6 @@ tca_tenant_validate(const char *tenant, char *why, size_t whylen)
 	return TCA_OK;
 }
 
-/* Length of the UTF-8 sequence at s (1..4) or 0 if invalid (overlongs and
- * surrogates refused). */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t avail)
-{
-	size_t n, i;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (avail < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 int
 tca_device_id_validate(const char *device_id, char *why, size_t whylen)
@@ -98,7 +66,7 @@ tca_device_id_validate(const char *device_id, char *why, size_t whylen)
 			snprintf(why, whylen, "device id contains a control character");
 			return TCA_ERR_BAD_REQUEST;
 		}
-		if ((n = utf8_seq_len(s + i, len - i)) == 0) {
+		if ((n = tca_utf8_seq_len(s + i, len - i)) == 0) {
 			snprintf(why, whylen, "device id is not valid UTF-8");
 			return TCA_ERR_BAD_REQUEST;
 		}

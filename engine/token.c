@@ -30,6 +30,7 @@
 #include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
+#include "text.h"
 #include "token.h"
 
 #define TOKEN_MAX_ID		128	/* longest CKA_ID we index or accept */
@@ -134,17 +135,6 @@ rv_breaks_session(CK_RV rv)
 	    rv == CKR_DEVICE_ERROR || rv == CKR_OPERATION_ACTIVE;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 id_hex(const unsigned char *id, size_t id_len, char *out, size_t outsz)
@@ -201,12 +191,12 @@ module_load(const char *path, CK_FUNCTION_LIST_PTR *fl_ptr, char *err, size_t er
 
 	*fl_ptr = NULL;
 	if (path == NULL || *path == '\0') {
-		set_err(err, errlen, "no PKCS#11 module configured");
+		tca_setf(err, errlen, "no PKCS#11 module configured");
 		return TCA_ERR_CONFIG;
 	}
 	/* unmanaged: no p11-kit RPC/wrapping layer, we initialize it ourselves */
 	if ((fl = p11_kit_module_load(path, P11_KIT_MODULE_UNMANAGED)) == NULL) {
-		set_err(err, errlen, "cannot load PKCS#11 module %s: %s", path,
+		tca_setf(err, errlen, "cannot load PKCS#11 module %s: %s", path,
 		    p11_kit_message() != NULL ? p11_kit_message() : "unknown error");
 		log_error("token: %s", err != NULL ? err : "module load failed");
 		return TCA_ERR_TOKEN_UNAVAILABLE;
@@ -222,7 +212,7 @@ module_load(const char *path, CK_FUNCTION_LIST_PTR *fl_ptr, char *err, size_t er
 			slot = i;
 	}
 	if (slot == MAX_MODULES) {
-		set_err(err, errlen, "too many PKCS#11 modules loaded");
+		tca_setf(err, errlen, "too many PKCS#11 modules loaded");
 		r = TCA_ERR_INTERNAL;
 		goto out;
 	}
@@ -231,7 +221,7 @@ module_load(const char *path, CK_FUNCTION_LIST_PTR *fl_ptr, char *err, size_t er
 	rv = fl->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		ck_check(rv, "C_Initialize");
-		set_err(err, errlen, "C_Initialize of %s failed: %s", path, rv_name(rv));
+		tca_setf(err, errlen, "C_Initialize of %s failed: %s", path, rv_name(rv));
 		goto out;
 	}
 	mod_refs[slot].init_fn = fl->C_Initialize;
@@ -862,7 +852,7 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 	int rc, r = TCA_ERR_INTERNAL;
 
 	if (uri_str == NULL || *uri_str == '\0') {
-		set_err(err, errlen, "token.uri is not set");
+		tca_setf(err, errlen, "token.uri is not set");
 		r = TCA_ERR_CONFIG;
 		goto out;
 	}
@@ -874,19 +864,19 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 	    P11_KIT_URI_FOR_MODULE, uri);
 	if (rc != P11_KIT_URI_OK) {
 		/* the URI is not echoed: it might carry a PIN */
-		set_err(err, errlen, "token.uri is not a valid PKCS#11 URI: %s",
+		tca_setf(err, errlen, "token.uri is not a valid PKCS#11 URI: %s",
 		    p11_kit_uri_message(rc));
 		r = TCA_ERR_CONFIG;
 		goto out;
 	}
 	if (p11_kit_uri_get_pin_value(uri) != NULL) {
-		set_err(err, errlen, "token.uri carries a pin-value; remove it and put the PIN "
+		tca_setf(err, errlen, "token.uri carries a pin-value; remove it and put the PIN "
 		    "in a 0600 file (token.pin_file)");
 		r = TCA_ERR_CONFIG;
 		goto out;
 	}
 	if (p11_kit_uri_any_unrecognized(uri)) {
-		set_err(err, errlen, "token.uri %s names more than a token (object, id, type "
+		tca_setf(err, errlen, "token.uri %s names more than a token (object, id, type "
 		    "or unknown attributes); use only token, slot and library attributes",
 		    uri_str);
 		r = TCA_ERR_CONFIG;
@@ -895,12 +885,12 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 	if (p11_kit_uri_get_pin_source(uri) != NULL)
 		log_warn("token: ignoring pin-source in token.uri; the PIN comes from token.pin_file");
 	if (ck_check(tok->fl->C_GetInfo(&info), "C_GetInfo") != CKR_OK) {
-		set_err(err, errlen, "C_GetInfo failed");
+		tca_setf(err, errlen, "C_GetInfo failed");
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	if ((rv = get_slots(tok->fl, &slots, &n_slots)) != CKR_OK) {
-		set_err(err, errlen, "C_GetSlotList failed: %s", rv_name(rv));
+		tca_setf(err, errlen, "C_GetSlotList failed: %s", rv_name(rv));
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
@@ -927,19 +917,19 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 		}
 	}
 	if (matches == 0 && uninit > 0) {
-		set_err(err, errlen, "the only token matching URI %s is not initialized",
+		tca_setf(err, errlen, "the only token matching URI %s is not initialized",
 		    uri_str);
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	if (matches == 0) {
-		set_err(err, errlen, "no token matches URI %s (%lu tokens present)", uri_str,
+		tca_setf(err, errlen, "no token matches URI %s (%lu tokens present)", uri_str,
 		    (unsigned long)n_slots);
 		r = TCA_ERR_CONFIG;
 		goto out;
 	}
 	if (matches > 1) {
-		set_err(err, errlen, "%u tokens match URI %s; make it select exactly one "
+		tca_setf(err, errlen, "%u tokens match URI %s; make it select exactly one "
 		    "(add serial=...)", matches, uri_str);
 		r = TCA_ERR_CONFIG;
 		goto out;
@@ -965,7 +955,7 @@ login_user(tca_token *tok, CK_SESSION_HANDLE h, const char *pin, size_t pin_len,
 		return TCA_OK;
 	}
 	ck_check(rv, "C_Login(CKU_USER)");
-	set_err(err, errlen, "login to token \"%s\" failed: %s", tok->label, rv_name(rv));
+	tca_setf(err, errlen, "login to token \"%s\" failed: %s", tok->label, rv_name(rv));
 	return rv_is_pin_error(rv) ? TCA_ERR_UNAUTHORIZED : TCA_ERR_TOKEN_UNAVAILABLE;
 }
 
@@ -983,39 +973,39 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (tok_ptr == NULL || params == NULL) {
-		set_err(err, errlen, "invalid arguments");
+		tca_setf(err, errlen, "invalid arguments");
 		return TCA_ERR_INVALID_ARG;
 	}
 	*tok_ptr = NULL;
 	if (params->pool_size < 1 || params->pool_size > TOKEN_MAX_POOL) {
-		set_err(err, errlen, "token pool_size must be 1..%d", TOKEN_MAX_POOL);
+		tca_setf(err, errlen, "token pool_size must be 1..%d", TOKEN_MAX_POOL);
 		return TCA_ERR_CONFIG;
 	}
 	if (pin == NULL && pin_len != 0) {
-		set_err(err, errlen, "invalid arguments");
+		tca_setf(err, errlen, "invalid arguments");
 		return TCA_ERR_INVALID_ARG;
 	}
 	if ((tok = calloc(1, sizeof(*tok))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		tca_setf(err, errlen, "out of memory");
 		return TCA_ERR_NOMEM;
 	}
 	tok->quirks = params->quirks;
 	if (pthread_mutex_init(&tok->pool_lock, NULL) != 0) {
 		free(tok);
-		set_err(err, errlen, "pthread_mutex_init failed");
+		tca_setf(err, errlen, "pthread_mutex_init failed");
 		return TCA_ERR_SYSTEM;
 	}
 	if (pthread_cond_init(&tok->pool_cond, NULL) != 0) {
 		pthread_mutex_destroy(&tok->pool_lock);
 		free(tok);
-		set_err(err, errlen, "pthread_cond_init failed");
+		tca_setf(err, errlen, "pthread_cond_init failed");
 		return TCA_ERR_SYSTEM;
 	}
 	if (pthread_rwlock_init(&tok->index_lock, NULL) != 0) {
 		pthread_cond_destroy(&tok->pool_cond);
 		pthread_mutex_destroy(&tok->pool_lock);
 		free(tok);
-		set_err(err, errlen, "pthread_rwlock_init failed");
+		tca_setf(err, errlen, "pthread_rwlock_init failed");
 		return TCA_ERR_SYSTEM;
 	}
 	if (pthread_mutex_init(&tok->admin_lock, NULL) != 0) {
@@ -1023,7 +1013,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		pthread_cond_destroy(&tok->pool_cond);
 		pthread_mutex_destroy(&tok->pool_lock);
 		free(tok);
-		set_err(err, errlen, "pthread_mutex_init failed");
+		tca_setf(err, errlen, "pthread_mutex_init failed");
 		return TCA_ERR_SYSTEM;
 	}
 	tok->locks_ok = 1;
@@ -1031,7 +1021,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		tok->hash_seed = (uint64_t)(uintptr_t)tok;	/* placement only, not security */
 	tok->n_buckets = TOKEN_INDEX_MIN_BUCKETS;
 	if ((tok->buckets = calloc(tok->n_buckets, sizeof(*tok->buckets))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		tca_setf(err, errlen, "out of memory");
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
@@ -1061,7 +1051,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	}
 	if ((tok->sessions = calloc(n, sizeof(*tok->sessions))) == NULL ||
 	    (tok->free_idx = calloc(n, sizeof(*tok->free_idx))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		tca_setf(err, errlen, "out of memory");
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
@@ -1070,7 +1060,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		rv = tok->fl->C_OpenSession(tok->slot, TOKEN_SESSION_FLAGS, NULL, NULL,
 		    &tok->sessions[i].h);
 		if (ck_check(rv, "C_OpenSession") != CKR_OK) {
-			set_err(err, errlen, "C_OpenSession on token \"%s\" failed: %s",
+			tca_setf(err, errlen, "C_OpenSession on token \"%s\" failed: %s",
 			    tok->label, rv_name(rv));
 			r = TCA_ERR_TOKEN_UNAVAILABLE;
 			goto out;
@@ -1083,13 +1073,13 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	if ((r = login_user(tok, tok->sessions[0].h, pin, pin_len, err, errlen)) != TCA_OK)
 		goto out;
 	if ((r = pool_borrow(tok, &s)) != TCA_OK) {
-		set_err(err, errlen, "no usable session on token \"%s\"", tok->label);
+		tca_setf(err, errlen, "no usable session on token \"%s\"", tok->label);
 		goto out;
 	}
 	r = index_build(tok, s->h);
 	pool_return(tok, s);
 	if (r != TCA_OK) {
-		set_err(err, errlen, "building the key index of token \"%s\" failed (%s)",
+		tca_setf(err, errlen, "building the key index of token \"%s\" failed (%s)",
 		    tok->label, tca_strerror(r));
 		goto out;
 	}
@@ -1916,17 +1906,17 @@ tca_token_init(const char *module_path, const char *label,
 	if (slot_ptr != NULL)
 		*slot_ptr = 0;
 	if (label == NULL || (label_len = strlen(label)) == 0 || label_len > 32) {
-		set_err(err, errlen, "token label must be 1..32 bytes");
+		tca_setf(err, errlen, "token label must be 1..32 bytes");
 		return TCA_ERR_INVALID_ARG;
 	}
 	if (so_pin == NULL || so_pin_len == 0 || user_pin == NULL || user_pin_len == 0) {
-		set_err(err, errlen, "SO PIN and user PIN are required");
+		tca_setf(err, errlen, "SO PIN and user PIN are required");
 		return TCA_ERR_INVALID_ARG;
 	}
 	if ((r = module_load(module_path, &fl, err, errlen)) != TCA_OK)
 		return r;
 	if ((rv = get_slots(fl, &slots, &n_slots)) != CKR_OK) {
-		set_err(err, errlen, "C_GetSlotList failed: %s", rv_name(rv));
+		tca_setf(err, errlen, "C_GetSlotList failed: %s", rv_name(rv));
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
@@ -1936,7 +1926,7 @@ tca_token_init(const char *module_path, const char *label,
 		if (ti.flags & CKF_TOKEN_INITIALIZED) {
 			ck_str(ti.label, sizeof(ti.label), tlabel, sizeof(tlabel));
 			if (strcmp(tlabel, label) == 0) {
-				set_err(err, errlen, "a token labelled \"%s\" is already "
+				tca_setf(err, errlen, "a token labelled \"%s\" is already "
 				    "initialized (slot %lu)", label, (unsigned long)slots[i]);
 				r = TCA_ERR_ALREADY_EXISTS;
 				goto out;
@@ -1947,7 +1937,7 @@ tca_token_init(const char *module_path, const char *label,
 		}
 	}
 	if (!found) {
-		set_err(err, errlen, "no slot with an uninitialized token in %s", module_path);
+		tca_setf(err, errlen, "no slot with an uninitialized token in %s", module_path);
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
@@ -1955,7 +1945,7 @@ tca_token_init(const char *module_path, const char *label,
 	memcpy(padded, label, label_len);
 	rv = fl->C_InitToken(chosen, (CK_UTF8CHAR_PTR)so_pin, (CK_ULONG)so_pin_len, padded);
 	if (ck_check(rv, "C_InitToken") != CKR_OK) {
-		set_err(err, errlen, "C_InitToken in slot %lu failed: %s", (unsigned long)chosen,
+		tca_setf(err, errlen, "C_InitToken in slot %lu failed: %s", (unsigned long)chosen,
 		    rv_name(rv));
 		r = rv_is_pin_error(rv) ? TCA_ERR_UNAUTHORIZED : TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
@@ -1964,21 +1954,21 @@ tca_token_init(const char *module_path, const char *label,
 	    "C_OpenSession")) != CKR_OK ||
 	    (rv = ck_check(fl->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, (CK_ULONG)so_pin_len),
 	    "C_Login(CKU_SO)")) != CKR_OK) {
-		set_err(err, errlen, "SO login to the new token failed: %s", rv_name(rv));
+		tca_setf(err, errlen, "SO login to the new token failed: %s", rv_name(rv));
 		r = rv_is_pin_error(rv) ? TCA_ERR_UNAUTHORIZED : TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	so_logged_in = 1;
 	rv = fl->C_InitPIN(h, (CK_UTF8CHAR_PTR)user_pin, (CK_ULONG)user_pin_len);
 	if (ck_check(rv, "C_InitPIN") != CKR_OK) {
-		set_err(err, errlen, "setting the user PIN failed: %s", rv_name(rv));
+		tca_setf(err, errlen, "setting the user PIN failed: %s", rv_name(rv));
 		r = (rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) ? TCA_ERR_CONFIG :
 		    TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	memset(&ti, 0, sizeof(ti));
 	if (ck_check(fl->C_GetTokenInfo(chosen, &ti), "C_GetTokenInfo") != CKR_OK) {
-		set_err(err, errlen, "C_GetTokenInfo on the new token failed");
+		tca_setf(err, errlen, "C_GetTokenInfo on the new token failed");
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "tca-error.h"
+#include "text.h"
 #include "wire.h"
 
 #define WIRE_MAX_DEPTH 16
@@ -33,80 +34,12 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-setwhy(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void
-setwhy(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* Peer-chosen bytes echoed in an error message: printable ASCII only, so the
  * message stays valid UTF-8 and harmless in logs. */
-static void
-sanitize(const unsigned char *s, size_t len, char *out, size_t outsz)
-{
-	size_t i, o = 0;
-
-	if (outsz == 0)
-		return;
-	for (i = 0; i < len && o + 1 < outsz; i++)
-		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	if (i < len && o >= 3 && outsz > 4) {
-		out[o - 3] = '.';
-		out[o - 2] = '.';
-		out[o - 1] = '.';
-	}
-	out[o] = '\0';
-}
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0, n, k;
-	uint32_t cp;
-
-	while (i < len) {
-		unsigned char c = s[i];
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else
-			return 0;
-		if (len - i - 1 < n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
-}
 
 /* Copies at most outsz-1 bytes of valid UTF-8 without control characters,
  * replacing anything else with '?' and never cutting a character in two. */
@@ -128,7 +61,7 @@ copy_text_safe(const unsigned char *s, size_t len, char *out, size_t outsz)
 			continue;
 		}
 		n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-		if (n > len - i || !utf8_valid(s + i, n)) {
+		if (n > len - i || !tca_utf8_valid(s + i, n)) {
 			if (o + 1 >= outsz)
 				break;
 			out[o++] = '?';
@@ -410,7 +343,7 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 		}
 		left[depth]--;
 		if (pos >= len) {
-			setwhy(why, whylen, "truncated CBOR data");
+			tca_setf(why, whylen, "truncated CBOR data");
 			return TCA_ERR_BAD_REQUEST;
 		}
 		ib = b[pos++];
@@ -421,17 +354,17 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 		else if (ai <= 27) {
 			nb = (size_t)1 << (ai - 24);
 			if (len - pos < nb) {
-				setwhy(why, whylen, "truncated CBOR data");
+				tca_setf(why, whylen, "truncated CBOR data");
 				return TCA_ERR_BAD_REQUEST;
 			}
 			for (val = 0, i = 0; i < nb; i++)
 				val = (val << 8) | b[pos++];
 		} else if (ai == 31) {
-			setwhy(why, whylen, major == 7 ? "unexpected CBOR break" :
+			tca_setf(why, whylen, major == 7 ? "unexpected CBOR break" :
 			    "indefinite-length CBOR items are not allowed");
 			return TCA_ERR_BAD_REQUEST;
 		} else {
-			setwhy(why, whylen, "malformed CBOR (reserved encoding)");
+			tca_setf(why, whylen, "malformed CBOR (reserved encoding)");
 			return TCA_ERR_BAD_REQUEST;
 		}
 		switch (major) {
@@ -442,7 +375,7 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 		case 2:
 		case 3:
 			if (val > len - pos) {
-				setwhy(why, whylen, "truncated CBOR string");
+				tca_setf(why, whylen, "truncated CBOR string");
 				return TCA_ERR_BAD_REQUEST;
 			}
 			pos += (size_t)val;
@@ -451,25 +384,25 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 		case 5:
 			/* every element needs at least one byte */
 			if (val > (len - pos) / (major == 5 ? 2 : 1)) {
-				setwhy(why, whylen, "CBOR %s announces more elements than the data holds",
+				tca_setf(why, whylen, "CBOR %s announces more elements than the data holds",
 				    major == 5 ? "map" : "array");
 				return TCA_ERR_BAD_REQUEST;
 			}
 			if (val == 0)
 				break;
 			if (depth + 1 > WIRE_MAX_DEPTH) {
-				setwhy(why, whylen, "CBOR nested more than %d levels deep", WIRE_MAX_DEPTH);
+				tca_setf(why, whylen, "CBOR nested more than %d levels deep", WIRE_MAX_DEPTH);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			left[++depth] = major == 5 ? val * 2 : val;
 			break;
 		default:
-			setwhy(why, whylen, "CBOR tags are not allowed");
+			tca_setf(why, whylen, "CBOR tags are not allowed");
 			return TCA_ERR_BAD_REQUEST;
 		}
 	}
 	if (pos != len) {
-		setwhy(why, whylen, "trailing data after the CBOR map (%zu bytes)", len - pos);
+		tca_setf(why, whylen, "trailing data after the CBOR map (%zu bytes)", len - pos);
 		return TCA_ERR_BAD_REQUEST;
 	}
 	return TCA_OK;
@@ -487,7 +420,7 @@ tca_cbor_decode_map(const unsigned char *buf, size_t len,
 		return TCA_ERR_INVALID_ARG;
 	*item_ptr = NULL;
 	if (buf == NULL || len == 0) {
-		setwhy(why, whylen, "empty message");
+		tca_setf(why, whylen, "empty message");
 		return TCA_ERR_BAD_REQUEST;
 	}
 	if ((r = cbor_prescan(buf, len, why, whylen)) != TCA_OK)
@@ -496,21 +429,21 @@ tca_cbor_decode_map(const unsigned char *buf, size_t len,
 	item = cbor_load(buf, len, &res);
 	if (item == NULL || res.error.code != CBOR_ERR_NONE) {
 		if (res.error.code == CBOR_ERR_MEMERROR) {
-			setwhy(why, whylen, "out of memory decoding CBOR");
+			tca_setf(why, whylen, "out of memory decoding CBOR");
 			r = TCA_ERR_NOMEM;
 		} else {
-			setwhy(why, whylen, "malformed CBOR at offset %zu", res.error.position);
+			tca_setf(why, whylen, "malformed CBOR at offset %zu", res.error.position);
 			r = TCA_ERR_BAD_REQUEST;
 		}
 		goto out;
 	}
 	if (res.read != len) {
-		setwhy(why, whylen, "trailing data after the CBOR map (%zu bytes)", len - res.read);
+		tca_setf(why, whylen, "trailing data after the CBOR map (%zu bytes)", len - res.read);
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if (!cbor_isa_map(item) || !cbor_map_is_definite(item)) {
-		setwhy(why, whylen, "message is not a definite-length CBOR map");
+		tca_setf(why, whylen, "message is not a definite-length CBOR map");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
@@ -565,7 +498,7 @@ check_map_keys(const cbor_item_t *map, const char *what, char *why, size_t whyle
 	int r = TCA_ERR_INTERNAL;
 
 	if (map == NULL || !cbor_isa_map(map) || !cbor_map_is_definite(map)) {
-		setwhy(why, whylen, "%s is not a definite-length map", what);
+		tca_setf(why, whylen, "%s is not a definite-length map", what);
 		return TCA_ERR_BAD_REQUEST;
 	}
 	n = cbor_map_size(map);
@@ -574,7 +507,7 @@ check_map_keys(const cbor_item_t *map, const char *what, char *why, size_t whyle
 	p = cbor_map_handle(map);
 	for (i = 0; i < n; i++) {
 		if (!is_text(p[i].key)) {
-			setwhy(why, whylen, "%s has a key that is not a text string", what);
+			tca_setf(why, whylen, "%s has a key that is not a text string", what);
 			return TCA_ERR_BAD_REQUEST;
 		}
 	}
@@ -587,9 +520,9 @@ check_map_keys(const cbor_item_t *map, const char *what, char *why, size_t whyle
 	qsort(keys, n, sizeof(*keys), key_cmp);
 	for (i = 1; i < n; i++) {
 		if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
-			sanitize(cbor_string_handle(keys[i]), cbor_string_length(keys[i]),
+			tca_sanitize(cbor_string_handle(keys[i]), cbor_string_length(keys[i]),
 			    name, sizeof(name));
-			setwhy(why, whylen, "%s has duplicate key \"%s\"", what, name);
+			tca_setf(why, whylen, "%s has duplicate key \"%s\"", what, name);
 			r = TCA_ERR_BAD_REQUEST;
 			goto out;
 		}
@@ -643,19 +576,19 @@ tca_request_decode(const unsigned char *buf, size_t len,
 		goto out;
 	/* the id first, so that every later refusal can be matched by the client */
 	if ((id = tca_map_get(item, "id")) != NULL && !get_uint(id, &req->id)) {
-		setwhy(why, whylen, "request \"id\" must be an unsigned integer");
+		tca_setf(why, whylen, "request \"id\" must be an unsigned integer");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	/* then the version: the rest of the schema belongs to it */
 	if ((v = tca_map_get(item, "v")) == NULL || !get_uint(v, &req->version)) {
-		setwhy(why, whylen, v == NULL ? "request has no \"v\"" :
+		tca_setf(why, whylen, v == NULL ? "request has no \"v\"" :
 		    "request \"v\" must be an unsigned integer");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if (req->version < TCA_PROTO_VERSION_MIN || req->version > TCA_PROTO_VERSION_MAX) {
-		setwhy(why, whylen, "protocol version %llu is not supported (%d..%d)",
+		tca_setf(why, whylen, "protocol version %llu is not supported (%d..%d)",
 		    (unsigned long long)req->version, TCA_PROTO_VERSION_MIN, TCA_PROTO_VERSION_MAX);
 		r = TCA_ERR_UNSUPPORTED_VERSION;
 		goto out;
@@ -666,26 +599,26 @@ tca_request_decode(const unsigned char *buf, size_t len,
 		if (key_eq(p[i].key, "v") || key_eq(p[i].key, "id") ||
 		    key_eq(p[i].key, "op") || key_eq(p[i].key, "args"))
 			continue;
-		sanitize(cbor_string_handle(p[i].key), cbor_string_length(p[i].key),
+		tca_sanitize(cbor_string_handle(p[i].key), cbor_string_length(p[i].key),
 		    name, sizeof(name));
-		setwhy(why, whylen, "unknown request key \"%s\"", name);
+		tca_setf(why, whylen, "unknown request key \"%s\"", name);
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if (id == NULL) {
-		setwhy(why, whylen, "request has no \"id\"");
+		tca_setf(why, whylen, "request has no \"id\"");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if ((op = tca_map_get(item, "op")) == NULL || !is_text(op) ||
 	    !op_name_valid(cbor_string_handle(op), cbor_string_length(op))) {
-		setwhy(why, whylen, op == NULL ? "request has no \"op\"" :
+		tca_setf(why, whylen, op == NULL ? "request has no \"op\"" :
 		    "request \"op\" must be text of 1..%d characters a-z and '.'", TCA_OP_MAX);
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
 	if ((args = tca_map_get(item, "args")) == NULL) {
-		setwhy(why, whylen, "request has no \"args\"");
+		tca_setf(why, whylen, "request has no \"args\"");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
@@ -731,13 +664,13 @@ tca_args_check(const cbor_item_t *args, const struct tca_arg_spec *spec,
 	n = cbor_map_size(args);
 	p = cbor_map_handle(args);
 	for (i = 0; i < n; i++) {
-		sanitize(cbor_string_handle(p[i].key), cbor_string_length(p[i].key),
+		tca_sanitize(cbor_string_handle(p[i].key), cbor_string_length(p[i].key),
 		    name, sizeof(name));
 		for (s = NULL, j = 0; j < n_spec; j++)
 			if (key_eq(p[i].key, spec[j].name))
 				s = &spec[j];
 		if (s == NULL) {
-			setwhy(why, whylen, "unknown argument \"%s\"", name);
+			tca_setf(why, whylen, "unknown argument \"%s\"", name);
 			return TCA_ERR_BAD_REQUEST;
 		}
 		val = p[i].value;
@@ -745,53 +678,53 @@ tca_args_check(const cbor_item_t *args, const struct tca_arg_spec *spec,
 		switch (s->type) {
 		case TCA_ARG_TEXT:
 			if (!is_text(val)) {
-				setwhy(why, whylen, "argument \"%s\" must be a text string", name);
+				tca_setf(why, whylen, "argument \"%s\" must be a text string", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			l = cbor_string_length(val);
 			if (l > max) {
-				setwhy(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
+				tca_setf(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			if (l > 0 && memchr(cbor_string_handle(val), '\0', l) != NULL) {
-				setwhy(why, whylen, "argument \"%s\" contains a NUL character", name);
+				tca_setf(why, whylen, "argument \"%s\" contains a NUL character", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
-			if (!utf8_valid(cbor_string_handle(val), l)) {
-				setwhy(why, whylen, "argument \"%s\" is not valid UTF-8", name);
+			if (!tca_utf8_valid(cbor_string_handle(val), l)) {
+				tca_setf(why, whylen, "argument \"%s\" is not valid UTF-8", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			break;
 		case TCA_ARG_BYTES:
 			if (!cbor_isa_bytestring(val) || !cbor_bytestring_is_definite(val)) {
-				setwhy(why, whylen, "argument \"%s\" must be a byte string", name);
+				tca_setf(why, whylen, "argument \"%s\" must be a byte string", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			if (cbor_bytestring_length(val) > max) {
-				setwhy(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
+				tca_setf(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			break;
 		case TCA_ARG_UINT:
 			if (!cbor_isa_uint(val)) {
-				setwhy(why, whylen, "argument \"%s\" must be an unsigned integer", name);
+				tca_setf(why, whylen, "argument \"%s\" must be an unsigned integer", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			break;
 		case TCA_ARG_BOOL:
 			if (!cbor_is_bool(val)) {
-				setwhy(why, whylen, "argument \"%s\" must be true or false", name);
+				tca_setf(why, whylen, "argument \"%s\" must be true or false", name);
 				return TCA_ERR_BAD_REQUEST;
 			}
 			break;
 		default:
-			setwhy(why, whylen, "argument \"%s\" has no usable schema", name);
+			tca_setf(why, whylen, "argument \"%s\" has no usable schema", name);
 			return TCA_ERR_INTERNAL;
 		}
 	}
 	for (j = 0; j < n_spec; j++) {
 		if (spec[j].required && tca_map_get(args, spec[j].name) == NULL) {
-			setwhy(why, whylen, "missing argument \"%s\"", spec[j].name);
+			tca_setf(why, whylen, "missing argument \"%s\"", spec[j].name);
 			return TCA_ERR_BAD_REQUEST;
 		}
 	}
@@ -1147,7 +1080,7 @@ decode_error_map(const cbor_item_t *e, struct tca_response *resp)
 	    sizeof(resp->code) - 1))
 		return TCA_ERR_PROTOCOL;
 	if ((msg = tca_map_get(e, "message")) == NULL || !is_text(msg) ||
-	    !utf8_valid(cbor_string_handle(msg), cbor_string_length(msg)))
+	    !tca_utf8_valid(cbor_string_handle(msg), cbor_string_length(msg)))
 		return TCA_ERR_PROTOCOL;
 	memcpy(resp->code, cbor_string_handle(code), cbor_string_length(code));
 	resp->code[cbor_string_length(code)] = '\0';

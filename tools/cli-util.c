@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "cli-util.h"
+#include "text.h"
 
 const char *
 cli_socket_path(const char *opt)
@@ -171,39 +172,7 @@ cli_write_cert(FILE *f, const unsigned char *der, size_t len, int pem)
 	return r;
 }
 
-void
-cli_hex(const unsigned char *b, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
 
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
-}
-
-static void
-json_string(FILE *f, const unsigned char *s, size_t len)
-{
-	size_t i;
-
-	fputc('"', f);
-	for (i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
 
 static void
 json_base64(FILE *f, const unsigned char *b, size_t len)
@@ -244,7 +213,7 @@ cli_print_json(FILE *f, const cbor_item_t *it)
 		break;
 	case CBOR_TYPE_STRING:
 		if (cbor_string_is_definite(it))
-			json_string(f, cbor_string_handle(it), cbor_string_length(it));
+			tca_json_string(f, cbor_string_handle(it), cbor_string_length(it));
 		else
 			fputs("null", f);
 		break;

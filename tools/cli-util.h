@@ -50,9 +50,6 @@ int cli_close_out(FILE *f, const char *path, char *err, size_t errlen);
  * one X.509 certificate) or unchanged.  0, or -1 (unparsable or write error). */
 int cli_write_cert(FILE *f, const unsigned char *der, size_t len, int pem);
 
-/* Lower-case hex of b into out, which holds 2 * len + 1 bytes. */
-void cli_hex(const unsigned char *b, size_t len, char *out);
-
 /* A CBOR value as JSON: byte strings base64, unknown simple values null. */
 void cli_print_json(FILE *f, const cbor_item_t *item);
 

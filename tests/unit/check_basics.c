@@ -20,6 +20,7 @@
 #include "tca-error.h"
 #include "tenant.h"
 #include "testutil.h"
+#include "text.h"
 
 /* /basics/error/wire-codes */
 START_TEST(test_error_codes)
@@ -205,6 +206,33 @@ START_TEST(test_roles)
 }
 END_TEST
 
+/* /basics/text: JSON strings always parse, sanitizing, hex */
+START_TEST(test_text)
+{
+	static const unsigned char in[] = "a\"b\\c\n\x01\xc3\xa9\xff\xed\xa0\x80z";
+	char *buf = NULL, out[16], hex[9];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	tca_json_string(f, in, sizeof(in) - 1);
+	fclose(f);
+	/* quote, backslash, newline and control escaped; é kept; 0xff and the
+	 * encoded surrogate replaced */
+	ck_assert_str_eq(buf, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\ufffd\\ufffd\\ufffd\\ufffdz\"");
+	free(buf);
+	tca_sanitize((const unsigned char *)"dev\n\"1\"", 7, out, sizeof(out));
+	ck_assert_str_eq(out, "dev??1?");
+	tca_sanitize((const unsigned char *)"0123456789abcdefghij", 20, out, sizeof(out));
+	ck_assert_str_eq(out, "0123456789ab...");
+	tca_hex((const unsigned char *)"\x00\x7f\x80\xff", 4, hex);
+	ck_assert_str_eq(hex, "007f80ff");
+	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 1);
+	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
+	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xe0\x80\xaf", 3), 0);
+}
+END_TEST
+
 static Suite *
 basics_suite(void)
 {
@@ -219,6 +247,7 @@ basics_suite(void)
 	tcase_add_test(tc, test_secret_file);
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_roles);
+	tcase_add_test(tc, test_text);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,36 @@
+/*
+ * text.h - small text helpers shared by the engine, the tools and the client
+ * library: bounded message formatting, making peer-supplied bytes safe to
+ * echo, hex, strict UTF-8, JSON strings.
+ */
+#ifndef TCA_TEXT_H
+#define TCA_TEXT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* snprintf into buf that tolerates NULL/0 and truncates silently: for error
+ * and refusal messages, where truncation is acceptable. */
+void tca_setf(char *buf, size_t buflen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Peer- or device-chosen bytes echoed in a message: printable ASCII except
+ * '"', everything else '?'; "..." marks truncation.  out is NUL-terminated. */
+void tca_sanitize(const unsigned char *s, size_t len, char *out, size_t outsz);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void tca_hex(const unsigned char *in, size_t len, char *out);
+
+/* Length (1..4) of the valid UTF-8 sequence at s within avail bytes, or 0:
+ * RFC 3629 strict - no overlong forms, no surrogates, nothing past U+10FFFF. */
+size_t tca_utf8_seq_len(const unsigned char *s, size_t avail);
+
+/* 1 if s[0..len) is entirely valid UTF-8 (as above), else 0. */
+int tca_utf8_valid(const unsigned char *s, size_t len);
+
+/* Writes s[0..len) as a JSON string: quotes, backslashes and control
+ * characters escaped, bytes that are not UTF-8 replaced by U+FFFD so the
+ * output always parses. */
+void tca_json_string(FILE *f, const unsigned char *s, size_t len);
+
+#endif
