@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -113,6 +114,21 @@ test_write_file(const char *path, const void *data, size_t len, int mode)
 	if (fchmod(fd, (mode_t)mode) != 0 || close(fd) != 0 || w != (ssize_t)len)
 		return -1;
 	return 0;
+}
+
+time_t
+test_utc(int year, int month, int day, int hour, int minute, int second)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = second;
+	return timegm(&tm);
 }
 
 void

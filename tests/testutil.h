@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <time.h>
 
 #define TEST_PIN "1234"
 #define TEST_SO_PIN "5678"
@@ -51,6 +52,9 @@ unsigned char *test_read_file(const char *path, size_t *len_ptr);
 
 /* Writes a whole file with mode; returns 0 or -1. */
 int test_write_file(const char *path, const void *data, size_t len, int mode);
+
+/* Unix time of a UTC calendar date (timegm). */
+time_t test_utc(int year, int month, int day, int hour, int minute, int second);
 
 /* Path of a built program/library: $TCA_BUILDDIR/rel (or ./rel). */
 void test_build_path(const char *rel, char *out, size_t outsz);

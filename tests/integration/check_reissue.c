@@ -37,22 +37,7 @@
 #include "token.h"
 #include "wire.h"
 
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return timegm(&tm);
-}
-
-#define INSTANT_2026 (utc(2026, 10, 2, 2, 0, 0))
+#define INSTANT_2026 (test_utc(2026, 10, 2, 2, 0, 0))
 
 struct rig {
 	struct test_token t;
@@ -190,7 +175,7 @@ START_TEST(test_scheduled)
 	tca_client *c;
 	int pday = 0, psec = 0;
 
-	rig_start(&g, "tca-rs-sched", utc(2026, 9, 1, 12, 0, 0), NULL);
+	rig_start(&g, "tca-rs-sched", test_utc(2026, 9, 1, 12, 0, 0), NULL);
 	ck_assert_int_eq(ca_create(g.d.socket, "t1", NULL, &err), TCA_OK);
 	old_ca = ca_cert(g.d.socket, "t1");
 	fingerprint(g.d.socket, "t1", fp0, sizeof(fp0));
@@ -292,7 +277,7 @@ START_TEST(test_restart_no_double)
 	struct tca_client_error err;
 	char fp0[80], fp1[80], fp2[80];
 
-	rig_start(&g, "tca-rs-restart", utc(2026, 9, 1, 0, 0, 0), NULL);
+	rig_start(&g, "tca-rs-restart", test_utc(2026, 9, 1, 0, 0, 0), NULL);
 	ck_assert_int_eq(ca_create(g.d.socket, "t2", NULL, &err), TCA_OK);
 	fingerprint(g.d.socket, "t2", fp0, sizeof(fp0));
 	set_clock(&g, INSTANT_2026 + 5);
@@ -319,12 +304,12 @@ START_TEST(test_catch_up)
 	X509 *x;
 	struct tm tm;
 
-	rig_start(&g, "tca-rs-catchup", utc(2026, 9, 1, 0, 0, 0), NULL);
+	rig_start(&g, "tca-rs-catchup", test_utc(2026, 9, 1, 0, 0, 0), NULL);
 	ck_assert_int_eq(ca_create(g.d.socket, "t3", NULL, &err), TCA_OK);
 	fingerprint(g.d.socket, "t3", fp0, sizeof(fp0));
 	ck_assert_int_eq(daemon_stop(&g.d), 0);
 	/* down over the instant; back on 5 October */
-	set_clock(&g, utc(2026, 10, 5, 9, 0, 0));
+	set_clock(&g, test_utc(2026, 10, 5, 9, 0, 0));
 	daemon_exec(&g.d, NULL);
 	ck_assert_int_eq(wait_reissued(g.d.socket, "t3", fp0, 10000), 0);
 	x = ca_cert(g.d.socket, "t3");
@@ -342,7 +327,7 @@ START_TEST(test_kill9_fifty)
 	char tenant[32], sql[512], admin[1100];
 	int i, st;
 
-	rig_start(&g, "tca-rs-kill9", utc(2026, 9, 1, 0, 0, 0), NULL);
+	rig_start(&g, "tca-rs-kill9", test_utc(2026, 9, 1, 0, 0, 0), NULL);
 	for (i = 0; i < 50; i++) {
 		snprintf(tenant, sizeof(tenant), "k%02d", i);
 		ck_assert_int_eq(ca_create(g.d.socket, tenant, NULL, &err), TCA_OK);
@@ -392,7 +377,7 @@ START_TEST(test_token_error)
 	uint64_t attempts = 0, nfailed = 0;
 	tca_client *c;
 
-	rig_start(&g, "tca-rs-tokerr", utc(2026, 9, 1, 0, 0, 0),
+	rig_start(&g, "tca-rs-tokerr", test_utc(2026, 9, 1, 0, 0, 0),
 	    "reissue.retry_min_s = 60\nreissue.retry_max_s = 600\n");
 	ck_assert_int_eq(ca_create(g.d.socket, "good", NULL, &err), TCA_OK);
 	ck_assert_int_eq(ca_create(g.d.socket, "bad", NULL, &err), TCA_OK);
@@ -456,7 +441,7 @@ START_TEST(test_manual)
 	char fp0[80], fp1[80], admin[1100];
 	X509 *a, *b;
 
-	rig_start(&g, "tca-rs-manual", utc(2026, 9, 1, 0, 0, 0), "reissue.serial = keep\nschedule.enabled = false\n");
+	rig_start(&g, "tca-rs-manual", test_utc(2026, 9, 1, 0, 0, 0), "reissue.serial = keep\nschedule.enabled = false\n");
 	ck_assert_int_eq(ca_create(g.d.socket, "tm", NULL, &err), TCA_OK);
 	fingerprint(g.d.socket, "tm", fp0, sizeof(fp0));
 	a = ca_cert(g.d.socket, "tm");
@@ -498,7 +483,7 @@ START_TEST(test_expiry_alert)
 	struct tca_client_error err;
 
 	/* a window longer than the validity: alerted at once, once */
-	rig_start(&g, "tca-rs-expiry", utc(2026, 9, 1, 0, 0, 0), "alert.expiry_window_days = 1100\n");
+	rig_start(&g, "tca-rs-expiry", test_utc(2026, 9, 1, 0, 0, 0), "alert.expiry_window_days = 1100\n");
 	ck_assert_int_eq(ca_create(g.d.socket, "te", NULL, &err), TCA_OK);
 	usleep(800000);
 	ck_assert_int_eq(count_lines(g.alerts, "expiring te"), 1);

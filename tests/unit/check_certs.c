@@ -1342,21 +1342,6 @@ cert_elems(X509 *x, struct span outer[3], struct span *tbs, int max, int *n)
 	return der;
 }
 
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return timegm(&tm);
-}
-
 static void
 iso(int64_t t, char *out, size_t outsz)
 {
@@ -1499,7 +1484,7 @@ START_TEST(test_reissue_tbs)
 	static const char *const want_keep[] = { "validity.notBefore",
 	    "validity.notAfter" };
 	time_t t0 = time(NULL) - 300 * DAY;
-	time_t nb = utc(2027, 10, 2, 2, 0, 0);
+	time_t nb = test_utc(2027, 10, 2, 2, 0, 0);
 	X509 *old = make_ca(_i, t0, 1095), *nw, *kp, *nw2;
 	struct tca_tbs_diff d[8];
 	char so[64], sn[64], s[32];
@@ -1619,11 +1604,11 @@ START_TEST(test_reissue_validity)
 	size_t k;
 
 	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
-		nb = utc(c[k].y, c[k].mo, c[k].d, c[k].h, c[k].mi, c[k].s);
+		nb = test_utc(c[k].y, c[k].mo, c[k].d, c[k].h, c[k].mi, c[k].s);
 		want_na = (int64_t)nb + (int64_t)c[k].days * DAY;
 		/* the calendar date named in the table is what the arithmetic
 		 * gives (timegm, not counted by hand) */
-		ck_assert_int_eq(want_na, (int64_t)utc(c[k].y2, c[k].mo2, c[k].d2,
+		ck_assert_int_eq(want_na, (int64_t)test_utc(c[k].y2, c[k].mo2, c[k].d2,
 		    c[k].h, c[k].mi, c[k].s));
 		nw = reissue(old, _i, nb, c[k].days, TCA_SERIAL_NEW);
 		cert_times(nw, &inb, &ina);
@@ -1976,9 +1961,9 @@ START_TEST(test_reissue_refusals)
 	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095,
 	    (enum tca_serial_mode)7, &sg, &x), TCA_ERR_INVALID_ARG);
 	/* before 1950 or after 9999: no valid RFC 5280 encoding we use */
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, utc(1949, 12, 31, 0, 0, 0),
+	ck_assert_int_eq(tca_cert_reissue_ca(ca, test_utc(1949, 12, 31, 0, 0, 0),
 	    1095, TCA_SERIAL_NEW, &sg, &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, utc(9999, 1, 1, 0, 0, 0),
+	ck_assert_int_eq(tca_cert_reissue_ca(ca, test_utc(9999, 1, 1, 0, 0, 0),
 	    1095, TCA_SERIAL_NEW, &sg, &x), TCA_ERR_INVALID_ARG);
 	ck_assert_ptr_null(x);
 	/* a device certificate is not a self-issued CA */

@@ -16,21 +16,7 @@
 #include "renewal.h"
 #include "schedule.h"
 #include "tca-error.h"
-
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return timegm(&tm);
-}
+#include "testutil.h"
 
 static time_t
 instant(const char *tz, int year)
@@ -47,11 +33,11 @@ instant(const char *tz, int year)
 /* /schedule/instant/zones: 2 October 02:00 local */
 START_TEST(test_zones)
 {
-	ck_assert_int_eq(instant("UTC", 2026), utc(2026, 10, 2, 2, 0, 0));
-	ck_assert_int_eq(instant("Europe/Berlin", 2026), utc(2026, 10, 2, 0, 0, 0));	/* CEST +2 */
-	ck_assert_int_eq(instant("America/New_York", 2026), utc(2026, 10, 2, 6, 0, 0));	/* EDT -4 */
-	ck_assert_int_eq(instant("Asia/Kolkata", 2026), utc(2026, 10, 1, 20, 30, 0));	/* +5:30 */
-	ck_assert_int_eq(instant("Australia/Sydney", 2026), utc(2026, 10, 1, 16, 0, 0));	/* AEST +10 */
+	ck_assert_int_eq(instant("UTC", 2026), test_utc(2026, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(instant("Europe/Berlin", 2026), test_utc(2026, 10, 2, 0, 0, 0));	/* CEST +2 */
+	ck_assert_int_eq(instant("America/New_York", 2026), test_utc(2026, 10, 2, 6, 0, 0));	/* EDT -4 */
+	ck_assert_int_eq(instant("Asia/Kolkata", 2026), test_utc(2026, 10, 1, 20, 30, 0));	/* +5:30 */
+	ck_assert_int_eq(instant("Australia/Sydney", 2026), test_utc(2026, 10, 1, 16, 0, 0));	/* AEST +10 */
 	/* the engine's own TZ is untouched */
 	ck_assert_ptr_null(getenv("TZ"));
 }
@@ -61,7 +47,7 @@ END_TEST
  * started then); the instant is the end of the gap, 03:00 AEDT */
 START_TEST(test_dst_gap)
 {
-	ck_assert_int_eq(instant("Australia/Sydney", 2022), utc(2022, 10, 1, 16, 0, 0));
+	ck_assert_int_eq(instant("Australia/Sydney", 2022), test_utc(2022, 10, 1, 16, 0, 0));
 }
 END_TEST
 
@@ -79,8 +65,8 @@ START_TEST(test_due_instant)
 {
 	struct tca_schedule s;
 	struct tca_due d;
-	time_t i26 = utc(2026, 10, 2, 2, 0, 0), i27 = utc(2027, 10, 2, 2, 0, 0);
-	time_t nb = utc(2026, 5, 1, 9, 0, 0);
+	time_t i26 = test_utc(2026, 10, 2, 2, 0, 0), i27 = test_utc(2027, 10, 2, 2, 0, 0);
+	time_t nb = test_utc(2026, 5, 1, 9, 0, 0);
 
 	tca_schedule_defaults(&s);
 	ck_assert_int_eq(tca_schedule_due(&s, nb, i26 - 1, &d), TCA_OK);
@@ -105,14 +91,14 @@ START_TEST(test_due_catch_up)
 	struct tca_due d;
 
 	tca_schedule_defaults(&s);
-	ck_assert_int_eq(tca_schedule_due(&s, utc(2024, 3, 1, 0, 0, 0), utc(2026, 12, 1, 0, 0, 0), &d), TCA_OK);
+	ck_assert_int_eq(tca_schedule_due(&s, test_utc(2024, 3, 1, 0, 0, 0), test_utc(2026, 12, 1, 0, 0, 0), &d), TCA_OK);
 	ck_assert_int_eq(d.due_now, 1);
-	ck_assert_int_eq(d.not_before, utc(2026, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(d.not_before, test_utc(2026, 10, 2, 2, 0, 0));
 	/* before this year's instant, a CA last issued before last year's is due */
-	ck_assert_int_eq(tca_schedule_due(&s, utc(2024, 3, 1, 0, 0, 0), utc(2026, 6, 1, 0, 0, 0), &d), TCA_OK);
+	ck_assert_int_eq(tca_schedule_due(&s, test_utc(2024, 3, 1, 0, 0, 0), test_utc(2026, 6, 1, 0, 0, 0), &d), TCA_OK);
 	ck_assert_int_eq(d.due_now, 1);
-	ck_assert_int_eq(d.not_before, utc(2025, 10, 2, 2, 0, 0));
-	ck_assert_int_eq(d.next, utc(2026, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(d.not_before, test_utc(2025, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(d.next, test_utc(2026, 10, 2, 2, 0, 0));
 }
 END_TEST
 
@@ -124,13 +110,13 @@ START_TEST(test_due_created_after)
 	struct tca_due d;
 
 	tca_schedule_defaults(&s);
-	ck_assert_int_eq(tca_schedule_due(&s, utc(2026, 10, 3, 0, 0, 0), utc(2026, 11, 1, 0, 0, 0), &d), TCA_OK);
+	ck_assert_int_eq(tca_schedule_due(&s, test_utc(2026, 10, 3, 0, 0, 0), test_utc(2026, 11, 1, 0, 0, 0), &d), TCA_OK);
 	ck_assert_int_eq(d.due_now, 0);
-	ck_assert_int_eq(d.next, utc(2027, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(d.next, test_utc(2027, 10, 2, 2, 0, 0));
 	/* created the day before: due the next day */
-	ck_assert_int_eq(tca_schedule_due(&s, utc(2026, 10, 1, 0, 0, 0), utc(2026, 10, 1, 12, 0, 0), &d), TCA_OK);
+	ck_assert_int_eq(tca_schedule_due(&s, test_utc(2026, 10, 1, 0, 0, 0), test_utc(2026, 10, 1, 12, 0, 0), &d), TCA_OK);
 	ck_assert_int_eq(d.due_now, 0);
-	ck_assert_int_eq(d.next, utc(2026, 10, 2, 2, 0, 0));
+	ck_assert_int_eq(d.next, test_utc(2026, 10, 2, 2, 0, 0));
 }
 END_TEST
 
