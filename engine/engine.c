@@ -108,6 +108,30 @@ cache_get(tca_engine *e, const char *tenant)
 	return ent;
 }
 
+/* The tenant's CA, referenced (caller entry_unref()s), or NULL with
+ * *r_ptr = TCA_ERR_NOT_FOUND and the reason in why. */
+static struct ca_entry *
+ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, size_t whylen)
+{
+	struct ca_entry *ent = cache_get(e, tenant);
+
+	if (ent == NULL) {
+		snprintf(why, whylen, "tenant %s has no CA", tenant);
+		*r_ptr = TCA_ERR_NOT_FOUND;
+	}
+	return ent;
+}
+
+/* TCA_OK if ent's key is in the token's index, else TOKEN_UNAVAILABLE. */
+static int
+ca_key_usable(const struct ca_entry *ent, char *why, size_t whylen)
+{
+	if (ent->key_present)
+		return TCA_OK;
+	snprintf(why, whylen, "the CA key of tenant %s is not on the token", ent->tenant);
+	return TCA_ERR_TOKEN_UNAVAILABLE;
+}
+
 /* Inserts or replaces; takes over the caller's reference to ent.  Caller holds
  * the write lock. */
 static int
@@ -671,10 +695,8 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
 	memset(out, 0, sizeof(*out));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
-	if ((ent = cache_get(e, tenant)) == NULL) {
-		snprintf(why, whylen, "tenant %s has no CA", tenant);
-		return TCA_ERR_NOT_FOUND;
-	}
+	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+		return r;
 	if (previous && ent->prev == NULL) {
 		snprintf(why, whylen, "tenant %s's CA has no previous certificate", tenant);
 		r = TCA_ERR_NOT_FOUND;
@@ -839,16 +861,9 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	if ((r = tca_csr_parse(csr_data, csr_len, &csr, why, whylen)) != TCA_OK ||
 	    (r = tca_csr_check(csr, device_id, why, whylen)) != TCA_OK)
 		goto out;
-	if ((ent = cache_get(e, tenant)) == NULL) {
-		snprintf(why, whylen, "tenant %s has no CA", tenant);
-		r = TCA_ERR_NOT_FOUND;
+	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL ||
+	    (r = ca_key_usable(ent, why, whylen)) != TCA_OK)
 		goto out;
-	}
-	if (!ent->key_present) {
-		snprintf(why, whylen, "the CA key of tenant %s is not on the token", tenant);
-		r = TCA_ERR_TOKEN_UNAVAILABLE;
-		goto out;
-	}
 	if (current != NULL) {
 		cas[0] = ent->cert;
 		cas[1] = ent->prev;
@@ -935,10 +950,8 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
 
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
-	if ((ent = cache_get(e, tenant)) == NULL) {
-		snprintf(why, whylen, "tenant %s has no CA", tenant);
-		return TCA_ERR_NOT_FOUND;
-	}
+	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+		return r;
 	if ((r = tca_cert_to_der(ent->cert, &der, &len)) == TCA_OK) {
 		r = cb(ctx, der, len);
 		OPENSSL_free(der);
@@ -982,6 +995,19 @@ iso_time(int64_t t, char *out, size_t outsz)
 	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static void
+add_diff(struct tca_reissue_result *out, const char *field, const char *old, const char *new_value)
+{
+	struct tca_tbs_diff *d;
+
+	if (out->n_diff >= sizeof(out->diff) / sizeof(out->diff[0]))
+		return;
+	d = &out->diff[out->n_diff++];
+	snprintf(d->field, sizeof(d->field), "%s", field);
+	snprintf(d->old_value, sizeof(d->old_value), "%s", old);
+	snprintf(d->new_value, sizeof(d->new_value), "%s", new_value);
+}
+
 int
 tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
     enum tca_serial_mode mode, int dry_run, const struct tca_requester *who,
@@ -994,19 +1020,16 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	struct tca_policy pol;
 	struct ca_entry *ent = NULL, *nent = NULL;
 	unsigned char *old_der = NULL, *der = NULL;
-	char details[512], nb[32], na[32];
+	char details[512], nb[32], na[32], ob[32];
 	X509 *cert = NULL;
-	size_t n = 0;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
-	if ((ent = cache_get(e, tenant)) == NULL) {
-		snprintf(why, whylen, "tenant %s has no CA", tenant);
-		return TCA_ERR_NOT_FOUND;
-	}
+	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+		return r;
 	policy_snapshot(e, &pol);
 	if ((r = tca_cert_get_info(ent->cert, &old_info, &old_der)) != TCA_OK)
 		goto out;
@@ -1021,29 +1044,19 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		/* what will change, without touching the token */
 		snprintf(out->new_serial, sizeof(out->new_serial), "%s",
 		    mode == TCA_SERIAL_KEEP ? out->old_serial : "(new random serial)");
-		if (mode != TCA_SERIAL_KEEP) {
-			snprintf(out->diff[n].field, sizeof(out->diff[n].field), "serialNumber");
-			snprintf(out->diff[n].old_value, sizeof(out->diff[n].old_value), "%s", out->old_serial);
-			snprintf(out->diff[n].new_value, sizeof(out->diff[n].new_value), "%s", out->new_serial);
-			n++;
-		}
-		snprintf(out->diff[n].field, sizeof(out->diff[n].field), "validity.notBefore");
-		iso_time(out->old_not_before, out->diff[n].old_value, sizeof(out->diff[n].old_value));
-		iso_time(out->not_before, out->diff[n].new_value, sizeof(out->diff[n].new_value));
-		n++;
-		snprintf(out->diff[n].field, sizeof(out->diff[n].field), "validity.notAfter");
-		iso_time(out->old_not_after, out->diff[n].old_value, sizeof(out->diff[n].old_value));
-		iso_time(out->not_after, out->diff[n].new_value, sizeof(out->diff[n].new_value));
-		n++;
-		out->n_diff = n;
+		if (mode != TCA_SERIAL_KEEP)
+			add_diff(out, "serialNumber", out->old_serial, out->new_serial);
+		iso_time(out->old_not_before, ob, sizeof(ob));
+		iso_time(out->not_before, nb, sizeof(nb));
+		add_diff(out, "validity.notBefore", ob, nb);
+		iso_time(out->old_not_after, ob, sizeof(ob));
+		iso_time(out->not_after, na, sizeof(na));
+		add_diff(out, "validity.notAfter", ob, na);
 		r = TCA_OK;
 		goto out;
 	}
-	if (!ent->key_present) {
-		snprintf(why, whylen, "the CA key of tenant %s is not on the token", tenant);
-		r = TCA_ERR_TOKEN_UNAVAILABLE;
+	if ((r = ca_key_usable(ent, why, whylen)) != TCA_OK)
 		goto out;
-	}
 	signer_for(e, ent, &sctx, &signer);
 	if ((r = tca_cert_reissue_ca(ent->cert, not_before, pol.ca_validity_days, mode,
 	    &signer, &cert)) != TCA_OK) {
