@@ -1000,8 +1000,8 @@ add_diff(struct tca_reissue_result *out, const char *field, const char *old, con
 {
 	struct tca_tbs_diff *d;
 
-	if (out->n_diff >= sizeof(out->diff) / sizeof(out->diff[0]))
-		return;
+	if (strcmp(old, new_value) == 0 || out->n_diff >= sizeof(out->diff) / sizeof(out->diff[0]))
+		return;	/* only what changes, as tca_cert_tbs_diff reports it */
 	d = &out->diff[out->n_diff++];
 	snprintf(d->field, sizeof(d->field), "%s", field);
 	snprintf(d->old_value, sizeof(d->old_value), "%s", old);

@@ -41,7 +41,15 @@ cat "$WORK/device.pem" "$WORK/ca.pem" >"$WORK/chain.pem"
 certtool --verify-chain --infile "$WORK/chain.pem" | grep 'Chain verification output'
 openssl x509 -in "$WORK/device.pem" -noout -subject -issuer -dates -serial
 
-step "7. Stop the engine (SIGTERM: drain, log out, exit 0) and check the audit journal"
+step "7. The yearly re-issuance (normally 2 October 02:00), by hand: same key, new validity"
+sleep 2	# a forced re-issuance starts its validity now: let "now" move visibly
+"$CA_ADMIN" ca reissue t100 --dry-run
+"$CA_ADMIN" ca reissue t100
+"$CA_ADMIN" ca show t100 --pem >"$WORK/ca-new.pem"
+echo "the device certificate issued before still verifies against the re-issued CA:"
+openssl verify -x509_strict -purpose sslclient -CAfile "$WORK/ca-new.pem" "$WORK/device.pem"
+
+step "8. Stop the engine (SIGTERM: drain, log out, exit 0) and check the audit journal"
 tca_stop_engine
 "$CA_ADMIN" journal verify --db "$WORK/state.db"
 echo
