@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libssl-dev libcbor-dev libsqlite3-dev libp11-kit-dev check
-softhsm2 openssl gnutls-bin sqlite3 jq libnss3-tools tzdata"
+softhsm2 openssl gnutls-bin sqlite3 jq libnss3-tools tzdata
+libengine-pkcs11-openssl"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

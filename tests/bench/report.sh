@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# report.sh RESULTS.jsonl [SUMMARY.json] - the benchmark table from the JSON
+# lines run-bench.sh wrote: ratios (engine / ceiling) first, absolute figures
+# second.  With SUMMARY.json, also writes one JSON document holding the
+# machine, the headline ratios with their targets, and every measurement.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: report.sh RESULTS.jsonl [SUMMARY.json]" >&2; exit 2; }
+command -v jq >/dev/null 2>&1 || { echo "report.sh: jq is required" >&2; exit 1; }
+
+summary=$(jq -s '
+	def one(f): [.[] | select(f)] | first;
+	def rate(f): (one(f) // {rate: null}).rate;
+	def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
+	. as $all
+	| (one(.kind == "machine")) as $m
+	| ([.[] | select(.kind == "engine" and .label == "main") | .clients] | unique) as $cl
+	| ([.[] | select(.kind == "engine" and .label == "main" and .csr_type == "ec-p256") | .rate]
+	   | max) as $eng_peak
+	| ([.[] | select(.kind == "floor" and .csr_type == "ec-p256") | .rate] | max) as $floor_peak
+	| ([.[] | select(.kind == "sign" and .label != "scale") | .rate] | max) as $sign_peak
+	| ([.[] | select(.kind == "p11sign") | .rate] | max) as $p11_peak
+	| (rate(.kind == "naive" and .label == "main")) as $naive
+	| def avg_by_tenants(k): [.[] | select(.kind == k and .label == "scale")]
+	    | group_by(.tenants) | map(. as $g | reduce ($g[0] | keys_unsorted[]) as $f ($g[0];
+	        if ($g[0][$f] | type) == "number" and $f != "tenants" and $f != "clients"
+	        then .[$f] = ([$g[][$f]] | add / length) else . end) + {rounds: ($g | length)});
+	  (avg_by_tenants("engine")) as $sc
+	| (avg_by_tenants("startup")) as $su
+	| (avg_by_tenants("memory")) as $mem
+	| (one(.kind == "engine" and .label == "main" and .csr_type == "ec-p256" and .clients == 64))
+	  as $c64
+	| (one(.kind == "engine" and .label == "open50")) as $open
+	| ([.[] | select(.kind == "engine" and .label == "main" and .csr_type == "ec-p256")
+	   | .cpu_ms_per_op // empty] | min) as $eng_cpu
+	| ([.[] | select(.kind == "floor" and .csr_type == "ec-p256") | .cpu_ms_per_op // empty]
+	   | min) as $floor_cpu
+	| {
+	  machine: $m,
+	  headline: {
+	    engine_vs_floor_peak: ratio($eng_peak; $floor_peak),
+	    engine_vs_floor_by_clients: [ $cl[] as $c | {clients: $c,
+	      ratio: ratio(rate(.kind == "engine" and .label == "main" and .csr_type == "ec-p256"
+	        and .clients == $c); rate(.kind == "floor" and .csr_type == "ec-p256" and .threads == $c))} ],
+	    floor_vs_engine_cpu_per_cert: ratio($floor_cpu; $eng_cpu),
+	    engine_vs_naive: ratio($eng_peak; $naive),
+	    engine_vs_token_sign_peak: ratio($eng_peak; $sign_peak),
+	    engine_vs_bare_csign_peak: ratio($eng_peak; $p11_peak),
+	    p99_ms_64_clients_closed: ($c64 // {}).p99_ms,
+	    p99_ms_64_clients_open: ($open // {}).p99_ms,
+	    open_offered_rate: ($open // {}).offered_rate,
+	    scaling_rate_ratio: (if ($sc | length) >= 2 then ratio($sc[-1].rate; $sc[0].rate) else null end),
+	    scaling_max_tenants: (if ($sc | length) > 0 then $sc[-1].tenants else null end),
+	    startup_ms_max_tenants: (if ($su | length) > 0 then $su[-1].startup_ms else null end),
+	    rss_mib_max_tenants: (if ($mem | length) > 0 then ([$mem[-1].rss_kib, $mem[-1].hwm_kib] | max) / 1024 else null end)
+	  },
+	  targets: {
+	    engine_vs_floor_peak: ">= 0.70", engine_vs_naive: ">= 100",
+	    p99_ms_64_clients_closed: "<= 10", scaling_rate_ratio: ">= 0.95",
+	    startup_ms_max_tenants: "<= 2000", rss_mib_max_tenants: "<= 64"
+	  },
+	  peaks: {engine: $eng_peak, floor: $floor_peak, token_sign: $sign_peak,
+	    bare_csign: $p11_peak, naive: $naive},
+	  cpu_ms_per_cert: {engine: $eng_cpu, floor: $floor_cpu},
+	  scaling: {engine: $sc, startup: $su, memory: $mem,
+	    token_open: [.[] | select(.kind == "token_open")],
+	    token_sign: [.[] | select(.kind == "sign" and .label == "scale")]},
+	  results: [ $all[] | select(.kind != "machine") ]
+	}' "$1")
+
+if [ $# -ge 2 ]; then
+	printf '%s\n' "$summary" >"$2"
+fi
+
+printf '%s\n' "$summary" | jq -r '
+	def f0: if . == null then "-" else (. * 1 | round | tostring) end;
+	def f1: if . == null then "-" else ((. * 10 | round) / 10 | tostring) end;
+	def f2: if . == null then "-" else ((. * 100 | round) / 100 | tostring) end;
+	def pct: if . == null then "-" else ((. * 100 | round | tostring) + " %") end;
+	def pad(n): tostring | if length >= n then . else . + (" " * (n - length)) end;
+	def lpad(n): tostring | if length >= n then . else (" " * (n - length)) + . end;
+	def met(v; ok): if v == null then "-" elif ok then "yes" else "NO" end;
+	.machine as $m | .headline as $h | .results as $r
+	| def rate(f): ([$r[] | select(f)] | first // {rate: null}).rate;
+	  def row(f): ([$r[] | select(f)] | first // {});
+	([
+	"tca benchmark, \($m.date): \($m.cpu), \($m.nproc) CPUs, \($m.openssl), SoftHSM \($m.softhsm)",
+	"token.pool_size \($m.pool), \($m.seconds) s per point after \($m.warmup) s warm-up, git \($m.git)",
+	"",
+	"Headline: engine / ceiling                                   measured    target     met",
+	"  issuance over socket / in-process crypto floor (peak)    \($h.engine_vs_floor_peak | pct | lpad(9))    >= 70 %    \(met($h.engine_vs_floor_peak; $h.engine_vs_floor_peak >= 0.70))",
+	"  CPU per certificate: floor / engine (best of each)       \($h.floor_vs_engine_cpu_per_cert | pct | lpad(9))",
+	"  issuance over socket / naive openssl + libp11            \($h.engine_vs_naive | if . == null then "-" else (f0 + "x") end | lpad(9))    >= 100x    \(met($h.engine_vs_naive; $h.engine_vs_naive >= 100))",
+	"  issuance over socket / token signing, our layer (peak)   \($h.engine_vs_token_sign_peak | pct | lpad(9))",
+	"  issuance over socket / bare C_Sign loop (peak)           \($h.engine_vs_bare_csign_peak | pct | lpad(9))",
+	"  p99 latency, 64 clients, closed loop                     \($h.p99_ms_64_clients_closed | if . == null then "-" else (f1 + " ms") end | lpad(9))    <= 10 ms   \(met($h.p99_ms_64_clients_closed; $h.p99_ms_64_clients_closed <= 10))",
+	"  p99 latency, 64 clients offered \($h.open_offered_rate | f0)/s (open loop)  \($h.p99_ms_64_clients_open | if . == null then "-" else (f1 + " ms") end | lpad(9))",
+	"  rate at \($h.scaling_max_tenants) tenants / rate at 1 tenant              \($h.scaling_rate_ratio | pct | lpad(9))    >= 95 %    \(met($h.scaling_rate_ratio; $h.scaling_rate_ratio >= 0.95))",
+	"  start-up with \($h.scaling_max_tenants) tenants                              \($h.startup_ms_max_tenants | if . == null then "-" else (f0 + " ms") end | lpad(9))    <= 2000 ms \(met($h.startup_ms_max_tenants; $h.startup_ms_max_tenants <= 2000))",
+	"  RSS with \($h.scaling_max_tenants) tenants (max of VmRSS, VmHWM after load)  \($h.rss_mib_max_tenants | if . == null then "-" else (f1 + " MiB") end | lpad(9))    <= 64 MiB  \(met($h.rss_mib_max_tenants; $h.rss_mib_max_tenants <= 64))",
+	"",
+	"Throughput per second by concurrency (1 tenant; P-256 CA key; device CSRs P-256 / RSA-2048)",
+	"  clients  engine-P256  engine-RSA  floor-P256  floor-RSA  token-sign  bare-C_Sign  engine/floor",
+	( [$r[] | select(.kind == "engine" and .label == "main") | .clients] | unique | .[] as $c |
+	  "  \($c | lpad(7))  \(rate(.kind == "engine" and .label == "main" and .csr_type == "ec-p256" and .clients == $c) | f0 | lpad(11))  \(rate(.kind == "engine" and .label == "main" and .csr_type == "rsa-2048" and .clients == $c) | f0 | lpad(10))  \(rate(.kind == "floor" and .csr_type == "ec-p256" and .threads == $c) | f0 | lpad(10))  \(rate(.kind == "floor" and .csr_type == "rsa-2048" and .threads == $c) | f0 | lpad(9))  \(rate(.kind == "sign" and .label != "scale" and .threads == $c) | f0 | lpad(10))  \(rate(.kind == "p11sign" and .threads == $c) | f0 | lpad(11))  \(($h.engine_vs_floor_by_clients[] | select(.clients == $c) | .ratio) | pct | lpad(12))" ),
+	"",
+	"Latency over the socket, ms (closed loop: each client sends when answered)",
+	"  clients  csr        certs/s     p50     p90     p99     max  errors  engine-CPU-ms/cert",
+	( $r[] | select(.kind == "engine" and (.label == "main" or .label == "open50")) |
+	  "  \(.clients | lpad(7))  \(.csr_type | pad(9))  \(.rate | f0 | lpad(7))  \(.p50_ms | f2 | lpad(6))  \(.p90_ms | f2 | lpad(6))  \(.p99_ms | f2 | lpad(6))  \(.max_ms | f2 | lpad(6))  \(.errors | lpad(6))  \(.cpu_ms_per_op | f2 | lpad(18))\(if .label == "open50" then "  (open loop, offered \(.offered_rate | f0)/s)" else "" end)" ),
+	"",
+	"Naive path: one `openssl x509 -req -engine pkcs11` process per certificate",
+	( $r[] | select(.kind == "naive") |
+	  "  \(.tenants | lpad(6)) tenant(s): \(.ops) certificates, \(.rate | f1)/s, mean \(.mean_ms | f1) ms, p99 \(.p99_ms | f1) ms" ),
+	( $r[] | select(.kind == "skip") | "  SKIPPED: \(.reason)" ),
+	"",
+	"Tenant scaling (P-256 CSRs, tenants picked uniformly per request; mean of \(.scaling.engine[0].rounds // 0) round(s))",
+	"  tenants  clients  certs/s   vs-min     p99  start-up  RSS-idle  RSS-after  HWM (MiB)",
+	( .scaling as $S | $S.engine[] | . as $e |
+	  ($S.startup | map(select(.tenants == $e.tenants)) | first // {}) as $s |
+	  ($S.memory | map(select(.tenants == $e.tenants)) | first // {}) as $mm |
+	  "  \($e.tenants | lpad(7))  \($e.clients | lpad(7))  \($e.rate | f0 | lpad(7))  \(($e.rate / $S.engine[0].rate) | pct | lpad(7))  \($e.p99_ms | f1 | lpad(6))  \($s.startup_ms | if . == null then "-" else (f0 + " ms") end | lpad(8))  \(($s.rss_kib // null) | if . == null then "-" else (. / 1024 | f1) end | lpad(8))  \(($mm.rss_kib // null) | if . == null then "-" else (. / 1024 | f1) end | lpad(9))  \(($mm.hwm_kib // null) | if . == null then "-" else (. / 1024 | f1) end | lpad(5))" ),
+	"  token share (in process, same token):",
+	"  tenants  token-open  token-RSS  signatures/s over all keys",
+	( .scaling as $S | $S.token_open[] | . as $o |
+	  ($S.token_sign | map(select(.tenants == $o.keys)) | first // {}) as $g |
+	  "  \($o.keys | lpad(7))  \($o.open_ms | f0 | lpad(7)) ms  \($o.rss_kib / 1024 | f1 | lpad(5)) MiB  \($g.rate | f0 | lpad(8)) (\($g.threads // "-") threads)" ),
+	"",
+	"Token cache (tenant CAs created through ca.create)",
+	( $r[] | select(.kind == "mkca") |
+	  "  \(.tenants | lpad(6)) tenants: \(if .cached then "cached; " else "" end)created in \(.seconds | f0) s (\(.rate | f1)/s, \(.connections) connections)" ),
+	"",
+	( $r[] | select(.kind == "todo") | "TODO: \(.what): \(.reason)" )
+	] | .[])'
