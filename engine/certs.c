@@ -427,6 +427,55 @@ add_eku_client_auth(X509 *x)
 	return r;
 }
 
+/*
+ * Copies the CSR's SubjectPublicKeyInfo into x as it is (algorithm OID, its
+ * parameters, key bits).  X509_set_pubkey() would re-encode the key and decode
+ * it again through OpenSSL 3.0's decoder framework, which was 27 % of the cost
+ * of a certificate (docs/performance.md, fix F1); the bytes are the same.
+ */
+static int
+copy_spki(X509 *x, X509_REQ *csr)
+{
+	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(csr), *dst = X509_get_X509_PUBKEY(x);
+	const unsigned char *bits = NULL;
+	const ASN1_OBJECT *aobj = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_OBJECT *obj = NULL;
+	unsigned char *copy = NULL;
+	void *pv = NULL;
+	int ptype = V_ASN1_UNDEF, bitslen = 0;
+
+	if (src == NULL || dst == NULL ||
+	    X509_PUBKEY_get0_param(NULL, &bits, &bitslen, &alg, src) != 1 ||
+	    alg == NULL || bits == NULL || bitslen <= 0)
+		return TCA_ERR_CRYPTO;
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	if ((obj = OBJ_dup(aobj)) == NULL)
+		goto fail;
+	if (ptype == V_ASN1_OBJECT) {
+		if ((pv = OBJ_dup(pval)) == NULL)
+			goto fail;
+	} else if (ptype == V_ASN1_SEQUENCE) {
+		if ((pv = ASN1_STRING_dup(pval)) == NULL)
+			goto fail;
+	} else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
+		goto fail;	/* parameters of a kind no accepted key type has */
+	if ((copy = OPENSSL_memdup(bits, (size_t)bitslen)) == NULL ||
+	    X509_PUBKEY_set0_param(dst, obj, ptype, pv, copy, bitslen) != 1)
+		goto fail;
+	return TCA_OK;
+ fail:
+	ASN1_OBJECT_free(obj);
+	if (ptype == V_ASN1_OBJECT)
+		ASN1_OBJECT_free(pv);
+	else if (ptype == V_ASN1_SEQUENCE)
+		ASN1_STRING_free(pv);
+	OPENSSL_free(copy);
+	ossl_drain(__func__);
+	return TCA_ERR_CRYPTO;
+}
+
 /* SKI of x's own key, then AKI keyIdentifier = aki (or the SKI itself when
  * aki is NULL: self-signed). */
 static int
@@ -915,7 +964,7 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &t_nb) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &t_na) == NULL)
 		goto out;
-	if (X509_set_pubkey(x, dev_pub) != 1)
+	if (copy_spki(x, csr) != TCA_OK)
 		goto out;
 
 	ku_bits[nku++] = 0;	/* digitalSignature */

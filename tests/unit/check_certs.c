@@ -697,6 +697,19 @@ START_TEST(test_device_issue)
 	check_entry(subj, 2, NID_organizationalUnitName, V_ASN1_PRINTABLESTRING,
 	    "Device");
 	ck_assert_int_eq(X509_NAME_cmp(subj, X509_REQ_get_subject_name(csr)), 0);
+	/* the device's SubjectPublicKeyInfo is the CSR's, byte for byte */
+	{
+		unsigned char *a = NULL, *b = NULL;
+		int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &a);
+		int lb = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
+
+		ck_assert_int_gt(la, 0);
+		ck_assert_int_eq(la, lb);
+		ck_assert_int_eq(memcmp(a, b, (size_t)la), 0);
+		ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), dev_keys[_i]), 1);
+		OPENSSL_free(a);
+		OPENSSL_free(b);
+	}
 	ck_assert_int_eq(X509_NAME_cmp(X509_get_issuer_name(x),
 	    X509_get_subject_name(ca)), 0);
 	ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), dev_keys[_i]), 1);
