@@ -15,6 +15,7 @@
 #include "log.h"
 #include "tca-error.h"
 #include "tenant.h"
+#include "text.h"
 
 #define N_BUCKETS 16384		/* 10k+ tenants at load < 1; no resizing needed */
 #define CSR_MAX 65536
@@ -986,16 +987,6 @@ tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 /* ------------------------------------------------------------ re-issuance */
 
 static void
-iso_time(int64_t t, char *out, size_t outsz)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
 add_diff(struct tca_reissue_result *out, const char *field, const char *old, const char *new_value)
 {
 	struct tca_tbs_diff *d;
@@ -1046,11 +1037,11 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		    mode == TCA_SERIAL_KEEP ? out->old_serial : "(new random serial)");
 		if (mode != TCA_SERIAL_KEEP)
 			add_diff(out, "serialNumber", out->old_serial, out->new_serial);
-		iso_time(out->old_not_before, ob, sizeof(ob));
-		iso_time(out->not_before, nb, sizeof(nb));
+		tca_iso_time(out->old_not_before, ob, sizeof(ob));
+		tca_iso_time(out->not_before, nb, sizeof(nb));
 		add_diff(out, "validity.notBefore", ob, nb);
-		iso_time(out->old_not_after, ob, sizeof(ob));
-		iso_time(out->not_after, na, sizeof(na));
+		tca_iso_time(out->old_not_after, ob, sizeof(ob));
+		tca_iso_time(out->not_after, na, sizeof(na));
 		add_diff(out, "validity.notAfter", ob, na);
 		r = TCA_OK;
 		goto out;
@@ -1072,8 +1063,8 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	tca_hex(info.serial, info.serial_len, out->new_serial);
 	out->not_before = info.not_before;
 	out->not_after = info.not_after;
-	iso_time(info.not_before, nb, sizeof(nb));
-	iso_time(info.not_after, na, sizeof(na));
+	tca_iso_time(info.not_before, nb, sizeof(nb));
+	tca_iso_time(info.not_after, na, sizeof(na));
 	snprintf(details, sizeof(details), "old_fingerprint=%s old_serial=%s new_serial=%s "
 	    "not_before=%s not_after=%s", out->old_fingerprint, out->old_serial,
 	    out->new_serial, nb, na);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "renewal.h"
 #include "tca-error.h"
+#include "text.h"
 
 struct tca_renewal {
 	tca_engine *e;
@@ -44,16 +45,6 @@ tca_renewal_backoff(unsigned int attempts, unsigned int min_s, unsigned int max_
 	for (i = 1; i < attempts && d < max_s; i++)
 		d *= 2;
 	return d > max_s ? max_s : (unsigned int)d;
-}
-
-static void
-iso(int64_t t, char *out, size_t outsz)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static void *
@@ -115,7 +106,7 @@ run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reas
 	snprintf(cmd, sizeof(cmd), "%s", r->p.alert_command);
 	timeout_s = r->p.alert_timeout_s;
 	pthread_mutex_unlock(&r->lock);
-	iso(not_after, na, sizeof(na));
+	tca_iso_time(not_after, na, sizeof(na));
 	log_warn("ALERT %s: tenant %s, CA certificate expires %s: %s", kind, tenant, na, reason);
 	if (cmd[0] == '\0')
 		return TCA_OK;

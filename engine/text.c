@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "text.h"
 
@@ -129,4 +130,16 @@ tca_json_string(FILE *f, const unsigned char *s, size_t len)
 		}
 	}
 	fputc('"', f);
+}
+
+void
+tca_iso_time(int64_t t, char *out, size_t outsz)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (outsz == 0)
+		return;
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "%lld", (long long)t);
 }

@@ -7,6 +7,7 @@
 #define TCA_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* snprintf into buf that tolerates NULL/0 and truncates silently: for error
@@ -27,6 +28,10 @@ size_t tca_utf8_seq_len(const unsigned char *s, size_t avail);
 
 /* 1 if s[0..len) is entirely valid UTF-8 (as above), else 0. */
 int tca_utf8_valid(const unsigned char *s, size_t len);
+
+/* Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" (UTC); out holds at least 21
+ * bytes.  A time gmtime cannot represent is written as the decimal number. */
+void tca_iso_time(int64_t t, char *out, size_t outsz);
 
 /* Writes s[0..len) as a JSON string: quotes, backslashes and control
  * characters escaped, bytes that are not UTF-8 replaced by U+FFFD so the

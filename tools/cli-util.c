@@ -278,8 +278,6 @@ cli_print_text(FILE *f, const cbor_item_t *m, int indent)
 	const cbor_item_t *v;
 	char key[64], ts[32];
 	size_t i, n, kl;
-	struct tm tm;
-	time_t t;
 
 	if (m == NULL || !cbor_isa_map(m))
 		return;
@@ -299,12 +297,8 @@ cli_print_text(FILE *f, const cbor_item_t *m, int indent)
 			fputc('\n', f);
 			cli_print_text(f, v, indent + 2);
 		} else if (cbor_isa_uint(v) && is_time_key(key)) {
-			t = (time_t)cbor_get_int(v);
-			if (gmtime_r(&t, &tm) != NULL &&
-			    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
-				fprintf(f, "%s\n", ts);
-			else
-				fprintf(f, "%" PRIu64 "\n", cbor_get_int(v));
+			tca_iso_time((int64_t)cbor_get_int(v), ts, sizeof(ts));
+			fprintf(f, "%s\n", ts);
 		} else if (cbor_isa_string(v) && cbor_string_is_definite(v)) {
 			fprintf(f, "%.*s\n", (int)cbor_string_length(v),
 			    (const char *)cbor_string_handle(v));

@@ -230,6 +230,14 @@ START_TEST(test_text)
 	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 1);
 	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
 	ck_assert_int_eq(tca_utf8_valid((const unsigned char *)"\xe0\x80\xaf", 3), 0);
+	{
+		char ts[32];
+
+		tca_iso_time(1790906400, ts, sizeof(ts));
+		ck_assert_str_eq(ts, "2026-10-02T02:00:00Z");
+		tca_iso_time(0, ts, sizeof(ts));
+		ck_assert_str_eq(ts, "1970-01-01T00:00:00Z");
+	}
 }
 END_TEST
 
