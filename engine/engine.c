@@ -268,34 +268,49 @@ policy_snapshot(tca_engine *e, struct tca_policy *p)
 	pthread_rwlock_unlock(&e->lock);
 }
 
-struct token_signer_ctx {
-	tca_token *tok;
-	const unsigned char *key_id;
-	enum tca_sig_alg alg;
-};
-
-/* tca_signer callback: the token signs the TBSCertificate we assembled; this
- * is the only path by which anything gets signed with a CA key. */
+/* tca_signer callback: the token signs the TBSCertificate certs.c assembled */
 static int
 token_sign(void *ctx, const unsigned char *tbs, size_t tbs_len,
     unsigned char *sig, size_t *sig_len)
 {
-	struct token_signer_ctx *c = ctx;
+	struct tca_token_signer *c = ctx;
 
 	return tca_token_sign(c->tok, c->key_id, TCA_KEY_ID_LEN, c->alg,
 	    tbs, tbs_len, sig, sig_len);
 }
 
+void
+tca_token_signer_init(struct tca_token_signer *ctx, tca_token *tok,
+    const unsigned char *key_id, enum tca_sig_alg alg, struct tca_signer *signer)
+{
+	ctx->tok = tok;
+	ctx->key_id = key_id;
+	ctx->alg = alg;
+	signer->alg = alg;
+	signer->sign = token_sign;
+	signer->ctx = ctx;
+}
+
 static void
-signer_for(tca_engine *e, const struct ca_entry *ent, struct token_signer_ctx *sctx,
+signer_for(tca_engine *e, const struct ca_entry *ent, struct tca_token_signer *sctx,
     struct tca_signer *signer)
 {
-	sctx->tok = e->tok;
-	sctx->key_id = ent->key_id;
-	sctx->alg = tca_key_type_sig_alg(ent->key_type);
-	signer->alg = sctx->alg;
-	signer->sign = token_sign;
-	signer->ctx = sctx;
+	tca_token_signer_init(sctx, e->tok, ent->key_id, tca_key_type_sig_alg(ent->key_type),
+	    signer);
+}
+
+/* A change with its journal header filled in (who may be NULL). */
+static void
+change_init(tca_engine *e, struct tca_change *chg, enum tca_change_kind kind,
+    const char *op, const char *tenant, const struct tca_requester *who)
+{
+	memset(chg, 0, sizeof(*chg));
+	chg->kind = kind;
+	chg->op = op;
+	chg->tenant = tenant;
+	chg->time_ms = engine_now_ms(e);
+	if (who != NULL)
+		chg->who = *who;
 }
 
 static int
@@ -555,7 +570,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 {
 	unsigned char key_id[TCA_KEY_ID_LEN], *der = NULL;
 	char label[sizeof(TCA_KEY_LABEL_PREFIX) + TCA_TENANT_MAX], fp[65], details[64];
-	struct token_signer_ctx sctx;
+	struct tca_token_signer sctx;
 	struct tca_ca_params params;
 	struct tca_cert_info info;
 	struct tca_change chg;
@@ -635,12 +650,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	memcpy(ent->fingerprint, info.sha256, sizeof(ent->fingerprint));
 
 	snprintf(details, sizeof(details), "key_type=%s", tca_key_type_name(type));
-	memset(&chg, 0, sizeof(chg));
-	chg.kind = TCA_CHANGE_CA_CREATE;
-	chg.op = "ca-create";
-	chg.tenant = tenant;
-	chg.time_ms = engine_now_ms(e);
-	chg.who = *who;
+	change_init(e, &chg, TCA_CHANGE_CA_CREATE, "ca-create", tenant, who);
 	chg.key_type = tca_key_type_name(type);
 	chg.key_id = key_id;
 	chg.key_id_len = sizeof(key_id);
@@ -798,12 +808,7 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 	}
 	tca_hex(ent->fingerprint, sizeof(ent->fingerprint), fp);
 	snprintf(details, sizeof(details), "ca_fingerprint=%.64s", fp);
-	memset(&chg, 0, sizeof(chg));
-	chg.kind = TCA_CHANGE_CA_DELETE;
-	chg.op = "ca-delete";
-	chg.tenant = tenant;
-	chg.time_ms = engine_now_ms(e);
-	chg.who = *who;
+	change_init(e, &chg, TCA_CHANGE_CA_DELETE, "ca-delete", tenant, who);
 	chg.details = details;
 	entry_unref(ent);
 	/* store first: a CA the store calls deleted can never sign again, even if
@@ -837,7 +842,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
     const unsigned char *current, size_t current_len, unsigned int days,
     const struct tca_requester *who, struct tca_issued *out, char *why, size_t whylen)
 {
-	struct token_signer_ctx sctx;
+	struct tca_token_signer sctx;
 	struct tca_device_params dp;
 	struct tca_cert_info info;
 	struct tca_change chg;
@@ -892,12 +897,8 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 			goto out;
 		if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
 			goto out;
-		memset(&chg, 0, sizeof(chg));
-		chg.kind = TCA_CHANGE_CERT_ISSUE;
-		chg.op = current != NULL ? "reenroll" : "issue";
-		chg.tenant = tenant;
-		chg.time_ms = engine_now_ms(e);
-		chg.who = *who;
+		change_init(e, &chg, TCA_CHANGE_CERT_ISSUE,
+		    current != NULL ? "reenroll" : "issue", tenant, who);
 		chg.cert = &info;
 		chg.details = details;
 		r = tca_committer_submit(e->cm, &chg);
@@ -1004,7 +1005,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
     enum tca_serial_mode mode, int dry_run, const struct tca_requester *who,
     struct tca_reissue_result *out, char *why, size_t whylen)
 {
-	struct token_signer_ctx sctx;
+	struct tca_token_signer sctx;
 	struct tca_cert_info old_info, info;
 	struct tca_change chg;
 	struct tca_signer signer;
@@ -1069,12 +1070,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	    "not_before=%s not_after=%s", out->old_fingerprint, out->old_serial,
 	    out->new_serial, nb, na);
 
-	memset(&chg, 0, sizeof(chg));
-	chg.kind = TCA_CHANGE_CA_REISSUE;
-	chg.op = "ca-reissue";
-	chg.tenant = tenant;
-	chg.time_ms = engine_now_ms(e);
-	chg.who = *who;
+	change_init(e, &chg, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant, who);
 	chg.cert = &info;
 	chg.expect_current_sha256 = ent->fingerprint;
 	chg.details = details;
@@ -1125,11 +1121,7 @@ tca_engine_set_renewal(tca_engine *e, const char *tenant,
 	struct ca_entry *ent, *nent;
 	int r;
 
-	memset(&chg, 0, sizeof(chg));
-	chg.kind = TCA_CHANGE_RENEWAL_STATE;
-	chg.op = "renewal-state";
-	chg.tenant = tenant;
-	chg.time_ms = engine_now_ms(e);
+	change_init(e, &chg, TCA_CHANGE_RENEWAL_STATE, "renewal-state", tenant, NULL);
 	chg.renewal = state;
 	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK)
 		return r;

@@ -70,6 +70,20 @@ struct tca_engine_status {
 	time_t started;
 };
 
+/*
+ * The signer the engine uses: the token signs, as alg, with the private key
+ * whose CKA_ID is key_id (TCA_KEY_ID_LEN bytes).  This is the only path by
+ * which anything is signed with a CA key.  ctx, tok and key_id must outlive
+ * signer.  (Public for the benchmarks' in-process floor.)
+ */
+struct tca_token_signer {
+	tca_token *tok;
+	const unsigned char *key_id;
+	enum tca_sig_alg alg;
+};
+void tca_token_signer_init(struct tca_token_signer *ctx, tca_token *tok,
+    const unsigned char *key_id, enum tca_sig_alg alg, struct tca_signer *signer);
+
 /* Clock, injectable for tests.  Default: time(NULL). */
 typedef time_t (*tca_clock_fn)(void *ctx);
 

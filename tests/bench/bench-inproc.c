@@ -47,6 +47,7 @@
 
 #include "bench-util.h"
 #include "certs.h"
+#include "engine.h"
 #include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
@@ -159,23 +160,6 @@ sign_main(void *arg)
 
 /* ------------------------------------------------------------ (b) floor */
 
-struct signer_ctx {
-	tca_token *tok;
-	const unsigned char *key_id;
-	enum tca_sig_alg alg;
-};
-
-/* as engine.c's token_sign(): the token signs the TBS certs.c assembled */
-static int
-token_sign(void *ctx, const unsigned char *tbs, size_t tbs_len,
-    unsigned char *sig, size_t *sig_len)
-{
-	struct signer_ctx *c = ctx;
-
-	return tca_token_sign(c->tok, c->key_id, TCA_KEY_ID_LEN, c->alg,
-	    tbs, tbs_len, sig, sig_len);
-}
-
 static int
 floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer *signer)
 {
@@ -208,18 +192,14 @@ floor_main(void *arg)
 {
 	struct worker *w = arg;
 	struct shared *sh = w->sh;
-	struct signer_ctx sctx;
+	struct tca_token_signer sctx;
 	struct tca_signer signer;
 	size_t k = w->idx;
 	uint64_t t0, t1;
 	int r;
 
-	sctx.tok = sh->tok;
-	sctx.key_id = sh->key_id;
-	sctx.alg = TCA_SIG_ECDSA_SHA256;
-	signer.alg = sctx.alg;
-	signer.sign = token_sign;
-	signer.ctx = &sctx;
+	/* exactly the engine's signer */
+	tca_token_signer_init(&sctx, sh->tok, sh->key_id, TCA_SIG_ECDSA_SHA256, &signer);
 	pthread_barrier_wait(&sh->barrier);
 	for (;;) {
 		t0 = bench_now_ns();
