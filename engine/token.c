@@ -727,11 +727,11 @@ find_all(tca_token *tok, CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n_tmp
 static int
 index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 {
-	unsigned char id[TOKEN_MAX_ID];
+	unsigned char id[TOKEN_MAX_ID], params[64];
 	char label[TOKEN_MAX_LABEL + 1];
 	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
 	enum tca_key_type type = TCA_KEY_NONE;
-	CK_ATTRIBUTE a[3];
+	CK_ATTRIBUTE a[5];
 	struct key_entry *e = NULL;
 	size_t label_len = 0;
 	char hex[2 * 16 + 1];
@@ -747,7 +747,18 @@ index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 	a[2].type = CKA_KEY_TYPE;
 	a[2].pValue = &kt;
 	a[2].ulValueLen = sizeof(kt);
-	rv = tok->fl->C_GetAttributeValue(h, obj, a, 3);
+	/* What classify_key() needs, in the same call (one C_GetAttributeValue
+	 * per key: SoftHSM's file store re-reads the object file on every call,
+	 * docs/performance.md F4).  Each key type lacks one of these, so the
+	 * call returns CKR_ATTRIBUTE_TYPE_INVALID with that one marked
+	 * unavailable and the others filled (PKCS#11 3.0 5.7). */
+	a[3].type = CKA_EC_PARAMS;
+	a[3].pValue = params;
+	a[3].ulValueLen = sizeof(params);
+	a[4].type = CKA_MODULUS;	/* its length only */
+	a[4].pValue = NULL;
+	a[4].ulValueLen = 0;
+	rv = tok->fl->C_GetAttributeValue(h, obj, a, 5);
 	if (rv == CKR_OBJECT_HANDLE_INVALID) {
 		/* deleted by another application meanwhile */
 		r = TCA_OK;
@@ -779,7 +790,16 @@ index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 	}
 	if (a[1].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[1].ulValueLen < sizeof(label))
 		label_len = a[1].ulValueLen;
-	rv = classify_key(tok, h, obj, kt, &type);
+	if ((kt == CKK_EC || kt == CKK_EC_EDWARDS) &&
+	    a[3].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[3].ulValueLen <= sizeof(params)) {
+		type = ec_params_type(params, a[3].ulValueLen, kt);
+		rv = CKR_OK;
+	} else if (kt == CKK_RSA && a[4].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+	    a[4].ulValueLen > 0 && a[4].ulValueLen <= 4096) {
+		type = a[4].ulValueLen * 8 == 3072 ? TCA_KEY_RSA_3072 : TCA_KEY_NONE;
+		rv = CKR_OK;
+	} else	/* a token that stopped at the first invalid attribute, or odd keys */
+		rv = classify_key(tok, h, obj, kt, &type);
 	if (rv != CKR_OK) {
 		ck_check(rv, "C_GetAttributeValue (key type details)");
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
