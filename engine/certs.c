@@ -49,6 +49,8 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "der.h"
+#include "issuer.h"
 #include "keytype.h"
 #include "log.h"
 #include "store.h"
@@ -83,23 +85,6 @@ ossl_drain(const char *what)
 			log_debug("%s: %s", what, buf);
 		}
 	}
-}
-
-/* Unix seconds of an ASN1_TIME (UTCTime or GeneralizedTime). */
-static int
-asn1_time_to_unix(const ASN1_TIME *t, int64_t *out)
-{
-	struct tm tm;
-	time_t v;
-
-	memset(&tm, 0, sizeof(tm));
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return TCA_ERR_CRYPTO;
-	v = timegm(&tm);
-	if (v == (time_t)-1)
-		return TCA_ERR_CRYPTO;
-	*out = (int64_t)v;
-	return TCA_OK;
 }
 
 /* RFC 5280 4.2.1.2 method 1: SHA-1 over the subjectPublicKey BIT STRING
@@ -184,50 +169,6 @@ set_random_serial(X509 *x)
 
 /* ------------------------------------------------------------ DER assembly */
 
-static size_t
-der_hdr_len(size_t len)
-{
-	if (len < 0x80)
-		return 2;
-	if (len <= 0xff)
-		return 3;
-	if (len <= 0xffff)
-		return 4;
-	if (len <= 0xffffff)
-		return 5;
-	return 6;
-}
-
-/* Tag + definite length (at most 4 length bytes) at buf[*pos]. */
-static int
-der_put_hdr(unsigned char *buf, size_t cap, size_t *pos, unsigned char tag,
-    size_t len)
-{
-	size_t n = der_hdr_len(len), i;
-
-	if (len > 0xffffffffUL || *pos > cap || cap - *pos < n)
-		return TCA_ERR_INTERNAL;
-	buf[(*pos)++] = tag;
-	if (len < 0x80) {
-		buf[(*pos)++] = (unsigned char)len;
-		return TCA_OK;
-	}
-	buf[(*pos)++] = (unsigned char)(0x80 | (n - 2));
-	for (i = n - 2; i > 0; i--)
-		buf[(*pos)++] = (unsigned char)(len >> (8 * (i - 1)));
-	return TCA_OK;
-}
-
-static int
-der_put(unsigned char *buf, size_t cap, size_t *pos, const void *p, size_t len)
-{
-	if (*pos > cap || cap - *pos < len)
-		return TCA_ERR_INTERNAL;
-	memcpy(buf + *pos, p, len);
-	*pos += len;
-	return TCA_OK;
-}
-
 /* The signatureAlgorithm of alg: parameters absent for ECDSA and Ed25519
  * (RFC 5758 3.2, RFC 8410 3), NULL for sha256WithRSAEncryption (RFC 4055 5). */
 static int
@@ -244,24 +185,85 @@ sig_alg_set(X509_ALGOR *alg, enum tca_sig_alg sa)
 	return TCA_OK;
 }
 
+/* Digest the signature algorithm hashes the TBS with; NULL for Ed25519,
+ * which signs the message itself. */
+static const char *
+sig_alg_md(enum tca_sig_alg sa)
+{
+	switch (sa) {
+	case TCA_SIG_ECDSA_SHA384:
+		return "SHA384";
+	case TCA_SIG_ED25519:
+		return NULL;
+	default:
+		return "SHA256";
+	}
+}
+
+/* The key type alg signs with ("EC", "RSA", "ED25519"). */
+static const char *
+sig_alg_key(enum tca_sig_alg sa)
+{
+	switch (sa) {
+	case TCA_SIG_ECDSA_SHA256:
+	case TCA_SIG_ECDSA_SHA384:
+		return "EC";
+	case TCA_SIG_RSA_PKCS1_SHA256:
+		return "RSA";
+	case TCA_SIG_ED25519:
+		return "ED25519";
+	default:
+		return NULL;
+	}
+}
+
+/* 1 if sig is alg's signature over msg under pub.  The key must be of alg's
+ * type: OpenSSL would otherwise pick a default digest (an ECDSA signature
+ * declared as Ed25519 would verify). */
+static int
+sig_verifies(EVP_PKEY *pub, enum tca_sig_alg alg, const unsigned char *msg,
+    size_t msglen, const unsigned char *sig, size_t siglen)
+{
+	const char *kt = sig_alg_key(alg);
+	EVP_MD_CTX *md = NULL;
+	int ok = 0;
+
+	if (kt == NULL || !EVP_PKEY_is_a(pub, kt))
+		return 0;
+	if ((md = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit_ex(md, NULL, sig_alg_md(alg), NULL, NULL, pub,
+	    NULL) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, msg, msglen) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
 /*
- * Signs the DER TBSCertificate tbs with signer and wraps it with the DER
- * AlgorithmIdentifier algder into a Certificate, which is parsed back
- * (exactly) and verified against issuer_pub before it is returned in *out.
+ * Signs the DER TBSCertificate tbs with signer, checks the signature over tbs
+ * against issuer_pub (a signer that returns garbage - wrong key, wrong
+ * mechanism, a token fault - can never produce a certificate, and a faulty
+ * RSA or EdDSA signature never leaves the process), and wraps tbs, the DER
+ * AlgorithmIdentifier algder and BIT STRING(signature) into a Certificate.
+ * *der_ptr (OPENSSL_malloc'ed, caller OPENSSL_free()s), *len_ptr.
+ *
+ * The certificate is not parsed back: the verification covers the signed
+ * bytes, and the DER writer around them is fixed code (unit tests parse
+ * every kind of certificate it makes).  Parsing back cost 19 % of a device
+ * certificate (docs/performance.md, fix F2).
  */
 static int
 sign_assemble_der(const unsigned char *tbs, size_t tbslen,
     const unsigned char *algder, size_t alglen, const struct tca_signer *signer,
-    EVP_PKEY *issuer_pub, X509 **out)
+    EVP_PKEY *issuer_pub, unsigned char **der_ptr, size_t *len_ptr)
 {
 	unsigned char sig[CERTS_MAX_SIG];
 	unsigned char *der = NULL;
-	const unsigned char *p;
-	X509 *cert = NULL;
 	size_t siglen = sizeof(sig), content, total, pos = 0;
 	int r = TCA_ERR_INTERNAL;
 
-	*out = NULL;
+	*der_ptr = NULL;
+	*len_ptr = 0;
 	if (signer == NULL || signer->sign == NULL || issuer_pub == NULL ||
 	    tbs == NULL || tbslen == 0 || algder == NULL || alglen == 0)
 		return TCA_ERR_INVALID_ARG;
@@ -275,65 +277,75 @@ sign_assemble_der(const unsigned char *tbs, size_t tbslen,
 		r = TCA_ERR_CRYPTO;
 		goto out;
 	}
+	if (!sig_verifies(issuer_pub, signer->alg, tbs, tbslen, sig, siglen)) {
+		log_error_f("signature from the CA key does not verify; "
+		    "refusing to return the certificate");
+		r = TCA_ERR_CRYPTO;
+		goto out;
+	}
 
 	r = TCA_ERR_INTERNAL;
 	if (tbslen > 0xffffffffUL || alglen > 0xffffffffUL)
 		goto out;
 	/* BIT STRING content = unused-bits octet (0) + signature */
-	content = tbslen + alglen + der_hdr_len(siglen + 1) + siglen + 1;
-	total = der_hdr_len(content) + content;
+	content = tbslen + alglen + tca_der_hdr_len(siglen + 1) + siglen + 1;
+	total = tca_der_hdr_len(content) + content;
 	if (content > 0xffffffffUL || total > LONG_MAX)
 		goto out;
 	if ((der = OPENSSL_malloc(total)) == NULL) {
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	if (der_put_hdr(der, total, &pos, 0x30, content) != TCA_OK ||
-	    der_put(der, total, &pos, tbs, tbslen) != TCA_OK ||
-	    der_put(der, total, &pos, algder, alglen) != TCA_OK ||
-	    der_put_hdr(der, total, &pos, 0x03, siglen + 1) != TCA_OK ||
-	    der_put(der, total, &pos, "", 1) != TCA_OK ||
-	    der_put(der, total, &pos, sig, siglen) != TCA_OK ||
+	if (tca_der_put_hdr(der, total, &pos, 0x30, content) != TCA_OK ||
+	    tca_der_put(der, total, &pos, tbs, tbslen) != TCA_OK ||
+	    tca_der_put(der, total, &pos, algder, alglen) != TCA_OK ||
+	    tca_der_put_hdr(der, total, &pos, 0x03, siglen + 1) != TCA_OK ||
+	    tca_der_put(der, total, &pos, "", 1) != TCA_OK ||
+	    tca_der_put(der, total, &pos, sig, siglen) != TCA_OK ||
 	    pos != total)
 		goto out;
-
-	r = TCA_ERR_CRYPTO;
-	p = der;
-	if ((cert = d2i_X509(NULL, &p, (long)total)) == NULL ||
-	    p != der + total) {
-		log_error_f("assembled certificate does not parse back");
-		goto out;
-	}
-	if (X509_verify(cert, issuer_pub) != 1) {
-		log_error_f("signature from the CA key does not verify; "
-		    "refusing to return the certificate");
-		goto out;
-	}
-	*out = cert;
-	cert = NULL;
+	*der_ptr = der;
+	*len_ptr = total;
+	der = NULL;
 	r = TCA_OK;
  out:
 	if (r != TCA_OK)
 		ossl_drain(__func__);
-	X509_free(cert);
 	OPENSSL_free(der);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	return r;
 }
 
+/* The certificate sign_assemble_der() made, as an X509 (for the CA paths,
+ * whose callers want one). */
+static int
+der_to_x509(unsigned char *der, size_t len, X509 **out)
+{
+	int r = tca_cert_from_der(der, len, out);
+
+	OPENSSL_free(der);
+	if (r != TCA_OK) {
+		log_error_f("assembled certificate does not parse back");
+		return TCA_ERR_CRYPTO;
+	}
+	return TCA_OK;
+}
+
 /*
- * Signs x's TBSCertificate with signer and returns the parsed, verified
- * certificate in *out.  x must be complete except for the signature.
+ * Signs x's TBSCertificate with signer: the certificate's DER in *der_ptr
+ * (caller OPENSSL_free()s) and *len_ptr.  x must be complete except for the
+ * signature.
  */
 static int
 sign_and_assemble(X509 *x, const struct tca_signer *signer,
-    EVP_PKEY *issuer_pub, X509 **out)
+    EVP_PKEY *issuer_pub, unsigned char **der_ptr, size_t *len_ptr)
 {
 	unsigned char *tbs = NULL, *algder = NULL;
 	X509_ALGOR *tbsalg, *alg = NULL;
 	int tbslen, alglen, r = TCA_ERR_INTERNAL;
 
-	*out = NULL;
+	*der_ptr = NULL;
+	*len_ptr = 0;
 	if (signer == NULL || signer->sign == NULL || issuer_pub == NULL)
 		return TCA_ERR_INVALID_ARG;
 
@@ -353,7 +365,7 @@ sign_and_assemble(X509 *x, const struct tca_signer *signer,
 	    (alglen = i2d_X509_ALGOR(alg, &algder)) <= 0)
 		goto out;
 	r = sign_assemble_der(tbs, (size_t)tbslen, algder, (size_t)alglen,
-	    signer, issuer_pub, out);
+	    signer, issuer_pub, der_ptr, len_ptr);
  out:
 	if (r != TCA_OK)
 		ossl_drain(__func__);
@@ -519,6 +531,8 @@ tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
 {
 	X509 *x = NULL;
 	X509_NAME *name = NULL;
+	unsigned char *der = NULL;
+	size_t der_len = 0;
 	time_t nb;
 	int r = TCA_ERR_INTERNAL;
 	static const int ku_bits[] = { 5 /* keyCertSign */, 6 /* cRLSign */ };
@@ -579,7 +593,8 @@ tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
 	    (r = add_key_ids(x, NULL)) != TCA_OK)
 		goto out;
 
-	r = sign_and_assemble(x, signer, pub, cert_ptr);
+	if ((r = sign_and_assemble(x, signer, pub, &der, &der_len)) == TCA_OK)
+		r = der_to_x509(der, der_len, cert_ptr);
  out:
 	if (r != TCA_OK)
 		ossl_drain(__func__);
@@ -900,36 +915,35 @@ device_subject(const X509_NAME *src, X509_NAME **out)
 }
 
 int
-tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
-    X509_REQ *csr, const struct tca_device_params *p, X509 **cert_ptr,
-    char *why, size_t whylen)
+tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *signer,
+    X509_REQ *csr, const struct tca_device_params *p, struct tca_cert_info *info,
+    unsigned char **der_ptr, char *why, size_t whylen)
 {
 	X509 *x = NULL;
-	X509_NAME *subj = NULL;
-	EVP_PKEY *dev_pub, *ca_pub;
-	ASN1_OCTET_STRING *ca_ski_own = NULL;
-	const ASN1_OCTET_STRING *ca_ski;
-	int64_t ca_nb = 0, ca_na = 0, na;
+	X509_NAME *subj = NULL, *issuer = NULL;
+	EVP_PKEY *dev_pub, *ca_pub = NULL;
+	ASN1_OCTET_STRING *ca_ski = NULL;
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+	int64_t na;
 	unsigned int days;
 	time_t t_nb, t_na;
 	int ku_bits[2], nku = 0, r = TCA_ERR_INTERNAL;
 
-	if (cert_ptr != NULL)
-		*cert_ptr = NULL;
+	if (der_ptr != NULL)
+		*der_ptr = NULL;
+	if (info != NULL)
+		memset(info, 0, sizeof(*info));
 	if (ca == NULL || signer == NULL || csr == NULL || p == NULL ||
-	    cert_ptr == NULL || p->default_days == 0 ||
+	    der_ptr == NULL || p->default_days == 0 ||
 	    p->default_days > CERTS_MAX_DAYS)
 		return TCA_ERR_INVALID_ARG;
-	if ((dev_pub = X509_REQ_get0_pubkey(csr)) == NULL ||
-	    (ca_pub = X509_get0_pubkey(ca)) == NULL) {
+	if ((dev_pub = X509_REQ_get0_pubkey(csr)) == NULL) {
 		ossl_drain(__func__);
 		return TCA_ERR_INVALID_ARG;
 	}
 
-	if ((r = asn1_time_to_unix(X509_get0_notBefore(ca), &ca_nb)) != TCA_OK ||
-	    (r = asn1_time_to_unix(X509_get0_notAfter(ca), &ca_na)) != TCA_OK)
-		goto out;
-	if (ca_nb > (int64_t)p->now || ca_na <= (int64_t)p->now) {
+	if (ca->not_before > (int64_t)p->now || ca->not_after <= (int64_t)p->now) {
 		tca_setf(why, whylen, "tenant CA certificate is not valid at issuance time");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
@@ -940,11 +954,17 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	if (days > p->default_days)
 		days = p->default_days;
 	na = (int64_t)p->now + (int64_t)days * SECS_PER_DAY;
-	if (na > ca_na)
-		na = ca_na;
+	if (na > ca->not_after)
+		na = ca->not_after;
 	t_nb = p->now;
 	t_na = (time_t)na;
 
+	if ((r = tca_issuer_pubkey(ca, &ca_pub)) != TCA_OK ||
+	    (r = tca_issuer_name(ca, &issuer)) != TCA_OK) {
+		log_error_f("tenant CA certificate's key or name does not decode");
+		r = TCA_ERR_CRYPTO;
+		goto out;
+	}
 	r = TCA_ERR_CRYPTO;
 	if ((x = X509_new()) == NULL)
 		goto out;
@@ -959,7 +979,7 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	}
 	r = TCA_ERR_CRYPTO;
 	if (X509_set_subject_name(x, subj) != 1 ||
-	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1)
+	    X509_set_issuer_name(x, issuer) != 1)
 		goto out;
 	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &t_nb) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &t_na) == NULL)
@@ -971,22 +991,30 @@ tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
 	if (EVP_PKEY_get_base_id(dev_pub) == EVP_PKEY_RSA)
 		ku_bits[nku++] = 2;	/* keyEncipherment (RSA key transport) */
 
-	if ((ca_ski = X509_get0_subject_key_id(ca)) == NULL) {
-		if ((r = key_id_of(X509_get_X509_PUBKEY(ca), &ca_ski_own)) != TCA_OK)
-			goto out;
-		ca_ski = ca_ski_own;
-	}
+	if ((ca_ski = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(ca_ski, ca->ski, (int)ca->ski_len) != 1)
+		goto out;
 	if ((r = add_basic_constraints(x, 0)) != TCA_OK ||
 	    (r = add_key_usage(x, ku_bits, (size_t)nku)) != TCA_OK ||
 	    (r = add_eku_client_auth(x)) != TCA_OK ||
 	    (r = add_key_ids(x, ca_ski)) != TCA_OK)
 		goto out;
 
-	r = sign_and_assemble(x, signer, ca_pub, cert_ptr);
+	if ((r = sign_and_assemble(x, signer, ca_pub, &der, &der_len)) != TCA_OK ||
+	    (info != NULL && (r = tca_cert_info_from_der(der, der_len, info)) != TCA_OK))
+		goto out;
+	*der_ptr = der;
+	der = NULL;
  out:
-	if (r != TCA_OK)
+	if (r != TCA_OK) {
 		ossl_drain(__func__);
-	ASN1_OCTET_STRING_free(ca_ski_own);
+		if (info != NULL)
+			memset(info, 0, sizeof(*info));
+	}
+	OPENSSL_free(der);
+	ASN1_OCTET_STRING_free(ca_ski);
+	EVP_PKEY_free(ca_pub);
+	X509_NAME_free(issuer);
 	X509_NAME_free(subj);
 	X509_free(x);
 	return r;
@@ -1025,12 +1053,13 @@ cert_parse_any(const unsigned char *data, size_t len, X509 **out)
 }
 
 int
-tca_reenroll_check(X509 *const *cas, size_t n_cas,
+tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
     const unsigned char *current, size_t current_len, X509_REQ *csr,
     char *why, size_t whylen)
 {
 	X509 *cur = NULL;
-	EVP_PKEY *pub;
+	X509_NAME *name = NULL;
+	EVP_PKEY *pub = NULL;
 	size_t i;
 	int found = 0, r = TCA_ERR_INTERNAL;
 
@@ -1048,10 +1077,14 @@ tca_reenroll_check(X509 *const *cas, size_t n_cas,
 		goto out;
 	}
 	for (i = 0; i < n_cas && !found; i++) {
+		X509_NAME_free(name);
+		name = NULL;
+		EVP_PKEY_free(pub);
+		pub = NULL;
 		if (cas[i] == NULL ||
-		    X509_NAME_cmp(X509_get_subject_name(cas[i]),
-		    X509_get_issuer_name(cur)) != 0 ||
-		    (pub = X509_get0_pubkey(cas[i])) == NULL)
+		    tca_issuer_name(cas[i], &name) != TCA_OK ||
+		    X509_NAME_cmp(name, X509_get_issuer_name(cur)) != 0 ||
+		    tca_issuer_pubkey(cas[i], &pub) != TCA_OK)
 			continue;
 		if (X509_verify(cur, pub) == 1)
 			found = 1;
@@ -1072,6 +1105,8 @@ tca_reenroll_check(X509 *const *cas, size_t n_cas,
 	}
 	r = TCA_OK;
  out:
+	EVP_PKEY_free(pub);
+	X509_NAME_free(name);
 	X509_free(cur);
 	return r;
 }
@@ -1114,71 +1149,99 @@ name_rfc2253(const X509_NAME *name, char *out, size_t outsz)
 	return r;
 }
 
-int
-tca_cert_get_info(X509 *cert, struct tca_cert_info *info, unsigned char **der_ptr)
+/* RFC 2253 form of the DER Name t. */
+static int
+name_der_rfc2253(const struct tca_der_tlv *t, char *out, size_t outsz)
 {
-	const ASN1_INTEGER *serial;
-	unsigned char *der = NULL, *iname = NULL;
-	unsigned int mdlen;
-	size_t der_len = 0;
-	int ilen, slen, r = TCA_ERR_INTERNAL;
+	const unsigned char *p = t->p;
+	X509_NAME *name;
+	int r;
 
-	if (der_ptr != NULL)
-		*der_ptr = NULL;
-	if (cert == NULL || info == NULL || der_ptr == NULL)
+	if ((name = d2i_X509_NAME(NULL, &p, (long)t->len)) == NULL ||
+	    p != t->p + t->len) {
+		X509_NAME_free(name);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	r = name_rfc2253(name, out, outsz);
+	X509_NAME_free(name);
+	return r;
+}
+
+int
+tca_cert_info_from_der(const unsigned char *der, size_t len, struct tca_cert_info *info)
+{
+	struct tca_cert_parts c;
+	const unsigned char *sp;
+	unsigned int mdlen;
+	size_t sl;
+	int r = TCA_ERR_INTERNAL;
+
+	if (der == NULL || info == NULL)
 		return TCA_ERR_INVALID_ARG;
 	memset(info, 0, sizeof(*info));
-
-	if ((r = tca_cert_to_der(cert, &der, &der_len)) != TCA_OK)
+	if (tca_der_cert_split(der, len, &c) != TCA_OK) {
+		r = TCA_ERR_BAD_REQUEST;
 		goto out;
-	r = TCA_ERR_CRYPTO;
-	if ((serial = X509_get0_serialNumber(cert)) == NULL)
-		goto out;
-	slen = ASN1_STRING_length(serial);
-	if (slen <= 0 || (size_t)slen > sizeof(info->serial)) {
-		log_error_f("serial number of %d bytes", slen);
+	}
+	/* the magnitude: the INTEGER's contents without a leading 0x00 */
+	sp = c.serial.val;
+	sl = c.serial.vlen;
+	if (sl > 1 && sp[0] == 0x00) {
+		sp++;
+		sl--;
+	}
+	if (sl > sizeof(info->serial)) {
+		log_error_f("serial number of %zu bytes", sl);
 		r = TCA_ERR_INVALID_ARG;
 		goto out;
 	}
-	memcpy(info->serial, ASN1_STRING_get0_data(serial), (size_t)slen);
-	info->serial_len = (size_t)slen;
-
-	if ((r = name_rfc2253(X509_get_subject_name(cert), info->subject,
+	memcpy(info->serial, sp, sl);
+	info->serial_len = sl;
+	if ((r = tca_der_get_time(&c.not_before, &info->not_before)) != TCA_OK ||
+	    (r = tca_der_get_time(&c.not_after, &info->not_after)) != TCA_OK ||
+	    (r = name_der_rfc2253(&c.subject, info->subject,
 	    sizeof(info->subject))) != TCA_OK ||
-	    (r = name_rfc2253(X509_get_issuer_name(cert), info->issuer,
+	    (r = name_der_rfc2253(&c.issuer, info->issuer,
 	    sizeof(info->issuer))) != TCA_OK)
 		goto out;
-
 	r = TCA_ERR_CRYPTO;
-	if ((ilen = i2d_X509_NAME(X509_get_issuer_name(cert), &iname)) <= 0)
-		goto out;
 	mdlen = sizeof(info->issuer_hash);
-	if (EVP_Digest(iname, (size_t)ilen, info->issuer_hash, &mdlen,
+	if (EVP_Digest(c.issuer.p, c.issuer.len, info->issuer_hash, &mdlen,
 	    EVP_sha256(), NULL) != 1 || mdlen != sizeof(info->issuer_hash))
 		goto out;
 	mdlen = sizeof(info->sha256);
-	if (EVP_Digest(der, der_len, info->sha256, &mdlen, EVP_sha256(),
-	    NULL) != 1 || mdlen != sizeof(info->sha256))
+	if (EVP_Digest(der, len, info->sha256, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != sizeof(info->sha256))
 		goto out;
-	if ((r = asn1_time_to_unix(X509_get0_notBefore(cert),
-	    &info->not_before)) != TCA_OK ||
-	    (r = asn1_time_to_unix(X509_get0_notAfter(cert),
-	    &info->not_after)) != TCA_OK)
-		goto out;
-
 	info->der = der;
-	info->der_len = der_len;
-	*der_ptr = der;
-	der = NULL;
+	info->der_len = len;
 	r = TCA_OK;
  out:
 	if (r != TCA_OK) {
 		ossl_drain(__func__);
 		memset(info, 0, sizeof(*info));
 	}
-	OPENSSL_free(iname);
-	OPENSSL_free(der);
 	return r;
+}
+
+int
+tca_cert_get_info(X509 *cert, struct tca_cert_info *info, unsigned char **der_ptr)
+{
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+	int r;
+
+	if (der_ptr != NULL)
+		*der_ptr = NULL;
+	if (cert == NULL || info == NULL || der_ptr == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if ((r = tca_cert_to_der(cert, &der, &der_len)) != TCA_OK ||
+	    (r = tca_cert_info_from_der(der, der_len, info)) != TCA_OK) {
+		OPENSSL_free(der);
+		return r;
+	}
+	*der_ptr = der;
+	return TCA_OK;
 }
 
 int
@@ -1221,267 +1284,7 @@ tca_cert_from_der(const unsigned char *der, size_t len, X509 **cert_ptr)
 	return TCA_OK;
 }
 
-/* ------------------------------------------------------------ DER reading */
-
-/*
- * Re-issuance copies bytes out of a certificate instead of re-encoding parsed
- * structures (a re-encoded SKI or name that differs by one octet breaks every
- * chain built on the old one), so it needs to see the DER itself.  This
- * reader accepts DER only: low tag numbers, definite lengths in minimal form
- * with at most 4 length octets.  Indefinite lengths, truncation and
- * non-minimal lengths are TCA_ERR_BAD_REQUEST.
- */
-
-#define CERTS_MAX_EXTS	1024	/* bounds the quadratic per-OID diff */
-
-struct der_tlv {
-	unsigned char tag;
-	const unsigned char *p;		/* tag octet; NULL: element absent */
-	size_t len;			/* header + contents */
-	const unsigned char *val;	/* contents */
-	size_t vlen;
-};
-
-/* The TLV at buf[*pos..end); *pos moves past it. */
-static int
-der_get(const unsigned char *buf, size_t end, size_t *pos, struct der_tlv *t)
-{
-	size_t i = *pos, n, k, vlen = 0;
-
-	memset(t, 0, sizeof(*t));
-	if (i > end || end - i < 2)
-		return TCA_ERR_BAD_REQUEST;
-	t->tag = buf[i++];
-	if ((t->tag & 0x1f) == 0x1f)	/* high tag number: not in X.509 */
-		return TCA_ERR_BAD_REQUEST;
-	if (buf[i] < 0x80)
-		vlen = buf[i++];
-	else {
-		/* 0x80 (indefinite) gives n = 0 */
-		n = buf[i++] & 0x7f;
-		if (n == 0 || n > 4 || end - i < n || buf[i] == 0)
-			return TCA_ERR_BAD_REQUEST;
-		for (k = 0; k < n; k++)
-			vlen = (vlen << 8) | buf[i++];
-		if (vlen < 0x80)
-			return TCA_ERR_BAD_REQUEST;
-	}
-	if (end - i < vlen)
-		return TCA_ERR_BAD_REQUEST;
-	t->p = buf + *pos;
-	t->val = buf + i;
-	t->vlen = vlen;
-	t->len = i + vlen - *pos;
-	*pos = i + vlen;
-	return TCA_OK;
-}
-
-/* Like der_get(), but the element must carry tag. */
-static int
-der_get_tag(const unsigned char *buf, size_t end, size_t *pos,
-    unsigned char tag, struct der_tlv *t)
-{
-	int r;
-
-	if ((r = der_get(buf, end, pos, t)) != TCA_OK)
-		return r;
-	return t->tag == tag ? TCA_OK : TCA_ERR_BAD_REQUEST;
-}
-
-/* An optional element: read it only if the next tag is tag. */
-static int
-der_get_opt(const unsigned char *buf, size_t end, size_t *pos,
-    unsigned char tag, struct der_tlv *t)
-{
-	memset(t, 0, sizeof(*t));
-	if (*pos >= end || buf[*pos] != tag)
-		return TCA_OK;
-	return der_get(buf, end, pos, t);
-}
-
-static int
-tlv_eq(const struct der_tlv *a, const struct der_tlv *b)
-{
-	if (a->p == NULL || b->p == NULL)
-		return a->p == NULL && b->p == NULL;
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
-}
-
-/* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue } and
- * the TBSCertificate elements of RFC 5280 4.1, in order. */
-struct cert_parts {
-	struct der_tlv tbs, outer_alg, sig;
-	struct der_tlv version, serial, sigalg, issuer, validity;
-	struct der_tlv not_before, not_after, subject, spki;
-	struct der_tlv iuid, suid, exts;	/* optional; p == NULL if absent */
-	const unsigned char *rest;	/* from after spki to the TBS end */
-	size_t rest_len;
-};
-
-static int
-cert_split(const unsigned char *der, size_t len, struct cert_parts *c)
-{
-	struct der_tlv cert, inner;
-	const unsigned char *tb;
-	size_t pos = 0, tend, q;
-
-	memset(c, 0, sizeof(*c));
-	if (der == NULL ||
-	    der_get_tag(der, len, &pos, 0x30, &cert) != TCA_OK || pos != len)
-		return TCA_ERR_BAD_REQUEST;
-	pos = (size_t)(cert.val - der);
-	if (der_get_tag(der, len, &pos, 0x30, &c->tbs) != TCA_OK ||
-	    der_get_tag(der, len, &pos, 0x30, &c->outer_alg) != TCA_OK ||
-	    der_get_tag(der, len, &pos, 0x03, &c->sig) != TCA_OK ||
-	    pos != len)
-		return TCA_ERR_BAD_REQUEST;
-
-	tb = c->tbs.val;
-	tend = c->tbs.vlen;
-	pos = 0;
-	if (der_get_opt(tb, tend, &pos, 0xa0, &c->version) != TCA_OK)
-		return TCA_ERR_BAD_REQUEST;
-	if (c->version.p != NULL) {
-		/* [0] EXPLICIT Version: exactly one INTEGER */
-		q = 0;
-		if (der_get_tag(c->version.val, c->version.vlen, &q, 0x02,
-		    &inner) != TCA_OK || q != c->version.vlen || inner.vlen != 1)
-			return TCA_ERR_BAD_REQUEST;
-	}
-	if (der_get_tag(tb, tend, &pos, 0x02, &c->serial) != TCA_OK ||
-	    c->serial.vlen == 0 ||
-	    der_get_tag(tb, tend, &pos, 0x30, &c->sigalg) != TCA_OK ||
-	    der_get_tag(tb, tend, &pos, 0x30, &c->issuer) != TCA_OK ||
-	    der_get_tag(tb, tend, &pos, 0x30, &c->validity) != TCA_OK)
-		return TCA_ERR_BAD_REQUEST;
-	q = 0;
-	if (der_get(c->validity.val, c->validity.vlen, &q, &c->not_before) !=
-	    TCA_OK ||
-	    der_get(c->validity.val, c->validity.vlen, &q, &c->not_after) !=
-	    TCA_OK || q != c->validity.vlen ||
-	    (c->not_before.tag != 0x17 && c->not_before.tag != 0x18) ||
-	    (c->not_after.tag != 0x17 && c->not_after.tag != 0x18))
-		return TCA_ERR_BAD_REQUEST;
-	if (der_get_tag(tb, tend, &pos, 0x30, &c->subject) != TCA_OK ||
-	    der_get_tag(tb, tend, &pos, 0x30, &c->spki) != TCA_OK)
-		return TCA_ERR_BAD_REQUEST;
-	c->rest = tb + pos;
-	c->rest_len = tend - pos;
-	if (der_get_opt(tb, tend, &pos, 0x81, &c->iuid) != TCA_OK ||
-	    der_get_opt(tb, tend, &pos, 0x82, &c->suid) != TCA_OK ||
-	    der_get_opt(tb, tend, &pos, 0xa3, &c->exts) != TCA_OK ||
-	    pos != tend)
-		return TCA_ERR_BAD_REQUEST;
-	if (c->exts.p != NULL) {
-		/* [3] EXPLICIT Extensions: exactly one SEQUENCE */
-		q = 0;
-		if (der_get_tag(c->exts.val, c->exts.vlen, &q, 0x30, &inner) !=
-		    TCA_OK || q != c->exts.vlen)
-			return TCA_ERR_BAD_REQUEST;
-	}
-	return TCA_OK;
-}
-
-/* Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE,
- * extnValue OCTET STRING } */
-static int
-ext_split(const struct der_tlv *ext, struct der_tlv *oid, int *critical,
-    struct der_tlv *value)
-{
-	struct der_tlv crit;
-	size_t q = 0;
-
-	*critical = 0;
-	if (ext->tag != 0x30 ||
-	    der_get_tag(ext->val, ext->vlen, &q, 0x06, oid) != TCA_OK ||
-	    oid->vlen == 0 ||
-	    der_get_opt(ext->val, ext->vlen, &q, 0x01, &crit) != TCA_OK ||
-	    (crit.p != NULL && crit.vlen != 1) ||
-	    der_get_tag(ext->val, ext->vlen, &q, 0x04, value) != TCA_OK ||
-	    q != ext->vlen)
-		return TCA_ERR_BAD_REQUEST;
-	*critical = crit.p != NULL && crit.val[0] != 0;
-	return TCA_OK;
-}
-
-/* The SEQUENCE OF Extension inside [3] (cert_split checked the wrapper);
- * *n_ptr elements, each checked with ext_split().  Absent [3]: none. */
-static int
-exts_seq(const struct der_tlv *exts, const unsigned char **seq_ptr,
-    size_t *seq_len_ptr, size_t *n_ptr)
-{
-	struct der_tlv seq, ext, oid, val;
-	size_t q = 0, n = 0;
-	int crit;
-
-	*seq_ptr = NULL;
-	*seq_len_ptr = 0;
-	*n_ptr = 0;
-	if (exts->p == NULL)
-		return TCA_OK;
-	if (der_get_tag(exts->val, exts->vlen, &q, 0x30, &seq) != TCA_OK)
-		return TCA_ERR_BAD_REQUEST;
-	for (q = 0; q < seq.vlen; n++) {
-		if (n >= CERTS_MAX_EXTS ||
-		    der_get(seq.val, seq.vlen, &q, &ext) != TCA_OK ||
-		    ext_split(&ext, &oid, &crit, &val) != TCA_OK)
-			return TCA_ERR_BAD_REQUEST;
-	}
-	*seq_ptr = seq.val;
-	*seq_len_ptr = seq.vlen;
-	*n_ptr = n;
-	return TCA_OK;
-}
-
-/* The idx-th extension (whole TLV, OID, criticality, extnValue) of a
- * sequence that exts_seq() accepted. */
-static void
-ext_at(const unsigned char *seq, size_t seq_len, size_t idx,
-    struct der_tlv *ext, struct der_tlv *oid, int *critical,
-    struct der_tlv *value)
-{
-	size_t q = 0, i;
-
-	memset(ext, 0, sizeof(*ext));
-	for (i = 0; i <= idx; i++)
-		(void)der_get(seq, seq_len, &q, ext);
-	(void)ext_split(ext, oid, critical, value);
-}
-
 /* ------------------------------------------------------------ re-issuance */
-
-/* UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5); both
- * in the Z form with seconds (4.1.2.5.1, 4.1.2.5.2). */
-static int
-der_put_time(unsigned char *buf, size_t cap, size_t *pos, int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char s[64];
-	int year, n;
-
-	memset(&tm, 0, sizeof(tm));
-	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL)
-		return TCA_ERR_INVALID_ARG;
-	year = tm.tm_year + 1900;
-	if (year < 1950 || year > 9999)
-		return TCA_ERR_INVALID_ARG;
-	if (year < 2050)
-		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ",
-		    year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec);
-	else
-		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ",
-		    year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec);
-	if (n != (year < 2050 ? 13 : 15))
-		return TCA_ERR_INTERNAL;
-	if (der_put_hdr(buf, cap, pos, year < 2050 ? 0x17 : 0x18,
-	    (size_t)n) != TCA_OK ||
-	    der_put(buf, cap, pos, s, (size_t)n) != TCA_OK)
-		return TCA_ERR_INTERNAL;
-	return TCA_OK;
-}
 
 /* Validity ::= SEQUENCE { notBefore, notAfter } into buf (>= 36 bytes). */
 static int
@@ -1492,11 +1295,11 @@ der_validity(int64_t nb, int64_t na, unsigned char *buf, size_t cap,
 	size_t tl = 0, pos = 0;
 	int r;
 
-	if ((r = der_put_time(tmp, sizeof(tmp), &tl, nb)) != TCA_OK ||
-	    (r = der_put_time(tmp, sizeof(tmp), &tl, na)) != TCA_OK)
+	if ((r = tca_der_put_time(tmp, sizeof(tmp), &tl, nb)) != TCA_OK ||
+	    (r = tca_der_put_time(tmp, sizeof(tmp), &tl, na)) != TCA_OK)
 		return r;
-	if (der_put_hdr(buf, cap, &pos, 0x30, tl) != TCA_OK ||
-	    der_put(buf, cap, &pos, tmp, tl) != TCA_OK)
+	if (tca_der_put_hdr(buf, cap, &pos, 0x30, tl) != TCA_OK ||
+	    tca_der_put(buf, cap, &pos, tmp, tl) != TCA_OK)
 		return TCA_ERR_INTERNAL;
 	*len_ptr = pos;
 	return TCA_OK;
@@ -1506,12 +1309,12 @@ int
 tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
     enum tca_serial_mode mode, const struct tca_signer *signer, X509 **cert_ptr)
 {
-	struct cert_parts c;
+	struct tca_cert_parts c;
 	unsigned char serial[TCA_SERIAL_LEN];
 	unsigned char ser[2 + TCA_SERIAL_LEN], val[64];
 	const unsigned char *ser_p;
-	unsigned char *der = NULL, *tbs = NULL;
-	size_t der_len = 0, ser_len, val_len = 0, content, total, pos = 0;
+	unsigned char *der = NULL, *tbs = NULL, *new_der = NULL;
+	size_t der_len = 0, new_len = 0, ser_len, val_len = 0, content, total, pos = 0;
 	int64_t nb = (int64_t)not_before, na;
 	EVP_PKEY *pub;
 	int nid, old_nid, i, r = TCA_ERR_INTERNAL;
@@ -1532,13 +1335,13 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
-	if ((r = cert_split(der, der_len, &c)) != TCA_OK) {
+	if ((r = tca_der_cert_split(der, der_len, &c)) != TCA_OK) {
 		log_error_f("CA certificate is not DER this reader accepts");
 		goto out;
 	}
 	/* RFC 5280 4.1.1.2: both AlgorithmIdentifiers are the same; the new
 	 * certificate carries them byte for byte. */
-	if (!tlv_eq(&c.sigalg, &c.outer_alg)) {
+	if (!tca_der_eq(&c.sigalg, &c.outer_alg)) {
 		log_error_f("CA certificate's TBS and outer signature "
 		    "algorithms differ");
 		r = TCA_ERR_BAD_REQUEST;
@@ -1551,7 +1354,7 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		r = TCA_ERR_INVALID_ARG;
 		goto out;
 	}
-	if (!tlv_eq(&c.issuer, &c.subject)) {
+	if (!tca_der_eq(&c.issuer, &c.subject)) {
 		log_error_f("CA certificate is not self-issued");
 		r = TCA_ERR_INVALID_ARG;
 		goto out;
@@ -1594,29 +1397,31 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 	r = TCA_ERR_INTERNAL;
 	content = c.version.len + ser_len + c.sigalg.len + c.issuer.len +
 	    val_len + c.subject.len + c.spki.len + c.rest_len;
-	total = der_hdr_len(content) + content;
+	total = tca_der_hdr_len(content) + content;
 	if (content > 0xffffffffUL)
 		goto out;
 	if ((tbs = OPENSSL_malloc(total)) == NULL) {
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	if (der_put_hdr(tbs, total, &pos, 0x30, content) != TCA_OK ||
+	if (tca_der_put_hdr(tbs, total, &pos, 0x30, content) != TCA_OK ||
 	    (c.version.p != NULL &&
-	    der_put(tbs, total, &pos, c.version.p, c.version.len) != TCA_OK) ||
-	    der_put(tbs, total, &pos, ser_p, ser_len) != TCA_OK ||
-	    der_put(tbs, total, &pos, c.sigalg.p, c.sigalg.len) != TCA_OK ||
-	    der_put(tbs, total, &pos, c.issuer.p, c.issuer.len) != TCA_OK ||
-	    der_put(tbs, total, &pos, val, val_len) != TCA_OK ||
-	    der_put(tbs, total, &pos, c.subject.p, c.subject.len) != TCA_OK ||
-	    der_put(tbs, total, &pos, c.spki.p, c.spki.len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, c.version.p, c.version.len) != TCA_OK) ||
+	    tca_der_put(tbs, total, &pos, ser_p, ser_len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, c.sigalg.p, c.sigalg.len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, c.issuer.p, c.issuer.len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, val, val_len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, c.subject.p, c.subject.len) != TCA_OK ||
+	    tca_der_put(tbs, total, &pos, c.spki.p, c.spki.len) != TCA_OK ||
 	    (c.rest_len > 0 &&
-	    der_put(tbs, total, &pos, c.rest, c.rest_len) != TCA_OK) ||
+	    tca_der_put(tbs, total, &pos, c.rest, c.rest_len) != TCA_OK) ||
 	    pos != total)
 		goto out;
 
-	r = sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len,
-	    signer, pub, cert_ptr);
+	/* c points into der: keep it until signed */
+	if ((r = sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len,
+	    signer, pub, &new_der, &new_len)) == TCA_OK)
+		r = der_to_x509(new_der, new_len, cert_ptr);
  out:
 	if (r != TCA_OK)
 		ossl_drain(__func__);
@@ -1672,7 +1477,7 @@ print_binary(const unsigned char *p, size_t n, char *out, size_t outsz)
 
 /* Short name of the OBJECT IDENTIFIER TLV t, or its dotted form. */
 static void
-oid_name(const struct der_tlv *t, char *out, size_t outsz)
+oid_name(const struct tca_der_tlv *t, char *out, size_t outsz)
 {
 	const unsigned char *p = t->p;
 	ASN1_OBJECT *obj = NULL;
@@ -1697,14 +1502,14 @@ oid_name(const struct der_tlv *t, char *out, size_t outsz)
 /* "alg" or "alg params": an AlgorithmIdentifier, also the one inside an
  * SPKI (params of id-ecPublicKey name the curve). */
 static void
-print_algid(const struct der_tlv *t, char *out, size_t outsz)
+print_algid(const struct tca_der_tlv *t, char *out, size_t outsz)
 {
-	struct der_tlv oid, par;
+	struct tca_der_tlv oid, par;
 	char name[128], pv[160];
 	size_t q = 0;
 
 	if (t->tag != 0x30 ||
-	    der_get_tag(t->val, t->vlen, &q, 0x06, &oid) != TCA_OK) {
+	    tca_der_get_tag(t->val, t->vlen, &q, 0x06, &oid) != TCA_OK) {
 		print_binary(t->p, t->len, out, outsz);
 		return;
 	}
@@ -1713,7 +1518,7 @@ print_algid(const struct der_tlv *t, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", name);
 		return;
 	}
-	if (der_get(t->val, t->vlen, &q, &par) == TCA_OK && q == t->vlen) {
+	if (tca_der_get(t->val, t->vlen, &q, &par) == TCA_OK && q == t->vlen) {
 		if (par.tag == 0x06)
 			oid_name(&par, pv, sizeof(pv));
 		else if (par.tag == 0x05 && par.vlen == 0)
@@ -1726,13 +1531,13 @@ print_algid(const struct der_tlv *t, char *out, size_t outsz)
 }
 
 static void
-print_elem(enum diff_kind kind, const struct der_tlv *t, char *out,
+print_elem(enum diff_kind kind, const struct tca_der_tlv *t, char *out,
     size_t outsz)
 {
 	const unsigned char *p;
 	X509_NAME *name = NULL;
 	ASN1_TIME *tm_a = NULL;
-	struct der_tlv alg;
+	struct tca_der_tlv alg;
 	struct tm tm;
 	char a[160], h[80];
 	size_t q = 0;
@@ -1744,7 +1549,7 @@ print_elem(enum diff_kind kind, const struct der_tlv *t, char *out,
 	}
 	switch (kind) {
 	case DK_VERSION:
-		/* cert_split() checked: [0] { INTEGER (1 octet) } */
+		/* tca_der_cert_split() checked: [0] { INTEGER (1 octet) } */
 		snprintf(out, outsz, "v%d", (int)t->p[t->len - 1] + 1);
 		return;
 	case DK_SERIAL:
@@ -1789,7 +1594,7 @@ print_elem(enum diff_kind kind, const struct der_tlv *t, char *out,
 		return;
 	case DK_SPKI:
 		if (t->tag == 0x30 &&
-		    der_get_tag(t->val, t->vlen, &q, 0x30, &alg) == TCA_OK) {
+		    tca_der_get_tag(t->val, t->vlen, &q, 0x30, &alg) == TCA_OK) {
 			print_algid(&alg, a, sizeof(a));
 			print_binary(t->p, t->len, h, sizeof(h));
 			tca_setf(out, outsz, "%s, %s", a, h);
@@ -1825,11 +1630,11 @@ diff_slot(struct diff_acc *acc, const char *field)
 
 static void
 diff_elem(struct diff_acc *acc, const char *field, enum diff_kind kind,
-    const struct der_tlv *a, const struct der_tlv *b)
+    const struct tca_der_tlv *a, const struct tca_der_tlv *b)
 {
 	struct tca_tbs_diff *d;
 
-	if (tlv_eq(a, b) || (d = diff_slot(acc, field)) == NULL)
+	if (tca_der_eq(a, b) || (d = diff_slot(acc, field)) == NULL)
 		return;
 	print_elem(kind, a, d->old_value, sizeof(d->old_value));
 	print_elem(kind, b, d->new_value, sizeof(d->new_value));
@@ -1847,9 +1652,9 @@ diff_elem(struct diff_acc *acc, const char *field, enum diff_kind kind,
 
 /* One extension, absent if ext is NULL. */
 static void
-print_ext(const struct der_tlv *ext, char *out, size_t outsz)
+print_ext(const struct tca_der_tlv *ext, char *out, size_t outsz)
 {
-	struct der_tlv oid, val;
+	struct tca_der_tlv oid, val;
 	char h[200];
 	int crit = 0;
 
@@ -1857,7 +1662,7 @@ print_ext(const struct der_tlv *ext, char *out, size_t outsz)
 		snprintf(out, outsz, "(absent)");
 		return;
 	}
-	if (ext_split(ext, &oid, &crit, &val) != TCA_OK) {
+	if (tca_der_ext_split(ext, &oid, &crit, &val) != TCA_OK) {
 		print_binary(ext->p, ext->len, out, outsz);
 		return;
 	}
@@ -1866,8 +1671,8 @@ print_ext(const struct der_tlv *ext, char *out, size_t outsz)
 }
 
 static void
-diff_ext(struct diff_acc *acc, const struct der_tlv *oid,
-    const struct der_tlv *a, const struct der_tlv *b)
+diff_ext(struct diff_acc *acc, const struct tca_der_tlv *oid,
+    const struct tca_der_tlv *a, const struct tca_der_tlv *b)
 {
 	struct tca_tbs_diff *d;
 	char name[64], field[96];
@@ -1889,15 +1694,15 @@ diff_ext(struct diff_acc *acc, const struct der_tlv *oid,
 /* Index of the k-th (0-based) extension with OID oid in seq, or -1. */
 static long
 ext_find(const unsigned char *seq, size_t seq_len, size_t n,
-    const struct der_tlv *oid, size_t k)
+    const struct tca_der_tlv *oid, size_t k)
 {
-	struct der_tlv e, o, v;
+	struct tca_der_tlv e, o, v;
 	size_t i;
 	int crit;
 
 	for (i = 0; i < n; i++) {
-		ext_at(seq, seq_len, i, &e, &o, &crit, &v);
-		if (tlv_eq(&o, oid) && k-- == 0)
+		tca_der_ext_at(seq, seq_len, i, &e, &o, &crit, &v);
+		if (tca_der_eq(&o, oid) && k-- == 0)
 			return (long)i;
 	}
 	return -1;
@@ -1906,15 +1711,15 @@ ext_find(const unsigned char *seq, size_t seq_len, size_t n,
 /* Occurrence number of extension idx among those with the same OID. */
 static size_t
 ext_occurrence(const unsigned char *seq, size_t seq_len, size_t idx,
-    const struct der_tlv *oid)
+    const struct tca_der_tlv *oid)
 {
-	struct der_tlv e, o, v;
+	struct tca_der_tlv e, o, v;
 	size_t i, k = 0;
 	int crit;
 
 	for (i = 0; i < idx; i++) {
-		ext_at(seq, seq_len, i, &e, &o, &crit, &v);
-		if (tlv_eq(&o, oid))
+		tca_der_ext_at(seq, seq_len, i, &e, &o, &crit, &v);
+		if (tca_der_eq(&o, oid))
 			k++;
 	}
 	return k;
@@ -1924,7 +1729,7 @@ static void
 ext_order(const unsigned char *seq, size_t seq_len, size_t n, int present,
     char *out, size_t outsz)
 {
-	struct der_tlv e, o, v;
+	struct tca_der_tlv e, o, v;
 	char name[64];
 	size_t i, l;
 	int crit;
@@ -1935,7 +1740,7 @@ ext_order(const unsigned char *seq, size_t seq_len, size_t n, int present,
 	}
 	snprintf(out, outsz, "%s", n == 0 ? "(none)" : "");
 	for (i = 0; i < n; i++) {
-		ext_at(seq, seq_len, i, &e, &o, &crit, &v);
+		tca_der_ext_at(seq, seq_len, i, &e, &o, &crit, &v);
 		oid_name(&o, name, sizeof(name));
 		l = strlen(out);
 		tca_setf(out + l, outsz - l, "%s%s", i > 0 ? "," : "", name);
@@ -1945,31 +1750,31 @@ ext_order(const unsigned char *seq, size_t seq_len, size_t n, int present,
 /* Per extension, matched by OID (and occurrence, should one repeat), then
  * the order if nothing else explains a byte difference. */
 static void
-diff_exts(struct diff_acc *acc, const struct der_tlv *ea,
-    const struct der_tlv *eb, const unsigned char *sa, size_t la, size_t na,
+diff_exts(struct diff_acc *acc, const struct tca_der_tlv *ea,
+    const struct tca_der_tlv *eb, const unsigned char *sa, size_t la, size_t na,
     const unsigned char *sb, size_t lb, size_t nb)
 {
 	struct tca_tbs_diff *d;
-	struct der_tlv xa, oa, va, xb, ob, vb;
+	struct tca_der_tlv xa, oa, va, xb, ob, vb;
 	size_t i, before = acc->n;
 	long j;
 	int ca = 0, cb = 0;
 
-	if (tlv_eq(ea, eb))
+	if (tca_der_eq(ea, eb))
 		return;
 	for (i = 0; i < na; i++) {
-		ext_at(sa, la, i, &xa, &oa, &ca, &va);
+		tca_der_ext_at(sa, la, i, &xa, &oa, &ca, &va);
 		j = ext_find(sb, lb, nb, &oa, ext_occurrence(sa, la, i, &oa));
 		if (j < 0) {
 			diff_ext(acc, &oa, &xa, NULL);
 			continue;
 		}
-		ext_at(sb, lb, (size_t)j, &xb, &ob, &cb, &vb);
-		if (!tlv_eq(&xa, &xb))
+		tca_der_ext_at(sb, lb, (size_t)j, &xb, &ob, &cb, &vb);
+		if (!tca_der_eq(&xa, &xb))
 			diff_ext(acc, &oa, &xa, &xb);
 	}
 	for (i = 0; i < nb; i++) {
-		ext_at(sb, lb, i, &xb, &ob, &cb, &vb);
+		tca_der_ext_at(sb, lb, i, &xb, &ob, &cb, &vb);
 		if (ext_find(sa, la, na, &ob, ext_occurrence(sb, lb, i, &ob)) < 0)
 			diff_ext(acc, &ob, NULL, &xb);
 	}
@@ -1987,7 +1792,7 @@ int
 tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
     size_t *n_ptr)
 {
-	struct cert_parts ca, cb;
+	struct tca_cert_parts ca, cb;
 	struct diff_acc acc;
 	unsigned char *da = NULL, *db = NULL;
 	const unsigned char *sa, *sb;
@@ -2004,10 +1809,10 @@ tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
-	if ((r = cert_split(da, la, &ca)) != TCA_OK ||
-	    (r = cert_split(db, lb, &cb)) != TCA_OK ||
-	    (r = exts_seq(&ca.exts, &sa, &sla, &na)) != TCA_OK ||
-	    (r = exts_seq(&cb.exts, &sb, &slb, &nb)) != TCA_OK)
+	if ((r = tca_der_cert_split(da, la, &ca)) != TCA_OK ||
+	    (r = tca_der_cert_split(db, lb, &cb)) != TCA_OK ||
+	    (r = tca_der_exts(&ca.exts, &sa, &sla, &na)) != TCA_OK ||
+	    (r = tca_der_exts(&cb.exts, &sb, &slb, &nb)) != TCA_OK)
 		goto out;
 
 	memset(&acc, 0, sizeof(acc));

@@ -4,10 +4,10 @@
  * Certificates are assembled with OpenSSL 3's X509 API and signed by a
  * tca_signer: we build the TBSCertificate, DER-encode it, hand those bytes to
  * the signer (in the engine: the token's C_Sign through tca_token_sign) and
+ * check the signature over the TBS against the issuer's public key, and
  * assemble Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signatureValue }
- * ourselves, then parse it back with d2i_X509 and check the signature against
- * the issuer's public key before returning it.  No private key ever exists in
- * this process; no ENGINE API is used.
+ * ourselves.  No private key ever exists in this process; no ENGINE API is
+ * used.
  *
  * Everything here is pure computation on its inputs (time is passed in), so it
  * is unit-tested without a token.
@@ -25,6 +25,7 @@
 
 #include <openssl/x509.h>
 
+#include "issuer.h"
 #include "keytype.h"
 #include "store.h"
 
@@ -87,15 +88,21 @@ struct tca_device_params {
 /*
  * Device certificate from a CSR that passed tca_csr_check(): v3, random
  * serial, subject = CN/O/OU copied from the CSR (in the CSR's order), issuer =
- * CA subject, validity [now, now + min(days, default_days)] capped at the CA's
- * notAfter (TCA_ERR_POLICY_VIOLATION if the CA is not valid at now),
- * basicConstraints critical CA:FALSE, keyUsage critical digitalSignature
- * (+ keyEncipherment for RSA keys), extendedKeyUsage clientAuth, SKI (method 1),
- * AKI keyIdentifier = the CA's SKI.  Nothing else from the CSR is copied.
+ * CA subject (its DER, byte for byte), validity [now, now + min(days,
+ * default_days)] capped at the CA's notAfter (TCA_ERR_POLICY_VIOLATION if the
+ * CA is not valid at now), basicConstraints critical CA:FALSE, keyUsage
+ * critical digitalSignature (+ keyEncipherment for RSA keys),
+ * extendedKeyUsage clientAuth, SKI (method 1), AKI keyIdentifier = the CA's
+ * SKI.  Nothing else from the CSR is copied.
+ *
+ * The certificate is returned as DER in *der_ptr (caller OPENSSL_free()s) and,
+ * if info is not NULL, described in *info (info->der points into *der_ptr).
+ * It is never parsed back: its signature was checked over the TBS before
+ * assembly.
  */
-int tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
-    X509_REQ *csr, const struct tca_device_params *p, X509 **cert_ptr,
-    char *why, size_t whylen);
+int tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *signer,
+    X509_REQ *csr, const struct tca_device_params *p, struct tca_cert_info *info,
+    unsigned char **der_ptr, char *why, size_t whylen);
 
 /*
  * RFC 7030 4.2.2 re-enrollment check: current (DER or PEM) must parse, be
@@ -104,7 +111,7 @@ int tca_cert_issue_device(X509 *ca, const struct tca_signer *signer,
  * subject (X509_NAME_cmp).  Expiry of current is tolerated (a device renews
  * late); revocation is not checked (no CRLs yet).
  */
-int tca_reenroll_check(X509 *const *cas, size_t n_cas,
+int tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
     const unsigned char *current, size_t current_len, X509_REQ *csr,
     char *why, size_t whylen);
 
@@ -146,6 +153,11 @@ struct tca_tbs_diff {
  */
 int tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
     size_t *n_ptr);
+
+/* Fills info from a DER certificate (not copied: info->der = der), read with
+ * the DER reader, so no key is decoded.  info->serial is the serial's
+ * magnitude (a leading 0x00 octet dropped). */
+int tca_cert_info_from_der(const unsigned char *der, size_t len, struct tca_cert_info *info);
 
 /* Fills info from cert; info->der points into *der_ptr, which the caller frees
  * with OPENSSL_free() after use.  */

@@ -12,6 +12,7 @@
 
 #include "certs.h"
 #include "engine.h"
+#include "issuer.h"
 #include "log.h"
 #include "tca-error.h"
 #include "tenant.h"
@@ -27,10 +28,9 @@ struct ca_entry {
 	unsigned char key_id[TCA_KEY_ID_LEN];
 	enum tca_key_type key_type;
 	int key_present;
-	X509 *cert;		/* current */
-	X509 *prev;		/* previous, or NULL */
+	struct tca_issuer *cur;		/* current certificate */
+	struct tca_issuer *prev;	/* previous, or NULL */
 	int64_t created_at;
-	unsigned char fingerprint[32];
 	struct tca_renewal_state renewal;
 };
 
@@ -80,8 +80,8 @@ entry_unref(struct ca_entry *ent)
 		return;
 	if (__atomic_sub_fetch(&ent->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	X509_free(ent->cert);
-	X509_free(ent->prev);
+	tca_issuer_free(ent->cur);
+	tca_issuer_free(ent->prev);
 	free(ent);
 }
 
@@ -182,13 +182,12 @@ cache_remove(tca_engine *e, const char *tenant)
 	pthread_rwlock_unlock(&e->lock);
 }
 
-/* New entry with one reference; takes over cert. */
+/* New entry with one reference and no certificate yet. */
 static struct ca_entry *
 entry_new(const char *tenant, const unsigned char *key_id, enum tca_key_type type,
-    int key_present, X509 *cert, int64_t created_at)
+    int key_present, int64_t created_at)
 {
 	struct ca_entry *ent;
-	unsigned int mdlen = 32;
 
 	if ((ent = calloc(1, sizeof(*ent))) == NULL)
 		return NULL;
@@ -197,16 +196,12 @@ entry_new(const char *tenant, const unsigned char *key_id, enum tca_key_type typ
 	memcpy(ent->key_id, key_id, TCA_KEY_ID_LEN);
 	ent->key_type = type;
 	ent->key_present = key_present;
-	ent->cert = cert;
 	ent->created_at = created_at;
-	if (cert != NULL && !X509_digest(cert, EVP_sha256(), ent->fingerprint, &mdlen)) {
-		free(ent);
-		return NULL;
-	}
 	return ent;
 }
 
-/* A copy of ent sharing its certificates (to replace it in the cache). */
+/* A copy of ent with copies of its certificates (to replace it in the
+ * cache; the old entry stays valid for requests still holding it). */
 static struct ca_entry *
 entry_clone(const struct ca_entry *ent)
 {
@@ -216,10 +211,14 @@ entry_clone(const struct ca_entry *ent)
 		return NULL;
 	*c = *ent;
 	c->refs = 1;
-	if (c->cert != NULL)
-		X509_up_ref(c->cert);
-	if (c->prev != NULL)
-		X509_up_ref(c->prev);
+	c->cur = c->prev = NULL;
+	if ((ent->cur != NULL &&
+	    tca_issuer_new(ent->cur->der, ent->cur->der_len, &c->cur) != TCA_OK) ||
+	    (ent->prev != NULL &&
+	    tca_issuer_new(ent->prev->der, ent->prev->der_len, &c->prev) != TCA_OK)) {
+		entry_unref(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -313,14 +312,14 @@ change_init(tca_engine *e, struct tca_change *chg, enum tca_change_kind kind,
 		chg->who = *who;
 }
 
+/* Fills d's certificate fields from a DER certificate (copied). */
 static int
-desc_from_cert(X509 *cert, struct tca_ca_desc *d)
+desc_from_der(const unsigned char *der, size_t len, struct tca_ca_desc *d)
 {
 	struct tca_cert_info info;
-	unsigned char *der = NULL;
 	int r;
 
-	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+	if ((r = tca_cert_info_from_der(der, len, &info)) != TCA_OK)
 		return r;
 	snprintf(d->subject, sizeof(d->subject), "%s", info.subject);
 	snprintf(d->issuer, sizeof(d->issuer), "%s", info.issuer);
@@ -328,13 +327,10 @@ desc_from_cert(X509 *cert, struct tca_ca_desc *d)
 	tca_hex(info.sha256, sizeof(info.sha256), d->fingerprint_hex);
 	d->not_before = info.not_before;
 	d->not_after = info.not_after;
-	if ((d->cert_der = malloc(info.der_len)) == NULL) {
-		OPENSSL_free(der);
+	if ((d->cert_der = malloc(info.der_len)) == NULL)
 		return TCA_ERR_NOMEM;
-	}
 	memcpy(d->cert_der, info.der, info.der_len);
 	d->cert_der_len = info.der_len;
-	OPENSSL_free(der);
 	return TCA_OK;
 }
 
@@ -350,7 +346,7 @@ desc_from_entry(const struct ca_entry *ent, struct tca_ca_desc *d)
 	snprintf(d->key_type, sizeof(d->key_type), "%s", tca_key_type_name(ent->key_type));
 	tca_hex(ent->key_id, TCA_KEY_ID_LEN, d->key_id_hex);
 	d->created_at = ent->created_at;
-	return desc_from_cert(ent->cert, d);
+	return desc_from_der(ent->cur->der, ent->cur->der_len, d);
 }
 
 /* The engine's clock, for modules outside this file. */
@@ -394,14 +390,14 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 	tca_engine *e = lc->e;
 	struct ca_entry *ent = NULL;
 	enum tca_key_type type;
-	X509 *cert = NULL;
+	struct tca_issuer *cur = NULL;
 	int present;
 
 	if (row->status != TCA_CA_ACTIVE)
 		return 0;
 	if (tca_key_type_from_name(row->key_type, &type) != TCA_OK ||
 	    row->key_id_len != TCA_KEY_ID_LEN ||
-	    tca_cert_from_der(row->cert_der, row->cert_der_len, &cert) != TCA_OK) {
+	    tca_issuer_new(row->cert_der, row->cert_der_len, &cur) != TCA_OK) {
 		snprintf(lc->err, lc->errlen, "store: CA of tenant %s is unreadable "
 		    "(key type, key id or certificate)", row->tenant);
 		lc->r = TCA_ERR_JOURNAL_UNAVAILABLE;
@@ -412,13 +408,14 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 		log_error("tenant %s: CA key (CKA_ID %02x%02x...) is not on the token; "
 		    "issuance for this tenant will fail with TOKEN_UNAVAILABLE",
 		    row->tenant, row->key_id[0], row->key_id[1]);
-	if ((ent = entry_new(row->tenant, row->key_id, type, present, cert, row->created_at)) == NULL) {
-		X509_free(cert);
+	if ((ent = entry_new(row->tenant, row->key_id, type, present, row->created_at)) == NULL) {
+		tca_issuer_free(cur);
 		lc->r = TCA_ERR_NOMEM;
 		return 1;
 	}
+	ent->cur = cur;
 	if (row->prev_der != NULL &&
-	    tca_cert_from_der(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
+	    tca_issuer_new(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
 		log_warn("tenant %s: previous CA certificate unreadable; ignored", row->tenant);
 	ent->renewal = row->renewal;
 	if ((lc->r = cache_put_locked(e, ent)) != TCA_OK) {
@@ -598,7 +595,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 
 	pthread_rwlock_wrlock(&e->lock);
 	if ((ent = cache_get_locked(e, tenant)) != NULL) {
-		tca_hex(ent->fingerprint, sizeof(ent->fingerprint), fp);
+		tca_hex(ent->cur->sha256, sizeof(ent->cur->sha256), fp);
 		snprintf(why, whylen, "tenant %s already has a CA (SHA-256 fingerprint %s)", tenant, fp);
 		ent = NULL;
 		r = TCA_ERR_ALREADY_EXISTS;
@@ -634,7 +631,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	params.country = pol.ca_country;
 	params.not_before = now;
 	params.days = pol.ca_validity_days;
-	if ((ent = entry_new(tenant, key_id, type, 1, NULL, (int64_t)now)) == NULL) {
+	if ((ent = entry_new(tenant, key_id, type, 1, (int64_t)now)) == NULL) {
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
@@ -643,11 +640,9 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		snprintf(why, whylen, "building the CA certificate failed (%s)", tca_strerror(r));
 		goto out;
 	}
-	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK ||
+	    (r = tca_issuer_new(der, info.der_len, &ent->cur)) != TCA_OK)
 		goto out;
-	ent->cert = cert;
-	cert = NULL;
-	memcpy(ent->fingerprint, info.sha256, sizeof(ent->fingerprint));
 
 	snprintf(details, sizeof(details), "key_type=%s", tca_key_type_name(type));
 	change_init(e, &chg, TCA_CHANGE_CA_CREATE, "ca-create", tenant, who);
@@ -715,7 +710,7 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
 		free(out->cert_der);
 		out->cert_der = NULL;
 		snprintf(out->status, sizeof(out->status), "previous");
-		r = desc_from_cert(ent->prev, out);
+		r = desc_from_der(ent->prev->der, ent->prev->der_len, out);
 	}
 	entry_unref(ent);
 	return r;
@@ -733,7 +728,6 @@ list_row(void *ctx, const struct tca_ca_row *row)
 	struct list_ctx *lc = ctx;
 	struct tca_ca_desc d;
 	struct ca_entry *ent;
-	X509 *cert = NULL;
 	int r;
 
 	memset(&d, 0, sizeof(d));
@@ -747,10 +741,7 @@ list_row(void *ctx, const struct tca_ca_row *row)
 		tca_hex(row->key_id, row->key_id_len, d.key_id_hex);
 		d.created_at = row->created_at;
 		d.deleted_at = row->deleted_at;
-		r = tca_cert_from_der(row->cert_der, row->cert_der_len, &cert);
-		if (r == TCA_OK)
-			r = desc_from_cert(cert, &d);
-		X509_free(cert);
+		r = desc_from_der(row->cert_der, row->cert_der_len, &d);
 	}
 	if (r == TCA_OK)
 		r = lc->cb(lc->ctx, &d);
@@ -806,7 +797,7 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 		pthread_rwlock_unlock(&e->lock);
 		return TCA_OK;
 	}
-	tca_hex(ent->fingerprint, sizeof(ent->fingerprint), fp);
+	tca_hex(ent->cur->sha256, sizeof(ent->cur->sha256), fp);
 	snprintf(details, sizeof(details), "ca_fingerprint=%.64s", fp);
 	change_init(e, &chg, TCA_CHANGE_CA_DELETE, "ca-delete", tenant, who);
 	chg.details = details;
@@ -851,7 +842,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	struct ca_entry *ent = NULL;
 	unsigned char *der = NULL;
 	X509_REQ *csr = NULL;
-	X509 *cert = NULL, *cas[2];
+	const struct tca_issuer *cas[2];
 	char details[96];
 	int r, attempt;
 
@@ -871,7 +862,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	    (r = ca_key_usable(ent, why, whylen)) != TCA_OK)
 		goto out;
 	if (current != NULL) {
-		cas[0] = ent->cert;
+		cas[0] = ent->cur;
 		cas[1] = ent->prev;
 		if ((r = tca_reenroll_check(cas, ent->prev != NULL ? 2 : 1, current,
 		    current_len, csr, why, whylen)) != TCA_OK)
@@ -888,14 +879,10 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	/* a fresh random serial clashing with a recorded one is astronomically
 	 * unlikely, but the store refuses it, so draw once more */
 	for (attempt = 0; attempt < 2; attempt++) {
-		X509_free(cert);
-		cert = NULL;
 		OPENSSL_free(der);
 		der = NULL;
-		if ((r = tca_cert_issue_device(ent->cert, &signer, csr, &dp, &cert,
+		if ((r = tca_cert_issue_device(ent->cur, &signer, csr, &dp, &info, &der,
 		    why, whylen)) != TCA_OK)
-			goto out;
-		if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
 			goto out;
 		change_init(e, &chg, TCA_CHANGE_CERT_ISSUE,
 		    current != NULL ? "reenroll" : "issue", tenant, who);
@@ -935,7 +922,6 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
 	entry_unref(ent);
 	X509_REQ_free(csr);
-	X509_free(cert);
 	OPENSSL_free(der);
 	return r;
 }
@@ -945,28 +931,16 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
     char *why, size_t whylen)
 {
 	struct ca_entry *ent;
-	unsigned char *der = NULL;
-	size_t len;
-	time_t now;
 	int r;
 
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
 		return r;
-	if ((r = tca_cert_to_der(ent->cert, &der, &len)) == TCA_OK) {
-		r = cb(ctx, der, len);
-		OPENSSL_free(der);
-		der = NULL;
-	}
+	r = cb(ctx, ent->cur->der, ent->cur->der_len);
 	/* the previous certificate while it is still valid (RFC 7030 4.1.3 allows several) */
-	now = engine_now(e);
-	if (r == TCA_OK && ent->prev != NULL &&
-	    X509_cmp_time(X509_get0_notAfter(ent->prev), &now) > 0 &&
-	    (r = tca_cert_to_der(ent->prev, &der, &len)) == TCA_OK) {
-		r = cb(ctx, der, len);
-		OPENSSL_free(der);
-	}
+	if (r == TCA_OK && ent->prev != NULL && ent->prev->not_after > (int64_t)engine_now(e))
+		r = cb(ctx, ent->prev->der, ent->prev->der_len);
 	entry_unref(ent);
 	return r;
 }
@@ -1011,9 +985,9 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	struct tca_signer signer;
 	struct tca_policy pol;
 	struct ca_entry *ent = NULL, *nent = NULL;
-	unsigned char *old_der = NULL, *der = NULL;
+	unsigned char *der = NULL;
 	char details[512], nb[32], na[32], ob[32];
-	X509 *cert = NULL;
+	X509 *old = NULL, *cert = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -1023,7 +997,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
 		return r;
 	policy_snapshot(e, &pol);
-	if ((r = tca_cert_get_info(ent->cert, &old_info, &old_der)) != TCA_OK)
+	if ((r = tca_cert_info_from_der(ent->cur->der, ent->cur->der_len, &old_info)) != TCA_OK)
 		goto out;
 	tca_hex(old_info.sha256, sizeof(old_info.sha256), out->old_fingerprint);
 	tca_hex(old_info.serial, old_info.serial_len, out->old_serial);
@@ -1050,12 +1024,14 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	if ((r = ca_key_usable(ent, why, whylen)) != TCA_OK)
 		goto out;
 	signer_for(e, ent, &sctx, &signer);
-	if ((r = tca_cert_reissue_ca(ent->cert, not_before, pol.ca_validity_days, mode,
+	if ((r = tca_cert_from_der(ent->cur->der, ent->cur->der_len, &old)) != TCA_OK)
+		goto out;
+	if ((r = tca_cert_reissue_ca(old, not_before, pol.ca_validity_days, mode,
 	    &signer, &cert)) != TCA_OK) {
 		snprintf(why, whylen, "re-issuing the CA certificate failed (%s)", tca_strerror(r));
 		goto out;
 	}
-	if ((r = tca_cert_tbs_diff(ent->cert, cert, out->diff,
+	if ((r = tca_cert_tbs_diff(old, cert, out->diff,
 	    sizeof(out->diff) / sizeof(out->diff[0]), &out->n_diff)) != TCA_OK)
 		goto out;
 	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
@@ -1072,7 +1048,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 
 	change_init(e, &chg, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant, who);
 	chg.cert = &info;
-	chg.expect_current_sha256 = ent->fingerprint;
+	chg.expect_current_sha256 = ent->cur->sha256;
 	chg.details = details;
 	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
 		if (r == TCA_ERR_ALREADY_EXISTS)
@@ -1090,11 +1066,14 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		log_error("tenant %s: re-issued but not cached; restart the engine", tenant);
 		goto out;
 	}
-	X509_free(nent->prev);
-	nent->prev = nent->cert;	/* the clone's reference to the old certificate */
-	nent->cert = cert;
-	cert = NULL;
-	memcpy(nent->fingerprint, info.sha256, sizeof(nent->fingerprint));
+	tca_issuer_free(nent->prev);
+	nent->prev = nent->cur;	/* the clone's copy of the old certificate */
+	nent->cur = NULL;
+	if ((r = tca_issuer_new(der, info.der_len, &nent->cur)) != TCA_OK) {
+		entry_unref(nent);
+		log_error("tenant %s: re-issued but not cached; restart the engine", tenant);
+		goto out;
+	}
 	memset(&nent->renewal, 0, sizeof(nent->renewal));
 	pthread_rwlock_wrlock(&e->lock);
 	r = cache_put_locked(e, nent);
@@ -1107,8 +1086,8 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	    tenant, out->old_serial, out->new_serial, nb, na, (unsigned int)who->uid);
  out:
 	entry_unref(ent);
+	X509_free(old);
 	X509_free(cert);
-	OPENSSL_free(old_der);
 	OPENSSL_free(der);
 	return r;
 }
@@ -1152,15 +1131,12 @@ tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx)
 	for (i = 0; i < N_BUCKETS && count < cap; i++) {
 		for (n = e->buckets[i]; n != NULL && count < cap; n = n->next) {
 			struct tca_ca_brief *b = &all[count++];
-			struct tm tm;
 
 			snprintf(b->tenant, sizeof(b->tenant), "%s", n->ent->tenant);
 			b->key_present = n->ent->key_present;
 			b->renewal = n->ent->renewal;
-			if (ASN1_TIME_to_tm(X509_get0_notBefore(n->ent->cert), &tm) == 1)
-				b->not_before = (int64_t)timegm(&tm);
-			if (ASN1_TIME_to_tm(X509_get0_notAfter(n->ent->cert), &tm) == 1)
-				b->not_after = (int64_t)timegm(&tm);
+			b->not_before = n->ent->cur->not_before;
+			b->not_after = n->ent->cur->not_after;
 		}
 	}
 	pthread_rwlock_unlock(&e->lock);

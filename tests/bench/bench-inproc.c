@@ -48,6 +48,7 @@
 #include "bench-util.h"
 #include "certs.h"
 #include "engine.h"
+#include "issuer.h"
 #include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
@@ -84,7 +85,7 @@ struct shared {
 	tca_token *tok;
 	unsigned char key_id[TCA_KEY_ID_LEN];
 	unsigned char (*key_ids)[TCA_KEY_ID_LEN];	/* sign --tenants */
-	X509 *ca;
+	struct tca_issuer *ca;
 	const struct bench_csr *csrs;
 	size_t ncsrs;
 	/* p11sign */
@@ -165,9 +166,7 @@ floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer
 {
 	struct tca_device_params dp;
 	X509_REQ *csr = NULL;
-	X509 *cert = NULL;
 	unsigned char *der = NULL;
-	size_t der_len = 0;
 	char why[256];
 	int r;
 
@@ -177,12 +176,10 @@ floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer
 	dp.default_days = 365;
 	if ((r = tca_csr_parse(in->der, in->len, &csr, why, sizeof(why))) != TCA_OK ||
 	    (r = tca_csr_check(csr, in->device_id, why, sizeof(why))) != TCA_OK ||
-	    (r = tca_cert_issue_device(sh->ca, signer, csr, &dp, &cert, why,
-	    sizeof(why))) != TCA_OK ||
-	    (r = tca_cert_to_der(cert, &der, &der_len)) != TCA_OK)
+	    (r = tca_cert_issue_device(sh->ca, signer, csr, &dp, NULL, &der, why,
+	    sizeof(why))) != TCA_OK)
 		note_error(sh, "issue", why[0] != '\0' ? why : tca_strerror(r));
 	OPENSSL_free(der);
-	X509_free(cert);
 	X509_REQ_free(csr);
 	return r;
 }
@@ -388,11 +385,15 @@ cmd_open(const struct opts *o, const char *pin)
 	return 0;
 }
 
-static X509 *
+/* The CA as the engine holds it (issuer.h). */
+static struct tca_issuer *
 read_ca(const char *path)
 {
 	FILE *f = fopen(path, "r");
+	struct tca_issuer *iss = NULL;
+	unsigned char *der = NULL;
 	X509 *x;
+	int len;
 
 	if (f == NULL)
 		bench_die("%s: cannot open", path);
@@ -400,7 +401,12 @@ read_ca(const char *path)
 	fclose(f);
 	if (x == NULL)
 		bench_die("%s: not a PEM certificate", path);
-	return x;
+	if ((len = i2d_X509(x, &der)) <= 0 ||
+	    tca_issuer_new(der, (size_t)len, &iss) != TCA_OK)
+		bench_die("%s: the engine cannot read this certificate", path);
+	OPENSSL_free(der);
+	X509_free(x);
+	return iss;
 }
 
 int
@@ -584,7 +590,7 @@ main(int argc, char **argv)
 	free(ws);
 	free(sh.key_ids);
 	bench_csrs_free((struct bench_csr *)sh.csrs, sh.ncsrs);
-	X509_free(sh.ca);
+	tca_issuer_free(sh.ca);
 	tca_token_close(sh.tok);
 	if (sh.p11 != NULL)
 		sh.p11->C_Finalize(NULL);
