@@ -49,6 +49,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "csr.h"
 #include "der.h"
 #include "issuer.h"
 #include "keytype.h"
@@ -57,7 +58,7 @@
 #include "tca-error.h"
 #include "text.h"
 
-#define CERTS_MAX_INPUT	(64 * 1024)	/* CSR / current certificate, DER or PEM */
+#define CERTS_MAX_INPUT	(64 * 1024)	/* a current certificate, DER or PEM */
 #define CERTS_MAX_SIG	1024		/* RSA-8192 signature = 1024 bytes */
 #define CERTS_MAX_DAYS	(100U * 366U)	/* sanity bound on validity periods */
 #define SECS_PER_DAY	86400
@@ -70,22 +71,6 @@
 
 /* Device-chosen bytes echoed in a reason: printable ASCII only, so the message
  * stays valid UTF-8 and harmless in logs. */
-
-/* Logs and drops OpenSSL's error queue, so a failure here does not leak stale
- * errors into the next, unrelated OpenSSL call of this thread. */
-static void
-ossl_drain(const char *what)
-{
-	unsigned long e;
-	char buf[256];
-
-	while ((e = ERR_get_error()) != 0) {
-		if (what != NULL) {
-			ERR_error_string_n(e, buf, sizeof(buf));
-			log_debug("%s: %s", what, buf);
-		}
-	}
-}
 
 /* RFC 5280 4.2.1.2 method 1: SHA-1 over the subjectPublicKey BIT STRING
  * contents.  Computed here rather than via the "hash" config value so the
@@ -127,7 +112,7 @@ tca_random_serial(unsigned char serial[TCA_SERIAL_LEN])
 	if (serial == NULL)
 		return TCA_ERR_INVALID_ARG;
 	if (RAND_bytes(serial, TCA_SERIAL_LEN) != 1) {
-		ossl_drain("RAND_bytes");
+		tca_log_ossl_errors("RAND_bytes");
 		return TCA_ERR_CRYPTO;
 	}
 	/* Redraw a zero first byte instead of forcing it, so the first byte
@@ -135,7 +120,7 @@ tca_random_serial(unsigned char serial[TCA_SERIAL_LEN])
 	serial[0] &= 0x7f;
 	for (i = 0; serial[0] == 0 && i < 64; i++) {
 		if (RAND_bytes(serial, 1) != 1) {
-			ossl_drain("RAND_bytes");
+			tca_log_ossl_errors("RAND_bytes");
 			return TCA_ERR_CRYPTO;
 		}
 		serial[0] &= 0x7f;
@@ -310,7 +295,7 @@ sign_assemble_der(const unsigned char *tbs, size_t tbslen,
 	r = TCA_OK;
  out:
 	if (r != TCA_OK)
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 	OPENSSL_free(der);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	return r;
@@ -368,7 +353,7 @@ sign_and_assemble(X509 *x, const struct tca_signer *signer,
 	    signer, issuer_pub, der_ptr, len_ptr);
  out:
 	if (r != TCA_OK)
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 	X509_ALGOR_free(alg);
 	OPENSSL_free(tbs);
 	OPENSSL_free(algder);
@@ -446,23 +431,20 @@ add_eku_client_auth(X509 *x)
  * of a certificate (docs/performance.md, fix F1); the bytes are the same.
  */
 static int
-copy_spki(X509 *x, X509_REQ *csr)
+copy_spki(X509 *x, const tca_csr *csr)
 {
-	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(csr), *dst = X509_get_X509_PUBKEY(x);
-	const unsigned char *bits = NULL;
+	X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
 	const ASN1_OBJECT *aobj = NULL;
 	const void *pval = NULL;
-	X509_ALGOR *alg = NULL;
 	ASN1_OBJECT *obj = NULL;
 	unsigned char *copy = NULL;
 	void *pv = NULL;
-	int ptype = V_ASN1_UNDEF, bitslen = 0;
+	int ptype = V_ASN1_UNDEF;
 
-	if (src == NULL || dst == NULL ||
-	    X509_PUBKEY_get0_param(NULL, &bits, &bitslen, &alg, src) != 1 ||
-	    alg == NULL || bits == NULL || bitslen <= 0)
+	if (dst == NULL || csr->key_alg == NULL || csr->key == NULL ||
+	    csr->key_len == 0 || csr->key_len > INT_MAX)
 		return TCA_ERR_CRYPTO;
-	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	X509_ALGOR_get0(&aobj, &ptype, &pval, csr->key_alg);
 	if ((obj = OBJ_dup(aobj)) == NULL)
 		goto fail;
 	if (ptype == V_ASN1_OBJECT) {
@@ -473,8 +455,8 @@ copy_spki(X509 *x, X509_REQ *csr)
 			goto fail;
 	} else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
 		goto fail;	/* parameters of a kind no accepted key type has */
-	if ((copy = OPENSSL_memdup(bits, (size_t)bitslen)) == NULL ||
-	    X509_PUBKEY_set0_param(dst, obj, ptype, pv, copy, bitslen) != 1)
+	if ((copy = OPENSSL_memdup(csr->key, csr->key_len)) == NULL ||
+	    X509_PUBKEY_set0_param(dst, obj, ptype, pv, copy, (int)csr->key_len) != 1)
 		goto fail;
 	return TCA_OK;
  fail:
@@ -484,7 +466,7 @@ copy_spki(X509 *x, X509_REQ *csr)
 	else if (ptype == V_ASN1_SEQUENCE)
 		ASN1_STRING_free(pv);
 	OPENSSL_free(copy);
-	ossl_drain(__func__);
+	tca_log_ossl_errors(__func__);
 	return TCA_ERR_CRYPTO;
 }
 
@@ -597,276 +579,9 @@ tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
 		r = der_to_x509(der, der_len, cert_ptr);
  out:
 	if (r != TCA_OK)
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 	X509_NAME_free(name);
 	X509_free(x);
-	return r;
-}
-
-/* ------------------------------------------------------------ CSR parsing */
-
-int
-tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
-    char *why, size_t whylen)
-{
-	const unsigned char *p;
-	X509_REQ *req = NULL;
-	BIO *bio = NULL;
-	int r = TCA_ERR_INTERNAL;
-
-	if (csr_ptr == NULL)
-		return TCA_ERR_INVALID_ARG;
-	*csr_ptr = NULL;
-	if (data == NULL || len == 0) {
-		tca_setf(why, whylen, "CSR is empty");
-		return TCA_ERR_BAD_REQUEST;
-	}
-	if (len > CERTS_MAX_INPUT) {
-		tca_setf(why, whylen, "CSR is larger than %d bytes", CERTS_MAX_INPUT);
-		return TCA_ERR_BAD_REQUEST;
-	}
-
-	/* DER first: a DER SEQUENCE starts with 0x30, PEM with text. */
-	p = data;
-	if (data[0] == 0x30 &&
-	    (req = d2i_X509_REQ(NULL, &p, (long)len)) != NULL) {
-		if (p != data + len) {
-			tca_setf(why, whylen, "CSR has trailing bytes after the DER request");
-			r = TCA_ERR_BAD_REQUEST;
-			goto out;
-		}
-	} else {
-		ERR_clear_error();
-		r = TCA_ERR_NOMEM;
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
-			goto out;
-		/* Accepts "CERTIFICATE REQUEST" and the legacy
-		 * "NEW CERTIFICATE REQUEST" header alike. */
-		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-	}
-	if (req == NULL) {
-		tca_setf(why, whylen, "CSR is neither a DER nor a PEM PKCS#10 request");
-		r = TCA_ERR_BAD_REQUEST;
-		goto out;
-	}
-	*csr_ptr = req;
-	req = NULL;
-	r = TCA_OK;
- out:
-	if (r != TCA_OK)
-		ossl_drain(__func__);
-	BIO_free(bio);
-	X509_REQ_free(req);
-	return r;
-}
-
-/* ------------------------------------------------------------ CSR policy */
-
-static int
-attr_name(const ASN1_OBJECT *obj, char *out, size_t outsz)
-{
-	int nid = OBJ_obj2nid(obj);
-	const char *sn = (nid != NID_undef) ? OBJ_nid2sn(nid) : NULL;
-
-	if (sn != NULL) {
-		snprintf(out, outsz, "%s", sn);
-		return 0;
-	}
-	if (OBJ_obj2txt(out, (int)outsz, obj, 1) <= 0)
-		snprintf(out, outsz, "(unknown)");
-	return 0;
-}
-
-static int
-check_subject(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
-{
-	const X509_NAME *name = X509_REQ_get_subject_name(csr);
-	const X509_NAME_ENTRY *ne;
-	const ASN1_STRING *val;
-	unsigned char *utf8 = NULL, *cn = NULL;
-	char attr[80], shown[80], dev[80];
-	int i, n, nid, ulen, cnlen = 0, ncn = 0, r = TCA_ERR_INTERNAL;
-
-	if (name == NULL || (n = X509_NAME_entry_count(name)) <= 0) {
-		tca_setf(why, whylen, "CSR subject is empty");
-		r = TCA_ERR_POLICY_VIOLATION;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		ne = X509_NAME_get_entry(name, i);
-		nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
-		attr_name(X509_NAME_ENTRY_get_object(ne), attr, sizeof(attr));
-		if (nid != NID_commonName && nid != NID_organizationName &&
-		    nid != NID_organizationalUnitName) {
-			tca_setf(why, whylen, "CSR subject attribute %s is not "
-			    "allowed (only CN, O and OU)", attr);
-			r = TCA_ERR_POLICY_VIOLATION;
-			goto out;
-		}
-		val = X509_NAME_ENTRY_get_data(ne);
-		OPENSSL_free(utf8);
-		utf8 = NULL;
-		if ((ulen = ASN1_STRING_to_UTF8(&utf8, val)) < 0) {
-			tca_setf(why, whylen, "CSR subject %s is not a valid string", attr);
-			r = TCA_ERR_BAD_REQUEST;
-			goto out;
-		}
-		if (memchr(utf8, '\0', (size_t)ulen) != NULL) {
-			tca_setf(why, whylen, "CSR subject %s contains a NUL character", attr);
-			r = TCA_ERR_POLICY_VIOLATION;
-			goto out;
-		}
-		if (nid == NID_commonName) {
-			if (++ncn > 1) {
-				tca_setf(why, whylen, "CSR subject has more than one CN");
-				r = TCA_ERR_POLICY_VIOLATION;
-				goto out;
-			}
-			cn = utf8;
-			cnlen = ulen;
-			utf8 = NULL;
-		}
-	}
-	if (ncn == 0) {
-		tca_setf(why, whylen, "CSR subject has no CN");
-		r = TCA_ERR_POLICY_VIOLATION;
-		goto out;
-	}
-	if ((size_t)cnlen != strlen(device_id) ||
-	    memcmp(cn, device_id, (size_t)cnlen) != 0) {
-		tca_sanitize(cn, (size_t)cnlen, shown, sizeof(shown));
-		tca_sanitize((const unsigned char *)device_id, strlen(device_id),
-		    dev, sizeof(dev));
-		tca_setf(why, whylen, "CSR CN \"%s\" does not match device id \"%s\"",
-		    shown, dev);
-		r = TCA_ERR_POLICY_VIOLATION;
-		goto out;
-	}
-	r = TCA_OK;
- out:
-	OPENSSL_free(utf8);
-	OPENSSL_free(cn);
-	return r;
-}
-
-static int
-check_key(EVP_PKEY *pkey, char *why, size_t whylen)
-{
-	char group[80];
-	size_t glen = 0;
-	int id, bits;
-
-	id = EVP_PKEY_get_base_id(pkey);
-	switch (id) {
-	case EVP_PKEY_EC:
-		memset(group, 0, sizeof(group));
-		if (EVP_PKEY_get_utf8_string_param(pkey,
-		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) != 1) {
-			ERR_clear_error();
-			tca_setf(why, whylen, "EC key without a named curve is not "
-			    "accepted (P-256 or P-384 only)");
-			return TCA_ERR_POLICY_VIOLATION;
-		}
-		if (strcmp(group, "prime256v1") == 0 ||
-		    strcmp(group, "P-256") == 0 ||
-		    strcmp(group, "secp384r1") == 0 ||
-		    strcmp(group, "P-384") == 0)
-			return TCA_OK;
-		tca_setf(why, whylen, "EC curve %s is not accepted (P-256 or P-384 only)",
-		    group);
-		return TCA_ERR_POLICY_VIOLATION;
-	case EVP_PKEY_RSA:
-		bits = EVP_PKEY_get_bits(pkey);
-		if (bits < 2048) {
-			tca_setf(why, whylen, "RSA key of %d bits is below the "
-			    "2048-bit minimum", bits);
-			return TCA_ERR_POLICY_VIOLATION;
-		}
-		if (bits > 8192) {
-			tca_setf(why, whylen, "RSA key of %d bits exceeds the "
-			    "8192-bit maximum", bits);
-			return TCA_ERR_POLICY_VIOLATION;
-		}
-		return TCA_OK;
-	case EVP_PKEY_ED25519:
-		return TCA_OK;
-	default:
-		tca_setf(why, whylen, "key type %s is not accepted "
-		    "(EC P-256/P-384, RSA 2048-8192, Ed25519)",
-		    id != NID_undef && OBJ_nid2sn(id) != NULL ? OBJ_nid2sn(id) :
-		    (EVP_PKEY_get0_type_name(pkey) != NULL ?
-		    EVP_PKEY_get0_type_name(pkey) : "unknown"));
-		return TCA_ERR_POLICY_VIOLATION;
-	}
-}
-
-static int
-check_requested_exts(X509_REQ *csr, char *why, size_t whylen)
-{
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	X509_EXTENSION *ext;
-	BASIC_CONSTRAINTS *bc = NULL;
-	int i, r = TCA_ERR_INTERNAL;
-
-	if ((exts = X509_REQ_get_extensions(csr)) == NULL) {
-		/* NULL without an extension request attribute is "none" on
-		 * OpenSSL versions that do not return an empty stack. */
-		if (X509_REQ_get_attr_by_NID(csr, NID_ext_req, -1) < 0 &&
-		    X509_REQ_get_attr_by_NID(csr, NID_ms_ext_req, -1) < 0)
-			return TCA_OK;
-		tca_setf(why, whylen, "CSR extension request is malformed");
-		r = TCA_ERR_BAD_REQUEST;
-		goto out;
-	}
-	for (i = -1; (i = X509v3_get_ext_by_NID(exts, NID_basic_constraints,
-	    i)) >= 0;) {
-		ext = sk_X509_EXTENSION_value(exts, i);
-		BASIC_CONSTRAINTS_free(bc);
-		if ((bc = X509V3_EXT_d2i(ext)) == NULL) {
-			tca_setf(why, whylen, "CSR basicConstraints extension is malformed");
-			r = TCA_ERR_BAD_REQUEST;
-			goto out;
-		}
-		if (bc->ca) {
-			tca_setf(why, whylen, "CSR requests CA:TRUE");
-			r = TCA_ERR_POLICY_VIOLATION;
-			goto out;
-		}
-	}
-	r = TCA_OK;
- out:
-	BASIC_CONSTRAINTS_free(bc);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return r;
-}
-
-int
-tca_csr_check(X509_REQ *csr, const char *device_id, char *why, size_t whylen)
-{
-	EVP_PKEY *pkey;
-	int r = TCA_ERR_INTERNAL;
-
-	if (csr == NULL || device_id == NULL || *device_id == '\0')
-		return TCA_ERR_INVALID_ARG;
-	if ((pkey = X509_REQ_get0_pubkey(csr)) == NULL) {
-		tca_setf(why, whylen, "CSR public key is malformed or of an "
-		    "unsupported type");
-		r = TCA_ERR_BAD_REQUEST;
-		goto out;
-	}
-	if (X509_REQ_verify(csr, pkey) != 1) {
-		tca_setf(why, whylen, "CSR signature does not verify "
-		    "(proof of possession failed)");
-		r = TCA_ERR_POLICY_VIOLATION;
-		goto out;
-	}
-	if ((r = check_subject(csr, device_id, why, whylen)) != TCA_OK ||
-	    (r = check_key(pkey, why, whylen)) != TCA_OK ||
-	    (r = check_requested_exts(csr, why, whylen)) != TCA_OK)
-		goto out;
-	r = TCA_OK;
- out:
-	ossl_drain(r == TCA_OK ? NULL : __func__);
 	return r;
 }
 
@@ -916,7 +631,7 @@ device_subject(const X509_NAME *src, X509_NAME **out)
 
 int
 tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *signer,
-    X509_REQ *csr, const struct tca_device_params *p, struct tca_cert_info *info,
+    const tca_csr *csr, const struct tca_device_params *p, struct tca_cert_info *info,
     unsigned char **der_ptr, char *why, size_t whylen)
 {
 	X509 *x = NULL;
@@ -938,10 +653,8 @@ tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *sign
 	    der_ptr == NULL || p->default_days == 0 ||
 	    p->default_days > CERTS_MAX_DAYS)
 		return TCA_ERR_INVALID_ARG;
-	if ((dev_pub = X509_REQ_get0_pubkey(csr)) == NULL) {
-		ossl_drain(__func__);
+	if ((dev_pub = csr->pkey) == NULL)
 		return TCA_ERR_INVALID_ARG;
-	}
 
 	if (ca->not_before > (int64_t)p->now || ca->not_after <= (int64_t)p->now) {
 		tca_setf(why, whylen, "tenant CA certificate is not valid at issuance time");
@@ -972,7 +685,7 @@ tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *sign
 		goto out;
 	if ((r = set_random_serial(x)) != TCA_OK)
 		goto out;
-	if ((r = device_subject(X509_REQ_get_subject_name(csr), &subj)) != TCA_OK) {
+	if ((r = device_subject(csr->subject, &subj)) != TCA_OK) {
 		tca_setf(why, whylen, "CSR subject has no CN, O or OU");
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
@@ -1007,7 +720,7 @@ tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *sign
 	der = NULL;
  out:
 	if (r != TCA_OK) {
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 		if (info != NULL)
 			memset(info, 0, sizeof(*info));
 	}
@@ -1046,7 +759,7 @@ cert_parse_any(const unsigned char *data, size_t len, X509 **out)
 	x = NULL;
 	r = TCA_OK;
  out:
-	ossl_drain(NULL);
+	tca_log_ossl_errors(NULL);
 	BIO_free(bio);
 	X509_free(x);
 	return r;
@@ -1054,7 +767,7 @@ cert_parse_any(const unsigned char *data, size_t len, X509 **out)
 
 int
 tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
-    const unsigned char *current, size_t current_len, X509_REQ *csr,
+    const unsigned char *current, size_t current_len, const tca_csr *csr,
     char *why, size_t whylen)
 {
 	X509 *cur = NULL;
@@ -1096,8 +809,7 @@ tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
 		r = TCA_ERR_POLICY_VIOLATION;
 		goto out;
 	}
-	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr),
-	    X509_get_subject_name(cur)) != 0) {
+	if (X509_NAME_cmp(csr->subject, X509_get_subject_name(cur)) != 0) {
 		tca_setf(why, whylen, "CSR subject differs from the current "
 		    "certificate's subject (RFC 7030 4.2.2)");
 		r = TCA_ERR_POLICY_VIOLATION;
@@ -1218,7 +930,7 @@ tca_cert_info_from_der(const unsigned char *der, size_t len, struct tca_cert_inf
 	r = TCA_OK;
  out:
 	if (r != TCA_OK) {
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 		memset(info, 0, sizeof(*info));
 	}
 	return r;
@@ -1256,7 +968,7 @@ tca_cert_to_der(X509 *cert, unsigned char **der_ptr, size_t *len_ptr)
 		return TCA_ERR_INVALID_ARG;
 	*len_ptr = 0;
 	if ((n = i2d_X509(cert, &der)) <= 0) {
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 		return TCA_ERR_CRYPTO;
 	}
 	*der_ptr = der;
@@ -1277,7 +989,7 @@ tca_cert_from_der(const unsigned char *der, size_t len, X509 **cert_ptr)
 		return TCA_ERR_BAD_REQUEST;
 	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
 		X509_free(x);
-		ossl_drain(NULL);
+		tca_log_ossl_errors(NULL);
 		return TCA_ERR_BAD_REQUEST;
 	}
 	*cert_ptr = x;
@@ -1424,7 +1136,7 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		r = der_to_x509(new_der, new_len, cert_ptr);
  out:
 	if (r != TCA_OK)
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 	OPENSSL_cleanse(serial, sizeof(serial));
 	OPENSSL_free(tbs);
 	OPENSSL_free(der);
@@ -1467,7 +1179,7 @@ print_binary(const unsigned char *p, size_t n, char *out, size_t outsz)
 	}
 	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != sizeof(md)) {
-		ossl_drain(__func__);
+		tca_log_ossl_errors(__func__);
 		snprintf(out, outsz, "%zu bytes", n);
 		return;
 	}
@@ -1494,7 +1206,7 @@ oid_name(const struct tca_der_tlv *t, char *out, size_t outsz)
 			out[0] = '\0';
 	}
 	ASN1_OBJECT_free(obj);
-	ossl_drain(NULL);
+	tca_log_ossl_errors(NULL);
 	if (out[0] == '\0')
 		print_binary(t->p, t->len, out, outsz);
 }
@@ -1576,7 +1288,7 @@ print_elem(enum diff_kind kind, const struct tca_der_tlv *t, char *out,
 		} else
 			print_binary(t->p, t->len, out, outsz);
 		X509_NAME_free(name);
-		ossl_drain(NULL);
+		tca_log_ossl_errors(NULL);
 		return;
 	case DK_TIME:
 		p = t->p;
@@ -1590,7 +1302,7 @@ print_elem(enum diff_kind kind, const struct tca_der_tlv *t, char *out,
 		else
 			print_binary(t->p, t->len, out, outsz);
 		ASN1_TIME_free(tm_a);
-		ossl_drain(NULL);
+		tca_log_ossl_errors(NULL);
 		return;
 	case DK_SPKI:
 		if (t->tag == 0x30 &&

@@ -25,6 +25,7 @@
 
 #include <openssl/x509.h>
 
+#include "csr.h"
 #include "issuer.h"
 #include "keytype.h"
 #include "store.h"
@@ -63,22 +64,6 @@ struct tca_ca_params {
 int tca_cert_build_ca(const struct tca_ca_params *p, EVP_PKEY *pub,
     const struct tca_signer *signer, X509 **cert_ptr);
 
-/* Parses a PKCS#10 CSR given as DER or PEM.  TCA_ERR_BAD_REQUEST with a reason
- * if it is neither.  *csr_ptr: caller frees with X509_REQ_free(). */
-int tca_csr_parse(const unsigned char *data, size_t len, X509_REQ **csr_ptr,
-    char *why, size_t whylen);
-
-/*
- * Issuance policy for a device CSR (all checked, first failure reported):
- *  - the CSR's self-signature verifies (proof of possession);
- *  - subject holds exactly one CN, equal to device_id; only CN, O and OU
- *    attributes are accepted (others refused, naming the attribute);
- *  - key is EC P-256 or P-384, RSA >= 2048 bits (<= 8192), or Ed25519;
- *  - no basicConstraints CA:TRUE in the requested extensions.
- * TCA_OK or TCA_ERR_POLICY_VIOLATION / TCA_ERR_BAD_REQUEST with why.
- */
-int tca_csr_check(X509_REQ *csr, const char *device_id, char *why, size_t whylen);
-
 struct tca_device_params {
 	time_t now;		/* notBefore */
 	unsigned int days;	/* requested validity; 0 = default_days */
@@ -86,7 +71,7 @@ struct tca_device_params {
 };
 
 /*
- * Device certificate from a CSR that passed tca_csr_check(): v3, random
+ * Device certificate from a CSR that passed tca_csr_check() (csr.h): v3, random
  * serial, subject = CN/O/OU copied from the CSR (in the CSR's order), issuer =
  * CA subject (its DER, byte for byte), validity [now, now + min(days,
  * default_days)] capped at the CA's notAfter (TCA_ERR_POLICY_VIOLATION if the
@@ -101,7 +86,7 @@ struct tca_device_params {
  * assembly.
  */
 int tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *signer,
-    X509_REQ *csr, const struct tca_device_params *p, struct tca_cert_info *info,
+    const tca_csr *csr, const struct tca_device_params *p, struct tca_cert_info *info,
     unsigned char **der_ptr, char *why, size_t whylen);
 
 /*
@@ -112,7 +97,7 @@ int tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *
  * late); revocation is not checked (no CRLs yet).
  */
 int tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
-    const unsigned char *current, size_t current_len, X509_REQ *csr,
+    const unsigned char *current, size_t current_len, const tca_csr *csr,
     char *why, size_t whylen);
 
 /* ---- yearly CA re-issuance (issue 4) */

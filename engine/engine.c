@@ -841,7 +841,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	struct tca_policy pol;
 	struct ca_entry *ent = NULL;
 	unsigned char *der = NULL;
-	X509_REQ *csr = NULL;
+	tca_csr *csr = NULL;
 	const struct tca_issuer *cas[2];
 	char details[96];
 	int r, attempt;
@@ -921,7 +921,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	else
 		__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
 	entry_unref(ent);
-	X509_REQ_free(csr);
+	tca_csr_free(csr);
 	OPENSSL_free(der);
 	return r;
 }

@@ -9,6 +9,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <openssl/err.h>
+
 #include "log.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,4 +104,20 @@ tca_log(int level, const char *fmt, ...)
 		fflush(stderr);
 	}
 	pthread_mutex_unlock(&log_lock);
+}
+
+/* Logs and drops OpenSSL's error queue, so a failure here does not leak stale
+ * errors into the next, unrelated OpenSSL call of this thread. */
+void
+tca_log_ossl_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		if (what != NULL) {
+			ERR_error_string_n(e, buf, sizeof(buf));
+			log_debug("%s: %s", what, buf);
+		}
+	}
 }

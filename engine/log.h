@@ -21,6 +21,11 @@ int tca_log_level_from_name(const char *name);
 
 void tca_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Logs OpenSSL's queued errors at debug level as "what: error" (nothing if
+ * what is NULL) and empties the queue, so a failure does not leak stale
+ * errors into the next, unrelated OpenSSL call of this thread. */
+void tca_log_ossl_errors(const char *what);
+
 #define log_error(...) tca_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) tca_log(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) tca_log(LOG_NOTICE, __VA_ARGS__)

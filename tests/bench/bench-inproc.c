@@ -165,7 +165,7 @@ static int
 floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer *signer)
 {
 	struct tca_device_params dp;
-	X509_REQ *csr = NULL;
+	tca_csr *csr = NULL;
 	unsigned char *der = NULL;
 	char why[256];
 	int r;
@@ -180,7 +180,7 @@ floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer
 	    sizeof(why))) != TCA_OK)
 		note_error(sh, "issue", why[0] != '\0' ? why : tca_strerror(r));
 	OPENSSL_free(der);
-	X509_REQ_free(csr);
+	tca_csr_free(csr);
 	return r;
 }
 
