@@ -1018,23 +1018,27 @@ der_validity(int64_t nb, int64_t na, unsigned char *buf, size_t cap,
 }
 
 int
-tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
-    enum tca_serial_mode mode, const struct tca_signer *signer, X509 **cert_ptr)
+tca_cert_reissue_ca(const unsigned char *old, size_t old_len, time_t not_before,
+    unsigned int days, enum tca_serial_mode mode, const struct tca_signer *signer,
+    unsigned char **der_ptr, size_t *len_ptr)
 {
 	struct tca_cert_parts c;
 	unsigned char serial[TCA_SERIAL_LEN];
 	unsigned char ser[2 + TCA_SERIAL_LEN], val[64];
-	const unsigned char *ser_p;
-	unsigned char *der = NULL, *tbs = NULL, *new_der = NULL;
-	size_t der_len = 0, new_len = 0, ser_len, val_len = 0, content, total, pos = 0;
+	const unsigned char *ser_p, *ap;
+	unsigned char *tbs = NULL;
+	size_t ser_len, val_len = 0, content, total, pos = 0;
 	int64_t nb = (int64_t)not_before, na;
-	EVP_PKEY *pub;
+	X509_ALGOR *old_alg = NULL;
+	EVP_PKEY *pub = NULL;
 	int nid, old_nid, i, r = TCA_ERR_INTERNAL;
 
-	if (cert_ptr != NULL)
-		*cert_ptr = NULL;
-	if (old == NULL || signer == NULL || signer->sign == NULL ||
-	    cert_ptr == NULL || days == 0 || days > CERTS_MAX_DAYS ||
+	if (der_ptr != NULL)
+		*der_ptr = NULL;
+	if (len_ptr != NULL)
+		*len_ptr = 0;
+	if (old == NULL || old_len == 0 || signer == NULL || signer->sign == NULL ||
+	    der_ptr == NULL || len_ptr == NULL || days == 0 || days > CERTS_MAX_DAYS ||
 	    (mode != TCA_SERIAL_NEW && mode != TCA_SERIAL_KEEP))
 		return TCA_ERR_INVALID_ARG;
 	if ((nid = tca_sig_alg_nid(signer->alg)) == NID_undef)
@@ -1043,11 +1047,7 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		return TCA_ERR_INVALID_ARG;
 	na = nb + (int64_t)days * SECS_PER_DAY;
 
-	if (tca_cert_to_der(old, &der, &der_len) != TCA_OK) {
-		r = TCA_ERR_BAD_REQUEST;
-		goto out;
-	}
-	if ((r = tca_der_cert_split(der, der_len, &c)) != TCA_OK) {
+	if ((r = tca_der_cert_split(old, old_len, &c)) != TCA_OK) {
 		log_error_f("CA certificate is not DER this reader accepts");
 		goto out;
 	}
@@ -1059,7 +1059,13 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}
-	if ((old_nid = X509_get_signature_nid(old)) != nid) {
+	ap = c.outer_alg.p;
+	if ((old_alg = d2i_X509_ALGOR(NULL, &ap, (long)c.outer_alg.len)) == NULL ||
+	    ap != c.outer_alg.p + c.outer_alg.len) {
+		r = TCA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	if ((old_nid = OBJ_obj2nid(old_alg->algorithm)) != nid) {
 		log_error_f("signer algorithm %s does not match the CA "
 		    "certificate's %s", OBJ_nid2sn(nid),
 		    old_nid == NID_undef ? "(unknown)" : OBJ_nid2sn(old_nid));
@@ -1071,7 +1077,7 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 		r = TCA_ERR_INVALID_ARG;
 		goto out;
 	}
-	if ((pub = X509_get0_pubkey(old)) == NULL) {
+	if (tca_spki_to_pkey(c.spki.p, c.spki.len, &pub) != TCA_OK) {
 		log_error_f("CA certificate's public key is not usable");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
@@ -1130,16 +1136,15 @@ tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
 	    pos != total)
 		goto out;
 
-	/* c points into der: keep it until signed */
-	if ((r = sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len,
-	    signer, pub, &new_der, &new_len)) == TCA_OK)
-		r = der_to_x509(new_der, new_len, cert_ptr);
+	r = sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len, signer, pub,
+	    der_ptr, len_ptr);
  out:
 	if (r != TCA_OK)
 		tca_log_ossl_errors(__func__);
 	OPENSSL_cleanse(serial, sizeof(serial));
 	OPENSSL_free(tbs);
-	OPENSSL_free(der);
+	X509_ALGOR_free(old_alg);
+	EVP_PKEY_free(pub);
 	return r;
 }
 
@@ -1501,14 +1506,13 @@ diff_exts(struct diff_acc *acc, const struct tca_der_tlv *ea,
 }
 
 int
-tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
-    size_t *n_ptr)
+tca_cert_tbs_diff(const unsigned char *a, size_t la, const unsigned char *b, size_t lb,
+    struct tca_tbs_diff *diffs, size_t max, size_t *n_ptr)
 {
 	struct tca_cert_parts ca, cb;
 	struct diff_acc acc;
-	unsigned char *da = NULL, *db = NULL;
 	const unsigned char *sa, *sb;
-	size_t la = 0, lb = 0, sla, slb, na, nb;
+	size_t sla, slb, na, nb;
 	int r = TCA_ERR_INTERNAL;
 
 	if (n_ptr != NULL)
@@ -1516,13 +1520,8 @@ tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
 	if (a == NULL || b == NULL || n_ptr == NULL ||
 	    (diffs == NULL && max > 0))
 		return TCA_ERR_INVALID_ARG;
-	if (tca_cert_to_der(a, &da, &la) != TCA_OK ||
-	    tca_cert_to_der(b, &db, &lb) != TCA_OK) {
-		r = TCA_ERR_BAD_REQUEST;
-		goto out;
-	}
-	if ((r = tca_der_cert_split(da, la, &ca)) != TCA_OK ||
-	    (r = tca_der_cert_split(db, lb, &cb)) != TCA_OK ||
+	if ((r = tca_der_cert_split(a, la, &ca)) != TCA_OK ||
+	    (r = tca_der_cert_split(b, lb, &cb)) != TCA_OK ||
 	    (r = tca_der_exts(&ca.exts, &sa, &sla, &na)) != TCA_OK ||
 	    (r = tca_der_exts(&cb.exts, &sb, &slb, &nb)) != TCA_OK)
 		goto out;
@@ -1546,7 +1545,5 @@ tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
 	*n_ptr = acc.n;
 	r = TCA_OK;
  out:
-	OPENSSL_free(da);
-	OPENSSL_free(db);
 	return r;
 }

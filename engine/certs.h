@@ -108,18 +108,21 @@ enum tca_serial_mode {
 };
 
 /*
- * Re-issues the self-signed CA certificate `old` with the same key, working on
- * the DER of its TBSCertificate: every element is copied byte for byte -
+ * Re-issues the self-signed CA certificate old (DER, old_len bytes) with the
+ * same key, working on the DER of its TBSCertificate: every element is copied
+ * byte for byte -
  * version, signature AlgorithmIdentifier, issuer, subject,
  * subjectPublicKeyInfo, unique ids, extensions - except validity
  * (notBefore = not_before, notAfter = not_before + days * 86400) and, unless
  * mode is KEEP, serialNumber (fresh, tca_random_serial).  Nothing is
- * recomputed from parsed structures.  Signed by signer, whose alg must match
- * old's signature algorithm; verified against old's public key before it is
- * returned.  *cert_ptr: caller X509_free()s.
+ * recomputed from parsed structures, and no key goes through OpenSSL's
+ * decoders.  Signed by signer, whose alg must match old's signature
+ * algorithm; the signature is verified against old's public key before the
+ * certificate is assembled.  *der_ptr (caller OPENSSL_free()s), *len_ptr.
  */
-int tca_cert_reissue_ca(X509 *old, time_t not_before, unsigned int days,
-    enum tca_serial_mode mode, const struct tca_signer *signer, X509 **cert_ptr);
+int tca_cert_reissue_ca(const unsigned char *old, size_t old_len, time_t not_before,
+    unsigned int days, enum tca_serial_mode mode, const struct tca_signer *signer,
+    unsigned char **der_ptr, size_t *len_ptr);
 
 /* One differing TBSCertificate field. */
 struct tca_tbs_diff {
@@ -136,8 +139,8 @@ struct tca_tbs_diff {
  * Fills diffs[0..max) and *n_ptr with the number of differing fields (which
  * may exceed max).  TCA_OK or TCA_ERR_BAD_REQUEST (unparsable).
  */
-int tca_cert_tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *diffs, size_t max,
-    size_t *n_ptr);
+int tca_cert_tbs_diff(const unsigned char *a, size_t la, const unsigned char *b,
+    size_t lb, struct tca_tbs_diff *diffs, size_t max, size_t *n_ptr);
 
 /* Fills info from a DER certificate (not copied: info->der = der), read with
  * the DER reader, so no key is decoded.  info->serial is the serial's

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "renewal.h"
 #include "tca-error.h"
 
 #ifndef TCA_SYSCONFDIR
@@ -49,6 +50,8 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->reissue_serial = TCA_SERIAL_NEW;
 	cfg->retry_min_s = 60;
 	cfg->retry_max_s = 3600;
+	cfg->reissue_workers = 2;
+	cfg->reissue_rate = 250;
 	cfg->alert_expiry_window_days = 30;
 	cfg->alert_timeout_s = 60;
 }
@@ -362,6 +365,8 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	}
 	UINT("reissue.retry_min_s", retry_min_s, 1, 86400)
 	UINT("reissue.retry_max_s", retry_max_s, 1, 7 * 86400)
+	UINT("reissue.workers", reissue_workers, 1, TCA_RENEWAL_MAX_WORKERS)
+	UINT("reissue.rate", reissue_rate, 0, 100000)
 	STR("alert.command", alert_command, 1)
 	UINT("alert.expiry_window_days", alert_expiry_window_days, 0, 3650)
 	UINT("alert.timeout_s", alert_timeout_s, 1, 3600)

@@ -66,6 +66,8 @@ struct tca_config {
 	struct tca_schedule schedule;
 	enum tca_serial_mode reissue_serial;
 	unsigned int retry_min_s, retry_max_s;
+	unsigned int reissue_workers;	/* threads re-issuing during a pass */
+	unsigned int reissue_rate;	/* re-issuances started per second; 0 = unpaced */
 	/* alerts (reload: yes) */
 	char alert_command[PATH_MAX];
 	unsigned int alert_expiry_window_days;

@@ -986,8 +986,8 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	struct tca_policy pol;
 	struct ca_entry *ent = NULL, *nent = NULL;
 	unsigned char *der = NULL;
+	size_t der_len = 0;
 	char details[512], nb[32], na[32], ob[32];
-	X509 *old = NULL, *cert = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -1024,17 +1024,14 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	if ((r = ca_key_usable(ent, why, whylen)) != TCA_OK)
 		goto out;
 	signer_for(e, ent, &sctx, &signer);
-	if ((r = tca_cert_from_der(ent->cur->der, ent->cur->der_len, &old)) != TCA_OK)
-		goto out;
-	if ((r = tca_cert_reissue_ca(old, not_before, pol.ca_validity_days, mode,
-	    &signer, &cert)) != TCA_OK) {
+	if ((r = tca_cert_reissue_ca(ent->cur->der, ent->cur->der_len, not_before,
+	    pol.ca_validity_days, mode, &signer, &der, &der_len)) != TCA_OK) {
 		snprintf(why, whylen, "re-issuing the CA certificate failed (%s)", tca_strerror(r));
 		goto out;
 	}
-	if ((r = tca_cert_tbs_diff(old, cert, out->diff,
-	    sizeof(out->diff) / sizeof(out->diff[0]), &out->n_diff)) != TCA_OK)
-		goto out;
-	if ((r = tca_cert_get_info(cert, &info, &der)) != TCA_OK)
+	if ((r = tca_cert_tbs_diff(ent->cur->der, ent->cur->der_len, der, der_len, out->diff,
+	    sizeof(out->diff) / sizeof(out->diff[0]), &out->n_diff)) != TCA_OK ||
+	    (r = tca_cert_info_from_der(der, der_len, &info)) != TCA_OK)
 		goto out;
 	tca_hex(info.sha256, sizeof(info.sha256), out->new_fingerprint);
 	tca_hex(info.serial, info.serial_len, out->new_serial);
@@ -1086,8 +1083,6 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	    tenant, out->old_serial, out->new_serial, nb, na, (unsigned int)who->uid);
  out:
 	entry_unref(ent);
-	X509_free(old);
-	X509_free(cert);
 	OPENSSL_free(der);
 	return r;
 }

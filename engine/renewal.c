@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,15 +163,22 @@ run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reas
 struct pass_ctx {
 	tca_renewal *r;
 	struct tca_renewal_params p;
-	time_t now, last_instant, next_instant, next;
+	time_t now, last_instant, next_instant;
 	struct tca_requester self;
+	pthread_mutex_t lock;	/* the fields below, shared by the workers */
+	time_t next;
+	struct tca_ca_brief *due;	/* CAs to re-issue this pass */
+	size_t n_due, cap_due, taken;
+	uint64_t slot_ns;	/* pacing: monotonic time of the next start */
 };
 
 static void
 note_next(struct pass_ctx *pc, time_t t)
 {
+	pthread_mutex_lock(&pc->lock);
 	if (t > pc->now && t < pc->next)
 		pc->next = t;
+	pthread_mutex_unlock(&pc->lock);
 }
 
 static void
@@ -218,17 +226,34 @@ check_expiry(struct pass_ctx *pc, const struct tca_ca_brief *b)
 }
 
 static int
-pass_one(void *ctx, const struct tca_ca_brief *b)
+stopping(tca_renewal *r)
+{
+	int stop;
+
+	pthread_mutex_lock(&r->lock);
+	stop = r->stop;
+	pthread_mutex_unlock(&r->lock);
+	return stop;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Collects the due CAs; the others only get their expiry check. */
+static int
+pass_collect(void *ctx, const struct tca_ca_brief *b)
 {
 	struct pass_ctx *pc = ctx;
-	struct tca_reissue_result res;
-	char why[512] = "";
-	int rc;
+	struct tca_ca_brief *tmp;
+	size_t cap;
 
-	pthread_mutex_lock(&pc->r->lock);
-	rc = pc->r->stop;
-	pthread_mutex_unlock(&pc->r->lock);
-	if (rc)
+	if (stopping(pc->r))
 		return 1;	/* stopping: the rest waits for the next start */
 	/* due when notBefore lies before the latest passed instant (schedule.h) */
 	if (b->not_before >= pc->last_instant) {
@@ -240,17 +265,116 @@ pass_one(void *ctx, const struct tca_ca_brief *b)
 		check_expiry(pc, b);
 		return 0;
 	}
+	if (pc->n_due == pc->cap_due) {
+		cap = pc->cap_due == 0 ? 64 : pc->cap_due * 2;
+		if (cap > SIZE_MAX / sizeof(*tmp) ||
+		    (tmp = realloc(pc->due, cap * sizeof(*tmp))) == NULL) {
+			log_error("re-issuance: out of memory collecting due CAs; "
+			    "the rest waits for the next pass");
+			return 1;
+		}
+		pc->due = tmp;
+		pc->cap_due = cap;
+	}
+	pc->due[pc->n_due++] = *b;
+	return 0;
+}
+
+/* Waits for this worker's pacing slot (reissue.rate). */
+static void
+pace(struct pass_ctx *pc)
+{
+	uint64_t now, slot;
+	struct timespec d;
+
+	if (pc->p.rate == 0)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	now = mono_ns();
+	slot = pc->slot_ns > now ? pc->slot_ns : now;
+	pc->slot_ns = slot + 1000000000ULL / pc->p.rate;
+	pthread_mutex_unlock(&pc->lock);
+	if (slot > now) {
+		d.tv_sec = (time_t)((slot - now) / 1000000000ULL);
+		d.tv_nsec = (long)((slot - now) % 1000000000ULL);
+		while (nanosleep(&d, &d) != 0 && errno == EINTR)
+			;
+	}
+}
+
+static void
+reissue_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
+{
+	struct tca_reissue_result res;
+	char why[512] = "";
+	int rc;
+
 	rc = tca_engine_ca_reissue(pc->r->e, b->tenant, pc->last_instant, pc->p.serial_mode,
 	    0, &pc->self, &res, why, sizeof(why));
 	if (rc == TCA_OK || rc == TCA_ERR_ALREADY_EXISTS || rc == TCA_ERR_NOT_FOUND) {
 		/* done, done by someone else meanwhile, or deleted meanwhile */
 		if (rc != TCA_OK)
 			log_info("tenant %s: re-issuance skipped: %s", b->tenant, why);
-		return 0;
+		return;
 	}
 	renewal_failed(pc, b, why[0] != '\0' ? why : tca_strerror(rc));
 	check_expiry(pc, b);
-	return 0;
+}
+
+/* A worker: takes the next due CA until none is left or the engine stops. */
+static void *
+reissue_worker(void *arg)
+{
+	struct pass_ctx *pc = arg;
+	size_t i;
+
+	for (;;) {
+		if (stopping(pc->r))
+			break;
+		pthread_mutex_lock(&pc->lock);
+		i = pc->taken < pc->n_due ? pc->taken++ : pc->n_due;
+		pthread_mutex_unlock(&pc->lock);
+		if (i >= pc->n_due)
+			break;
+		pace(pc);
+		reissue_one(pc, &pc->due[i]);
+	}
+	return NULL;
+}
+
+/* Re-issues the collected CAs with up to p.workers threads (this one
+ * included), paced to p.rate per second. */
+static void
+reissue_due(struct pass_ctx *pc)
+{
+	pthread_t th[TCA_RENEWAL_MAX_WORKERS];
+	unsigned int i, n = pc->p.workers, started = 0;
+	uint64_t t0 = mono_ns();
+
+	if (pc->n_due == 0)
+		return;
+	if (n == 0)
+		n = 1;
+	if (n > TCA_RENEWAL_MAX_WORKERS)
+		n = TCA_RENEWAL_MAX_WORKERS;
+	if ((size_t)n > pc->n_due)
+		n = (unsigned int)pc->n_due;
+	log_notice("re-issuance: %zu CA%s due; %u worker%s, %s", pc->n_due,
+	    pc->n_due == 1 ? "" : "s", n, n == 1 ? "" : "s",
+	    pc->p.rate == 0 ? "unpaced" : "paced");
+	for (i = 1; i < n; i++) {
+		if (pthread_create(&th[started], NULL, reissue_worker, pc) != 0) {
+			log_warn("re-issuance: could not start worker %u; going on with %u",
+			    i + 1, started + 1);
+			break;
+		}
+		started++;
+	}
+	(void)reissue_worker(pc);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	log_notice("re-issuance: pass over %zu CA%s took %.1f s", pc->taken,
+	    pc->taken == 1 ? "" : "s", (double)(mono_ns() - t0) / 1e9);
 }
 
 time_t
@@ -277,7 +401,11 @@ tca_renewal_pass(tca_renewal *r)
 	pc.last_instant = d.not_before;
 	pc.next_instant = d.next;
 	pc.next = d.next;
-	(void)tca_engine_foreach_brief(r->e, pass_one, &pc);
+	pthread_mutex_init(&pc.lock, NULL);
+	(void)tca_engine_foreach_brief(r->e, pass_collect, &pc);
+	reissue_due(&pc);
+	pthread_mutex_destroy(&pc.lock);
+	free(pc.due);
 	return pc.next;
 }
 

@@ -2,9 +2,12 @@
  * renewal.h - the yearly re-issuance scheduler and alert hook.
  *
  * One thread.  Each pass asks the pure schedule function (schedule.h) whether
- * each active CA is due at the engine's clock; due CAs are re-issued one by one
- * through tca_engine_ca_reissue (the same code path as `ca-admin ca reissue`),
- * so issuance keeps being served throughout.  A failure marks that tenant
+ * each active CA is due at the engine's clock; due CAs are re-issued through
+ * tca_engine_ca_reissue (the same code path as `ca-admin ca reissue`) by up
+ * to `workers` threads, started at most `rate` per second, so issuance keeps
+ * being served throughout: several workers let the group committer batch
+ * their commits, the pacing bounds the CPU and token share the yearly run
+ * takes from issuance (docs/performance.md).  A failure marks that tenant
  * "renewal-failed" with the reason, schedules a retry with exponential backoff
  * (retry_min_s doubling up to retry_max_s) and runs the alert command once per
  * failure episode; other tenants go on.  CAs within the alert window of their
@@ -35,7 +38,11 @@ struct tca_renewal_params {
 	unsigned int expiry_window_days;	/* 0 = no expiry alerts */
 	unsigned int alert_timeout_s;
 	unsigned int poll_ms;	/* longest sleep between passes (60000; tests less) */
+	unsigned int workers;	/* re-issuing threads per pass, 1..TCA_RENEWAL_MAX_WORKERS */
+	unsigned int rate;	/* re-issuances started per second at most; 0 = unpaced */
 };
+
+#define TCA_RENEWAL_MAX_WORKERS	16
 
 /* Starts the scheduler thread.  e is borrowed. */
 int tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p,

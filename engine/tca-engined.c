@@ -145,6 +145,8 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(schedule_enabled, "schedule.enabled")
 	RESTART_ONLY(schedule, "schedule.at/schedule.tz")
 	RESTART_ONLY(reissue_serial, "reissue.serial")
+	RESTART_ONLY(reissue_workers, "reissue.workers")
+	RESTART_ONLY(reissue_rate, "reissue.rate")
 #undef RESTART_ONLY
 	what[0] = '\0';
 	roles_from_config(ncfg, &roles);
@@ -315,6 +317,8 @@ main(int argc, char **argv)
 		rp.serial_mode = d.cfg.reissue_serial;
 		rp.retry_min_s = d.cfg.retry_min_s;
 		rp.retry_max_s = d.cfg.retry_max_s;
+		rp.workers = d.cfg.reissue_workers;
+		rp.rate = d.cfg.reissue_rate;
 		snprintf(rp.alert_command, sizeof(rp.alert_command), "%s", d.cfg.alert_command);
 		rp.expiry_window_days = d.cfg.alert_expiry_window_days;
 		rp.alert_timeout_s = d.cfg.alert_timeout_s;

@@ -9,6 +9,8 @@
  * /reissue/catch-up         engine down at the instant: re-issued on start
  * /reissue/kill9            kill -9 during a run of 50 tenants, restart: every
  *                           tenant re-issued exactly once, none without a cert
+ * /reissue/paced           reissue.workers / reissue.rate: the pace is kept,
+ *                           every CA re-issued exactly once with 4 workers
  * /reissue/token-error      one tenant fails: others renewed, it is retried with
  *                           backoff, reported, alerted exactly once
  * /reissue/manual           ca.reissue --dry-run and forced, serial keep mode
@@ -201,7 +203,17 @@ START_TEST(test_scheduled)
 	ck_assert_int_eq(ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(new_ca), X509_get0_notAfter(new_ca)), 1);
 	ck_assert_int_eq(pday, 1095);
 	ck_assert_int_eq(psec, 0);
-	ck_assert_int_eq(tca_cert_tbs_diff(old_ca, new_ca, diff, 16, &nd), TCA_OK);
+	{
+		unsigned char *od = NULL, *ndr = NULL;
+		int ol = i2d_X509(old_ca, &od), nl = i2d_X509(new_ca, &ndr);
+
+		ck_assert_int_gt(ol, 0);
+		ck_assert_int_gt(nl, 0);
+		ck_assert_int_eq(tca_cert_tbs_diff(od, (size_t)ol, ndr, (size_t)nl, diff, 16, &nd),
+		    TCA_OK);
+		OPENSSL_free(od);
+		OPENSSL_free(ndr);
+	}
 	ck_assert_uint_eq(nd, 3);
 	ck_assert_str_eq(diff[0].field, "serialNumber");
 	ck_assert_str_eq(diff[1].field, "validity.notBefore");
@@ -317,6 +329,46 @@ START_TEST(test_catch_up)
 	ck_assert_int_eq(timegm(&tm), INSTANT_2026);	/* the missed instant, not "now" */
 	X509_free(x);
 	rig_stop(&g);
+}
+END_TEST
+
+/* /reissue/paced: reissue.workers and reissue.rate: 30 due CAs at 20/s take
+ * at least 29/20 s, with 4 workers each is still re-issued exactly once */
+START_TEST(test_paced)
+{
+	struct rig g;
+	struct tca_client_error err;
+	struct timespec t0, t1;
+	char tenant[32], sql[512];
+	double secs;
+	int i;
+
+	rig_start(&g, "tca-rs-paced", test_utc(2026, 9, 1, 0, 0, 0),
+	    "reissue.workers = 4\nreissue.rate = 20\n");
+	for (i = 0; i < 30; i++) {
+		snprintf(tenant, sizeof(tenant), "p%02d", i);
+		ck_assert_int_eq(ca_create(g.d.socket, tenant, NULL, &err), TCA_OK);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	set_clock(&g, INSTANT_2026 + 1);
+	for (i = 0; i < 400 && count_lines(g.d.log, "CA re-issued") < 30; i++)
+		usleep(25000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "paced: 30 re-issued in %.2f s at reissue.rate = 20\n", secs);
+	ck_assert_int_eq(count_lines(g.d.log, "CA re-issued"), 30);
+	ck_assert_msg(secs >= 29.0 / 20.0 - 0.05, "30 re-issuances at 20/s took only %.2f s", secs);
+	ck_assert_int_eq(count_lines(g.d.log, "re-issuance: 30 CAs due; 4 workers, paced"), 1);
+	usleep(500000);	/* more passes: nothing more to do */
+	ck_assert_int_eq(count_lines(g.d.log, "CA re-issued"), 30);
+	ck_assert_int_eq(daemon_stop(&g.d), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM cas c JOIN certificates x ON "
+	    "x.cert_id = c.current_cert_id WHERE c.status='active' AND x.not_before=%lld",
+	    (long long)INSTANT_2026);
+	ck_assert_int_eq(db_long(g.d.db, sql), 30);
+	ck_assert_int_eq(db_long(g.d.db, "SELECT count(*) FROM journal WHERE op='ca-reissue'"), 30);
+	daemon_cleanup(&g.d);
+	test_token_destroy(&g.t);
 }
 END_TEST
 
@@ -509,6 +561,7 @@ reissue_suite(void)
 	tcase_add_test(tc, test_restart_no_double);
 	tcase_add_test(tc, test_catch_up);
 	tcase_add_test(tc, test_kill9_fifty);
+	tcase_add_test(tc, test_paced);
 	tcase_add_test(tc, test_token_error);
 	tcase_add_test(tc, test_manual);
 	tcase_add_test(tc, test_expiry_alert);

@@ -1485,6 +1485,51 @@ iso(int64_t t, char *out, size_t outsz)
 	ck_assert_uint_gt(strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm), 0);
 }
 
+/* tca_cert_reissue_ca() on old's DER (NULL stays NULL); the result parsed */
+static int
+reissue_x(X509 *old, time_t nb, unsigned int days, enum tca_serial_mode mode,
+    const struct tca_signer *sg, X509 **out)
+{
+	unsigned char *od = NULL, *nd = NULL;
+	size_t nl = 0;
+	int ol = 0, r;
+
+	if (old != NULL)
+		ck_assert_int_gt(ol = i2d_X509(old, &od), 0);
+	if (out == NULL) {	/* the API's own NULL check */
+		r = tca_cert_reissue_ca(od, (size_t)ol, nb, days, mode, sg, NULL, &nl);
+		OPENSSL_free(od);
+		return r;
+	}
+	*out = NULL;
+	r = tca_cert_reissue_ca(od, (size_t)ol, nb, days, mode, sg, &nd, &nl);
+	if (r == TCA_OK) {
+		ck_assert_ptr_nonnull(nd);
+		ck_assert_int_eq(tca_cert_from_der(nd, nl, out), TCA_OK);
+	} else
+		ck_assert_ptr_null(nd);
+	OPENSSL_free(nd);
+	OPENSSL_free(od);
+	return r;
+}
+
+/* tca_cert_tbs_diff() on the DER of a and b (NULL stays NULL) */
+static int
+diff_x(X509 *a, X509 *b, struct tca_tbs_diff *d, size_t max, size_t *n_ptr)
+{
+	unsigned char *da = NULL, *db = NULL;
+	int la = 0, lb = 0, r;
+
+	if (a != NULL)
+		ck_assert_int_gt(la = i2d_X509(a, &da), 0);
+	if (b != NULL)
+		ck_assert_int_gt(lb = i2d_X509(b, &db), 0);
+	r = tca_cert_tbs_diff(da, (size_t)la, db, (size_t)lb, d, max, n_ptr);
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+	return r;
+}
+
 static X509 *
 reissue(X509 *old, int ca_idx, time_t nb, unsigned int days,
     enum tca_serial_mode mode)
@@ -1495,7 +1540,7 @@ reissue(X509 *old, int ca_idx, time_t nb, unsigned int days,
 	int r;
 
 	signer_init(&sg, &ss, ca_keys[ca_idx], ca_algs[ca_idx]);
-	r = tca_cert_reissue_ca(old, nb, days, mode, &sg, &x);
+	r = reissue_x(old, nb, days, mode, &sg, &x);
 	ck_assert_msg(r == TCA_OK, "tca_cert_reissue_ca %s: %s",
 	    key_names[ca_idx], tca_strerror(r));
 	ck_assert_ptr_nonnull(x);
@@ -1508,7 +1553,7 @@ tbs_diff(X509 *a, X509 *b, struct tca_tbs_diff *d, size_t max)
 {
 	size_t n = 12345;
 
-	ck_assert_int_eq(tca_cert_tbs_diff(a, b, d, max, &n), TCA_OK);
+	ck_assert_int_eq(diff_x(a, b, d, max, &n), TCA_OK);
 	return n;
 }
 
@@ -1969,23 +2014,31 @@ dbuf_hdr(struct dbuf *b, unsigned char tag, size_t len)
 
 /* The certificate x with its TBS replaced by tbs (any encoding), the old
  * outer signatureAlgorithm and signature kept.  NULL if OpenSSL refuses. */
-static X509 *
-with_tbs(X509 *x, const struct dbuf *tbs)
+static void
+with_tbs_der(X509 *x, const struct dbuf *tbs, struct dbuf *c)
 {
 	struct span o[3], t[16];
-	struct dbuf c;
 	unsigned char *der;
-	const unsigned char *p;
-	X509 *y;
 	int n;
 
 	der = cert_elems(x, o, t, 16, &n);
-	memset(&c, 0, sizeof(c));
-	dbuf_hdr(&c, 0x30, tbs->n + (size_t)o[1].len + (size_t)o[2].len);
-	dbuf_add(&c, tbs->p, tbs->n);
-	dbuf_add(&c, o[1].p, (size_t)o[1].len);
-	dbuf_add(&c, o[2].p, (size_t)o[2].len);
+	memset(c, 0, sizeof(*c));
+	dbuf_hdr(c, 0x30, tbs->n + (size_t)o[1].len + (size_t)o[2].len);
+	dbuf_add(c, tbs->p, tbs->n);
+	dbuf_add(c, o[1].p, (size_t)o[1].len);
+	dbuf_add(c, o[2].p, (size_t)o[2].len);
 	OPENSSL_free(der);
+}
+
+/* x's outer parts around tbs, parsed by OpenSSL (NULL if it refuses) */
+static X509 *
+with_tbs(X509 *x, const struct dbuf *tbs)
+{
+	struct dbuf c;
+	const unsigned char *p;
+	X509 *y;
+
+	with_tbs_der(x, tbs, &c);
 	p = c.p;
 	y = d2i_X509(NULL, &p, (long)c.n);
 	if (y != NULL)
@@ -2023,30 +2076,36 @@ tbs_rebuild(X509 *x, int skip, const void *repl, size_t repl_len,
 /* Re-issue refuses bad; so does the diff unless diff_field names the one
  * difference it must report instead (bad is still a parsable TBS). */
 static void
-expect_bad_der(X509 *ca, X509 *bad, const char *what, const char *diff_field)
+expect_bad_der(X509 *ca, const struct dbuf *tbs, const char *what, const char *diff_field)
 {
 	struct tca_signer sg;
 	struct soft_signer ss;
 	struct tca_tbs_diff d[4];
-	size_t n = 99;
-	X509 *x = (X509 *)1;
+	struct dbuf bad;
+	unsigned char *out = (unsigned char *)1, *cd = NULL;
+	size_t n = 99, ol = 0;
+	X509 *parsed = with_tbs(ca, tbs);
+	int cl = i2d_X509(ca, &cd);
 
-	ck_assert_msg(bad != NULL, "OpenSSL refused the %s certificate", what);
+	ck_assert_msg(parsed != NULL, "OpenSSL refused the %s certificate", what);
+	X509_free(parsed);
+	ck_assert_int_gt(cl, 0);
+	with_tbs_der(ca, tbs, &bad);
 	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
-	ck_assert_msg(tca_cert_reissue_ca(bad, time(NULL), 1095, TCA_SERIAL_NEW,
-	    &sg, &x) == TCA_ERR_BAD_REQUEST, "reissue of %s", what);
-	ck_assert_ptr_null(x);
+	ck_assert_msg(tca_cert_reissue_ca(bad.p, bad.n, time(NULL), 1095, TCA_SERIAL_NEW,
+	    &sg, &out, &ol) == TCA_ERR_BAD_REQUEST, "reissue of %s", what);
+	ck_assert_ptr_null(out);
 	ck_assert_int_eq(ss.calls, 0);
 	if (diff_field != NULL) {
-		ck_assert_int_eq(tca_cert_tbs_diff(ca, bad, d, 4, &n), TCA_OK);
+		ck_assert_int_eq(tca_cert_tbs_diff(cd, (size_t)cl, bad.p, bad.n, d, 4, &n), TCA_OK);
 		ck_assert_uint_eq(n, 1);
 		ck_assert_str_eq(d[0].field, diff_field);
 	} else {
-		ck_assert_msg(tca_cert_tbs_diff(ca, bad, d, 4, &n) ==
+		ck_assert_msg(tca_cert_tbs_diff(cd, (size_t)cl, bad.p, bad.n, d, 4, &n) ==
 		    TCA_ERR_BAD_REQUEST, "diff with %s", what);
 		ck_assert_uint_eq(n, 0);
 	}
-	X509_free(bad);
+	OPENSSL_free(cd);
 }
 
 /* /certs/reissue/refusals */
@@ -2068,7 +2127,7 @@ START_TEST(test_reissue_refusals)
 
 		signer_init(&sg, &ss, ca_keys[i], ca_algs[(i + 1) % NKEYS]);
 		x = (X509 *)1;
-		ck_assert_int_eq(tca_cert_reissue_ca(c, now, 1095, TCA_SERIAL_NEW,
+		ck_assert_int_eq(reissue_x(c, now, 1095, TCA_SERIAL_NEW,
 		    &sg, &x), TCA_ERR_INVALID_ARG);
 		ck_assert_ptr_null(x);
 		ck_assert_int_eq(ss.calls, 0);
@@ -2076,32 +2135,32 @@ START_TEST(test_reissue_refusals)
 	}
 	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
 	sg.alg = TCA_SIG_NONE;
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095, TCA_SERIAL_NEW, &sg,
+	ck_assert_int_eq(reissue_x(ca, now, 1095, TCA_SERIAL_NEW, &sg,
 	    &x), TCA_ERR_INVALID_ARG);
 
 	/* bad arguments */
 	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
-	ck_assert_int_eq(tca_cert_reissue_ca(NULL, now, 1095, TCA_SERIAL_NEW,
+	ck_assert_int_eq(reissue_x(NULL, now, 1095, TCA_SERIAL_NEW,
 	    &sg, &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095, TCA_SERIAL_NEW,
+	ck_assert_int_eq(reissue_x(ca, now, 1095, TCA_SERIAL_NEW,
 	    NULL, &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095, TCA_SERIAL_NEW,
+	ck_assert_int_eq(reissue_x(ca, now, 1095, TCA_SERIAL_NEW,
 	    &sg, NULL), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 0, TCA_SERIAL_NEW, &sg,
+	ck_assert_int_eq(reissue_x(ca, now, 0, TCA_SERIAL_NEW, &sg,
 	    &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 100 * 366 + 1,
+	ck_assert_int_eq(reissue_x(ca, now, 100 * 366 + 1,
 	    TCA_SERIAL_NEW, &sg, &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095,
+	ck_assert_int_eq(reissue_x(ca, now, 1095,
 	    (enum tca_serial_mode)7, &sg, &x), TCA_ERR_INVALID_ARG);
 	/* before 1950 or after 9999: no valid RFC 5280 encoding we use */
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, test_utc(1949, 12, 31, 0, 0, 0),
+	ck_assert_int_eq(reissue_x(ca, test_utc(1949, 12, 31, 0, 0, 0),
 	    1095, TCA_SERIAL_NEW, &sg, &x), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, test_utc(9999, 1, 1, 0, 0, 0),
+	ck_assert_int_eq(reissue_x(ca, test_utc(9999, 1, 1, 0, 0, 0),
 	    1095, TCA_SERIAL_NEW, &sg, &x), TCA_ERR_INVALID_ARG);
 	ck_assert_ptr_null(x);
 	/* a device certificate is not a self-issued CA */
 	dev = issue_ok(ca, 0, csr, now, 0);
-	ck_assert_int_eq(tca_cert_reissue_ca(dev, now, 1095, TCA_SERIAL_NEW,
+	ck_assert_int_eq(reissue_x(dev, now, 1095, TCA_SERIAL_NEW,
 	    &sg, &x), TCA_ERR_INVALID_ARG);
 	ck_assert_ptr_null(x);
 	ck_assert_int_eq(ss.calls, 0);
@@ -2114,24 +2173,24 @@ START_TEST(test_reissue_refusals)
 		signer_init(&sg, &ss, ca_keys[i], ca_algs[i]);
 		ss.mode = SOFT_GARBAGE;
 		x = (X509 *)1;
-		ck_assert_int_eq(tca_cert_reissue_ca(c, now, 1095,
+		ck_assert_int_eq(reissue_x(c, now, 1095,
 		    TCA_SERIAL_NEW, &sg, &x), TCA_ERR_CRYPTO);
 		ck_assert_ptr_null(x);
 		ck_assert_int_eq(ss.calls, 1);
 		ss.mode = SOFT_OVERSIZE;
-		ck_assert_int_eq(tca_cert_reissue_ca(c, now, 1095,
+		ck_assert_int_eq(reissue_x(c, now, 1095,
 		    TCA_SERIAL_KEEP, &sg, &x), TCA_ERR_CRYPTO);
 		ck_assert_ptr_null(x);
 		signer_init(&sg, &ss, foreign_key, TCA_SIG_ECDSA_SHA256);
 		sg.alg = ca_algs[i];
-		ck_assert_int_eq(tca_cert_reissue_ca(c, now, 1095,
+		ck_assert_int_eq(reissue_x(c, now, 1095,
 		    TCA_SERIAL_NEW, &sg, &x), TCA_ERR_CRYPTO);
 		ck_assert_ptr_null(x);
 		X509_free(c);
 	}
 	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
 	ss.mode = SOFT_FAIL;
-	ck_assert_int_eq(tca_cert_reissue_ca(ca, now, 1095, TCA_SERIAL_NEW, &sg,
+	ck_assert_int_eq(reissue_x(ca, now, 1095, TCA_SERIAL_NEW, &sg,
 	    &x), TCA_ERR_TOKEN_UNAVAILABLE);
 	ck_assert_ptr_null(x);
 
@@ -2146,34 +2205,33 @@ START_TEST(test_reissue_refusals)
 	dbuf_add(&tbs, "\x30\x80", 2);
 	dbuf_add(&tbs, content.p, content.n);
 	dbuf_add(&tbs, "\x00\x00", 2);
-	expect_bad_der(ca, with_tbs(ca, &tbs), "indefinite-length", NULL);
+	expect_bad_der(ca, &tbs, "indefinite-length", NULL);
 	/* (2) serial INTEGER with a non-minimal length (0x81 0x10) */
 	ck_assert_int_eq(t[1].p[1], TCA_SERIAL_LEN);
 	ser[0] = 0x02;
 	ser[1] = 0x81;
 	memcpy(ser + 2, t[1].p + 1, (size_t)t[1].len - 1);
 	tbs_rebuild(ca, 1, ser, (size_t)t[1].len + 1, &tbs);
-	expect_bad_der(ca, with_tbs(ca, &tbs), "non-minimal length", NULL);
+	expect_bad_der(ca, &tbs, "non-minimal length", NULL);
 	/* (3) TBS signature algorithm differs from the outer one
 	 * (ecdsa-with-SHA384 in the TBS, SHA256 outside) */
 	ck_assert_int_eq(t[2].p[t[2].len - 1], 0x02);
 	memcpy(ser, t[2].p, (size_t)t[2].len);
 	ser[t[2].len - 1] = 0x03;
 	tbs_rebuild(ca, 2, ser, (size_t)t[2].len, &tbs);
-	expect_bad_der(ca, with_tbs(ca, &tbs), "algorithm-mismatch",
+	expect_bad_der(ca, &tbs, "algorithm-mismatch",
 	    "signature");
-	/* (4) an X509 object that is no certificate at all */
-	x = X509_new();
-	ck_assert_ptr_nonnull(x);
+	/* (4) bytes that are no certificate at all */
 	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
 	{
-		X509 *y = (X509 *)1;
+		unsigned char *y = (unsigned char *)1;
+		size_t yl = 0;
 
-		ck_assert_int_eq(tca_cert_reissue_ca(x, now, 1095,
-		    TCA_SERIAL_NEW, &sg, &y), TCA_ERR_BAD_REQUEST);
+		ck_assert_int_eq(tca_cert_reissue_ca((const unsigned char *)"\x30\x03\x02\x01\x00",
+		    5, now, 1095, TCA_SERIAL_NEW, &sg, &y, &yl), TCA_ERR_BAD_REQUEST);
 		ck_assert_ptr_null(y);
+		ck_assert_int_eq(ss.calls, 0);
 	}
-	X509_free(x);
 	OPENSSL_free(der);
 
 	X509_free(ca);
@@ -2264,17 +2322,17 @@ START_TEST(test_tbs_diff)
 	/* max: everything counted, only max filled */
 	memset(d, 0, sizeof(d));
 	n = 0;
-	ck_assert_int_eq(tca_cert_tbs_diff(ca, other, d, 2, &n), TCA_OK);
+	ck_assert_int_eq(diff_x(ca, other, d, 2, &n), TCA_OK);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_str_eq(d[1].field, "subjectPublicKeyInfo");
 	ck_assert_str_eq(d[2].field, "");
-	ck_assert_int_eq(tca_cert_tbs_diff(ca, other, NULL, 0, &n), TCA_OK);
+	ck_assert_int_eq(diff_x(ca, other, NULL, 0, &n), TCA_OK);
 	ck_assert_uint_eq(n, 4);
-	ck_assert_int_eq(tca_cert_tbs_diff(ca, other, NULL, 2, &n),
+	ck_assert_int_eq(diff_x(ca, other, NULL, 2, &n),
 	    TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_tbs_diff(NULL, other, d, 2, &n),
+	ck_assert_int_eq(diff_x(NULL, other, d, 2, &n),
 	    TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_cert_tbs_diff(ca, other, d, 2, NULL),
+	ck_assert_int_eq(diff_x(ca, other, d, 2, NULL),
 	    TCA_ERR_INVALID_ARG);
 
 	/* a device certificate against its CA */

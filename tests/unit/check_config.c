@@ -67,6 +67,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.schedule.hour, 2);
 	ck_assert_str_eq(cfg.schedule.tz, "UTC");
 	ck_assert_int_eq(cfg.reissue_serial, TCA_SERIAL_NEW);
+	ck_assert_uint_eq(cfg.reissue_workers, 2);
+	ck_assert_uint_eq(cfg.reissue_rate, 250);
 }
 END_TEST
 
@@ -89,6 +91,7 @@ START_TEST(test_full)
 	    "log.level = debug\nlog.syslog = true\n"
 	    "schedule.enabled = false\nschedule.at = 10-02T03:30\nschedule.tz = Europe/Berlin\n"
 	    "reissue.serial = keep\nreissue.retry_min_s = 30\nreissue.retry_max_s = 900\n"
+	    "reissue.workers = 8\nreissue.rate = 0\n"
 	    "alert.command = /usr/local/bin/tca-alert\nalert.expiry_window_days = 45\n"
 	    "alert.timeout_s = 10\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
 	ck_assert_int_eq(cfg.schedule_enabled, 0);
@@ -100,6 +103,8 @@ START_TEST(test_full)
 	ck_assert_int_eq(cfg.reissue_serial, TCA_SERIAL_KEEP);
 	ck_assert_uint_eq(cfg.retry_min_s, 30);
 	ck_assert_uint_eq(cfg.retry_max_s, 900);
+	ck_assert_uint_eq(cfg.reissue_workers, 8);
+	ck_assert_uint_eq(cfg.reissue_rate, 0);
 	ck_assert_str_eq(cfg.alert_command, "/usr/local/bin/tca-alert");
 	ck_assert_uint_eq(cfg.alert_expiry_window_days, 45);
 	ck_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
@@ -150,6 +155,9 @@ START_TEST(test_errors)
 		{ "token.uri = x\ntoken.pin_file = /p\nreissue.serial = reuse\n", "new or keep" },
 		{ "token.uri = x\ntoken.pin_file = /p\nalert.command = mail-me\n", "absolute" },
 		{ "token.uri = x\ntoken.pin_file = /p\nreissue.retry_min_s = 100\nreissue.retry_max_s = 10\n", "below" },
+		{ "token.uri = x\ntoken.pin_file = /p\nreissue.workers = 0\n", "between 1 and 16" },
+		{ "token.uri = x\ntoken.pin_file = /p\nreissue.workers = 17\n", "between 1 and 16" },
+		{ "token.uri = x\ntoken.pin_file = /p\nreissue.rate = -1\n", "number" },
 	};
 	struct tca_config cfg;
 	char err[512];
