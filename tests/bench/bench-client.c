@@ -4,7 +4,8 @@
  *
  *   tca-bench-client load  --socket S --clients N --seconds S --csr-type T
  *                          [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]
- *                          [--label L] [--out FILE]
+ *                          [--rate R] [--engine-pid PID] [--label L] [--out FILE]
+ *                          [--window-file F] [--stop-file F]
  *       N client threads, one connection each, issue certificates from
  *       pre-generated device CSRs for a fixed time; tenants t00000.. picked
  *       uniformly at random per request.  Every latency is recorded
@@ -14,6 +15,13 @@
  *       total at fixed times, latency measured from each request's due time.
  *       --engine-pid: also the engine's CPU time (all threads) per certificate
  *       during the window.
+ *       --window-file F: F is created when the measurement window begins
+ *       (after the warm-up), so a script can start something in step with it.
+ *       --stop-file F: the window ends as soon as F exists (checked every
+ *       10 ms) instead of after --seconds, which stays the upper bound; the
+ *       rate is then over the window's actual length, and the JSON line says
+ *       whether the file ended it ("stopped_by_file").  F must not exist when
+ *       the load starts.
  *   tca-bench-client mkca  --socket S --count N [--connections K] [--out FILE]
  *       creates tenant CAs t00000..t<N-1> with ca.create over K connections in
  *       parallel (tenants that already exist are counted, not an error).
@@ -23,6 +31,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +55,8 @@ struct opts {
 	const char *csr_cache;
 	const char *label;
 	const char *out;
+	const char *stop_file;	/* load: the window ends when this file exists */
+	const char *window_file;	/* load: created when the window begins */
 	unsigned int clients;
 	unsigned int tenants;
 	unsigned int ncsrs;
@@ -90,6 +102,14 @@ note_error(struct load_shared *sh, const char *what, int r, const struct tca_cli
 	pthread_mutex_unlock(&sh->err_lock);
 }
 
+/* The end of the measurement window: fixed, or moved earlier by the main
+ * thread when the stop file appears (--stop-file). */
+static uint64_t
+window_end(struct load_shared *sh)
+{
+	return __atomic_load_n(&sh->clk.end_ns, __ATOMIC_ACQUIRE);
+}
+
 static int
 transport_error(int r)
 {
@@ -110,7 +130,7 @@ load_main(void *arg)
 	unsigned char *cert = NULL;
 	const unsigned char *p;
 	size_t cert_len = 0, k = t->idx;
-	uint64_t t0, t1, next = 0, interval = 0;
+	uint64_t t0, t1, end, next = 0, interval = 0;
 	char tenant[16];
 	X509 *x;
 	int r;
@@ -141,12 +161,12 @@ load_main(void *arg)
 			}
 		}
 		if (interval != 0) {
-			if (next >= sh->clk.end_ns)
+			if (next >= window_end(sh))
 				break;
 			bench_sleep_until(next);
 			t0 = next;
 			next += interval;
-		} else if ((t0 = bench_now_ns()) >= sh->clk.end_ns)
+		} else if ((t0 = bench_now_ns()) >= window_end(sh))
 			break;
 		r = c == NULL ? TCA_ERR_SYSTEM : tca_client_issue(c, tenant, csr->device_id,
 		    csr->der, csr->len, 0, &cert, &cert_len, &err);
@@ -162,7 +182,8 @@ load_main(void *arg)
 		}
 		free(cert);
 		cert = NULL;
-		if (t1 >= sh->clk.window_ns && t1 <= sh->clk.end_ns) {
+		end = window_end(sh);
+		if (t1 >= sh->clk.window_ns && t1 <= end) {
 			if (r == TCA_CLIENT_OK)
 				bench_lat_add(&t->lat, t1 - t0);
 			else
@@ -180,6 +201,47 @@ load_main(void *arg)
 	return NULL;
 }
 
+static void
+touch_file(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		bench_die("%s: %s", path, strerror(errno));
+	if (close(fd) != 0)
+		bench_die("%s: %s", path, strerror(errno));
+}
+
+/*
+ * Main thread, from the start of the window: waits until the window ends -
+ * at the fixed end, or, with a stop file, when that file appears (then the
+ * end is moved to that moment for the client threads).  Returns the end;
+ * *by_file tells which.
+ */
+static uint64_t
+wait_window_end(struct load_shared *sh, const char *stop_file, int *by_file)
+{
+	uint64_t now, end = window_end(sh);
+
+	*by_file = 0;
+	if (stop_file == NULL) {
+		bench_sleep_until(end);
+		return end;
+	}
+	for (;;) {
+		if ((now = bench_now_ns()) >= end)
+			return end;
+		if (access(stop_file, F_OK) == 0) {
+			__atomic_store_n(&sh->clk.end_ns, now, __ATOMIC_RELEASE);
+			*by_file = 1;
+			return now;
+		}
+		if (errno != ENOENT)
+			bench_die("%s: %s", stop_file, strerror(errno));
+		bench_sleep_until(now + 10000000ULL < end ? now + 10000000ULL : end);
+	}
+}
+
 static int
 cmd_load(const struct opts *o)
 {
@@ -189,10 +251,13 @@ cmd_load(const struct opts *o)
 	struct bench_summary s;
 	FILE *f;
 	unsigned int i;
-	uint64_t reconnects = 0, cpu0 = 0, cpu1 = 0;
+	uint64_t reconnects = 0, cpu0 = 0, cpu1 = 0, end = 0;
+	int by_file = 0;
 
 	if (o->socket == NULL || o->clients == 0 || o->seconds <= 0 || o->ncsrs == 0)
 		bench_die("load: --socket, --clients >= 1, --seconds > 0 needed");
+	if (o->stop_file != NULL && access(o->stop_file, F_OK) == 0)
+		bench_die("load: the stop file %s exists already", o->stop_file);
 	memset(&sh, 0, sizeof(sh));
 	sh.o = o;
 	sh.ncsrs = o->ncsrs;
@@ -211,11 +276,15 @@ cmd_load(const struct opts *o)
 	bench_clock_set(&sh.clk, o->warmup, o->seconds);
 	pthread_barrier_wait(&sh.barrier);
 	memset(&s, 0, sizeof(s));
-	if (o->engine_pid > 0) {
+	if (o->engine_pid > 0 || o->stop_file != NULL || o->window_file != NULL) {
 		bench_sleep_until(sh.clk.window_ns);
-		cpu0 = bench_cpu_ns(o->engine_pid);
-		bench_sleep_until(sh.clk.end_ns);
-		cpu1 = bench_cpu_ns(o->engine_pid);
+		if (o->engine_pid > 0)
+			cpu0 = bench_cpu_ns(o->engine_pid);
+		if (o->window_file != NULL)
+			touch_file(o->window_file);
+		end = wait_window_end(&sh, o->stop_file, &by_file);
+		if (o->engine_pid > 0)
+			cpu1 = bench_cpu_ns(o->engine_pid);
 	}
 	lats = bench_xcalloc(o->clients, sizeof(*lats));
 	for (i = 0; i < o->clients; i++) {
@@ -224,7 +293,8 @@ cmd_load(const struct opts *o)
 		s.errors += ts[i].errors;
 		reconnects += ts[i].reconnects;
 	}
-	s.seconds = o->seconds;
+	/* a stop file ends the window early: the rate is over its real length */
+	s.seconds = by_file ? (double)(end - sh.clk.window_ns) / 1e9 : o->seconds;
 	bench_summarize(lats, o->clients, &s);
 	s.cpu_ms_per_op = o->engine_pid > 0 && s.ops > 0 ?
 	    (double)(cpu1 - cpu0) / 1e6 / (double)s.ops : -1.0;
@@ -237,6 +307,8 @@ cmd_load(const struct opts *o)
 	bench_json_num(f, "offered_rate", o->rate);
 	bench_json_summary(f, &s);
 	bench_json_int(f, "reconnects", (long long)reconnects);
+	if (o->stop_file != NULL)
+		bench_json_int(f, "stopped_by_file", by_file);
 	if (sh.first_error[0] != '\0')
 		bench_json_str(f, "first_error", sh.first_error);
 	bench_json_end(f);
@@ -418,6 +490,7 @@ usage(void)
 	    "usage: tca-bench-client load --socket S --clients N --seconds S --csr-type ec-p256|rsa-2048\n"
 	    "                        [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]\n"
 	    "                        [--rate R] [--engine-pid PID] [--label L] [--out FILE]\n"
+	    "                        [--window-file F] [--stop-file F]\n"
 	    "       tca-bench-client mkca --socket S --count N [--connections K] [--out FILE]\n"
 	    "       tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]\n");
 	exit(2);
@@ -443,6 +516,8 @@ main(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 'm' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "engine-pid", required_argument, NULL, 'p' },
+		{ "stop-file", required_argument, NULL, 'X' },
+		{ "window-file", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -476,6 +551,8 @@ main(int argc, char **argv)
 		case 'm': o.timeout_ms = atoi(optarg); break;
 		case 'r': o.rate = strtod(optarg, NULL); break;
 		case 'p': o.engine_pid = atoi(optarg); break;
+		case 'X': o.stop_file = optarg; break;
+		case 'W': o.window_file = optarg; break;
 		default: usage();
 		}
 	}

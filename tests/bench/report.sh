@@ -2,7 +2,8 @@
 # report.sh RESULTS.jsonl [SUMMARY.json] - the benchmark table from the JSON
 # lines run-bench.sh wrote: ratios (engine / ceiling) first, absolute figures
 # second.  With SUMMARY.json, also writes one JSON document holding the
-# machine, the headline ratios with their targets, and every measurement.
+# machine, the headline ratios with their targets and whether each target is
+# met (null: not measured), and every measurement.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: report.sh RESULTS.jsonl [SUMMARY.json]" >&2; exit 2; }
 command -v jq >/dev/null 2>&1 || { echo "report.sh: jq is required" >&2; exit 1; }
@@ -34,6 +35,11 @@ summary=$(jq -s '
 	   | .cpu_ms_per_op // empty] | min) as $eng_cpu
 	| ([.[] | select(.kind == "floor" and .csr_type == "ec-p256") | .cpu_ms_per_op // empty]
 	   | min) as $floor_cpu
+	| ([.[] | select(.kind == "reissue")]) as $ri
+	| (one(.kind == "reissue" and .label == "idle")) as $ri_idle
+	| (one(.kind == "reissue" and .label == "load")) as $ri_load
+	| (one(.kind == "engine" and .label == "reissue-base")) as $ri_base
+	| (one(.kind == "engine" and .label == "reissue-during")) as $ri_during
 	| {
 	  machine: $m,
 	  headline: {
@@ -51,12 +57,22 @@ summary=$(jq -s '
 	    scaling_rate_ratio: (if ($sc | length) >= 2 then ratio($sc[-1].rate; $sc[0].rate) else null end),
 	    scaling_max_tenants: (if ($sc | length) > 0 then $sc[-1].tenants else null end),
 	    startup_ms_max_tenants: (if ($su | length) > 0 then $su[-1].startup_ms else null end),
-	    rss_mib_max_tenants: (if ($mem | length) > 0 then ([$mem[-1].rss_kib, $mem[-1].hwm_kib] | max) / 1024 else null end)
+	    rss_mib_max_tenants: (if ($mem | length) > 0 then ([$mem[-1].rss_kib, $mem[-1].hwm_kib] | max) / 1024 else null end),
+	    reissue_tenants: (($ri_load // $ri_idle) // {}).tenants,
+	    reissue_seconds_idle: ($ri_idle // {}).seconds,
+	    reissue_seconds_load: ($ri_load // {}).seconds,
+	    reissue_offered_rate: ($ri_load // {}).offered_rate,
+	    reissue_p99_ms_base: ($ri_base // {}).p99_ms,
+	    reissue_p99_ms_during: ($ri_during // {}).p99_ms,
+	    reissue_p99_ratio: ratio(($ri_during // {}).p99_ms; ($ri_base // {}).p99_ms),
+	    reissue_checks_ok: (if ($ri | length) == 0 then null else all($ri[]; .ok) end)
 	  },
 	  targets: {
 	    engine_vs_floor_peak: ">= 0.70", engine_vs_naive: ">= 100",
 	    p99_ms_64_clients_closed: "<= 10", scaling_rate_ratio: ">= 0.95",
-	    startup_ms_max_tenants: "<= 2000", rss_mib_max_tenants: "<= 64"
+	    startup_ms_max_tenants: "<= 2000", rss_mib_max_tenants: "<= 64",
+	    reissue_seconds_idle: "<= 60", reissue_seconds_load: "<= 60",
+	    reissue_p99_ratio: "<= 2"
 	  },
 	  peaks: {engine: $eng_peak, floor: $floor_peak, token_sign: $sign_peak,
 	    bare_csign: $p11_peak, naive: $naive},
@@ -65,7 +81,20 @@ summary=$(jq -s '
 	    token_open: [.[] | select(.kind == "token_open")],
 	    token_sign: [.[] | select(.kind == "sign" and .label == "scale")]},
 	  results: [ $all[] | select(.kind != "machine") ]
-	}' "$1")
+	}
+	| .headline as $h
+	| def met(v; ok): if v == null then null else ok end;
+	  .met = {
+	    engine_vs_floor_peak: met($h.engine_vs_floor_peak; $h.engine_vs_floor_peak >= 0.70),
+	    engine_vs_naive: met($h.engine_vs_naive; $h.engine_vs_naive >= 100),
+	    p99_ms_64_clients_closed: met($h.p99_ms_64_clients_closed; $h.p99_ms_64_clients_closed <= 10),
+	    scaling_rate_ratio: met($h.scaling_rate_ratio; $h.scaling_rate_ratio >= 0.95),
+	    startup_ms_max_tenants: met($h.startup_ms_max_tenants; $h.startup_ms_max_tenants <= 2000),
+	    rss_mib_max_tenants: met($h.rss_mib_max_tenants; $h.rss_mib_max_tenants <= 64),
+	    reissue_seconds_idle: met($h.reissue_seconds_idle; $h.reissue_seconds_idle <= 60),
+	    reissue_seconds_load: met($h.reissue_seconds_load; $h.reissue_seconds_load <= 60),
+	    reissue_p99_ratio: met($h.reissue_p99_ratio; $h.reissue_p99_ratio <= 2)
+	  }' "$1")
 
 if [ $# -ge 2 ]; then
 	printf '%s\n' "$summary" >"$2"
@@ -84,7 +113,7 @@ printf '%s\n' "$summary" | jq -r '
 	  def row(f): ([$r[] | select(f)] | first // {});
 	([
 	"tca benchmark, \($m.date): \($m.cpu), \($m.nproc) CPUs, \($m.openssl), SoftHSM \($m.softhsm)",
-	"token.pool_size \($m.pool), \($m.seconds) s per point after \($m.warmup) s warm-up, git \($m.git)",
+	"token.pool_size \($m.pool), \($m.seconds) s per point after \($m.warmup) s warm-up, git \($m.git)\(if $m.only != null then ", sections: \($m.only) (TCA_BENCH_ONLY)" else "" end)",
 	"",
 	"Headline: engine / ceiling                                   measured    target     met",
 	"  issuance over socket / in-process crypto floor (peak)    \($h.engine_vs_floor_peak | pct | lpad(9))    >= 70 %    \(met($h.engine_vs_floor_peak; $h.engine_vs_floor_peak >= 0.70))",
@@ -125,6 +154,25 @@ printf '%s\n' "$summary" | jq -r '
 	  ($S.token_sign | map(select(.tenants == $o.keys)) | first // {}) as $g |
 	  "  \($o.keys | lpad(7))  \($o.open_ms | f0 | lpad(7)) ms  \($o.rss_kib / 1024 | f1 | lpad(5)) MiB  \($g.rate | f0 | lpad(8)) (\($g.threads // "-") threads)" ),
 	"",
+	( [$r[] | select(.kind == "reissue")] as $ri | .met as $mt |
+	  if ($ri | length) == 0 then empty else
+	  ($ri | map(select(.label == "load")) | first // {}) as $ld |
+	  ($h.reissue_tenants) as $n |
+	  "Re-issuance at scale: the scheduler re-issues all \($n) tenant CAs (testing.clock_file",
+	  "moved past \($ri[0].instant_iso); time from the move to the last CA committed)",
+	  "                                                             measured    target     met",
+	  "  \("time to re-issue \($n) CAs, nothing else running" | pad(55))  \($h.reissue_seconds_idle | if . == null then "-" else (f1 + " s") end | lpad(9))    <= 60 s    \(met($h.reissue_seconds_idle; $mt.reissue_seconds_idle))",
+	  "  \("time to re-issue \($n) CAs, under \($ld.offered_rate | f0)/s issuance" | pad(55))  \($h.reissue_seconds_load | if . == null then "-" else (f1 + " s") end | lpad(9))    <= 60 s    \(met($h.reissue_seconds_load; $mt.reissue_seconds_load))",
+	  "  \("issuance p99 during / before the re-issuance" | pad(55))  \($h.reissue_p99_ratio | if . == null then "-" else (f2 + "x") end | lpad(9))    <= 2x      \(met($h.reissue_p99_ratio; $mt.reissue_p99_ratio))",
+	  "  run   CAs re-issued  seconds  first after  CAs/s  checks",
+	  ( $ri[] | "  \(.label | pad(4))  \("\(.reissued)/\(.tenants)" | lpad(12))  \(.seconds | f1 | lpad(7))  \(.first_s | if . == null then "-" else (f2 + " s") end | lpad(11))  \(.rate | f0 | lpad(5))  \(if .ok then "ok" else "FAILED" end)" ),
+	  "  issuance, \($ld.offered_rate | f0)/s offered (open loop, \($ld.clients) clients, tenants drawn from all \($n)), ms:",
+	  "  window                  seconds  certs/s     p50     p90     p99     max  errors",
+	  ( $r[] | select(.kind == "engine" and (.label == "reissue-base" or .label == "reissue-during")) |
+	    "  \(if .label == "reissue-base" then "before the re-issuance" else "during the re-issuance" end | pad(22))  \(.seconds | f1 | lpad(7))  \(.rate | f0 | lpad(7))  \(.p50_ms | f2 | lpad(6))  \(.p90_ms | f2 | lpad(6))  \(.p99_ms | f2 | lpad(6))  \(.max_ms | f2 | lpad(6))  \(.errors | lpad(6))" ),
+	  ( $ri[] | select(.ok | not) | .label as $l | .problems[] | "  CHECK FAILED (\($l)): \(.)" ),
+	  ""
+	  end ),
 	"Token cache (tenant CAs created through ca.create)",
 	( $r[] | select(.kind == "mkca") |
 	  "  \(.tenants | lpad(6)) tenants: \(if .cached then "cached; " else "" end)created in \(.seconds | f0) s (\(.rate | f1)/s, \(.connections) connections)" ),

@@ -8,9 +8,11 @@
 #       verification) + certificate assembly + C_Sign, no socket, no store;
 #   (c) the naive alternative: one `openssl x509 -req -engine pkcs11` process
 #       per certificate;
-# and how issuance, start-up time and memory behave with 1, 1,000 and 10,000
-# tenant CAs on the token.  Tokens holding many tenants are created once and
-# cached ($TCA_BENCH_CACHE) for later runs.
+# how issuance, start-up time and memory behave with 1, 1,000 and 10,000
+# tenant CAs on the token; and how long the yearly scheduler takes to re-issue
+# every tenant CA of the largest token, alone and under issuance load, with
+# the issuance p99 before and during it.  Tokens holding many tenants are
+# created once and cached ($TCA_BENCH_CACHE) for later runs.
 #
 # Results: one JSON object per measurement in $TCA_BENCH_RESULTS/bench-*.jsonl
 # (also latest.jsonl), a summary document latest.json with the ratios, and the
@@ -29,6 +31,18 @@
 #   TCA_BENCH_CACHE     token/store cache [/var/tmp/tca-bench-cache]
 #   TCA_BENCH_RESULTS   results directory [$TCA_BUILDDIR/tests/bench/results]
 #   TCA_BENCH_MKCA_CONNECTIONS  parallel ca.create connections [4]
+#   TCA_BENCH_REISSUE_RATE  certificates/s offered (open loop) during the
+#                       re-issuance [half the closed-loop rate of the scaling
+#                       runs at the largest tenant count; 300 when this run
+#                       has none]
+#   TCA_BENCH_REISSUE_TIMEOUT  seconds to wait for all re-issuances [300]
+#   TCA_BENCH_ONLY      run only these sections (space-separated): main
+#                       (engine over the socket, in-process ceilings, naive
+#                       path), scale (tenant scaling), reissue (re-issuance
+#                       at scale) [all]; e.g. TCA_BENCH_ONLY=reissue
+#
+# Exit status 1 (after the report) when a re-issuance correctness check
+# failed; the checks and what failed are in the "reissue" results.
 set -euo pipefail
 
 : "${TCA_BUILDDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -44,6 +58,8 @@ NAIVE=${TCA_BENCH_NAIVE:-50}
 CACHE=${TCA_BENCH_CACHE:-/var/tmp/tca-bench-cache}
 RESULTS=${TCA_BENCH_RESULTS:-$TCA_BUILDDIR/tests/bench/results}
 MKCA_CONN=${TCA_BENCH_MKCA_CONNECTIONS:-4}
+REISSUE_TIMEOUT=${TCA_BENCH_REISSUE_TIMEOUT:-300}
+ONLY=${TCA_BENCH_ONLY:-}
 CACHE_VERSION=v1
 
 ENGINED="$TCA_BUILDDIR/tca-engined"
@@ -56,7 +72,13 @@ P11_ENGINE=${TCA_BENCH_P11_ENGINE:-/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 	[ -x "$t" ] || { echo "run-bench: $t is missing: run \`make bench\`" >&2; exit 1; }
 done
-for t in openssl softhsm2-util jq; do
+for s in $ONLY; do
+	case $s in
+	main|scale|reissue) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue)" >&2; exit 2 ;;
+	esac
+done
+for t in openssl softhsm2-util jq sqlite3; do
 	command -v "$t" >/dev/null 2>&1 || { echo "run-bench: $t is required" >&2; exit 1; }
 done
 [ -f "$SOFTHSM_MODULE" ] || { echo "run-bench: no SoftHSMv2 module at $SOFTHSM_MODULE" >&2; exit 1; }
@@ -67,7 +89,12 @@ OUT="$RESULTS/bench-$STAMP.jsonl"
 : >"$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-XXXXXX")
 ENGINE_PID=
+LOAD_PID=
 cleanup() {
+	if [ -n "$LOAD_PID" ] && kill -0 "$LOAD_PID" 2>/dev/null; then
+		kill -TERM "$LOAD_PID" 2>/dev/null || true
+		wait "$LOAD_PID" 2>/dev/null || true
+	fi
 	if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
 		kill -KILL "$ENGINE_PID" 2>/dev/null || true
 		wait "$ENGINE_PID" 2>/dev/null || true
@@ -78,6 +105,8 @@ trap cleanup EXIT
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 emit() { printf '%s\n' "$1" >>"$OUT"; }
+# section NAME: whether TCA_BENCH_ONLY selects it (unset: every section)
+section() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # ------------------------------------------------------------ machine
 
@@ -87,10 +116,11 @@ emit "$(jq -cn --arg cpu "$cpu" --arg nproc "$(nproc)" --arg kernel "$(uname -r)
 	--arg mem "$(awk '/MemTotal/ {print $2}' /proc/meminfo)" \
 	--arg rev "$(git -C "$TCA_SRCDIR" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	--arg date "$STAMP" --arg secs "$SECS" --arg warmup "$WARMUP" --arg pool "$POOL" \
+	--arg only "$ONLY" \
 	'{kind: "machine", cpu: $cpu, nproc: ($nproc|tonumber), kernel: $kernel,
 	  mem_kib: ($mem|tonumber), openssl: $openssl, softhsm: $softhsm, git: $rev,
 	  date: $date, seconds: ($secs|tonumber), warmup: ($warmup|tonumber),
-	  pool: ($pool|tonumber)}')"
+	  pool: ($pool|tonumber), only: (if $only == "" then null else $only end)}')"
 log "results: $OUT"
 
 # ------------------------------------------------------------ token cache
@@ -98,8 +128,13 @@ log "results: $OUT"
 # cache_dir N: the directory of the cached token + store with N tenant CAs
 cache_dir() { echo "$CACHE/$CACHE_VERSION-n$1"; }
 
-write_config() {	# dir: engine.conf for the cached token, store in $WORK
-	local dir=$1 db=$2
+# write_config DIR DB [LOG_LEVEL [SCHEDULE]]: engine.conf for the cached token.
+# The yearly scheduler stays off unless SCHEDULE is "on" (the re-issuance
+# runs): the cached CAs fall due on the real clock's next 2 October, and the
+# other measurements must not re-issue them meanwhile.
+write_config() {
+	local dir=$1 db=$2 level=${3:-warning} sched=false
+	[ "${4:-off}" = on ] && sched=true
 	cat >"$WORK/engine.conf" <<EOC
 socket.path = $WORK/engine.sock
 socket.mode = 0600
@@ -112,7 +147,8 @@ token.pool_size = $POOL
 store.path = $db
 roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
-log.level = warning
+log.level = $level
+schedule.enabled = $sched
 EOC
 	chmod 0600 "$WORK/engine.conf"
 	export SOFTHSM2_CONF="$dir/softhsm2.conf"
@@ -195,13 +231,14 @@ ensure_cache() {
 	make_cache "$1"
 }
 
-# use_size N: fresh copy of the cached store (issuance grows it), same token
+# use_size N [log.level [schedule]]: fresh copy of the cached store (issuance and
+# re-issuance change it), same token
 use_size() {
 	local dir
 	dir=$(cache_dir "$1")
 	rm -f "$WORK"/state.db*
 	cp "$dir/state.db" "$WORK/state.db"
-	write_config "$dir" "$WORK/state.db"
+	write_config "$dir" "$WORK/state.db" "${2:-warning}" "${3:-off}"
 	: >"$WORK/engine.log"
 }
 
@@ -239,11 +276,51 @@ load() {	# label tenants clients csr_type [rate]
 		log "load $1 tenants=$2 clients=$3 $4: errors (see first_error in $OUT)"
 }
 
-for n in $SIZES; do ensure_cache "$n"; done
+# naive N TENANTS CA_PEM LABEL: N sequential `openssl x509 -req` processes,
+# the libp11 engine signing with the tenant's key on the size-TENANTS token
+naive() {
+	local n=$1 size=$2 capem=$3 label=$4 dir pin i t0 t1 csr
+	dir=$(cache_dir "$size")
+	export SOFTHSM2_CONF="$dir/softhsm2.conf"
+	pin=$(head -n 1 "$dir/user.pin")
+	csr="$WORK/dev.csr"
+	openssl req -inform DER -in "$CACHE/csrs/csr-ec-p256-000000.der" -out "$csr"
+	: >"$WORK/naive.txt"
+	for i in $(seq 1 "$n"); do
+		t0=$(date +%s%N)
+		PKCS11_MODULE_PATH="$SOFTHSM_MODULE" openssl x509 -req -engine pkcs11 \
+			-CAkeyform engine \
+			-CAkey "pkcs11:token=$(cat "$dir/label");object=tca-ca:$TENANT;type=private;pin-value=$pin" \
+			-CA "$capem" -in "$csr" -out "$WORK/naive.pem" -days 365 \
+			-set_serial "$((1000 + i))" >/dev/null 2>"$WORK/naive.err" || {
+			cat "$WORK/naive.err" >&2
+			log "naive openssl path failed"
+			return 1
+		}
+		t1=$(date +%s%N)
+		echo $(( t1 - t0 )) >>"$WORK/naive.txt"
+	done
+	openssl verify -CAfile "$capem" "$WORK/naive.pem" >/dev/null
+	emit "$(sort -n "$WORK/naive.txt" | jq -sc --arg lbl "$label" --arg n "$size" '
+		def pct(p): .[((p / 100 * length) | ceil) - 1] / 1e6;
+		{kind: "naive", "label": $lbl, tenants: ($n|tonumber), ops: length,
+		 seconds: (add / 1e9), rate: (length / (add / 1e9)),
+		 p50_ms: pct(50), p90_ms: pct(90), p99_ms: pct(99), max_ms: (.[-1] / 1e6),
+		 mean_ms: (add / length / 1e6)}')"
+}
+
 BASE=$(for n in $SIZES; do echo "$n"; done | sort -n | head -n 1)
+MAX=$(for n in $SIZES; do echo "$n"; done | sort -n | tail -n 1)
 BASE_DIR=$(cache_dir "$BASE")
 TENANT=t00000
+for n in $SIZES; do
+	if section scale || { section main && [ "$n" = "$BASE" ]; } ||
+	    { section reissue && [ "$n" = "$MAX" ]; }; then
+		ensure_cache "$n"
+	fi
+done
 
+if section main; then
 # ------------------------------------------------------------ engine over the socket
 log "engine over the socket: $BASE tenant(s), clients $CLIENTS"
 engine_up "$BASE" main
@@ -285,39 +362,6 @@ for c in $CLIENTS; do
 done
 
 # ------------------------------------------------------------ (c) naive openssl
-# naive N TENANTS CA_PEM LABEL: N sequential `openssl x509 -req` processes,
-# the libp11 engine signing with the tenant's key on the size-TENANTS token
-naive() {
-	local n=$1 size=$2 capem=$3 label=$4 dir pin i t0 t1 csr
-	dir=$(cache_dir "$size")
-	export SOFTHSM2_CONF="$dir/softhsm2.conf"
-	pin=$(head -n 1 "$dir/user.pin")
-	csr="$WORK/dev.csr"
-	openssl req -inform DER -in "$CACHE/csrs/csr-ec-p256-000000.der" -out "$csr"
-	: >"$WORK/naive.txt"
-	for i in $(seq 1 "$n"); do
-		t0=$(date +%s%N)
-		PKCS11_MODULE_PATH="$SOFTHSM_MODULE" openssl x509 -req -engine pkcs11 \
-			-CAkeyform engine \
-			-CAkey "pkcs11:token=$(cat "$dir/label");object=tca-ca:$TENANT;type=private;pin-value=$pin" \
-			-CA "$capem" -in "$csr" -out "$WORK/naive.pem" -days 365 \
-			-set_serial "$((1000 + i))" >/dev/null 2>"$WORK/naive.err" || {
-			cat "$WORK/naive.err" >&2
-			log "naive openssl path failed"
-			return 1
-		}
-		t1=$(date +%s%N)
-		echo $(( t1 - t0 )) >>"$WORK/naive.txt"
-	done
-	openssl verify -CAfile "$capem" "$WORK/naive.pem" >/dev/null
-	emit "$(sort -n "$WORK/naive.txt" | jq -sc --arg lbl "$label" --arg n "$size" '
-		def pct(p): .[((p / 100 * length) | ceil) - 1] / 1e6;
-		{kind: "naive", "label": $lbl, tenants: ($n|tonumber), ops: length,
-		 seconds: (add / 1e9), rate: (length / (add / 1e9)),
-		 p50_ms: pct(50), p90_ms: pct(90), p99_ms: pct(99), max_ms: (.[-1] / 1e6),
-		 mean_ms: (add / length / 1e6)}')"
-}
-
 if [ -f "$P11_ENGINE" ]; then
 	log "naive path: $NAIVE x openssl x509 -req -engine pkcs11"
 	naive "$NAIVE" "$BASE" "$WORK/ca.pem" main || true
@@ -325,7 +369,9 @@ else
 	log "SKIP (c): $P11_ENGINE not found (Debian package libengine-pkcs11-openssl)"
 	emit '{"kind":"skip","what":"naive","reason":"libengine-pkcs11-openssl not installed"}'
 fi
+fi	# section main
 
+if section scale; then
 # ------------------------------------------------------------ tenant scaling
 # Rounds interleave the sizes so that drift in the machine's load (it may be
 # shared) hits every size alike; the report averages the rounds.
@@ -361,15 +407,306 @@ if [ -f "$P11_ENGINE" ] && [ "${TCA_BENCH_NAIVE_SCALED:-3}" -gt 0 ]; then
 		naive "${TCA_BENCH_NAIVE_SCALED:-3}" "$n" "$WORK/ca-$n.pem" scale || true
 	done
 fi
+fi	# section scale
 
-# ------------------------------------------------------------ re-issuance
-# TODO(issue 5): time to re-issue 10,000 tenant CAs (ca-admin ca reissue --all
-# or the scheduler with testing.clock_file) and issuance p99 while it runs.
-# Re-issuance exists; this measurement step is not written yet.
-emit '{"kind":"todo","what":"reissue","reason":"re-issuance at scale: harness step not written yet; not measured"}'
-log "TODO: re-issuance at scale is not measured yet"
+# ------------------------------------------------------------ re-issuance at scale
+# The yearly scheduler re-issues every tenant CA of the largest configured
+# token ($MAX tenants: 10,000 by default), driven by testing.clock_file.
+#  - The instant T: the first 10-02T02:00 UTC (schedule.at / schedule.tz, set
+#    in the configuration) strictly after the newest notBefore of the CAs'
+#    current certificates in the store.  The engine starts with its clock
+#    file at T - 600 (nothing due); the flip renames a file holding T + 1 over
+#    it (atomic; the engine reads the file on every call).  With the hook set,
+#    the scheduler looks every 200 ms.
+#  - seconds: from the flip (wall clock just before the rename) to the
+#    timestamp of the last "CA re-issued" line of the engine's log (notice
+#    level, written once that CA's record is committed): 1 ms resolution.  It
+#    includes the scheduler noticing the flip (at most one 200 ms poll;
+#    first_s, flip to the first re-issuance, shows it).  The harness counts
+#    those lines every 100 ms to know when all are done; that only delays the
+#    end of the concurrent load's window, not the figure.
+#  - label "idle": nothing else runs.  Label "load": a fresh engine and store
+#    copy; $SCALE_CLIENTS clients offer R certificates/s (open loop, tenants
+#    drawn uniformly from all $MAX) for $SECS s before the flip (engine
+#    result reissue-base), then again from the flip until every CA is
+#    re-issued (reissue-during: its window opens at the flip and ends when the
+#    harness creates the stop file, at most ~0.1 s after the last one).
+#    R: TCA_BENCH_REISSUE_RATE, else half the closed-loop rate of this run's
+#    scaling runs at $MAX tenants, else 300.
+#  - Checks after each run: exactly $MAX "CA re-issued" lines and no error
+#    line in the log; `status`: every CA active, none with failing
+#    re-issuance, no token signing error, no failed commit, nothing refused;
+#    `ca list`: every CA's current certificate has notBefore T and a previous
+#    one; t00000's new certificate has the old key and subject, a new serial
+#    and a valid self-signature (openssl); in the store: $MAX ca-reissue
+#    journal records and $MAX current certificates with notBefore T, and
+#    `ca-admin journal verify` passes; the load had no errors.  A failed check
+#    is logged, recorded in the "reissue" result (ok false, problems) and
+#    makes the script exit 1 after the report.
+REISSUE_FAILED=0
+
+set_clock() {	# unix seconds: the engine's clock file, replaced atomically
+	printf '%s\n' "$1" >"$WORK/clock.tmp"
+	mv -f "$WORK/clock.tmp" "$WORK/clock"
+}
+
+# reissue_instant: T for the store copy in $WORK (see above)
+reissue_instant() {
+	local nb y t
+	nb=$(sqlite3 "$WORK/state.db" "SELECT max(c.not_before) FROM cas a
+		JOIN certificates c ON c.cert_id = a.current_cert_id WHERE a.status = 'active'")
+	if ! [[ $nb =~ ^[0-9]+$ ]]; then
+		log "re-issuance: no active CA in $WORK/state.db"
+		return 1
+	fi
+	y=$(date -u -d "@$nb" +%Y)
+	t=$(date -u -d "$y-10-02T02:00:00Z" +%s)
+	[ "$t" -gt "$nb" ] || t=$(date -u -d "$((y + 1))-10-02T02:00:00Z" +%s)
+	echo "$t"
+}
+
+# reissue_setup N: fresh store copy, configuration with the scheduler on the
+# file clock and a notice-level log, clock at T - 600; sets RT (= T)
+reissue_setup() {
+	use_size "$1" notice on
+	cat >>"$WORK/engine.conf" <<EOC
+schedule.at = 10-02T02:00
+schedule.tz = UTC
+testing.clock_file = $WORK/clock
+EOC
+	RT=$(reissue_instant)
+	set_clock $((RT - 600))
+}
+
+reissue_engine() {	# N: as engine_up, for the re-issuance runs
+	reissue_setup "$1"
+	if ! start_engine; then
+		log "the engine did not start on the cached $1-tenant store; rebuilding it"
+		ENGINE_PID=
+		make_cache "$1"
+		reissue_setup "$1"
+		start_engine
+	fi
+}
+
+problem() {	# what: a failed re-issuance check
+	printf '%s\n' "$*" >>"$WORK/problems"
+	log "re-issuance check FAILED: $*"
+}
+
+reissue_count() { grep -c 'CA re-issued' "$WORK/engine.log" || true; }
+
+# reissue_log_ms first|last: ms since the epoch of the first / last
+# "CA re-issued" line (empty when there is none)
+reissue_log_ms() {
+	local ts
+	if [ "$1" = first ]; then
+		ts=$(grep -m 1 'CA re-issued' "$WORK/engine.log" | cut -d ' ' -f 1 || true)
+	else
+		ts=$(grep 'CA re-issued' "$WORK/engine.log" | tail -n 1 | cut -d ' ' -f 1 || true)
+	fi
+	[ -z "$ts" ] || date -u -d "$ts" +%s%3N
+}
+
+# reissue_checks: while the engine still runs, then in its store (see above)
+reissue_checks() {
+	local n=$RN s old new k e q a
+	sleep 1		# a few more scheduler passes: nothing more may be re-issued
+	if "$CA_ADMIN" --socket "$WORK/engine.sock" --json status >"$WORK/status.json" &&
+	    jq -r --argjson n "$n" '
+		(if .tenants.active != $n then "status: \(.tenants.active) active CAs, expected \($n)" else empty end),
+		(if .tenants.renewal_failed != 0 then "status: \(.tenants.renewal_failed) CAs with failing re-issuance, e.g. \(.renewal_failed[0])" else empty end),
+		(if .token.sign_errors != 0 then "status: \(.token.sign_errors) token signing errors" else empty end),
+		(if .store.failures != 0 then "status: \(.store.failures) failed store commits" else empty end),
+		(if .refused != 0 then "status: \(.refused) issuance requests refused" else empty end)' \
+	    "$WORK/status.json" >"$WORK/chk"; then
+		while IFS= read -r s; do problem "$s"; done <"$WORK/chk"
+	else
+		problem "ca-admin status failed"
+	fi
+	if "$CA_ADMIN" --socket "$WORK/engine.sock" --json ca list >"$WORK/cas.json" &&
+	    jq -r --argjson n "$n" --argjson t "$RT" '
+		(if length != $n then "ca list: \(length) CAs, expected \($n)" else empty end),
+		(if ([.[].tenant] | unique | length) != length then "ca list: a tenant listed twice" else empty end),
+		([.[] | select(.not_before != $t)] | if length > 0 then
+		  "ca list: \(length) CAs with notBefore other than \($t), e.g. \(.[0].tenant): \(.[0].not_before)" else empty end),
+		([.[] | select(.has_previous != true)] | if length > 0 then
+		  "ca list: \(length) CAs without a previous certificate, e.g. \(.[0].tenant)" else empty end),
+		([.[] | select(.status != "active" or has("renewal"))] | if length > 0 then
+		  "ca list: \(length) CAs not plainly active, e.g. \(.[0].tenant): \(.[0].status)" else empty end)' \
+	    "$WORK/cas.json" >"$WORK/chk"; then
+		while IFS= read -r s; do problem "$s"; done <"$WORK/chk"
+	else
+		problem "ca-admin ca list failed"
+	fi
+	# one certificate in full: same key and subject, new serial, notBefore T,
+	# self-signature valid
+	new="$WORK/ca-new.pem"
+	old="$WORK/ca-old.pem"
+	if "$CA_ADMIN" --socket "$WORK/engine.sock" ca show "$TENANT" --pem >"$new" &&
+	    "$CA_ADMIN" --socket "$WORK/engine.sock" ca show "$TENANT" --previous --pem >"$old"; then
+		openssl verify -attime $((RT + 1)) -check_ss_sig -CAfile "$new" "$new" >/dev/null 2>&1 ||
+			problem "$TENANT: the re-issued CA certificate does not verify"
+		[ "$(openssl x509 -in "$new" -noout -pubkey)" = "$(openssl x509 -in "$old" -noout -pubkey)" ] ||
+			problem "$TENANT: the re-issued CA certificate has another key"
+		[ "$(openssl x509 -in "$new" -noout -subject -nameopt RFC2253)" = \
+		    "$(openssl x509 -in "$old" -noout -subject -nameopt RFC2253)" ] ||
+			problem "$TENANT: the re-issued CA certificate has another subject"
+		[ "$(openssl x509 -in "$new" -noout -serial)" != "$(openssl x509 -in "$old" -noout -serial)" ] ||
+			problem "$TENANT: the re-issued CA certificate kept the serial (reissue.serial = new)"
+		a=$(openssl x509 -in "$new" -noout -startdate)
+		[ "$(date -u -d "${a#notBefore=}" +%s)" = "$RT" ] ||
+			problem "$TENANT: the re-issued CA certificate has ${a}, expected $(date -u -d "@$RT")"
+	else
+		problem "ca-admin ca show $TENANT failed"
+	fi
+	k=$(reissue_count)
+	[ "$k" -eq "$n" ] || problem "log: $k \"CA re-issued\" lines, expected $n"
+	e=$(grep -c '\[error\]' "$WORK/engine.log" || true)
+	[ "$e" -eq 0 ] ||
+		problem "log: $e error lines, first: $(grep -m 1 '\[error\]' "$WORK/engine.log")"
+	stop_engine || problem "the engine did not stop cleanly"
+	q=$(sqlite3 "$WORK/state.db" "SELECT (SELECT count(*) FROM journal WHERE op = 'ca-reissue')
+		|| ' ' || (SELECT count(*) FROM cas a JOIN certificates c ON c.cert_id = a.current_cert_id
+		WHERE a.status = 'active' AND a.previous_cert_id IS NOT NULL AND c.not_before = $RT)") ||
+		q="(query failed)"
+	[ "$q" = "$n $n" ] || problem "store: ca-reissue journal records and current certificates" \
+		"with notBefore T: $q, expected $n $n"
+	if "$CA_ADMIN" --json journal verify --db "$WORK/state.db" >"$WORK/journal.json"; then
+		JOURNAL_RECORDS=$(jq '.records' "$WORK/journal.json")
+	else
+		problem "ca-admin journal verify failed: $(cat "$WORK/journal.json")"
+	fi
+}
+
+# reissue_run LABEL RATE: re-issue all $RN CAs through the scheduler, with
+# an open-loop issuance load of RATE/s (0: none; see above)
+reissue_run() {
+	local label=$1 rate=$2 clients=0 flip k first_ms last_ms done_ok=0 rc deadline said
+	local what="no other load"
+	: >"$WORK/problems"
+	JOURNAL_RECORDS=
+	reissue_engine "$RN"
+	[ "$rate" -eq 0 ] || what="$rate/s offered by $SCALE_CLIENTS clients"
+	log "re-issuance ($label): $RN CAs due at $(date -u -d "@$RT" +%FT%TZ), $what"
+	if [ "$rate" -gt 0 ]; then
+		clients=$SCALE_CLIENTS
+		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-base --tenants "$RN" \
+			--clients "$clients" --csr-type ec-p256 --rate "$rate" --seconds "$SECS" \
+			--warmup "$WARMUP" --engine-pid "$ENGINE_PID" --csr-cache "$CACHE/csrs" \
+			--out "$OUT" ||
+			problem "the load before the re-issuance had errors (see first_error in $OUT)"
+		rm -f "$WORK/window" "$WORK/stop"
+		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-during --tenants "$RN" \
+			--clients "$clients" --csr-type ec-p256 --rate "$rate" \
+			--seconds "$REISSUE_TIMEOUT" --warmup "$WARMUP" --engine-pid "$ENGINE_PID" \
+			--csr-cache "$CACHE/csrs" --window-file "$WORK/window" \
+			--stop-file "$WORK/stop" --out "$OUT" &
+		LOAD_PID=$!
+		while [ ! -e "$WORK/window" ] && kill -0 "$LOAD_PID" 2>/dev/null; do
+			sleep 0.01
+		done
+	fi
+	flip=$(($(date +%s%N) / 1000000))	# ms
+	set_clock $((RT + 1))
+	deadline=$((SECONDS + REISSUE_TIMEOUT))
+	said=$SECONDS
+	while :; do
+		k=$(reissue_count)
+		if [ "$k" -ge "$RN" ]; then
+			done_ok=1
+			break
+		fi
+		if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
+			problem "the engine exited during the re-issuance ($k of $RN done)"
+			tail -n 20 "$WORK/engine.log" >&2
+			wait "$ENGINE_PID" || true
+			ENGINE_PID=
+			break
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			problem "only $k of $RN CAs re-issued within $REISSUE_TIMEOUT s"
+			break
+		fi
+		if [ $((SECONDS - said)) -ge 10 ]; then
+			log "re-issuance ($label): $k of $RN done"
+			said=$SECONDS
+		fi
+		sleep 0.1
+	done
+	if [ -n "$LOAD_PID" ]; then
+		touch "$WORK/stop"
+		rc=0
+		wait "$LOAD_PID" || rc=$?
+		LOAD_PID=
+		[ "$rc" -eq 0 ] ||
+			problem "the load during the re-issuance failed or had errors (exit $rc; see first_error in $OUT)"
+		[ "$(jq -s '[.[] | select(.kind == "engine" and .label == "reissue-during")]
+		    | last | .stopped_by_file // 0' "$OUT")" = 1 ] ||
+			problem "the load during the re-issuance was not ended by the harness"
+	fi
+	first_ms=$(reissue_log_ms first)
+	last_ms=$(reissue_log_ms last)
+	k=$(reissue_count)
+	if [ -n "$ENGINE_PID" ]; then
+		reissue_checks
+	fi
+	emit "$(jq -cn --arg lbl "$label" --arg n "$RN" --arg k "$k" --arg t "$RT" \
+		--arg flip "$flip" --arg first "$first_ms" --arg last "$last_ms" \
+		--arg complete "$done_ok" --arg rate "$rate" --arg clients "$clients" \
+		--arg src "$RATE_SRC" --arg records "$JOURNAL_RECORDS" \
+		--rawfile problems "$WORK/problems" '
+		def num: if . == "" then null else tonumber end;
+		($flip | tonumber) as $f
+		| (if $complete == "1" then (($last | tonumber) - $f) / 1000 else null end) as $s
+		| ($problems | split("\n") | map(select(. != ""))) as $p
+		| {kind: "reissue", "label": $lbl, tenants: ($n | tonumber), reissued: ($k | tonumber),
+		   instant: ($t | tonumber), instant_iso: ($t | tonumber | todate),
+		   seconds: $s, first_s: (if $first == "" then null else (($first | tonumber) - $f) / 1000 end),
+		   rate: (if $s == null or $s <= 0 then null else ($n | tonumber) / $s end),
+		   offered_rate: ($rate | tonumber), clients: ($clients | tonumber),
+		   rate_source: (if $lbl == "idle" then null else $src end),
+		   journal_records: ($records | num), ok: ($p | length == 0), problems: $p}')"
+	if [ -s "$WORK/problems" ]; then
+		REISSUE_FAILED=1
+	fi
+	what="checks passed"
+	[ ! -s "$WORK/problems" ] || what="checks FAILED"
+	if [ "$done_ok" = 1 ]; then
+		what="in $((last_ms - flip)) ms (the first after $((first_ms - flip)) ms); $what"
+	fi
+	log "re-issuance ($label): $k of $RN CAs re-issued $what"
+}
+
+if section reissue; then
+	RN=$MAX
+	if [ -n "${TCA_BENCH_REISSUE_RATE:-}" ]; then
+		RRATE=$TCA_BENCH_REISSUE_RATE
+		RATE_SRC="TCA_BENCH_REISSUE_RATE"
+		if ! [[ $RRATE =~ ^[1-9][0-9]*$ ]]; then
+			log "TCA_BENCH_REISSUE_RATE must be a positive integer"
+			exit 2
+		fi
+	else
+		RRATE=$(jq -s --arg n "$RN" '[.[] | select(.kind == "engine" and .label == "scale"
+			and .tenants == ($n | tonumber)) | .rate]
+			| if length > 0 then add / length / 2 | floor else 0 end' "$OUT")
+		RATE_SRC="half the closed-loop rate of the scaling runs at $RN tenants"
+		if [ "$RRATE" -le 0 ]; then
+			RRATE=300
+			RATE_SRC="default (no scaling result at $RN tenants in this run)"
+		fi
+	fi
+	log "re-issuance at scale: $RN tenants; offered load $RRATE/s: $RATE_SRC"
+	reissue_run idle 0
+	reissue_run load "$RRATE"
+fi
 
 # ------------------------------------------------------------ summary
 cp "$OUT" "$RESULTS/latest.jsonl"
 bash "$(dirname "${BASH_SOURCE[0]}")/report.sh" "$OUT" "$RESULTS/latest.json" | tee "$RESULTS/latest.txt"
 log "results: $OUT, $RESULTS/latest.json, $RESULTS/latest.txt"
+if [ "$REISSUE_FAILED" -ne 0 ]; then
+	log "re-issuance at scale: checks FAILED (\"problems\" of the reissue results)"
+	exit 1
+fi
