@@ -194,7 +194,7 @@ renewal_failed(struct pass_ctx *pc, const struct tca_ca_brief *b, const char *wh
 		st.alerted = 0;
 	}
 	st.attempts++;
-	snprintf(st.reason, sizeof(st.reason), "%s", why);
+	tca_setf(st.reason, sizeof(st.reason), "%s", why);	/* cut if longer */
 	st.next_retry = pc->now + tca_renewal_backoff(st.attempts, pc->p.retry_min_s,
 	    pc->p.retry_max_s);
 	log_error("tenant %s: CA re-issuance failed (attempt %u): %s; retry at +%lld s",
