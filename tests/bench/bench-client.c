@@ -5,7 +5,7 @@
  *   tca-bench-client load  --socket S --clients N --seconds S --csr-type T
  *                          [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]
  *                          [--rate R] [--engine-pid PID] [--label L] [--out FILE]
- *                          [--window-file F] [--stop-file F]
+ *                          [--window-file F] [--stop-file F] [--timeline]
  *       N client threads, one connection each, issue certificates from
  *       pre-generated device CSRs for a fixed time; tenants t00000.. picked
  *       uniformly at random per request.  Every latency is recorded
@@ -22,6 +22,8 @@
  *       rate is then over the window's actual length, and the JSON line says
  *       whether the file ended it ("stopped_by_file").  F must not exist when
  *       the load starts.
+ *       --timeline: the result also holds per-second latency over the window
+ *       ("timeline": [[second, certificates, p50_ms, p99_ms, max_ms], ...]).
  *   tca-bench-client mkca  --socket S --count N [--connections K] [--out FILE]
  *       creates tenant CAs t00000..t<N-1> with ca.create over K connections in
  *       parallel (tenants that already exist are counted, not an error).
@@ -57,6 +59,7 @@ struct opts {
 	const char *out;
 	const char *stop_file;	/* load: the window ends when this file exists */
 	const char *window_file;	/* load: created when the window begins */
+	int timeline;		/* load: per-second latency in the result */
 	unsigned int clients;
 	unsigned int tenants;
 	unsigned int ncsrs;
@@ -87,6 +90,7 @@ struct load_thread {
 	unsigned int idx;
 	pthread_t th;
 	struct bench_lat lat;
+	struct bench_lat at;	/* --timeline: completion time in the window, per lat entry */
 	uint64_t errors;
 	uint64_t reconnects;
 	int verified;
@@ -184,9 +188,11 @@ load_main(void *arg)
 		cert = NULL;
 		end = window_end(sh);
 		if (t1 >= sh->clk.window_ns && t1 <= end) {
-			if (r == TCA_CLIENT_OK)
+			if (r == TCA_CLIENT_OK) {
 				bench_lat_add(&t->lat, t1 - t0);
-			else
+				if (sh->o->timeline)
+					bench_lat_add(&t->at, t1 - sh->clk.window_ns);
+			} else
 				t->errors++;
 		}
 		if (r != TCA_CLIENT_OK) {
@@ -243,6 +249,56 @@ wait_window_end(struct load_shared *sh, const char *stop_file, int *by_file)
 }
 
 static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * --timeline: [[second, certificates, p50_ms, p99_ms, max_ms], ...] over the
+ * window, by completion time, as JSON text (caller frees).  Shows when
+ * latency rose, which one window-wide percentile cannot.
+ */
+static char *
+timeline_json(struct load_thread *ts, unsigned int nthreads, double seconds)
+{
+	size_t nsec = (size_t)seconds + 1, s, i, k, n, len = 0, cap;
+	struct bench_lat *b = bench_xcalloc(nsec, sizeof(*b));
+	char *out, *p;
+	unsigned int t;
+
+	for (t = 0; t < nthreads; t++)
+		for (i = 0; i < ts[t].at.n && i < ts[t].lat.n; i++) {
+			s = (size_t)(ts[t].at.v[i] / 1000000000ULL);
+			if (s < nsec)
+				bench_lat_add(&b[s], ts[t].lat.v[i]);
+		}
+	cap = nsec * 64 + 3;
+	out = p = bench_xcalloc(1, cap);
+	*p++ = '[';
+	len = 1;
+	for (s = 0; s < nsec; s++) {
+		n = b[s].n;
+		if (n > 0)
+			qsort(b[s].v, n, sizeof(*b[s].v), cmp_u64);
+		k = (size_t)snprintf(out + len, cap - len, "%s[%zu,%zu,%.2f,%.2f,%.2f]",
+		    s > 0 ? "," : "", s, n, n > 0 ? (double)b[s].v[(n - 1) / 2] / 1e6 : 0.0,
+		    n > 0 ? (double)b[s].v[(n * 99 + 99) / 100 - 1] / 1e6 : 0.0,
+		    n > 0 ? (double)b[s].v[n - 1] / 1e6 : 0.0);
+		if (k >= cap - len)
+			bench_die("timeline: buffer");
+		len += k;
+		bench_lat_free(&b[s]);
+	}
+	out[len++] = ']';
+	out[len] = '\0';
+	free(b);
+	return out;
+}
+
+static int
 cmd_load(const struct opts *o)
 {
 	struct load_shared sh;
@@ -252,6 +308,7 @@ cmd_load(const struct opts *o)
 	FILE *f;
 	unsigned int i;
 	uint64_t reconnects = 0, cpu0 = 0, cpu1 = 0, end = 0;
+	char *timeline = NULL;
 	int by_file = 0;
 
 	if (o->socket == NULL || o->clients == 0 || o->seconds <= 0 || o->ncsrs == 0)
@@ -289,12 +346,16 @@ cmd_load(const struct opts *o)
 	lats = bench_xcalloc(o->clients, sizeof(*lats));
 	for (i = 0; i < o->clients; i++) {
 		pthread_join(ts[i].th, NULL);
-		lats[i] = ts[i].lat;
 		s.errors += ts[i].errors;
 		reconnects += ts[i].reconnects;
 	}
 	/* a stop file ends the window early: the rate is over its real length */
 	s.seconds = by_file ? (double)(end - sh.clk.window_ns) / 1e9 : o->seconds;
+	/* before bench_summarize() sorts the latencies */
+	if (o->timeline)
+		timeline = timeline_json(ts, o->clients, s.seconds);
+	for (i = 0; i < o->clients; i++)
+		lats[i] = ts[i].lat;
 	bench_summarize(lats, o->clients, &s);
 	s.cpu_ms_per_op = o->engine_pid > 0 && s.ops > 0 ?
 	    (double)(cpu1 - cpu0) / 1e6 / (double)s.ops : -1.0;
@@ -309,6 +370,8 @@ cmd_load(const struct opts *o)
 	bench_json_int(f, "reconnects", (long long)reconnects);
 	if (o->stop_file != NULL)
 		bench_json_int(f, "stopped_by_file", by_file);
+	if (timeline != NULL)
+		bench_json_raw(f, "timeline", timeline);
 	if (sh.first_error[0] != '\0')
 		bench_json_str(f, "first_error", sh.first_error);
 	bench_json_end(f);
@@ -319,8 +382,11 @@ cmd_load(const struct opts *o)
 	    (unsigned long long)s.errors);
 	if (sh.first_error[0] != '\0')
 		fprintf(stderr, "%s: first error: %s\n", bench_progname, sh.first_error);
-	for (i = 0; i < o->clients; i++)
+	for (i = 0; i < o->clients; i++) {
 		bench_lat_free(&ts[i].lat);
+		bench_lat_free(&ts[i].at);
+	}
+	free(timeline);
 	free(lats);
 	free(ts);
 	bench_csrs_free((struct bench_csr *)sh.csrs, sh.ncsrs);
@@ -490,7 +556,7 @@ usage(void)
 	    "usage: tca-bench-client load --socket S --clients N --seconds S --csr-type ec-p256|rsa-2048\n"
 	    "                        [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]\n"
 	    "                        [--rate R] [--engine-pid PID] [--label L] [--out FILE]\n"
-	    "                        [--window-file F] [--stop-file F]\n"
+	    "                        [--window-file F] [--stop-file F] [--timeline]\n"
 	    "       tca-bench-client mkca --socket S --count N [--connections K] [--out FILE]\n"
 	    "       tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]\n");
 	exit(2);
@@ -517,6 +583,7 @@ main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "engine-pid", required_argument, NULL, 'p' },
 		{ "stop-file", required_argument, NULL, 'X' },
+		{ "timeline", no_argument, NULL, 'L' },
 		{ "window-file", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -552,6 +619,7 @@ main(int argc, char **argv)
 		case 'r': o.rate = strtod(optarg, NULL); break;
 		case 'p': o.engine_pid = atoi(optarg); break;
 		case 'X': o.stop_file = optarg; break;
+		case 'L': o.timeline = 1; break;
 		case 'W': o.window_file = optarg; break;
 		default: usage();
 		}

@@ -424,6 +424,13 @@ bench_json_int(FILE *f, const char *key, long long val)
 }
 
 void
+bench_json_raw(FILE *f, const char *key, const char *json)
+{
+	json_key(f, key);
+	fputs(json, f);
+}
+
+void
 bench_json_summary(FILE *f, const struct bench_summary *s)
 {
 	bench_json_num(f, "seconds", s->seconds);

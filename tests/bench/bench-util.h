@@ -80,6 +80,8 @@ void bench_json_begin(FILE *f, const char *kind);
 void bench_json_str(FILE *f, const char *key, const char *val);
 void bench_json_num(FILE *f, const char *key, double val);
 void bench_json_int(FILE *f, const char *key, long long val);
+/* json: already valid JSON text (an array, say), written as it is */
+void bench_json_raw(FILE *f, const char *key, const char *json);
 void bench_json_summary(FILE *f, const struct bench_summary *s);
 void bench_json_end(FILE *f);
 

@@ -608,13 +608,13 @@ reissue_run() {
 	log "re-issuance ($label): $RN CAs due at $(date -u -d "@$RT" +%FT%TZ), $what"
 	if [ "$rate" -gt 0 ]; then
 		clients=$SCALE_CLIENTS
-		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-base --tenants "$RN" \
+		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-base --tenants "$RN" --timeline \
 			--clients "$clients" --csr-type ec-p256 --rate "$rate" --seconds "$REISSUE_BASE_SECS" \
 			--warmup "$REISSUE_BASE_WARMUP" --engine-pid "$ENGINE_PID" --csr-cache "$CACHE/csrs" \
 			--out "$OUT" ||
 			problem "the load before the re-issuance had errors (see first_error in $OUT)"
 		rm -f "$WORK/window" "$WORK/stop"
-		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-during --tenants "$RN" \
+		"$CLIENT" load --socket "$WORK/engine.sock" --label reissue-during --tenants "$RN" --timeline \
 			--clients "$clients" --csr-type ec-p256 --rate "$rate" \
 			--seconds "$REISSUE_TIMEOUT" --warmup "$WARMUP" --engine-pid "$ENGINE_PID" \
 			--csr-cache "$CACHE/csrs" --window-file "$WORK/window" \

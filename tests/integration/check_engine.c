@@ -57,9 +57,17 @@ shared_setup(void)
 static void
 shared_teardown(void)
 {
-	ck_assert_int_eq(daemon_stop(&shared), 0);
+	int st = daemon_stop(&shared);
+
+	/* an unchecked fixture's failed assert exits without a summary: say why
+	 * first, and clean up either way */
+	if (st != 0) {
+		fprintf(stderr, "shared daemon exited with status %d; its log:\n", st);
+		test_sh("cat '%s' >&2", shared.log);
+	}
 	daemon_cleanup(&shared);
 	test_token_destroy(&tok);
+	ck_assert_int_eq(st, 0);
 }
 
 /* ------------------------------------------------------------ /engine/ca */
