@@ -61,7 +61,7 @@ tca_csr_free(tca_csr *csr)
 static int
 csr_der(const unsigned char *data, size_t len, unsigned char **der_ptr, size_t *len_ptr)
 {
-	char *name = NULL, *header = NULL;
+	char *name = NULL;
 	unsigned char *body = NULL;
 	long blen = 0;
 	BIO *bio = NULL;
@@ -79,11 +79,10 @@ csr_der(const unsigned char *data, size_t len, unsigned char **der_ptr, size_t *
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	/* the first PEM block; only a request is accepted */
-	if (PEM_read_bio(bio, &name, &header, &body, &blen) != 1 ||
-	    (strcmp(name, "CERTIFICATE REQUEST") != 0 &&
-	    strcmp(name, "NEW CERTIFICATE REQUEST") != 0) ||
-	    blen <= 0 || (size_t)blen > len)
+	/* the first "CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST" block,
+	 * other blocks skipped, as PEM_read_bio_X509_REQ() does */
+	if (PEM_bytes_read_bio(&body, &blen, &name, PEM_STRING_X509_REQ, bio,
+	    NULL, NULL) != 1 || blen <= 0 || (size_t)blen > len)
 		goto out;
 	if ((*der_ptr = malloc((size_t)blen)) == NULL) {
 		r = TCA_ERR_NOMEM;
@@ -94,7 +93,6 @@ csr_der(const unsigned char *data, size_t len, unsigned char **der_ptr, size_t *
 	r = TCA_OK;
  out:
 	OPENSSL_free(name);
-	OPENSSL_free(header);
 	OPENSSL_free(body);
 	BIO_free(bio);
 	return r;

@@ -1037,6 +1037,29 @@ START_TEST(test_csr_parse)
 	ck_assert_int_eq(tca_csr_check(got, "dev-1", why, sizeof(why)), TCA_OK);
 	tca_csr_free(got);
 
+	/* another PEM block first (a certificate): skipped, as OpenSSL does */
+	{
+		X509 *other = make_ca(0, time(NULL), 10);
+		BUF_MEM *cm;
+		BIO *cb = BIO_new(BIO_s_mem());
+		char *both;
+
+		ck_assert_ptr_nonnull(cb);
+		ck_assert_int_eq(PEM_write_bio_X509(cb, other), 1);
+		BIO_get_mem_ptr(cb, &cm);
+		ck_assert_int_gt(asprintf(&both, "%.*s%s", (int)cm->length, cm->data, pem), 0);
+		ck_assert_int_eq(parse((unsigned char *)both, strlen(both), &got, why,
+		    sizeof(why)), TCA_OK);
+		ck_assert_int_eq(X509_NAME_cmp(got->subject, X509_REQ_get_subject_name(csr)), 0);
+		tca_csr_free(got);
+		/* a certificate alone is no request */
+		ck_assert_int_eq(parse((unsigned char *)cm->data, cm->length, &got, why,
+		    sizeof(why)), TCA_ERR_BAD_REQUEST);
+		free(both);
+		BIO_free(cb);
+		X509_free(other);
+	}
+
 	/* legacy "NEW CERTIFICATE REQUEST" armour */
 	ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN CERTIFICATE REQUEST-----"));
 	n = asprintf(&legacy, "-----BEGIN NEW CERTIFICATE REQUEST-----%s",
