@@ -4,17 +4,20 @@
  *
  * A submitter's pending entry lives on its own stack; it stays queued (and
  * the submitter blocked) until the committer thread has written its result
- * and set done, so no entry outlives its owner.  Each entry has its own
- * condition variable and the committer wakes exactly the submitters of the
- * batch it finished: one shared, broadcast condition woke every waiting
- * submitter after every batch, and the herd fighting for the mutex was 70 %
- * of the engine's futex calls under 16 clients (docs/performance.md).  Stop
+ * and posted its semaphore, so no entry outlives its owner.  The committer
+ * wakes exactly the submitters of the batch it finished, outside its mutex:
+ * one shared, broadcast condition woke every waiting submitter after every
+ * batch, and the herd fighting for the mutex was 70 % of the engine's futex
+ * calls under 16 clients (docs/performance.md).  glibc's sem_post() does not
+ * touch the semaphore once the waiter can return, so the owner may destroy
+ * it right after sem_wait().  Stop
  * frees the committer only once every submitter has left submit(), since a
  * woken submitter still needs the mutex after its batch is done.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +32,7 @@
 struct pending {
 	struct tca_change *chg;
 	int result;
-	int done;
-	pthread_cond_t cv;	/* signalled once, when done is set */
+	sem_t done;		/* posted once, when result is final */
 	struct pending *next;
 };
 
@@ -56,7 +58,7 @@ static void *
 committer_main(void *arg)
 {
 	struct tca_committer *c = arg;
-	size_t i, n;
+	size_t i, n, ok;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
@@ -76,22 +78,28 @@ committer_main(void *arg)
 		pthread_mutex_unlock(&c->lock);
 
 		r = c->st->ops->commit(c->st, c->changes, n, c->results);
+		ok = 0;
 
+		/* the owners are blocked in sem_wait() until their post: the
+		 * entries are valid until then, and never touched after.  The
+		 * counters are updated first, so a submitter that returns
+		 * sees its own batch in tca_committer_stats(). */
+		for (i = 0; i < n; i++) {
+			c->batch[i]->result = r == TCA_OK ? c->results[i] :
+			    TCA_ERR_JOURNAL_UNAVAILABLE;
+			if (c->batch[i]->result == TCA_OK)
+				ok++;
+		}
 		pthread_mutex_lock(&c->lock);
 		if (r == TCA_OK)
 			c->n_commits++;
 		else
 			c->n_failures++;
-		for (i = 0; i < n; i++) {
-			c->batch[i]->result = r == TCA_OK ? c->results[i] :
-			    TCA_ERR_JOURNAL_UNAVAILABLE;
-			if (c->batch[i]->result == TCA_OK)
-				c->n_changes++;
-			c->batch[i]->done = 1;
-			/* under the lock: the owner cannot return (and destroy
-			 * cv) before we unlock, and we never touch it after */
-			pthread_cond_signal(&c->batch[i]->cv);
-		}
+		c->n_changes += ok;
+		pthread_mutex_unlock(&c->lock);
+		for (i = 0; i < n; i++)
+			sem_post(&c->batch[i]->done);
+		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -179,7 +187,7 @@ tca_committer_submit(tca_committer *c, struct tca_change *chg)
 	memset(&p, 0, sizeof(p));
 	p.chg = chg;
 	p.result = TCA_ERR_INTERNAL;
-	if (pthread_cond_init(&p.cv, NULL) != 0)
+	if (sem_init(&p.done, 0, 0) != 0)
 		return TCA_ERR_SYSTEM;
 	pthread_mutex_lock(&c->lock);
 	c->inside++;
@@ -193,14 +201,16 @@ tca_committer_submit(tca_committer *c, struct tca_change *chg)
 		c->head = &p;
 	c->tail = &p;
 	pthread_cond_signal(&c->work);
-	while (!p.done)
-		pthread_cond_wait(&p.cv, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	while (sem_wait(&p.done) != 0)
+		;	/* EINTR */
+	pthread_mutex_lock(&c->lock);
  out:
 	c->inside--;
 	if (c->stopping && c->inside == 0)
 		pthread_cond_broadcast(&c->left);
 	pthread_mutex_unlock(&c->lock);
-	pthread_cond_destroy(&p.cv);
+	sem_destroy(&p.done);
 	return p.result;
 }
 
