@@ -163,9 +163,15 @@ EOC
 	export SOFTHSM2_CONF="$dir/softhsm2.conf"
 }
 
-# start_engine: sets ENGINE_PID and STARTUP_MS (exec until `status` answers)
+# start_engine: sets ENGINE_PID and STARTUP_MS (exec until `status` answers).
+# Writes back what earlier steps left dirty first (store copies of up to
+# ~50 MB each, WAL files), so a measurement does not pay for the previous
+# one's I/O.  Suspected (not proven) cause of the seconds-long issuance
+# stalls two full runs showed during the re-issuance run: the kernel flushing
+# that data while the engine waits in fdatasync (docs/performance.md).
 start_engine() {
 	local t0
+	sync
 	rm -f "$WORK/engine.sock"
 	t0=$(date +%s%N)
 	"$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" &
