@@ -21,14 +21,6 @@
  */
 #include "config.h"
 
-/* Refuse deprecated OpenSSL APIs at compile time. */
-#ifndef OPENSSL_API_COMPAT
-#define OPENSSL_API_COMPAT 30000
-#endif
-#ifndef OPENSSL_NO_DEPRECATED
-#define OPENSSL_NO_DEPRECATED 1
-#endif
-
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>

@@ -3,13 +3,6 @@
  */
 #include "config.h"
 
-#ifndef OPENSSL_API_COMPAT
-#define OPENSSL_API_COMPAT 30000
-#endif
-#ifndef OPENSSL_NO_DEPRECATED
-#define OPENSSL_NO_DEPRECATED 1
-#endif
-
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
