@@ -202,18 +202,10 @@ sig_verifies(EVP_PKEY *pub, enum tca_sig_alg alg, const unsigned char *msg,
     size_t msglen, const unsigned char *sig, size_t siglen)
 {
 	const char *kt = sig_alg_key(alg);
-	EVP_MD_CTX *md = NULL;
-	int ok = 0;
 
 	if (kt == NULL || !EVP_PKEY_is_a(pub, kt))
 		return 0;
-	if ((md = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit_ex(md, NULL, sig_alg_md(alg), NULL, NULL, pub,
-	    NULL) == 1 &&
-	    EVP_DigestVerify(md, sig, siglen, msg, msglen) == 1)
-		ok = 1;
-	EVP_MD_CTX_free(md);
-	return ok;
+	return tca_sig_verify(pub, sig_alg_md(alg), msg, msglen, sig, siglen);
 }
 
 /*

@@ -431,7 +431,6 @@ proof_of_possession(const tca_csr *csr)
 	const unsigned char *p = csr->sig_alg.p;
 	X509_ALGOR *alg = NULL;
 	X509_REQ *req = NULL;
-	EVP_MD_CTX *md = NULL;
 	const char *mdname = NULL;
 	int sig_nid, md_nid = NID_undef, pk_nid = NID_undef, ok = 0;
 
@@ -453,12 +452,9 @@ proof_of_possession(const tca_csr *csr)
 		goto out;
 	if (md_nid != NID_undef && (mdname = OBJ_nid2sn(md_nid)) == NULL)
 		goto out;
-	if ((md = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit_ex(md, NULL, mdname, NULL, NULL, csr->pkey, NULL) == 1 &&
-	    EVP_DigestVerify(md, csr->sig, csr->sig_len, csr->info.p, csr->info.len) == 1)
-		ok = 1;
+	ok = tca_sig_verify(csr->pkey, mdname, csr->info.p, csr->info.len, csr->sig,
+	    csr->sig_len);
  out:
-	EVP_MD_CTX_free(md);
 	X509_REQ_free(req);
 	X509_ALGOR_free(alg);
 	return ok;

@@ -64,12 +64,12 @@ spki_split(const unsigned char *spki, size_t len, struct tca_der_tlv *alg_oid,
 	return TCA_OK;
 }
 
-static int
-pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
+int
+tca_pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
 {
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
-	int r = TCA_ERR_BAD_REQUEST;
+	int r = TCA_ERR_CRYPTO;
 
 	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL ||
@@ -146,7 +146,8 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr)
 		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, key, key_len))
 			goto out;
 		/* the import decodes the point and refuses one off the curve */
-		if ((r = pkey_fromdata("EC", bld, &pkey)) != TCA_OK)
+		r = TCA_ERR_BAD_REQUEST;
+		if (tca_pkey_fromdata("EC", bld, &pkey) != TCA_OK)
 			goto out;
 		goto done;
 	}
@@ -154,8 +155,10 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr)
 		r = TCA_ERR_NOMEM;
 		if ((bld = OSSL_PARAM_BLD_new()) == NULL)
 			goto out;
-		if ((r = rsa_params(key, key_len, bld, &n, &e)) != TCA_OK ||
-		    (r = pkey_fromdata("RSA", bld, &pkey)) != TCA_OK)
+		if ((r = rsa_params(key, key_len, bld, &n, &e)) != TCA_OK)
+			goto out;
+		r = TCA_ERR_BAD_REQUEST;
+		if (tca_pkey_fromdata("RSA", bld, &pkey) != TCA_OK)
 			goto out;
 		goto done;
 	}
@@ -296,4 +299,19 @@ tca_issuer_name(const struct tca_issuer *iss, X509_NAME **name_ptr)
 	}
 	*name_ptr = name;
 	return TCA_OK;
+}
+
+int
+tca_sig_verify(EVP_PKEY *pub, const char *mdname, const unsigned char *msg, size_t msglen,
+    const unsigned char *sig, size_t siglen)
+{
+	EVP_MD_CTX *md;
+	int ok = 0;
+
+	if ((md = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit_ex(md, NULL, mdname, NULL, NULL, pub, NULL) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, msg, msglen) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(md);
+	return ok;
 }

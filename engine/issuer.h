@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "der.h"
@@ -62,5 +63,18 @@ int tca_issuer_name(const struct tca_issuer *iss, X509_NAME **name_ptr);
  * TCA_ERR_BAD_REQUEST if the encoding or the key is not valid.
  */
 int tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr);
+
+/* ---- public-key helpers shared by certs.c, csr.c and token.c */
+
+/* A public key of type ("EC", "RSA", ...) from the parameters in bld
+ * (EVP_PKEY_fromdata).  TCA_OK or TCA_ERR_CRYPTO; *pkey_ptr: caller frees. */
+int tca_pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr);
+
+/* 1 if sig is pub's signature over msg with digest mdname (NULL for EdDSA,
+ * which signs msg itself), else 0.  The caller checks that pub is of the key
+ * type the signature algorithm names: with a NULL digest OpenSSL would
+ * otherwise use a key type's default. */
+int tca_sig_verify(EVP_PKEY *pub, const char *mdname, const unsigned char *msg,
+    size_t msglen, const unsigned char *sig, size_t siglen);
 
 #endif

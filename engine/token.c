@@ -27,6 +27,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 
+#include "issuer.h"
 #include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
@@ -1212,15 +1213,12 @@ ec_point_content(const tca_token *tok, const unsigned char *p, size_t len,
 static int
 pkey_from_params(const char *keytype, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
 {
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
+	EVP_PKEY_CTX *cctx = NULL;
 	EVP_PKEY *pkey = NULL;
 	int r = TCA_ERR_CRYPTO;
 
-	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, keytype, NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1 ||
+	/* a freshly generated key is also checked as a public key */
+	if (tca_pkey_fromdata(keytype, bld, &pkey) != TCA_OK ||
 	    (cctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||
 	    EVP_PKEY_public_check(cctx) != 1)
 		goto out;
@@ -1230,8 +1228,6 @@ pkey_from_params(const char *keytype, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
  out:
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_CTX_free(cctx);
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
 	return r;
 }
 
