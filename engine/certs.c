@@ -1061,7 +1061,7 @@ tca_cert_reissue_ca(const unsigned char *old, size_t old_len, time_t not_before,
 		r = TCA_ERR_INVALID_ARG;
 		goto out;
 	}
-	if (tca_spki_to_pkey(c.spki.p, c.spki.len, &pub) != TCA_OK) {
+	if (tca_spki_to_pkey(c.spki.p, c.spki.len, &pub, NULL, 0) != TCA_OK) {
 		log_error_f("CA certificate's public key is not usable");
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;

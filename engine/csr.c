@@ -198,8 +198,10 @@ csr_split(tca_csr *csr)
 		return TCA_ERR_BAD_REQUEST;
 	csr->key = bits.val + 1;
 	csr->key_len = bits.vlen - 1;
-	/* a key that does not decode is the policy's refusal, not a parse error */
-	if (tca_spki_to_pkey(spki.p, spki.len, &csr->pkey) != TCA_OK)
+	/* a key that does not decode, or that anyone could sign for, is the
+	 * policy's refusal, not a parse error */
+	if ((csr->key_err = tca_spki_to_pkey(spki.p, spki.len, &csr->pkey,
+	    csr->key_why, sizeof(csr->key_why))) != TCA_OK)
 		csr->pkey = NULL;
 	if (attrs.p != NULL)
 		return csr_attributes(csr, &attrs);
@@ -468,9 +470,14 @@ tca_csr_check(const tca_csr *csr, const char *device_id, char *why, size_t whyle
 	if (csr == NULL || device_id == NULL || *device_id == '\0')
 		return TCA_ERR_INVALID_ARG;
 	if (csr->pkey == NULL) {
-		tca_setf(why, whylen, "CSR public key is malformed or of an "
-		    "unsupported type");
-		r = TCA_ERR_BAD_REQUEST;
+		if (csr->key_err == TCA_ERR_POLICY_VIOLATION) {
+			tca_setf(why, whylen, "CSR public key refused: %s", csr->key_why);
+			r = TCA_ERR_POLICY_VIOLATION;
+		} else {
+			tca_setf(why, whylen, "CSR public key is malformed or of an "
+			    "unsupported type");
+			r = TCA_ERR_BAD_REQUEST;
+		}
 		goto out;
 	}
 	if (!proof_of_possession(csr)) {

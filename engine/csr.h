@@ -40,7 +40,9 @@ typedef struct tca_csr {
 	X509_ALGOR *key_alg;		/* SubjectPublicKeyInfo algorithm */
 	const unsigned char *key;	/* subjectPublicKey BIT STRING contents */
 	size_t key_len;
-	EVP_PKEY *pkey;			/* NULL: the key does not decode */
+	EVP_PKEY *pkey;			/* NULL: the key is refused, see key_err */
+	int key_err;			/* tca_spki_to_pkey's result */
+	char key_why[96];		/* and its reason */
 	STACK_OF(X509_EXTENSION) *exts;	/* requested extensions; NULL if none */
 	int exts_malformed;		/* an extension request that does not decode */
 } tca_csr;
@@ -61,7 +63,8 @@ void tca_csr_free(tca_csr *csr);
  *  - the CSR's self-signature verifies (proof of possession);
  *  - subject holds exactly one CN, equal to device_id; only CN, O and OU
  *    attributes are accepted (others refused, naming the attribute);
- *  - key is EC P-256 or P-384, RSA >= 2048 bits (<= 8192), or Ed25519;
+ *  - key is EC P-256 or P-384, RSA >= 2048 bits (<= 8192), or Ed25519, and
+ *    not one anyone can sign for (tca_spki_to_pkey: POLICY_VIOLATION);
  *  - no basicConstraints CA:TRUE in the requested extensions.
  * TCA_OK or TCA_ERR_POLICY_VIOLATION / TCA_ERR_BAD_REQUEST with why.
  */

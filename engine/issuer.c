@@ -17,6 +17,7 @@
 #include "der.h"
 #include "issuer.h"
 #include "tca-error.h"
+#include "text.h"
 
 /* Content octets of the OBJECT IDENTIFIERs we recognise. */
 static const unsigned char oid_ec_public_key[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
@@ -108,38 +109,187 @@ rsa_params(const unsigned char *key, size_t len, OSSL_PARAM_BLD *bld, BIGNUM **n
 	return TCA_OK;
 }
 
+/*
+ * Keys that decode but must never be certified: keys for which anyone can
+ * make a signature that verifies, so the CSR's proof of possession proves
+ * nothing and the certificate would let anyone act as the device.  OpenSSL
+ * 3.0 accepts all of these in EVP_DigestVerify (tests/unit/check_certs.c,
+ * /certs/csr/forgeable-keys, forges a CSR for each).  The RSA rules are the
+ * CA/Browser Forum Baseline Requirements' 6.1.6.
+ */
+
+/* The odd primes below 752 (BR 6.1.6: no factor smaller than 752). */
+static const unsigned short small_primes[] = {
+	3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71,
+	73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151,
+	157, 163, 167, 173, 179, 181, 191, 193, 197, 199, 211, 223, 227, 229, 233,
+	239, 241, 251, 257, 263, 269, 271, 277, 281, 283, 293, 307, 311, 313, 317,
+	331, 337, 347, 349, 353, 359, 367, 373, 379, 383, 389, 397, 401, 409, 419,
+	421, 431, 433, 439, 443, 449, 457, 461, 463, 467, 479, 487, 491, 499, 503,
+	509, 521, 523, 541, 547, 557, 563, 569, 571, 577, 587, 593, 599, 601, 607,
+	613, 617, 619, 631, 641, 643, 647, 653, 659, 661, 673, 677, 683, 691, 701,
+	709, 719, 727, 733, 739, 743, 751
+};
+
+static const char *
+rsa_weakness(const BIGNUM *n, const BIGNUM *e)
+{
+	BN_ULONG prod, rem;
+	size_t i, j;
+
+	if (!BN_is_odd(n))
+		return "RSA modulus is even";
+	if (!BN_is_odd(e) || BN_is_one(e))
+		return "RSA public exponent is not an odd number of at least 3";
+	if (BN_cmp(e, n) >= 0)
+		return "RSA public exponent is not smaller than the modulus";
+	/* one BN division per group of primes whose product fits a word */
+	for (i = 0; i < sizeof(small_primes) / sizeof(small_primes[0]); i = j) {
+		prod = 1;
+		for (j = i; j < sizeof(small_primes) / sizeof(small_primes[0]) &&
+		    prod <= (BN_ULONG)-1 / small_primes[j]; j++)
+			prod *= small_primes[j];
+		if ((rem = BN_mod_word(n, prod)) == (BN_ULONG)-1)
+			return "RSA modulus cannot be checked";
+		for (; i < j; i++)
+			if (rem % small_primes[i] == 0)
+				return "RSA modulus has a prime factor smaller than 752";
+	}
+	return NULL;
+}
+
+/* n and e of an RSA EVP_PKEY decoded by OpenSSL (RSASSA-PSS keys). */
+static const char *
+rsa_pkey_weakness(const EVP_PKEY *pkey)
+{
+	BIGNUM *n = NULL, *e = NULL;
+	const char *w;
+
+	if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+	    EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
+		w = "RSA key without modulus or exponent";
+	else
+		w = rsa_weakness(n, e);
+	BN_free(n);
+	BN_free(e);
+	return w;
+}
+
+/*
+ * The Ed25519 points of small order (1, 2, 4, 8), including non-canonical
+ * encodings of y (y >= p), as in libsodium's ge25519_has_small_order(); the
+ * last octet's top bit (the sign of x) is ignored.  With such a key, R = the
+ * neutral point and S = 0 verify for every message.
+ */
+static const unsigned char ed25519_small_order[][32] = {
+	/* 0 (order 4) */
+	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },
+	/* 1 (order 1, the neutral point) */
+	{ 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },
+	/* order 8 */
+	{ 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+	  0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+	  0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05 },
+	/* order 8 */
+	{ 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+	  0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+	  0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a },
+	/* p - 1 (order 2) */
+	{ 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+	/* p, non-canonical 0 (order 4) */
+	{ 0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+	/* p + 1, non-canonical 1 (order 1) */
+	{ 0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+};
+
+static int
+ed25519_small_order_point(const unsigned char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ed25519_small_order) / sizeof(ed25519_small_order[0]); i++)
+		if (memcmp(key, ed25519_small_order[i], 31) == 0 &&
+		    (key[31] & 0x7f) == ed25519_small_order[i][31])
+			return 1;
+	return 0;
+}
+
+/*
+ * RFC 5480 2.2: an EC public key is the uncompressed (0x04 || x || y) or the
+ * compressed (0x02/0x03 || x) point.  Refused: 0x00, the point at infinity,
+ * which OpenSSL decodes and for which (r, s) = (x(kG), h/k) verifies for any
+ * k; and the hybrid forms 0x06/0x07.  The import checks the point is on the
+ * curve; P-256 and P-384 have cofactor 1, so that makes it a valid key.
+ */
+static const char *
+ec_point_weakness(const unsigned char *key, size_t key_len, size_t field_len)
+{
+	if (key_len == 1 && key[0] == 0x00)
+		return "EC public key is the point at infinity";
+	if ((key[0] == 0x04 && key_len == 1 + 2 * field_len) ||
+	    ((key[0] == 0x02 || key[0] == 0x03) && key_len == 1 + field_len))
+		return NULL;
+	return "EC public key is not an uncompressed or compressed point (RFC 5480)";
+}
+
 int
-tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr)
+tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
+    char *why, size_t whylen)
 {
 	struct tca_der_tlv oid, params;
 	const unsigned char *key = NULL, *p;
 	OSSL_PARAM_BLD *bld = NULL;
 	BIGNUM *n = NULL, *e = NULL;
 	EVP_PKEY *pkey = NULL;
-	const char *group = NULL;
-	size_t key_len = 0;
+	const char *group = NULL, *weak = NULL;
+	size_t key_len = 0, field_len = 0;
 	int r = TCA_ERR_BAD_REQUEST;
 
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
 	if (pkey_ptr == NULL)
 		return TCA_ERR_INVALID_ARG;
 	*pkey_ptr = NULL;
 	if (spki == NULL || len == 0 || len > LONG_MAX ||
-	    spki_split(spki, len, &oid, &params, &key, &key_len) != TCA_OK)
+	    spki_split(spki, len, &oid, &params, &key, &key_len) != TCA_OK) {
+		tca_setf(why, whylen, "malformed SubjectPublicKeyInfo");
 		return TCA_ERR_BAD_REQUEST;
+	}
 
 	if (oid_is(&oid, oid_ed25519, sizeof(oid_ed25519)) && params.p == NULL) {
-		if (key_len != 32 || (pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
-		    NULL, key, key_len)) == NULL)
+		if (key_len != 32)
+			goto out;
+		if (ed25519_small_order_point(key)) {
+			weak = "Ed25519 public key is a point of small order";
+			goto out;
+		}
+		if ((pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key,
+		    key_len)) == NULL)
 			goto out;
 		goto done;
 	}
 	if (oid_is(&oid, oid_ec_public_key, sizeof(oid_ec_public_key))) {
-		if (oid_is(&params, oid_prime256v1, sizeof(oid_prime256v1)))
+		if (oid_is(&params, oid_prime256v1, sizeof(oid_prime256v1))) {
 			group = "prime256v1";
-		else if (oid_is(&params, oid_secp384r1, sizeof(oid_secp384r1)))
+			field_len = 32;
+		} else if (oid_is(&params, oid_secp384r1, sizeof(oid_secp384r1))) {
 			group = "secp384r1";
+			field_len = 48;
+		}
 	}
 	if (group != NULL) {
+		if ((weak = ec_point_weakness(key, key_len, field_len)) != NULL)
+			goto out;
 		r = TCA_ERR_NOMEM;
 		if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
 		    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
@@ -158,7 +308,8 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr)
 		if ((r = rsa_params(key, key_len, bld, &n, &e)) != TCA_OK)
 			goto out;
 		r = TCA_ERR_BAD_REQUEST;
-		if (tca_pkey_fromdata("RSA", bld, &pkey) != TCA_OK)
+		if ((weak = rsa_weakness(n, e)) != NULL ||
+		    tca_pkey_fromdata("RSA", bld, &pkey) != TCA_OK)
 			goto out;
 		goto done;
 	}
@@ -166,13 +317,22 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr)
 	p = spki;
 	if ((pkey = d2i_PUBKEY(NULL, &p, (long)len)) == NULL || p != spki + len)
 		goto out;
+	if (EVP_PKEY_is_a(pkey, "RSA-PSS") && (weak = rsa_pkey_weakness(pkey)) != NULL)
+		goto out;
  done:
 	*pkey_ptr = pkey;
 	pkey = NULL;
 	r = TCA_OK;
  out:
-	if (r != TCA_OK)
+	if (r != TCA_OK) {
 		ERR_clear_error();
+		if (weak != NULL) {
+			r = TCA_ERR_POLICY_VIOLATION;
+			tca_setf(why, whylen, "%s", weak);
+		} else if (r == TCA_ERR_BAD_REQUEST)
+			tca_setf(why, whylen, "public key does not decode or is of an "
+			    "unsupported type");
+	}
 	EVP_PKEY_free(pkey);
 	OSSL_PARAM_BLD_free(bld);
 	BN_free(n);
@@ -278,7 +438,7 @@ tca_issuer_pubkey(const struct tca_issuer *iss, EVP_PKEY **pkey_ptr)
 {
 	if (iss == NULL || pkey_ptr == NULL)
 		return TCA_ERR_INVALID_ARG;
-	return tca_spki_to_pkey(iss->spki.p, iss->spki.len, pkey_ptr);
+	return tca_spki_to_pkey(iss->spki.p, iss->spki.len, pkey_ptr, NULL, 0);
 }
 
 int

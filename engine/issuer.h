@@ -60,9 +60,16 @@ int tca_issuer_name(const struct tca_issuer *iss, X509_NAME **name_ptr);
  * EVP_PKEY of a DER SubjectPublicKeyInfo.  P-256, P-384 (named curves), RSA
  * and Ed25519 keys are built with EVP_PKEY_fromdata or the raw-key API;
  * anything else goes through d2i_PUBKEY.  *pkey_ptr: caller EVP_PKEY_free()s.
- * TCA_ERR_BAD_REQUEST if the encoding or the key is not valid.
+ * TCA_ERR_BAD_REQUEST if the encoding or the key is not valid;
+ * TCA_ERR_POLICY_VIOLATION for a key that decodes but for which anyone can
+ * make signatures: the EC point at infinity (and the hybrid point forms RFC
+ * 5480 does not allow), Ed25519 points of small order, RSA keys with an even
+ * exponent, exponent 1, an even modulus or a prime factor below 752 (CA/B
+ * Baseline Requirements 6.1.6).  OpenSSL 3.0 verifies forged signatures
+ * under the first three.  why (may be NULL) says which.
  */
-int tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr);
+int tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
+    char *why, size_t whylen);
 
 /* ---- public-key helpers shared by certs.c, csr.c and token.c */
 

@@ -56,10 +56,13 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -2636,6 +2639,334 @@ openssl_accepts(const unsigned char *der, size_t len)
 	return ok;
 }
 
+/* ---- /certs/csr/forgeable-keys */
+
+/* DER TLV of tag around content, appended at *pos. */
+static void
+put_tlv(unsigned char *b, size_t cap, size_t *pos, unsigned char tag,
+    const void *content, size_t len)
+{
+	ck_assert_int_eq(tca_der_put_hdr(b, cap, pos, tag, len), TCA_OK);
+	ck_assert_int_eq(tca_der_put(b, cap, pos, content, len), TCA_OK);
+}
+
+/* SubjectPublicKeyInfo of algorithm (DER AlgorithmIdentifier) and key octets. */
+static size_t
+make_spki(unsigned char *out, size_t cap, const unsigned char *alg, size_t alen,
+    const unsigned char *key, size_t klen)
+{
+	unsigned char inner[1200], bits[1100];
+	size_t ip = 0, pos = 0;
+
+	ck_assert_uint_lt(klen, sizeof(bits));
+	bits[0] = 0;
+	memcpy(bits + 1, key, klen);
+	ck_assert_int_eq(tca_der_put(inner, sizeof(inner), &ip, alg, alen), TCA_OK);
+	put_tlv(inner, sizeof(inner), &ip, 0x03, bits, klen + 1);
+	put_tlv(out, cap, &pos, 0x30, inner, ip);
+	return pos;
+}
+
+/* RSAPublicKey of n and e (INTEGERs, positive). */
+static size_t
+make_rsa_key(unsigned char *out, size_t cap, const BIGNUM *n, const BIGNUM *e)
+{
+	unsigned char inner[1100], num[520];
+	size_t ip = 0, pos = 0;
+	const BIGNUM *v[2] = { n, e };
+	int i, l;
+
+	for (i = 0; i < 2; i++) {
+		num[0] = 0;
+		l = BN_bn2bin(v[i], num + 1);
+		ck_assert_int_gt(l, 0);
+		/* a leading 0x00 only when the top bit is set */
+		if (num[1] & 0x80)
+			put_tlv(inner, sizeof(inner), &ip, 0x02, num, (size_t)l + 1);
+		else
+			put_tlv(inner, sizeof(inner), &ip, 0x02, num + 1, (size_t)l);
+	}
+	put_tlv(out, cap, &pos, 0x30, inner, ip);
+	return pos;
+}
+
+/* The CertificationRequestInfo of c with its SubjectPublicKeyInfo replaced. */
+static size_t
+info_with_spki(const tca_csr *c, const unsigned char *spki, size_t slen,
+    unsigned char *out, size_t cap)
+{
+	struct tca_der_tlv ver, subj, old;
+	unsigned char inner[2048];
+	size_t q = 0, ip = 0, pos = 0;
+
+	ck_assert_int_eq(tca_der_get(c->info.val, c->info.vlen, &q, &ver), TCA_OK);
+	ck_assert_int_eq(tca_der_get(c->info.val, c->info.vlen, &q, &subj), TCA_OK);
+	ck_assert_int_eq(tca_der_get(c->info.val, c->info.vlen, &q, &old), TCA_OK);
+	ck_assert_int_eq(tca_der_put(inner, sizeof(inner), &ip, ver.p, ver.len), TCA_OK);
+	ck_assert_int_eq(tca_der_put(inner, sizeof(inner), &ip, subj.p, subj.len), TCA_OK);
+	ck_assert_int_eq(tca_der_put(inner, sizeof(inner), &ip, spki, slen), TCA_OK);
+	ck_assert_int_eq(tca_der_put(inner, sizeof(inner), &ip, c->info.val + q,
+	    c->info.vlen - q), TCA_OK);
+	put_tlv(out, cap, &pos, 0x30, inner, ip);
+	return pos;
+}
+
+/* check_der of the CSR (info, alg, sig); expects a refusal naming reason, or
+ * TCA_OK when reason is NULL. */
+static void
+expect_csr(const unsigned char *info, size_t ilen, const unsigned char *alg,
+    size_t alen, const unsigned char *sig, size_t slen, const char *reason)
+{
+	unsigned char *b;
+	size_t blen;
+	char why[256];
+	int r;
+
+	b = csr_assemble(info, ilen, alg, alen, sig, slen, &blen);
+	r = check_der(b, blen, why, sizeof(why));
+	if (reason == NULL)
+		ck_assert_msg(r == TCA_OK, "refused: %s", why);
+	else {
+		ck_assert_msg(r == TCA_ERR_POLICY_VIOLATION, "accepted or wrong error %d "
+		    "(%s), expected a refusal: %s", r, why, reason);
+		ck_assert_msg(strstr(why, reason) != NULL, "why '%s' lacks '%s'", why, reason);
+	}
+	free(b);
+}
+
+/* A key built by OpenSSL directly from the raw parameters, bypassing
+ * tca_spki_to_pkey's checks: what an engine without them would verify with. */
+static EVP_PKEY *
+raw_ec_key(const unsigned char *point, size_t len)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	EVP_PKEY *pk = NULL;
+
+	ck_assert_ptr_nonnull(bld);
+	ck_assert_int_eq(OSSL_PARAM_BLD_push_utf8_string(bld, "group", "prime256v1", 0), 1);
+	ck_assert_int_eq(OSSL_PARAM_BLD_push_octet_string(bld, "pub", point, len), 1);
+	ck_assert_int_eq(tca_pkey_fromdata("EC", bld, &pk), TCA_OK);
+	OSSL_PARAM_BLD_free(bld);
+	return pk;
+}
+
+/*
+ * Keys anyone can sign for.  For each, a CSR whose proof of possession was
+ * forged without any private key, which OpenSSL's own verification accepts
+ * (asserted, so the test shows what the check prevents), must be refused
+ * with the reason; nearby harmless encodings still pass.
+ */
+START_TEST(test_csr_forgeable_keys)
+{
+	static const unsigned char alg_ec[] = {
+		0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+	};
+	static const unsigned char alg_ed[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	static const unsigned char alg_rsa[] = {
+		0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+		0x01, 0x01, 0x05, 0x00
+	};
+	static const unsigned char sig_ecdsa_sha256[] = {
+		0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
+	};
+	static const unsigned char sig_ed25519[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	static const unsigned char sig_rsa_sha256[] = {
+		0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+		0x01, 0x0b, 0x05, 0x00
+	};
+	static const unsigned char digest_info_sha256[] = {
+		0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+		0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20
+	};
+	X509_REQ *req = make_csr(dev_keys[0], std_name("dev-1"), NULL, 0);
+	unsigned char *der = NULL, spki[1200], info[2400], key[1100], sig[600], h[32], pt[100];
+	unsigned char ed_key[32], *sigp;
+	size_t slen, ilen, klen, ptlen = 0, siglen;
+	unsigned int hlen;
+	tca_csr *c = NULL;
+	char why[256];
+	EC_GROUP *g;
+	EC_POINT *R;
+	BIGNUM *k, *x, *r, *s, *e, *kinv, *n = NULL, *ev = NULL, *bad;
+	const BIGNUM *order;
+	BN_CTX *bc;
+	ECDSA_SIG *es;
+	EVP_PKEY *pk;
+	EVP_MD_CTX *md;
+	int len;
+
+	len = i2d_X509_REQ(req, &der);
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(tca_csr_parse(der, (size_t)len, &c, why, sizeof(why)), TCA_OK);
+	ck_assert_ptr_nonnull(bc = BN_CTX_new());
+
+	/* EC: the point at infinity.  (r, s) = (x(kG), h/k) verifies for any k:
+	 * u1 G + u2 O = (h/s) G = k G. */
+	pt[0] = 0x00;
+	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 1);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	EVP_Digest(info, ilen, h, &hlen, EVP_sha256(), NULL);
+	ck_assert_ptr_nonnull(g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
+	order = EC_GROUP_get0_order(g);
+	ck_assert_ptr_nonnull(R = EC_POINT_new(g));
+	k = BN_new(); x = BN_new(); r = BN_new(); s = BN_new(); kinv = BN_new();
+	ck_assert_ptr_nonnull(e = BN_bin2bn(h, 32, NULL));
+	ck_assert_int_eq(BN_rand_range(k, order), 1);
+	ck_assert_int_eq(EC_POINT_mul(g, R, k, NULL, NULL, bc), 1);
+	ck_assert_int_eq(EC_POINT_get_affine_coordinates(g, R, x, NULL, bc), 1);
+	ck_assert_int_eq(BN_nnmod(r, x, order, bc), 1);
+	ck_assert_ptr_nonnull(BN_mod_inverse(kinv, k, order, bc));
+	ck_assert_int_eq(BN_mod_mul(s, e, kinv, order, bc), 1);
+	ck_assert_ptr_nonnull(es = ECDSA_SIG_new());
+	ck_assert_int_eq(ECDSA_SIG_set0(es, r, s), 1);
+	sigp = sig;
+	ck_assert_int_gt(len = i2d_ECDSA_SIG(es, &sigp), 0);
+	siglen = (size_t)len;
+	pk = raw_ec_key(pt, 1);
+	ck_assert_int_eq(tca_sig_verify(pk, "SHA256", info, ilen, sig, siglen), 1);
+	EVP_PKEY_free(pk);
+	expect_csr(info, ilen, sig_ecdsa_sha256, sizeof(sig_ecdsa_sha256), sig, siglen,
+	    "EC public key is the point at infinity");
+	ECDSA_SIG_free(es);
+	BN_free(k); BN_free(x); BN_free(kinv); BN_free(e);
+	EC_POINT_free(R);
+	EC_GROUP_free(g);
+
+	/* EC: the device key's point in the hybrid form 0x06/0x07 (refused) and
+	 * compressed (accepted), each CSR signed by the device key */
+	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(dev_keys[0], "encoded-pub-key",
+	    pt, sizeof(pt), &ptlen), 1);
+	ck_assert_uint_eq(ptlen, 65);
+	pt[0] = (unsigned char)(0x06 | (pt[64] & 1));
+	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 65);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	md = EVP_MD_CTX_new();
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[0]), 1);
+	siglen = sizeof(sig);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
+	EVP_MD_CTX_free(md);
+	expect_csr(info, ilen, sig_ecdsa_sha256, sizeof(sig_ecdsa_sha256), sig, siglen,
+	    "not an uncompressed or compressed point");
+	pt[0] = (unsigned char)(0x02 | (pt[64] & 1));
+	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 33);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	md = EVP_MD_CTX_new();
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[0]), 1);
+	siglen = sizeof(sig);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
+	EVP_MD_CTX_free(md);
+	expect_csr(info, ilen, sig_ecdsa_sha256, sizeof(sig_ecdsa_sha256), sig, siglen, NULL);
+
+	/* Ed25519: the neutral point; R = neutral, S = 0 verifies for every
+	 * message */
+	memset(ed_key, 0, sizeof(ed_key));
+	ed_key[0] = 0x01;
+	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	memset(sig, 0, 64);
+	sig[0] = 0x01;
+	ck_assert_ptr_nonnull(pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    ed_key, 32));
+	ck_assert_int_eq(tca_sig_verify(pk, NULL, info, ilen, sig, 64), 1);
+	EVP_PKEY_free(pk);
+	expect_csr(info, ilen, sig_ed25519, sizeof(sig_ed25519), sig, 64,
+	    "Ed25519 public key is a point of small order");
+	/* the other small-order points, one with the sign bit set */
+	memset(ed_key, 0, sizeof(ed_key));
+	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_ed25519, sizeof(sig_ed25519), sig, 64, "small order");
+	memset(ed_key, 0xff, sizeof(ed_key));
+	ed_key[0] = 0xec;	/* p - 1, and x's sign bit set */
+	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_ed25519, sizeof(sig_ed25519), sig, 64, "small order");
+
+	/* RSA: exponent 1 (the device key's modulus); the signature is the
+	 * PKCS #1 v1.5 encoded digest itself */
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(dev_keys[2], "n", &n), 1);
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(dev_keys[2], "e", &ev), 1);
+	ck_assert_ptr_nonnull(bad = BN_new());
+	ck_assert_int_eq(BN_set_word(bad, 1), 1);
+	klen = make_rsa_key(key, sizeof(key), n, bad);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	EVP_Digest(info, ilen, h, &hlen, EVP_sha256(), NULL);
+	siglen = (size_t)BN_num_bytes(n);
+	memset(sig, 0xff, siglen);
+	sig[0] = 0x00;
+	sig[1] = 0x01;
+	sig[siglen - 32 - sizeof(digest_info_sha256) - 1] = 0x00;
+	memcpy(sig + siglen - 32 - sizeof(digest_info_sha256), digest_info_sha256,
+	    sizeof(digest_info_sha256));
+	memcpy(sig + siglen - 32, h, 32);
+	{
+		OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+
+		ck_assert_int_eq(OSSL_PARAM_BLD_push_BN(bld, "n", n), 1);
+		ck_assert_int_eq(OSSL_PARAM_BLD_push_BN(bld, "e", bad), 1);
+		pk = NULL;
+		ck_assert_int_eq(tca_pkey_fromdata("RSA", bld, &pk), TCA_OK);
+		OSSL_PARAM_BLD_free(bld);
+	}
+	ck_assert_int_eq(tca_sig_verify(pk, "SHA256", info, ilen, sig, siglen), 1);
+	EVP_PKEY_free(pk);
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
+	    "RSA public exponent is not an odd number of at least 3");
+	/* an even exponent, an exponent above the modulus, an even modulus, a
+	 * modulus with a small factor: refused before any signature check */
+	ck_assert_int_eq(BN_set_word(bad, 65536), 1);
+	klen = make_rsa_key(key, sizeof(key), n, bad);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
+	    "not an odd number");
+	ck_assert_int_eq(BN_add(bad, n, BN_value_one()), 1);
+	ck_assert_int_eq(BN_add(bad, bad, BN_value_one()), 1);	/* n + 2: odd, > n */
+	klen = make_rsa_key(key, sizeof(key), n, bad);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
+	    "not smaller than the modulus");
+	ck_assert_int_eq(BN_add(bad, n, BN_value_one()), 1);	/* even */
+	klen = make_rsa_key(key, sizeof(key), bad, ev);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
+	    "RSA modulus is even");
+	/* n - (n mod 743) is a multiple of the prime 743; made odd if needed
+	 * by subtracting 743 once more */
+	ck_assert_int_eq(BN_copy(bad, n) != NULL, 1);
+	ck_assert_int_eq(BN_sub_word(bad, BN_mod_word(n, 743)), 1);
+	if (!BN_is_odd(bad))
+		ck_assert_int_eq(BN_sub_word(bad, 743), 1);
+	klen = make_rsa_key(key, sizeof(key), bad, ev);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
+	    "prime factor smaller than 752");
+	/* the real key, rebuilt the same way and signed: accepted */
+	klen = make_rsa_key(key, sizeof(key), n, ev);
+	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
+	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	md = EVP_MD_CTX_new();
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[2]), 1);
+	siglen = sizeof(sig);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
+	EVP_MD_CTX_free(md);
+	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen, NULL);
+
+	BN_free(bad);
+	BN_free(n);
+	BN_free(ev);
+	BN_CTX_free(bc);
+	tca_csr_free(c);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+}
+END_TEST
+
 /* /certs/csr/mutations: byte flips, truncations and length changes of valid
  * requests of every device key type.  The reader must never accept what
  * OpenSSL's full parse rejects (and under ASan/valgrind must not misbehave);
@@ -2814,7 +3145,7 @@ START_TEST(test_issuer_refusals)
 	/* SubjectPublicKeyInfo: good; unused bits; off-curve point; truncated */
 	sl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
 	ck_assert_int_gt(sl, 0);
-	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk), TCA_OK);
+	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk, NULL, 0), TCA_OK);
 	ck_assert_int_eq(EVP_PKEY_eq(pk, X509_get0_pubkey(x)), 1);
 	EVP_PKEY_free(pk);
 	pk = NULL;
@@ -2822,14 +3153,14 @@ START_TEST(test_issuer_refusals)
 	ck_assert_int_eq(sl, 91);
 	ck_assert_int_eq(spki[25], 0x00);
 	spki[25] = 0x01;
-	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk, NULL, 0), TCA_ERR_BAD_REQUEST);
 	spki[25] = 0x00;
 	spki[90] ^= 0x01;	/* Y no longer on the curve */
-	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl, &pk, NULL, 0), TCA_ERR_BAD_REQUEST);
 	ck_assert_ptr_null(pk);
 	spki[90] ^= 0x01;
-	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl - 1, &pk), TCA_ERR_BAD_REQUEST);
-	ck_assert_int_eq(tca_spki_to_pkey(spki, 0, &pk), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_spki_to_pkey(spki, (size_t)sl - 1, &pk, NULL, 0), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_spki_to_pkey(spki, 0, &pk, NULL, 0), TCA_ERR_BAD_REQUEST);
 	ck_assert_int_eq(ERR_peek_error(), 0);
 
 	OPENSSL_free(spki);
@@ -2906,6 +3237,7 @@ certs_suite(void)
 	tcase_add_loop_test(tc, test_issuer, 0, NKEYS);
 	tcase_add_test(tc, test_issuer_refusals);
 	tcase_add_test(tc, test_csr_der_reader);
+	tcase_add_test(tc, test_csr_forgeable_keys);
 	tcase_add_loop_test(tc, test_csr_mutations, 0, NKEYS);
 	tcase_add_test(tc, test_der_time);
 	suite_add_tcase(s, tc);
