@@ -47,6 +47,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -3170,6 +3171,126 @@ START_TEST(test_issuer_refusals)
 }
 END_TEST
 
+/* ---- /certs/issuer/ec-template */
+
+struct ec_thread {
+	const unsigned char *spki;
+	size_t len;
+	EVP_PKEY *ref;
+	int bad;
+};
+
+static void *
+ec_thread_main(void *arg)
+{
+	struct ec_thread *t = arg;
+	EVP_PKEY *pk;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		pk = NULL;
+		if (tca_spki_to_pkey(t->spki, t->len, &pk, NULL, 0) != TCA_OK ||
+		    EVP_PKEY_eq(pk, t->ref) != 1)
+			t->bad++;
+		EVP_PKEY_free(pk);
+	}
+	return NULL;
+}
+
+/*
+ * EC keys come from a copied parameters-only key (issuer.c): for P-256 and
+ * P-384, mutated points (bit flips, the compressed forms, truncations) are
+ * accepted exactly when OpenSSL's own decoder accepts them, except the
+ * forms refused on purpose (00, 06, 07: /certs/csr/forgeable-keys), and
+ * then give the same key with the same curve; keys made from 4 threads at
+ * once are all right (run under TSan too).
+ */
+START_TEST(test_issuer_ec_template)
+{
+	EVP_PKEY *keys[2] = { dev_keys[0], dev_keys[1] }, *ours, *theirs;
+	unsigned char *spki = NULL, *m;
+	const unsigned char *p;
+	unsigned int seed = 99;
+	struct ec_thread th[4];
+	pthread_t tid[4];
+	size_t sl, klen, at, ml;
+	char g1[32], g2[32];
+	int k, i, n, accepted = 0, r;
+
+	for (k = 0; k < 2; k++) {
+		n = i2d_PUBKEY(keys[k], &spki);
+		ck_assert_int_gt(n, 0);
+		sl = (size_t)n;
+		klen = k == 0 ? 65 : 97;	/* the point: the last klen octets */
+		m = malloc(sl);
+		ck_assert_ptr_nonnull(m);
+		for (i = 0; i < 3000; i++) {
+			memcpy(m, spki, sl);
+			ml = sl;
+			at = sl - klen + (size_t)rand_r(&seed) % klen;
+			switch (i % 3) {
+			case 0:	/* flip a bit of the point */
+				m[at] ^= (unsigned char)(1u << (rand_r(&seed) % 8));
+				break;
+			case 1:	/* another form octet */
+				m[sl - klen] = (unsigned char)(rand_r(&seed) % 8);
+				break;
+			default:	/* compressed: 02/03 || x, lengths fixed up */
+				m[sl - klen] = (unsigned char)(0x02 | (rand_r(&seed) & 1));
+				ml = sl - (klen - 1) / 2;
+				m[1] = (unsigned char)(m[1] - (klen - 1) / 2);
+				m[sl - klen - 2] = (unsigned char)(m[sl - klen - 2] - (klen - 1) / 2);
+				break;
+			}
+			ours = theirs = NULL;
+			r = tca_spki_to_pkey(m, ml, &ours, NULL, 0);
+			p = m;
+			theirs = d2i_PUBKEY(NULL, &p, (long)ml);
+			if (theirs != NULL && p != m + ml) {
+				EVP_PKEY_free(theirs);
+				theirs = NULL;
+			}
+			ERR_clear_error();
+			if (m[sl - klen] == 0x00 || m[sl - klen] == 0x06 || m[sl - klen] == 0x07) {
+				ck_assert_int_ne(r, TCA_OK);
+			} else {
+				ck_assert_msg((r == TCA_OK) == (theirs != NULL),
+				    "key %d mutation %d: ours %d, OpenSSL %s", k, i, r,
+				    theirs != NULL ? "accepts" : "refuses");
+			}
+			if (r == TCA_OK && theirs != NULL) {
+				accepted++;
+				ck_assert_int_eq(EVP_PKEY_eq(ours, theirs), 1);
+				ck_assert_int_eq(EVP_PKEY_get_utf8_string_param(ours,
+				    OSSL_PKEY_PARAM_GROUP_NAME, g1, sizeof(g1), NULL), 1);
+				ck_assert_int_eq(EVP_PKEY_get_utf8_string_param(theirs,
+				    OSSL_PKEY_PARAM_GROUP_NAME, g2, sizeof(g2), NULL), 1);
+				ck_assert_str_eq(g1, g2);
+			}
+			EVP_PKEY_free(ours);
+			EVP_PKEY_free(theirs);
+		}
+		free(m);
+
+		for (i = 0; i < 4; i++) {
+			th[i].spki = spki;
+			th[i].len = sl;
+			th[i].ref = keys[k];
+			th[i].bad = 0;
+			ck_assert_int_eq(pthread_create(&tid[i], NULL, ec_thread_main, &th[i]), 0);
+		}
+		for (i = 0; i < 4; i++) {
+			ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+			ck_assert_int_eq(th[i].bad, 0);
+		}
+		OPENSSL_free(spki);
+		spki = NULL;
+	}
+	/* the valid compressed forms at least */
+	ck_assert_int_gt(accepted, 1000);
+}
+END_TEST
+
 static int
 der_time(unsigned char tag, const char *s, int64_t *out)
 {
@@ -3236,6 +3357,7 @@ certs_suite(void)
 	tcase_add_test(tc, test_tbs_diff);
 	tcase_add_loop_test(tc, test_issuer, 0, NKEYS);
 	tcase_add_test(tc, test_issuer_refusals);
+	tcase_add_test(tc, test_issuer_ec_template);
 	tcase_add_test(tc, test_csr_der_reader);
 	tcase_add_test(tc, test_csr_forgeable_keys);
 	tcase_add_loop_test(tc, test_csr_mutations, 0, NKEYS);
