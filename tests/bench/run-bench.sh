@@ -27,6 +27,8 @@
 #   TCA_BENCH_SCALE_ROUNDS   rounds over the tenant counts, averaged [2]
 #   TCA_BENCH_NAIVE_SCALED   openssl processes for (c) at the larger counts [3]
 #   TCA_BENCH_POOL      token.pool_size of engine and in-process runs [4]
+#   TCA_BENCH_PAIRED_ROUNDS  rounds of (engine, floor, engine with its store
+#                       on tmpfs) back to back for the headline ratio [3]
 #   TCA_BENCH_NAIVE     openssl processes for (c) [50]
 #   TCA_BENCH_CACHE     token/store cache [/var/tmp/tca-bench-cache]
 #   TCA_BENCH_RESULTS   results directory [$TCA_BUILDDIR/tests/bench/results]
@@ -98,6 +100,7 @@ OUT="$RESULTS/bench-$STAMP.jsonl"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-XXXXXX")
 ENGINE_PID=
 LOAD_PID=
+TMPFS_DB=
 cleanup() {
 	if [ -n "$LOAD_PID" ] && kill -0 "$LOAD_PID" 2>/dev/null; then
 		kill -TERM "$LOAD_PID" 2>/dev/null || true
@@ -108,6 +111,7 @@ cleanup() {
 		wait "$ENGINE_PID" 2>/dev/null || true
 	fi
 	rm -rf "$WORK"
+	[ -z "$TMPFS_DB" ] || rm -rf "$TMPFS_DB"
 }
 trap cleanup EXIT
 
@@ -356,6 +360,7 @@ fi
 memory_after "$BASE" main
 stop_engine
 
+
 # ------------------------------------------------------------ (a), (b) in process
 log "in-process ceilings (same token, key of $TENANT, pool $POOL)"
 export SOFTHSM2_CONF="$BASE_DIR/softhsm2.conf"
@@ -375,6 +380,50 @@ for c in $CLIENTS; do
 			log "floor $csr threads=$c: errors"
 	done
 done
+
+# ------------------------------------------------------------ paired rounds
+# This machine's speed drifts by 20 % within minutes, so single points taken
+# minutes apart make a poor ratio.  The headline ratio is the median over
+# rounds that each run, back to back at the client count where the engine's
+# sweep peaked: the engine as shipped, the floor, and the engine with its
+# store on tmpfs.  The tmpfs run is not a way to run the engine (nothing
+# would be durable); it shows what the durable commits cost on this disk
+# (docs/performance.md).
+PAIRED=${TCA_BENCH_PAIRED_ROUNDS:-3}
+peak_c=$(jq -s '[.[] | select(.kind == "engine" and .label == "main" and .csr_type == "ec-p256")]
+	| max_by(.rate) | .clients' "$OUT")
+if [ "$PAIRED" -gt 0 ] && [ "$peak_c" != null ]; then
+	TMPFS_DB=
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		TMPFS_DB=$(mktemp -d /dev/shm/tca-bench-XXXXXX)
+	else
+		log "paired rounds: /dev/shm is not writable; no tmpfs comparison"
+	fi
+	log "paired rounds: $PAIRED x (engine, floor, engine with store on tmpfs) at $peak_c clients"
+	for r in $(seq "$PAIRED"); do
+		use_size "$BASE"
+		if start_engine; then
+			load "paired-disk-$r" "$BASE" "$peak_c" ec-p256
+			stop_engine
+		fi
+		"$INPROC" floor --module "$SOFTHSM_MODULE" --uri "$URI" \
+			--pin-file "$BASE_DIR/user.pin" --tenant "$TENANT" --ca-pem "$WORK/ca.pem" \
+			--csr-type ec-p256 --csr-cache "$CACHE/csrs" --threads "$peak_c" --pool "$POOL" \
+			--seconds "$SECS" --warmup "$WARMUP" --label "paired-floor-$r" --out "$OUT" ||
+			log "paired floor round $r: errors"
+		if [ -n "$TMPFS_DB" ]; then
+			rm -f "$TMPFS_DB"/state.db*
+			cp "$BASE_DIR/state.db" "$TMPFS_DB/state.db"
+			write_config "$BASE_DIR" "$TMPFS_DB/state.db"
+			if start_engine; then
+				load "paired-tmpfs-$r" "$BASE" "$peak_c" ec-p256
+				stop_engine
+			fi
+		fi
+	done
+	[ -z "$TMPFS_DB" ] || rm -rf "$TMPFS_DB"
+	TMPFS_DB=
+fi
 
 # ------------------------------------------------------------ (c) naive openssl
 if [ -f "$P11_ENGINE" ]; then
