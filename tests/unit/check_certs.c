@@ -2915,6 +2915,26 @@ START_TEST(test_csr_forgeable_keys)
 	EVP_PKEY_free(pk);
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
 	    "RSA public exponent is not an odd number of at least 3");
+	/* the same key as an RSASSA-PSS key (id-RSASSA-PSS, no parameters),
+	 * which OpenSSL's decoders read: refused as well */
+	{
+		static const unsigned char alg_pss[] = {
+			0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+			0x01, 0x01, 0x0a
+		};
+		const unsigned char *q = spki;
+
+		slen = make_spki(spki, sizeof(spki), alg_pss, sizeof(alg_pss), key, klen);
+		/* it does decode: the refusal below is the exponent's */
+		ck_assert_ptr_nonnull(pk = d2i_PUBKEY(NULL, &q, (long)slen));
+		ck_assert_int_eq(EVP_PKEY_is_a(pk, "RSA-PSS"), 1);
+		EVP_PKEY_free(pk);
+		pk = NULL;
+		ck_assert_int_eq(tca_spki_to_pkey(spki, slen, &pk, why, sizeof(why)),
+		    TCA_ERR_POLICY_VIOLATION);
+		ck_assert_ptr_null(pk);
+		ck_assert_str_eq(why, "RSA public exponent is not an odd number of at least 3");
+	}
 	/* an even exponent, an exponent above the modulus, an even modulus, a
 	 * modulus with a small factor: refused before any signature check */
 	ck_assert_int_eq(BN_set_word(bad, 65536), 1);
