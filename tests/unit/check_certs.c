@@ -2712,6 +2712,32 @@ info_with_spki(const tca_csr *c, const unsigned char *spki, size_t slen,
 	return pos;
 }
 
+/* A CertificationRequestInfo like c's, with the key (alg, key octets). */
+static size_t
+info_with_key(const tca_csr *c, const unsigned char *alg, size_t alen,
+    const unsigned char *key, size_t klen, unsigned char *out, size_t cap)
+{
+	unsigned char spki[1200];
+	size_t slen = make_spki(spki, sizeof(spki), alg, alen, key, klen);
+
+	return info_with_spki(c, spki, slen, out, cap);
+}
+
+/* key's SHA-256 signature over info; returns its length. */
+static size_t
+sign_info(EVP_PKEY *key, const unsigned char *info, size_t ilen, unsigned char *sig,
+    size_t cap)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t siglen = cap;
+
+	ck_assert_ptr_nonnull(md);
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
+	EVP_MD_CTX_free(md);
+	return siglen;
+}
+
 /* check_der of the CSR (info, alg, sig); expects a refusal naming reason, or
  * TCA_OK when reason is NULL. */
 static void
@@ -2794,7 +2820,6 @@ START_TEST(test_csr_forgeable_keys)
 	BN_CTX *bc;
 	ECDSA_SIG *es;
 	EVP_PKEY *pk;
-	EVP_MD_CTX *md;
 	int len;
 
 	len = i2d_X509_REQ(req, &der);
@@ -2805,8 +2830,7 @@ START_TEST(test_csr_forgeable_keys)
 	/* EC: the point at infinity.  (r, s) = (x(kG), h/k) verifies for any k:
 	 * u1 G + u2 O = (h/s) G = k G. */
 	pt[0] = 0x00;
-	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 1);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_ec, sizeof(alg_ec), pt, 1, info, sizeof(info));
 	EVP_Digest(info, ilen, h, &hlen, EVP_sha256(), NULL);
 	ck_assert_ptr_nonnull(g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1));
 	order = EC_GROUP_get0_order(g);
@@ -2840,31 +2864,20 @@ START_TEST(test_csr_forgeable_keys)
 	    pt, sizeof(pt), &ptlen), 1);
 	ck_assert_uint_eq(ptlen, 65);
 	pt[0] = (unsigned char)(0x06 | (pt[64] & 1));
-	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 65);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
-	md = EVP_MD_CTX_new();
-	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[0]), 1);
-	siglen = sizeof(sig);
-	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
-	EVP_MD_CTX_free(md);
+	ilen = info_with_key(c, alg_ec, sizeof(alg_ec), pt, 65, info, sizeof(info));
+	siglen = sign_info(dev_keys[0], info, ilen, sig, sizeof(sig));
 	expect_csr(info, ilen, sig_ecdsa_sha256, sizeof(sig_ecdsa_sha256), sig, siglen,
 	    "not an uncompressed or compressed point");
 	pt[0] = (unsigned char)(0x02 | (pt[64] & 1));
-	slen = make_spki(spki, sizeof(spki), alg_ec, sizeof(alg_ec), pt, 33);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
-	md = EVP_MD_CTX_new();
-	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[0]), 1);
-	siglen = sizeof(sig);
-	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
-	EVP_MD_CTX_free(md);
+	ilen = info_with_key(c, alg_ec, sizeof(alg_ec), pt, 33, info, sizeof(info));
+	siglen = sign_info(dev_keys[0], info, ilen, sig, sizeof(sig));
 	expect_csr(info, ilen, sig_ecdsa_sha256, sizeof(sig_ecdsa_sha256), sig, siglen, NULL);
 
 	/* Ed25519: the neutral point; R = neutral, S = 0 verifies for every
 	 * message */
 	memset(ed_key, 0, sizeof(ed_key));
 	ed_key[0] = 0x01;
-	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_ed, sizeof(alg_ed), ed_key, 32, info, sizeof(info));
 	memset(sig, 0, 64);
 	sig[0] = 0x01;
 	ck_assert_ptr_nonnull(pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
@@ -2875,13 +2888,11 @@ START_TEST(test_csr_forgeable_keys)
 	    "Ed25519 public key is a point of small order");
 	/* the other small-order points, one with the sign bit set */
 	memset(ed_key, 0, sizeof(ed_key));
-	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_ed, sizeof(alg_ed), ed_key, 32, info, sizeof(info));
 	expect_csr(info, ilen, sig_ed25519, sizeof(sig_ed25519), sig, 64, "small order");
 	memset(ed_key, 0xff, sizeof(ed_key));
 	ed_key[0] = 0xec;	/* p - 1, and x's sign bit set */
-	slen = make_spki(spki, sizeof(spki), alg_ed, sizeof(alg_ed), ed_key, 32);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_ed, sizeof(alg_ed), ed_key, 32, info, sizeof(info));
 	expect_csr(info, ilen, sig_ed25519, sizeof(sig_ed25519), sig, 64, "small order");
 
 	/* RSA: exponent 1 (the device key's modulus); the signature is the
@@ -2891,8 +2902,7 @@ START_TEST(test_csr_forgeable_keys)
 	ck_assert_ptr_nonnull(bad = BN_new());
 	ck_assert_int_eq(BN_set_word(bad, 1), 1);
 	klen = make_rsa_key(key, sizeof(key), n, bad);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
 	EVP_Digest(info, ilen, h, &hlen, EVP_sha256(), NULL);
 	siglen = (size_t)BN_num_bytes(n);
 	memset(sig, 0xff, siglen);
@@ -2939,21 +2949,18 @@ START_TEST(test_csr_forgeable_keys)
 	 * modulus with a small factor: refused before any signature check */
 	ck_assert_int_eq(BN_set_word(bad, 65536), 1);
 	klen = make_rsa_key(key, sizeof(key), n, bad);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
 	    "not an odd number");
 	ck_assert_int_eq(BN_add(bad, n, BN_value_one()), 1);
 	ck_assert_int_eq(BN_add(bad, bad, BN_value_one()), 1);	/* n + 2: odd, > n */
 	klen = make_rsa_key(key, sizeof(key), n, bad);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
 	    "not smaller than the modulus");
 	ck_assert_int_eq(BN_add(bad, n, BN_value_one()), 1);	/* even */
 	klen = make_rsa_key(key, sizeof(key), bad, ev);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
 	    "RSA modulus is even");
 	/* n - (n mod 743) is a multiple of the prime 743; made odd if needed
@@ -2963,19 +2970,13 @@ START_TEST(test_csr_forgeable_keys)
 	if (!BN_is_odd(bad))
 		ck_assert_int_eq(BN_sub_word(bad, 743), 1);
 	klen = make_rsa_key(key, sizeof(key), bad, ev);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen,
 	    "prime factor smaller than 752");
 	/* the real key, rebuilt the same way and signed: accepted */
 	klen = make_rsa_key(key, sizeof(key), n, ev);
-	slen = make_spki(spki, sizeof(spki), alg_rsa, sizeof(alg_rsa), key, klen);
-	ilen = info_with_spki(c, spki, slen, info, sizeof(info));
-	md = EVP_MD_CTX_new();
-	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[2]), 1);
-	siglen = sizeof(sig);
-	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
-	EVP_MD_CTX_free(md);
+	ilen = info_with_key(c, alg_rsa, sizeof(alg_rsa), key, klen, info, sizeof(info));
+	siglen = sign_info(dev_keys[2], info, ilen, sig, sizeof(sig));
 	expect_csr(info, ilen, sig_rsa_sha256, sizeof(sig_rsa_sha256), sig, siglen, NULL);
 
 	BN_free(bad);
