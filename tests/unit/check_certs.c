@@ -2492,6 +2492,21 @@ check_der(const unsigned char *der, size_t len, char *why, size_t whylen)
 	return r;
 }
 
+/* key's SHA-256 signature over info; returns its length. */
+static size_t
+sign_info(EVP_PKEY *key, const unsigned char *info, size_t ilen, unsigned char *sig,
+    size_t cap)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t siglen = cap;
+
+	ck_assert_ptr_nonnull(md);
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
+	EVP_MD_CTX_free(md);
+	return siglen;
+}
+
 /* /certs/csr/der-reader: what the CSR reader of csr.c accepts and refuses
  * beyond the refusal list: BER, requests without attributes, RSASSA-PSS
  * (verified by OpenSSL's full parse), a signature algorithm naming another
@@ -2548,12 +2563,7 @@ START_TEST(test_csr_der_reader)
 	pos = 0;
 	ck_assert_int_eq(tca_der_put_hdr(info2, c->info.len, &pos, 0x30, sl), TCA_OK);
 	ck_assert_int_eq(tca_der_put(info2, c->info.len, &pos, c->info.val, sl), TCA_OK);
-	md = EVP_MD_CTX_new();
-	ck_assert_ptr_nonnull(md);
-	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, dev_keys[0]), 1);
-	blen = sizeof(sig);
-	ck_assert_int_eq(EVP_DigestSign(md, sig, &blen, info2, pos), 1);
-	EVP_MD_CTX_free(md);
+	blen = sign_info(dev_keys[0], info2, pos, sig, sizeof(sig));
 	b = csr_assemble(info2, pos, c->sig_alg.p, c->sig_alg.len, sig, blen, &sl);
 	ck_assert_msg(check_der(b, sl, why, sizeof(why)) == TCA_OK, "%s", why);
 	free(b);
@@ -2721,21 +2731,6 @@ info_with_key(const tca_csr *c, const unsigned char *alg, size_t alen,
 	size_t slen = make_spki(spki, sizeof(spki), alg, alen, key, klen);
 
 	return info_with_spki(c, spki, slen, out, cap);
-}
-
-/* key's SHA-256 signature over info; returns its length. */
-static size_t
-sign_info(EVP_PKEY *key, const unsigned char *info, size_t ilen, unsigned char *sig,
-    size_t cap)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t siglen = cap;
-
-	ck_assert_ptr_nonnull(md);
-	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, info, ilen), 1);
-	EVP_MD_CTX_free(md);
-	return siglen;
 }
 
 /* check_der of the CSR (info, alg, sig); expects a refusal naming reason, or
