@@ -360,7 +360,6 @@ fi
 memory_after "$BASE" main
 stop_engine
 
-
 # ------------------------------------------------------------ (a), (b) in process
 log "in-process ceilings (same token, key of $TENANT, pool $POOL)"
 export SOFTHSM2_CONF="$BASE_DIR/softhsm2.conf"
@@ -385,9 +384,10 @@ done
 # This machine's speed drifts by 20 % within minutes, so single points taken
 # minutes apart make a poor ratio.  The headline ratio is the median over
 # rounds that each run, back to back at the client count where the engine's
-# sweep peaked: the engine as shipped, the floor, and the engine with its
-# store on tmpfs.  The tmpfs run is not a way to run the engine (nothing
-# would be durable); it shows what the durable commits cost on this disk
+# sweep peaked: the engine as shipped (its store in $WORK, under TMPDIR, on
+# disk unless TMPDIR is a tmpfs), the floor, and the engine with its store
+# on tmpfs.  The tmpfs run is not a way to run the engine (nothing would be
+# durable); it shows what the durable commits cost on this disk
 # (docs/performance.md).
 PAIRED=${TCA_BENCH_PAIRED_ROUNDS:-3}
 peak_c=$(jq -s '[.[] | select(.kind == "engine" and .label == "main" and .csr_type == "ec-p256")]
