@@ -255,8 +255,17 @@ ec_point_weakness(const unsigned char *key, size_t key_len, size_t field_len)
  * EVP_PKEY_dup only reads them, from any thread.  If one cannot be made,
  * EVP_PKEY_fromdata is used.
  */
-static const char *const ec_template_groups[2] = { "prime256v1", "secp384r1" };
-static EVP_PKEY *ec_templates[2];
+static const struct ec_curve {
+	const unsigned char *oid;
+	size_t oid_len;
+	const char *group;
+	size_t field_len;	/* octets of a coordinate */
+} ec_curves[] = {
+	{ oid_prime256v1, sizeof(oid_prime256v1), "prime256v1", 32 },
+	{ oid_secp384r1, sizeof(oid_secp384r1), "secp384r1", 48 },
+};
+#define N_EC_CURVES (sizeof(ec_curves) / sizeof(ec_curves[0]))
+static EVP_PKEY *ec_templates[N_EC_CURVES];
 static pthread_once_t ec_templates_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -266,9 +275,9 @@ ec_templates_init(void)
 	EVP_PKEY_CTX *ctx;
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < N_EC_CURVES; i++) {
 		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-		    (char *)(uintptr_t)ec_template_groups[i], 0);
+		    (char *)(uintptr_t)ec_curves[i].group, 0);
 		params[1] = OSSL_PARAM_construct_end();
 		if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 		    EVP_PKEY_fromdata_init(ctx) != 1 ||
@@ -281,13 +290,13 @@ ec_templates_init(void)
 	}
 }
 
-/* The parameters-only key of P-256 (0) or P-384 (1), or NULL. */
+/* The parameters-only key of ec_curves[i], or NULL. */
 static EVP_PKEY *
-ec_template(int which)
+ec_template(size_t i)
 {
 	if (pthread_once(&ec_templates_once, ec_templates_init) != 0)
 		return NULL;
-	return ec_templates[which];
+	return ec_templates[i];
 }
 
 int
@@ -298,9 +307,10 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
 	const unsigned char *key = NULL, *p;
 	OSSL_PARAM_BLD *bld = NULL;
 	BIGNUM *n = NULL, *e = NULL;
+	const struct ec_curve *curve = NULL;
 	EVP_PKEY *pkey = NULL, *tmpl;
-	const char *group = NULL, *weak = NULL;
-	size_t key_len = 0, field_len = 0;
+	const char *weak = NULL;
+	size_t key_len = 0, i;
 	int r = TCA_ERR_BAD_REQUEST;
 
 	if (why != NULL && whylen > 0)
@@ -326,19 +336,14 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
 			goto out;
 		goto done;
 	}
-	if (oid_is(&oid, oid_ec_public_key, sizeof(oid_ec_public_key))) {
-		if (oid_is(&params, oid_prime256v1, sizeof(oid_prime256v1))) {
-			group = "prime256v1";
-			field_len = 32;
-		} else if (oid_is(&params, oid_secp384r1, sizeof(oid_secp384r1))) {
-			group = "secp384r1";
-			field_len = 48;
-		}
-	}
-	if (group != NULL) {
-		if ((weak = ec_point_weakness(key, key_len, field_len)) != NULL)
+	if (oid_is(&oid, oid_ec_public_key, sizeof(oid_ec_public_key)))
+		for (i = 0; i < N_EC_CURVES && curve == NULL; i++)
+			if (oid_is(&params, ec_curves[i].oid, ec_curves[i].oid_len))
+				curve = &ec_curves[i];
+	if (curve != NULL) {
+		if ((weak = ec_point_weakness(key, key_len, curve->field_len)) != NULL)
 			goto out;
-		if ((tmpl = ec_template(field_len == 32 ? 0 : 1)) != NULL) {
+		if ((tmpl = ec_template((size_t)(curve - ec_curves))) != NULL) {
 			/* the point is decoded and checked on the curve */
 			if ((pkey = EVP_PKEY_dup(tmpl)) == NULL) {
 				r = TCA_ERR_NOMEM;
@@ -350,7 +355,8 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
 		}
 		r = TCA_ERR_NOMEM;
 		if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-		    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+		    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+		    curve->group, 0) ||
 		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, key, key_len))
 			goto out;
 		/* the import decodes the point and refuses one off the curve */
