@@ -151,47 +151,15 @@ set_random_serial(X509 *x)
 static int
 sig_alg_set(X509_ALGOR *alg, enum tca_sig_alg sa)
 {
-	int nid = tca_sig_alg_nid(sa);
-	int ptype = (sa == TCA_SIG_RSA_PKCS1_SHA256) ? V_ASN1_NULL : V_ASN1_UNDEF;
+	const struct tca_key_desc *kd = tca_key_desc_by_alg(sa);
 	ASN1_OBJECT *obj;
 
-	if (nid == NID_undef || (obj = OBJ_nid2obj(nid)) == NULL)
+	if (kd == NULL || (obj = OBJ_nid2obj(kd->sig_nid)) == NULL)
 		return TCA_ERR_INVALID_ARG;
-	if (X509_ALGOR_set0(alg, obj, ptype, NULL) != 1)
+	if (X509_ALGOR_set0(alg, obj, kd->sig_params_null ? V_ASN1_NULL : V_ASN1_UNDEF,
+	    NULL) != 1)
 		return TCA_ERR_CRYPTO;
 	return TCA_OK;
-}
-
-/* Digest the signature algorithm hashes the TBS with; NULL for Ed25519,
- * which signs the message itself. */
-static const char *
-sig_alg_md(enum tca_sig_alg sa)
-{
-	switch (sa) {
-	case TCA_SIG_ECDSA_SHA384:
-		return "SHA384";
-	case TCA_SIG_ED25519:
-		return NULL;
-	default:
-		return "SHA256";
-	}
-}
-
-/* The key type alg signs with ("EC", "RSA", "ED25519"). */
-static const char *
-sig_alg_key(enum tca_sig_alg sa)
-{
-	switch (sa) {
-	case TCA_SIG_ECDSA_SHA256:
-	case TCA_SIG_ECDSA_SHA384:
-		return "EC";
-	case TCA_SIG_RSA_PKCS1_SHA256:
-		return "RSA";
-	case TCA_SIG_ED25519:
-		return "ED25519";
-	default:
-		return NULL;
-	}
 }
 
 /* 1 if sig is alg's signature over msg under pub.  The key must be of alg's
@@ -201,11 +169,12 @@ static int
 sig_verifies(EVP_PKEY *pub, enum tca_sig_alg alg, const unsigned char *msg,
     size_t msglen, const unsigned char *sig, size_t siglen)
 {
-	const char *kt = sig_alg_key(alg);
+	const struct tca_key_desc *kd = tca_key_desc_by_alg(alg);
 
-	if (kt == NULL || !EVP_PKEY_is_a(pub, kt))
+	/* Ed25519 has no digest (md NULL): it signs the message itself */
+	if (kd == NULL || !EVP_PKEY_is_a(pub, kd->pkey_type))
 		return 0;
-	return tca_sig_verify(pub, sig_alg_md(alg), msg, msglen, sig, siglen);
+	return tca_sig_verify(pub, kd->md, msg, msglen, sig, siglen);
 }
 
 /*

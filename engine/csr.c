@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "csr.h"
+#include "keytype.h"
 #include "der.h"
 #include "issuer.h"
 #include "log.h"
@@ -339,8 +340,9 @@ check_subject(const X509_NAME *name, const char *device_id, char *why, size_t wh
 static int
 check_key(EVP_PKEY *pkey, char *why, size_t whylen)
 {
+	const struct tca_key_desc *kd;
 	char group[80];
-	size_t glen = 0;
+	size_t glen = 0, i;
 	int id, bits;
 
 	id = EVP_PKEY_get_base_id(pkey);
@@ -354,11 +356,11 @@ check_key(EVP_PKEY *pkey, char *why, size_t whylen)
 			    "accepted (P-256 or P-384 only)");
 			return TCA_ERR_POLICY_VIOLATION;
 		}
-		if (strcmp(group, "prime256v1") == 0 ||
-		    strcmp(group, "P-256") == 0 ||
-		    strcmp(group, "secp384r1") == 0 ||
-		    strcmp(group, "P-384") == 0)
-			return TCA_OK;
+		/* the curves of the key-type table (keytype.h) */
+		for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
+			if (kd->group != NULL && (strcmp(group, kd->group) == 0 ||
+			    (kd->nist_name != NULL && strcmp(group, kd->nist_name) == 0)))
+				return TCA_OK;
 		tca_setf(why, whylen, "EC curve %s is not accepted (P-256 or P-384 only)",
 		    group);
 		return TCA_ERR_POLICY_VIOLATION;

@@ -18,13 +18,12 @@
 
 #include "der.h"
 #include "issuer.h"
+#include "keytype.h"
 #include "tca-error.h"
 #include "text.h"
 
 /* Content octets of the OBJECT IDENTIFIERs we recognise. */
 static const unsigned char oid_ec_public_key[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
-static const unsigned char oid_prime256v1[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-static const unsigned char oid_secp384r1[] = { 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const unsigned char oid_rsa_encryption[] = {
 	0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01
 };
@@ -255,29 +254,23 @@ ec_point_weakness(const unsigned char *key, size_t key_len, size_t field_len)
  * EVP_PKEY_dup only reads them, from any thread.  If one cannot be made,
  * EVP_PKEY_fromdata is used.
  */
-static const struct ec_curve {
-	const unsigned char *oid;
-	size_t oid_len;
-	const char *group;
-	size_t field_len;	/* octets of a coordinate */
-} ec_curves[] = {
-	{ oid_prime256v1, sizeof(oid_prime256v1), "prime256v1", 32 },
-	{ oid_secp384r1, sizeof(oid_secp384r1), "secp384r1", 48 },
-};
-#define N_EC_CURVES (sizeof(ec_curves) / sizeof(ec_curves[0]))
-static EVP_PKEY *ec_templates[N_EC_CURVES];
+/* The curves are the key-type table's EC rows (keytype.h); a template per row. */
+static EVP_PKEY *ec_templates[TCA_KEY_TYPE_COUNT];
 static pthread_once_t ec_templates_once = PTHREAD_ONCE_INIT;
 
 static void
 ec_templates_init(void)
 {
+	const struct tca_key_desc *kd;
 	OSSL_PARAM params[2];
 	EVP_PKEY_CTX *ctx;
 	size_t i;
 
-	for (i = 0; i < N_EC_CURVES; i++) {
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		if (kd->group == NULL)
+			continue;
 		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-		    (char *)(uintptr_t)ec_curves[i].group, 0);
+		    (char *)(uintptr_t)kd->group, 0);
 		params[1] = OSSL_PARAM_construct_end();
 		if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 		    EVP_PKEY_fromdata_init(ctx) != 1 ||
@@ -290,7 +283,7 @@ ec_templates_init(void)
 	}
 }
 
-/* The parameters-only key of ec_curves[i], or NULL. */
+/* The parameters-only key of the key-type table's row i, or NULL. */
 static EVP_PKEY *
 ec_template(size_t i)
 {
@@ -307,7 +300,8 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
 	const unsigned char *key = NULL, *p;
 	OSSL_PARAM_BLD *bld = NULL;
 	BIGNUM *n = NULL, *e = NULL;
-	const struct ec_curve *curve = NULL;
+	const struct tca_key_desc *curve = NULL, *kd;
+	size_t curve_row = 0;
 	EVP_PKEY *pkey = NULL, *tmpl;
 	const char *weak = NULL;
 	size_t key_len = 0, i;
@@ -337,13 +331,16 @@ tca_spki_to_pkey(const unsigned char *spki, size_t len, EVP_PKEY **pkey_ptr,
 		goto done;
 	}
 	if (oid_is(&oid, oid_ec_public_key, sizeof(oid_ec_public_key)))
-		for (i = 0; i < N_EC_CURVES && curve == NULL; i++)
-			if (oid_is(&params, ec_curves[i].oid, ec_curves[i].oid_len))
-				curve = &ec_curves[i];
+		for (i = 0; curve == NULL && (kd = tca_key_desc_at(i)) != NULL; i++)
+			if (kd->group != NULL &&
+			    oid_is(&params, kd->curve_oid, kd->curve_oid_len)) {
+				curve = kd;
+				curve_row = i;
+			}
 	if (curve != NULL) {
 		if ((weak = ec_point_weakness(key, key_len, curve->field_len)) != NULL)
 			goto out;
-		if ((tmpl = ec_template((size_t)(curve - ec_curves))) != NULL) {
+		if ((tmpl = ec_template(curve_row)) != NULL) {
 			/* the point is decoded and checked on the curve */
 			if ((pkey = EVP_PKEY_dup(tmpl)) == NULL) {
 				r = TCA_ERR_NOMEM;

@@ -35,6 +35,9 @@ static const struct err_name err_names[] = {
 	{ TCA_ERR_INVALID_ARG, "INTERNAL", "invalid argument" },
 	{ TCA_ERR_CRYPTO, "INTERNAL", "cryptographic library failure" },
 	{ TCA_ERR_PROTOCOL, "INTERNAL", "protocol error" },
+	{ TCA_ERR_TOKEN_REFUSED, "INTERNAL", "the token refused the template or mechanism "
+	    "(token configuration or hsm-profile)" },
+	{ TCA_ERR_TOKEN_FULL, "INTERNAL", "the token has no room for another key" },
 };
 
 static const struct err_name *

@@ -37,6 +37,9 @@ enum {
 	TCA_ERR_INVALID_ARG = -106,	/* programming error: NULL or out-of-range argument */
 	TCA_ERR_CRYPTO = -107,	/* OpenSSL failure */
 	TCA_ERR_PROTOCOL = -108,	/* peer answered something that is not our protocol */
+	TCA_ERR_TOKEN_REFUSED = -109,	/* the token refused a template or mechanism: its
+					 * configuration or profile, not an outage */
+	TCA_ERR_TOKEN_FULL = -110,	/* the token has no room for another object */
 };
 
 /* Human-readable description; never NULL. */

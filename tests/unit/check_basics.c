@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include "keytype.h"
 #include "rpc-ops.h"
 #include "secret.h"
@@ -59,6 +63,95 @@ START_TEST(test_key_types)
 	ck_assert_str_eq(tca_key_type_name(t), "ed25519");
 	ck_assert_int_eq(tca_key_type_from_name("rsa-1024", &t), TCA_ERR_BAD_REQUEST);
 	ck_assert_str_eq(tca_key_type_name(TCA_KEY_NONE), "none");
+}
+END_TEST
+
+/*
+ * /basics/keytype/table: every row agrees with OpenSSL (the oracle): the curve
+ * OID names the group, the signature NID is the digest-with-key pair, the
+ * DigestInfo prefix is the one OpenSSL writes, the raw signature length fits
+ * the key size; and an unknown type has no row.
+ */
+START_TEST(test_key_table)
+{
+	const struct tca_key_desc *kd;
+	unsigned char di[64], *p;
+	ASN1_OBJECT *obj;
+	int md_nid, pk_nid, n;
+	size_t i, seen = 0;
+	char buf[128];
+
+	ck_assert_ptr_null(tca_key_desc(TCA_KEY_NONE));
+	ck_assert_ptr_null(tca_key_desc((enum tca_key_type)99));
+	ck_assert_ptr_null(tca_key_desc_by_alg(TCA_SIG_NONE));
+	ck_assert_int_eq(tca_sig_alg_nid(TCA_SIG_NONE), NID_undef);
+	ck_assert_ptr_null(tca_key_desc_at(TCA_KEY_TYPE_COUNT));
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		seen++;
+		ck_assert_ptr_eq(tca_key_desc(kd->type), kd);
+		ck_assert_ptr_eq(tca_key_desc_by_alg(kd->alg), kd);
+		ck_assert_int_eq(tca_sig_alg_nid(kd->alg), kd->sig_nid);
+		ck_assert_int_eq(OBJ_find_sigid_algs(kd->sig_nid, &md_nid, &pk_nid), 1);
+		if (kd->md != NULL)
+			ck_assert_int_eq(md_nid, OBJ_txt2nid(kd->md));
+		else
+			ck_assert_int_eq(md_nid, NID_undef);
+		ck_assert_int_eq(pk_nid, strcmp(kd->pkey_type, "EC") == 0 ?
+		    NID_X9_62_id_ecPublicKey : strcmp(kd->pkey_type, "RSA") == 0 ?
+		    NID_rsaEncryption : NID_ED25519);
+		ck_assert_uint_ne(kd->raw_mech, 0);
+		if (kd->ec_params != NULL) {
+			const unsigned char *q = kd->ec_params;
+
+			ck_assert_int_eq(kd->ec_params[0], 0x06);
+			ck_assert_ptr_eq(kd->curve_oid, kd->ec_params + 2);
+			obj = d2i_ASN1_OBJECT(NULL, &q, (long)kd->ec_params_len);
+			ck_assert_ptr_nonnull(obj);
+			ck_assert_ptr_eq(q, kd->ec_params + kd->ec_params_len);
+			n = OBJ_obj2nid(obj);
+			ASN1_OBJECT_free(obj);
+			if (kd->group != NULL) {
+				ck_assert_int_eq(n, OBJ_txt2nid(kd->group));
+				ck_assert_uint_eq(kd->sig_len, 2 * kd->field_len);
+				ck_assert_int_eq(kd->sig_form, TCA_SIG_FORM_ECDSA_RS);
+			} else {
+				ck_assert_int_eq(n, NID_ED25519);
+				ck_assert_uint_eq(kd->sig_len, 64);
+			}
+		} else {
+			ck_assert_uint_eq(kd->sig_len, kd->rsa_bits / 8);
+			ck_assert_ptr_nonnull(kd->digest_info);
+			/* the DigestInfo OpenSSL encodes for an all-zero digest */
+			{
+				X509_SIG *xs = X509_SIG_new();
+				X509_ALGOR *alg;
+				ASN1_OCTET_STRING *dg;
+				unsigned char zero[64] = { 0 };
+				int len;
+
+				ck_assert_ptr_nonnull(xs);
+				X509_SIG_getm(xs, &alg, &dg);
+				ck_assert_int_eq(X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid),
+				    V_ASN1_NULL, NULL), 1);
+				ck_assert_int_eq(ASN1_OCTET_STRING_set(dg, zero,
+				    EVP_MD_get_size(EVP_get_digestbynid(md_nid))), 1);
+				p = di;
+				len = i2d_X509_SIG(xs, NULL);
+				ck_assert_int_gt(len, 0);
+				ck_assert_int_le(len, (int)sizeof(di));
+				ck_assert_int_eq(i2d_X509_SIG(xs, &p), len);
+				ck_assert_uint_eq(kd->digest_info_len,
+				    (size_t)len - (size_t)EVP_MD_get_size(EVP_get_digestbynid(md_nid)));
+				ck_assert_mem_eq(kd->digest_info, di, kd->digest_info_len);
+				X509_SIG_free(xs);
+			}
+		}
+	}
+	ck_assert_uint_eq(seen, TCA_KEY_TYPE_COUNT);
+	tca_key_types_format((1u << TCA_KEY_EC_P256) | (1u << TCA_KEY_ED25519), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "ec-p256, ed25519");
+	tca_key_types_format(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "none");
 }
 END_TEST
 
@@ -249,6 +342,7 @@ basics_suite(void)
 
 	tcase_add_test(tc, test_error_codes);
 	tcase_add_test(tc, test_key_types);
+	tcase_add_test(tc, test_key_table);
 	tcase_add_test(tc, test_tenant_ids);
 	tcase_add_test(tc, test_device_ids);
 	tcase_add_test(tc, test_key_naming);

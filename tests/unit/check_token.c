@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <p11-kit/pkcs11.h>
+#include "p11.h"
 #include <p11-kit/p11-kit.h>
 
 #include <openssl/evp.h>
@@ -904,11 +904,55 @@ START_TEST(test_open_ambiguous_uri)
 }
 END_TEST
 
+/* /token/p11/classify: what each CK_RV makes the supervisor do */
+START_TEST(test_p11_classify)
+{
+	CK_MECHANISM_TYPE m;
+	CK_RV rv;
+
+	ck_assert_int_eq(tca_p11_classify(CKR_OK), TCA_P11_OK);
+	ck_assert_int_eq(tca_p11_classify(CKR_SESSION_HANDLE_INVALID), TCA_P11_NEW_SESSION);
+	ck_assert_int_eq(tca_p11_classify(CKR_SESSION_CLOSED), TCA_P11_NEW_SESSION);
+	ck_assert_int_eq(tca_p11_classify(CKR_USER_NOT_LOGGED_IN), TCA_P11_LOGIN);
+	ck_assert_int_eq(tca_p11_classify(CKR_OBJECT_HANDLE_INVALID), TCA_P11_HANDLES);
+	ck_assert_int_eq(tca_p11_classify(CKR_KEY_HANDLE_INVALID), TCA_P11_HANDLES);
+	ck_assert_int_eq(tca_p11_classify(CKR_DEVICE_ERROR), TCA_P11_REINIT);
+	ck_assert_int_eq(tca_p11_classify(CKR_DEVICE_REMOVED), TCA_P11_REINIT);
+	ck_assert_int_eq(tca_p11_classify(CKR_TOKEN_NOT_PRESENT), TCA_P11_REINIT);
+	ck_assert_int_eq(tca_p11_classify(CKR_CRYPTOKI_NOT_INITIALIZED), TCA_P11_REINIT);
+	ck_assert_int_eq(tca_p11_classify(CKR_PIN_INCORRECT), TCA_P11_PIN);
+	ck_assert_int_eq(tca_p11_classify(CKR_PIN_LOCKED), TCA_P11_PIN);
+	ck_assert_int_eq(tca_p11_classify(CKR_TEMPLATE_INCONSISTENT), TCA_P11_CONFIG);
+	ck_assert_int_eq(tca_p11_classify(CKR_MECHANISM_INVALID), TCA_P11_CONFIG);
+	ck_assert_int_eq(tca_p11_classify(CKR_DEVICE_MEMORY), TCA_P11_FULL);
+	ck_assert_int_eq(tca_p11_error(CKR_TEMPLATE_INCONSISTENT), TCA_ERR_TOKEN_REFUSED);
+	ck_assert_int_eq(tca_p11_error(CKR_DEVICE_MEMORY), TCA_ERR_TOKEN_FULL);
+	ck_assert_int_eq(tca_p11_error(CKR_PIN_INCORRECT), TCA_ERR_UNAUTHORIZED);
+	ck_assert_int_eq(tca_p11_error(CKR_DEVICE_REMOVED), TCA_ERR_TOKEN_UNAVAILABLE);
+	ck_assert_str_eq(tca_p11_rv_name(CKR_DEVICE_REMOVED), "CKR_DEVICE_REMOVED");
+	ck_assert_str_eq(tca_p11_rv_name(0x80001234UL), "CKR_0x80001234");
+	ck_assert_int_eq(tca_p11_rv_from_name("CKR_KEY_HANDLE_INVALID", &rv), 0);
+	ck_assert_uint_eq(rv, CKR_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(tca_p11_rv_from_name("0x30", &rv), 0);
+	ck_assert_uint_eq(rv, CKR_DEVICE_ERROR);
+	ck_assert_int_eq(tca_p11_rv_from_name("CKR_NOPE", &rv), -1);
+	ck_assert_int_eq(tca_p11_mech_from_name("CKM_ECDSA_SHA256", &m), 0);
+	ck_assert_uint_eq(m, CKM_ECDSA_SHA256);
+	ck_assert_str_eq(tca_p11_mech_name(CKM_SHA256_RSA_PKCS), "CKM_SHA256_RSA_PKCS");
+	ck_assert_int_eq(tca_p11_mech_from_name("", &m), -1);
+	ck_assert_int_eq(tca_p11_mech_from_name("-1", &m), -1);
+}
+END_TEST
+
 static Suite *
 token_suite(void)
 {
 	Suite *s = suite_create("token");
 	TCase *tc;
+
+	tc = tcase_create("p11");
+	tcase_add_test(tc, test_p11_classify);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");
 	tcase_add_unchecked_fixture(tc, setup_token, teardown);

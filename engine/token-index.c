@@ -1,0 +1,393 @@
+/*
+ * token-index.c - the key index: CKA_ID -> private key handle and type.
+ *
+ * Built with one enumeration of the token's private keys at start; requests
+ * never search the token (SoftHSMv2's C_FindObjects is linear in the object
+ * count, ~32 ms at 2,000 objects).
+ */
+#include "config.h"
+
+#include "token-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "tca-error.h"
+
+#define TOKEN_INDEX_MIN_BUCKETS	1024
+
+/* PKCS#11 3.0 also allows the Edwards curve name as a PrintableString */
+static const unsigned char ps_edwards25519[] = {
+	0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'
+};
+
+static uint64_t
+id_hash(const tca_token *tok, const unsigned char *id, size_t id_len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ tok->hash_seed;
+	size_t i;
+
+	/* FNV-1a; the seed keeps bucket placement unpredictable */
+	for (i = 0; i < id_len; i++) {
+		h ^= id[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+int
+tok_index_init(tca_token *tok)
+{
+	if (RAND_bytes((unsigned char *)&tok->hash_seed, sizeof(tok->hash_seed)) != 1)
+		tok->hash_seed = (uint64_t)(uintptr_t)tok;	/* placement only, not security */
+	tok->n_buckets = TOKEN_INDEX_MIN_BUCKETS;
+	if ((tok->buckets = calloc(tok->n_buckets, sizeof(*tok->buckets))) == NULL)
+		return TCA_ERR_NOMEM;
+	return TCA_OK;
+}
+
+static struct key_entry *
+index_find_locked(const tca_token *tok, const unsigned char *id, size_t id_len)
+{
+	uint64_t h = id_hash(tok, id, id_len);
+	struct key_entry *e;
+
+	for (e = tok->buckets[h & (tok->n_buckets - 1)]; e != NULL; e = e->next)
+		if (e->hash == h && e->id_len == id_len && memcmp(e->id, id, id_len) == 0)
+			return e;
+	return NULL;
+}
+
+static int
+index_grow_locked(tca_token *tok)
+{
+	struct key_entry **nb, *e, *next;
+	size_t n = tok->n_buckets * 2, i;
+
+	if (n > SIZE_MAX / sizeof(*nb) || (nb = calloc(n, sizeof(*nb))) == NULL)
+		return TCA_ERR_NOMEM;
+	for (i = 0; i < tok->n_buckets; i++) {
+		for (e = tok->buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->hash & (n - 1)];
+			nb[e->hash & (n - 1)] = e;
+		}
+	}
+	free(tok->buckets);
+	tok->buckets = nb;
+	tok->n_buckets = n;
+	return TCA_OK;
+}
+
+int
+tok_index_insert(tca_token *tok, struct key_entry *e)
+{
+	size_t b;
+	int r = TCA_OK;
+
+	e->hash = id_hash(tok, e->id, e->id_len);
+	pthread_rwlock_wrlock(&tok->index_lock);
+	if (index_find_locked(tok, e->id, e->id_len) != NULL) {
+		r = TCA_ERR_ALREADY_EXISTS;
+		goto out;
+	}
+	/* load factor 1; a failed grow only costs speed */
+	if (tok->n_keys >= tok->n_buckets && index_grow_locked(tok) != TCA_OK)
+		log_warn("token: key index could not grow (out of memory)");
+	b = e->hash & (tok->n_buckets - 1);
+	e->next = tok->buckets[b];
+	tok->buckets[b] = e;
+	tok->n_keys++;
+ out:
+	pthread_rwlock_unlock(&tok->index_lock);
+	return r;
+}
+
+int
+tok_index_remove(tca_token *tok, const unsigned char *id, size_t id_len)
+{
+	uint64_t h = id_hash(tok, id, id_len);
+	struct key_entry **pp, *e;
+	int removed = 0;
+
+	pthread_rwlock_wrlock(&tok->index_lock);
+	for (pp = &tok->buckets[h & (tok->n_buckets - 1)]; (e = *pp) != NULL; pp = &e->next) {
+		if (e->hash == h && e->id_len == id_len && memcmp(e->id, id, id_len) == 0) {
+			*pp = e->next;
+			free(e);
+			tok->n_keys--;
+			removed = 1;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&tok->index_lock);
+	return removed;
+}
+
+struct key_entry *
+tok_entry_new(const unsigned char *id, size_t id_len, const char *label, size_t label_len,
+    CK_OBJECT_HANDLE handle, enum tca_key_type type)
+{
+	struct key_entry *e;
+
+	if (id_len == 0 || id_len > TOKEN_MAX_ID)
+		return NULL;
+	if (label_len > TOKEN_MAX_LABEL)
+		label_len = TOKEN_MAX_LABEL;
+	if ((e = calloc(1, sizeof(*e) + id_len + label_len + 1)) == NULL)
+		return NULL;
+	e->id = (unsigned char *)(e + 1);
+	e->label = (char *)e->id + id_len;
+	memcpy(e->id, id, id_len);
+	if (label_len > 0)
+		memcpy(e->label, label, label_len);
+	e->label[label_len] = '\0';
+	e->id_len = id_len;
+	e->handle = handle;
+	e->type = type;
+	return e;
+}
+
+void
+tok_index_free(tca_token *tok)
+{
+	struct key_entry *e, *next;
+	size_t i;
+
+	if (tok->buckets == NULL)
+		return;
+	for (i = 0; i < tok->n_buckets; i++) {
+		for (e = tok->buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(tok->buckets);
+	tok->buckets = NULL;
+	tok->n_keys = 0;
+}
+
+/* The entry may go away once the lock is dropped: copy out what is needed. */
+int
+tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
+    CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr)
+{
+	struct key_entry *e;
+	int r = TCA_ERR_NOT_FOUND;
+
+	pthread_rwlock_rdlock(&tok->index_lock);
+	if ((e = index_find_locked(tok, id, id_len)) != NULL) {
+		if (handle_ptr != NULL)
+			*handle_ptr = e->handle;
+		if (type_ptr != NULL)
+			*type_ptr = e->type;
+		r = TCA_OK;
+	}
+	pthread_rwlock_unlock(&tok->index_lock);
+	return r;
+}
+
+enum tca_key_type
+tok_ec_params_type(const unsigned char *p, size_t len, CK_KEY_TYPE kt)
+{
+	const struct tca_key_desc *kd;
+	size_t i;
+
+	if (kt == CKK_EC_EDWARDS && len == sizeof(ps_edwards25519) &&
+	    memcmp(p, ps_edwards25519, len) == 0)
+		return TCA_KEY_ED25519;
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
+		if (kd->ckk == kt && kd->ec_params != NULL && kd->ec_params_len == len &&
+		    memcmp(kd->ec_params, p, len) == 0)
+			return kd->type;
+	return TCA_KEY_NONE;
+}
+
+/* The RSA type of this modulus size, or TCA_KEY_NONE. */
+static enum tca_key_type
+rsa_bits_type(CK_ULONG bits)
+{
+	const struct tca_key_desc *kd;
+	size_t i;
+
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
+		if (kd->ckk == CKK_RSA && kd->rsa_bits == bits)
+			return kd->type;
+	return TCA_KEY_NONE;
+}
+
+/* Works out the index type of a private key (TCA_KEY_NONE for keys we cannot
+ * sign with, which are still indexed so their ids count as taken). */
+static CK_RV
+classify_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_KEY_TYPE kt,
+    enum tca_key_type *type_ptr)
+{
+	unsigned char params[64];
+	CK_ULONG bits = 0;
+	CK_ATTRIBUTE a;
+	size_t len = 0;
+	CK_RV rv;
+
+	*type_ptr = TCA_KEY_NONE;
+	switch (kt) {
+	case CKK_EC:
+	case CKK_EC_EDWARDS:
+		rv = tca_p11_get_attr(tok->mod, h, obj, CKA_EC_PARAMS, params, sizeof(params), &len);
+		if (rv == CKR_OK)
+			*type_ptr = tok_ec_params_type(params, len, kt);
+		else if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID)
+			rv = CKR_OK;	/* explicit curve parameters: not ours */
+		return rv;
+	case CKK_RSA:
+		rv = tca_p11_get_attr(tok->mod, h, obj, CKA_MODULUS_BITS, &bits, sizeof(bits), &len);
+		if (rv != CKR_OK || len != sizeof(bits)) {
+			/* private key objects often lack CKA_MODULUS_BITS */
+			a.type = CKA_MODULUS;
+			a.pValue = NULL;
+			a.ulValueLen = 0;
+			rv = P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, &a, 1);
+			if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+				return CKR_OK;
+			if (rv != CKR_OK)
+				return rv;
+			if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > 4096)
+				return CKR_OK;
+			bits = a.ulValueLen * 8;
+		}
+		*type_ptr = rsa_bits_type(bits);
+		return CKR_OK;
+	default:
+		return CKR_OK;
+	}
+}
+
+static int
+index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
+{
+	unsigned char id[TOKEN_MAX_ID], params[64];
+	char label[TOKEN_MAX_LABEL + 1];
+	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
+	enum tca_key_type type = TCA_KEY_NONE;
+	CK_ATTRIBUTE a[5];
+	struct key_entry *e = NULL;
+	size_t label_len = 0;
+	char hex[2 * 16 + 1];
+	CK_RV rv;
+	int r = TCA_ERR_INTERNAL;
+
+	a[0].type = CKA_ID;
+	a[0].pValue = id;
+	a[0].ulValueLen = sizeof(id);
+	a[1].type = CKA_LABEL;
+	a[1].pValue = label;
+	a[1].ulValueLen = sizeof(label) - 1;
+	a[2].type = CKA_KEY_TYPE;
+	a[2].pValue = &kt;
+	a[2].ulValueLen = sizeof(kt);
+	/* What classify_key() needs, in the same call (one C_GetAttributeValue
+	 * per key: SoftHSM's file store re-reads the object file on every call,
+	 * docs/performance.md F4).  Each key type lacks one of these, so the
+	 * call returns CKR_ATTRIBUTE_TYPE_INVALID with that one marked
+	 * unavailable and the others filled (PKCS#11 3.0 5.7). */
+	a[3].type = CKA_EC_PARAMS;
+	a[3].pValue = params;
+	a[3].ulValueLen = sizeof(params);
+	a[4].type = CKA_MODULUS;	/* its length only */
+	a[4].pValue = NULL;
+	a[4].ulValueLen = 0;
+	rv = P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, a, 5);
+	if (rv == CKR_OBJECT_HANDLE_INVALID) {
+		/* deleted by another application meanwhile */
+		r = TCA_OK;
+		goto out;
+	}
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE) {
+		tca_p11_result(tok->mod, "C_GetAttributeValue (key index)", P11_LOG_ERROR, rv);
+		r = TCA_ERR_TOKEN_UNAVAILABLE;
+		goto out;
+	}
+	if (a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION || a[0].ulValueLen > sizeof(id)) {
+		log_warn("token: private key object %lu has no usable CKA_ID (longer than %d "
+		    "bytes or unreadable); not indexed", (unsigned long)obj, TOKEN_MAX_ID);
+		r = TCA_OK;
+		goto out;
+	}
+	if (a[0].ulValueLen == 0) {
+		log_debug("token: private key object %lu has an empty CKA_ID; not indexed",
+		    (unsigned long)obj);
+		r = TCA_OK;
+		goto out;
+	}
+	if (a[2].ulValueLen != sizeof(kt)) {
+		log_warn("token: private key object %lu has no readable CKA_KEY_TYPE; not indexed",
+		    (unsigned long)obj);
+		r = TCA_OK;
+		goto out;
+	}
+	if (a[1].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[1].ulValueLen < sizeof(label))
+		label_len = a[1].ulValueLen;
+	if ((kt == CKK_EC || kt == CKK_EC_EDWARDS) &&
+	    a[3].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[3].ulValueLen <= sizeof(params)) {
+		type = tok_ec_params_type(params, a[3].ulValueLen, kt);
+		rv = CKR_OK;
+	} else if (kt == CKK_RSA && a[4].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+	    a[4].ulValueLen > 0 && a[4].ulValueLen <= 4096) {
+		type = rsa_bits_type(a[4].ulValueLen * 8);
+		rv = CKR_OK;
+	} else	/* a token that stopped at the first invalid attribute, or odd keys */
+		rv = classify_key(tok, h, obj, kt, &type);
+	if (rv != CKR_OK) {
+		tca_p11_result(tok->mod, "C_GetAttributeValue (key type details)",
+		    P11_LOG_ERROR, rv);
+		r = TCA_ERR_TOKEN_UNAVAILABLE;
+		goto out;
+	}
+	if ((e = tok_entry_new(id, a[0].ulValueLen, label, label_len, obj, type)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	r = tok_index_insert(tok, e);
+	if (r == TCA_ERR_ALREADY_EXISTS) {
+		tca_p11_id_hex(id, a[0].ulValueLen > 16 ? 16 : a[0].ulValueLen, hex, sizeof(hex));
+		log_warn("token: several private keys have CKA_ID %s; using the first", hex);
+		r = TCA_OK;
+		goto out;
+	}
+	if (r != TCA_OK)
+		goto out;
+	e = NULL;
+	r = TCA_OK;
+ out:
+	free(e);
+	return r;
+}
+
+int
+tok_index_build(tca_token *tok, CK_SESSION_HANDLE h)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[1];
+	CK_OBJECT_HANDLE *objs = NULL;
+	size_t n = 0, i;
+	int r = TCA_ERR_INTERNAL;
+
+	tmpl[0].type = CKA_CLASS;
+	tmpl[0].pValue = &cls;
+	tmpl[0].ulValueLen = sizeof(cls);
+	if (tca_p11_find_all(tok->mod, h, tmpl, 1, &objs, &n) != CKR_OK) {
+		r = TCA_ERR_TOKEN_UNAVAILABLE;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if ((r = index_add_object(tok, h, objs[i])) != TCA_OK)
+			goto out;
+	log_debug("token: indexed %zu of %zu private key objects", tok->n_keys, n);
+	r = TCA_OK;
+ out:
+	free(objs);
+	return r;
+}
