@@ -36,6 +36,7 @@ tca_config_defaults(struct tca_config *cfg)
 	snprintf(cfg->profile, sizeof(cfg->profile), "softhsm2");
 	snprintf(cfg->profiles_dir, sizeof(cfg->profiles_dir), "%s/tca/hsm-profiles", TCA_SYSCONFDIR);
 	cfg->pool_size = 4;
+	cfg->recovery_wait_ms = TCA_TOKEN_DEFAULT_WAIT_MS;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "/var/lib/tca/state.db");
 	cfg->group_commit_max = 256;
 	snprintf(cfg->ca_organization, sizeof(cfg->ca_organization), "Cumulocity");
@@ -300,6 +301,8 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	STR("token.pin_file", pin_file, 1)
 	STR("token.pin_env", pin_env, 1)
 	UINT("token.pool_size", pool_size, 1, 256)
+	STR("token.init_args", init_args, 1)
+	UINT("token.recovery_wait_ms", recovery_wait_ms, 100, 600000)
 	STR("store.path", store_path, 0)
 	UINT("store.group_commit_max", group_commit_max, 1, 4096)
 	STR("ca.organization", ca_organization, 1)
@@ -383,6 +386,7 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 struct profile_ctx {
 	struct tca_config *cfg;
 	char module[PATH_MAX];
+	char init_args[1024];
 };
 
 static int
@@ -397,6 +401,8 @@ profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		return parse_str(v, cfg->profile_name, sizeof(cfg->profile_name), 0, why, whylen);
 	if (strcmp(k, "module") == 0)
 		return parse_str(v, pc->module, sizeof(pc->module), 0, why, whylen);
+	if (strcmp(k, "init_args") == 0)
+		return parse_str(v, pc->init_args, sizeof(pc->init_args), 1, why, whylen);
 	if (strcmp(k, "max_sessions") == 0) {
 		if ((r = parse_uint(v, 0, 1UL << 20, 10, &x, why, whylen)) == TCA_OK)
 			cfg->quirks.max_sessions = x;
@@ -436,6 +442,9 @@ tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t err
 		}
 		memcpy(cfg->module, pc.module, sizeof(cfg->module));
 	}
+	/* a deployment's own token.init_args (NSS: its configdir) wins */
+	if (cfg->init_args[0] == '\0')
+		memcpy(cfg->init_args, pc.init_args, sizeof(cfg->init_args));
 	return TCA_OK;
 }
 

@@ -47,6 +47,8 @@ struct tca_config {
 	char pin_file[PATH_MAX];
 	char pin_env[64];
 	unsigned int pool_size;
+	char init_args[1024];		/* C_Initialize pReserved; from the profile unless set */
+	unsigned int recovery_wait_ms;	/* requests wait this long for a recovering token */
 	struct tca_token_quirks quirks;	/* from the profile */
 	char profile_name[64];
 	/* store */

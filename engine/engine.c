@@ -123,14 +123,36 @@ ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, size_t whyle
 	return ent;
 }
 
-/* TCA_OK if ent's key is in the token's index, else TOKEN_UNAVAILABLE. */
+/* TCA_OK if ent's key is on the token, else TOKEN_UNAVAILABLE.  A key missing
+ * at start-up is looked for on the token again (at most once a second): it
+ * may have come back, or another engine sharing the token made it. */
 static int
-ca_key_usable(const struct ca_entry *ent, char *why, size_t whylen)
+ca_key_usable(tca_engine *e, const struct ca_entry *ent, char *why, size_t whylen)
 {
+	int r;
+
 	if (ent->key_present)
 		return TCA_OK;
-	snprintf(why, whylen, "the CA key of tenant %s is not on the token", ent->tenant);
+	if ((r = tca_token_check_key(e->tok, ent->key_id, TCA_KEY_ID_LEN, NULL)) == TCA_OK)
+		return TCA_OK;
+	if (r == TCA_ERR_NOT_FOUND)
+		snprintf(why, whylen, "the CA key of tenant %s is not on the token", ent->tenant);
+	else
+		snprintf(why, whylen, "the token is unavailable (%s)", tca_strerror(r));
 	return TCA_ERR_TOKEN_UNAVAILABLE;
+}
+
+/* A reason for a signing failure the token layer only logged. */
+static void
+sign_failure_why(int r, char *why, size_t whylen)
+{
+	if (why[0] != '\0')
+		return;
+	if (r == TCA_ERR_TOKEN_UNAVAILABLE)
+		snprintf(why, whylen, "the token could not sign: it is unavailable or "
+		    "recovering (see `ca-admin status` and the engine log)");
+	else if (r == TCA_ERR_TOKEN_REFUSED)
+		snprintf(why, whylen, "the token refused to sign: %s", tca_strerror(r));
 }
 
 /* Inserts or replaces; takes over the caller's reference to ent.  Caller holds
@@ -425,24 +447,49 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 	return 0;
 }
 
+/* 1 if the token key (id, label) is one of ours that no active CA owns.
+ * Caller holds e->lock. */
+static int
+key_is_orphan_locked(tca_engine *e, const unsigned char *id, size_t id_len, const char *label)
+{
+	struct ca_entry *ent;
+
+	if (strncmp(label, TCA_KEY_LABEL_PREFIX, strlen(TCA_KEY_LABEL_PREFIX)) != 0)
+		return 0;
+	ent = cache_get_locked(e, label + strlen(TCA_KEY_LABEL_PREFIX));
+	return ent == NULL || id_len != TCA_KEY_ID_LEN || memcmp(ent->key_id, id, id_len) != 0;
+}
+
 static int
 count_orphan(void *ctx, const unsigned char *id, size_t id_len, const char *label,
     enum tca_key_type type)
 {
 	tca_engine *e = ctx;
-	const char *tenant;
-	struct ca_entry *ent;
 
-	if (strncmp(label, TCA_KEY_LABEL_PREFIX, strlen(TCA_KEY_LABEL_PREFIX)) != 0)
-		return 0;
-	tenant = label + strlen(TCA_KEY_LABEL_PREFIX);
-	ent = cache_get_locked(e, tenant);
-	if (ent == NULL || id_len != TCA_KEY_ID_LEN || memcmp(ent->key_id, id, id_len) != 0) {
+	(void)type;
+	if (key_is_orphan_locked(e, id, id_len, label)) {
 		e->n_orphans++;
 		log_warn("token key \"%s\" belongs to no active CA (interrupted create or "
 		    "delete, or a restored store); remove it with `ca-admin ca delete %s "
-		    "--confirm` if it is not needed", label, tenant);
+		    "--confirm` if it is not needed", label, label + strlen(TCA_KEY_LABEL_PREFIX));
 	}
+	return 0;
+}
+
+struct orphan_count {
+	tca_engine *e;
+	size_t n;
+};
+
+static int
+orphan_cb(void *ctx, const unsigned char *id, size_t id_len, const char *label,
+    enum tca_key_type type)
+{
+	struct orphan_count *oc = ctx;
+
+	(void)type;
+	if (key_is_orphan_locked(oc->e, id, id_len, label))
+		oc->n++;
 	return 0;
 }
 
@@ -609,7 +656,12 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 
 	tca_tenant_key_id(tenant, key_id);
 	tca_tenant_key_label(tenant, label, sizeof(label));
-	if (tca_token_find_key(e->tok, key_id, sizeof(key_id), NULL) == TCA_OK) {
+	/* the index, or the token itself once (a key another engine made) */
+	if ((r = tca_token_check_key(e->tok, key_id, sizeof(key_id), NULL)) != TCA_ERR_NOT_FOUND) {
+		if (r != TCA_OK) {
+			snprintf(why, whylen, "the token is unavailable (%s)", tca_strerror(r));
+			goto out;
+		}
 		snprintf(why, whylen, "the token already holds a key for tenant %s that no CA "
 		    "owns (interrupted create/delete or restored store); inspect it and remove "
 		    "it with `ca-admin ca delete %s --confirm`", tenant, tenant);
@@ -778,7 +830,12 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 		return r;
 	tca_tenant_key_id(tenant, key_id);
 	if ((ent = cache_get(e, tenant)) == NULL) {
-		if (tca_token_find_key(e->tok, key_id, sizeof(key_id), NULL) != TCA_OK) {
+		if ((r = tca_token_check_key(e->tok, key_id, sizeof(key_id), NULL)) != TCA_OK) {
+			if (r != TCA_ERR_NOT_FOUND) {
+				snprintf(why, whylen, "the token is unavailable (%s)",
+				    tca_strerror(r));
+				return r;
+			}
 			snprintf(why, whylen, "tenant %s has no CA", tenant);
 			return TCA_ERR_NOT_FOUND;
 		}
@@ -791,10 +848,6 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 		}
 		log_notice("tenant %s: orphan key destroyed (%lu token objects, uid %u)",
 		    tenant, destroyed, (unsigned int)who->uid);
-		pthread_rwlock_wrlock(&e->lock);
-		if (e->n_orphans > 0)
-			e->n_orphans--;
-		pthread_rwlock_unlock(&e->lock);
 		return TCA_OK;
 	}
 	tca_hex(ent->cur->sha256, sizeof(ent->cur->sha256), fp);
@@ -859,7 +912,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	    (r = tca_csr_check(csr, device_id, why, whylen)) != TCA_OK)
 		goto out;
 	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL ||
-	    (r = ca_key_usable(ent, why, whylen)) != TCA_OK)
+	    (r = ca_key_usable(e, ent, why, whylen)) != TCA_OK)
 		goto out;
 	if (current != NULL) {
 		cas[0] = ent->cur;
@@ -882,8 +935,10 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		OPENSSL_free(der);
 		der = NULL;
 		if ((r = tca_cert_issue_device(ent->cur, &signer, csr, &dp, &info, &der,
-		    why, whylen)) != TCA_OK)
+		    why, whylen)) != TCA_OK) {
+			sign_failure_why(r, why, whylen);
 			goto out;
+		}
 		change_init(e, &chg, TCA_CHANGE_CERT_ISSUE,
 		    current != NULL ? "reenroll" : "issue", tenant, who);
 		chg.cert = &info;
@@ -948,11 +1003,18 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
 void
 tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 {
+	struct orphan_count oc;
+
 	memset(st, 0, sizeof(*st));
 	pthread_rwlock_rdlock(&e->lock);
 	st->active_cas = e->n_active;
 	st->missing_keys = e->n_missing;
-	st->orphan_keys = e->n_orphans;
+	/* counted now: a failed create's key or a delete leaves or removes them
+	 * at any time (lock order: engine, then the token's index) */
+	oc.e = e;
+	oc.n = 0;
+	(void)tca_token_foreach_key(e->tok, orphan_cb, &oc);
+	st->orphan_keys = oc.n;
 	st->started = e->started;
 	pthread_rwlock_unlock(&e->lock);
 	st->issued = __atomic_load_n(&e->issued, __ATOMIC_RELAXED);
@@ -1021,7 +1083,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		r = TCA_OK;
 		goto out;
 	}
-	if ((r = ca_key_usable(ent, why, whylen)) != TCA_OK)
+	if ((r = ca_key_usable(e, ent, why, whylen)) != TCA_OK)
 		goto out;
 	signer_for(e, ent, &sctx, &signer);
 	if ((r = tca_cert_reissue_ca(ent->cur->der, ent->cur->der_len, not_before,

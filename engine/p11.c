@@ -274,6 +274,15 @@ tca_p11_result(struct tca_p11 *m, const char *fn, int level, CK_RV rv)
 	return rv;
 }
 
+int64_t
+tca_p11_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 tca_p11_last_error(struct tca_p11 *m, char *fn, size_t fnsz, CK_RV *rv_ptr,
     int64_t *time_ptr, unsigned long long *failures_ptr)

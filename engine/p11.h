@@ -129,6 +129,9 @@ CK_RV tca_p11_get_bool(struct tca_p11 *m, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE 
 CK_RV tca_p11_find_all(struct tca_p11 *m, CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl,
     CK_ULONG n_tmpl, CK_OBJECT_HANDLE **objs_ptr, size_t *n_ptr);
 
+/* Milliseconds on the monotonic clock. */
+int64_t tca_p11_now_ms(void);
+
 /* The module's last recorded failure (fn "" if none). */
 void tca_p11_last_error(struct tca_p11 *m, char *fn, size_t fnsz, CK_RV *rv_ptr,
     int64_t *time_ptr, unsigned long long *failures_ptr);

@@ -315,7 +315,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_engine_foreach_brief(ctx->engine, banner_cb, &bn) != TCA_OK)
 		goto out;
 	if ((m = cbor_new_definite_map(11)) == NULL ||
-	    (tok = cbor_new_definite_map(10)) == NULL ||
+	    (tok = cbor_new_definite_map(19)) == NULL ||
 	    (store = cbor_new_definite_map(4)) == NULL ||
 	    (ten = cbor_new_definite_map(4)) == NULL)
 		goto out;
@@ -329,6 +329,15 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(tok, "keys", ts.keys) != TCA_OK ||
 	    tca_map_add_uint(tok, "signatures", ts.signatures) != TCA_OK ||
 	    tca_map_add_uint(tok, "sign_errors", ts.sign_errors) != TCA_OK ||
+	    tca_map_add_text(tok, "health", ts.health) != TCA_OK ||
+	    tca_map_add_uint(tok, "recoveries", ts.recoveries) != TCA_OK ||
+	    tca_map_add_uint(tok, "relogins", ts.relogins) != TCA_OK ||
+	    tca_map_add_uint(tok, "key_refreshes", ts.refreshes) != TCA_OK ||
+	    tca_map_add_uint(tok, "sessions_replaced", ts.sessions_replaced) != TCA_OK ||
+	    tca_map_add_text(tok, "problem", ts.problem) != TCA_OK ||
+	    tca_map_add_uint(tok, "problem_time", (uint64_t)ts.problem_time) != TCA_OK ||
+	    tca_map_add_text(tok, "last_error", ts.last_error) != TCA_OK ||
+	    tca_map_add_uint(tok, "last_error_time", (uint64_t)ts.last_error_time) != TCA_OK ||
 	    tca_map_add_text(store, "backend", ctx->st->ops->name) != TCA_OK ||
 	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
 	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||

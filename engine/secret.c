@@ -42,6 +42,15 @@ secret_dup(const char *src, size_t len, char **secret_ptr, size_t *len_ptr,
 }
 
 int
+tca_secret_copy(const char *src, size_t len, char **secret_ptr, size_t *len_ptr,
+    char *err, size_t errlen)
+{
+	*secret_ptr = NULL;
+	*len_ptr = 0;
+	return secret_dup(src, len, secret_ptr, len_ptr, err, errlen);
+}
+
+int
 tca_secret_read_file(const char *path, char **secret_ptr, size_t *len_ptr,
     char *err, size_t errlen)
 {

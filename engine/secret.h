@@ -27,6 +27,11 @@ int tca_secret_read_file(const char *path, char **secret_ptr, size_t *len_ptr,
 int tca_secret_take_env(const char *var, char **secret_ptr, size_t *len_ptr,
     char *err, size_t errlen);
 
+/* A copy of src (len bytes) in the same kind of buffer (NUL-terminated,
+ * mlock()ed where possible); caller frees with tca_secret_free. */
+int tca_secret_copy(const char *src, size_t len, char **secret_ptr, size_t *len_ptr,
+    char *err, size_t errlen);
+
 /* Wipes and frees; NULL ok. */
 void tca_secret_free(char *secret, size_t len);
 

@@ -108,6 +108,30 @@ append(char *buf, size_t bufsz, const char *what)
 }
 
 /*
+ * After the token refused the PIN the engine waits for an operator: reload
+ * re-reads token.pin_file (the PIN from token.pin_env was taken at start and
+ * is reused) and has the supervisor log in again.
+ */
+static void
+retry_refused_pin(struct daemon *d, char *what, size_t whatlen)
+{
+	struct tca_token_status ts;
+	char err[256], *pin = NULL;
+	size_t pin_len = 0;
+
+	if (tca_token_get_status(d->tok, &ts) != TCA_OK || strcmp(ts.health, "pin-refused") != 0)
+		return;
+	if (d->cfg.pin_file[0] != '\0' &&
+	    tca_secret_read_file(d->cfg.pin_file, &pin, &pin_len, err, sizeof(err)) != TCA_OK) {
+		log_error("reload: PIN: %s; the token stays without login", err);
+		return;
+	}
+	if (tca_token_retry(d->tok, pin, pin_len) == TCA_OK)
+		append(what, whatlen, "token login retried");
+	tca_secret_free(pin, pin_len);
+}
+
+/*
  * Re-reads the configuration file.  Applied: roles, rpc timeouts, log level,
  * CA/device policy for new certificates.  Everything else (socket, token,
  * store, pool, frame cap) needs a restart: a change there is reported and
@@ -161,6 +185,7 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	tca_renewal_update_alerts(d->renewal, ncfg->alert_command,
 	    ncfg->alert_expiry_window_days, ncfg->alert_timeout_s);
 	append(what, whatlen, "alerts");
+	retry_refused_pin(d, what, whatlen);
 	/* keep the restart-only values as they are running */
 	d->cfg.frontend_uids = ncfg->frontend_uids;
 	d->cfg.frontend_gids = ncfg->frontend_gids;
@@ -279,8 +304,10 @@ main(int argc, char **argv)
 	}
 	memset(&tp, 0, sizeof(tp));
 	tp.module_path = d.cfg.module;
+	tp.init_args = d.cfg.init_args[0] != '\0' ? d.cfg.init_args : NULL;
 	tp.token_uri = d.cfg.token_uri;
 	tp.pool_size = d.cfg.pool_size;
+	tp.wait_ms = d.cfg.recovery_wait_ms;
 	tp.quirks = d.cfg.quirks;
 	r = tca_token_open(&tp, pin, pin_len, &d.tok, err, sizeof(err));
 	tca_secret_free(pin, pin_len);

@@ -24,10 +24,18 @@ static const unsigned char ps_edwards25519[] = {
 	0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'
 };
 
+struct key_index {
+	struct key_entry **buckets;
+	size_t n_buckets;
+	size_t n_keys;		/* entries with a handle */
+	size_t n_entries;	/* all entries, the searched-and-missing ones too */
+	uint64_t hash_seed;
+};
+
 static uint64_t
-id_hash(const tca_token *tok, const unsigned char *id, size_t id_len)
+id_hash(const struct key_index *ix, const unsigned char *id, size_t id_len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ tok->hash_seed;
+	uint64_t h = 0xcbf29ce484222325ULL ^ ix->hash_seed;
 	size_t i;
 
 	/* FNV-1a; the seed keeps bucket placement unpredictable */
@@ -38,70 +46,144 @@ id_hash(const tca_token *tok, const unsigned char *id, size_t id_len)
 	return h ^ (h >> 29);
 }
 
+static void
+index_destroy(struct key_index *ix)
+{
+	struct key_entry *e, *next;
+	size_t i;
+
+	if (ix == NULL)
+		return;
+	for (i = 0; ix->buckets != NULL && i < ix->n_buckets; i++) {
+		for (e = ix->buckets[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(ix->buckets);
+	free(ix);
+}
+
+static struct key_index *
+index_new(void)
+{
+	struct key_index *ix;
+
+	if ((ix = calloc(1, sizeof(*ix))) == NULL)
+		return NULL;
+	if (RAND_bytes((unsigned char *)&ix->hash_seed, sizeof(ix->hash_seed)) != 1)
+		ix->hash_seed = (uint64_t)(uintptr_t)ix;	/* placement only, not security */
+	ix->n_buckets = TOKEN_INDEX_MIN_BUCKETS;
+	if ((ix->buckets = calloc(ix->n_buckets, sizeof(*ix->buckets))) == NULL) {
+		free(ix);
+		return NULL;
+	}
+	return ix;
+}
+
 int
 tok_index_init(tca_token *tok)
 {
-	if (RAND_bytes((unsigned char *)&tok->hash_seed, sizeof(tok->hash_seed)) != 1)
-		tok->hash_seed = (uint64_t)(uintptr_t)tok;	/* placement only, not security */
-	tok->n_buckets = TOKEN_INDEX_MIN_BUCKETS;
-	if ((tok->buckets = calloc(tok->n_buckets, sizeof(*tok->buckets))) == NULL)
+	if ((tok->idx = index_new()) == NULL)
 		return TCA_ERR_NOMEM;
 	return TCA_OK;
 }
 
-static struct key_entry *
-index_find_locked(const tca_token *tok, const unsigned char *id, size_t id_len)
+void
+tok_index_free(tca_token *tok)
 {
-	uint64_t h = id_hash(tok, id, id_len);
+	index_destroy(tok->idx);
+	tok->idx = NULL;
+}
+
+static struct key_entry *
+index_find_locked(const struct key_index *ix, const unsigned char *id, size_t id_len)
+{
+	uint64_t h = id_hash(ix, id, id_len);
 	struct key_entry *e;
 
-	for (e = tok->buckets[h & (tok->n_buckets - 1)]; e != NULL; e = e->next)
+	for (e = ix->buckets[h & (ix->n_buckets - 1)]; e != NULL; e = e->next)
 		if (e->hash == h && e->id_len == id_len && memcmp(e->id, id, id_len) == 0)
 			return e;
 	return NULL;
 }
 
 static int
-index_grow_locked(tca_token *tok)
+index_grow_locked(struct key_index *ix)
 {
 	struct key_entry **nb, *e, *next;
-	size_t n = tok->n_buckets * 2, i;
+	size_t n = ix->n_buckets * 2, i;
 
 	if (n > SIZE_MAX / sizeof(*nb) || (nb = calloc(n, sizeof(*nb))) == NULL)
 		return TCA_ERR_NOMEM;
-	for (i = 0; i < tok->n_buckets; i++) {
-		for (e = tok->buckets[i]; e != NULL; e = next) {
+	for (i = 0; i < ix->n_buckets; i++) {
+		for (e = ix->buckets[i]; e != NULL; e = next) {
 			next = e->next;
 			e->next = nb[e->hash & (n - 1)];
 			nb[e->hash & (n - 1)] = e;
 		}
 	}
-	free(tok->buckets);
-	tok->buckets = nb;
-	tok->n_buckets = n;
+	free(ix->buckets);
+	ix->buckets = nb;
+	ix->n_buckets = n;
+	return TCA_OK;
+}
+
+/* Inserts e, or updates the entry with e's id from it (replace: a key found
+ * again after its handle went stale, or after a search found nothing).  Takes
+ * ownership of e unless TCA_ERR_ALREADY_EXISTS is returned. */
+static int
+index_put_locked(struct key_index *ix, struct key_entry *e, int replace)
+{
+	struct key_entry *old;
+	size_t b;
+
+	e->hash = id_hash(ix, e->id, e->id_len);
+	if ((old = index_find_locked(ix, e->id, e->id_len)) != NULL) {
+		if (!replace && old->handle != CK_INVALID_HANDLE)
+			return TCA_ERR_ALREADY_EXISTS;
+		/* same id: take over the new handle, type and search time; the
+		 * label stays (it lives in old's allocation) */
+		if (old->handle == CK_INVALID_HANDLE && e->handle != CK_INVALID_HANDLE)
+			ix->n_keys++;
+		else if (old->handle != CK_INVALID_HANDLE && e->handle == CK_INVALID_HANDLE)
+			ix->n_keys--;
+		old->handle = e->handle;
+		old->type = e->type;
+		old->searched_at = e->searched_at;
+		free(e);
+		return TCA_OK;
+	}
+	/* load factor 1; a failed grow only costs speed */
+	if (ix->n_entries >= ix->n_buckets && index_grow_locked(ix) != TCA_OK)
+		log_warn("token: key index could not grow (out of memory)");
+	b = e->hash & (ix->n_buckets - 1);
+	e->next = ix->buckets[b];
+	ix->buckets[b] = e;
+	ix->n_entries++;
+	if (e->handle != CK_INVALID_HANDLE)
+		ix->n_keys++;
 	return TCA_OK;
 }
 
 int
 tok_index_insert(tca_token *tok, struct key_entry *e)
 {
-	size_t b;
-	int r = TCA_OK;
+	int r;
 
-	e->hash = id_hash(tok, e->id, e->id_len);
 	pthread_rwlock_wrlock(&tok->index_lock);
-	if (index_find_locked(tok, e->id, e->id_len) != NULL) {
-		r = TCA_ERR_ALREADY_EXISTS;
-		goto out;
-	}
-	/* load factor 1; a failed grow only costs speed */
-	if (tok->n_keys >= tok->n_buckets && index_grow_locked(tok) != TCA_OK)
-		log_warn("token: key index could not grow (out of memory)");
-	b = e->hash & (tok->n_buckets - 1);
-	e->next = tok->buckets[b];
-	tok->buckets[b] = e;
-	tok->n_keys++;
- out:
+	r = index_put_locked(tok->idx, e, 0);
+	pthread_rwlock_unlock(&tok->index_lock);
+	return r;
+}
+
+int
+tok_index_update(tca_token *tok, struct key_entry *e)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&tok->index_lock);
+	r = index_put_locked(tok->idx, e, 1);
 	pthread_rwlock_unlock(&tok->index_lock);
 	return r;
 }
@@ -109,17 +191,23 @@ tok_index_insert(tca_token *tok, struct key_entry *e)
 int
 tok_index_remove(tca_token *tok, const unsigned char *id, size_t id_len)
 {
-	uint64_t h = id_hash(tok, id, id_len);
+	struct key_index *ix;
 	struct key_entry **pp, *e;
+	uint64_t h;
 	int removed = 0;
 
 	pthread_rwlock_wrlock(&tok->index_lock);
-	for (pp = &tok->buckets[h & (tok->n_buckets - 1)]; (e = *pp) != NULL; pp = &e->next) {
+	ix = tok->idx;
+	h = id_hash(ix, id, id_len);
+	for (pp = &ix->buckets[h & (ix->n_buckets - 1)]; (e = *pp) != NULL; pp = &e->next) {
 		if (e->hash == h && e->id_len == id_len && memcmp(e->id, id, id_len) == 0) {
 			*pp = e->next;
+			if (e->handle != CK_INVALID_HANDLE) {
+				ix->n_keys--;
+				removed = 1;
+			}
+			ix->n_entries--;
 			free(e);
-			tok->n_keys--;
-			removed = 1;
 			break;
 		}
 	}
@@ -151,41 +239,57 @@ tok_entry_new(const unsigned char *id, size_t id_len, const char *label, size_t 
 	return e;
 }
 
-void
-tok_index_free(tca_token *tok)
-{
-	struct key_entry *e, *next;
-	size_t i;
-
-	if (tok->buckets == NULL)
-		return;
-	for (i = 0; i < tok->n_buckets; i++) {
-		for (e = tok->buckets[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(tok->buckets);
-	tok->buckets = NULL;
-	tok->n_keys = 0;
-}
-
 /* The entry may go away once the lock is dropped: copy out what is needed. */
 int
 tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
-    CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr)
+    CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr, int64_t *searched_ptr)
 {
 	struct key_entry *e;
 	int r = TCA_ERR_NOT_FOUND;
 
+	if (searched_ptr != NULL)
+		*searched_ptr = 0;
 	pthread_rwlock_rdlock(&tok->index_lock);
-	if ((e = index_find_locked(tok, id, id_len)) != NULL) {
-		if (handle_ptr != NULL)
-			*handle_ptr = e->handle;
-		if (type_ptr != NULL)
-			*type_ptr = e->type;
-		r = TCA_OK;
+	if ((e = index_find_locked(tok->idx, id, id_len)) != NULL) {
+		if (searched_ptr != NULL)
+			*searched_ptr = e->searched_at;
+		if (e->handle != CK_INVALID_HANDLE) {
+			if (handle_ptr != NULL)
+				*handle_ptr = e->handle;
+			if (type_ptr != NULL)
+				*type_ptr = e->type;
+			r = TCA_OK;
+		}
 	}
+	pthread_rwlock_unlock(&tok->index_lock);
+	return r;
+}
+
+size_t
+tok_index_count(tca_token *tok)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&tok->index_lock);
+	n = tok->idx != NULL ? tok->idx->n_keys : 0;
+	pthread_rwlock_unlock(&tok->index_lock);
+	return n;
+}
+
+int
+tok_index_foreach(tca_token *tok, tca_token_key_cb cb, void *ctx)
+{
+	struct key_index *ix;
+	struct key_entry *e;
+	size_t i;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&tok->index_lock);
+	ix = tok->idx;
+	for (i = 0; i < ix->n_buckets && r == 0; i++)
+		for (e = ix->buckets[i]; e != NULL && r == 0; e = e->next)
+			if (e->handle != CK_INVALID_HANDLE)
+				r = cb(ctx, e->id, e->id_len, e->label, e->type);
 	pthread_rwlock_unlock(&tok->index_lock);
 	return r;
 }
@@ -264,8 +368,14 @@ classify_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_KEY_T
 	}
 }
 
+/*
+ * Reads obj's id, label and type in one call and puts it into ix (a new index
+ * being built: duplicates are kept first-come) or, with ix NULL, into the
+ * token's index replacing whatever entry has the same id (a key found again).
+ */
 static int
-index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
+index_add_object(tca_token *tok, struct key_index *ix, CK_SESSION_HANDLE h,
+    CK_OBJECT_HANDLE obj)
 {
 	unsigned char id[TOKEN_MAX_ID], params[64];
 	char label[TOKEN_MAX_LABEL + 1];
@@ -350,7 +460,10 @@ index_add_object(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	r = tok_index_insert(tok, e);
+	if (ix != NULL)
+		r = index_put_locked(ix, e, 0);
+	else
+		r = tok_index_update(tok, e);
 	if (r == TCA_ERR_ALREADY_EXISTS) {
 		tca_p11_id_hex(id, a[0].ulValueLen > 16 ? 16 : a[0].ulValueLen, hex, sizeof(hex));
 		log_warn("token: several private keys have CKA_ID %s; using the first", hex);
@@ -372,22 +485,76 @@ tok_index_build(tca_token *tok, CK_SESSION_HANDLE h)
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[1];
 	CK_OBJECT_HANDLE *objs = NULL;
-	size_t n = 0, i;
+	struct key_index *ix = NULL, *old;
+	size_t n = 0, i, keys;
 	int r = TCA_ERR_INTERNAL;
 
 	tmpl[0].type = CKA_CLASS;
 	tmpl[0].pValue = &cls;
 	tmpl[0].ulValueLen = sizeof(cls);
+	if ((ix = index_new()) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
 	if (tca_p11_find_all(tok->mod, h, tmpl, 1, &objs, &n) != CKR_OK) {
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		if ((r = index_add_object(tok, h, objs[i])) != TCA_OK)
+		if ((r = index_add_object(tok, ix, h, objs[i])) != TCA_OK)
 			goto out;
-	log_debug("token: indexed %zu of %zu private key objects", tok->n_keys, n);
+	keys = ix->n_keys;
+	/* the new index replaces the old one whole: every handle is new */
+	pthread_rwlock_wrlock(&tok->index_lock);
+	old = tok->idx;
+	tok->idx = ix;
+	pthread_rwlock_unlock(&tok->index_lock);
+	ix = old;
+	log_debug("token: indexed %zu of %zu private key objects", keys, n);
 	r = TCA_OK;
  out:
+	index_destroy(ix);
 	free(objs);
 	return r;
+}
+
+int
+tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *id,
+    size_t id_len, CK_RV *rv_ptr)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[2];
+	CK_OBJECT_HANDLE *objs = NULL;
+	struct key_entry *e;
+	size_t n = 0;
+	CK_RV rv;
+	int r;
+
+	tmpl[0].type = CKA_CLASS;
+	tmpl[0].pValue = &cls;
+	tmpl[0].ulValueLen = sizeof(cls);
+	tmpl[1].type = CKA_ID;
+	tmpl[1].pValue = (void *)id;
+	tmpl[1].ulValueLen = (CK_ULONG)id_len;
+	*rv_ptr = CKR_OK;
+	if ((rv = tca_p11_find_all(tok->mod, h, tmpl, 2, &objs, &n)) != CKR_OK) {
+		*rv_ptr = rv;
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	}
+	if (n > 0) {
+		r = index_add_object(tok, NULL, h, objs[0]);
+		free(objs);
+		if (r != TCA_OK)
+			return r;
+		return tok_index_lookup(tok, id, id_len, NULL, NULL, NULL) == TCA_OK ?
+		    TCA_OK : TCA_ERR_NOT_FOUND;
+	}
+	/* not on the token: remember when we looked, so a tenant whose key is
+	 * missing does not cost a token search on every request */
+	if ((e = tok_entry_new(id, id_len, "", 0, CK_INVALID_HANDLE, TCA_KEY_NONE)) == NULL)
+		return TCA_ERR_NOMEM;
+	e->searched_at = tca_p11_now_ms();
+	if ((r = tok_index_update(tok, e)) != TCA_OK)
+		free(e);
+	return TCA_ERR_NOT_FOUND;
 }

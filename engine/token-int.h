@@ -28,16 +28,26 @@
 struct key_entry {
 	struct key_entry *next;		/* hash chain */
 	uint64_t hash;
-	CK_OBJECT_HANDLE handle;	/* the private key */
+	CK_OBJECT_HANDLE handle;	/* the private key; CK_INVALID_HANDLE: searched, absent */
 	enum tca_key_type type;
+	int64_t searched_at;		/* ms: last token search for it (absent keys) */
 	size_t id_len;
 	unsigned char *id;		/* points into the same allocation */
 	char *label;			/* likewise, NUL-terminated */
 };
 
+struct key_index;
+
 struct session {
 	CK_SESSION_HANDLE h;
 	int broken;		/* returned a session-killing CK_RV; replace before use */
+};
+
+/* The supervisor's view of the token (token.c). */
+enum tok_health {
+	TOK_OK = 0,
+	TOK_RECOVERING,		/* re-initialising; requests wait up to wait_ms */
+	TOK_PIN_REFUSED,	/* the token refused the PIN: waits for an operator */
 };
 
 struct tca_token {
@@ -45,21 +55,34 @@ struct tca_token {
 	CK_SLOT_ID slot;
 	struct tca_token_quirks quirks;
 	char label[33], manufacturer[33], model[17], serial[17];
+	char *uri;		/* to find the token again after a re-initialisation */
+	char *pin;		/* mlock()ed copy for logging in again; wiped on close */
+	size_t pin_len;
+	unsigned int wait_ms;	/* how long a request waits for a recovering token */
 	int logged_in;
 
-	/* session pool: free is a stack of indices into sessions */
+	/* session pool: free is a stack of indices into sessions.  pool_lock
+	 * also guards the supervisor state below. */
 	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cond;
+	pthread_cond_t pool_cond;	/* a session came back, or health changed */
 	struct session *sessions;
 	unsigned int n_sessions, n_free;
 	unsigned int *free_idx;
-	unsigned long long signatures, sign_errors;	/* under pool_lock */
+	unsigned long long signatures, sign_errors;
 
-	/* key index: CKA_ID -> private key handle */
+	/* supervisor (token.c) */
+	enum tok_health health;
+	int reinit_wanted, sup_stop, sup_started;
+	pthread_cond_t sup_cond;	/* wakes the supervisor thread */
+	pthread_t sup_thread;
+	unsigned long long generation;	/* bumped by each login and re-initialisation */
+	unsigned long long recoveries, relogins, refreshes, replaced;
+	char problem[200];		/* what the supervisor last saw go wrong */
+	int64_t problem_time;
+
+	/* key index: CKA_ID -> private key handle; replaced whole on rebuild */
 	pthread_rwlock_t index_lock;
-	struct key_entry **buckets;
-	size_t n_buckets, n_keys;
-	uint64_t hash_seed;
+	struct key_index *idx;
 
 	/* serializes generate/destroy so an id cannot be generated twice */
 	pthread_mutex_t admin_lock;
@@ -74,18 +97,81 @@ int tok_pool_open(tca_token *tok, unsigned int n, char *err, size_t errlen);
 /* Closes every session (after logging out once if logged in).  Frees the pool. */
 void tok_pool_close(tca_token *tok);
 
-/* Borrows a session, blocking while all are busy.  A broken session is
- * replaced first; TCA_ERR_TOKEN_UNAVAILABLE if that fails. */
-int tok_pool_borrow(tca_token *tok, struct session **s_ptr);
+/* Closes every session handle without logging out (the module is about to be
+ * re-initialised, or already was); keeps the pool's arrays. */
+void tok_pool_drop_sessions(tca_token *tok);
+
+/* Opens a session for every slot of the pool again (after a re-initialisation). */
+int tok_pool_reopen(tca_token *tok, char *err, size_t errlen);
+
+/*
+ * Borrows a session, waiting while all are busy or the token is recovering,
+ * until deadline_ms (tca_p11_now_ms() clock).  A broken session is replaced
+ * first.  TCA_ERR_TOKEN_UNAVAILABLE on timeout, when the PIN was refused, or
+ * when no replacement session can be opened.
+ */
+int tok_pool_borrow(tca_token *tok, int64_t deadline_ms, struct session **s_ptr);
 
 /* Gives s back (NULL ok). */
 void tok_pool_return(tca_token *tok, struct session *s);
 
-/* Marks s broken after rv if rv kills sessions, and replaces it at once. */
+/* Marks s broken if rv kills sessions; it is replaced at its next borrow. */
 void tok_session_failed(tca_token *tok, struct session *s, CK_RV rv);
 
 /* 1 if rv means the session is useless. */
 int tok_rv_breaks_session(CK_RV rv);
+
+/* Logs the application in on h with the kept PIN.  CKR_OK (also if it already
+ * was), or the CK_RV. */
+CK_RV tok_login(tca_token *tok, CK_SESSION_HANDLE h);
+
+/* ---- token.c */
+
+/* Picks the one present, initialised token uri_str matches; sets tok->slot and
+ * *ti_ptr.  TCA_ERR_CONFIG (bad URI, no or several matches: err lists the
+ * tokens present) or TOKEN_UNAVAILABLE. */
+int tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
+    char *err, size_t errlen);
+
+/* ---- token-supervisor.c */
+
+#define TOK_RESEARCH_MS	1000	/* a missing key is searched for at most this often */
+
+/* An operation on a borrowed session, run by tok_run(). */
+struct tok_op {
+	const char *what;		/* for the log: "C_Sign", "destroy", ... */
+	const unsigned char *id;	/* the key the operation needs, or NULL */
+	size_t id_len;
+	CK_OBJECT_HANDLE key;		/* set by tok_run before each attempt */
+	enum tca_key_type type;
+	int absent_ok;			/* a missing key is an answer, not an error */
+	int key_missing;		/* out: no key with this id on the token */
+	int r;				/* the result when fn returns TOK_RV_ENGINE */
+};
+/* fn returned a result of its own in op->r (not a token failure) */
+#define TOK_RV_ENGINE	((CK_RV)(CKR_VENDOR_DEFINED | 0x7ca0001UL))
+typedef CK_RV (*tok_op_fn)(tca_token *tok, struct session *s, struct tok_op *op, void *ctx);
+
+/*
+ * Runs fn on a borrowed session until it succeeds, a failure that recovery
+ * cannot help, TOK_ATTEMPTS tries, or tok->wait_ms pass; carries out what each
+ * CK_RV calls for in between (see token-supervisor.c).  TCA_OK, op->r, or the
+ * TCA_ERR_* of the failure (TOKEN_UNAVAILABLE for outages and missing keys).
+ * fn must be safe to run again after a failure (no key generation).
+ */
+int tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx);
+
+int tok_supervisor_start(tca_token *tok);
+void tok_supervisor_stop(tca_token *tok);
+
+
+/* Asks the supervisor thread to re-initialise the module; from now on borrowers
+ * wait (health TOK_RECOVERING).  why goes to the log and status. */
+void tok_request_reinit(tca_token *tok, const char *why);
+
+/* The token refused the kept PIN: no automatic retry (it would lock the
+ * token); requests fail at once until an operator reloads. */
+void tok_pin_refused(tca_token *tok, const char *during);
 
 /* ---- token-index.c */
 
@@ -96,19 +182,37 @@ void tok_index_free(tca_token *tok);
 struct key_entry *tok_entry_new(const unsigned char *id, size_t id_len, const char *label,
     size_t label_len, CK_OBJECT_HANDLE handle, enum tca_key_type type);
 
-/* Takes ownership of e.  TCA_ERR_ALREADY_EXISTS (e not consumed) on a duplicate. */
+/* Takes ownership of e.  TCA_ERR_ALREADY_EXISTS (e not consumed) if a key with
+ * e's id is indexed. */
 int tok_index_insert(tca_token *tok, struct key_entry *e);
 
-/* 1 if an entry was removed. */
+/* Like insert, but an entry with e's id takes over e's handle and type. */
+int tok_index_update(tca_token *tok, struct key_entry *e);
+
+/* 1 if a key (an entry with a handle) was removed. */
 int tok_index_remove(tca_token *tok, const unsigned char *id, size_t id_len);
 
-/* Copies handle and type out of the index (either pointer may be NULL).
- * TCA_OK or TCA_ERR_NOT_FOUND. */
+/* Copies handle and type of the key with this id out of the index (any
+ * pointer may be NULL).  TCA_OK, or TCA_ERR_NOT_FOUND if no key is indexed;
+ * *searched_ptr is then the time (ms) the token was last searched for it, 0 if
+ * never. */
 int tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
-    CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr);
+    CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr, int64_t *searched_ptr);
 
-/* One enumeration of the token's private keys into the index. */
+/* Keys indexed; and a walk over them under the read lock. */
+size_t tok_index_count(tca_token *tok);
+int tok_index_foreach(tca_token *tok, tca_token_key_cb cb, void *ctx);
+
+/* One enumeration of the token's private keys into a new index, which then
+ * replaces the old one (every handle is new after a re-initialisation). */
 int tok_index_build(tca_token *tok, CK_SESSION_HANDLE h);
+
+/* One C_FindObjects for the private key with this id (a stale handle, or a key
+ * another engine sharing the token made): TCA_OK and the index updated, or
+ * TCA_ERR_NOT_FOUND (the search time is remembered), or TOKEN_UNAVAILABLE
+ * with the CK_RV in *rv_ptr. */
+int tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *id,
+    size_t id_len, CK_RV *rv_ptr);
 
 /* The index type of an EC or Edwards key from its CKA_EC_PARAMS. */
 enum tca_key_type tok_ec_params_type(const unsigned char *p, size_t len, CK_KEY_TYPE kt);

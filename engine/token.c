@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -27,6 +28,7 @@
 #include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
+#include "secret.h"
 #include "text.h"
 #include "token.h"
 
@@ -34,11 +36,49 @@
 
 /* ------------------------------------------------------------ open/close */
 
-/* Picks the one present token the URI matches. */
-static int
-select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
+/* PKCS#11 string fields are blank-padded; tpm2-pkcs11 pads with NUL bytes,
+ * which p11-kit's URI matching (blank-padded comparison) would not match. */
+static void
+pad_with_blanks(CK_UTF8CHAR *f, size_t len)
+{
+	size_t n = len;
+
+	while (n > 0 && (f[n - 1] == '\0' || f[n - 1] == ' '))
+		f[--n] = ' ';
+}
+
+static void
+token_info_normalize(CK_TOKEN_INFO *ti)
+{
+	pad_with_blanks(ti->label, sizeof(ti->label));
+	pad_with_blanks(ti->manufacturerID, sizeof(ti->manufacturerID));
+	pad_with_blanks(ti->model, sizeof(ti->model));
+	pad_with_blanks(ti->serialNumber, sizeof(ti->serialNumber));
+}
+
+/* Appends "label (manufacturer model, serial S)" of ti to list. */
+static void
+list_token(char *list, size_t listsz, const CK_TOKEN_INFO *ti, CK_SLOT_ID slot)
+{
+	char label[33], manuf[33], model[17], serial[17];
+	size_t o = strlen(list);
+
+	if (o >= listsz)
+		return;
+	tca_p11_str(ti->label, sizeof(ti->label), label, sizeof(label));
+	tca_p11_str(ti->manufacturerID, sizeof(ti->manufacturerID), manuf, sizeof(manuf));
+	tca_p11_str(ti->model, sizeof(ti->model), model, sizeof(model));
+	tca_p11_str(ti->serialNumber, sizeof(ti->serialNumber), serial, sizeof(serial));
+	snprintf(list + o, listsz - o, "%s\"%s\" (%s %s, serial %s, slot %lu%s)",
+	    o > 0 ? "; " : "", label, manuf, model, serial, (unsigned long)slot,
+	    (ti->flags & CKF_TOKEN_INITIALIZED) ? "" : ", not initialized");
+}
+
+int
+tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
     char *err, size_t errlen)
 {
+	char present[512] = "";
 	P11KitUri *uri = NULL;
 	CK_SLOT_ID *slots = NULL, uri_slot;
 	CK_ULONG n_slots = 0, i;
@@ -98,6 +138,8 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 			if (P11_CALL(tok->mod, C_GetSlotInfo, slots[i], &si) != CKR_OK ||
 			    P11_CALL(tok->mod, C_GetTokenInfo, slots[i], &ti) != CKR_OK)
 				continue;
+			token_info_normalize(&ti);
+			list_token(present, sizeof(present), &ti, slots[i]);
 			/* p11_kit_uri_match_slot_info() does not look at slot-id */
 			if ((uri_slot != (CK_SLOT_ID)-1 && uri_slot != slots[i]) ||
 			    !p11_kit_uri_match_slot_info(uri, &si) ||
@@ -121,8 +163,8 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 		goto out;
 	}
 	if (matches == 0) {
-		tca_setf(err, errlen, "no token matches URI %s (%lu tokens present)", uri_str,
-		    (unsigned long)n_slots);
+		tca_setf(err, errlen, "no token matches URI %s (%lu tokens present%s%s)", uri_str,
+		    (unsigned long)n_slots, present[0] != '\0' ? ": " : "", present);
 		r = TCA_ERR_CONFIG;
 		goto out;
 	}
@@ -140,21 +182,45 @@ select_token(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 	return r;
 }
 
+/* The token's locks; condition variables time out on the monotonic clock
+ * (tca_p11_now_ms). */
 static int
-login_user(tca_token *tok, CK_SESSION_HANDLE h, const char *pin, size_t pin_len,
-    char *err, size_t errlen)
+token_locks_init(tca_token *tok)
 {
-	CK_RV rv;
+	pthread_condattr_t ca;
+	int step = 0;
 
-	/* the caller's buffer goes straight to the token: no copy to wipe */
-	rv = P11_CALL_QUIET(tok->mod, C_Login, h, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pin_len);
-	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-		tok->logged_in = 1;
-		return TCA_OK;
-	}
-	tca_p11_result(tok->mod, "C_Login(CKU_USER)", P11_LOG_ERROR, rv);
-	tca_setf(err, errlen, "login to token \"%s\" failed: %s", tok->label, tca_p11_rv_name(rv));
-	return tca_p11_classify(rv) == TCA_P11_PIN ? TCA_ERR_UNAUTHORIZED : TCA_ERR_TOKEN_UNAVAILABLE;
+	if (pthread_condattr_init(&ca) != 0)
+		return TCA_ERR_SYSTEM;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_mutex_init(&tok->pool_lock, NULL) != 0)
+		goto fail;
+	step = 1;
+	if (pthread_cond_init(&tok->pool_cond, &ca) != 0)
+		goto fail;
+	step = 2;
+	if (pthread_cond_init(&tok->sup_cond, &ca) != 0)
+		goto fail;
+	step = 3;
+	if (pthread_rwlock_init(&tok->index_lock, NULL) != 0)
+		goto fail;
+	step = 4;
+	if (pthread_mutex_init(&tok->admin_lock, NULL) != 0)
+		goto fail;
+	pthread_condattr_destroy(&ca);
+	tok->locks_ok = 1;
+	return TCA_OK;
+ fail:
+	if (step >= 4)
+		pthread_rwlock_destroy(&tok->index_lock);
+	if (step >= 3)
+		pthread_cond_destroy(&tok->sup_cond);
+	if (step >= 2)
+		pthread_cond_destroy(&tok->pool_cond);
+	if (step >= 1)
+		pthread_mutex_destroy(&tok->pool_lock);
+	pthread_condattr_destroy(&ca);
+	return TCA_ERR_SYSTEM;
 }
 
 int
@@ -163,8 +229,8 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 {
 	tca_token *tok = NULL;
 	CK_TOKEN_INFO ti;
-	struct session *s = NULL;
 	unsigned int n;
+	CK_RV rv;
 	int r = TCA_ERR_INTERNAL;
 
 	if (err != NULL && errlen > 0)
@@ -187,41 +253,31 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		return TCA_ERR_NOMEM;
 	}
 	tok->quirks = params->quirks;
-	if (pthread_mutex_init(&tok->pool_lock, NULL) != 0) {
+	tok->wait_ms = params->wait_ms != 0 ? params->wait_ms : TCA_TOKEN_DEFAULT_WAIT_MS;
+	if (token_locks_init(tok) != TCA_OK) {
 		free(tok);
-		tca_setf(err, errlen, "pthread_mutex_init failed");
+		tca_setf(err, errlen, "initialising the token's locks failed");
 		return TCA_ERR_SYSTEM;
 	}
-	if (pthread_cond_init(&tok->pool_cond, NULL) != 0) {
-		pthread_mutex_destroy(&tok->pool_lock);
-		free(tok);
-		tca_setf(err, errlen, "pthread_cond_init failed");
-		return TCA_ERR_SYSTEM;
-	}
-	if (pthread_rwlock_init(&tok->index_lock, NULL) != 0) {
-		pthread_cond_destroy(&tok->pool_cond);
-		pthread_mutex_destroy(&tok->pool_lock);
-		free(tok);
-		tca_setf(err, errlen, "pthread_rwlock_init failed");
-		return TCA_ERR_SYSTEM;
-	}
-	if (pthread_mutex_init(&tok->admin_lock, NULL) != 0) {
-		pthread_rwlock_destroy(&tok->index_lock);
-		pthread_cond_destroy(&tok->pool_cond);
-		pthread_mutex_destroy(&tok->pool_lock);
-		free(tok);
-		tca_setf(err, errlen, "pthread_mutex_init failed");
-		return TCA_ERR_SYSTEM;
-	}
-	tok->locks_ok = 1;
 	if ((r = tok_index_init(tok)) != TCA_OK) {
 		tca_setf(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((r = tca_p11_load(params->module_path, NULL, &tok->mod, err, errlen)) != TCA_OK)
+	/* the PIN is kept, mlock()ed, to log in again after the token forgot
+	 * the login or the module was re-initialised (docs/security.md) */
+	if (pin != NULL && (r = tca_secret_copy(pin, pin_len, &tok->pin, &tok->pin_len,
+	    err, errlen)) != TCA_OK)
+		goto out;
+	if (params->token_uri != NULL && (tok->uri = strdup(params->token_uri)) == NULL) {
+		tca_setf(err, errlen, "out of memory");
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tca_p11_load(params->module_path, params->init_args, &tok->mod, err,
+	    errlen)) != TCA_OK)
 		goto out;
 	memset(&ti, 0, sizeof(ti));
-	if ((r = select_token(tok, params->token_uri, &ti, err, errlen)) != TCA_OK)
+	if ((r = tok_select(tok, params->token_uri, &ti, err, errlen)) != TCA_OK)
 		goto out;
 	tca_p11_str(ti.label, sizeof(ti.label), tok->label, sizeof(tok->label));
 	tca_p11_str(ti.manufacturerID, sizeof(ti.manufacturerID), tok->manufacturer,
@@ -244,22 +300,25 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	}
 	if ((r = tok_pool_open(tok, n, err, errlen)) != TCA_OK)
 		goto out;
-	if ((r = login_user(tok, tok->sessions[0].h, pin, pin_len, err, errlen)) != TCA_OK)
-		goto out;
-	if ((r = tok_pool_borrow(tok, &s)) != TCA_OK) {
-		tca_setf(err, errlen, "no usable session on token \"%s\"", tok->label);
+	if ((rv = tok_login(tok, tok->sessions[0].h)) != CKR_OK) {
+		tca_setf(err, errlen, "login to token \"%s\" failed: %s", tok->label,
+		    tca_p11_rv_name(rv));
+		r = tca_p11_error(rv) == TCA_ERR_UNAUTHORIZED ? TCA_ERR_UNAUTHORIZED :
+		    TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
-	r = tok_index_build(tok, s->h);
-	tok_pool_return(tok, s);
-	if (r != TCA_OK) {
+	if ((r = tok_index_build(tok, tok->sessions[0].h)) != TCA_OK) {
 		tca_setf(err, errlen, "building the key index of token \"%s\" failed (%s)",
 		    tok->label, tca_strerror(r));
 		goto out;
 	}
+	if ((r = tok_supervisor_start(tok)) != TCA_OK) {
+		tca_setf(err, errlen, "starting the token supervisor failed");
+		goto out;
+	}
 	log_info("token: \"%s\" (%s %s, serial %s) slot %lu: %u sessions, %zu keys",
 	    tok->label, tok->manufacturer, tok->model, tok->serial,
-	    (unsigned long)tok->slot, tok->n_sessions, tok->n_keys);
+	    (unsigned long)tok->slot, tok->n_sessions, tok_index_count(tok));
 	*tok_ptr = tok;
 	tok = NULL;
 	r = TCA_OK;
@@ -273,14 +332,19 @@ tca_token_close(tca_token *tok)
 {
 	if (tok == NULL)
 		return;
+	tok_supervisor_stop(tok);
 	if (tok->mod != NULL) {
 		tok_pool_close(tok);
 		tca_p11_unload(tok->mod);
 	}
 	tok_index_free(tok);
+	if (tok->pin != NULL)
+		tca_secret_free(tok->pin, tok->pin_len);
+	free(tok->uri);
 	if (tok->locks_ok) {
 		pthread_mutex_destroy(&tok->admin_lock);
 		pthread_rwlock_destroy(&tok->index_lock);
+		pthread_cond_destroy(&tok->sup_cond);
 		pthread_cond_destroy(&tok->pool_cond);
 		pthread_mutex_destroy(&tok->pool_lock);
 	}
@@ -290,14 +354,7 @@ tca_token_close(tca_token *tok)
 size_t
 tca_token_key_count(tca_token *tok)
 {
-	size_t n;
-
-	if (tok == NULL)
-		return 0;
-	pthread_rwlock_rdlock(&tok->index_lock);
-	n = tok->n_keys;
-	pthread_rwlock_unlock(&tok->index_lock);
-	return n;
+	return tok != NULL ? tok_index_count(tok) : 0;
 }
 
 static int
@@ -312,7 +369,7 @@ tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
 {
 	if (tok == NULL || !id_ok(id, id_len))
 		return TCA_ERR_INVALID_ARG;
-	return tok_index_lookup(tok, id, id_len, NULL, type_ptr);
+	return tok_index_lookup(tok, id, id_len, NULL, type_ptr, NULL);
 }
 
 /* ------------------------------------------------------------ public keys */
@@ -459,34 +516,142 @@ read_public_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE pub,
 	return r;
 }
 
+/* ------------------------------------------------------------ read-back */
+
+/* 1 if the token hands out the value of attribute type of obj. */
+static int
+attr_readable(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
+    CK_ATTRIBUTE_TYPE type)
+{
+	unsigned char *buf = NULL;
+	CK_ATTRIBUTE a;
+	CK_ULONG len;
+	int readable = 0;
+
+	a.type = type;
+	a.pValue = NULL;
+	a.ulValueLen = 0;
+	/* CKR_ATTRIBUTE_SENSITIVE / TYPE_INVALID: not readable */
+	if (P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, &a, 1) != CKR_OK ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0 ||
+	    a.ulValueLen > 8192)
+		return 0;
+	len = a.ulValueLen;
+	if ((buf = malloc(len)) == NULL)
+		return 0;
+	a.pValue = buf;
+	if (P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, &a, 1) == CKR_OK &&
+	    a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen > 0 && a.ulValueLen <= len)
+		readable = 1;
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return readable;
+}
+
+/* The security attributes of private key obj, read on session h.  An
+ * attribute the token does not have reads as 0 (CKR_ATTRIBUTE_TYPE_INVALID). */
+static CK_RV
+read_key_attrs(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key,
+    struct tca_key_attrs *attrs)
+{
+	static const CK_ATTRIBUTE_TYPE secret_parts[] = {
+		CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+	};
+	struct {
+		CK_ATTRIBUTE_TYPE type;
+		int *out;
+	} bools[7];
+	size_t i;
+	CK_RV rv;
+
+	memset(attrs, 0, sizeof(*attrs));
+	bools[0].type = CKA_TOKEN;		bools[0].out = &attrs->token;
+	bools[1].type = CKA_PRIVATE;		bools[1].out = &attrs->private_;
+	bools[2].type = CKA_SENSITIVE;		bools[2].out = &attrs->sensitive;
+	bools[3].type = CKA_EXTRACTABLE;	bools[3].out = &attrs->extractable;
+	bools[4].type = CKA_SIGN;		bools[4].out = &attrs->sign;
+	bools[5].type = CKA_ALWAYS_SENSITIVE;	bools[5].out = &attrs->always_sensitive;
+	bools[6].type = CKA_NEVER_EXTRACTABLE;	bools[6].out = &attrs->never_extractable;
+	for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+		/* one at a time: a token lacking one attribute fails the whole call */
+		rv = tca_p11_get_bool(tok->mod, h, key, bools[i].type, bools[i].out);
+		if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
+			continue;
+		if (rv != CKR_OK)
+			return tca_p11_result(tok->mod, "C_GetAttributeValue (key attributes)",
+			    P11_LOG_ERROR, rv);
+	}
+	for (i = 0; i < sizeof(secret_parts) / sizeof(secret_parts[0]); i++)
+		if (attr_readable(tok, h, key, secret_parts[i]))
+			attrs->value_readable = 1;
+	return CKR_OK;
+}
+
+/* NULL if the attributes say the key can never leave the token, else what
+ * is wrong. */
+static const char *
+key_attrs_weakness(const struct tca_key_attrs *a)
+{
+	if (!a->private_)
+		return "CKA_PRIVATE is not TRUE";
+	if (!a->sensitive)
+		return "CKA_SENSITIVE is not TRUE";
+	if (a->extractable)
+		return "CKA_EXTRACTABLE is TRUE";
+	if (!a->always_sensitive)
+		return "CKA_ALWAYS_SENSITIVE is not TRUE";
+	if (!a->never_extractable)
+		return "CKA_NEVER_EXTRACTABLE is not TRUE";
+	if (a->value_readable)
+		return "the private key value can be read";
+	return NULL;
+}
+
 /* ------------------------------------------------------------ generate */
 
-/* Removes a half-made key pair so no orphan stays on the token. */
-static void
-destroy_pair(tca_token *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
-    const char *idhex)
+/* Removes a half-made key pair.  0 if nothing is left behind. */
+static int
+destroy_pair(tca_token *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
 {
 	CK_OBJECT_HANDLE objs[2];
 	CK_RV rv;
-	int i, tries;
+	int i, left = 0;
 
 	objs[0] = priv;
 	objs[1] = pub;
 	for (i = 0; i < 2; i++) {
 		if (objs[i] == CK_INVALID_HANDLE)
 			continue;
-		for (tries = 0; tries < 2; tries++) {
-			rv = P11_CALL_QUIET(tok->mod, C_DestroyObject, s->h, objs[i]);
-			if (rv == CKR_OK || rv == CKR_OBJECT_HANDLE_INVALID)
-				break;
-			tca_p11_result(tok->mod, "C_DestroyObject (cleanup)", P11_LOG_ERROR, rv);
-			if (!tok_rv_breaks_session(rv) || tries > 0) {
-				log_error("token: could not remove the half-made key pair %s; "
-				    "it is an orphan now", idhex);
-				break;
-			}
+		rv = P11_CALL(tok->mod, C_DestroyObject, s->h, objs[i]);
+		if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID) {
 			tok_session_failed(tok, s, rv);
+			left++;
 		}
+	}
+	return left;
+}
+
+/* What a failed C_GenerateKeyPair means for the next request. */
+static int
+generate_failed(tca_token *tok, struct session *s, CK_RV rv)
+{
+	char why[96];
+
+	switch (tca_p11_classify(rv)) {
+	case TCA_P11_NEW_SESSION:
+		s->broken = 1;
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	case TCA_P11_LOGIN:
+		if (tok_login(tok, s->h) != CKR_OK)
+			s->broken = 1;
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	case TCA_P11_REINIT:
+		s->broken = 1;
+		snprintf(why, sizeof(why), "C_GenerateKeyPair returned %s", tca_p11_rv_name(rv));
+		tok_request_reinit(tok, why);
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	default:
+		return tca_p11_error(rv);
 	}
 }
 
@@ -505,6 +670,8 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	struct session *s = NULL;
 	struct key_entry *e = NULL;
 	EVP_PKEY *pkey = NULL;
+	struct tca_key_attrs attrs;
+	const char *weak;
 	size_t label_len;
 	char hex[2 * 16 + 1];
 	CK_RV rv = CKR_OK;
@@ -553,7 +720,7 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 
 	pthread_mutex_lock(&tok->admin_lock);
 	admin_locked = 1;
-	if (tok_index_lookup(tok, id, id_len, NULL, NULL) == TCA_OK) {
+	if (tok_index_lookup(tok, id, id_len, NULL, NULL, NULL) == TCA_OK) {
 		r = TCA_ERR_ALREADY_EXISTS;
 		goto out;
 	}
@@ -561,18 +728,31 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = tok_pool_borrow(tok, &s)) != TCA_OK)
+	if ((r = tok_pool_borrow(tok, tca_p11_now_ms() + tok->wait_ms, &s)) != TCA_OK)
 		goto out;
-	rv = P11_CALL_QUIET(tok->mod, C_GenerateKeyPair, s->h, &mech, pub_tmpl, n_pub, priv_tmpl, n_priv,
-	    &pub, &priv);
-	if (tca_p11_result(tok->mod, "C_GenerateKeyPair", P11_LOG_ERROR, rv) != CKR_OK) {
-		log_error("token: generating a %s key (id %s) failed", tca_key_type_name(type), hex);
-		tok_session_failed(tok, s, rv);
-		/* a token that cannot make this kind of key: a policy matter */
-		r = (rv == CKR_MECHANISM_INVALID || rv == CKR_CURVE_NOT_SUPPORTED ||
-		    rv == CKR_DOMAIN_PARAMS_INVALID) ? TCA_ERR_POLICY_VIOLATION :
-		    TCA_ERR_TOKEN_UNAVAILABLE;
+	rv = P11_CALL(tok->mod, C_GenerateKeyPair, s->h, &mech, pub_tmpl, n_pub, priv_tmpl,
+	    n_priv, &pub, &priv);
+	if (rv != CKR_OK) {
+		/* never retried: the token may have made the key before failing */
+		r = generate_failed(tok, s, rv);
+		log_error("token: generating a %s key (id %s) failed: %s%s", kd->name, hex,
+		    tca_p11_rv_name(rv), r == TCA_ERR_TOKEN_REFUSED ? " (the token refuses "
+		    "the key template or mechanism: see the hsm-profile)" : "");
+		if (rv == CKR_MECHANISM_INVALID || rv == CKR_CURVE_NOT_SUPPORTED ||
+		    rv == CKR_DOMAIN_PARAMS_INVALID)
+			r = TCA_ERR_POLICY_VIOLATION;	/* a key type this token cannot make */
 		pub = priv = CK_INVALID_HANDLE;
+		goto out;
+	}
+	/* the key must be unable ever to leave the token, as the token says */
+	if ((rv = read_key_attrs(tok, s->h, priv, &attrs)) != CKR_OK) {
+		r = tca_p11_error(rv);
+		goto out;
+	}
+	if ((weak = key_attrs_weakness(&attrs)) != NULL) {
+		log_error("token: the generated %s key (id %s) is refused: %s", kd->name, hex,
+		    weak);
+		r = TCA_ERR_TOKEN_REFUSED;
 		goto out;
 	}
 	if ((r = read_public_key(tok, s->h, pub, type, &pkey, &rv)) != TCA_OK) {
@@ -580,17 +760,23 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 		goto out;
 	}
 	e->handle = priv;
-	r = tok_index_insert(tok, e);
-	if (r != TCA_OK)
+	if ((r = tok_index_insert(tok, e)) != TCA_OK)
 		goto out;
 	e = NULL;
-	log_info("token: generated %s key, id %s", tca_key_type_name(type), hex);
+	log_info("token: generated %s key, id %s", kd->name, hex);
 	*pub_ptr = pkey;
 	pkey = NULL;
 	r = TCA_OK;
  out:
-	if (r != TCA_OK && s != NULL && (pub != CK_INVALID_HANDLE || priv != CK_INVALID_HANDLE))
-		destroy_pair(tok, s, pub, priv, hex);
+	if (r != TCA_OK && s != NULL && (pub != CK_INVALID_HANDLE || priv != CK_INVALID_HANDLE) &&
+	    destroy_pair(tok, s, pub, priv) != 0 && e != NULL && priv != CK_INVALID_HANDLE) {
+		/* indexed, so status counts it and `ca delete` removes it */
+		log_error("token: could not remove the half-made key pair %s; it stays on "
+		    "the token as an orphan", hex);
+		e->handle = priv;
+		if (tok_index_insert(tok, e) == TCA_OK)
+			e = NULL;
+	}
 	tok_pool_return(tok, s);
 	if (admin_locked)
 		pthread_mutex_unlock(&tok->admin_lock);
@@ -601,6 +787,39 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 
 /* ------------------------------------------------------------ sign */
 
+struct sign_ctx {
+	enum tca_key_type type;		/* the key type the algorithm needs */
+	CK_MECHANISM_TYPE mech;
+	const unsigned char *in;
+	size_t in_len;
+	unsigned char *out;
+	size_t cap, out_len;
+};
+
+static CK_RV
+sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
+{
+	struct sign_ctx *c = vctx;
+	CK_MECHANISM mech = { c->mech, NULL, 0 };
+	CK_ULONG olen = (CK_ULONG)c->cap;
+	CK_RV rv;
+
+	if (op->type != c->type) {
+		/* the algorithm does not fit the key: the caller's mistake */
+		op->r = TCA_ERR_INVALID_ARG;
+		return TOK_RV_ENGINE;
+	}
+	if ((rv = P11_CALL(tok->mod, C_SignInit, s->h, &mech, op->key)) != CKR_OK)
+		return rv;
+	/* C_Sign ends the operation whatever it returns (except BUFFER_TOO_SMALL,
+	 * which cannot happen: out holds any signature we accept) */
+	rv = P11_CALL(tok->mod, C_Sign, s->h, (CK_BYTE_PTR)c->in, (CK_ULONG)c->in_len, c->out,
+	    &olen);
+	if (rv == CKR_OK)
+		c->out_len = olen;
+	return rv;
+}
+
 static void
 count_sign(tca_token *tok, int ok)
 {
@@ -610,63 +829,6 @@ count_sign(tca_token *tok, int ok)
 	else
 		tok->sign_errors++;
 	pthread_mutex_unlock(&tok->pool_lock);
-}
-
-static CK_RV
-sign_once(tca_token *tok, CK_SESSION_HANDLE h, CK_MECHANISM_TYPE m, CK_OBJECT_HANDLE key,
-    const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len)
-{
-	CK_MECHANISM mech = { m, NULL, 0 };
-	CK_ULONG olen = (CK_ULONG)*out_len;
-	CK_RV rv;
-
-	if ((rv = P11_CALL(tok->mod, C_SignInit, h, &mech, key)) != CKR_OK)
-		return rv;
-	/* C_Sign ends the operation whatever it returns (except BUFFER_TOO_SMALL,
-	 * which cannot happen: out holds any signature we accept) */
-	rv = P11_CALL(tok->mod, C_Sign, h, (CK_BYTE_PTR)in, (CK_ULONG)in_len, out, &olen);
-	if (rv == CKR_OK)
-		*out_len = olen;
-	return rv;
-}
-
-/* Signs on a pooled session; one retry on a fresh session if the first one
- * turned out broken. */
-static int
-sign_pooled(tca_token *tok, CK_MECHANISM_TYPE m, CK_OBJECT_HANDLE key,
-    const unsigned char *in, size_t in_len, unsigned char *out, size_t *out_len)
-{
-	struct session *s = NULL;
-	size_t cap = *out_len;
-	CK_RV rv = CKR_OK;
-	int attempt, r = TCA_ERR_TOKEN_UNAVAILABLE;
-
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((r = tok_pool_borrow(tok, &s)) != TCA_OK) {
-			count_sign(tok, 0);
-			return r;
-		}
-		*out_len = cap;
-		rv = sign_once(tok, s->h, m, key, in, in_len, out, out_len);
-		if (rv == CKR_OK) {
-			tok_pool_return(tok, s);
-			count_sign(tok, 1);
-			return TCA_OK;
-		}
-		count_sign(tok, 0);
-		tok_session_failed(tok, s, rv);
-		tok_pool_return(tok, s);
-		s = NULL;
-		if (!tok_rv_breaks_session(rv))
-			break;
-		log_warn("token: signature failed on a broken session (%s)%s", tca_p11_rv_name(rv),
-		    attempt == 0 ? "; retrying once" : "");
-	}
-	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
-		return TCA_ERR_NOT_FOUND;	/* destroyed while we signed */
-	if (rv == CKR_USER_NOT_LOGGED_IN)
-		log_error("token: the token lost the login; restart the engine");
-	return TCA_ERR_TOKEN_UNAVAILABLE;
 }
 
 /* The digest named in the key-type table; NULL for a name we do not hash with. */
@@ -725,46 +887,52 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 	unsigned char in[64 + EVP_MAX_MD_SIZE];	/* DigestInfo prefix + digest */
 	unsigned char raw[TOKEN_MAX_SIG];
 	unsigned int md_len = 0;
-	size_t in_len = 0, raw_len = sizeof(raw), want = 0;
-	const unsigned char *data = in;
 	const struct tca_key_desc *kd;
 	const EVP_MD *md = NULL;
-	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	enum tca_key_type type = TCA_KEY_NONE;
+	struct sign_ctx c;
+	struct tok_op op;
 	int r = TCA_ERR_INTERNAL;
 
 	if (tok == NULL || !id_ok(id, id_len) || (msg == NULL && msg_len != 0) ||
 	    sig == NULL || sig_len == NULL || msg_len > TCA_TOKEN_MAX_MSG)
 		return TCA_ERR_INVALID_ARG;
-	if ((r = tok_index_lookup(tok, id, id_len, &key, &type)) != TCA_OK)
-		return r;
-	if ((kd = tca_key_desc(type)) == NULL || kd->alg != alg ||
+	if ((kd = tca_key_desc_by_alg(alg)) == NULL ||
 	    kd->digest_info_len > sizeof(in) - EVP_MAX_MD_SIZE)
 		return TCA_ERR_INVALID_ARG;
-	want = kd->sig_len;
 	/* largest DER ECDSA-Sig-Value: two INTEGERs with a sign byte */
-	if (*sig_len < want + (kd->sig_form == TCA_SIG_FORM_ECDSA_RS ? 8 : 0))
+	if (*sig_len < kd->sig_len + (kd->sig_form == TCA_SIG_FORM_ECDSA_RS ? 8 : 0))
 		return TCA_ERR_INVALID_ARG;
+	memset(&c, 0, sizeof(c));
+	c.type = kd->type;
+	c.mech = kd->raw_mech;
+	c.out = raw;
+	c.cap = sizeof(raw);
 	if (kd->md == NULL) {
 		/* EdDSA signs the message itself */
-		data = msg;
-		in_len = msg_len;
+		c.in = msg;
+		c.in_len = msg_len;
 	} else {
 		if ((md = md_of(kd->md)) == NULL)
 			return TCA_ERR_INVALID_ARG;
 		if (kd->digest_info != NULL)
 			memcpy(in, kd->digest_info, kd->digest_info_len);
-		if (EVP_Digest(msg, msg_len, in + kd->digest_info_len, &md_len, md, NULL) != 1) {
-			r = TCA_ERR_CRYPTO;
-			goto out;
-		}
-		in_len = kd->digest_info_len + md_len;
+		if (EVP_Digest(msg, msg_len, in + kd->digest_info_len, &md_len, md, NULL) != 1)
+			return TCA_ERR_CRYPTO;
+		c.in = in;
+		c.in_len = kd->digest_info_len + md_len;
 	}
-	if ((r = sign_pooled(tok, kd->raw_mech, key, data, in_len, raw, &raw_len)) != TCA_OK)
+	memset(&op, 0, sizeof(op));
+	op.what = "signing";
+	op.id = id;
+	op.id_len = id_len;
+	r = tok_run(tok, sign_op, &op, &c);
+	if (r != TCA_ERR_INVALID_ARG)	/* a caller's mistake never reached the token */
+		count_sign(tok, r == TCA_OK);
+	if (r != TCA_OK)
 		goto out;
-	if (raw_len != want) {
+	if (c.out_len != kd->sig_len) {
 		log_error("token: %s signature is %zu bytes, expected %zu", kd->name,
-		    raw_len, want);
+		    c.out_len, kd->sig_len);
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
@@ -772,79 +940,114 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 		r = ecdsa_raw_to_der(raw, kd->field_len, sig, sig_len);
 		goto out;
 	}
-	memcpy(sig, raw, raw_len);
-	*sig_len = raw_len;
+	memcpy(sig, raw, c.out_len);
+	*sig_len = c.out_len;
 	r = TCA_OK;
  out:
 	OPENSSL_cleanse(in, sizeof(in));
 	return r;
 }
 
+int
+tca_token_check_key(tca_token *tok, const unsigned char *id, size_t id_len,
+    enum tca_key_type *type_ptr)
+{
+	struct tok_op op;
+	int r;
+
+	if (tok == NULL || !id_ok(id, id_len))
+		return TCA_ERR_INVALID_ARG;
+	if (tok_index_lookup(tok, id, id_len, NULL, type_ptr, NULL) == TCA_OK)
+		return TCA_OK;
+	memset(&op, 0, sizeof(op));
+	op.what = "looking up a key";
+	op.absent_ok = 1;
+	op.id = id;
+	op.id_len = id_len;
+	r = tok_run(tok, NULL, &op, NULL);
+	if (op.key_missing)
+		return TCA_ERR_NOT_FOUND;
+	if (r == TCA_OK && type_ptr != NULL)
+		*type_ptr = op.type;
+	return r;
+}
+
 /* ------------------------------------------------------------ admin ops */
 
-static int
-find_by_id(tca_token *tok, struct session *s, const unsigned char *id, size_t id_len,
-    CK_OBJECT_HANDLE **objs_ptr, size_t *n_ptr)
+struct find_ctx {
+	const unsigned char *id;
+	size_t id_len;
+	unsigned long destroyed;	/* destroy: objects destroyed so far */
+	unsigned long count;		/* count: objects found */
+	int destroy;
+};
+
+/* Finds every object with the id and counts or destroys them.  Safe to run
+ * again: what was destroyed is not found the next time. */
+static CK_RV
+find_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 {
+	struct find_ctx *c = vctx;
+	CK_OBJECT_HANDLE *objs = NULL;
 	CK_ATTRIBUTE tmpl[1];
+	size_t n = 0, i;
 	CK_RV rv;
 
+	(void)op;
 	tmpl[0].type = CKA_ID;
-	tmpl[0].pValue = (void *)id;
-	tmpl[0].ulValueLen = (CK_ULONG)id_len;
-	if ((rv = tca_p11_find_all(tok->mod, s->h, tmpl, 1, objs_ptr, n_ptr)) != CKR_OK) {
-		tok_session_failed(tok, s, rv);
-		return TCA_ERR_TOKEN_UNAVAILABLE;
+	tmpl[0].pValue = (void *)c->id;
+	tmpl[0].ulValueLen = (CK_ULONG)c->id_len;
+	if ((rv = tca_p11_find_all(tok->mod, s->h, tmpl, 1, &objs, &n)) != CKR_OK)
+		return rv;
+	c->count = (unsigned long)n;
+	for (i = 0; c->destroy && i < n; i++) {
+		rv = P11_CALL(tok->mod, C_DestroyObject, s->h, objs[i]);
+		if (rv == CKR_OBJECT_HANDLE_INVALID) {
+			rv = CKR_OK;
+			continue;
+		}
+		if (rv != CKR_OK)
+			break;
+		c->destroyed++;
 	}
-	return TCA_OK;
+	free(objs);
+	return rv;
 }
 
 int
 tca_token_destroy_key(tca_token *tok, const unsigned char *id, size_t id_len,
     unsigned long *destroyed_ptr)
 {
-	CK_OBJECT_HANDLE *objs = NULL;
-	struct session *s = NULL;
-	size_t n = 0, i;
-	unsigned long destroyed = 0;
+	struct find_ctx c;
+	struct tok_op op;
 	char hex[2 * 16 + 1];
-	CK_RV rv;
-	int r = TCA_ERR_INTERNAL;
+	int r;
 
 	if (destroyed_ptr != NULL)
 		*destroyed_ptr = 0;
 	if (tok == NULL || !id_ok(id, id_len))
 		return TCA_ERR_INVALID_ARG;
 	tca_p11_id_hex(id, id_len > 16 ? 16 : id_len, hex, sizeof(hex));
+	memset(&c, 0, sizeof(c));
+	c.id = id;
+	c.id_len = id_len;
+	c.destroy = 1;
+	memset(&op, 0, sizeof(op));
+	op.what = "destroying a key";
 	pthread_mutex_lock(&tok->admin_lock);
-	if ((r = tok_pool_borrow(tok, &s)) != TCA_OK)
-		goto out;
-	if ((r = find_by_id(tok, s, id, id_len, &objs, &n)) != TCA_OK)
-		goto out;
-	for (i = 0; i < n; i++) {
-		rv = P11_CALL_QUIET(tok->mod, C_DestroyObject, s->h, objs[i]);
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			continue;
-		if (tca_p11_result(tok->mod, "C_DestroyObject", P11_LOG_ERROR, rv) != CKR_OK) {
-			tok_session_failed(tok, s, rv);
-			log_error("token: destroying the objects of id %s stopped after %lu",
-			    hex, destroyed);
-			r = TCA_ERR_TOKEN_UNAVAILABLE;
-			goto out;
-		}
-		destroyed++;
-	}
-	r = destroyed > 0 ? TCA_OK : TCA_ERR_NOT_FOUND;
- out:
+	r = tok_run(tok, find_op, &op, &c);
 	/* whatever happened, the key must not be used for signing any more */
 	(void)tok_index_remove(tok, id, id_len);
-	tok_pool_return(tok, s);
 	pthread_mutex_unlock(&tok->admin_lock);
-	if (destroyed > 0)
-		log_info("token: destroyed %lu objects with id %s", destroyed, hex);
+	if (r == TCA_OK && c.destroyed == 0)
+		r = TCA_ERR_NOT_FOUND;
+	if (r != TCA_OK && r != TCA_ERR_NOT_FOUND)
+		log_error("token: destroying the objects of id %s stopped after %lu (%s)",
+		    hex, c.destroyed, tca_strerror(r));
+	if (c.destroyed > 0)
+		log_info("token: destroyed %lu objects with id %s", c.destroyed, hex);
 	if (destroyed_ptr != NULL)
-		*destroyed_ptr = destroyed;
-	free(objs);
+		*destroyed_ptr = c.destroyed;
 	return r;
 }
 
@@ -852,150 +1055,107 @@ int
 tca_token_count_objects(tca_token *tok, const unsigned char *id, size_t id_len,
     unsigned long *count_ptr)
 {
-	CK_OBJECT_HANDLE *objs = NULL;
-	struct session *s = NULL;
-	size_t n = 0;
-	int r = TCA_ERR_INTERNAL;
+	struct find_ctx c;
+	struct tok_op op;
+	int r;
 
 	if (count_ptr != NULL)
 		*count_ptr = 0;
 	if (tok == NULL || !id_ok(id, id_len) || count_ptr == NULL)
 		return TCA_ERR_INVALID_ARG;
-	if ((r = tok_pool_borrow(tok, &s)) != TCA_OK)
-		goto out;
-	if ((r = find_by_id(tok, s, id, id_len, &objs, &n)) != TCA_OK)
-		goto out;
-	*count_ptr = (unsigned long)n;
-	r = TCA_OK;
- out:
-	tok_pool_return(tok, s);
-	free(objs);
+	memset(&c, 0, sizeof(c));
+	c.id = id;
+	c.id_len = id_len;
+	memset(&op, 0, sizeof(op));
+	op.what = "counting objects";
+	if ((r = tok_run(tok, find_op, &op, &c)) == TCA_OK)
+		*count_ptr = c.count;
 	return r;
 }
 
-/* 1 if the token hands out the value of attribute type of obj. */
-static int
-attr_readable(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
-    CK_ATTRIBUTE_TYPE type)
+static CK_RV
+attrs_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 {
-	unsigned char *buf = NULL;
-	CK_ATTRIBUTE a;
-	CK_ULONG len;
-	int readable = 0;
-
-	a.type = type;
-	a.pValue = NULL;
-	a.ulValueLen = 0;
-	/* CKR_ATTRIBUTE_SENSITIVE / TYPE_INVALID: not readable */
-	if (P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, &a, 1) != CKR_OK ||
-	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0 ||
-	    a.ulValueLen > 8192)
-		return 0;
-	len = a.ulValueLen;
-	if ((buf = malloc(len)) == NULL)
-		return 0;
-	a.pValue = buf;
-	if (P11_CALL_QUIET(tok->mod, C_GetAttributeValue, h, obj, &a, 1) == CKR_OK &&
-	    a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen > 0 && a.ulValueLen <= len)
-		readable = 1;
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	return readable;
+	return read_key_attrs(tok, s->h, op->key, vctx);
 }
 
 int
 tca_token_key_attrs(tca_token *tok, const unsigned char *id, size_t id_len,
     struct tca_key_attrs *attrs)
 {
-	static const CK_ATTRIBUTE_TYPE secret_parts[] = {
-		CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
-	};
-	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	struct session *s = NULL;
-	struct {
-		CK_ATTRIBUTE_TYPE type;
-		int *out;
-	} bools[7];
-	size_t i;
-	CK_RV rv;
-	int r = TCA_ERR_INTERNAL;
+	struct tok_op op;
+	int r;
 
 	if (tok == NULL || !id_ok(id, id_len) || attrs == NULL)
 		return TCA_ERR_INVALID_ARG;
 	memset(attrs, 0, sizeof(*attrs));
-	if ((r = tok_index_lookup(tok, id, id_len, &key, NULL)) != TCA_OK)
-		return r;
-	bools[0].type = CKA_TOKEN;		bools[0].out = &attrs->token;
-	bools[1].type = CKA_PRIVATE;		bools[1].out = &attrs->private_;
-	bools[2].type = CKA_SENSITIVE;		bools[2].out = &attrs->sensitive;
-	bools[3].type = CKA_EXTRACTABLE;	bools[3].out = &attrs->extractable;
-	bools[4].type = CKA_SIGN;		bools[4].out = &attrs->sign;
-	bools[5].type = CKA_ALWAYS_SENSITIVE;	bools[5].out = &attrs->always_sensitive;
-	bools[6].type = CKA_NEVER_EXTRACTABLE;	bools[6].out = &attrs->never_extractable;
-	if ((r = tok_pool_borrow(tok, &s)) != TCA_OK)
-		goto out;
-	for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
-		/* one at a time: a token lacking one attribute fails the whole call */
-		rv = tca_p11_get_bool(tok->mod, s->h, key, bools[i].type, bools[i].out);
-		if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
-			continue;
-		if (tca_p11_result(tok->mod, "C_GetAttributeValue (key attributes)", P11_LOG_ERROR, rv) != CKR_OK) {
-			tok_session_failed(tok, s, rv);
-			r = rv == CKR_OBJECT_HANDLE_INVALID ? TCA_ERR_NOT_FOUND :
-			    TCA_ERR_TOKEN_UNAVAILABLE;
-			goto out;
-		}
-	}
-	for (i = 0; i < sizeof(secret_parts) / sizeof(secret_parts[0]); i++)
-		if (attr_readable(tok, s->h, key, secret_parts[i]))
-			attrs->value_readable = 1;
-	r = TCA_OK;
- out:
-	tok_pool_return(tok, s);
-	return r;
+	memset(&op, 0, sizeof(op));
+	op.what = "reading key attributes";
+	op.id = id;
+	op.id_len = id_len;
+	r = tok_run(tok, attrs_op, &op, attrs);
+	return op.key_missing ? TCA_ERR_NOT_FOUND : r;
 }
 
 int
 tca_token_foreach_key(tca_token *tok, tca_token_key_cb cb, void *ctx)
 {
-	struct key_entry *e;
-	size_t i;
-	int r = TCA_OK;
-
 	if (tok == NULL || cb == NULL)
 		return TCA_ERR_INVALID_ARG;
-	pthread_rwlock_rdlock(&tok->index_lock);
-	for (i = 0; i < tok->n_buckets && r == 0; i++)
-		for (e = tok->buckets[i]; e != NULL && r == 0; e = e->next)
-			r = cb(ctx, e->id, e->id_len, e->label, e->type);
-	pthread_rwlock_unlock(&tok->index_lock);
-	return r;
+	return tok_index_foreach(tok, cb, ctx);
+}
+
+static const char *
+health_name(enum tok_health h)
+{
+	switch (h) {
+	case TOK_OK:
+		return "ok";
+	case TOK_RECOVERING:
+		return "recovering";
+	case TOK_PIN_REFUSED:
+		return "pin-refused";
+	default:
+		return "unknown";
+	}
 }
 
 int
 tca_token_get_status(tca_token *tok, struct tca_token_status *st)
 {
-	CK_TOKEN_INFO ti;
+	char fn[64];
+	CK_RV rv = CKR_OK;
+	int64_t when = 0;
+	unsigned long long failures = 0;
 
 	if (tok == NULL || st == NULL)
 		return TCA_ERR_INVALID_ARG;
 	memset(st, 0, sizeof(*st));
-	memset(&ti, 0, sizeof(ti));
-	if (P11_CALL(tok->mod, C_GetTokenInfo, tok->slot, &ti) != CKR_OK)
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	tca_p11_str(ti.label, sizeof(ti.label), st->label, sizeof(st->label));
-	tca_p11_str(ti.manufacturerID, sizeof(ti.manufacturerID), st->manufacturer,
-	    sizeof(st->manufacturer));
-	tca_p11_str(ti.model, sizeof(ti.model), st->model, sizeof(st->model));
-	tca_p11_str(ti.serialNumber, sizeof(ti.serialNumber), st->serial, sizeof(st->serial));
-	st->slot_id = (unsigned long)tok->slot;
+	/* from memory: status must answer while the token is away */
+	snprintf(st->label, sizeof(st->label), "%s", tok->label);
+	snprintf(st->manufacturer, sizeof(st->manufacturer), "%s", tok->manufacturer);
+	snprintf(st->model, sizeof(st->model), "%s", tok->model);
+	snprintf(st->serial, sizeof(st->serial), "%s", tok->serial);
 	pthread_mutex_lock(&tok->pool_lock);
+	st->slot_id = (unsigned long)tok->slot;
 	st->pool_size = tok->n_sessions;
 	st->sessions_busy = tok->n_sessions - tok->n_free;
 	st->signatures = tok->signatures;
 	st->sign_errors = tok->sign_errors;
+	snprintf(st->health, sizeof(st->health), "%s", health_name(tok->health));
+	st->recoveries = tok->recoveries;
+	st->relogins = tok->relogins;
+	st->refreshes = tok->refreshes;
+	st->sessions_replaced = tok->replaced;
+	snprintf(st->problem, sizeof(st->problem), "%s", tok->problem);
+	st->problem_time = tok->problem_time;
 	pthread_mutex_unlock(&tok->pool_lock);
+	tca_p11_last_error(tok->mod, fn, sizeof(fn), &rv, &when, &failures);
+	if (fn[0] != '\0')
+		snprintf(st->last_error, sizeof(st->last_error), "%s: %s", fn,
+		    tca_p11_rv_name(rv));
+	st->last_error_time = when;
+	st->call_failures = failures;
 	st->keys = tca_token_key_count(tok);
 	return TCA_OK;
 }
-

@@ -41,10 +41,14 @@ struct tca_token_quirks {
 
 struct tca_token_params {
 	const char *module_path;	/* absolute path of the PKCS#11 module */
+	const char *init_args;	/* C_Initialize pReserved string (NSS softokn), or NULL */
 	const char *token_uri;	/* RFC 7512 URI; must match exactly one present token */
 	unsigned int pool_size;	/* sessions opened at start, >= 1 */
+	unsigned int wait_ms;	/* a request waits this long for a recovering token;
+				 * 0 = TCA_TOKEN_DEFAULT_WAIT_MS */
 	struct tca_token_quirks quirks;
 };
+#define TCA_TOKEN_DEFAULT_WAIT_MS 5000
 
 /*
  * Loads and initializes the module, finds the token, opens the session pool,
@@ -63,12 +67,30 @@ int tca_token_open(const struct tca_token_params *params,
 /* Logs out, closes every session, finalizes the module, frees tok.  NULL ok. */
 void tca_token_close(tca_token *tok);
 
+/*
+ * Session supervisor (token-supervisor.c): a failed call is classified
+ * (tca_p11_classify) and recovered from - session replaced, login repeated
+ * with the kept PIN, key handle looked up again, module re-initialised with
+ * backoff - while requests wait up to params.wait_ms and then fail with
+ * TCA_ERR_TOKEN_UNAVAILABLE.  A refused PIN is never retried automatically;
+ * tca_token_retry() (ca-admin reload) tries again, with pin if not NULL
+ * (copied).  TCA_OK, or TCA_ERR_ALREADY_EXISTS if the PIN was not refused.
+ */
+int tca_token_retry(tca_token *tok, const char *pin, size_t pin_len);
+
 /* Number of private keys in the index. */
 size_t tca_token_key_count(tca_token *tok);
 
 /* Index lookup (no token access).  TCA_OK and *type_ptr set (type_ptr may be
  * NULL), or TCA_ERR_NOT_FOUND. */
 int tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
+    enum tca_key_type *type_ptr);
+
+/* Like tca_token_find_key, but an index miss looks on the token once (a key
+ * another engine sharing the token made, or one that came back); a key not
+ * found is not searched for again for a second.  TCA_OK, TCA_ERR_NOT_FOUND,
+ * or TCA_ERR_TOKEN_UNAVAILABLE. */
+int tca_token_check_key(tca_token *tok, const unsigned char *id, size_t id_len,
     enum tca_key_type *type_ptr);
 
 /*
@@ -87,16 +109,18 @@ int tca_token_generate_key(tca_token *tok, enum tca_key_type type,
     EVP_PKEY **pub_ptr);
 
 /*
- * Signs msg/msg_len with the private key whose CKA_ID is id, as algorithm alg:
- *   ECDSA_SHA256/384: hashes msg in software, CKM_ECDSA over the digest, and
- *                     converts the token's r||s into a DER ECDSA-Sig-Value;
- *   RSA_PKCS1_SHA256: hashes, wraps in a DigestInfo, CKM_RSA_PKCS;
- *   ED25519:          CKM_EDDSA over msg itself.
- * sig/ *sig_len: buffer and its capacity in; signature length out (the result
- * is exactly what goes into the certificate's signatureValue BIT STRING).
- * TCA_ERR_NOT_FOUND if the key is not in the index, TCA_ERR_INVALID_ARG if the
- * buffer is too small, alg does not fit the key type or msg_len exceeds
- * TCA_TOKEN_MAX_MSG, TCA_ERR_TOKEN_UNAVAILABLE on a token failure.
+ * Signs msg/msg_len with the private key whose CKA_ID is id, as algorithm alg
+ * (the key-type table says how: a digest, a DigestInfo or the message itself,
+ * and the raw mechanism); an ECDSA r||s is converted into a DER
+ * ECDSA-Sig-Value.  sig/ *sig_len: buffer and its capacity in; signature length
+ * out (the result is exactly what goes into the certificate's signatureValue).
+ * Runs under the session supervisor (see tca_token_retry): a stale key handle
+ * is looked up again, an index miss searches the token once.
+ * TCA_ERR_INVALID_ARG if the buffer is too small, alg does not fit the key
+ * type or msg_len exceeds TCA_TOKEN_MAX_MSG; TCA_ERR_TOKEN_UNAVAILABLE on a
+ * token failure that recovery could not mend within the wait, and when no key
+ * with this id is on the token; TCA_ERR_TOKEN_REFUSED if the token refuses the
+ * mechanism.
  */
 #define TCA_TOKEN_MAX_MSG 65536
 int tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
@@ -139,6 +163,16 @@ struct tca_token_status {
 	unsigned int pool_size, sessions_busy;
 	size_t keys;
 	unsigned long long signatures, sign_errors;
+	char health[16];	/* "ok", "recovering", "pin-refused" */
+	unsigned long long recoveries;	/* module re-initialisations that succeeded */
+	unsigned long long relogins;	/* logins after the token forgot ours */
+	unsigned long long refreshes;	/* token searches for stale or missing keys */
+	unsigned long long sessions_replaced;
+	char problem[200];	/* what the supervisor last saw go wrong ("" = nothing) */
+	int64_t problem_time;	/* Unix time */
+	char last_error[96];	/* last failed C_* call: "C_Sign: CKR_DEVICE_ERROR" */
+	int64_t last_error_time;
+	unsigned long long call_failures;
 };
 int tca_token_get_status(tca_token *tok, struct tca_token_status *st);
 
