@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "secret.h"
 #include "log.h"
 #include "renewal.h"
 #include "tca-error.h"
@@ -383,6 +384,69 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 
 /* ---- hsm-profiles */
 
+/*
+ * A comma-separated list of attribute names, each one of the (up to three)
+ * allowed ones, which are the only template attributes a profile can omit:
+ * they do not protect the key.  CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_PRIVATE,
+ * CKA_TOKEN and CKA_SIGN can never be omitted.
+ */
+static int
+parse_omissions(const char *v, const char *a1, const char *a2, const char *a3,
+    int *f1, int *f2, int *f3, char *why, size_t whylen)
+{
+	char buf[256], *tok, *save = NULL, *end;
+
+	if (snprintf(buf, sizeof(buf), "%s", v) >= (int)sizeof(buf)) {
+		snprintf(why, whylen, "too long");
+		return TCA_ERR_CONFIG;
+	}
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok == '\0')
+			continue;
+		if (a1 != NULL && strcmp(tok, a1) == 0)
+			*f1 = 1;
+		else if (a2 != NULL && strcmp(tok, a2) == 0)
+			*f2 = 1;
+		else if (a3 != NULL && strcmp(tok, a3) == 0)
+			*f3 = 1;
+		else {
+			snprintf(why, whylen, "%s cannot be omitted (only %s%s%s%s%s: attributes "
+			    "that do not protect the key)", tok, a1, a2 != NULL ? ", " : "",
+			    a2 != NULL ? a2 : "", a3 != NULL ? ", " : "", a3 != NULL ? a3 : "");
+			return TCA_ERR_CONFIG;
+		}
+	}
+	return TCA_OK;
+}
+
+void
+tca_profile_apply_env(const struct tca_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_env; i++)
+		(void)setenv(cfg->env[i].name, cfg->env[i].value, 0);
+}
+
+int
+tca_profile_check_pin(const struct tca_config *cfg, size_t pin_len, const char *what,
+    char *why, size_t whylen)
+{
+	if ((cfg->pin_min != 0 && pin_len < cfg->pin_min) ||
+	    (cfg->pin_max != 0 && pin_len > cfg->pin_max)) {
+		snprintf(why, whylen, "%s is %zu characters; the profile %s allows %u..%u "
+		    "(the token would refuse it)", what, pin_len, cfg->profile_name,
+		    cfg->pin_min, cfg->pin_max != 0 ? cfg->pin_max : TCA_SECRET_MAX);
+		return TCA_ERR_CONFIG;
+	}
+	return TCA_OK;
+}
+
 struct profile_ctx {
 	struct tca_config *cfg;
 	char module[PATH_MAX];
@@ -401,8 +465,6 @@ profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		return parse_str(v, cfg->profile_name, sizeof(cfg->profile_name), 0, why, whylen);
 	if (strcmp(k, "module") == 0)
 		return parse_str(v, pc->module, sizeof(pc->module), 0, why, whylen);
-	if (strcmp(k, "init_args") == 0)
-		return parse_str(v, pc->init_args, sizeof(pc->init_args), 1, why, whylen);
 	if (strcmp(k, "max_sessions") == 0) {
 		if ((r = parse_uint(v, 0, 1UL << 20, 10, &x, why, whylen)) == TCA_OK)
 			cfg->quirks.max_sessions = x;
@@ -410,8 +472,80 @@ profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	}
 	if (strcmp(k, "no_ed25519") == 0)
 		return parse_bool(v, &cfg->quirks.no_ed25519, why, whylen);
-	if (strcmp(k, "ec_point_raw") == 0)
-		return parse_bool(v, &cfg->quirks.ec_point_raw, why, whylen);
+	if (strcmp(k, "ec_point_raw") == 0) {
+		/* obsolete: the CKA_EC_POINT form is told apart by its length */
+		int ignored;
+
+		return parse_bool(v, &ignored, why, whylen);
+	}
+	if (strcmp(k, "init_args") == 0)
+		return parse_str(v, pc->init_args, sizeof(pc->init_args), 1, why, whylen);
+	if (strcmp(k, "omit_public") == 0)
+		return parse_omissions(v, "CKA_VERIFY", NULL, NULL, &cfg->quirks.omit_verify,
+		    NULL, NULL, why, whylen);
+	if (strcmp(k, "omit_private") == 0)
+		return parse_omissions(v, "CKA_DECRYPT", "CKA_UNWRAP", "CKA_DERIVE",
+		    &cfg->quirks.omit_decrypt, &cfg->quirks.omit_unwrap, &cfg->quirks.omit_derive,
+		    why, whylen);
+	if (strcmp(k, "prefer_mechanisms") == 0)
+		return parse_str(v, cfg->quirks.prefer_mechanisms,
+		    sizeof(cfg->quirks.prefer_mechanisms), 1, why, whylen);
+	if (strcmp(k, "pin_min") == 0 || strcmp(k, "pin_max") == 0) {
+		if ((r = parse_uint(v, 0, TCA_SECRET_MAX, 10, &x, why, whylen)) != TCA_OK)
+			return r;
+		if (k[4] == 'm' && k[5] == 'i')
+			cfg->pin_min = (unsigned int)x;
+		else
+			cfg->pin_max = (unsigned int)x;
+		return TCA_OK;
+	}
+	if (strcmp(k, "init_so_pin") == 0) {
+		if (strcmp(v, "given") == 0 || strcmp(v, "current") == 0) {
+			cfg->init_so_pin_current = strcmp(v, "current") == 0;
+			return TCA_OK;
+		}
+		snprintf(why, whylen, "expected given or current");
+		return TCA_ERR_CONFIG;
+	}
+	if (strcmp(k, "idle_timeout_s") == 0) {
+		if ((r = parse_uint(v, 0, 86400, 10, &x, why, whylen)) == TCA_OK)
+			cfg->quirks.idle_timeout_ms = x * 1000;
+		return r;
+	}
+	if (strcmp(k, "recovery") == 0) {
+		if (strcmp(v, "reopen-sessions") == 0 || strcmp(v, "reinit") == 0) {
+			cfg->quirks.reinit_on_session_loss = strcmp(v, "reinit") == 0;
+			return TCA_OK;
+		}
+		snprintf(why, whylen, "expected reopen-sessions or reinit");
+		return TCA_ERR_CONFIG;
+	}
+	if (strncmp(k, "env.", 4) == 0) {
+		const char *name = k + 4;
+		size_t i;
+
+		if (*name == '\0' || strlen(name) >= sizeof(cfg->env[0].name) ||
+		    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+		    strlen(name) || isdigit((unsigned char)*name)) {
+			snprintf(why, whylen, "env.NAME: NAME must be an environment variable name");
+			return TCA_ERR_CONFIG;
+		}
+		if (cfg->n_env >= TCA_PROFILE_MAX_ENV) {
+			snprintf(why, whylen, "at most %d env.* keys", TCA_PROFILE_MAX_ENV);
+			return TCA_ERR_CONFIG;
+		}
+		for (i = 0; i < cfg->n_env; i++)
+			if (strcmp(cfg->env[i].name, name) == 0) {
+				snprintf(why, whylen, "set twice");
+				return TCA_ERR_CONFIG;
+			}
+		if ((r = parse_str(v, cfg->env[cfg->n_env].value, sizeof(cfg->env[0].value), 1,
+		    why, whylen)) != TCA_OK)
+			return r;
+		snprintf(cfg->env[cfg->n_env].name, sizeof(cfg->env[0].name), "%s", name);
+		cfg->n_env++;
+		return TCA_OK;
+	}
 	snprintf(why, whylen, "unknown profile key");
 	return TCA_ERR_CONFIG;
 }

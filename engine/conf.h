@@ -26,6 +26,8 @@ struct tca_id_list {
 	unsigned long ids[TCA_MAX_IDS];
 };
 
+#define TCA_PROFILE_MAX_ENV 8
+
 struct tca_config {
 	char path[PATH_MAX];	/* the file this was loaded from */
 	/* socket */
@@ -51,6 +53,15 @@ struct tca_config {
 	unsigned int recovery_wait_ms;	/* requests wait this long for a recovering token */
 	struct tca_token_quirks quirks;	/* from the profile */
 	char profile_name[64];
+	/* from the profile: PIN length bounds (0 = none), how C_InitToken takes
+	 * the SO PIN, environment the module needs */
+	unsigned int pin_min, pin_max;
+	int init_so_pin_current;	/* C_InitToken wants the module's current SO PIN */
+	unsigned int n_env;
+	struct {
+		char name[64];
+		char value[512];
+	} env[TCA_PROFILE_MAX_ENV];
 	/* store */
 	char store_path[PATH_MAX];
 	unsigned int group_commit_max;
@@ -88,6 +99,16 @@ int tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t 
 /* Reads one hsm-profile file into cfg (module unless already set, quirks,
  * profile_name). */
 int tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t errlen);
+
+/* Puts the profile's env.NAME values into the environment, except where the
+ * environment already has NAME (the service manager's word wins).  Call before
+ * loading the module. */
+void tca_profile_apply_env(const struct tca_config *cfg);
+
+/* TCA_OK if pin_len is within the profile's pin_min..pin_max, else
+ * TCA_ERR_CONFIG with the bounds in why. */
+int tca_profile_check_pin(const struct tca_config *cfg, size_t pin_len, const char *what,
+    char *why, size_t whylen);
 
 /* Resolves a profile name ("softhsm2") to profiles_dir/name.conf; a value
  * containing '/' is taken as a path. */

@@ -614,6 +614,8 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 {
 	unsigned char key_id[TCA_KEY_ID_LEN], *der = NULL;
 	char label[sizeof(TCA_KEY_LABEL_PREFIX) + TCA_TENANT_MAX], fp[65], details[64];
+	char offered[96];
+	unsigned int mask;
 	struct tca_token_signer sctx;
 	struct tca_ca_params params;
 	struct tca_cert_info info;
@@ -638,6 +640,14 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		snprintf(why, whylen, "unknown key type \"%s\" (ec-p256, ec-p384, rsa-3072, ed25519)",
 		    key_type);
 		return TCA_ERR_BAD_REQUEST;
+	}
+
+	/* refused up front, naming what the token offers */
+	if (!((mask = tca_token_key_types(e->tok, NULL)) & (1u << type))) {
+		tca_key_types_format(mask, offered, sizeof(offered));
+		snprintf(why, whylen, "this token cannot generate and sign with %s keys; it "
+		    "offers: %s", tca_key_type_name(type), offered);
+		return TCA_ERR_POLICY_VIOLATION;
 	}
 
 	pthread_rwlock_wrlock(&e->lock);

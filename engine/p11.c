@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "keytype.h"
 #include "log.h"
 #include "tca-error.h"
 #include "text.h"
@@ -606,3 +607,39 @@ tca_p11_find_all(struct tca_p11 *m, CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl,
 	*n_ptr = n;
 	return CKR_OK;
 }
+
+/*
+ * The point inside CKA_EC_POINT.  PKCS#11 says a DER OCTET STRING wrapping the
+ * point; some tokens return the bare point.  The two are told apart by length:
+ * the bare point has exactly the length of kd's encoding (04||X||Y, or the 32
+ * Ed25519 bytes), the wrapped one two or three bytes more.
+ */
+int
+tca_p11_ec_point(const struct tca_key_desc *kd, const unsigned char *p, size_t len,
+    const unsigned char **pt_ptr, size_t *pt_len)
+{
+	size_t want = kd->group != NULL ? 1 + 2 * kd->field_len : kd->field_len;
+	size_t hdr, clen;
+
+	if (len == want && (kd->group == NULL || p[0] == 0x04)) {
+		*pt_ptr = p;
+		*pt_len = len;
+		return TCA_OK;
+	}
+	if (len < 2 || p[0] != 0x04)
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	if (p[1] < 0x80) {
+		hdr = 2;
+		clen = p[1];
+	} else if (p[1] == 0x81 && len >= 3 && p[2] >= 0x80) {
+		hdr = 3;
+		clen = p[2];
+	} else
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	if (hdr + clen != len || clen != want)
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	*pt_ptr = p + hdr;
+	*pt_len = clen;
+	return TCA_OK;
+}
+

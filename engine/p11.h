@@ -129,6 +129,14 @@ CK_RV tca_p11_get_bool(struct tca_p11 *m, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE 
 CK_RV tca_p11_find_all(struct tca_p11 *m, CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl,
     CK_ULONG n_tmpl, CK_OBJECT_HANDLE **objs_ptr, size_t *n_ptr);
 
+struct tca_key_desc;
+
+/* The point inside a CKA_EC_POINT value of a kd key: a DER OCTET STRING (as
+ * PKCS#11 says) or the bare point (as some tokens return it), told apart by
+ * length.  TCA_OK with *pt_ptr pointing into p, or TCA_ERR_TOKEN_UNAVAILABLE. */
+int tca_p11_ec_point(const struct tca_key_desc *kd, const unsigned char *p, size_t len,
+    const unsigned char **pt_ptr, size_t *pt_len);
+
 /* Milliseconds on the monotonic clock. */
 int64_t tca_p11_now_ms(void);
 

@@ -290,6 +290,41 @@ banner_cb(void *vctx, const struct tca_ca_brief *b)
 	return 0;
 }
 
+/* "key_types": [{"type": "ec-p256", "mechanism": "CKM_ECDSA"}, ...], what the
+ * token can generate and sign with, discovered from its mechanism list */
+static int
+add_key_types(cbor_item_t *m, tca_token *tok)
+{
+	const char *mechs[TCA_KEY_TYPE_COUNT + 1];
+	const struct tca_key_desc *kd;
+	cbor_item_t *arr = NULL, *one = NULL;
+	unsigned int mask = tca_token_key_types(tok, mechs);
+	size_t i, n = 0;
+
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
+		n += (mask & (1u << kd->type)) != 0;
+	if ((arr = cbor_new_definite_array(n)) == NULL)
+		return TCA_ERR_NOMEM;
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		if (!(mask & (1u << kd->type)))
+			continue;
+		if ((one = cbor_new_definite_map(2)) == NULL ||
+		    tca_map_add_text(one, "type", kd->name) != TCA_OK ||
+		    tca_map_add_text(one, "mechanism", mechs[kd->type]) != TCA_OK ||
+		    !cbor_array_push(arr, one)) {
+			cbor_decref(&one);
+			cbor_decref(&arr);
+			return TCA_ERR_NOMEM;
+		}
+		cbor_decref(&one);
+	}
+	if (tca_map_add_item(m, "key_types", arr) != TCA_OK) {
+		cbor_decref(&arr);	/* not taken over on failure */
+		return TCA_ERR_NOMEM;
+	}
+	return TCA_OK;
+}
+
 static int
 op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
     char *why, size_t whylen)
@@ -315,7 +350,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_engine_foreach_brief(ctx->engine, banner_cb, &bn) != TCA_OK)
 		goto out;
 	if ((m = cbor_new_definite_map(11)) == NULL ||
-	    (tok = cbor_new_definite_map(19)) == NULL ||
+	    (tok = cbor_new_definite_map(20)) == NULL ||
 	    (store = cbor_new_definite_map(4)) == NULL ||
 	    (ten = cbor_new_definite_map(4)) == NULL)
 		goto out;
@@ -330,6 +365,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(tok, "signatures", ts.signatures) != TCA_OK ||
 	    tca_map_add_uint(tok, "sign_errors", ts.sign_errors) != TCA_OK ||
 	    tca_map_add_text(tok, "health", ts.health) != TCA_OK ||
+	    add_key_types(tok, ctx->tok) != TCA_OK ||
 	    tca_map_add_uint(tok, "recoveries", ts.recoveries) != TCA_OK ||
 	    tca_map_add_uint(tok, "relogins", ts.relogins) != TCA_OK ||
 	    tca_map_add_uint(tok, "key_refreshes", ts.refreshes) != TCA_OK ||

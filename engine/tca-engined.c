@@ -302,6 +302,11 @@ main(int argc, char **argv)
 		log_error("PIN: %s", err);
 		goto out;
 	}
+	if ((r = tca_profile_check_pin(&d.cfg, pin_len, "the PIN", err, sizeof(err))) != TCA_OK) {
+		log_error("PIN: %s", err);
+		goto out;
+	}
+	tca_profile_apply_env(&d.cfg);
 	memset(&tp, 0, sizeof(tp));
 	tp.module_path = d.cfg.module;
 	tp.init_args = d.cfg.init_args[0] != '\0' ? d.cfg.init_args : NULL;

@@ -41,6 +41,7 @@ struct key_index;
 struct session {
 	CK_SESSION_HANDLE h;
 	int broken;		/* returned a session-killing CK_RV; replace before use */
+	int64_t last_used_ms;	/* when it was last given back */
 };
 
 /* The supervisor's view of the token (token.c). */
@@ -59,6 +60,10 @@ struct tca_token {
 	char *pin;		/* mlock()ed copy for logging in again; wiped on close */
 	size_t pin_len;
 	unsigned int wait_ms;	/* how long a request waits for a recovering token */
+	/* capabilities, discovered (tok_discover); under pool_lock after open */
+	unsigned int gen_mask, sign_mask;	/* bit (1 << type) */
+	CK_MECHANISM_TYPE sign_mech[TCA_KEY_TYPE_COUNT + 1];	/* by type */
+	int hash_on_token[TCA_KEY_TYPE_COUNT + 1];	/* sign_mech hashes the message */
 	int logged_in;
 
 	/* session pool: free is a stack of indices into sessions.  pool_lock
@@ -132,6 +137,10 @@ CK_RV tok_login(tca_token *tok, CK_SESSION_HANDLE h);
  * tokens present) or TOKEN_UNAVAILABLE. */
 int tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
     char *err, size_t errlen);
+
+/* Reads the token's mechanisms and works out which key types it can
+ * generate and sign with, and by which mechanism.  TCA_OK or the failure. */
+int tok_discover(tca_token *tok, char *err, size_t errlen);
 
 /* ---- token-supervisor.c */
 

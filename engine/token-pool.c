@@ -202,6 +202,14 @@ tok_pool_borrow(tca_token *tok, int64_t deadline_ms, struct session **s_ptr)
 		}
 		s = &tok->sessions[tok->free_idx[--tok->n_free]];
 		pthread_mutex_unlock(&tok->pool_lock);
+		/* a token that expires idle sessions (YubiHSM 2: 30 s) has killed
+		 * this one already: replace it before anyone finds out the hard way */
+		if (!s->broken && tok->quirks.idle_timeout_ms != 0 && s->last_used_ms != 0 &&
+		    tca_p11_now_ms() - s->last_used_ms >= (int64_t)tok->quirks.idle_timeout_ms) {
+			log_info("token: session idle for %lld ms (profile idle_timeout_s); "
+			    "replacing it", (long long)(tca_p11_now_ms() - s->last_used_ms));
+			s->broken = 1;
+		}
 		if (!s->broken) {
 			*s_ptr = s;
 			return TCA_OK;
@@ -227,6 +235,7 @@ tok_pool_return(tca_token *tok, struct session *s)
 {
 	if (s == NULL)
 		return;
+	s->last_used_ms = tok->quirks.idle_timeout_ms != 0 ? tca_p11_now_ms() : 0;
 	pthread_mutex_lock(&tok->pool_lock);
 	tok->free_idx[tok->n_free++] = (unsigned int)(s - tok->sessions);
 	pthread_cond_signal(&tok->pool_cond);

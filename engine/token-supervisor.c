@@ -123,7 +123,8 @@ reopen(tca_token *tok, char *err, size_t errlen)
 		tca_setf(err, errlen, "rebuilding the key index failed (%s)", tca_strerror(r));
 		return r;
 	}
-	return TCA_OK;
+	/* the same token may come back with other firmware */
+	return tok_discover(tok, err, errlen);
 }
 
 static void *
@@ -324,6 +325,15 @@ tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
 			return TCA_OK;
 		case TCA_P11_NEW_SESSION:
 			s->broken = 1;
+			if (tok->quirks.reinit_on_session_loss) {
+				/* the profile says only a re-initialisation revives it */
+				tok_pool_return(tok, s);
+				s = NULL;
+				snprintf(why, sizeof(why), "%s returned %s (profile: recovery = "
+				    "reinit)", op->what, tca_p11_rv_name(rv));
+				tok_request_reinit(tok, why);
+				continue;
+			}
 			break;
 		case TCA_P11_LOGIN:
 			rv = tok_login(tok, s->h);

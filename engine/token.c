@@ -182,6 +182,24 @@ tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
 	return r;
 }
 
+/* Every name in the profile's prefer_mechanisms must be a mechanism. */
+static int
+check_preferred(const struct tca_token_quirks *q, char *err, size_t errlen)
+{
+	char buf[sizeof(q->prefer_mechanisms)], *t, *save = NULL;
+	CK_MECHANISM_TYPE m;
+
+	snprintf(buf, sizeof(buf), "%s", q->prefer_mechanisms);
+	for (t = strtok_r(buf, ", \t", &save); t != NULL; t = strtok_r(NULL, ", \t", &save)) {
+		if (tca_p11_mech_from_name(t, &m) != 0) {
+			tca_setf(err, errlen, "hsm-profile prefer_mechanisms: unknown mechanism "
+			    "%s (a CKM_ name or a number)", t);
+			return TCA_ERR_CONFIG;
+		}
+	}
+	return TCA_OK;
+}
+
 /* The token's locks; condition variables time out on the monotonic clock
  * (tca_p11_now_ms). */
 static int
@@ -253,6 +271,10 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		return TCA_ERR_NOMEM;
 	}
 	tok->quirks = params->quirks;
+	if ((r = check_preferred(&tok->quirks, err, errlen)) != TCA_OK) {
+		free(tok);
+		return r;
+	}
 	tok->wait_ms = params->wait_ms != 0 ? params->wait_ms : TCA_TOKEN_DEFAULT_WAIT_MS;
 	if (token_locks_init(tok) != TCA_OK) {
 		free(tok);
@@ -312,6 +334,8 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		    tok->label, tca_strerror(r));
 		goto out;
 	}
+	if ((r = tok_discover(tok, err, errlen)) != TCA_OK)
+		goto out;
 	if ((r = tok_supervisor_start(tok)) != TCA_OK) {
 		tca_setf(err, errlen, "starting the token supervisor failed");
 		goto out;
@@ -373,35 +397,6 @@ tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
 }
 
 /* ------------------------------------------------------------ public keys */
-
-/* The point inside CKA_EC_POINT: a DER OCTET STRING unless ec_point_raw. */
-static int
-ec_point_content(const tca_token *tok, const unsigned char *p, size_t len,
-    const unsigned char **pt_ptr, size_t *pt_len)
-{
-	size_t hdr, clen;
-
-	if (tok->quirks.ec_point_raw) {
-		*pt_ptr = p;
-		*pt_len = len;
-		return TCA_OK;
-	}
-	if (len < 2 || p[0] != 0x04)
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	if (p[1] < 0x80) {
-		hdr = 2;
-		clen = p[1];
-	} else if (p[1] == 0x81 && len >= 3 && p[2] >= 0x80) {
-		hdr = 3;
-		clen = p[2];
-	} else
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	if (hdr + clen != len)
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	*pt_ptr = p + hdr;
-	*pt_len = clen;
-	return TCA_OK;
-}
 
 static int
 pkey_from_params(const char *keytype, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
@@ -473,9 +468,9 @@ read_public_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE pub,
 			r = TCA_ERR_TOKEN_UNAVAILABLE;
 			goto out;
 		}
-		if ((r = ec_point_content(tok, buf, len, &pt, &pt_len)) != TCA_OK) {
-			log_error("token: CKA_EC_POINT (%zu bytes) is not a DER OCTET STRING; "
-			    "does the hsm-profile need ec_point_raw = true?", len);
+		if ((r = tca_p11_ec_point(kd, buf, len, &pt, &pt_len)) != TCA_OK) {
+			log_error("token: CKA_EC_POINT (%zu bytes) is neither a %s point nor a "
+			    "DER OCTET STRING holding one", len, kd->name);
 			goto out;
 		}
 		r = TCA_ERR_CRYPTO;
@@ -514,6 +509,149 @@ read_public_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE pub,
 	BN_free(n);
 	BN_free(e);
 	return r;
+}
+
+/* ------------------------------------------------------------ capabilities */
+
+#define TOKEN_MAX_MECHS 4096
+
+/* 1 if the mechanism's key size range (bits; some tokens say bytes for EC)
+ * admits kd, or says nothing. */
+static int
+size_fits(const struct tca_key_desc *kd, const CK_MECHANISM_INFO *mi)
+{
+	CK_ULONG bits;
+
+	if (mi->ulMaxKeySize == 0 || kd->ckk == CKK_EC_EDWARDS)
+		return 1;
+	bits = kd->rsa_bits != 0 ? kd->rsa_bits : (CK_ULONG)kd->field_len * 8;
+	if (bits >= mi->ulMinKeySize && bits <= mi->ulMaxKeySize)
+		return 1;
+	return kd->rsa_bits == 0 && kd->field_len >= mi->ulMinKeySize &&
+	    kd->field_len <= mi->ulMaxKeySize;
+}
+
+/* 1 if m is in the list, has flag and fits kd's size. */
+static int
+mech_usable(tca_token *tok, const CK_MECHANISM_TYPE *mechs, CK_ULONG n, CK_MECHANISM_TYPE m,
+    CK_FLAGS flag, const struct tca_key_desc *kd)
+{
+	CK_MECHANISM_INFO mi;
+	CK_ULONG i;
+
+	for (i = 0; i < n; i++)
+		if (mechs[i] == m)
+			break;
+	if (i == n)
+		return 0;
+	memset(&mi, 0, sizeof(mi));
+	if (P11_CALL(tok->mod, C_GetMechanismInfo, tok->slot, m, &mi) != CKR_OK)
+		return 0;
+	return (mi.flags & flag) != 0 && size_fits(kd, &mi);
+}
+
+/* 1 if the profile's prefer_mechanisms names m. */
+static int
+mech_preferred(tca_token *tok, CK_MECHANISM_TYPE m)
+{
+	char buf[sizeof(tok->quirks.prefer_mechanisms)], *t, *save = NULL;
+	CK_MECHANISM_TYPE pm;
+
+	snprintf(buf, sizeof(buf), "%s", tok->quirks.prefer_mechanisms);
+	for (t = strtok_r(buf, ", \t", &save); t != NULL; t = strtok_r(NULL, ", \t", &save))
+		if (tca_p11_mech_from_name(t, &pm) == 0 && pm == m)
+			return 1;
+	return 0;
+}
+
+int
+tok_discover(tca_token *tok, char *err, size_t errlen)
+{
+	CK_MECHANISM_TYPE *mechs = NULL, sign_mech[TCA_KEY_TYPE_COUNT + 1], cand[2];
+	int hash_on_token[TCA_KEY_TYPE_COUNT + 1];
+	const struct tca_key_desc *kd;
+	unsigned int gen = 0, sign = 0;
+	char names[160], desc[512] = "";
+	CK_ULONG n = 0;
+	size_t i, j, o = 0;
+	CK_RV rv;
+	int prefer, r = TCA_ERR_TOKEN_UNAVAILABLE;
+
+	for (i = 0; i <= TCA_KEY_TYPE_COUNT; i++) {
+		sign_mech[i] = CKM_VENDOR_DEFINED;
+		hash_on_token[i] = 0;
+	}
+	if ((rv = P11_CALL(tok->mod, C_GetMechanismList, tok->slot, NULL, &n)) != CKR_OK ||
+	    n > TOKEN_MAX_MECHS) {
+		tca_setf(err, errlen, "C_GetMechanismList failed: %s", rv != CKR_OK ?
+		    tca_p11_rv_name(rv) : "too many mechanisms");
+		goto out;
+	}
+	if (n > 0 && (mechs = calloc(n, sizeof(*mechs))) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if (n > 0 && (rv = P11_CALL(tok->mod, C_GetMechanismList, tok->slot, mechs, &n)) != CKR_OK) {
+		tca_setf(err, errlen, "C_GetMechanismList failed: %s", tca_p11_rv_name(rv));
+		goto out;
+	}
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		if (kd->type == TCA_KEY_ED25519 && tok->quirks.no_ed25519)
+			continue;
+		if (!mech_usable(tok, mechs, n, kd->gen_mech, CKF_GENERATE_KEY_PAIR, kd))
+			continue;
+		/* the raw mechanism unless the profile prefers the token to hash */
+		prefer = kd->hash_mech != 0 && mech_preferred(tok, kd->hash_mech);
+		cand[0] = prefer ? kd->hash_mech : kd->raw_mech;
+		cand[1] = prefer ? kd->raw_mech : kd->hash_mech;
+		for (j = 0; j < 2; j++) {
+			if ((cand[j] == kd->hash_mech && kd->hash_mech == 0) ||
+			    !mech_usable(tok, mechs, n, cand[j], CKF_SIGN, kd))
+				continue;
+			sign_mech[kd->type] = cand[j];
+			hash_on_token[kd->type] = cand[j] == kd->hash_mech;
+			break;
+		}
+		if (sign_mech[kd->type] == CKM_VENDOR_DEFINED)
+			continue;
+		gen |= 1u << kd->type;
+		sign |= 1u << kd->type;
+		if (o < sizeof(desc))
+			o += (size_t)snprintf(desc + o, sizeof(desc) - o, "%s%s (%s)",
+			    o > 0 ? ", " : "", kd->name, tca_p11_mech_name(sign_mech[kd->type]));
+	}
+	pthread_mutex_lock(&tok->pool_lock);
+	tok->gen_mask = gen;
+	tok->sign_mask = sign;
+	memcpy(tok->sign_mech, sign_mech, sizeof(sign_mech));
+	memcpy(tok->hash_on_token, hash_on_token, sizeof(hash_on_token));
+	pthread_mutex_unlock(&tok->pool_lock);
+	tca_key_types_format(gen, names, sizeof(names));
+	if (gen == 0)
+		log_warn("token: \"%s\" offers no key type the engine can use (%lu mechanisms); "
+		    "ca create will be refused", tok->label, (unsigned long)n);
+	else
+		log_info("token: key types: %s", desc);
+	r = TCA_OK;
+ out:
+	free(mechs);
+	return r;
+}
+
+unsigned int
+tca_token_key_types(tca_token *tok, const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT + 1])
+{
+	unsigned int mask;
+	size_t i;
+
+	if (tok == NULL)
+		return 0;
+	pthread_mutex_lock(&tok->pool_lock);
+	mask = tok->gen_mask & tok->sign_mask;
+	for (i = 0; sign_mech_ptr != NULL && i <= TCA_KEY_TYPE_COUNT; i++)
+		sign_mech_ptr[i] = (mask & (1u << i)) ? tca_p11_mech_name(tok->sign_mech[i]) : NULL;
+	pthread_mutex_unlock(&tok->pool_lock);
+	return mask;
 }
 
 /* ------------------------------------------------------------ read-back */
@@ -689,8 +827,11 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	tca_p11_id_hex(id, id_len > 16 ? 16 : id_len, hex, sizeof(hex));
 	if ((kd = tca_key_desc(type)) == NULL)
 		return TCA_ERR_INVALID_ARG;
-	if (kd->type == TCA_KEY_ED25519 && tok->quirks.no_ed25519)
+	if (!(tca_token_key_types(tok, NULL) & (1u << type))) {
+		log_error("token: refusing to make a %s key: the token does not offer its "
+		    "generation and signing mechanisms", kd->name);
 		return TCA_ERR_POLICY_VIOLATION;
+	}
 	mech.mechanism = kd->gen_mech;
 	if (kd->ec_params != NULL) {
 		/* the RFC 5480 / RFC 8410 OID; SoftHSMv2 2.6.1 also accepts the
@@ -702,7 +843,8 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 		ATTR(pub_tmpl, n_pub, CKA_PUBLIC_EXPONENT, rsa_f4, sizeof(rsa_f4));
 	}
 	ATTR(pub_tmpl, n_pub, CKA_TOKEN, &t, sizeof(t));
-	ATTR(pub_tmpl, n_pub, CKA_VERIFY, &t, sizeof(t));
+	if (!tok->quirks.omit_verify)
+		ATTR(pub_tmpl, n_pub, CKA_VERIFY, &t, sizeof(t));
 	ATTR(pub_tmpl, n_pub, CKA_ID, id, id_len);
 	ATTR(pub_tmpl, n_pub, CKA_LABEL, label, label_len);
 
@@ -711,9 +853,13 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	ATTR(priv_tmpl, n_priv, CKA_SENSITIVE, &t, sizeof(t));
 	ATTR(priv_tmpl, n_priv, CKA_EXTRACTABLE, &f, sizeof(f));
 	ATTR(priv_tmpl, n_priv, CKA_SIGN, &t, sizeof(t));
-	ATTR(priv_tmpl, n_priv, CKA_DECRYPT, &f, sizeof(f));
-	ATTR(priv_tmpl, n_priv, CKA_UNWRAP, &f, sizeof(f));
-	ATTR(priv_tmpl, n_priv, CKA_DERIVE, &f, sizeof(f));
+	/* not security attributes: a profile may leave them to the token */
+	if (!tok->quirks.omit_decrypt)
+		ATTR(priv_tmpl, n_priv, CKA_DECRYPT, &f, sizeof(f));
+	if (!tok->quirks.omit_unwrap)
+		ATTR(priv_tmpl, n_priv, CKA_UNWRAP, &f, sizeof(f));
+	if (!tok->quirks.omit_derive)
+		ATTR(priv_tmpl, n_priv, CKA_DERIVE, &f, sizeof(f));
 	ATTR(priv_tmpl, n_priv, CKA_ID, id, id_len);
 	ATTR(priv_tmpl, n_priv, CKA_LABEL, label, label_len);
 #undef ATTR
@@ -789,9 +935,10 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 
 struct sign_ctx {
 	enum tca_key_type type;		/* the key type the algorithm needs */
-	CK_MECHANISM_TYPE mech;
-	const unsigned char *in;
+	const unsigned char *in;	/* for the raw mechanism: digest, DigestInfo or message */
 	size_t in_len;
+	const unsigned char *msg;	/* for a hash-on-token mechanism: the message */
+	size_t msg_len;
 	unsigned char *out;
 	size_t cap, out_len;
 };
@@ -800,8 +947,10 @@ static CK_RV
 sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 {
 	struct sign_ctx *c = vctx;
-	CK_MECHANISM mech = { c->mech, NULL, 0 };
+	CK_MECHANISM mech = { CKM_VENDOR_DEFINED, NULL, 0 };
 	CK_ULONG olen = (CK_ULONG)c->cap;
+	const unsigned char *in = c->in;
+	size_t in_len = c->in_len;
 	CK_RV rv;
 
 	if (op->type != c->type) {
@@ -809,12 +958,21 @@ sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 		op->r = TCA_ERR_INVALID_ARG;
 		return TOK_RV_ENGINE;
 	}
+	/* read with a session borrowed: the supervisor rewrites the capabilities
+	 * only while every session is back in the pool */
+	if ((mech.mechanism = tok->sign_mech[c->type]) == CKM_VENDOR_DEFINED) {
+		op->r = TCA_ERR_TOKEN_REFUSED;
+		return TOK_RV_ENGINE;
+	}
+	if (tok->hash_on_token[c->type]) {
+		in = c->msg;
+		in_len = c->msg_len;
+	}
 	if ((rv = P11_CALL(tok->mod, C_SignInit, s->h, &mech, op->key)) != CKR_OK)
 		return rv;
 	/* C_Sign ends the operation whatever it returns (except BUFFER_TOO_SMALL,
 	 * which cannot happen: out holds any signature we accept) */
-	rv = P11_CALL(tok->mod, C_Sign, s->h, (CK_BYTE_PTR)c->in, (CK_ULONG)c->in_len, c->out,
-	    &olen);
+	rv = P11_CALL(tok->mod, C_Sign, s->h, (CK_BYTE_PTR)in, (CK_ULONG)in_len, c->out, &olen);
 	if (rv == CKR_OK)
 		c->out_len = olen;
 	return rv;
@@ -904,7 +1062,8 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 		return TCA_ERR_INVALID_ARG;
 	memset(&c, 0, sizeof(c));
 	c.type = kd->type;
-	c.mech = kd->raw_mech;
+	c.msg = msg;
+	c.msg_len = msg_len;
 	c.out = raw;
 	c.cap = sizeof(raw);
 	if (kd->md == NULL) {

@@ -32,11 +32,24 @@
 
 typedef struct tca_token tca_token;
 
-/* Token quirks, read from the hsm-profile (hsm-profiles/NAME.conf). */
+/* Token quirks, read from the hsm-profile (hsm-profiles/NAME.conf).  What the
+ * token can do (key types, mechanisms) is discovered from the token itself;
+ * these say what it cannot be asked to do. */
 struct tca_token_quirks {
-	int no_ed25519;		/* token cannot generate/sign CKK_EC_EDWARDS */
-	int ec_point_raw;	/* CKA_EC_POINT is the raw point, not a DER OCTET STRING */
+	int no_ed25519;		/* never make Ed25519 keys, even if the token offers it */
 	unsigned long max_sessions;	/* 0 = no limit known; pool_size is capped to it */
+	/* template attributes this token refuses (tpm2-pkcs11 refuses public
+	 * CKA_VERIFY=TRUE with private CKA_DECRYPT=FALSE); only attributes that
+	 * do not protect the key can be omitted */
+	int omit_verify, omit_decrypt, omit_unwrap, omit_derive;
+	/* CKM_ names (comma-separated) to sign with in preference to the raw
+	 * mechanisms, e.g. "CKM_ECDSA_SHA256, CKM_SHA256_RSA_PKCS" */
+	char prefer_mechanisms[256];
+	/* sessions unused this long (ms) are replaced before use; 0 = never */
+	unsigned long idle_timeout_ms;
+	/* a dead session means the module must be re-initialised (YubiHSM 2
+	 * connector, pkcs11-proxy): escalate at once instead of replacing it */
+	int reinit_on_session_loss;
 };
 
 struct tca_token_params {
@@ -86,6 +99,16 @@ size_t tca_token_key_count(tca_token *tok);
 int tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
     enum tca_key_type *type_ptr);
 
+/*
+ * The key types the token can generate and sign with, discovered at open
+ * (C_GetMechanismList / C_GetMechanismInfo) and after each re-initialisation:
+ * bit (1 << type) set in the mask.  sign_mech_ptr (may be NULL) receives, per
+ * type, the mechanism signatures use ("CKM_ECDSA", "CKM_ECDSA_SHA256", ...;
+ * NULL where unsupported), indexed by type.
+ */
+unsigned int tca_token_key_types(tca_token *tok,
+    const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT + 1]);
+
 /* Like tca_token_find_key, but an index miss looks on the token once (a key
  * another engine sharing the token made, or one that came back); a key not
  * found is not searched for again for a second.  TCA_OK, TCA_ERR_NOT_FOUND,
@@ -98,11 +121,16 @@ int tca_token_check_key(tca_token *tok, const unsigned char *id, size_t id_len,
  * private: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE = TRUE, CKA_EXTRACTABLE = FALSE,
  *          CKA_SIGN = TRUE, CKA_DECRYPT/UNWRAP/DERIVE = FALSE, CKA_ID, CKA_LABEL;
  * public:  CKA_TOKEN, CKA_VERIFY = TRUE, same CKA_ID and CKA_LABEL.
+ * The profile may omit public CKA_VERIFY and private CKA_DECRYPT/UNWRAP/DERIVE
+ * (quirks); the security attributes are always set, and read back after
+ * generation: a key that is not sensitive, private, never extractable and
+ * always sensitive is destroyed and TCA_ERR_TOKEN_REFUSED returned.
  * Adds the private key to the index.  Returns TCA_ERR_ALREADY_EXISTS if the
  * index already holds a key with this id, TCA_ERR_POLICY_VIOLATION if the token
- * (per quirks) cannot make this type.  On success *pub_ptr is the public key
- * (read back from the token's public key object); caller frees with
- * EVP_PKEY_free().
+ * cannot make or sign with this type (tca_token_key_types), TOKEN_REFUSED if it
+ * refuses the template, TOKEN_FULL if it has no room.  On success *pub_ptr is
+ * the public key (read back from the token's public key object, CKA_EC_POINT
+ * in DER or raw form); caller frees with EVP_PKEY_free().
  */
 int tca_token_generate_key(tca_token *tok, enum tca_key_type type,
     const unsigned char *id, size_t id_len, const char *label,

@@ -204,6 +204,111 @@ START_TEST(test_shipped_profile)
 }
 END_TEST
 
+/* loads prof as the profile testhsm; returns tca_profile_load's result */
+static int
+load_profile(const char *prof, struct tca_config *cfg, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/p.conf", dir);
+	ck_assert_int_eq(test_write_file(path, prof, strlen(prof), 0644), 0);
+	tca_config_defaults(cfg);
+	err[0] = '\0';
+	return tca_profile_load(path, cfg, err, errlen);
+}
+
+/* /config/profile/real-hsm-keys: init arguments, environment, PIN bounds,
+ * template omissions (never of a security attribute), mechanisms, recovery */
+START_TEST(test_profile_hsm_keys)
+{
+	static const struct {
+		const char *text;
+		const char *expect;
+	} bad[] = {
+		{ "module = /m.so\nomit_private = CKA_SENSITIVE\n", "CKA_SENSITIVE cannot be omitted" },
+		{ "module = /m.so\nomit_private = CKA_DECRYPT, CKA_EXTRACTABLE\n",
+		    "CKA_EXTRACTABLE cannot be omitted" },
+		{ "module = /m.so\nomit_public = CKA_TOKEN\n", "CKA_TOKEN cannot be omitted" },
+		{ "module = /m.so\nomit_public = CKA_DECRYPT\n", "only CKA_VERIFY" },
+		{ "module = /m.so\nenv.1X = y\n", "environment variable name" },
+		{ "module = /m.so\nenv.A-B = y\n", "environment variable name" },
+		{ "module = /m.so\nenv.A = 1\nenv.A = 2\n", "twice" },
+		{ "module = /m.so\ninit_so_pin = maybe\n", "given or current" },
+		{ "module = /m.so\nrecovery = pray\n", "reopen-sessions or reinit" },
+		{ "module = /m.so\npin_max = 100000\n", "between" },
+		{ "module = /m.so\nidle_timeout_s = -3\n", "number" },
+	};
+	struct tca_config cfg;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(load_profile(bad[i].text, &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+		ck_assert_msg(strstr(err, bad[i].expect) != NULL, "case %zu: \"%s\" lacks \"%s\"",
+		    i, err, bad[i].expect);
+	}
+	ck_assert_msg(load_profile("name = tpm\nmodule = /m.so\n"
+	    "init_args = configdir='sql:/x' certPrefix=''\n"
+	    "env.TPM2_PKCS11_TCTI = tabrmd:bus_type=session\nenv.TCA_TEST_ENV_B = b\n"
+	    "pin_min = 4\npin_max = 8\nomit_public = CKA_VERIFY\n"
+	    "omit_private = CKA_DECRYPT ,CKA_DERIVE\nprefer_mechanisms = CKM_ECDSA_SHA256\n"
+	    "init_so_pin = current\nidle_timeout_s = 30\nrecovery = reinit\n"
+	    "ec_point_raw = true\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.init_args, "configdir='sql:/x' certPrefix=''");
+	ck_assert_uint_eq(cfg.n_env, 2);
+	ck_assert_str_eq(cfg.env[0].name, "TPM2_PKCS11_TCTI");
+	ck_assert_str_eq(cfg.env[0].value, "tabrmd:bus_type=session");
+	ck_assert_uint_eq(cfg.pin_min, 4);
+	ck_assert_uint_eq(cfg.pin_max, 8);
+	ck_assert_int_eq(cfg.quirks.omit_verify, 1);
+	ck_assert_int_eq(cfg.quirks.omit_decrypt, 1);
+	ck_assert_int_eq(cfg.quirks.omit_unwrap, 0);
+	ck_assert_int_eq(cfg.quirks.omit_derive, 1);
+	ck_assert_str_eq(cfg.quirks.prefer_mechanisms, "CKM_ECDSA_SHA256");
+	ck_assert_int_eq(cfg.init_so_pin_current, 1);
+	ck_assert_uint_eq(cfg.quirks.idle_timeout_ms, 30000);
+	ck_assert_int_eq(cfg.quirks.reinit_on_session_loss, 1);
+	/* PIN bounds */
+	ck_assert_int_eq(tca_profile_check_pin(&cfg, 8, "the PIN", err, sizeof(err)), TCA_OK);
+	ck_assert_int_eq(tca_profile_check_pin(&cfg, 32, "the PIN", err, sizeof(err)),
+	    TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "4..8") != NULL, "%s", err);
+	ck_assert_int_eq(tca_profile_check_pin(&cfg, 3, "the SO PIN", err, sizeof(err)),
+	    TCA_ERR_CONFIG);
+	/* environment: the profile's value, unless the environment has one */
+	unsetenv("TCA_TEST_ENV_B");
+	setenv("TPM2_PKCS11_TCTI", "from-the-service-manager", 1);
+	tca_profile_apply_env(&cfg);
+	ck_assert_str_eq(getenv("TPM2_PKCS11_TCTI"), "from-the-service-manager");
+	ck_assert_str_eq(getenv("TCA_TEST_ENV_B"), "b");
+	unsetenv("TPM2_PKCS11_TCTI");
+	unsetenv("TCA_TEST_ENV_B");
+}
+END_TEST
+
+/* /config/token-init-args: the engine's token.init_args wins over the profile's */
+START_TEST(test_init_args_override)
+{
+	static const char prof[] = "name = nss\nmodule = /usr/lib/nss.so\n"
+	    "init_args = configdir='sql:/profile/placeholder'\n";
+	struct tca_config cfg;
+	char err[512];
+
+	ck_assert_int_eq(test_write_file(profile, prof, strlen(prof), 0644), 0);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n", &cfg, err, sizeof(err)) == TCA_OK,
+	    "%s", err);
+	ck_assert_str_eq(cfg.init_args, "configdir='sql:/profile/placeholder'");
+	ck_assert_uint_eq(cfg.recovery_wait_ms, 5000);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n"
+	    "token.init_args = configdir='sql:/var/lib/tca/nssdb'\n"
+	    "token.recovery_wait_ms = 250\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.init_args, "configdir='sql:/var/lib/tca/nssdb'");
+	ck_assert_uint_eq(cfg.recovery_wait_ms, 250);
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\ntoken.recovery_wait_ms = 5\n",
+	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+}
+END_TEST
+
 /* /config/id-list */
 START_TEST(test_id_list)
 {
@@ -237,6 +342,8 @@ config_suite(void)
 	tcase_add_test(tc, test_profile_missing);
 	tcase_add_test(tc, test_shipped_profile);
 	tcase_add_test(tc, test_id_list);
+	tcase_add_test(tc, test_profile_hsm_keys);
+	tcase_add_test(tc, test_init_args_override);
 	suite_add_tcase(s, tc);
 	return s;
 }

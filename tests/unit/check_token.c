@@ -950,6 +950,143 @@ START_TEST(test_p11_classify)
 }
 END_TEST
 
+/* /token/keys/hash-on-token: a profile that prefers the token to hash gives
+ * the same verifiable signatures as the raw mechanisms (SoftHSMv2 2.6.1 offers
+ * CKM_SHA256_RSA_PKCS but no CKM_ECDSA_SHA256/384: EC stays raw) */
+START_TEST(test_sign_hash_on_token)
+{
+	static const enum tca_key_type types[] = {
+		TCA_KEY_EC_P256, TCA_KEY_EC_P384, TCA_KEY_RSA_3072,
+	};
+	struct tca_token_params p;
+	const char *mechs[TCA_KEY_TYPE_COUNT + 1];
+	const struct tca_key_desc *kd;
+	tca_token *tok = NULL;
+	unsigned char id[16], sig[512];
+	const unsigned char msg[] = "the TBSCertificate, hashed by the token";
+	char err[256], name[32];
+	size_t i, sig_len;
+	EVP_PKEY *pub = NULL;
+
+	params_init(&p, 2);
+	snprintf(p.quirks.prefer_mechanisms, sizeof(p.quirks.prefer_mechanisms),
+	    "CKM_ECDSA_SHA256,CKM_ECDSA_SHA384 , CKM_SHA256_RSA_PKCS");
+	ck_assert_msg(tca_token_open(&p, TEST_PIN, strlen(TEST_PIN), &tok, err, sizeof(err)) ==
+	    TCA_OK, "%s", err);
+	(void)tca_token_key_types(tok, mechs);
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		kd = tca_key_desc(types[i]);
+		ck_assert_str_eq(mechs[types[i]], types[i] == TCA_KEY_RSA_3072 ?
+		    "CKM_SHA256_RSA_PKCS" : "CKM_ECDSA");
+		snprintf(name, sizeof(name), "hash-on-token-%zu", i);
+		make_id(name, id);
+		ck_assert_int_eq(tca_token_generate_key(tok, types[i], id, sizeof(id), name, &pub),
+		    TCA_OK);
+		sig_len = sizeof(sig);
+		ck_assert_int_eq(tca_token_sign(tok, id, sizeof(id), kd->alg, msg, sizeof(msg) - 1,
+		    sig, &sig_len), TCA_OK);
+		ck_assert_msg(verify(pub, kd->alg, msg, sizeof(msg) - 1, sig, sig_len),
+		    "%s signature made with %s does not verify", kd->name, mechs[types[i]]);
+		/* and it is a signature over this message, not any */
+		ck_assert(!verify(pub, kd->alg, msg, sizeof(msg) - 2, sig, sig_len));
+		EVP_PKEY_free(pub);
+		pub = NULL;
+	}
+	tca_token_close(tok);
+}
+END_TEST
+
+/* /token/p11/ec-point: CKA_EC_POINT in DER or raw form, told apart by length */
+START_TEST(test_p11_ec_point)
+{
+	const struct tca_key_desc *p256 = tca_key_desc(TCA_KEY_EC_P256);
+	const struct tca_key_desc *p384 = tca_key_desc(TCA_KEY_EC_P384);
+	const struct tca_key_desc *ed = tca_key_desc(TCA_KEY_ED25519);
+	unsigned char buf[128];
+	const unsigned char *pt = NULL;
+	size_t len = 0;
+
+	memset(buf, 0x11, sizeof(buf));
+	/* P-256: raw 65 bytes 04||X||Y, DER 04 41 04||X||Y */
+	buf[0] = 0x04;
+	ck_assert_int_eq(tca_p11_ec_point(p256, buf, 65, &pt, &len), TCA_OK);
+	ck_assert_ptr_eq(pt, buf);
+	ck_assert_uint_eq(len, 65);
+	buf[0] = 0x04; buf[1] = 0x41; buf[2] = 0x04;
+	ck_assert_int_eq(tca_p11_ec_point(p256, buf, 67, &pt, &len), TCA_OK);
+	ck_assert_ptr_eq(pt, buf + 2);
+	ck_assert_uint_eq(len, 65);
+	/* wrong lengths and forms */
+	ck_assert_int_eq(tca_p11_ec_point(p256, buf, 66, &pt, &len), TCA_ERR_TOKEN_UNAVAILABLE);
+	ck_assert_int_eq(tca_p11_ec_point(p384, buf, 67, &pt, &len), TCA_ERR_TOKEN_UNAVAILABLE);
+	buf[0] = 0x02;
+	ck_assert_int_eq(tca_p11_ec_point(p256, buf, 65, &pt, &len), TCA_ERR_TOKEN_UNAVAILABLE);
+	/* P-384: DER with a long-form length 04 61 04.., raw 97 */
+	buf[0] = 0x04; buf[1] = 0x61; buf[2] = 0x04;
+	ck_assert_int_eq(tca_p11_ec_point(p384, buf, 99, &pt, &len), TCA_OK);
+	ck_assert_uint_eq(len, 97);
+	buf[0] = 0x04;
+	ck_assert_int_eq(tca_p11_ec_point(p384, buf, 97, &pt, &len), TCA_OK);
+	ck_assert_ptr_eq(pt, buf);
+	/* Ed25519: raw 32 bytes, DER 04 20 .. */
+	buf[0] = 0x55;
+	ck_assert_int_eq(tca_p11_ec_point(ed, buf, 32, &pt, &len), TCA_OK);
+	ck_assert_ptr_eq(pt, buf);
+	buf[0] = 0x04; buf[1] = 0x20;
+	ck_assert_int_eq(tca_p11_ec_point(ed, buf, 34, &pt, &len), TCA_OK);
+	ck_assert_ptr_eq(pt, buf + 2);
+	ck_assert_uint_eq(len, 32);
+	buf[1] = 0x21;
+	ck_assert_int_eq(tca_p11_ec_point(ed, buf, 34, &pt, &len), TCA_ERR_TOKEN_UNAVAILABLE);
+}
+END_TEST
+
+/* /token/open/capabilities: what SoftHSMv2 offers, discovered; a profile's
+ * no_ed25519 removes Ed25519 */
+START_TEST(test_open_capabilities)
+{
+	struct tca_token_params p;
+	const char *mechs[TCA_KEY_TYPE_COUNT + 1];
+	tca_token *tok = NULL;
+	char err[512];
+	unsigned int mask;
+
+	memset(&p, 0, sizeof(p));
+	p.module_path = test_softhsm_module();
+	p.token_uri = tt.uri;
+	p.pool_size = 1;
+	ck_assert_msg(tca_token_open(&p, TEST_PIN, strlen(TEST_PIN), &tok, err, sizeof(err)) ==
+	    TCA_OK, "%s", err);
+	mask = tca_token_key_types(tok, mechs);
+	ck_assert_uint_eq(mask, (1u << TCA_KEY_EC_P256) | (1u << TCA_KEY_EC_P384) |
+	    (1u << TCA_KEY_RSA_3072) | (1u << TCA_KEY_ED25519));
+	ck_assert_str_eq(mechs[TCA_KEY_EC_P256], "CKM_ECDSA");
+	ck_assert_str_eq(mechs[TCA_KEY_RSA_3072], "CKM_RSA_PKCS");
+	ck_assert_str_eq(mechs[TCA_KEY_ED25519], "CKM_EDDSA");
+	ck_assert_ptr_null(mechs[TCA_KEY_NONE]);
+	tca_token_close(tok);
+
+	/* the profile prefers the token to hash */
+	snprintf(p.quirks.prefer_mechanisms, sizeof(p.quirks.prefer_mechanisms),
+	    "CKM_ECDSA_SHA256, CKM_SHA256_RSA_PKCS");
+	p.quirks.no_ed25519 = 1;
+	ck_assert_msg(tca_token_open(&p, TEST_PIN, strlen(TEST_PIN), &tok, err, sizeof(err)) ==
+	    TCA_OK, "%s", err);
+	mask = tca_token_key_types(tok, mechs);
+	ck_assert_uint_eq(mask & (1u << TCA_KEY_ED25519), 0);
+	/* SoftHSMv2 2.6.1 has no CKM_ECDSA_SHA256: preferred, not offered, raw it is */
+	ck_assert_str_eq(mechs[TCA_KEY_EC_P256], "CKM_ECDSA");
+	ck_assert_str_eq(mechs[TCA_KEY_EC_P384], "CKM_ECDSA");
+	ck_assert_str_eq(mechs[TCA_KEY_RSA_3072], "CKM_SHA256_RSA_PKCS");
+	tca_token_close(tok);
+
+	snprintf(p.quirks.prefer_mechanisms, sizeof(p.quirks.prefer_mechanisms), "CKM_NOPE");
+	ck_assert_int_eq(tca_token_open(&p, TEST_PIN, strlen(TEST_PIN), &tok, err, sizeof(err)),
+	    TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "CKM_NOPE") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *
 token_suite(void)
 {
@@ -958,6 +1095,7 @@ token_suite(void)
 
 	tc = tcase_create("p11");
 	tcase_add_test(tc, test_p11_classify);
+	tcase_add_test(tc, test_p11_ec_point);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");
@@ -967,6 +1105,7 @@ token_suite(void)
 	tcase_add_test(tc, test_open_uri_no_match);
 	tcase_add_test(tc, test_open_pin_value);
 	tcase_add_test(tc, test_open_pool_capped);
+	tcase_add_test(tc, test_open_capabilities);
 	suite_add_tcase(s, tc);
 
 	/* a fresh token for every test: key counts are exact */
@@ -975,6 +1114,7 @@ token_suite(void)
 	tcase_add_loop_test(tc, test_generate_sign_verify, 0,
 	    (int)(sizeof(type_cases) / sizeof(type_cases[0])));
 	tcase_add_test(tc, test_generate_duplicate);
+	tcase_add_test(tc, test_sign_hash_on_token);
 	tcase_add_test(tc, test_generate_no_ed25519);
 	tcase_add_test(tc, test_index_reopen);
 	tcase_add_test(tc, test_destroy);
