@@ -38,6 +38,7 @@ tca_config_defaults(struct tca_config *cfg)
 	snprintf(cfg->profiles_dir, sizeof(cfg->profiles_dir), "%s/tca/hsm-profiles", TCA_SYSCONFDIR);
 	cfg->pool_size = 4;
 	cfg->recovery_wait_ms = TCA_TOKEN_DEFAULT_WAIT_MS;
+	cfg->call_timeout_ms = TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "/var/lib/tca/state.db");
 	cfg->group_commit_max = 256;
 	snprintf(cfg->ca_organization, sizeof(cfg->ca_organization), "Cumulocity");
@@ -304,6 +305,16 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("token.pool_size", pool_size, 1, 256)
 	STR("token.init_args", init_args, 1)
 	UINT("token.recovery_wait_ms", recovery_wait_ms, 100, 600000)
+	if (strcmp(k, "token.call_timeout_ms") == 0) {
+		if ((r = parse_uint(v, 0, 600000, 10, &x, why, whylen)) != TCA_OK)
+			return r;
+		if (x != 0 && x < 100) {
+			snprintf(why, whylen, "must be 0 (unbounded) or at least 100");
+			return TCA_ERR_CONFIG;
+		}
+		cfg->call_timeout_ms = (unsigned int)x;
+		return TCA_OK;
+	}
 	STR("store.path", store_path, 0)
 	UINT("store.group_commit_max", group_commit_max, 1, 4096)
 	STR("ca.organization", ca_organization, 1)

@@ -313,6 +313,7 @@ main(int argc, char **argv)
 	tp.token_uri = d.cfg.token_uri;
 	tp.pool_size = d.cfg.pool_size;
 	tp.wait_ms = d.cfg.recovery_wait_ms;
+	tp.call_timeout_ms = d.cfg.call_timeout_ms;
 	tp.quirks = d.cfg.quirks;
 	r = tca_token_open(&tp, pin, pin_len, &d.tok, err, sizeof(err));
 	tca_secret_free(pin, pin_len);

@@ -85,6 +85,15 @@ struct tca_token {
 	char problem[200];		/* what the supervisor last saw go wrong */
 	int64_t problem_time;
 
+	/* executor threads for calls with a time bound (token-exec.c) */
+	unsigned int call_timeout_ms;	/* 0: calls run on the requester's thread */
+	pthread_condattr_t cond_attr;	/* CLOCK_MONOTONIC */
+	pthread_mutex_t exec_lock;
+	pthread_cond_t exec_cond;	/* work queued, or an executor left */
+	struct tok_job *exec_head, *exec_tail;
+	unsigned int exec_workers, exec_want, exec_hung;
+	int exec_stop;
+
 	/* key index: CKA_ID -> private key handle; replaced whole on rebuild */
 	pthread_rwlock_t index_lock;
 	struct key_index *idx;
@@ -156,6 +165,8 @@ struct tok_op {
 	int absent_ok;			/* a missing key is an answer, not an error */
 	int key_missing;		/* out: no key with this id on the token */
 	int r;				/* the result when fn returns TOK_RV_ENGINE */
+	int bounded;			/* run on an executor, within call_timeout_ms;
+					 * ctx must then be a struct tok_ref */
 };
 /* fn returned a result of its own in op->r (not a token failure) */
 #define TOK_RV_ENGINE	((CK_RV)(CKR_VENDOR_DEFINED | 0x7ca0001UL))
@@ -225,5 +236,34 @@ int tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *
 
 /* The index type of an EC or Edwards key from its CKA_EC_PARAMS. */
 enum tca_key_type tok_ec_params_type(const unsigned char *p, size_t len, CK_KEY_TYPE kt);
+
+/* ---- token-exec.c */
+
+/* A reference-counted context for a call that may outlive its requester. */
+struct tok_ref {
+	unsigned int refs;
+	void (*free_fn)(struct tok_ref *);
+};
+void tok_ref_get(struct tok_ref *r);
+void tok_ref_put(struct tok_ref *r);	/* NULL ok */
+
+struct tok_job;
+
+/* Starts n executor threads. */
+int tok_exec_start(tca_token *tok, unsigned int n);
+/* Stops the idle executors; a stuck one is left to finish by itself. */
+void tok_exec_stop(tca_token *tok);
+/* Calls abandoned and still inside the module. */
+int tok_exec_hung(tca_token *tok);
+
+/*
+ * Runs fn(tok, copy of s, copy of op, ctx) on an executor thread and waits up
+ * to tok->call_timeout_ms.  Returns fn's CK_RV (op->key/type/r copied back),
+ * or, on timeout, TOK_RV_ENGINE with op->r = TOKEN_UNAVAILABLE and
+ * *timed_out set; a call that had started is abandoned and s retired (its
+ * handle belongs to the stuck executor now; s is broken).
+ */
+CK_RV tok_exec_call(tca_token *tok, struct session *s, tok_op_fn fn, struct tok_op *op,
+    struct tok_ref *ctx, int *timed_out);
 
 #endif

@@ -312,6 +312,15 @@ tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
 				tok_pool_return(tok, s);
 				return r;
 			}
+		} else if (fn != NULL && op->bounded && tok->call_timeout_ms != 0) {
+			int timed_out = 0;
+
+			rv = tok_exec_call(tok, s, fn, op, ctx, &timed_out);
+			if (timed_out) {
+				/* a hung call: no retry, the request fails now */
+				tok_pool_return(tok, s);
+				return op->r;
+			}
 		} else if (fn != NULL)
 			rv = fn(tok, s, op, ctx);
 		if (rv == TOK_RV_ENGINE) {

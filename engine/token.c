@@ -33,6 +33,7 @@
 #include "token.h"
 
 #define TOKEN_MAX_SIG		512	/* raw token signature (RSA-4096 at most) */
+#define TOKEN_SIGN_IN_MAX	(64 + EVP_MAX_MD_SIZE)	/* DigestInfo prefix + digest */
 
 /* ------------------------------------------------------------ open/close */
 
@@ -205,19 +206,18 @@ check_preferred(const struct tca_token_quirks *q, char *err, size_t errlen)
 static int
 token_locks_init(tca_token *tok)
 {
-	pthread_condattr_t ca;
 	int step = 0;
 
-	if (pthread_condattr_init(&ca) != 0)
+	if (pthread_condattr_init(&tok->cond_attr) != 0)
 		return TCA_ERR_SYSTEM;
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	if (pthread_condattr_setclock(&tok->cond_attr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_mutex_init(&tok->pool_lock, NULL) != 0)
 		goto fail;
 	step = 1;
-	if (pthread_cond_init(&tok->pool_cond, &ca) != 0)
+	if (pthread_cond_init(&tok->pool_cond, &tok->cond_attr) != 0)
 		goto fail;
 	step = 2;
-	if (pthread_cond_init(&tok->sup_cond, &ca) != 0)
+	if (pthread_cond_init(&tok->sup_cond, &tok->cond_attr) != 0)
 		goto fail;
 	step = 3;
 	if (pthread_rwlock_init(&tok->index_lock, NULL) != 0)
@@ -225,10 +225,19 @@ token_locks_init(tca_token *tok)
 	step = 4;
 	if (pthread_mutex_init(&tok->admin_lock, NULL) != 0)
 		goto fail;
-	pthread_condattr_destroy(&ca);
+	step = 5;
+	if (pthread_mutex_init(&tok->exec_lock, NULL) != 0)
+		goto fail;
+	step = 6;
+	if (pthread_cond_init(&tok->exec_cond, &tok->cond_attr) != 0)
+		goto fail;
 	tok->locks_ok = 1;
 	return TCA_OK;
  fail:
+	if (step >= 6)
+		pthread_mutex_destroy(&tok->exec_lock);
+	if (step >= 5)
+		pthread_mutex_destroy(&tok->admin_lock);
 	if (step >= 4)
 		pthread_rwlock_destroy(&tok->index_lock);
 	if (step >= 3)
@@ -237,7 +246,7 @@ token_locks_init(tca_token *tok)
 		pthread_cond_destroy(&tok->pool_cond);
 	if (step >= 1)
 		pthread_mutex_destroy(&tok->pool_lock);
-	pthread_condattr_destroy(&ca);
+	pthread_condattr_destroy(&tok->cond_attr);
 	return TCA_ERR_SYSTEM;
 }
 
@@ -276,6 +285,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		return r;
 	}
 	tok->wait_ms = params->wait_ms != 0 ? params->wait_ms : TCA_TOKEN_DEFAULT_WAIT_MS;
+	tok->call_timeout_ms = params->call_timeout_ms;
 	if (token_locks_init(tok) != TCA_OK) {
 		free(tok);
 		tca_setf(err, errlen, "initialising the token's locks failed");
@@ -336,6 +346,10 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	}
 	if ((r = tok_discover(tok, err, errlen)) != TCA_OK)
 		goto out;
+	if (tok->call_timeout_ms != 0 && (r = tok_exec_start(tok, tok->n_sessions)) != TCA_OK) {
+		tca_setf(err, errlen, "starting the executor threads failed");
+		goto out;
+	}
 	if ((r = tok_supervisor_start(tok)) != TCA_OK) {
 		tca_setf(err, errlen, "starting the token supervisor failed");
 		goto out;
@@ -357,6 +371,16 @@ tca_token_close(tca_token *tok)
 	if (tok == NULL)
 		return;
 	tok_supervisor_stop(tok);
+	if (tok->locks_ok)
+		tok_exec_stop(tok);
+	if (tok->locks_ok && tok_exec_hung(tok) > 0) {
+		/* a call is still inside the module and its thread will touch tok
+		 * and the module when it returns: neither can be freed.  Only at
+		 * exit (the process ends) or in tests. */
+		log_error("token: closing with %d PKCS#11 calls still hung; the token's "
+		    "memory and module stay as they are", tok_exec_hung(tok));
+		return;
+	}
 	if (tok->mod != NULL) {
 		tok_pool_close(tok);
 		tca_p11_unload(tok->mod);
@@ -366,11 +390,14 @@ tca_token_close(tca_token *tok)
 		tca_secret_free(tok->pin, tok->pin_len);
 	free(tok->uri);
 	if (tok->locks_ok) {
+		pthread_cond_destroy(&tok->exec_cond);
+		pthread_mutex_destroy(&tok->exec_lock);
 		pthread_mutex_destroy(&tok->admin_lock);
 		pthread_rwlock_destroy(&tok->index_lock);
 		pthread_cond_destroy(&tok->sup_cond);
 		pthread_cond_destroy(&tok->pool_cond);
 		pthread_mutex_destroy(&tok->pool_lock);
+		pthread_condattr_destroy(&tok->cond_attr);
 	}
 	free(tok);
 }
@@ -934,6 +961,7 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 /* ------------------------------------------------------------ sign */
 
 struct sign_ctx {
+	struct tok_ref ref;		/* first: an executor may hold it longer */
 	enum tca_key_type type;		/* the key type the algorithm needs */
 	const unsigned char *in;	/* for the raw mechanism: digest, DigestInfo or message */
 	size_t in_len;
@@ -946,7 +974,7 @@ struct sign_ctx {
 static CK_RV
 sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 {
-	struct sign_ctx *c = vctx;
+	struct sign_ctx *c = vctx;	/* its tok_ref comes first */
 	CK_MECHANISM mech = { CKM_VENDOR_DEFINED, NULL, 0 };
 	CK_ULONG olen = (CK_ULONG)c->cap;
 	const unsigned char *in = c->in;
@@ -1037,73 +1065,99 @@ ecdsa_raw_to_der(const unsigned char *raw, size_t field_len, unsigned char *sig,
 	return r;
 }
 
+static void
+sign_ctx_free(struct tok_ref *ref)
+{
+	struct sign_ctx *c = (struct sign_ctx *)ref;
+
+	/* the digest or DigestInfo of what was signed */
+	OPENSSL_cleanse(c, sizeof(*c) + c->msg_len);
+	free(c);
+}
+
 int
 tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
     enum tca_sig_alg alg, const unsigned char *msg, size_t msg_len,
     unsigned char *sig, size_t *sig_len)
 {
-	unsigned char in[64 + EVP_MAX_MD_SIZE];	/* DigestInfo prefix + digest */
-	unsigned char raw[TOKEN_MAX_SIG];
-	unsigned int md_len = 0;
 	const struct tca_key_desc *kd;
 	const EVP_MD *md = NULL;
-	struct sign_ctx c;
+	unsigned int md_len = 0;
+	struct sign_ctx *c = NULL;
+	unsigned char *in, *copy;
 	struct tok_op op;
 	int r = TCA_ERR_INTERNAL;
 
 	if (tok == NULL || !id_ok(id, id_len) || (msg == NULL && msg_len != 0) ||
 	    sig == NULL || sig_len == NULL || msg_len > TCA_TOKEN_MAX_MSG)
 		return TCA_ERR_INVALID_ARG;
-	if ((kd = tca_key_desc_by_alg(alg)) == NULL ||
-	    kd->digest_info_len > sizeof(in) - EVP_MAX_MD_SIZE)
+	if ((kd = tca_key_desc_by_alg(alg)) == NULL || kd->digest_info_len > 64)
 		return TCA_ERR_INVALID_ARG;
 	/* largest DER ECDSA-Sig-Value: two INTEGERs with a sign byte */
 	if (*sig_len < kd->sig_len + (kd->sig_form == TCA_SIG_FORM_ECDSA_RS ? 8 : 0))
 		return TCA_ERR_INVALID_ARG;
-	memset(&c, 0, sizeof(c));
-	c.type = kd->type;
-	c.msg = msg;
-	c.msg_len = msg_len;
-	c.out = raw;
-	c.cap = sizeof(raw);
+	/*
+	 * One allocation holds everything the token call touches - the prepared
+	 * input, the signature and a copy of the message for hash-on-token
+	 * mechanisms - because a call that hangs past token.call_timeout_ms may
+	 * return after this function has.
+	 */
+	if ((c = calloc(1, sizeof(*c) + TOKEN_SIGN_IN_MAX + TOKEN_MAX_SIG + msg_len)) == NULL)
+		return TCA_ERR_NOMEM;
+	c->ref.refs = 1;
+	c->ref.free_fn = sign_ctx_free;
+	c->type = kd->type;
+	in = (unsigned char *)(c + 1);
+	c->out = in + TOKEN_SIGN_IN_MAX;
+	c->cap = TOKEN_MAX_SIG;
+	copy = c->out + TOKEN_MAX_SIG;
+	if (msg_len > 0)
+		memcpy(copy, msg, msg_len);
+	c->msg = copy;
+	c->msg_len = msg_len;
 	if (kd->md == NULL) {
 		/* EdDSA signs the message itself */
-		c.in = msg;
-		c.in_len = msg_len;
+		c->in = copy;
+		c->in_len = msg_len;
 	} else {
-		if ((md = md_of(kd->md)) == NULL)
-			return TCA_ERR_INVALID_ARG;
+		if ((md = md_of(kd->md)) == NULL) {
+			r = TCA_ERR_INVALID_ARG;
+			goto out;
+		}
 		if (kd->digest_info != NULL)
 			memcpy(in, kd->digest_info, kd->digest_info_len);
-		if (EVP_Digest(msg, msg_len, in + kd->digest_info_len, &md_len, md, NULL) != 1)
-			return TCA_ERR_CRYPTO;
-		c.in = in;
-		c.in_len = kd->digest_info_len + md_len;
+		if (EVP_Digest(msg, msg_len, in + kd->digest_info_len, &md_len, md, NULL) != 1) {
+			r = TCA_ERR_CRYPTO;
+			goto out;
+		}
+		c->in = in;
+		c->in_len = kd->digest_info_len + md_len;
 	}
 	memset(&op, 0, sizeof(op));
 	op.what = "signing";
 	op.id = id;
 	op.id_len = id_len;
-	r = tok_run(tok, sign_op, &op, &c);
+	op.bounded = 1;
+	r = tok_run(tok, sign_op, &op, &c->ref);
 	if (r != TCA_ERR_INVALID_ARG)	/* a caller's mistake never reached the token */
 		count_sign(tok, r == TCA_OK);
 	if (r != TCA_OK)
 		goto out;
-	if (c.out_len != kd->sig_len) {
+	if (c->out_len != kd->sig_len) {
 		log_error("token: %s signature is %zu bytes, expected %zu", kd->name,
-		    c.out_len, kd->sig_len);
+		    c->out_len, kd->sig_len);
 		r = TCA_ERR_TOKEN_UNAVAILABLE;
 		goto out;
 	}
 	if (kd->sig_form == TCA_SIG_FORM_ECDSA_RS) {
-		r = ecdsa_raw_to_der(raw, kd->field_len, sig, sig_len);
+		r = ecdsa_raw_to_der(c->out, kd->field_len, sig, sig_len);
 		goto out;
 	}
-	memcpy(sig, raw, c.out_len);
-	*sig_len = c.out_len;
+	memcpy(sig, c->out, c->out_len);
+	*sig_len = c->out_len;
 	r = TCA_OK;
  out:
-	OPENSSL_cleanse(in, sizeof(in));
+	tok_ref_put(&c->ref);
 	return r;
 }
 

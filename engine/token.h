@@ -59,9 +59,13 @@ struct tca_token_params {
 	unsigned int pool_size;	/* sessions opened at start, >= 1 */
 	unsigned int wait_ms;	/* a request waits this long for a recovering token;
 				 * 0 = TCA_TOKEN_DEFAULT_WAIT_MS */
+	unsigned int call_timeout_ms;	/* a signature call that has not returned by
+				 * then fails the request and retires its session;
+				 * 0 = unbounded (calls run on the caller's thread) */
 	struct tca_token_quirks quirks;
 };
 #define TCA_TOKEN_DEFAULT_WAIT_MS 5000
+#define TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS 10000	/* the engine configuration's default */
 
 /*
  * Loads and initializes the module, finds the token, opens the session pool,

@@ -6,6 +6,11 @@
  * fails, hangs or "removes the token" when the test says so.
  *
  * /recovery/softhsm/token-dir-moved   the reproduction from issue 10
+ * /recovery/faulty/...                 each fault class through p11-faulty:
+ *                                      recovered without a restart, with no
+ *                                      certificate lost or duplicated under
+ *                                      16 issuing clients; a refused PIN is
+ *                                      not retried; a hung call is bounded
  */
 #include "config.h"
 
@@ -23,6 +28,8 @@
 #include <openssl/x509.h>
 
 #include "harness.h"
+#include "p11-faulty.h"
+#include "wire.h"
 #include "tca-client.h"
 #include "tca-error.h"
 #include "testutil.h"
@@ -106,6 +113,460 @@ START_TEST(test_token_dir_moved)
 }
 END_TEST
 
+/* ------------------------------------------------------------ p11-faulty */
+
+struct faulty {
+	struct test_token t;
+	struct daemon d;
+	char ctl[PATH_MAX], log[PATH_MAX];
+};
+
+/* Replaces the control file atomically, as the module wants it. */
+static void
+ctl_write(struct faulty *f, const char *text)
+{
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", f->ctl);
+	ck_assert_int_eq(test_write_file(tmp, text, strlen(text), 0600), 0);
+	ck_assert_int_eq(rename(tmp, f->ctl), 0);
+}
+
+/* Lines of the module's event log that start with prefix. */
+static int
+log_count(const struct faulty *f, const char *prefix)
+{
+	char line[512];
+	FILE *fp = fopen(f->log, "r");
+	int n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, prefix, strlen(prefix)) == 0)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/* Waits (bounded) until the module's log has at least n lines with prefix. */
+static void
+log_wait(const struct faulty *f, const char *prefix, int n, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+
+	while (log_count(f, prefix) < n) {
+		ck_assert_msg(time(NULL) <= end, "no \"%s\" in the p11-faulty log within %d s",
+		    prefix, timeout_s);
+		usleep(10 * 1000);
+	}
+}
+
+/* A throwaway token, the engine on p11-faulty over it, one CA. */
+static void
+faulty_start(struct faulty *f, const char *label, const char *profile, const char *extra)
+{
+	char so[PATH_MAX];
+	struct tca_client_error err;
+
+	memset(f, 0, sizeof(*f));
+	test_build_path("tests/.libs/p11-faulty.so", so, sizeof(so));
+	ck_assert_msg(access(so, R_OK) == 0, "%s missing (make check builds it)", so);
+	test_token_create(&f->t, label);
+	snprintf(f->ctl, sizeof(f->ctl), "%s/faulty.ctl", f->t.dir);
+	snprintf(f->log, sizeof(f->log), "%s/faulty.log", f->t.dir);
+	setenv(TCA_FAULTY_ENV_MODULE, test_softhsm_module(), 1);
+	setenv(TCA_FAULTY_ENV_CTL, f->ctl, 1);
+	setenv(TCA_FAULTY_ENV_LOG, f->log, 1);
+	ctl_write(f, "");
+	daemon_start_module(&f->d, &f->t, so, profile != NULL ? profile : "softhsm2", extra, NULL);
+	ck_assert_msg(ca_create(f->d.socket, "t-fault", NULL, &err) == TCA_OK, "%s", err.message);
+}
+
+static void
+faulty_stop(struct faulty *f)
+{
+	ck_assert_int_eq(daemon_stop(&f->d), 0);
+	daemon_cleanup(&f->d);
+	test_token_destroy(&f->t);
+	unsetenv(TCA_FAULTY_ENV_MODULE);
+	unsetenv(TCA_FAULTY_ENV_CTL);
+	unsetenv(TCA_FAULTY_ENV_LOG);
+}
+
+/* The token map of the engine's status: text or number of key. */
+static void
+token_status(const char *sock, const char *key, char *text, size_t textsz, uint64_t *num)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = NULL, *tok;
+	tca_client *c = connect_or_die(sock);
+
+	ck_assert_msg(tca_client_call(c, "status", NULL, &res, &err) == TCA_OK, "%s", err.message);
+	tok = tca_map_get(res, "token");
+	ck_assert_ptr_nonnull(tok);
+	if (text != NULL)
+		ck_assert_int_eq(tca_map_get_text(tok, key, text, textsz), TCA_OK);
+	if (num != NULL)
+		ck_assert_int_eq(tca_map_get_uint(tok, key, num), TCA_OK);
+	cbor_decref(&res);
+	tca_client_close(c);
+}
+
+static uint64_t
+token_counter(const char *sock, const char *key)
+{
+	uint64_t v = 0;
+
+	token_status(sock, key, NULL, 0, &v);
+	return v;
+}
+
+/* Issues once; the error code (or "" for success) in code. */
+static int
+issue_once(const char *sock, char *code, size_t codesz)
+{
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int r = issue(sock, "t-fault", "dev-fault", "ec-p256", &der, &len, &err);
+
+	free(der);
+	snprintf(code, codesz, "%s", r == TCA_OK ? "" : err.code);
+	return r;
+}
+
+/* 16 clients, each issuing until it has `want` certificates or the deadline
+ * passes; every failure must be TOKEN_UNAVAILABLE. */
+#define LOAD_CLIENTS 16
+struct load {
+	const char *sock;
+	int want, ok, failed, wrong;
+	char wrong_code[32];
+	time_t deadline;
+	char (*serials)[33];
+	int *total_ok;		/* shared, __atomic */
+};
+
+static void *
+load_main(void *arg)
+{
+	struct load *l = arg;
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256");
+	unsigned char *csr, *der;
+	size_t csr_len, len;
+	tca_client *c;
+
+	csr = make_csr(k, "dev-load", 0, 0, &csr_len);
+	while (l->ok < l->want && time(NULL) < l->deadline) {
+		der = NULL;
+		if (tca_client_connect(l->sock, 60000, &c, &err) != TCA_CLIENT_OK) {
+			l->wrong++;
+			break;
+		}
+		if (tca_client_issue(c, "t-fault", "dev-load", csr, csr_len, 0, &der, &len,
+		    &err) == TCA_OK) {
+			const unsigned char *p = der;
+			X509 *x = d2i_X509(NULL, &p, (long)len);
+			const ASN1_INTEGER *sn = x != NULL ? X509_get0_serialNumber(x) : NULL;
+			int j;
+
+			for (j = 0; sn != NULL && j < ASN1_STRING_length(sn) && j < 16; j++)
+				snprintf(l->serials[l->ok] + 2 * j, 3, "%02x",
+				    ASN1_STRING_get0_data(sn)[j]);
+			X509_free(x);
+			l->ok++;
+			__atomic_add_fetch(l->total_ok, 1, __ATOMIC_RELAXED);
+		} else if (strcmp(err.code, "TOKEN_UNAVAILABLE") == 0) {
+			l->failed++;
+		} else {
+			l->wrong++;
+			snprintf(l->wrong_code, sizeof(l->wrong_code), "%s", err.code);
+		}
+		tca_client_close(c);
+		free(der);
+	}
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+	return NULL;
+}
+
+/*
+ * Runs 16 clients; when `before` certificates have been issued, writes fault
+ * to the control file, waits for the module's log to show `event`, then
+ * writes heal (NULL: leave the fault).  Then every client must get its
+ * certificates, only TOKEN_UNAVAILABLE may have been seen meanwhile, and the
+ * journal must hold every certificate returned, once, and no other.
+ */
+static void
+load_through_fault(struct faulty *f, const char *fault, const char *event, const char *heal)
+{
+	struct load *l = calloc(LOAD_CLIENTS, sizeof(*l));
+	pthread_t th[LOAD_CLIENTS];
+	struct serial_set set;
+	int i, j, total = 0, returned = 0, unavailable = 0;
+	size_t k, hits;
+	time_t end;
+
+	ck_assert_ptr_nonnull(l);
+	for (i = 0; i < LOAD_CLIENTS; i++) {
+		l[i].sock = f->d.socket;
+		l[i].want = 12;
+		l[i].deadline = time(NULL) + 90;
+		l[i].serials = calloc(64, sizeof(*l[i].serials));
+		l[i].total_ok = &total;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, load_main, &l[i]), 0);
+	}
+	end = time(NULL) + 60;
+	while (__atomic_load_n(&total, __ATOMIC_RELAXED) < 32 && time(NULL) < end)
+		usleep(5 * 1000);
+	ctl_write(f, fault);
+	log_wait(f, event, 1, 30);
+	if (heal != NULL)
+		ctl_write(f, heal);
+	for (i = 0; i < LOAD_CLIENTS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(l[i].wrong == 0, "client %d saw %s, not TOKEN_UNAVAILABLE", i,
+		    l[i].wrong_code);
+		ck_assert_msg(l[i].ok == l[i].want, "client %d got %d of %d certificates", i,
+		    l[i].ok, l[i].want);
+		returned += l[i].ok;
+		unavailable += l[i].failed;
+	}
+	journal_issue_serials(f->d.db, &set);
+	for (i = 0; i < LOAD_CLIENTS; i++) {
+		for (j = 0; j < l[i].ok; j++) {
+			for (k = 0, hits = 0; k < set.n; k++)
+				hits += strcmp(set.s[k], l[i].serials[j]) == 0;
+			ck_assert_msg(hits == 1, "certificate %s: %zu journal records",
+			    l[i].serials[j], hits);
+		}
+		free(l[i].serials);
+	}
+	/* nothing committed that no client received */
+	ck_assert_uint_eq(set.n, (size_t)returned);
+	fprintf(stderr, "%s: %d certificates, %d TOKEN_UNAVAILABLE meanwhile\n", event,
+	    returned, unavailable);
+	free(set.s);
+	free(l);
+}
+
+/* /recovery/faulty/device-error: everything fails with CKR_DEVICE_ERROR until
+ * the module is re-initialised (a restarted pkcs11-proxy or HSM) */
+START_TEST(test_faulty_reinit)
+{
+	struct faulty f;
+	char health[16];
+
+	faulty_start(&f, "tca-f-reinit", NULL, NULL);
+	load_through_fault(&f, "require-reinit 1\n", TCA_FAULTY_LOG_REINIT_DONE, NULL);
+	ck_assert_uint_ge(token_counter(f.d.socket, "recoveries"), 1);
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "ok");
+	ck_assert_int_ge(log_count(&f, "call C_Finalize"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/removed-returned: the token is pulled and put back under
+ * load */
+START_TEST(test_faulty_remove_under_load)
+{
+	struct faulty f;
+
+	faulty_start(&f, "tca-f-remove", NULL, "token.recovery_wait_ms = 300\n");
+	load_through_fault(&f, "remove\n", TCA_FAULTY_LOG_REMOVE, "");
+	ck_assert_uint_ge(token_counter(f.d.socket, "recoveries"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/outage-bounded: while the token is away a request fails
+ * with TOKEN_UNAVAILABLE within token.recovery_wait_ms (plus slack), status
+ * says so, and the engine serves again once it is back */
+START_TEST(test_faulty_outage_bounded)
+{
+	struct faulty f;
+	char code[32], health[16], problem[200];
+	struct timespec a, b;
+	double ms;
+
+	faulty_start(&f, "tca-f-outage", NULL, "token.recovery_wait_ms = 400\n");
+	ctl_write(&f, "remove\n");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	ck_assert_msg(ms < 10000, "the request took %.0f ms", ms);
+	/* status answers from memory while the token is away */
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "recovering");
+	token_status(f.d.socket, "problem", problem, sizeof(problem), NULL);
+	ck_assert_msg(problem[0] != '\0', "status says nothing about the outage");
+	ctl_write(&f, "");
+	ck_assert_int_eq(issue_until_ok(f.d.socket, "t-fault", "dev-back", 20), TCA_OK);
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "ok");
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/logout: the token forgets the login (HSM restart, login
+ * timeout): logged in again with the kept PIN; no client sees an error */
+START_TEST(test_faulty_logout)
+{
+	struct faulty f;
+	char code[32];
+	int logins;
+
+	faulty_start(&f, "tca-f-logout", NULL, NULL);
+	logins = log_count(&f, "call C_Login rv=CKR_OK");
+	ctl_write(&f, "logout 1\n");
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	log_wait(&f, TCA_FAULTY_LOG_LOGOUT, 1, 10);
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ck_assert_int_gt(log_count(&f, "call C_Login rv=CKR_OK"), logins);
+	ck_assert_uint_ge(token_counter(f.d.socket, "relogins"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/stale-handles: object handles go stale (the key is found
+ * again with one search); no client sees an error */
+START_TEST(test_faulty_stale_handles)
+{
+	struct faulty f;
+	char code[32];
+
+	faulty_start(&f, "tca-f-handles", NULL, NULL);
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ctl_write(&f, "invalidate-handles 1\n");
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	log_wait(&f, TCA_FAULTY_LOG_INVALIDATE, 1, 10);
+	ck_assert_uint_ge(token_counter(f.d.socket, "key_refreshes"), 1);
+	ck_assert_uint_eq(token_counter(f.d.socket, "recoveries"), 0);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/session-lost: sessions die under a request: replaced,
+ * retried; no client sees an error */
+START_TEST(test_faulty_session_lost)
+{
+	struct faulty f;
+	char code[32];
+
+	faulty_start(&f, "tca-f-session", NULL, NULL);
+	ctl_write(&f, "fail C_SignInit CKR_SESSION_HANDLE_INVALID count 2\n");
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ck_assert_int_eq(log_count(&f, "fail C_SignInit CKR_SESSION_HANDLE_INVALID"), 2);
+	ck_assert_uint_ge(token_counter(f.d.socket, "sessions_replaced"), 2);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/pin-refused: after the token lost the login it refuses the
+ * PIN: tried once, never again by itself (it would lock the token); requests
+ * fail at once; `reload` tries again */
+START_TEST(test_faulty_pin_refused)
+{
+	struct faulty f;
+	struct tca_client_error err;
+	cbor_item_t *res = NULL;
+	char code[32], health[16];
+	tca_client *c;
+	int i;
+
+	faulty_start(&f, "tca-f-pin", NULL, NULL);
+	ctl_write(&f, "logout 1\nfail C_Login CKR_PIN_INCORRECT count inf\n");
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "pin-refused");
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+		ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	}
+	/* one attempt with the refused PIN, whatever the requests did */
+	ck_assert_int_eq(log_count(&f, "call C_Login rv=CKR_PIN_INCORRECT"), 1);
+
+	/* the operator fixes the token, then reloads */
+	ctl_write(&f, "logout 1\n");
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	c = connect_or_die(f.d.socket);
+	ck_assert_msg(tca_client_call(c, "reload", NULL, &res, &err) == TCA_OK, "%s", err.message);
+	cbor_decref(&res);
+	tca_client_close(c);
+	ck_assert_int_eq(issue_until_ok(f.d.socket, "t-fault", "dev-pin", 20), TCA_OK);
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "ok");
+	ck_assert_int_eq(log_count(&f, "call C_Login rv=CKR_PIN_INCORRECT"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/hung-call: a C_Sign that never returns fails its request
+ * after token.call_timeout_ms and retires the session; the others go on */
+START_TEST(test_faulty_hung_call)
+{
+	struct faulty f;
+	char code[32];
+	struct timespec a, b;
+	double ms;
+	int i;
+
+	faulty_start(&f, "tca-f-hang", NULL, "token.call_timeout_ms = 500\n");
+	ctl_write(&f, "hang C_Sign 120000 count 1\n");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	ck_assert_msg(ms >= 450 && ms < 10000, "the hung request took %.0f ms", ms);
+	ck_assert_int_eq(log_count(&f, "hang C_Sign 120000 begin"), 1);
+	/* the call is still hanging; the engine serves on other sessions */
+	for (i = 0; i < 8; i++)
+		ck_assert_msg(issue_once(f.d.socket, code, sizeof(code)) == TCA_OK, "%s", code);
+	ck_assert_int_eq(log_count(&f, "hang C_Sign end"), 0);
+	/* let it return: the stuck executor ends, nothing breaks */
+	ctl_write(&f, "");
+	log_wait(&f, "hang C_Sign end", 1, 10);
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(issue_once(f.d.socket, code, sizeof(code)) == TCA_OK, "%s", code);
+	ck_assert_uint_ge(token_counter(f.d.socket, "sessions_replaced"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
+/* /recovery/faulty/idle-timeout: a token that kills idle sessions (YubiHSM 2:
+ * 30 s); the profile's idle_timeout_s makes the engine replace them before
+ * use, so no request meets a dead session */
+START_TEST(test_faulty_idle_timeout)
+{
+	struct faulty f;
+	char code[32], prof[PATH_MAX + 16], pdir[1024];
+	static const char body[] = "name = idle-test\nmodule = /nonexistent\nidle_timeout_s = 1\n";
+	uint64_t before;
+
+	test_mkdtemp(pdir, sizeof(pdir));
+	snprintf(prof, sizeof(prof), "%s/idle.conf", pdir);
+	ck_assert_int_eq(test_write_file(prof, body, strlen(body), 0644), 0);
+	faulty_start(&f, "tca-f-idle", prof, NULL);
+	ctl_write(&f, "idle-timeout 900\n");
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	before = token_counter(f.d.socket, "sessions_replaced");
+	/* what is tested is idleness itself: let the sessions go idle */
+	usleep(1300 * 1000);
+	ck_assert_msg(issue_once(f.d.socket, code, sizeof(code)) == TCA_OK, "%s", code);
+	ck_assert_uint_gt(token_counter(f.d.socket, "sessions_replaced"), before);
+	ck_assert_uint_eq(token_counter(f.d.socket, "sign_errors"), 0);
+	faulty_stop(&f);
+	test_sh("rm -rf '%s'", pdir);
+}
+END_TEST
+
 static Suite *
 recovery_suite(void)
 {
@@ -115,6 +576,19 @@ recovery_suite(void)
 	tc = tcase_create("softhsm");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_token_dir_moved);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("faulty");
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_faulty_reinit);
+	tcase_add_test(tc, test_faulty_remove_under_load);
+	tcase_add_test(tc, test_faulty_outage_bounded);
+	tcase_add_test(tc, test_faulty_logout);
+	tcase_add_test(tc, test_faulty_stale_handles);
+	tcase_add_test(tc, test_faulty_session_lost);
+	tcase_add_test(tc, test_faulty_pin_refused);
+	tcase_add_test(tc, test_faulty_hung_call);
+	tcase_add_test(tc, test_faulty_idle_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "harness.h"
+#include "store.h"
 #include "tca-error.h"
 #include "wire.h"
 
@@ -85,6 +86,13 @@ void
 daemon_start(struct daemon *d, const struct test_token *t, const char *extra,
     const char *preload)
 {
+	daemon_start_module(d, t, test_softhsm_module(), "softhsm2", extra, preload);
+}
+
+void
+daemon_start_module(struct daemon *d, const struct test_token *t, const char *module,
+    const char *profile, const char *extra, const char *preload)
+{
 	char cfg[16384], *srcdir = getenv("TCA_SRCDIR");
 
 	memset(d, 0, sizeof(*d));
@@ -99,7 +107,7 @@ daemon_start(struct daemon *d, const struct test_token *t, const char *extra,
 	    "socket.mode = 0660\n"
 	    "socket.group = %d\n"
 	    "token.profiles_dir = %s/hsm-profiles\n"
-	    "token.profile = softhsm2\n"
+	    "token.profile = %s\n"
 	    "token.module = %s\n"
 	    "token.uri = %s\n"
 	    "token.pin_file = %s\n"
@@ -110,7 +118,7 @@ daemon_start(struct daemon *d, const struct test_token *t, const char *extra,
 	    "rpc.frame_timeout_ms = 2000\n"
 	    "log.level = debug\n"
 	    "%s",
-	    d->socket, NOBODY, srcdir != NULL ? srcdir : ".", test_softhsm_module(),
+	    d->socket, NOBODY, srcdir != NULL ? srcdir : ".", profile, module,
 	    t->uri, t->pin_file, d->db, NOBODY, extra != NULL ? extra : "");
 	ck_assert_int_eq(test_write_file(d->config, cfg, strlen(cfg), 0600), 0);
 	daemon_exec(d, preload);
@@ -332,3 +340,32 @@ verify_with_openssl_and_gnutls(const char *dir, X509 *ca, const unsigned char *d
 	    "certtool did not report a verified chain");
 }
 
+
+static int
+collect_issue_serial(void *ctx, const struct tca_journal_record *rec)
+{
+	struct serial_set *set = ctx;
+
+	if (strcmp(rec->op, "issue") == 0 && set->n < 200000)
+		snprintf(set->s[set->n++], 33, "%s", rec->serial_hex);
+	return 0;
+}
+
+void
+journal_issue_serials(const char *db, struct serial_set *set)
+{
+	tca_store *st = NULL;
+	char why[256];
+	uint64_t count = 0;
+	int64_t bad = 0;
+
+	ck_assert_msg(tca_store_open_sqlite(db, TCA_STORE_READONLY, &st, why, sizeof(why)) ==
+	    TCA_OK, "%s", why);
+	ck_assert_msg(tca_journal_verify(st, &count, &bad, NULL, why, sizeof(why)) == TCA_OK,
+	    "journal: %s", why);
+	set->s = calloc(200000, sizeof(*set->s));
+	ck_assert_ptr_nonnull(set->s);
+	set->n = 0;
+	ck_assert_int_eq(st->ops->journal_foreach(st, 1, collect_issue_serial, set), TCA_OK);
+	st->ops->close(st);
+}

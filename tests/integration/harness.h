@@ -33,6 +33,10 @@ void daemon_exec(struct daemon *d, const char *preload);
  * extra: more configuration lines; preload: LD_PRELOAD or NULL. */
 void daemon_start(struct daemon *d, const struct test_token *t, const char *extra,
     const char *preload);
+/* Like daemon_start, with another PKCS#11 module (tests/p11-faulty.c) and
+ * hsm-profile (a name in hsm-profiles/ or a path). */
+void daemon_start_module(struct daemon *d, const struct test_token *t, const char *module,
+    const char *profile, const char *extra, const char *preload);
 /* SIGTERM and wait: the exit status, -1 if killed by a signal. */
 int daemon_stop(struct daemon *d);
 /* SIGKILL if running; removes the directory. */
@@ -52,5 +56,13 @@ void write_pem_der(const char *path, const unsigned char *der, size_t len, int a
 void write_pem(const char *path, X509 *x, int append);
 /* openssl verify -x509_strict and certtool --verify-chain; both must pass */
 void verify_with_openssl_and_gnutls(const char *dir, X509 *ca, const unsigned char *der, size_t len);
+
+/* The serials (lower-case hex) of every "issue" record in the store db's
+ * journal, which must verify; caller frees set->s. */
+struct serial_set {
+	char (*s)[33];
+	size_t n;
+};
+void journal_issue_serials(const char *db, struct serial_set *set);
 
 #endif
