@@ -127,6 +127,29 @@ reopen(tca_token *tok, char *err, size_t errlen)
 	return tok_discover(tok, err, errlen);
 }
 
+/*
+ * C_Finalize while another thread is inside the module is undefined, so a
+ * re-initialisation first gives calls abandoned by token.call_timeout_ms a
+ * while to come back; a module that keeps one hanging for good is
+ * re-initialised regardless (the alternative is never recovering).
+ */
+static void
+wait_for_hung_calls(tca_token *tok)
+{
+	int64_t until = tca_p11_now_ms() + 2 * (int64_t)tok->call_timeout_ms;
+	struct timespec ts = { 0, 50 * 1000000L };
+	int n;
+
+	/* polled: the stuck executors signal nobody the supervisor listens to */
+	while ((n = tok_exec_hung(tok)) > 0) {
+		if (tca_p11_now_ms() >= until) {
+			log_warn("token: re-initialising although %d PKCS#11 calls still hang", n);
+			return;
+		}
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 static void *
 supervisor_main(void *arg)
 {
@@ -144,6 +167,7 @@ supervisor_main(void *arg)
 		if (tok->sup_stop)
 			break;
 		pthread_mutex_unlock(&tok->pool_lock);
+		wait_for_hung_calls(tok);
 		err[0] = '\0';
 		r = reopen(tok, err, sizeof(err));
 		pthread_mutex_lock(&tok->pool_lock);
