@@ -1,11 +1,16 @@
 #!/bin/sh
 # install-deps.sh - Debian 12 packages needed to build, test and demo tca.
+# The second group are the real PKCS#11 modules the tests run the engine on
+# (tests/integration/modules.sh): openCryptoki's soft token, tpm2-pkcs11 on
+# swtpm with tpm2-abrmd, NSS softokn.
 # Installs only what is missing; uses sudo when not root.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libssl-dev libcbor-dev libsqlite3-dev libp11-kit-dev check
 softhsm2 openssl gnutls-bin sqlite3 jq libnss3-tools tzdata
-libengine-pkcs11-openssl"
+libengine-pkcs11-openssl
+opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
+libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
