@@ -17,6 +17,9 @@ static const unsigned char params_p256[] = {
 };
 static const unsigned char params_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const unsigned char params_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+static const unsigned char name_edwards25519[] = {
+	0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'
+};
 /* DigestInfo prefix for SHA-256 (RFC 8017 section 9.2, note 1) */
 static const unsigned char digestinfo_sha256[] = {
 	0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
@@ -62,6 +65,8 @@ static const struct tca_key_desc key_descs[TCA_KEY_TYPE_COUNT] = {
 		.ckk = CKK_EC_EDWARDS, .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,
 		.raw_mech = CKM_EDDSA, .hash_mech = 0,
 		.ec_params = params_ed25519, .ec_params_len = sizeof(params_ed25519),
+		.ec_params_name = name_edwards25519,
+		.ec_params_name_len = sizeof(name_edwards25519),
 		.curve_oid = params_ed25519 + 2, .curve_oid_len = sizeof(params_ed25519) - 2,
 		.pkey_type = "ED25519", .field_len = 32, .sig_len = 64,
 		.sig_form = TCA_SIG_FORM_AS_IS, .md = NULL, .alg = TCA_SIG_ED25519,

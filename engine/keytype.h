@@ -51,6 +51,10 @@ struct tca_key_desc {
 	unsigned long raw_mech, hash_mech;
 	const unsigned char *ec_params;	/* CKA_EC_PARAMS (DER OID); NULL for RSA */
 	size_t ec_params_len;
+	/* the same as a PrintableString curve name (PKCS#11 3.0, Edwards curves
+	 * only): some tokens take or report only this form; NULL if none */
+	const unsigned char *ec_params_name;
+	size_t ec_params_name_len;
 	const unsigned char *curve_oid;	/* the OID's content octets (SPKI parameters) */
 	size_t curve_oid_len;
 	unsigned int rsa_bits;		/* modulus size; 0 for EC types */

@@ -1,8 +1,9 @@
 /*
  * p11.h - the lowest part of the token layer: one PKCS#11 module.
  *
- * Internal to engine/token*.c and engine/p11.c: nothing else includes
- * pkcs11.h, and CK_RV never leaves the token layer.
+ * Internal to the token layer (engine/token*.c, engine/p11.c) and
+ * engine/hsm-check.c, which probes a token below the token layer's API:
+ * nothing else includes pkcs11.h, and CK_RV never leaves these files.
  *
  * - Every C_* call of the token layer goes through P11_CALL (or
  *   P11_CALL_QUIET for calls whose failure is an expected answer), which logs a
@@ -60,7 +61,8 @@ enum tca_p11_action {
 /* Name of a CK_RV ("CKR_DEVICE_ERROR", or "CKR_0x..." for unknown values). */
 const char *tca_p11_rv_name(CK_RV rv);
 
-/* Name of a CKM_ value ("CKM_ECDSA", or "CKM_0x..."). */
+/* Name of a CKM_ value ("CKM_ECDSA", or "CKM_0x..." in a thread-local
+ * buffer that the next call for an unnamed value overwrites). */
 const char *tca_p11_mech_name(CK_MECHANISM_TYPE m);
 
 /* Parses a CKM_ name or number; 0 and *m set, or -1. */

@@ -19,11 +19,6 @@
 
 #define TOKEN_INDEX_MIN_BUCKETS	1024
 
-/* PKCS#11 3.0 also allows the Edwards curve name as a PrintableString */
-static const unsigned char ps_edwards25519[] = {
-	0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'
-};
-
 struct key_index {
 	struct key_entry **buckets;
 	size_t n_buckets;
@@ -300,13 +295,15 @@ tok_ec_params_type(const unsigned char *p, size_t len, CK_KEY_TYPE kt)
 	const struct tca_key_desc *kd;
 	size_t i;
 
-	if (kt == CKK_EC_EDWARDS && len == sizeof(ps_edwards25519) &&
-	    memcmp(p, ps_edwards25519, len) == 0)
-		return TCA_KEY_ED25519;
-	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
-		if (kd->ckk == kt && kd->ec_params != NULL && kd->ec_params_len == len &&
-		    memcmp(kd->ec_params, p, len) == 0)
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		if (kd->ckk != kt)
+			continue;
+		if ((kd->ec_params != NULL && kd->ec_params_len == len &&
+		    memcmp(kd->ec_params, p, len) == 0) ||
+		    (kd->ec_params_name != NULL && kd->ec_params_name_len == len &&
+		    memcmp(kd->ec_params_name, p, len) == 0))
 			return kd->type;
+	}
 	return TCA_KEY_NONE;
 }
 

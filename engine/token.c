@@ -271,9 +271,10 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		tca_setf(err, errlen, "token pool_size must be 1..%d", TOKEN_MAX_POOL);
 		return TCA_ERR_CONFIG;
 	}
-	if (pin == NULL && pin_len != 0) {
-		tca_setf(err, errlen, "invalid arguments");
-		return TCA_ERR_INVALID_ARG;
+	if (pin == NULL || pin_len == 0) {
+		/* an empty C_Login could count as a failed attempt on a real HSM */
+		tca_setf(err, errlen, "no PIN: the engine logs in as the token's user");
+		return TCA_ERR_CONFIG;
 	}
 	if ((tok = calloc(1, sizeof(*tok))) == NULL) {
 		tca_setf(err, errlen, "out of memory");
@@ -828,6 +829,7 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	static const unsigned char rsa_f4[] = { 0x01, 0x00, 0x01 };
 	const struct tca_key_desc *kd;
 	CK_ULONG bits = 0;
+	int ec_params_slot = -1;
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ATTRIBUTE pub_tmpl[8], priv_tmpl[12];
 	CK_ULONG n_pub = 0, n_priv = 0;
@@ -863,6 +865,7 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	if (kd->ec_params != NULL) {
 		/* the RFC 5480 / RFC 8410 OID; SoftHSMv2 2.6.1 also accepts the
 		 * PrintableString "edwards25519" and stores that form on the key */
+		ec_params_slot = (int)n_pub;
 		ATTR(pub_tmpl, n_pub, CKA_EC_PARAMS, kd->ec_params, kd->ec_params_len);
 	} else {
 		bits = kd->rsa_bits;
@@ -905,6 +908,20 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 		goto out;
 	rv = P11_CALL(tok->mod, C_GenerateKeyPair, s->h, &mech, pub_tmpl, n_pub, priv_tmpl,
 	    n_priv, &pub, &priv);
+	if (kd->ec_params_name != NULL && ec_params_slot >= 0 &&
+	    (rv == CKR_CURVE_NOT_SUPPORTED || rv == CKR_DOMAIN_PARAMS_INVALID ||
+	    rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT)) {
+		/* PKCS#11 3.0 allows the curve name instead of the OID, and some
+		 * modules take only that (yubihsm-shell: "edwards25519"); the first
+		 * attempt made nothing, so a second one cannot leave a stray key */
+		log_info("token: the token refused the %s curve OID (%s); trying the curve name",
+		    kd->name, tca_p11_rv_name(rv));
+		pub_tmpl[ec_params_slot].pValue = (void *)kd->ec_params_name;
+		pub_tmpl[ec_params_slot].ulValueLen = kd->ec_params_name_len;
+		pub = priv = CK_INVALID_HANDLE;
+		rv = P11_CALL(tok->mod, C_GenerateKeyPair, s->h, &mech, pub_tmpl, n_pub,
+		    priv_tmpl, n_priv, &pub, &priv);
+	}
 	if (rv != CKR_OK) {
 		/* never retried: the token may have made the key before failing */
 		r = generate_failed(tok, s, rv);

@@ -14,8 +14,8 @@
  *   count, ~32 ms at 2,000 objects).
  * - All functions are thread-safe.  Signing borrows a session from the pool and
  *   blocks while all sessions are busy.
- * - The PIN is never stored, copied or logged by this layer; the caller owns it
- *   and wipes it.
+ * - The PIN is never logged; one copy is kept (mlock()ed, wiped at close) so
+ *   the supervisor can log in again.  The caller's buffer stays the caller's.
  *
  * Return values are TCA_OK or a negative TCA_ERR_* (tca-error.h).  Token
  * failures (CK_RV) are reported as TCA_ERR_TOKEN_UNAVAILABLE with the CK_RV
@@ -65,7 +65,11 @@ struct tca_token_params {
 	struct tca_token_quirks quirks;
 };
 #define TCA_TOKEN_DEFAULT_WAIT_MS 5000
-#define TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS 10000	/* the engine configuration's default */
+/* The engine configuration's default: unbounded.  Bounding hands every
+ * signature to an executor thread, which costs about 18 % more engine CPU
+ * per certificate on SoftHSMv2 (docs/performance.md); set
+ * token.call_timeout_ms for network HSMs, where a hung call is the risk. */
+#define TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS 0
 
 /*
  * Loads and initializes the module, finds the token, opens the session pool,
@@ -74,8 +78,10 @@ struct tca_token_params {
  * err/errlen and returns TCA_ERR_TOKEN_UNAVAILABLE (module/token problems),
  * TCA_ERR_CONFIG (bad URI, no or several matching tokens) or TCA_ERR_UNAUTHORIZED
  * (CKR_PIN_INCORRECT / CKR_PIN_LOCKED etc.).
+ * An empty PIN is refused (TCA_ERR_CONFIG) before the token is asked.
  * On success *tok_ptr is set; the caller frees it with tca_token_close().
- * The pin is not retained.
+ * A copy of the PIN is kept in mlock()ed memory, for logging in again after
+ * the token forgot the login (docs/security.md), and wiped at close.
  */
 int tca_token_open(const struct tca_token_params *params,
     const char *pin, size_t pin_len, tca_token **tok_ptr,
@@ -209,16 +215,30 @@ struct tca_token_status {
 int tca_token_get_status(tca_token *tok, struct tca_token_status *st);
 
 /*
- * Development provisioning (ca-admin token init): loads module_path, picks the
- * first slot whose token is present but not initialized (SoftHSMv2 always
- * offers one), C_InitToken with label and so_pin, logs in as SO, C_InitPIN
- * with user_pin, logs out.  *slot_ptr (may be NULL) receives the slot id.
- * Refuses (TCA_ERR_ALREADY_EXISTS) if an initialized token with this label
- * already exists.  PINs are not retained.
+ * Development provisioning (ca-admin token init): loads the module (with
+ * init_args, may be NULL), picks the first slot whose token is present but not
+ * initialized (SoftHSMv2 always offers one), C_InitToken with label, logs in
+ * as SO, C_InitPIN with user_pin, logs out.  Modules whose C_InitToken wants
+ * their current SO PIN (openCryptoki: the shipped 87654321) get it in
+ * current_so_pin; the SO PIN is then changed to so_pin with C_SetPIN.  With
+ * current_so_pin NULL, C_InitToken takes so_pin itself (SoftHSMv2).
+ * *slot_ptr (may be NULL) receives the slot id.  Refuses
+ * (TCA_ERR_ALREADY_EXISTS) if an initialized token with this label already
+ * exists.  PINs are not retained.  Production slots are provisioned with the
+ * vendor's tools (docs/hsm-provisioning.md).
  */
-int tca_token_init(const char *module_path, const char *label,
-    const char *so_pin, size_t so_pin_len,
-    const char *user_pin, size_t user_pin_len,
-    unsigned long *slot_ptr, char *err, size_t errlen);
+struct tca_token_init_params {
+	const char *module_path;
+	const char *init_args;
+	const char *label;
+	const char *so_pin;
+	size_t so_pin_len;
+	const char *current_so_pin;	/* NULL: C_InitToken takes so_pin */
+	size_t current_so_pin_len;
+	const char *user_pin;
+	size_t user_pin_len;
+};
+int tca_token_init(const struct tca_token_init_params *p, unsigned long *slot_ptr,
+    char *err, size_t errlen);
 
 #endif

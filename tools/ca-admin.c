@@ -12,6 +12,9 @@
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
  *                       --so-pin-file F --pin-file F
+ *   ca-admin [--json] hsm-check --profile P [--config FILE] [--uri URI]
+ *                       [--pin-file F] [--module PATH] [--init-args S]
+ *                       [--key-types LIST] [--sessions N] [--seconds S]
  *
  * Exit codes: 0 success; 1 the engine refused or the operation failed;
  * 2 usage error; 3 the engine could not be reached (transport error);
@@ -21,6 +24,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,8 @@
 
 #include "cli-util.h"
 #include "conf.h"
+#include "hsm-check.h"
+#include "log.h"
 #include "secret.h"
 #include "store.h"
 #include "tca-client.h"
@@ -73,6 +79,11 @@ usage(FILE *f)
 	    "Token provisioning for development (SoftHSMv2):\n"
 	    "  token init --profile NAME [--profiles-dir DIR] --label LABEL\n"
 	    "             --so-pin-file FILE --pin-file FILE\n"
+	    "\n"
+	    "Token acceptance check, before the engine uses a new HSM slot:\n"
+	    "  hsm-check --profile P [--config FILE] [--uri URI] [--pin-file F] ...\n"
+	    "                                   every capability the engine needs, PASS/FAIL/SKIP\n"
+	    "                                   per check (ca-admin hsm-check --help)\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket PATH   engine socket (default $TCA_SOCKET, else %s)\n"
@@ -506,10 +517,12 @@ static int
 cmd_token(const struct globals *g, int argc, char **argv)
 {
 	const char *profile = NULL, *dir = NULL, *label = NULL, *so_file = NULL, *pin_file = NULL;
+	const char *cur_file = NULL, *init_args = NULL;
+	struct tca_token_init_params tp;
 	struct tca_config *cfg = NULL;
 	char err[1024] = "", ppath[2 * PATH_MAX + 16];
-	char *so = NULL, *pin = NULL;
-	size_t so_len = 0, pin_len = 0;
+	char *so = NULL, *pin = NULL, *cur = NULL;
+	size_t so_len = 0, pin_len = 0, cur_len = 0;
 	unsigned long slot = 0;
 	int i, r = EXIT_REFUSED;
 
@@ -517,8 +530,15 @@ cmd_token(const struct globals *g, int argc, char **argv)
 		fprintf(argc < 1 || wants_help(argc, argv) ? stdout : stderr,
 		    "usage: ca-admin token init --profile NAME [--profiles-dir DIR] --label LABEL\n"
 		    "                           --so-pin-file FILE --pin-file FILE\n"
-		    "Initializes a free slot of a development token (SoftHSMv2).  PIN files\n"
-		    "must be mode 0600.  Real HSMs: see docs/hsm-provisioning.md.\n");
+		    "                           [--current-so-pin-file FILE] [--init-args STRING]\n"
+		    "Provisions a DEVELOPMENT token: initializes a free slot (SoftHSMv2,\n"
+		    "openCryptoki's soft token) with a label, an SO PIN and a user PIN.\n"
+		    "Production HSM slots are provisioned by the security team with the vendor's\n"
+		    "own tools (docs/hsm-provisioning.md); check them with ca-admin hsm-check.\n"
+		    "PIN files must be mode 0600 and within the profile's pin_min..pin_max.\n"
+		    "--current-so-pin-file: for modules whose C_InitToken wants their current SO\n"
+		    "PIN (profile init_so_pin = current, openCryptoki: 87654321); the SO PIN is\n"
+		    "then changed to the one in --so-pin-file.\n");
 		return wants_help(argc, argv) ? 0 : EXIT_USAGE;
 	}
 	for (i = 1; i < argc; i++) {
@@ -532,6 +552,10 @@ cmd_token(const struct globals *g, int argc, char **argv)
 			so_file = argv[++i];
 		else if (strcmp(argv[i], "--pin-file") == 0 && i + 1 < argc)
 			pin_file = argv[++i];
+		else if (strcmp(argv[i], "--current-so-pin-file") == 0 && i + 1 < argc)
+			cur_file = argv[++i];
+		else if (strcmp(argv[i], "--init-args") == 0 && i + 1 < argc)
+			init_args = argv[++i];
 		else {
 			fprintf(stderr, "ca-admin token init: unexpected argument %s\n", argv[i]);
 			return EXIT_USAGE;
@@ -554,25 +578,402 @@ cmd_token(const struct globals *g, int argc, char **argv)
 	tca_profile_path(cfg, profile, ppath, sizeof(ppath));
 	if (tca_profile_load(ppath, cfg, err, sizeof(err)) != TCA_OK ||
 	    tca_secret_read_file(so_file, &so, &so_len, err, sizeof(err)) != TCA_OK ||
-	    tca_secret_read_file(pin_file, &pin, &pin_len, err, sizeof(err)) != TCA_OK) {
+	    tca_secret_read_file(pin_file, &pin, &pin_len, err, sizeof(err)) != TCA_OK ||
+	    (cur_file != NULL &&
+	    tca_secret_read_file(cur_file, &cur, &cur_len, err, sizeof(err)) != TCA_OK)) {
 		fprintf(stderr, "ca-admin token init: %s\n", err);
 		goto out;
 	}
-	if (tca_token_init(cfg->module, label, so, so_len, pin, pin_len, &slot,
-	    err, sizeof(err)) != TCA_OK) {
+	if (cfg->init_so_pin_current && cur == NULL) {
+		fprintf(stderr, "ca-admin token init: the profile %s says C_InitToken wants the "
+		    "module's current SO PIN: give it with --current-so-pin-file\n",
+		    cfg->profile_name);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	/* the token would answer CKR_PIN_LEN_RANGE, perhaps after a half-done init */
+	if (tca_profile_check_pin(cfg, so_len, "the SO PIN", err, sizeof(err)) != TCA_OK ||
+	    tca_profile_check_pin(cfg, pin_len, "the user PIN", err, sizeof(err)) != TCA_OK) {
+		fprintf(stderr, "ca-admin token init: %s\n", err);
+		goto out;
+	}
+	tca_profile_apply_env(cfg);
+	memset(&tp, 0, sizeof(tp));
+	tp.module_path = cfg->module;
+	tp.init_args = init_args != NULL ? init_args :
+	    cfg->init_args[0] != '\0' ? cfg->init_args : NULL;
+	tp.label = label;
+	tp.so_pin = so;
+	tp.so_pin_len = so_len;
+	tp.current_so_pin = cur;
+	tp.current_so_pin_len = cur_len;
+	tp.user_pin = pin;
+	tp.user_pin_len = pin_len;
+	if (tca_token_init(&tp, &slot, err, sizeof(err)) != TCA_OK) {
 		fprintf(stderr, "ca-admin token init: %s\n", err);
 		goto out;
 	}
 	if (g->json)
 		printf("{\"label\":\"%s\",\"slot\":%lu,\"uri\":\"pkcs11:token=%s\"}\n", label, slot, label);
 	else
-		printf("token \"%s\" initialized in slot %lu; token.uri = pkcs11:token=%s\n",
-		    label, slot, label);
+		printf("token \"%s\" initialized in slot %lu; token.uri = pkcs11:token=%s\n"
+		    "(a development token: production slots are provisioned with the vendor's "
+		    "tools, docs/hsm-provisioning.md)\n", label, slot, label);
 	r = 0;
  out:
 	tca_secret_free(so, so_len);
 	tca_secret_free(pin, pin_len);
+	tca_secret_free(cur, cur_len);
 	free(cfg);
+	return r;
+}
+
+/* ------------------------------------------------------------ hsm-check */
+
+static volatile sig_atomic_t hsm_check_stop;
+
+static void
+on_hsm_check_signal(int sig)
+{
+	(void)sig;
+	hsm_check_stop = 1;
+}
+
+/* "ec-p256,rsa-3072" -> mask of (1 << type).  0, or -1 after saying on
+ * stderr what is wrong. */
+static int
+parse_key_types(const char *list, unsigned int *mask_ptr)
+{
+	char buf[256], *t, *save = NULL;
+	enum tca_key_type type;
+
+	*mask_ptr = 0;
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf)) {
+		fprintf(stderr, "ca-admin hsm-check: --key-types: list too long\n");
+		return -1;
+	}
+	for (t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+		if (tca_key_type_from_name(t, &type) != TCA_OK) {
+			fprintf(stderr, "ca-admin hsm-check: unknown key type %s (ec-p256, ec-p384, "
+			    "rsa-3072, ed25519)\n", t);
+			return -1;
+		}
+		*mask_ptr |= 1u << type;
+	}
+	if (*mask_ptr == 0) {
+		fprintf(stderr, "ca-admin hsm-check: --key-types: empty list\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Seconds with up to three decimals ("2", "0.5"), 0..600, as milliseconds. */
+static int
+parse_seconds(const char *s, unsigned int *ms_ptr)
+{
+	unsigned long whole = 0, frac = 0;
+	const char *dot = strchr(s, '.');
+	char ibuf[16];
+	size_t ilen = dot != NULL ? (size_t)(dot - s) : strlen(s), flen, i;
+
+	if (ilen == 0 || ilen >= sizeof(ibuf))
+		return -1;
+	memcpy(ibuf, s, ilen);
+	ibuf[ilen] = '\0';
+	if (cli_parse_ulong(ibuf, 0, 600, &whole) != 0)
+		return -1;
+	if (dot != NULL) {
+		flen = strlen(dot + 1);
+		if (flen == 0 || flen > 3 || strspn(dot + 1, "0123456789") != flen)
+			return -1;
+		for (i = 0; i < 3; i++)
+			frac = frac * 10 + (i < flen ? (unsigned long)(dot[1 + i] - '0') : 0);
+	}
+	if (whole * 1000 + frac > 600000)
+		return -1;
+	*ms_ptr = (unsigned int)(whole * 1000 + frac);
+	return 0;
+}
+
+struct hsm_check_out {
+	int json;
+	cbor_item_t *checks;	/* --json: the results so far */
+	int oom;
+};
+
+static int
+add_text_or_null(cbor_item_t *m, const char *k, const char *v)
+{
+	cbor_item_t *null;
+
+	if (v != NULL)
+		return tca_map_add_text(m, k, v);
+	if ((null = cbor_new_null()) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_item(m, k, null) != TCA_OK) {
+		cbor_decref(&null);
+		return TCA_ERR_NOMEM;
+	}
+	return TCA_OK;
+}
+
+/* One result: a line now (the slow checks show progress), or a JSON object
+ * for the end. */
+static void
+hsm_check_result(void *vctx, const struct tca_hsm_check_result *res)
+{
+	struct hsm_check_out *o = vctx;
+	cbor_item_t *m;
+
+	if (!o->json) {
+		printf("%s  %-20s %s%s%s%s%s%s\n", tca_hsm_check_status_name(res->status),
+		    res->name, res->rv != NULL ? res->rv : "", res->rv != NULL ? ": " : "",
+		    res->detail, res->status == TCA_HSM_FAIL && !res->required ?
+		    " (informational)" : "", res->hint != NULL ? " -- hint: " : "",
+		    res->hint != NULL ? res->hint : "");
+		fflush(stdout);
+		return;
+	}
+	if ((m = cbor_new_definite_map(6)) == NULL) {
+		o->oom = 1;
+		return;
+	}
+	if (tca_map_add_text(m, "name", res->name) != TCA_OK ||
+	    tca_map_add_text(m, "status", tca_hsm_check_status_name(res->status)) != TCA_OK ||
+	    add_text_or_null(m, "rv", res->rv) != TCA_OK ||
+	    tca_map_add_text(m, "detail", res->detail) != TCA_OK ||
+	    add_text_or_null(m, "hint", res->hint) != TCA_OK ||
+	    tca_map_add_bool(m, "required", res->required) != TCA_OK ||
+	    !cbor_array_push(o->checks, m))
+		o->oom = 1;
+	cbor_decref(&m);
+}
+
+/* The --json document: profile, module, token, checks, key_types,
+ * signatures_per_s, ok. */
+static int
+hsm_check_print_json(const struct tca_hsm_check_summary *sum, cbor_item_t *checks)
+{
+	cbor_item_t *doc = NULL, *tok = NULL, *types = NULL, *rates = NULL, *t = NULL;
+	const struct tca_key_desc *kd;
+	size_t i, n_rates = 0;
+	int r = -1;
+
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++)
+		if (sum->signatures_per_s[kd->type] >= 0)
+			n_rates++;
+	if ((doc = cbor_new_definite_map(7)) == NULL || (tok = cbor_new_definite_map(4)) == NULL ||
+	    (types = cbor_new_indefinite_array()) == NULL ||
+	    (rates = cbor_new_definite_map(n_rates)) == NULL)
+		goto out;
+	if (tca_map_add_text(tok, "label", sum->label) != TCA_OK ||
+	    tca_map_add_text(tok, "manufacturer", sum->manufacturer) != TCA_OK ||
+	    tca_map_add_text(tok, "model", sum->model) != TCA_OK ||
+	    tca_map_add_text(tok, "serial", sum->serial) != TCA_OK)
+		goto out;
+	for (i = 0; (kd = tca_key_desc_at(i)) != NULL; i++) {
+		unsigned int bit = 1u << kd->type;
+
+		if (sum->signatures_per_s[kd->type] >= 0 && tca_map_add_uint(rates, kd->name,
+		    (uint64_t)(sum->signatures_per_s[kd->type] + 0.5)) != TCA_OK)
+			goto out;
+		if (!(sum->key_types & bit))
+			continue;
+		if ((t = cbor_new_definite_map(4)) == NULL ||
+		    tca_map_add_text(t, "type", kd->name) != TCA_OK ||
+		    tca_map_add_text(t, "mechanism", sum->mechanism[kd->type]) != TCA_OK ||
+		    tca_map_add_bool(t, "checked", (sum->checked & bit) != 0) != TCA_OK ||
+		    tca_map_add_bool(t, "ok", (sum->passed & bit) != 0) != TCA_OK ||
+		    !cbor_array_push(types, t))
+			goto out;
+		/* the array holds it now; cbor_decref clears t only when it frees */
+		cbor_decref(&t);
+		t = NULL;
+	}
+	if (tca_map_add_text(doc, "profile", sum->profile) != TCA_OK ||
+	    tca_map_add_text(doc, "module", sum->module) != TCA_OK ||
+	    tca_map_add_item(doc, "token", tok) != TCA_OK)
+		goto out;
+	tok = NULL;
+	cbor_incref(checks);	/* the caller keeps its reference */
+	if (tca_map_add_item(doc, "checks", checks) != TCA_OK) {
+		cbor_decref(&checks);
+		goto out;
+	}
+	if (tca_map_add_item(doc, "key_types", types) != TCA_OK)
+		goto out;
+	types = NULL;
+	if (tca_map_add_item(doc, "signatures_per_s", rates) != TCA_OK)
+		goto out;
+	rates = NULL;
+	if (tca_map_add_bool(doc, "ok", sum->ok) != TCA_OK)
+		goto out;
+	cli_print_json(stdout, doc);
+	putchar('\n');
+	r = 0;
+ out:
+	if (t != NULL)
+		cbor_decref(&t);
+	if (rates != NULL)
+		cbor_decref(&rates);
+	if (types != NULL)
+		cbor_decref(&types);
+	if (tok != NULL)
+		cbor_decref(&tok);
+	if (doc != NULL)
+		cbor_decref(&doc);
+	return r;
+}
+
+static int
+cmd_hsm_check(const struct globals *g, int argc, char **argv)
+{
+	struct tca_hsm_check_params p;
+	struct tca_hsm_check_summary *sum = NULL;
+	struct hsm_check_out o;
+	struct sigaction sa, old_int, old_term, old_hup, old_pipe;
+	unsigned long n;
+	char err[1024] = "";
+	int i, handlers = 0, r = EXIT_REFUSED;
+
+	if (wants_help(argc, argv)) {
+		printf("usage: ca-admin [--json] hsm-check --profile P [--config FILE] [--uri URI]\n"
+		    "           [--pin-file F] [--module PATH] [--init-args S] [--profiles-dir DIR]\n"
+		    "           [--key-types LIST] [--sessions N] [--seconds S]\n"
+		    "Checks an already provisioned token before the engine uses it: module,\n"
+		    "token, login (one try), mechanisms, per key type generate / attributes /\n"
+		    "sign / destroy (throwaway keys, always removed), sessions, capacity and\n"
+		    "signatures per second.  --config takes token.uri, token.pin_file, the\n"
+		    "profile and token.init_args from the engine configuration; the other\n"
+		    "options override it.  --key-types: comma-separated (default: every type\n"
+		    "the token offers); --sessions: default the profile's max_sessions, else %d;\n"
+		    "--seconds: signing time per key type, default %d, 0 = not measured.\n"
+		    "Exit codes: 0 every required check passed, 1 a required check failed or\n"
+		    "the configuration could not be read, 2 usage error.  docs/hsm-check.md\n",
+		    TCA_HSM_CHECK_SESSIONS, TCA_HSM_CHECK_RATE_MS / 1000);
+		return 0;
+	}
+	memset(&p, 0, sizeof(p));
+	p.rate_ms = TCA_HSM_CHECK_RATE_MS;
+	for (i = 0; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (val == NULL || opt[0] != '-') {
+			fprintf(stderr, "ca-admin hsm-check: unexpected argument %s\n", opt);
+			return EXIT_USAGE;
+		}
+		i++;
+		if (strcmp(opt, "--profile") == 0)
+			p.profile = val;
+		else if (strcmp(opt, "--config") == 0)
+			p.config_path = val;
+		else if (strcmp(opt, "--profiles-dir") == 0)
+			p.profiles_dir = val;
+		else if (strcmp(opt, "--uri") == 0)
+			p.uri = val;
+		else if (strcmp(opt, "--pin-file") == 0)
+			p.pin_file = val;
+		else if (strcmp(opt, "--module") == 0)
+			p.module = val;
+		else if (strcmp(opt, "--init-args") == 0)
+			p.init_args = val;
+		else if (strcmp(opt, "--key-types") == 0) {
+			if (parse_key_types(val, &p.key_types) != 0)
+				return EXIT_USAGE;
+		} else if (strcmp(opt, "--sessions") == 0) {
+			if (cli_parse_ulong(val, 1, TCA_HSM_CHECK_MAX_SESSIONS, &n) != 0) {
+				fprintf(stderr, "ca-admin hsm-check: --sessions: 1..%d\n",
+				    TCA_HSM_CHECK_MAX_SESSIONS);
+				return EXIT_USAGE;
+			}
+			p.sessions = (unsigned int)n;
+		} else if (strcmp(opt, "--seconds") == 0) {
+			if (parse_seconds(val, &p.rate_ms) != 0) {
+				fprintf(stderr, "ca-admin hsm-check: --seconds: 0..600, up to three "
+				    "decimals\n");
+				return EXIT_USAGE;
+			}
+		} else {
+			fprintf(stderr, "ca-admin hsm-check: unexpected argument %s\n", opt);
+			return EXIT_USAGE;
+		}
+	}
+	if (p.profile == NULL && p.config_path == NULL) {
+		fprintf(stderr, "ca-admin hsm-check: --profile is required (or --config)\n");
+		return EXIT_USAGE;
+	}
+	if (p.config_path == NULL && (p.uri == NULL || p.pin_file == NULL)) {
+		fprintf(stderr, "ca-admin hsm-check: --uri and --pin-file are required without "
+		    "--config\n");
+		return EXIT_USAGE;
+	}
+	memset(&o, 0, sizeof(o));
+	o.json = g->json;
+	if ((sum = malloc(sizeof(*sum))) == NULL ||
+	    (o.json && (o.checks = cbor_new_indefinite_array()) == NULL)) {
+		fprintf(stderr, "ca-admin: out of memory\n");
+		goto out;
+	}
+	/* the token layer's own errors go to stderr; the results to stdout */
+	tca_log_init("ca-admin", 0, LOG_ERR);
+	/* an interrupted run still removes the keys it made: the signals only
+	 * ask it to stop, and a reader that went away (| head) must not kill
+	 * the process between generating a key and destroying it */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hsm_check_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, &old_int) != 0 || sigaction(SIGTERM, &sa, &old_term) != 0 ||
+	    sigaction(SIGHUP, &sa, &old_hup) != 0) {
+		perror("ca-admin: sigaction");
+		goto out;
+	}
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, &old_pipe) != 0) {
+		perror("ca-admin: sigaction");
+		goto out;
+	}
+	p.stop = &hsm_check_stop;
+	handlers = 1;
+	r = tca_hsm_check_run(&p, hsm_check_result, &o, sum, err, sizeof(err));
+	if (r != TCA_OK) {
+		fprintf(stderr, "ca-admin hsm-check: %s\n", err[0] != '\0' ? err : tca_strerror(r));
+		r = EXIT_REFUSED;
+		goto out;
+	}
+	if (o.oom || (o.json && hsm_check_print_json(sum, o.checks) != 0)) {
+		fprintf(stderr, "ca-admin: out of memory\n");
+		r = EXIT_REFUSED;
+		goto out;
+	}
+	if (!o.json) {
+		if (sum->label[0] != '\0')
+			printf("token \"%s\" (%s %s, serial %s), profile %s, module %s\n",
+			    sum->label, sum->manufacturer, sum->model, sum->serial, sum->profile,
+			    sum->module);
+		if (sum->ok)
+			printf("hsm-check: OK - every required check passed (%u results)\n",
+			    sum->results);
+		else
+			printf("hsm-check: FAILED - required checks that did not pass: %u "
+			    "(%u results)\n", sum->required_failed, sum->results);
+	}
+	if (hsm_check_stop)
+		fprintf(stderr, "ca-admin hsm-check: interrupted; the keys made so far were "
+		    "destroyed unless a destroy result says otherwise\n");
+	r = sum->ok && !hsm_check_stop ? 0 : EXIT_REFUSED;
+ out:
+	if (handlers) {
+		/* written while SIGPIPE is still ignored: a reader that went away
+		 * does not turn the result into a signal */
+		(void)fflush(stdout);
+		(void)sigaction(SIGINT, &old_int, NULL);
+		(void)sigaction(SIGTERM, &old_term, NULL);
+		(void)sigaction(SIGHUP, &old_hup, NULL);
+		(void)sigaction(SIGPIPE, &old_pipe, NULL);
+	}
+	if (o.checks != NULL)
+		cbor_decref(&o.checks);
+	free(sum);
 	return r;
 }
 
@@ -633,6 +1034,8 @@ main(int argc, char **argv)
 		return cmd_journal(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "token") == 0)
 		return cmd_token(&g, argc - 1, argv + 1);
+	if (strcmp(cmd, "hsm-check") == 0)
+		return cmd_hsm_check(&g, argc - 1, argv + 1);
 	fprintf(stderr, "ca-admin: unknown command %s\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -79,6 +79,23 @@ make_id(const char *name, unsigned char id[16])
 	memcpy(id, md, 16);
 }
 
+/* The old argument order, for the init tests: a given SO PIN. */
+static int
+token_init(const char *module, const char *label, const char *so, size_t so_len,
+    const char *pin, size_t pin_len, unsigned long *slot, char *err, size_t errlen)
+{
+	struct tca_token_init_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.module_path = module;
+	p.label = label;
+	p.so_pin = so;
+	p.so_pin_len = so_len;
+	p.user_pin = pin;
+	p.user_pin_len = pin_len;
+	return tca_token_init(&p, slot, err, errlen);
+}
+
 static int
 verify(EVP_PKEY *pub, enum tca_sig_alg alg, const unsigned char *msg, size_t msg_len,
     const unsigned char *sig, size_t sig_len)
@@ -833,7 +850,7 @@ START_TEST(test_init_fresh)
 	char err[256] = "";
 	int r;
 
-	r = tca_token_init(test_softhsm_module(), "tca-fresh", "so-secret", 9, "user-pin-1", 10,
+	r = token_init(test_softhsm_module(), "tca-fresh", "so-secret", 9, "user-pin-1", 10,
 	    &slot, err, sizeof(err));
 	ck_assert_msg(r == TCA_OK, "tca_token_init: %d %s", r, err);
 	ck_assert_uint_ne(slot, 0);
@@ -867,20 +884,20 @@ START_TEST(test_init_twice)
 	unsigned long slot = 0, slot2 = 0;
 	char err[256] = "";
 
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(), "tca-twice", "so-secret", 9,
+	ck_assert_int_eq(token_init(test_softhsm_module(), "tca-twice", "so-secret", 9,
 	    "user-pin-1", 10, &slot, err, sizeof(err)), TCA_OK);
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(), "tca-twice", "so-secret", 9,
+	ck_assert_int_eq(token_init(test_softhsm_module(), "tca-twice", "so-secret", 9,
 	    "user-pin-1", 10, &slot2, err, sizeof(err)), TCA_ERR_ALREADY_EXISTS);
 	ck_assert_ptr_nonnull(strstr(err, "already"));
 	ck_assert_ptr_null(strstr(err, "so-secret"));
 	/* a different label still gets a slot of its own */
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(), "tca-other", "so-secret", 9,
+	ck_assert_int_eq(token_init(test_softhsm_module(), "tca-other", "so-secret", 9,
 	    "user-pin-1", 10, &slot2, err, sizeof(err)), TCA_OK);
 	ck_assert_uint_ne(slot, slot2);
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(),
+	ck_assert_int_eq(token_init(test_softhsm_module(),
 	    "a-label-that-is-longer-than-32-bytes", "so-secret", 9, "user-pin-1", 10, NULL,
 	    err, sizeof(err)), TCA_ERR_INVALID_ARG);
-	ck_assert_int_eq(tca_token_init("/nonexistent/lib.so", "x", "so-secret", 9,
+	ck_assert_int_eq(token_init("/nonexistent/lib.so", "x", "so-secret", 9,
 	    "user-pin-1", 10, NULL, err, sizeof(err)), TCA_ERR_TOKEN_UNAVAILABLE);
 }
 END_TEST
@@ -892,9 +909,9 @@ START_TEST(test_open_ambiguous_uri)
 	tca_token *tok = NULL;
 	char err[256] = "";
 
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(), "tca-a", "so-secret", 9,
+	ck_assert_int_eq(token_init(test_softhsm_module(), "tca-a", "so-secret", 9,
 	    "user-pin-1", 10, NULL, err, sizeof(err)), TCA_OK);
-	ck_assert_int_eq(tca_token_init(test_softhsm_module(), "tca-b", "so-secret", 9,
+	ck_assert_int_eq(token_init(test_softhsm_module(), "tca-b", "so-secret", 9,
 	    "user-pin-1", 10, NULL, err, sizeof(err)), TCA_OK);
 	memset(&p, 0, sizeof(p));
 	p.module_path = test_softhsm_module();
