@@ -189,18 +189,33 @@ START_TEST(test_profile_missing)
 }
 END_TEST
 
-/* /config/shipped-profile: hsm-profiles/softhsm2.conf parses */
+/* /config/shipped-profile: every profile in hsm-profiles/ parses, names a
+ * module by absolute path, and the softhsm2 one is what the tests use */
 START_TEST(test_shipped_profile)
 {
+	static const char *const names[] = {
+		"softhsm2", "opencryptoki-sw", "tpm2-pkcs11", "nss-softokn", "thales-luna7",
+		"entrust-nshield", "utimaco-cs", "yubihsm2", "aws-cloudhsm",
+	};
 	struct tca_config cfg;
 	char err[512], path[PATH_MAX];
 	const char *src = getenv("TCA_SRCDIR");
+	size_t i;
 
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/hsm-profiles/%s.conf", src != NULL ? src : ".",
+		    names[i]);
+		tca_config_defaults(&cfg);
+		ck_assert_msg(tca_profile_load(path, &cfg, err, sizeof(err)) == TCA_OK, "%s: %s",
+		    names[i], err);
+		ck_assert_str_eq(cfg.profile_name, names[i]);
+		ck_assert_msg(cfg.module[0] == '/', "%s: module %s", names[i], cfg.module);
+	}
 	snprintf(path, sizeof(path), "%s/hsm-profiles/softhsm2.conf", src != NULL ? src : ".");
 	tca_config_defaults(&cfg);
 	ck_assert_msg(tca_profile_load(path, &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
-	ck_assert_str_eq(cfg.profile_name, "softhsm2");
 	ck_assert_ptr_nonnull(strstr(cfg.module, "softhsm2"));
+	ck_assert_uint_eq(cfg.pin_min, 4);
 }
 END_TEST
 
