@@ -382,6 +382,39 @@ START_TEST(test_faulty_remove_under_load)
 }
 END_TEST
 
+/* /recovery/faulty/under-load: the other fault classes under 16 issuing
+ * clients, each on a fresh engine: lost login, stale handles, dead sessions,
+ * and (with token.call_timeout_ms) a hung C_Sign; no certificate lost or
+ * duplicated, nothing but TOKEN_UNAVAILABLE seen */
+START_TEST(test_faulty_under_load)
+{
+	static const struct {
+		const char *fault, *event, *heal, *extra, *counter;
+	} cases[] = {
+		{ "logout 1\n", TCA_FAULTY_LOG_LOGOUT, NULL, NULL, "relogins" },
+		{ "invalidate-handles 1\n", TCA_FAULTY_LOG_INVALIDATE, NULL, NULL, "key_refreshes" },
+		{ "fail C_SignInit CKR_SESSION_HANDLE_INVALID count 6\n",
+		    "fail C_SignInit CKR_SESSION_HANDLE_INVALID", NULL, NULL, "sessions_replaced" },
+		{ "hang C_Sign 60000 count 1\n", "hang C_Sign 60000 begin", NULL,
+		    "token.call_timeout_ms = 300\n", "sessions_replaced" },
+	};
+	struct faulty f;
+	char label[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(label, sizeof(label), "tca-f-load-%zu", i);
+		faulty_start(&f, label, NULL, cases[i].extra);
+		load_through_fault(&f, cases[i].fault, cases[i].event, cases[i].heal);
+		ck_assert_msg(token_counter(f.d.socket, cases[i].counter) >= 1,
+		    "%s: no %s after the fault", cases[i].event, cases[i].counter);
+		/* a hung call still inside the module: let it go before stopping */
+		ctl_write(&f, "");
+		faulty_stop(&f);
+	}
+}
+END_TEST
+
 /* /recovery/faulty/outage-bounded: while the token is away a request fails
  * with TOKEN_UNAVAILABLE within token.recovery_wait_ms (plus slack), status
  * says so, and the engine serves again once it is back */
@@ -582,6 +615,7 @@ recovery_suite(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_faulty_reinit);
 	tcase_add_test(tc, test_faulty_remove_under_load);
+	tcase_add_test(tc, test_faulty_under_load);
 	tcase_add_test(tc, test_faulty_outage_bounded);
 	tcase_add_test(tc, test_faulty_logout);
 	tcase_add_test(tc, test_faulty_stale_handles);
