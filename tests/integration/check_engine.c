@@ -861,16 +861,8 @@ load_thread(void *arg)
 			a->failed++;
 			break;
 		}
-		if (a->ok < 4096) {
-			const unsigned char *p = der;
-			X509 *x = d2i_X509(NULL, &p, (long)len);
-			const ASN1_INTEGER *s = X509_get0_serialNumber(x);
-			int j;
-
-			for (j = 0; j < ASN1_STRING_length(s) && j < 16; j++)
-				snprintf(a->serials[a->ok] + 2 * j, 3, "%02x", ASN1_STRING_get0_data(s)[j]);
-			X509_free(x);
-		}
+		if (a->ok < 4096)
+			cert_serial_hex(der, len, a->serials[a->ok]);
 		a->ok++;
 		free(der);
 	}

@@ -267,15 +267,7 @@ load_main(void *arg)
 		}
 		if (tca_client_issue(c, "t-fault", "dev-load", csr, csr_len, 0, &der, &len,
 		    &err) == TCA_OK) {
-			const unsigned char *p = der;
-			X509 *x = d2i_X509(NULL, &p, (long)len);
-			const ASN1_INTEGER *sn = x != NULL ? X509_get0_serialNumber(x) : NULL;
-			int j;
-
-			for (j = 0; sn != NULL && j < ASN1_STRING_length(sn) && j < 16; j++)
-				snprintf(l->serials[l->ok] + 2 * j, 3, "%02x",
-				    ASN1_STRING_get0_data(sn)[j]);
-			X509_free(x);
+			cert_serial_hex(der, len, l->serials[l->ok]);
 			l->ok++;
 			__atomic_add_fetch(l->total_ok, 1, __ATOMIC_RELAXED);
 		} else if (strcmp(err.code, "TOKEN_UNAVAILABLE") == 0) {

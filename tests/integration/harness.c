@@ -369,3 +369,17 @@ journal_issue_serials(const char *db, struct serial_set *set)
 	ck_assert_int_eq(st->ops->journal_foreach(st, 1, collect_issue_serial, set), TCA_OK);
 	st->ops->close(st);
 }
+
+void
+cert_serial_hex(const unsigned char *der, size_t len, char out[33])
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	const ASN1_INTEGER *sn = x != NULL ? X509_get0_serialNumber(x) : NULL;
+	int j;
+
+	out[0] = '\0';
+	for (j = 0; sn != NULL && j < ASN1_STRING_length(sn) && j < 16; j++)
+		snprintf(out + 2 * j, 3, "%02x", ASN1_STRING_get0_data(sn)[j]);
+	X509_free(x);
+}

@@ -57,6 +57,10 @@ void write_pem(const char *path, X509 *x, int append);
 /* openssl verify -x509_strict and certtool --verify-chain; both must pass */
 void verify_with_openssl_and_gnutls(const char *dir, X509 *ca, const unsigned char *der, size_t len);
 
+/* The serial of a DER certificate as the journal writes it (lower-case hex,
+ * at most 16 bytes) into out[33]; "" if it does not parse. */
+void cert_serial_hex(const unsigned char *der, size_t len, char out[33]);
+
 /* The serials (lower-case hex) of every "issue" record in the store db's
  * journal, which must verify; caller frees set->s. */
 struct serial_set {
