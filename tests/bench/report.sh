@@ -193,6 +193,15 @@ printf '%s\n' "$summary" | jq -r '
 	  ( $ri[] | select(.ok | not) | .label as $l | .problems[] | "  CHECK FAILED (\($l)): \(.)" ),
 	  ""
 	  end ),
+	( [$r[] | select(.kind == "module")] as $mods |
+	  if ($mods | length) == 0 then empty else
+	  "Per PKCS#11 module (1 tenant, \([$r[] | select(.kind == "engine" and (.label | startswith("module-"))) | .clients] | first // "-") clients, P-256 device CSRs; the token signs)",
+	  "  module        token                         CA key    mechanism             certs/s     p99  errors",
+	  ( $mods[] | . as $m |
+	    ([$r[] | select(.kind == "engine" and .label == "module-\($m.module)")] | first // {}) as $e |
+	    "  \($m.module | pad(12))  \($m.token | pad(28))  \($m.ca_key_type | pad(8))  \($m.mechanism | pad(20))  \($e.rate | if . == null then "-" else f0 end | lpad(7))  \($e.p99_ms | if . == null then "-" else f1 end | lpad(6))  \($e.errors // "-" | lpad(6))" ),
+	  ""
+	  end ),
 	"Token cache (tenant CAs created through ca.create)",
 	( $r[] | select(.kind == "mkca") |
 	  "  \(.tenants | lpad(6)) tenants: \(if .cached then "cached; " else "" end)created in \(.seconds | f0) s (\(.rate | f1)/s, \(.connections) connections)" ),

@@ -49,7 +49,10 @@
 #   TCA_BENCH_ONLY      run only these sections (space-separated): main
 #                       (engine over the socket, in-process ceilings, naive
 #                       path), scale (tenant scaling), reissue (re-issuance
-#                       at scale) [all]; e.g. TCA_BENCH_ONLY=reissue
+#                       at scale), modules (one row per tested PKCS#11
+#                       module: openCryptoki, tpm2-pkcs11, NSS softokn,
+#                       SoftHSMv2) [all]; e.g. TCA_BENCH_ONLY=reissue
+#   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
 #
 # Exit status 1 (after the report) when a re-issuance correctness check
 # failed; the checks and what failed are in the "reissue" results.
@@ -84,8 +87,8 @@ for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 done
 for s in $ONLY; do
 	case $s in
-	main|scale|reissue) ;;
-	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue)" >&2; exit 2 ;;
+	main|scale|reissue|modules) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules)" >&2; exit 2 ;;
 	esac
 done
 for t in openssl softhsm2-util jq sqlite3; do
@@ -777,6 +780,97 @@ if section reissue; then
 		*) log "TCA_BENCH_REISSUE_RUNS: unknown run $run (idle, load)" ;;
 		esac
 	done
+fi
+
+if section modules; then
+# ------------------------------------------------------------ per module
+# One row per PKCS#11 module the tests run on: a throwaway token made by
+# tests/tokens/*.sh (SoftHSMv2: here), one tenant CA of the first key type the
+# token offers among ec-p256 and rsa-3072, 16 clients with P-256 device CSRs.
+# Rates differ by the token's own signing speed, not by the engine.
+MOD_CLIENTS=${TCA_BENCH_MODULE_CLIENTS:-16}
+for mod in ${TCA_BENCH_MODULES:-softhsm2 opencryptoki tpm2 nss}; do
+	mdir="$WORK/mod-$mod"
+	rm -rf "$mdir"
+	mkdir -p "$mdir"
+	chmod 0700 "$mdir"
+	mpin=$(printf '%08d' $((RANDOM * RANDOM % 100000000)))
+	mso=$(printf '%08d' $((RANDOM * RANDOM % 100000000)))
+	(umask 077; printf '%s\n' "$mpin" >"$mdir/user.pin"; printf '%s\n' "$mso" >"$mdir/so.pin")
+	MODULE= INIT_ARGS= TOKEN_URI= TOKEN_RUN= MPROFILE=
+	case $mod in
+	softhsm2)
+		mkdir -p "$mdir/tokens"
+		printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		    "$mdir" >"$mdir/softhsm2.conf"
+		export SOFTHSM2_CONF="$mdir/softhsm2.conf"
+		"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" \
+		    --label tca-bench-mod --so-pin-file "$mdir/so.pin" --pin-file "$mdir/user.pin" >/dev/null
+		MODULE=$SOFTHSM_MODULE TOKEN_URI=pkcs11:token=tca-bench-mod MPROFILE=softhsm2 ;;
+	opencryptoki|tpm2|nss)
+		case $mod in
+		opencryptoki) MPROFILE=opencryptoki-sw ;;
+		tpm2) MPROFILE=tpm2-pkcs11 ;;
+		nss) MPROFILE=nss-softokn ;;
+		esac
+		rc=0
+		out=$("$TCA_SRCDIR/tests/tokens/$mod.sh" start "$mdir/token" tca-bench-mod "$mpin" "$mso") || rc=$?
+		if [ "$rc" != 0 ]; then
+			log "module $mod: no token ($rc); skipped"
+			emit "$(jq -cn --arg m "$mod" '{kind: "skip", reason: ("module " + $m + ": no token")}')"
+			continue
+		fi
+		eval "$out" ;;
+	*) log "TCA_BENCH_MODULES: unknown module $mod"; continue ;;
+	esac
+	cat >"$WORK/engine.conf" <<EOC
+socket.path = $WORK/engine.sock
+socket.mode = 0600
+token.profiles_dir = $TCA_SRCDIR/hsm-profiles
+token.profile = $MPROFILE
+token.module = $MODULE
+token.uri = $TOKEN_URI
+token.pin_file = $mdir/user.pin
+token.pool_size = $POOL
+store.path = $mdir/state.db
+roles.admin_uids = $(id -u)
+roles.frontend_uids = $(id -u)
+log.level = warning
+schedule.enabled = false
+${TCA_BENCH_ENGINE_CONF:-}
+EOC
+	[ -n "$INIT_ARGS" ] && printf 'token.init_args = %s\n' "$INIT_ARGS" >>"$WORK/engine.conf"
+	chmod 0600 "$WORK/engine.conf"
+	: >"$WORK/engine.log"
+	sync
+	rm -f "$WORK/engine.sock"
+	# shellcheck disable=SC2086
+	$TOKEN_RUN "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" &
+	ENGINE_PID=$!
+	if ! "$CLIENT" ready --socket "$WORK/engine.sock" --since-ns "$(date +%s%N)" \
+	    --timeout-ms 60000 >/dev/null; then
+		tail -n 20 "$WORK/engine.log" >&2
+		log "module $mod: the engine did not start; skipped"
+		kill -KILL "$ENGINE_PID" 2>/dev/null || true
+		wait "$ENGINE_PID" 2>/dev/null || true
+		ENGINE_PID=
+		[ "$mod" = softhsm2 ] || "$TCA_SRCDIR/tests/tokens/$mod.sh" stop "$mdir/token" || true
+		continue
+	fi
+	TCA_SOCKET="$WORK/engine.sock" "$CA_ADMIN" --json status >"$mdir/status.json"
+	mtype=$(jq -r '[.token.key_types[].type] | if index("ec-p256") then "ec-p256"
+		elif index("rsa-3072") then "rsa-3072" else (.[0] // "") end' "$mdir/status.json")
+	mmech=$(jq -r --arg t "$mtype" '.token.key_types[] | select(.type == $t) | .mechanism' \
+		"$mdir/status.json")
+	TCA_SOCKET="$WORK/engine.sock" "$CA_ADMIN" ca create "$TENANT" --key-type "$mtype" >/dev/null
+	log "module $mod: $(jq -r '.token.manufacturer + " " + .token.model' "$mdir/status.json"), CA $mtype ($mmech)"
+	emit "$(jq -cn --arg m "$mod" --arg t "$mtype" --arg mech "$mmech" \
+		--arg manuf "$(jq -r '.token.manufacturer + " " + .token.model' "$mdir/status.json")" \
+		'{kind: "module", module: $m, ca_key_type: $t, mechanism: $mech, token: $manuf}')"
+	load "module-$mod" 1 "$MOD_CLIENTS" ec-p256
+	stop_engine || true
+	[ "$mod" = softhsm2 ] || "$TCA_SRCDIR/tests/tokens/$mod.sh" stop "$mdir/token" || true
+done
 fi
 
 # ------------------------------------------------------------ summary
