@@ -124,29 +124,33 @@ index_grow_locked(struct key_index *ix)
 	return TCA_OK;
 }
 
-/* Inserts e, or updates the entry with e's id from it (replace: a key found
- * again after its handle went stale, or after a search found nothing).  Takes
- * ownership of e unless TCA_ERR_ALREADY_EXISTS is returned. */
+/* Inserts e.  An entry with e's id is replaced by e (it carries the new
+ * handle, type, label and search time) if replace is set or if it only
+ * remembers a search that found nothing; otherwise TCA_ERR_ALREADY_EXISTS and
+ * e is not consumed.  Takes ownership of e on TCA_OK. */
 static int
 index_put_locked(struct key_index *ix, struct key_entry *e, int replace)
 {
-	struct key_entry *old;
+	struct key_entry **pp, *old;
 	size_t b;
 
 	e->hash = id_hash(ix, e->id, e->id_len);
-	if ((old = index_find_locked(ix, e->id, e->id_len)) != NULL) {
+	b = e->hash & (ix->n_buckets - 1);
+	for (pp = &ix->buckets[b]; (old = *pp) != NULL; pp = &old->next)
+		if (old->hash == e->hash && old->id_len == e->id_len &&
+		    memcmp(old->id, e->id, e->id_len) == 0)
+			break;
+	if (old != NULL) {
 		if (!replace && old->handle != CK_INVALID_HANDLE)
 			return TCA_ERR_ALREADY_EXISTS;
-		/* same id: take over the new handle, type and search time; the
-		 * label stays (it lives in old's allocation) */
-		if (old->handle == CK_INVALID_HANDLE && e->handle != CK_INVALID_HANDLE)
-			ix->n_keys++;
-		else if (old->handle != CK_INVALID_HANDLE && e->handle == CK_INVALID_HANDLE)
+		/* e takes old's place in the chain */
+		e->next = old->next;
+		*pp = e;
+		if (old->handle != CK_INVALID_HANDLE)
 			ix->n_keys--;
-		old->handle = e->handle;
-		old->type = e->type;
-		old->searched_at = e->searched_at;
-		free(e);
+		if (e->handle != CK_INVALID_HANDLE)
+			ix->n_keys++;
+		free(old);
 		return TCA_OK;
 	}
 	/* load factor 1; a failed grow only costs speed */

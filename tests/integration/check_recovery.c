@@ -565,6 +565,64 @@ START_TEST(test_faulty_hung_call)
 }
 END_TEST
 
+/* The tenants map of the engine's status: number of key. */
+static uint64_t
+tenants_counter(const char *sock, const char *key)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = NULL, *m;
+	tca_client *c = connect_or_die(sock);
+	uint64_t v = 0;
+
+	ck_assert_msg(tca_client_call(c, "status", NULL, &res, &err) == TCA_OK, "%s", err.message);
+	m = tca_map_get(res, "tenants");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(tca_map_get_uint(m, key, &v), TCA_OK);
+	cbor_decref(&res);
+	tca_client_close(c);
+	return v;
+}
+
+/* /recovery/faulty/orphan-after-failed-create: a create fails after the key
+ * was generated and the key cannot be removed either (as on tpm2-pkcs11 after
+ * a failed C_Sign): the key stays indexed as an orphan that status counts and
+ * `ca delete` removes - no restart - after which the tenant can be created */
+START_TEST(test_faulty_orphan)
+{
+	struct faulty f;
+	struct tca_client_error err;
+	cbor_item_t *args, *res = NULL;
+	uint64_t destroyed = 0;
+	tca_client *c;
+
+	faulty_start(&f, "tca-f-orphan", NULL, NULL);
+	ck_assert_uint_eq(tenants_counter(f.d.socket, "orphan_keys"), 0);
+	/* the attribute read-back after generation fails, then so does clean-up */
+	ctl_write(&f, "fail C_GetAttributeValue CKR_FUNCTION_FAILED count 1\n"
+	    "fail C_DestroyObject CKR_DEVICE_ERROR count 2\n");
+	ck_assert_int_ne(ca_create(f.d.socket, "t-orphan", NULL, &err), TCA_OK);
+	ck_assert_int_eq(log_count(&f, "fail C_DestroyObject"), 2);
+	ck_assert_uint_eq(tenants_counter(f.d.socket, "orphan_keys"), 1);
+	/* the create is refused while the orphan is there */
+	ck_assert_int_eq(ca_create(f.d.socket, "t-orphan", NULL, &err), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_msg(strstr(err.message, "ca delete") != NULL, "%s", err.message);
+	/* ca delete removes it, without a restart */
+	c = connect_or_die(f.d.socket);
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-orphan");
+	tca_map_add_bool(args, "confirm", 1);
+	ck_assert_msg(tca_client_call(c, "ca.delete", args, &res, &err) == TCA_OK, "%s", err.message);
+	ck_assert_int_eq(tca_map_get_uint(res, "token_objects_destroyed", &destroyed), TCA_OK);
+	ck_assert_uint_eq(destroyed, 2);
+	cbor_decref(&args);
+	cbor_decref(&res);
+	tca_client_close(c);
+	ck_assert_uint_eq(tenants_counter(f.d.socket, "orphan_keys"), 0);
+	ck_assert_msg(ca_create(f.d.socket, "t-orphan", NULL, &err) == TCA_OK, "%s", err.message);
+	faulty_stop(&f);
+}
+END_TEST
+
 /* /recovery/faulty/idle-timeout: a token that kills idle sessions (YubiHSM 2:
  * 30 s); the profile's idle_timeout_s makes the engine replace them before
  * use, so no request meets a dead session */
@@ -615,6 +673,7 @@ recovery_suite(void)
 	tcase_add_test(tc, test_faulty_pin_refused);
 	tcase_add_test(tc, test_faulty_hung_call);
 	tcase_add_test(tc, test_faulty_idle_timeout);
+	tcase_add_test(tc, test_faulty_orphan);
 	suite_add_tcase(s, tc);
 	return s;
 }
