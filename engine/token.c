@@ -986,6 +986,7 @@ struct sign_ctx {
 	size_t msg_len;
 	unsigned char *out;
 	size_t cap, out_len;
+	size_t alloc_len;		/* of the whole allocation, for the wipe */
 };
 
 static CK_RV
@@ -1087,8 +1088,8 @@ sign_ctx_free(struct tok_ref *ref)
 {
 	struct sign_ctx *c = (struct sign_ctx *)ref;
 
-	/* the digest or DigestInfo of what was signed */
-	OPENSSL_cleanse(c, sizeof(*c) + c->msg_len);
+	/* nothing secret, but the signature and what was signed go no further */
+	OPENSSL_cleanse(c, c->alloc_len);
 	free(c);
 }
 
@@ -1100,6 +1101,7 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 	const struct tca_key_desc *kd;
 	const EVP_MD *md = NULL;
 	unsigned int md_len = 0;
+	size_t alloc_len;
 	struct sign_ctx *c = NULL;
 	unsigned char *in, *copy;
 	struct tok_op op;
@@ -1119,8 +1121,10 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 	 * mechanisms - because a call that hangs past token.call_timeout_ms may
 	 * return after this function has.
 	 */
-	if ((c = calloc(1, sizeof(*c) + TOKEN_SIGN_IN_MAX + TOKEN_MAX_SIG + msg_len)) == NULL)
+	alloc_len = sizeof(*c) + TOKEN_SIGN_IN_MAX + TOKEN_MAX_SIG + msg_len;
+	if ((c = calloc(1, alloc_len)) == NULL)
 		return TCA_ERR_NOMEM;
+	c->alloc_len = alloc_len;
 	c->ref.refs = 1;
 	c->ref.free_fn = sign_ctx_free;
 	c->type = kd->type;
