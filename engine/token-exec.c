@@ -73,11 +73,13 @@ executor_main(void *arg)
 
 	pthread_mutex_lock(&tok->exec_lock);
 	for (;;) {
+		/* the stuck executors (exec_hung) are counted in exec_workers but
+		 * serve nobody: only a surplus of live ones leaves */
 		while (tok->exec_head == NULL && !tok->exec_stop &&
-		    tok->exec_workers <= tok->exec_want)
+		    tok->exec_workers - tok->exec_hung <= tok->exec_want)
 			pthread_cond_wait(&tok->exec_cond, &tok->exec_lock);
-		if (tok->exec_stop || tok->exec_workers > tok->exec_want)
-			break;	/* stopping, or a replacement took this thread's place */
+		if (tok->exec_stop || tok->exec_workers - tok->exec_hung > tok->exec_want)
+			break;
 		j = tok->exec_head;
 		tok->exec_head = j->next;
 		if (tok->exec_head == NULL)

@@ -623,6 +623,34 @@ START_TEST(test_faulty_orphan)
 }
 END_TEST
 
+/* /recovery/faulty/hung-calls-all-sessions: as many hung calls as the pool
+ * has sessions; each is replaced by a fresh session and executor, so the
+ * engine still serves */
+START_TEST(test_faulty_hung_every_session)
+{
+	struct faulty f;
+	char code[32];
+	int i;
+
+	faulty_start(&f, "tca-f-hang4", NULL, "token.call_timeout_ms = 300\n");
+	ctl_write(&f, "hang C_Sign 60000 count 4\n");
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+		ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	}
+	ck_assert_int_eq(log_count(&f, "hang C_Sign 60000 begin"), 4);
+	/* four calls still hang, the pool has four sessions: served all the same */
+	for (i = 0; i < 8; i++)
+		ck_assert_msg(issue_once(f.d.socket, code, sizeof(code)) == TCA_OK, "%s", code);
+	ck_assert_int_eq(log_count(&f, "hang C_Sign end"), 0);
+	ctl_write(&f, "");
+	log_wait(&f, "hang C_Sign end", 4, 10);
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(issue_once(f.d.socket, code, sizeof(code)) == TCA_OK, "%s", code);
+	faulty_stop(&f);
+}
+END_TEST
+
 /* /recovery/faulty/idle-timeout: a token that kills idle sessions (YubiHSM 2:
  * 30 s); the profile's idle_timeout_s makes the engine replace them before
  * use, so no request meets a dead session */
@@ -672,6 +700,7 @@ recovery_suite(void)
 	tcase_add_test(tc, test_faulty_session_lost);
 	tcase_add_test(tc, test_faulty_pin_refused);
 	tcase_add_test(tc, test_faulty_hung_call);
+	tcase_add_test(tc, test_faulty_hung_every_session);
 	tcase_add_test(tc, test_faulty_idle_timeout);
 	tcase_add_test(tc, test_faulty_orphan);
 	suite_add_tcase(s, tc);
