@@ -542,9 +542,9 @@ tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *id,
 		*rv_ptr = rv;
 		return TCA_ERR_TOKEN_UNAVAILABLE;
 	}
+	r = n > 0 ? index_add_object(tok, NULL, h, objs[0]) : TCA_OK;
+	free(objs);	/* allocated even when nothing was found */
 	if (n > 0) {
-		r = index_add_object(tok, NULL, h, objs[0]);
-		free(objs);
 		if (r != TCA_OK)
 			return r;
 		return tok_index_lookup(tok, id, id_len, NULL, NULL, NULL) == TCA_OK ?
