@@ -313,6 +313,7 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 			return TCA_ERR_CONFIG;
 		}
 		cfg->call_timeout_ms = (unsigned int)x;
+		cfg->call_timeout_set = 1;
 		return TCA_OK;
 	}
 	STR("store.path", store_path, 0)
@@ -462,6 +463,8 @@ struct profile_ctx {
 	struct tca_config *cfg;
 	char module[PATH_MAX];
 	char init_args[1024];
+	unsigned int call_timeout_ms;
+	int call_timeout_given;
 };
 
 static int
@@ -517,6 +520,17 @@ profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		}
 		snprintf(why, whylen, "expected given or current");
 		return TCA_ERR_CONFIG;
+	}
+	if (strcmp(k, "call_timeout_ms") == 0) {
+		if ((r = parse_uint(v, 0, 600000, 10, &x, why, whylen)) != TCA_OK)
+			return r;
+		if (x != 0 && x < 100) {
+			snprintf(why, whylen, "must be 0 (unbounded) or at least 100");
+			return TCA_ERR_CONFIG;
+		}
+		pc->call_timeout_ms = (unsigned int)x;
+		pc->call_timeout_given = 1;
+		return TCA_OK;
 	}
 	if (strcmp(k, "idle_timeout_s") == 0) {
 		if ((r = parse_uint(v, 0, 86400, 10, &x, why, whylen)) == TCA_OK)
@@ -590,6 +604,9 @@ tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t err
 	/* a deployment's own token.init_args (NSS: its configdir) wins */
 	if (cfg->init_args[0] == '\0')
 		memcpy(cfg->init_args, pc.init_args, sizeof(cfg->init_args));
+	/* so does its token.call_timeout_ms */
+	if (!cfg->call_timeout_set && pc.call_timeout_given)
+		cfg->call_timeout_ms = pc.call_timeout_ms;
 	return TCA_OK;
 }
 

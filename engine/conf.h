@@ -51,7 +51,10 @@ struct tca_config {
 	unsigned int pool_size;
 	char init_args[1024];		/* C_Initialize pReserved; from the profile unless set */
 	unsigned int recovery_wait_ms;	/* requests wait this long for a recovering token */
-	unsigned int call_timeout_ms;	/* a hung signature call fails the request; 0 = unbounded */
+	/* a hung signature call fails the request; 0 = unbounded.  From the
+	 * profile (network HSMs bound it) unless the configuration sets it. */
+	unsigned int call_timeout_ms;
+	int call_timeout_set;		/* token.call_timeout_ms was given */
 	struct tca_token_quirks quirks;	/* from the profile */
 	char profile_name[64];
 	/* from the profile: PIN length bounds (0 = none), how C_InitToken takes

@@ -252,6 +252,7 @@ START_TEST(test_profile_hsm_keys)
 		{ "module = /m.so\nrecovery = pray\n", "reopen-sessions or reinit" },
 		{ "module = /m.so\npin_max = 100000\n", "between" },
 		{ "module = /m.so\nidle_timeout_s = -3\n", "number" },
+		{ "module = /m.so\ncall_timeout_ms = 50\n", "at least 100" },
 	};
 	struct tca_config cfg;
 	char err[512];
@@ -268,6 +269,7 @@ START_TEST(test_profile_hsm_keys)
 	    "pin_min = 4\npin_max = 8\nomit_public = CKA_VERIFY\n"
 	    "omit_private = CKA_DECRYPT ,CKA_DERIVE\nprefer_mechanisms = CKM_ECDSA_SHA256\n"
 	    "init_so_pin = current\nidle_timeout_s = 30\nrecovery = reinit\n"
+	    "call_timeout_ms = 2500\n"
 	    "ec_point_raw = true\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
 	ck_assert_str_eq(cfg.init_args, "configdir='sql:/x' certPrefix=''");
 	ck_assert_uint_eq(cfg.n_env, 2);
@@ -283,6 +285,7 @@ START_TEST(test_profile_hsm_keys)
 	ck_assert_int_eq(cfg.init_so_pin_current, 1);
 	ck_assert_uint_eq(cfg.quirks.idle_timeout_ms, 30000);
 	ck_assert_int_eq(cfg.quirks.reinit_on_session_loss, 1);
+	ck_assert_uint_eq(cfg.call_timeout_ms, 2500);
 	/* PIN bounds */
 	ck_assert_int_eq(tca_profile_check_pin(&cfg, 8, "the PIN", err, sizeof(err)), TCA_OK);
 	ck_assert_int_eq(tca_profile_check_pin(&cfg, 32, "the PIN", err, sizeof(err)),
@@ -306,6 +309,8 @@ START_TEST(test_init_args_override)
 {
 	static const char prof[] = "name = nss\nmodule = /usr/lib/nss.so\n"
 	    "init_args = configdir='sql:/profile/placeholder'\n";
+	static const char netprof[] = "name = net\nmodule = /usr/lib/net.so\n"
+	    "call_timeout_ms = 10000\n";
 	struct tca_config cfg;
 	char err[512];
 
@@ -314,6 +319,7 @@ START_TEST(test_init_args_override)
 	    "%s", err);
 	ck_assert_str_eq(cfg.init_args, "configdir='sql:/profile/placeholder'");
 	ck_assert_uint_eq(cfg.recovery_wait_ms, 5000);
+	ck_assert_uint_eq(cfg.call_timeout_ms, 0);
 	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n"
 	    "token.init_args = configdir='sql:/var/lib/tca/nssdb'\n"
 	    "token.recovery_wait_ms = 250\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
@@ -321,6 +327,14 @@ START_TEST(test_init_args_override)
 	ck_assert_uint_eq(cfg.recovery_wait_ms, 250);
 	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\ntoken.recovery_wait_ms = 5\n",
 	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	/* a network HSM's profile bounds calls; the configuration can still say 0 */
+	ck_assert_int_eq(test_write_file(profile, netprof, strlen(netprof), 0644), 0);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n", &cfg, err, sizeof(err)) == TCA_OK,
+	    "%s", err);
+	ck_assert_uint_eq(cfg.call_timeout_ms, 10000);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\ntoken.call_timeout_ms = 0\n", &cfg,
+	    err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_uint_eq(cfg.call_timeout_ms, 0);
 }
 END_TEST
 
