@@ -188,7 +188,7 @@ conn_main(void *arg)
 
 	for (;;) {
 		/* draining: the request in flight was answered; take no new one */
-		if (c->s->stopping)
+		if (__atomic_load_n(&c->s->stopping, __ATOMIC_ACQUIRE))
 			break;
 		r = tca_frame_read(c->fd, c->max_frame, c->idle_timeout_ms,
 		    c->frame_timeout_ms, &c->s->stopping, &frame, &len);
@@ -350,7 +350,8 @@ tca_server_run(tca_server *s, const struct tca_rpc_ctx *base,
 	close(s->fd);
 	s->fd = -1;
 	unlink(s->path);
-	s->stopping = 1;
+	/* read by every connection thread (TSan: a plain store raced them) */
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += DRAIN_MAX_MS / 1000;
 	pthread_mutex_lock(&s->lock);

@@ -142,7 +142,7 @@ wait_first_byte(int fd, int idle_timeout_ms, volatile sig_atomic_t *stop)
 	int n, ms;
 
 	for (;;) {
-		if (stop != NULL && *stop)
+		if (stop != NULL && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
 			return TCA_ERR_SHUTTING_DOWN;
 		ms = remaining_ms(end);
 		if (end >= 0 && ms == 0)
