@@ -181,6 +181,15 @@ typedef CK_RV (*tok_op_fn)(tca_token *tok, struct session *s, struct tok_op *op,
  */
 int tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx);
 
+/*
+ * Does what a failed call's rv calls for on the borrowed session s: marks it
+ * broken, logs in again (a refused PIN puts the token in pin-refused), or asks
+ * for a re-initialisation (which starts once s is returned).  TCA_OK if the
+ * operation may be tried again (a stale handle: after looking the key up),
+ * else the TCA_ERR_* to report.  what names the operation for the log.
+ */
+int tok_recover(tca_token *tok, struct session *s, CK_RV rv, const char *what);
+
 int tok_supervisor_start(tca_token *tok);
 void tok_supervisor_stop(tca_token *tok);
 

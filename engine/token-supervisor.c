@@ -299,12 +299,55 @@ op_key(tca_token *tok, struct session *s, struct tok_op *op, int refresh, CK_RV 
 }
 
 int
+tok_recover(tca_token *tok, struct session *s, CK_RV rv, const char *what)
+{
+	char why[160];
+
+	switch (tca_p11_classify(rv)) {
+	case TCA_P11_OK:
+	case TCA_P11_HANDLES:	/* the caller looks the key up again */
+		return TCA_OK;
+	case TCA_P11_NEW_SESSION:
+		s->broken = 1;
+		if (tok->quirks.reinit_on_session_loss) {
+			/* the profile says only a re-initialisation revives it */
+			snprintf(why, sizeof(why), "%s returned %s (profile: recovery = reinit)",
+			    what, tca_p11_rv_name(rv));
+			tok_request_reinit(tok, why);
+		}
+		return TCA_OK;
+	case TCA_P11_LOGIN:
+		if ((rv = tok_login(tok, s->h)) == CKR_OK) {
+			pthread_mutex_lock(&tok->pool_lock);
+			tok->relogins++;
+			tok->generation++;
+			pthread_mutex_unlock(&tok->pool_lock);
+			log_warn("token: the token had lost the login; logged in again");
+			return TCA_OK;
+		}
+		if (tca_p11_classify(rv) == TCA_P11_PIN) {
+			tok_pin_refused(tok, "logging in again after USER_NOT_LOGGED_IN");
+			return TCA_ERR_TOKEN_UNAVAILABLE;
+		}
+		s->broken = 1;
+		return TCA_OK;
+	case TCA_P11_REINIT:
+		s->broken = 1;
+		snprintf(why, sizeof(why), "%s returned %s", what, tca_p11_rv_name(rv));
+		/* the supervisor starts once s is back in the pool */
+		tok_request_reinit(tok, why);
+		return TCA_OK;
+	default:
+		return tca_p11_error(rv);
+	}
+}
+
+int
 tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
 {
 	int64_t deadline = tca_p11_now_ms() + tok->wait_ms;
 	struct session *s = NULL;
 	enum tca_p11_action act;
-	char why[160];
 	int attempt, refresh = 0, reinit_tried = 0, r = TCA_ERR_TOKEN_UNAVAILABLE;
 	CK_RV rv = CKR_OK;
 
@@ -351,54 +394,17 @@ tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
 			tok_pool_return(tok, s);
 			return op->r;
 		}
-		act = tca_p11_classify(rv);
-		switch (act) {
-		case TCA_P11_OK:
+		if ((act = tca_p11_classify(rv)) == TCA_P11_OK) {
 			tok_pool_return(tok, s);
 			return TCA_OK;
-		case TCA_P11_NEW_SESSION:
-			s->broken = 1;
-			if (tok->quirks.reinit_on_session_loss) {
-				/* the profile says only a re-initialisation revives it */
-				tok_pool_return(tok, s);
-				s = NULL;
-				snprintf(why, sizeof(why), "%s returned %s (profile: recovery = "
-				    "reinit)", op->what, tca_p11_rv_name(rv));
-				tok_request_reinit(tok, why);
-				continue;
-			}
-			break;
-		case TCA_P11_LOGIN:
-			rv = tok_login(tok, s->h);
-			if (rv == CKR_OK) {
-				pthread_mutex_lock(&tok->pool_lock);
-				tok->relogins++;
-				tok->generation++;
-				pthread_mutex_unlock(&tok->pool_lock);
-				log_warn("token: the token had lost the login; logged in again");
-			} else if (tca_p11_classify(rv) == TCA_P11_PIN) {
-				tok_pool_return(tok, s);
-				tok_pin_refused(tok, "logging in again after USER_NOT_LOGGED_IN");
-				return TCA_ERR_TOKEN_UNAVAILABLE;
-			} else
-				s->broken = 1;
-			break;
-		case TCA_P11_HANDLES:
-			refresh = 1;
-			break;
-		case TCA_P11_REINIT:
-			s->broken = 1;
-			tok_pool_return(tok, s);
-			s = NULL;
-			snprintf(why, sizeof(why), "%s returned %s", op->what, tca_p11_rv_name(rv));
-			tok_request_reinit(tok, why);
-			continue;
-		default:
-			tok_pool_return(tok, s);
-			return tca_p11_error(rv);
 		}
+		if (act == TCA_P11_HANDLES)
+			refresh = 1;
+		r = tok_recover(tok, s, rv, op->what);
 		tok_pool_return(tok, s);
 		s = NULL;
+		if (r != TCA_OK)
+			return r;
 		log_warn("token: %s: %s (%s); retrying", op->what, tca_p11_rv_name(rv),
 		    tca_p11_action_name(act));
 	}

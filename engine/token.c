@@ -797,30 +797,6 @@ destroy_pair(tca_token *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_
 	return left;
 }
 
-/* What a failed C_GenerateKeyPair means for the next request. */
-static int
-generate_failed(tca_token *tok, struct session *s, CK_RV rv)
-{
-	char why[96];
-
-	switch (tca_p11_classify(rv)) {
-	case TCA_P11_NEW_SESSION:
-		s->broken = 1;
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	case TCA_P11_LOGIN:
-		if (tok_login(tok, s->h) != CKR_OK)
-			s->broken = 1;
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	case TCA_P11_REINIT:
-		s->broken = 1;
-		snprintf(why, sizeof(why), "C_GenerateKeyPair returned %s", tca_p11_rv_name(rv));
-		tok_request_reinit(tok, why);
-		return TCA_ERR_TOKEN_UNAVAILABLE;
-	default:
-		return tca_p11_error(rv);
-	}
-}
-
 int
 tca_token_generate_key(tca_token *tok, enum tca_key_type type,
     const unsigned char *id, size_t id_len, const char *label, EVP_PKEY **pub_ptr)
@@ -923,8 +899,10 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 		    priv_tmpl, n_priv, &pub, &priv);
 	}
 	if (rv != CKR_OK) {
-		/* never retried: the token may have made the key before failing */
-		r = generate_failed(tok, s, rv);
+		/* never retried (the token may have made the key before failing):
+		 * the recovery only prepares the next request */
+		if ((r = tok_recover(tok, s, rv, "C_GenerateKeyPair")) == TCA_OK)
+			r = TCA_ERR_TOKEN_UNAVAILABLE;
 		log_error("token: generating a %s key (id %s) failed: %s%s", kd->name, hex,
 		    tca_p11_rv_name(rv), r == TCA_ERR_TOKEN_REFUSED ? " (the token refuses "
 		    "the key template or mechanism: see the hsm-profile)" : "");
