@@ -188,3 +188,24 @@ tok_all_recorded_alive() {	# PIDFILE: every recorded process is alive
 	done <"$1"
 	[ "$n" -gt 0 ]
 }
+
+# Writes the export lines on stdin to FILE atomically (what `run` sources),
+# then prints them for `start`'s caller to eval.
+tok_publish_env() {	# FILE
+	cat >"$1.new"
+	mv "$1.new" "$1"
+	cat "$1"
+}
+
+# The subcommands every token script has: cmd_start, cmd_stop, cmd_run.
+tok_main() {
+	[ $# -ge 1 ] || usage
+	local cmd=$1
+	shift
+	case $cmd in
+	start) cmd_start "$@" ;;
+	stop) cmd_stop "$@" ;;
+	run) cmd_run "$@" ;;
+	*) usage ;;
+	esac
+}

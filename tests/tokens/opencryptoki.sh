@@ -195,9 +195,7 @@ print_env() {	# LABEL
 		tok_export INIT_ARGS ""
 		tok_export TOKEN_URI "pkcs11:token=$(tok_pct "$1")"
 		tok_export TOKEN_RUN "$SELF run $DIR --"
-	} >"$S/env.new"
-	mv "$S/env.new" "$S/env"
-	cat "$S/env"
+	} | tok_publish_env "$S/env"
 }
 
 cmd_start() {
@@ -285,12 +283,4 @@ cmd_run() {
 }
 
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")
-[ $# -ge 1 ] || usage
-cmd=$1
-shift
-case $cmd in
-start) cmd_start "$@" ;;
-stop) cmd_stop "$@" ;;
-run) cmd_run "$@" ;;
-*) usage ;;
-esac
+tok_main "$@"

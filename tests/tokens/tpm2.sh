@@ -222,9 +222,7 @@ print_env() {	# LABEL
 		tok_export TPM2TOOLS_TCTI "$TPM2TOOLS_TCTI"
 		tok_export DBUS_SESSION_BUS_ADDRESS "$DBUS_SESSION_BUS_ADDRESS"
 		tok_export TOKEN_RUN "$SELF run $DIR --"
-	} >"$S/env.new"
-	mv "$S/env.new" "$S/env"
-	cat "$S/env"
+	} | tok_publish_env "$S/env"
 }
 
 cmd_start() {
@@ -304,12 +302,4 @@ cmd_run() {
 }
 
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")
-[ $# -ge 1 ] || usage
-cmd=$1
-shift
-case $cmd in
-start) cmd_start "$@" ;;
-stop) cmd_stop "$@" ;;
-run) cmd_run "$@" ;;
-*) usage ;;
-esac
+tok_main "$@"
