@@ -26,6 +26,8 @@ static const struct err_name err_names[] = {
 	{ TCA_ERR_UNKNOWN_OP, "UNKNOWN_OP", "unknown operation" },
 	{ TCA_ERR_BUSY, "BUSY", "too many connections, try again later" },
 	{ TCA_ERR_SHUTTING_DOWN, "SHUTTING_DOWN", "engine is shutting down" },
+	{ TCA_ERR_REVOKED, "REVOKED", "the certificate was revoked" },
+	{ TCA_ERR_TENANT_SUSPENDED, "TENANT_SUSPENDED", "the tenant is suspended: it issues nothing" },
 	{ TCA_ERR_NOMEM, "INTERNAL", "out of memory" },
 	{ TCA_ERR_SYSTEM, "INTERNAL", "system call failed" },
 	{ TCA_ERR_CONFIG, "INTERNAL", "configuration error" },
@@ -74,9 +76,9 @@ tca_err_from_wire_code(const char *name)
 
 	if (name == NULL)
 		return TCA_ERR_INTERNAL;
-	/* wire codes are the entries from TCA_OK down to TCA_ERR_SHUTTING_DOWN */
+	/* wire codes are the entries from TCA_OK down to TCA_ERR_WIRE_LAST */
 	for (i = 0; i < sizeof(err_names) / sizeof(err_names[0]); i++) {
-		if (err_names[i].err < TCA_ERR_SHUTTING_DOWN)
+		if (err_names[i].err < TCA_ERR_WIRE_LAST)
 			break;
 		if (strcmp(err_names[i].wire, name) == 0)
 			return err_names[i].err;
