@@ -16,27 +16,6 @@
 typedef int (*op_fn)(struct tca_rpc_ctx *ctx, const cbor_item_t *args,
     cbor_item_t **result, char *why, size_t whylen);
 
-struct op {
-	const char *name;
-	enum tca_role min_role;
-	const struct tca_arg_spec *spec;
-	size_t n_spec;
-	op_fn fn;
-};
-
-const char *
-tca_role_name(enum tca_role role)
-{
-	switch (role) {
-	case TCA_ROLE_FRONTEND:
-		return "frontend";
-	case TCA_ROLE_ADMIN:
-		return "admin";
-	default:
-		return "none";
-	}
-}
-
 enum tca_role
 tca_role_of(const struct tca_roles *roles, uid_t uid, gid_t gid)
 {
@@ -125,45 +104,6 @@ ca_map(const struct tca_ca_desc *d, int with_cert)
 }
 
 /* ------------------------------------------------------------ handlers */
-
-static const struct tca_arg_spec issue_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "device_id", TCA_ARG_TEXT, 1, 256 },
-	{ "csr", TCA_ARG_BYTES, 1, 0 },
-	{ "days", TCA_ARG_UINT, 0, 0 },
-};
-static const struct tca_arg_spec reenroll_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "device_id", TCA_ARG_TEXT, 1, 256 },
-	{ "csr", TCA_ARG_BYTES, 1, 0 },
-	{ "current", TCA_ARG_BYTES, 1, 0 },
-	{ "days", TCA_ARG_UINT, 0, 0 },
-};
-static const struct tca_arg_spec tenant_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-};
-static const struct tca_arg_spec show_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "previous", TCA_ARG_BOOL, 0, 0 },
-};
-static const struct tca_arg_spec reissue_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 0, 64 },
-	{ "all", TCA_ARG_BOOL, 0, 0 },
-	{ "dry_run", TCA_ARG_BOOL, 0, 0 },
-};
-static const struct tca_arg_spec create_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "key_type", TCA_ARG_TEXT, 0, 16 },
-};
-static const struct tca_arg_spec list_spec[] = {
-	{ "all", TCA_ARG_BOOL, 0, 0 },
-	{ "after", TCA_ARG_TEXT, 0, 64 },
-	{ "limit", TCA_ARG_UINT, 0, 0 },
-};
-static const struct tca_arg_spec delete_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "confirm", TCA_ARG_BOOL, 1, 0 },
-};
 
 static int
 do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
@@ -777,30 +717,55 @@ op_ca_reissue(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **re
 	return r;
 }
 
-#define SPEC(s) s, sizeof(s) / sizeof(s[0])
-static const struct op ops[] = {
-	{ "issue", TCA_ROLE_FRONTEND, SPEC(issue_spec), op_issue },
-	{ "reenroll", TCA_ROLE_FRONTEND, SPEC(reenroll_spec), op_reenroll },
-	{ "cacerts", TCA_ROLE_FRONTEND, SPEC(tenant_spec), op_cacerts },
-	{ "status", TCA_ROLE_FRONTEND, NULL, 0, op_status },
-	{ "ca.create", TCA_ROLE_ADMIN, SPEC(create_spec), op_ca_create },
-	{ "ca.show", TCA_ROLE_ADMIN, SPEC(show_spec), op_ca_show },
-	{ "ca.reissue", TCA_ROLE_ADMIN, SPEC(reissue_spec), op_ca_reissue },
-	{ "ca.list", TCA_ROLE_ADMIN, SPEC(list_spec), op_ca_list },
-	{ "ca.delete", TCA_ROLE_ADMIN, SPEC(delete_spec), op_ca_delete },
-	{ "reload", TCA_ROLE_ADMIN, NULL, 0, op_reload },
+/* The handlers; names, roles and schemas are in rpc-schema.c. */
+static const struct handler {
+	const char *op;
+	op_fn fn;
+} handlers[] = {
+	{ TCA_OP_ISSUE, op_issue },
+	{ TCA_OP_REENROLL, op_reenroll },
+	{ TCA_OP_CACERTS, op_cacerts },
+	{ TCA_OP_STATUS, op_status },
+	{ TCA_OP_CA_CREATE, op_ca_create },
+	{ TCA_OP_CA_SHOW, op_ca_show },
+	{ TCA_OP_CA_REISSUE, op_ca_reissue },
+	{ TCA_OP_CA_LIST, op_ca_list },
+	{ TCA_OP_CA_DELETE, op_ca_delete },
+	{ TCA_OP_RELOAD, op_reload },
 };
-#undef SPEC
+#define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))
 
-static const struct op *
-find_op(const char *name)
+static op_fn
+handler_of(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (strcmp(ops[i].name, name) == 0)
-			return &ops[i];
+	for (i = 0; i < N_HANDLERS; i++)
+		if (strcmp(handlers[i].op, name) == 0)
+			return handlers[i].fn;
 	return NULL;
+}
+
+int
+tca_rpc_ops_selfcheck(char *why, size_t whylen)
+{
+	const struct tca_op_desc *d;
+	size_t i;
+
+	for (i = 0; (d = tca_op_at(i)) != NULL; i++) {
+		if (handler_of(d->name) == NULL) {
+			snprintf(why, whylen, "operation %s has no handler", d->name);
+			return TCA_ERR_INTERNAL;
+		}
+	}
+	for (i = 0; i < N_HANDLERS; i++) {
+		if (tca_op_find(handlers[i].op) == NULL) {
+			snprintf(why, whylen, "handler %s is not in the operation table",
+			    handlers[i].op);
+			return TCA_ERR_INTERNAL;
+		}
+	}
+	return TCA_OK;
 }
 
 int
@@ -808,7 +773,8 @@ tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
     unsigned char **resp_ptr, size_t *resp_len_ptr)
 {
 	struct tca_request req;
-	const struct op *op = NULL;
+	const struct tca_op_desc *op = NULL;
+	op_fn fn = NULL;
 	cbor_item_t *result = NULL;
 	char why[512] = "";
 	int r;
@@ -818,23 +784,23 @@ tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
 	*resp_len_ptr = 0;
 	if ((r = tca_request_decode(frame, len, &req, why, sizeof(why))) != TCA_OK)
 		goto respond;
-	if ((op = find_op(req.op)) == NULL) {
+	if ((op = tca_op_find(req.op)) == NULL || (fn = handler_of(op->name)) == NULL) {
 		snprintf(why, sizeof(why), "unknown operation \"%s\"", req.op);
 		r = TCA_ERR_UNKNOWN_OP;
 		goto respond;
 	}
-	if (ctx->role < op->min_role) {
+	if (ctx->role < op->role) {
 		snprintf(why, sizeof(why), "operation %s needs the %s role; peer uid %u has %s",
-		    op->name, tca_role_name(op->min_role), (unsigned int)ctx->who.uid,
+		    op->name, tca_role_name(op->role), (unsigned int)ctx->who.uid,
 		    tca_role_name(ctx->role));
 		log_warn("refused %s from uid %u pid %d (role %s)", op->name,
 		    (unsigned int)ctx->who.uid, (int)ctx->who.pid, tca_role_name(ctx->role));
 		r = TCA_ERR_UNAUTHORIZED;
 		goto respond;
 	}
-	if ((r = tca_args_check(req.args, op->spec, op->n_spec, why, sizeof(why))) != TCA_OK)
+	if ((r = tca_args_check(req.args, op->args, op->n_args, why, sizeof(why))) != TCA_OK)
 		goto respond;
-	r = op->fn(ctx, req.args, &result, why, sizeof(why));
+	r = fn(ctx, req.args, &result, why, sizeof(why));
 	if (r != TCA_OK && why[0] == '\0')
 		snprintf(why, sizeof(why), "%s", tca_strerror(r));
  respond:

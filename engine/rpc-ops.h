@@ -1,7 +1,8 @@
 /*
- * rpc-ops.h - the RPC operations: one table of {name, role, argument schema,
- * handler}; every request is decoded, version-checked, role-checked and
- * schema-checked before its handler runs (docs/rpc.md).
+ * rpc-ops.h - the RPC operation handlers.  Names, roles and schemas come from
+ * the one operation table (rpc-schema.h); every request is decoded,
+ * version-checked, role-checked and schema-checked before its handler runs
+ * (docs/rpc.md).
  */
 #ifndef TCA_RPC_OPS_H
 #define TCA_RPC_OPS_H
@@ -12,23 +13,15 @@
 
 #include "committer.h"
 #include "conf.h"
+#include "rpc-schema.h"
 #include "engine.h"
 #include "schedule.h"
 #include "store.h"
 #include "token.h"
 
-enum tca_role {
-	TCA_ROLE_NONE = 0,
-	TCA_ROLE_FRONTEND = 1,
-	TCA_ROLE_ADMIN = 2,
-};
-
 struct tca_roles {
 	struct tca_id_list frontend_uids, frontend_gids, admin_uids, admin_gids;
 };
-
-/* "none", "frontend", "admin" */
-const char *tca_role_name(enum tca_role role);
 
 /* admin if uid or (primary) gid is in an admin list, else frontend if in a
  * frontend list, else none. */
@@ -60,5 +53,10 @@ struct tca_rpc_ctx {
  */
 int tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
     unsigned char **resp_ptr, size_t *resp_len_ptr);
+
+/* TCA_OK when every op in the table has a handler and every handler is in
+ * the table; else TCA_ERR_INTERNAL naming the first mismatch.  The engine
+ * refuses to start on a mismatch. */
+int tca_rpc_ops_selfcheck(char *why, size_t whylen);
 
 #endif

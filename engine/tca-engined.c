@@ -273,6 +273,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tca_log_init("tca-engined", 0, LOG_INFO);
+	if (tca_rpc_ops_selfcheck(err, sizeof(err)) != TCA_OK) {
+		log_error("operation table: %s", err);
+		return 1;
+	}
 	if (tca_config_load(config_path, &d.cfg, err, sizeof(err)) != TCA_OK) {
 		log_error("configuration: %s", err);
 		return 1;

@@ -648,87 +648,175 @@ tca_request_clear(struct tca_request *req)
 
 /* ------------------------------------------------------------ arguments */
 
-int
-tca_args_check(const cbor_item_t *args, const struct tca_arg_spec *spec,
-    size_t n_spec, char *why, size_t whylen)
+static int check_map(const cbor_item_t *map, const struct tca_arg_spec *spec,
+    size_t n_spec, const char *what, const char *prefix, int strict, int err,
+    char *why, size_t whylen);
+
+/*
+ * Checks one value against its spec.  what is "argument" or "result field"
+ * (for the message), name the key's printable name.  Requests are strict
+ * (unknown keys refused, at every level); results are lenient (unknown keys
+ * ignored: a newer engine may add fields).
+ */
+static int
+check_value(const cbor_item_t *val, const struct tca_arg_spec *s, const char *what,
+    const char *name, int strict, int err, char *why, size_t whylen)
+{
+	size_t l, max = s->max_len != 0 ? s->max_len : strict ? TCA_FRAME_MAX_DEFAULT : SIZE_MAX;
+	size_t i, n;
+	uint64_t u;
+	int r;
+
+	switch (s->type) {
+	case TCA_ARG_TEXT:
+		if (!is_text(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be a text string", what, name);
+			return err;
+		}
+		l = cbor_string_length(val);
+		if (l > max) {
+			tca_setf(why, whylen, "%s \"%s\" is longer than %zu bytes", what, name, max);
+			return err;
+		}
+		if (l > 0 && memchr(cbor_string_handle(val), '\0', l) != NULL) {
+			tca_setf(why, whylen, "%s \"%s\" contains a NUL character", what, name);
+			return err;
+		}
+		if (!tca_utf8_valid(cbor_string_handle(val), l)) {
+			tca_setf(why, whylen, "%s \"%s\" is not valid UTF-8", what, name);
+			return err;
+		}
+		return TCA_OK;
+	case TCA_ARG_BYTES:
+		if (!cbor_isa_bytestring(val) || !cbor_bytestring_is_definite(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be a byte string", what, name);
+			return err;
+		}
+		if (cbor_bytestring_length(val) > max) {
+			tca_setf(why, whylen, "%s \"%s\" is longer than %zu bytes", what, name, max);
+			return err;
+		}
+		return TCA_OK;
+	case TCA_ARG_UINT:
+		if (!cbor_isa_uint(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be an unsigned integer", what, name);
+			return err;
+		}
+		return TCA_OK;
+	case TCA_ARG_INT:
+		if (!cbor_isa_uint(val) && !cbor_isa_negint(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be an integer", what, name);
+			return err;
+		}
+		if (cbor_isa_negint(val) && (u = cbor_get_int(val)) > (uint64_t)INT64_MAX) {
+			tca_setf(why, whylen, "%s \"%s\" is below the int64 range", what, name);
+			return err;
+		}
+		return TCA_OK;
+	case TCA_ARG_BOOL:
+		if (!cbor_is_bool(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be true or false", what, name);
+			return err;
+		}
+		return TCA_OK;
+	case TCA_ARG_MAP:
+		if (!cbor_isa_map(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be a map", what, name);
+			return err;
+		}
+		return check_map(val, s->sub, s->n_sub, what, name, strict, err, why, whylen);
+	case TCA_ARG_ARRAY:
+		if (!cbor_isa_array(val) || !cbor_array_is_definite(val)) {
+			tca_setf(why, whylen, "%s \"%s\" must be an array", what, name);
+			return err;
+		}
+		/* for arrays max_len bounds the element count (0: no bound) */
+		n = cbor_array_size(val);
+		if (s->max_len != 0 && n > s->max_len) {
+			tca_setf(why, whylen, "%s \"%s\" has more than %zu elements", what,
+			    name, s->max_len);
+			return err;
+		}
+		if (s->sub == NULL || s->n_sub != 1)
+			break;
+		for (i = 0; i < n; i++) {
+			const cbor_item_t *e = cbor_array_handle(val)[i];
+			char ename[96];
+
+			snprintf(ename, sizeof(ename), "%.60s[%zu]", name, i);
+			if ((r = check_value(e, &s->sub[0], what, ename, strict, err,
+			    why, whylen)) != TCA_OK)
+				return r;
+		}
+		return TCA_OK;
+	default:
+		break;
+	}
+	tca_setf(why, whylen, "%s \"%s\" has no usable schema", what, name);
+	return TCA_ERR_INTERNAL;
+}
+
+/* Checks a map's keys against spec[0..n_spec); prefix names the enclosing
+ * field for messages ("" at the top). */
+static int
+check_map(const cbor_item_t *map, const struct tca_arg_spec *spec, size_t n_spec,
+    const char *what, const char *prefix, int strict, int err, char *why, size_t whylen)
 {
 	struct cbor_pair *p;
 	const struct tca_arg_spec *s;
-	const cbor_item_t *val;
-	char name[40];
-	size_t i, j, n, max, l;
-	int r = TCA_ERR_INTERNAL;
+	char key[40], name[120];
+	size_t i, j, n;
+	int r;
 
-	if ((r = check_map_keys(args, "args", why, whylen)) != TCA_OK)
-		return r;
-	n = cbor_map_size(args);
-	p = cbor_map_handle(args);
+	if ((r = check_map_keys(map, prefix[0] != '\0' ? prefix : strict ? "args" : "result",
+	    why, whylen)) != TCA_OK)
+		return r == TCA_ERR_NOMEM ? r : err;
+	n = cbor_map_size(map);
+	p = cbor_map_handle(map);
 	for (i = 0; i < n; i++) {
 		tca_sanitize(cbor_string_handle(p[i].key), cbor_string_length(p[i].key),
-		    name, sizeof(name));
+		    key, sizeof(key));
+		snprintf(name, sizeof(name), "%.70s%s%s", prefix, prefix[0] != '\0' ? "." : "", key);
 		for (s = NULL, j = 0; j < n_spec; j++)
 			if (key_eq(p[i].key, spec[j].name))
 				s = &spec[j];
 		if (s == NULL) {
-			tca_setf(why, whylen, "unknown argument \"%s\"", name);
-			return TCA_ERR_BAD_REQUEST;
+			if (!strict)
+				continue;
+			tca_setf(why, whylen, "unknown %s \"%s\"", what, name);
+			return err;
 		}
-		val = p[i].value;
-		max = s->max_len != 0 ? s->max_len : TCA_FRAME_MAX_DEFAULT;
-		switch (s->type) {
-		case TCA_ARG_TEXT:
-			if (!is_text(val)) {
-				tca_setf(why, whylen, "argument \"%s\" must be a text string", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			l = cbor_string_length(val);
-			if (l > max) {
-				tca_setf(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			if (l > 0 && memchr(cbor_string_handle(val), '\0', l) != NULL) {
-				tca_setf(why, whylen, "argument \"%s\" contains a NUL character", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			if (!tca_utf8_valid(cbor_string_handle(val), l)) {
-				tca_setf(why, whylen, "argument \"%s\" is not valid UTF-8", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			break;
-		case TCA_ARG_BYTES:
-			if (!cbor_isa_bytestring(val) || !cbor_bytestring_is_definite(val)) {
-				tca_setf(why, whylen, "argument \"%s\" must be a byte string", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			if (cbor_bytestring_length(val) > max) {
-				tca_setf(why, whylen, "argument \"%s\" is longer than %zu bytes", name, max);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			break;
-		case TCA_ARG_UINT:
-			if (!cbor_isa_uint(val)) {
-				tca_setf(why, whylen, "argument \"%s\" must be an unsigned integer", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			break;
-		case TCA_ARG_BOOL:
-			if (!cbor_is_bool(val)) {
-				tca_setf(why, whylen, "argument \"%s\" must be true or false", name);
-				return TCA_ERR_BAD_REQUEST;
-			}
-			break;
-		default:
-			tca_setf(why, whylen, "argument \"%s\" has no usable schema", name);
-			return TCA_ERR_INTERNAL;
-		}
+		if ((r = check_value(p[i].value, s, what, name, strict, err, why, whylen)) != TCA_OK)
+			return r;
 	}
 	for (j = 0; j < n_spec; j++) {
-		if (spec[j].required && tca_map_get(args, spec[j].name) == NULL) {
-			tca_setf(why, whylen, "missing argument \"%s\"", spec[j].name);
-			return TCA_ERR_BAD_REQUEST;
+		if (spec[j].required && tca_map_get(map, spec[j].name) == NULL) {
+			tca_setf(why, whylen, "missing %s \"%s%s%s\"", what, prefix,
+			    prefix[0] != '\0' ? "." : "", spec[j].name);
+			return err;
 		}
 	}
 	return TCA_OK;
+}
+
+int
+tca_args_check(const cbor_item_t *args, const struct tca_arg_spec *spec,
+    size_t n_spec, char *why, size_t whylen)
+{
+	return check_map(args, spec, n_spec, "argument", "", 1, TCA_ERR_BAD_REQUEST,
+	    why, whylen);
+}
+
+int
+tca_result_check(const cbor_item_t *result, const struct tca_arg_spec *spec,
+    size_t n_spec, char *why, size_t whylen)
+{
+	if (result == NULL || !cbor_isa_map(result)) {
+		tca_setf(why, whylen, "result is not a map");
+		return TCA_ERR_PROTOCOL;
+	}
+	return check_map(result, spec, n_spec, "result field", "", 0, TCA_ERR_PROTOCOL,
+	    why, whylen);
 }
 
 /* ------------------------------------------------------------ accessors */

@@ -87,17 +87,36 @@ int tca_request_decode(const unsigned char *buf, size_t len,
     struct tca_request *req, char *why, size_t whylen);
 void tca_request_clear(struct tca_request *req);
 
-/* Argument schema for one op: the args map must hold only these keys, each
- * at most once, of the given type; text/bytes at most max_len bytes
- * (0 = TCA_FRAME_MAX_DEFAULT); text must be valid UTF-8 without NUL. */
-enum tca_arg_type { TCA_ARG_TEXT = 1, TCA_ARG_BYTES, TCA_ARG_UINT, TCA_ARG_BOOL };
+/*
+ * Schema of a map (an op's arguments or result): the keys it may hold, each
+ * at most once, of the given type.  Text must be valid UTF-8 without NUL;
+ * text and bytes at most max_len bytes (0 = TCA_FRAME_MAX_DEFAULT); arrays at
+ * most max_len elements (0 = no bound), each described by sub[0]; maps
+ * described by sub[0..n_sub).  doc is a short note for the generated
+ * operation index (docs/rpc.md).  rpc-schema.c holds every op's schemas.
+ */
+enum tca_arg_type {
+	TCA_ARG_TEXT = 1, TCA_ARG_BYTES, TCA_ARG_UINT, TCA_ARG_BOOL,
+	TCA_ARG_INT,	/* unsigned or negative, within int64 */
+	TCA_ARG_MAP, TCA_ARG_ARRAY,
+};
 struct tca_arg_spec {
 	const char *name;
 	enum tca_arg_type type;
 	int required;
 	size_t max_len;
+	const struct tca_arg_spec *sub;
+	size_t n_sub;
+	const char *doc;
 };
+/* Requests are strict: an unknown, missing, duplicate or mistyped key at any
+ * level is TCA_ERR_BAD_REQUEST with why. */
 int tca_args_check(const cbor_item_t *args, const struct tca_arg_spec *spec,
+    size_t n_spec, char *why, size_t whylen);
+/* Results are checked by clients leniently: unknown keys are ignored (a newer
+ * engine may add some), a missing required or mistyped one is
+ * TCA_ERR_PROTOCOL with why naming it ("certificates[2]", "token.health"). */
+int tca_result_check(const cbor_item_t *result, const struct tca_arg_spec *spec,
     size_t n_spec, char *why, size_t whylen);
 
 /*

@@ -8,6 +8,7 @@
  *   ca-admin [--socket PATH] [--json] ca reissue (TENANT | --all) [--dry-run]
  *   ca-admin [--socket PATH] [--json] status
  *   ca-admin [--socket PATH] reload
+ *   ca-admin ops [--markdown]
  *   ca-admin journal verify (--db FILE | --config FILE)
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
@@ -40,6 +41,7 @@
 #include "secret.h"
 #include "store.h"
 #include "tca-client.h"
+#include "rpc-schema.h"
 #include "tca-error.h"
 #include "token.h"
 #include "wire.h"
@@ -71,6 +73,7 @@ usage(FILE *f)
 	    "                                   the field diff without signing\n"
 	    "  status                           engine, token and store status\n"
 	    "  reload                           re-read the engine configuration\n"
+	    "  ops [--markdown]                 the RPC operations, roles and schemas\n"
 	    "\n"
 	    "Audit journal (reads the state store file directly, read-only):\n"
 	    "  journal verify --db FILE | --config FILE\n"
@@ -187,7 +190,7 @@ cmd_reissue(const struct globals *g, const char *tenant, int all, int dry_run)
 	else
 		args_text(args, "tenant", tenant);
 	args_other(args, "dry_run", cbor_build_bool(dry_run));
-	r = call(g, "ca.reissue", args, &res);
+	r = call(g, TCA_OP_CA_REISSUE, args, &res);
 	cbor_decref(&args);
 	if (r != 0)
 		return r;
@@ -287,7 +290,7 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 			args_other(args, "all", cbor_build_bool(all));
 			if (after[0] != '\0')
 				args_text(args, "after", after);
-			r = call(g, "ca.list", args, &res);
+			r = call(g, TCA_OP_CA_LIST, args, &res);
 			cbor_decref(&args);
 			if (r != 0)
 				return r;
@@ -335,13 +338,13 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 		args_text(args, "tenant", tenant);
 		if (key_type != NULL)
 			args_text(args, "key_type", key_type);
-		r = call(g, "ca.create", args, &res);
+		r = call(g, TCA_OP_CA_CREATE, args, &res);
 	} else if (strcmp(sub, "show") == 0) {
 		args = args_new(previous ? 2 : 1);
 		args_text(args, "tenant", tenant);
 		if (previous)
 			args_other(args, "previous", cbor_build_bool(true));
-		r = call(g, "ca.show", args, &res);
+		r = call(g, TCA_OP_CA_SHOW, args, &res);
 	} else if (strcmp(sub, "delete") == 0) {
 		if (!confirm) {
 			fprintf(stderr, "ca-admin: deleting tenant %s's CA destroys its private key "
@@ -351,7 +354,7 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 		args = args_new(2);
 		args_text(args, "tenant", tenant);
 		args_other(args, "confirm", cbor_build_bool(true));
-		r = call(g, "ca.delete", args, &res);
+		r = call(g, TCA_OP_CA_DELETE, args, &res);
 	} else {
 		fprintf(stderr, "ca-admin: unknown command ca %s\n", sub);
 		return EXIT_USAGE;
@@ -391,6 +394,27 @@ cmd_simple(const struct globals *g, const char *op, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------ local commands */
+
+/* ops [--markdown]: the RPC operation table this ca-admin was built with */
+static int
+cmd_ops(int argc, char **argv)
+{
+	int markdown = 0, i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--markdown") == 0)
+			markdown = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: ca-admin ops [--markdown]\n");
+			return 0;
+		} else {
+			fprintf(stderr, "ca-admin ops: unexpected argument %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	cli_print_ops(stdout, markdown, TCA_ROLE_ADMIN);
+	return 0;
+}
 
 static int
 take_store_path(void *ctx, const char *key, const char *value, char *why, size_t whylen)
@@ -1027,9 +1051,11 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "ca") == 0)
 		return cmd_ca(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "status") == 0)
-		return cmd_simple(&g, "status", argc - 1, argv + 1);
+		return cmd_simple(&g, TCA_OP_STATUS, argc - 1, argv + 1);
 	if (strcmp(cmd, "reload") == 0)
-		return cmd_simple(&g, "reload", argc - 1, argv + 1);
+		return cmd_simple(&g, TCA_OP_RELOAD, argc - 1, argv + 1);
+	if (strcmp(cmd, "ops") == 0)
+		return cmd_ops(argc - 1, argv + 1);
 	if (strcmp(cmd, "journal") == 0)
 		return cmd_journal(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "token") == 0)

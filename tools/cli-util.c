@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "cli-util.h"
+#include "rpc-schema.h"
 #include "text.h"
 
 const char *
@@ -321,4 +322,57 @@ cli_report(const char *prog, const char *what, int r, const struct tca_client_er
 	}
 	fprintf(stderr, "%s: %s: %s\n", prog, what, msg);
 	return r == TCA_ERR_INVALID_ARG ? CLI_EXIT_USAGE : CLI_EXIT_TRANSPORT;
+}
+
+/* ------------------------------------------------------------ op table */
+
+static void
+print_fields(FILE *f, const struct tca_arg_spec *spec, size_t n, int markdown)
+{
+	const struct tca_arg_spec *s;
+	size_t i;
+
+	if (n == 0) {
+		fputs(markdown ? "(none)" : "none", f);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		s = &spec[i];
+		fprintf(f, "%s%s%s%s%s %s", i > 0 ? ", " : "", markdown ? "`" : "", s->name,
+		    markdown ? "`" : "", s->required ? "" : "?", tca_arg_type_name(s->type));
+		if (s->type == TCA_ARG_ARRAY && s->n_sub == 1)
+			fprintf(f, " of %s", tca_arg_type_name(s->sub[0].type));
+		if ((s->type == TCA_ARG_TEXT || s->type == TCA_ARG_BYTES) && s->max_len != 0)
+			fprintf(f, markdown ? " \u2264 %zu" : " <= %zu", s->max_len);
+	}
+}
+
+void
+cli_print_ops(FILE *f, int markdown, int role_max)
+{
+	const struct tca_op_desc *d;
+	size_t i;
+
+	if (markdown) {
+		fputs("| operation | role | arguments (`?` optional) | result | |\n"
+		    "|---|---|---|---|---|\n", f);
+	}
+	for (i = 0; (d = tca_op_at(i)) != NULL; i++) {
+		if ((int)d->role > role_max)
+			continue;
+		if (markdown) {
+			fprintf(f, "| `%s` | %s | ", d->name, tca_role_name(d->role));
+			print_fields(f, d->args, d->n_args, 1);
+			fputs(" | ", f);
+			print_fields(f, d->result, d->n_result, 1);
+			fprintf(f, " | %s |\n", d->summary);
+		} else {
+			fprintf(f, "%s (%s): %s\n    args:   ", d->name, tca_role_name(d->role),
+			    d->summary);
+			print_fields(f, d->args, d->n_args, 0);
+			fputs("\n    result: ", f);
+			print_fields(f, d->result, d->n_result, 0);
+			fputc('\n', f);
+		}
+	}
 }

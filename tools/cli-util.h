@@ -66,4 +66,13 @@ void cli_print_text(FILE *f, const cbor_item_t *map, int indent);
  */
 int cli_report(const char *prog, const char *what, int r, const struct tca_client_error *err);
 
+/*
+ * The RPC operation table (rpc-schema.h) for `ca-admin ops` and `tca-client
+ * ops`: per op its role, arguments and result fields.  markdown: the
+ * operation index table of docs/rpc.md (a test keeps the two identical);
+ * role_max limits the listing to ops that role may call (TCA_ROLE_ADMIN:
+ * all).
+ */
+void cli_print_ops(FILE *f, int markdown, int role_max);
+
 #endif

@@ -8,6 +8,7 @@
  *              [--days N] [--out FILE] [--der]
  *   tca-client ... cacerts --tenant T [--out FILE]
  *   tca-client ... status [--json]
+ *   tca-client ops
  *
  * Exit codes: 0 ok; 1 the engine refused (stderr: "tca-client: CODE: message")
  * or a local file could not be read or written; 2 usage error; 3 the engine
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "cli-util.h"
+#include "rpc-schema.h"
 #include "tca-client.h"
 
 #define PROG "tca-client"
@@ -56,6 +58,7 @@ usage(FILE *f)
 	    "            the tenant's CA certificates, current first (PEM)\n"
 	    "  status    [--json]\n"
 	    "            engine, token and store status\n"
+	    "  ops       the engine operations a front end may call, with their schemas\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket PATH   engine socket (default $TCA_SOCKET or %s)\n"
@@ -141,7 +144,7 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = reenroll ? "reenroll" : "issue";
+	const char *cmd = reenroll ? TCA_OP_REENROLL : TCA_OP_ISSUE;
 	const char *tenant = NULL, *device = NULL, *csr_path = NULL, *cur_path = NULL;
 	const char *out = NULL;
 	struct tca_client_error err;
@@ -281,7 +284,7 @@ cmd_cacerts(const struct globals *g, int argc, char **argv)
 	if ((r = connect_engine(g, &c)) != 0)
 		goto out;
 	if ((r = tca_client_cacerts(c, tenant, &certs, &lens, &n, &err)) != TCA_CLIENT_OK) {
-		r = cli_report(PROG, "cacerts", r, &err);
+		r = cli_report(PROG, TCA_OP_CACERTS, r, &err);
 		goto out;
 	}
 	if ((f = cli_open_out(out, msg, sizeof(msg))) == NULL) {
@@ -343,8 +346,8 @@ cmd_status(const struct globals *g, int argc, char **argv)
 	}
 	if ((r = connect_engine(g, &c)) != 0)
 		goto out;
-	if ((r = tca_client_call(c, "status", NULL, &res, &err)) != TCA_CLIENT_OK) {
-		r = cli_report(PROG, "status", r, &err);
+	if ((r = tca_client_call(c, TCA_OP_STATUS, NULL, &res, &err)) != TCA_CLIENT_OK) {
+		r = cli_report(PROG, TCA_OP_STATUS, r, &err);
 		goto out;
 	}
 	if (json) {
@@ -416,6 +419,10 @@ main(int argc, char **argv)
 		return cmd_cacerts(&g, argc, argv);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&g, argc, argv);
+	if (strcmp(cmd, "ops") == 0 && argc == 1) {
+		cli_print_ops(stdout, 0, TCA_ROLE_FRONTEND);
+		return CLI_EXIT_OK;
+	}
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return CLI_EXIT_OK;

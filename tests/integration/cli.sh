@@ -29,6 +29,22 @@ for args in "--help" "issue --help" "reenroll --help" "cacerts --help"; do
 done
 expect_rc 0 "tca-engined --help" "$ENGINED" --help
 
+# docs/rpc.md's operation index is the operation table, and every op has its
+# own section under the role the table gives it
+expect_rc 0 "ca-admin ops --markdown" "$CA_ADMIN" ops --markdown
+sed -n '/<!-- ops-table:begin/,/<!-- ops-table:end/p' "$TCA_SRCDIR/docs/rpc.md" |
+	sed '1d;$d' >"$WORK/ops-doc"
+diff -u "$WORK/ops-doc" "$WORK/out" >&2 ||
+	fail "docs/rpc.md operation index differs from ca-admin ops --markdown (regenerate it)"
+"$CA_ADMIN" ops --markdown | sed -n 's/^| `\([a-z.]*\)` | \([a-z]*\) |.*/\1 \2/p' |
+while read -r op role; do
+	grep -q "^### 7\.[0-9]* \`$op\` ($role)\$" "$TCA_SRCDIR/docs/rpc.md" ||
+		fail "docs/rpc.md has no section \"### 7.N \`$op\` ($role)\""
+done
+expect_rc 0 "tca-client ops" "$TCA_CLIENT" ops
+grep -q '^issue (frontend)' "$WORK/out" || fail "tca-client ops does not list issue"
+if grep -q '(admin)' "$WORK/out"; then fail "tca-client ops lists admin operations"; fi
+
 # usage errors are 2, an unreachable engine is 3
 expect_rc 2 "ca-admin without command" "$CA_ADMIN"
 expect_rc 2 "unknown command" "$CA_ADMIN" frobnicate

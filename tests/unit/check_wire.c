@@ -27,6 +27,7 @@
 #include "tca-client.h"
 #include "tca-error.h"
 #include "testutil.h"
+#include "rpc-ops.h"
 #include "wire.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -583,10 +584,10 @@ END_TEST
 /* ------------------------------------------------------------ args */
 
 static const struct tca_arg_spec spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 8 },
-	{ "csr", TCA_ARG_BYTES, 1, 4 },
-	{ "days", TCA_ARG_UINT, 0, 0 },
-	{ "confirm", TCA_ARG_BOOL, 0, 0 },
+	{ "tenant", TCA_ARG_TEXT, 1, 8, NULL, 0, NULL },
+	{ "csr", TCA_ARG_BYTES, 1, 4, NULL, 0, NULL },
+	{ "days", TCA_ARG_UINT, 0, 0, NULL, 0, NULL },
+	{ "confirm", TCA_ARG_BOOL, 0, 0, NULL, 0, NULL },
 };
 #define NSPEC (sizeof(spec) / sizeof(spec[0]))
 
@@ -684,6 +685,123 @@ START_TEST(test_args_check)
 	m = cbor_build_uint8(1);
 	ck_assert_int_eq(tca_args_check(m, spec, NSPEC, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
 	cbor_decref(&m);
+}
+END_TEST
+
+/* /wire/result/schema: results are checked leniently, nested fields by path */
+START_TEST(test_result_check)
+{
+	static const struct tca_arg_spec inner[] = {
+		{ "health", TCA_ARG_TEXT, 1, 0, NULL, 0, NULL },
+	};
+	static const struct tca_arg_spec elem[] = {
+		{ "cert", TCA_ARG_BYTES, 1, 0, NULL, 0, NULL },
+	};
+	static const struct tca_arg_spec rs[] = {
+		{ "n", TCA_ARG_INT, 1, 0, NULL, 0, NULL },
+		{ "token", TCA_ARG_MAP, 1, 0, inner, 1, NULL },
+		{ "certs", TCA_ARG_ARRAY, 0, 2, elem, 1, NULL },
+	};
+	cbor_item_t *m, *tok, *arr, *b;
+	char why[256] = "";
+
+	/* unknown keys are fine in results, negative ints are ints */
+	m = new_map(4);
+	tca_map_add_int(m, "n", -5);
+	tok = new_map(2);
+	tca_map_add_text(tok, "health", "ok");
+	tca_map_add_uint(tok, "future_field", 1);
+	ck_assert_int_eq(tca_map_add_item(m, "token", tok), TCA_OK);
+	tca_map_add_text(m, "newer", "x");
+	arr = cbor_new_definite_array(3);
+	ck_assert_ptr_nonnull(arr);
+	b = cbor_build_bytestring((const unsigned char *)"ab", 2);
+	ck_assert(cbor_array_push(arr, b));
+	ck_assert(cbor_array_push(arr, b));
+	cbor_decref(&b);
+	ck_assert_int_eq(tca_map_add_item(m, "certs", arr), TCA_OK);
+	ck_assert_msg(tca_result_check(m, rs, 3, why, sizeof(why)) == TCA_OK, "%s", why);
+	/* a third element exceeds the bound of 2 */
+	b = cbor_build_bytestring((const unsigned char *)"ab", 2);
+	ck_assert(cbor_array_push(arr, b));
+	cbor_decref(&b);
+	ck_assert_int_eq(tca_result_check(m, rs, 3, why, sizeof(why)), TCA_ERR_PROTOCOL);
+	ck_assert_msg(strstr(why, "certs") != NULL, "%s", why);
+	cbor_decref(&m);
+
+	/* a nested field of the wrong type is named by its path */
+	m = new_map(2);
+	tca_map_add_int(m, "n", 1);
+	tok = new_map(1);
+	tca_map_add_uint(tok, "health", 1);
+	ck_assert_int_eq(tca_map_add_item(m, "token", tok), TCA_OK);
+	ck_assert_int_eq(tca_result_check(m, rs, 3, why, sizeof(why)), TCA_ERR_PROTOCOL);
+	ck_assert_msg(strstr(why, "\"token.health\" must be a text string") != NULL, "%s", why);
+	cbor_decref(&m);
+
+	/* an array element of the wrong type: named with its index */
+	m = new_map(3);
+	tca_map_add_int(m, "n", 1);
+	tok = new_map(1);
+	tca_map_add_text(tok, "health", "ok");
+	ck_assert_int_eq(tca_map_add_item(m, "token", tok), TCA_OK);
+	arr = cbor_new_definite_array(2);
+	b = cbor_build_bytestring((const unsigned char *)"ab", 2);
+	ck_assert(cbor_array_push(arr, b));
+	cbor_decref(&b);
+	b = cbor_build_string("ab");
+	ck_assert(cbor_array_push(arr, b));
+	cbor_decref(&b);
+	ck_assert_int_eq(tca_map_add_item(m, "certs", arr), TCA_OK);
+	ck_assert_int_eq(tca_result_check(m, rs, 3, why, sizeof(why)), TCA_ERR_PROTOCOL);
+	ck_assert_msg(strstr(why, "certs[1]") != NULL, "%s", why);
+	cbor_decref(&m);
+
+	/* a missing required nested field */
+	m = new_map(2);
+	tca_map_add_int(m, "n", 1);
+	tok = new_map(0);
+	ck_assert_int_eq(tca_map_add_item(m, "token", tok), TCA_OK);
+	ck_assert_int_eq(tca_result_check(m, rs, 3, why, sizeof(why)), TCA_ERR_PROTOCOL);
+	ck_assert_msg(strstr(why, "missing result field \"token.health\"") != NULL, "%s", why);
+	cbor_decref(&m);
+
+	/* requests stay strict at every level: an unknown nested key is refused */
+	m = new_map(2);
+	tca_map_add_int(m, "n", 1);
+	tok = new_map(2);
+	tca_map_add_text(tok, "health", "ok");
+	tca_map_add_text(tok, "extra", "x");
+	ck_assert_int_eq(tca_map_add_item(m, "token", tok), TCA_OK);
+	ck_assert_int_eq(tca_args_check(m, rs, 3, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_msg(strstr(why, "unknown argument \"token.extra\"") != NULL, "%s", why);
+	cbor_decref(&m);
+}
+END_TEST
+
+/* /wire/ops/table: one row per op, every schema usable, every row handled */
+START_TEST(test_op_table)
+{
+	const struct tca_op_desc *d, *e;
+	char why[256] = "";
+	size_t i, j;
+
+	ck_assert_msg(tca_rpc_ops_selfcheck(why, sizeof(why)) == TCA_OK, "%s", why);
+	for (i = 0; (d = tca_op_at(i)) != NULL; i++) {
+		ck_assert_ptr_eq(tca_op_find(d->name), d);
+		ck_assert(d->role == TCA_ROLE_FRONTEND || d->role == TCA_ROLE_ADMIN);
+		ck_assert(d->summary != NULL && d->summary[0] != '\0');
+		ck_assert(d->n_result > 0);
+		ck_assert(strlen(d->name) <= TCA_OP_MAX);
+		for (j = 0; j < d->n_args; j++)
+			ck_assert_msg(d->args[j].type != TCA_ARG_MAP || d->args[j].sub != NULL,
+			    "%s.%s", d->name, d->args[j].name);
+		for (j = 0; (e = tca_op_at(j)) != NULL; j++)
+			ck_assert(j == i || strcmp(e->name, d->name) != 0);
+	}
+	ck_assert_uint_ge(i, 10);
+	ck_assert_ptr_null(tca_op_find("nope"));
+	ck_assert_ptr_null(tca_op_find(NULL));
 }
 END_TEST
 
@@ -927,11 +1045,11 @@ struct fake {
 static const unsigned char fake_cert[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
 
 static const struct tca_arg_spec issue_spec[] = {
-	{ "tenant", TCA_ARG_TEXT, 1, 64 },
-	{ "device_id", TCA_ARG_TEXT, 1, 256 },
-	{ "csr", TCA_ARG_BYTES, 1, 0 },
-	{ "current", TCA_ARG_BYTES, 0, 0 },
-	{ "days", TCA_ARG_UINT, 0, 0 },
+	{ "tenant", TCA_ARG_TEXT, 1, 64, NULL, 0, NULL },
+	{ "device_id", TCA_ARG_TEXT, 1, 256, NULL, 0, NULL },
+	{ "csr", TCA_ARG_BYTES, 1, 0, NULL, 0, NULL },
+	{ "current", TCA_ARG_BYTES, 0, 0, NULL, 0, NULL },
+	{ "days", TCA_ARG_UINT, 0, 0, NULL, 0, NULL },
 };
 
 static void
@@ -1101,14 +1219,20 @@ START_TEST(test_client_calls)
 	ck_assert_uint_eq(lens[1], sizeof(fake_cert) - 1);
 	ck_assert_mem_eq(certs[0], fake_cert, sizeof(fake_cert));
 	tca_client_free_certs(certs, lens, n);
-	ck_assert_int_eq(tca_client_call(c, "status", NULL, &res, &err), TCA_CLIENT_OK);
+	/* an op the table does not know: the result is passed through unchecked */
+	ck_assert_int_eq(tca_client_call(c, "x.version", NULL, &res, &err), TCA_CLIENT_OK);
 	ck_assert_int_eq(tca_map_get_text(res, "version", text, sizeof(text)), TCA_OK);
 	ck_assert_str_eq(text, "test");
 	cbor_decref(&res);
+	/* a known op whose result breaks its schema: a protocol error naming the
+	 * field, and the connection stays usable */
+	ck_assert_int_eq(tca_client_call(c, "status", NULL, &res, &err), TCA_ERR_PROTOCOL);
+	ck_assert_ptr_null(res);
+	ck_assert_msg(strstr(err.message, "proto_min") != NULL, "%s", err.message);
 	tca_client_close(c);
 	fake_stop(&f);
 
-	ck_assert_int_eq(f.n, 4);
+	ck_assert_int_eq(f.n, 5);
 	ck_assert_uint_eq(f.ids[0], 1);
 	ck_assert_uint_eq(f.ids[1], 2);
 	ck_assert_uint_eq(f.ids[2], 3);
@@ -1116,7 +1240,8 @@ START_TEST(test_client_calls)
 	ck_assert_str_eq(f.ops[0], "issue");
 	ck_assert_str_eq(f.ops[1], "reenroll");
 	ck_assert_str_eq(f.ops[2], "cacerts");
-	ck_assert_str_eq(f.ops[3], "status");
+	ck_assert_str_eq(f.ops[3], "x.version");
+	ck_assert_str_eq(f.ops[4], "status");
 	ck_assert_int_eq(f.args_ok[0], 1);
 	ck_assert_int_eq(f.args_ok[1], 1);
 }
@@ -1260,6 +1385,8 @@ wire_suite(void)
 	tcase_add_test(tc, test_request_malformed);
 	tcase_add_test(tc, test_request_deep);
 	tcase_add_test(tc, test_args_check);
+	tcase_add_test(tc, test_result_check);
+	tcase_add_test(tc, test_op_table);
 	tcase_add_test(tc, test_map_access);
 	tcase_add_test(tc, test_response_roundtrip);
 	tcase_add_test(tc, test_response_garbage);

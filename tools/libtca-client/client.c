@@ -21,6 +21,7 @@
 
 #include "tca-client.h"
 #include "tca-error.h"
+#include "rpc-schema.h"
 #include "wire.h"
 
 /* Responses are not bound by the engine's request cap (rpc.max_frame): a
@@ -217,8 +218,10 @@ int
 tca_client_call(tca_client *c, const char *op, const cbor_item_t *args,
     cbor_item_t **result_ptr, struct tca_client_error *err)
 {
+	const struct tca_op_desc *desc;
 	struct tca_response resp;
 	unsigned char *buf = NULL;
+	char why[192];
 	size_t len = 0;
 	uint64_t id;
 	int saved, r = TCA_ERR_INTERNAL;
@@ -272,6 +275,16 @@ tca_client_call(tca_client *c, const char *op, const cbor_item_t *args,
 	}
 	if (resp.err != TCA_OK) {
 		r = engine_error(c, &resp, err);
+		goto out;
+	}
+	/* the result against the op's schema (rpc-schema.c): a field this
+	 * library knows is there and of its type; unknown fields are allowed */
+	if ((desc = tca_op_find(op)) != NULL &&
+	    tca_result_check(resp.result, desc->result, desc->n_result, why,
+	    sizeof(why)) != TCA_OK) {
+		set_err(err, TCA_ERR_PROTOCOL, "the engine's %s result does not match "
+		    "its schema: %s", op, why);
+		r = TCA_ERR_PROTOCOL;
 		goto out;
 	}
 	*result_ptr = cbor_incref(resp.result);
@@ -381,7 +394,7 @@ tca_client_issue(tca_client *c, const char *tenant, const char *device_id,
     const unsigned char *csr, size_t csr_len, unsigned int days,
     unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err)
 {
-	return issue_common(c, "issue", tenant, device_id, csr, csr_len, NULL, 0, days,
+	return issue_common(c, TCA_OP_ISSUE, tenant, device_id, csr, csr_len, NULL, 0, days,
 	    cert_ptr, cert_len_ptr, err);
 }
 
@@ -396,7 +409,7 @@ tca_client_reenroll(tca_client *c, const char *tenant, const char *device_id,
 		set_err(err, TCA_ERR_INVALID_ARG, "reenroll needs the current certificate");
 		return TCA_ERR_INVALID_ARG;
 	}
-	return issue_common(c, "reenroll", tenant, device_id, csr, csr_len, current,
+	return issue_common(c, TCA_OP_REENROLL, tenant, device_id, csr, csr_len, current,
 	    current_len, days, cert_ptr, cert_len_ptr, err);
 }
 
@@ -427,12 +440,12 @@ tca_client_cacerts(tca_client *c, const char *tenant,
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = tca_client_call(c, "cacerts", args, &res, err)) != TCA_CLIENT_OK)
+	if ((r = tca_client_call(c, TCA_OP_CACERTS, args, &res, err)) != TCA_CLIENT_OK)
 		goto out;
 	arr = tca_map_get(res, "certificates");
 	if (arr == NULL || !cbor_isa_array(arr) || !cbor_array_is_definite(arr) ||
 	    (n = cbor_array_size(arr)) == 0 || n > CLIENT_CERTS_MAX) {
-		r = bad_result(err, "cacerts", "certificates");
+		r = bad_result(err, TCA_OP_CACERTS, "certificates");
 		goto out;
 	}
 	if ((certs = calloc(n, sizeof(*certs))) == NULL ||
@@ -445,7 +458,7 @@ tca_client_cacerts(tca_client *c, const char *tenant,
 		b = cbor_array_handle(arr)[i];
 		if (!cbor_isa_bytestring(b) || !cbor_bytestring_is_definite(b) ||
 		    cbor_bytestring_length(b) == 0) {
-			r = bad_result(err, "cacerts", "certificates");
+			r = bad_result(err, TCA_OP_CACERTS, "certificates");
 			goto out;
 		}
 		if ((certs[i] = malloc(cbor_bytestring_length(b))) == NULL) {

@@ -1,0 +1,304 @@
+/* rpc-schema.c - the operation table (rpc-schema.h). */
+#include "config.h"
+
+#include <string.h>
+
+#include "rpc-schema.h"
+#include "store.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One field: name, type, required, max (bytes; elements for arrays), doc. */
+#define F(n, t, req, max, doc)	{ n, TCA_ARG_##t, req, max, NULL, 0, doc }
+#define F_MAP(n, req, sub, doc)	{ n, TCA_ARG_MAP, req, 0, sub, NELEM(sub), doc }
+#define F_ARRAY(n, req, max, elem, doc) { n, TCA_ARG_ARRAY, req, max, elem, 1, doc }
+#define SCHEMA(s) s, NELEM(s)
+#define NONE NULL, 0
+
+/* text limits shared by several ops */
+#define TENANT_MAX	TCA_TENANT_MAX
+#define DEVICE_ID_MAX	256	/* the engine's validation then refuses > 64 */
+
+/* ------------------------------------------------------------ elements */
+
+static const struct tca_arg_spec der_elem[] = {
+	F("certificate", BYTES, 1, 0, "DER"),
+};
+static const struct tca_arg_spec text_elem[] = {
+	F("item", TEXT, 1, 0, NULL),
+};
+
+/* ------------------------------------------------------------ results */
+
+static const struct tca_arg_spec issued_result[] = {
+	F("certificate", BYTES, 1, 0, "the certificate, DER"),
+	F("serial", TEXT, 1, 0, "serial number, hex"),
+	F("not_before", INT, 1, 0, "Unix seconds"),
+	F("not_after", INT, 1, 0, "Unix seconds"),
+	F("fingerprint", TEXT, 1, 0, "SHA-256 of the DER certificate, hex"),
+};
+
+static const struct tca_arg_spec cacerts_result[] = {
+	F_ARRAY("certificates", 1, 0, der_elem, "DER, current first, then the previous one"),
+};
+
+static const struct tca_arg_spec renewal_fields[] = {
+	F("failed", BOOL, 1, 0, NULL),
+	F("reason", TEXT, 1, 0, NULL),
+	F("attempts", UINT, 1, 0, NULL),
+	F("failed_since", INT, 1, 0, NULL),
+	F("next_retry_at", INT, 1, 0, NULL),
+};
+
+/* ca.create, ca.show, and each element of ca.list (without certificate) */
+#define CA_FIELDS(cert_required) \
+	F("tenant", TEXT, 1, 0, NULL), \
+	F("status", TEXT, 1, 0, "active, deleted, key-missing, renewal-failed"), \
+	F("key_type", TEXT, 1, 0, NULL), \
+	F("subject", TEXT, 1, 0, "RFC 2253"), \
+	F("issuer", TEXT, 1, 0, "RFC 2253"), \
+	F("serial", TEXT, 1, 0, "hex"), \
+	F("not_before", INT, 1, 0, "Unix seconds"), \
+	F("not_after", INT, 1, 0, "Unix seconds"), \
+	F("fingerprint", TEXT, 1, 0, "SHA-256, hex"), \
+	F("key_id", TEXT, 1, 0, "CKA_ID, hex"), \
+	F("created_at", INT, 1, 0, "Unix seconds"), \
+	F("has_previous", BOOL, 1, 0, "a pre-re-issuance certificate exists"), \
+	F("deleted_at", INT, 0, 0, "deleted CAs only"), \
+	F("certificate", BYTES, cert_required, 0, "DER"), \
+	F_MAP("renewal", 0, renewal_fields, "while re-issuance is failing")
+
+static const struct tca_arg_spec ca_result[] = { CA_FIELDS(1) };
+static const struct tca_arg_spec ca_list_elem_fields[] = { CA_FIELDS(0) };
+static const struct tca_arg_spec ca_list_elem[] = {
+	F_MAP("ca", 1, ca_list_elem_fields, NULL),
+};
+static const struct tca_arg_spec ca_list_result[] = {
+	F_ARRAY("cas", 1, 0, ca_list_elem, "CA maps as ca.show, without certificate"),
+	F("next", TEXT, 0, 0, "present when there are more: pass as after"),
+};
+
+static const struct tca_arg_spec ca_delete_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("status", TEXT, 1, 0, "\"deleted\""),
+	F("token_objects_destroyed", UINT, 1, 0, NULL),
+};
+
+static const struct tca_arg_spec diff_fields[] = {
+	F("field", TEXT, 1, 0, NULL),
+	F("old", TEXT, 1, 0, NULL),
+	F("new", TEXT, 1, 0, NULL),
+};
+static const struct tca_arg_spec diff_elem[] = {
+	F_MAP("diff", 1, diff_fields, NULL),
+};
+static const struct tca_arg_spec reissue_one_fields[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("ok", BOOL, 1, 0, NULL),
+	F("old_fingerprint", TEXT, 0, 0, NULL),
+	F("new_fingerprint", TEXT, 0, 0, "\"\" on a dry run"),
+	F("old_serial", TEXT, 0, 0, NULL),
+	F("new_serial", TEXT, 0, 0, NULL),
+	F("not_before", INT, 0, 0, NULL),
+	F("not_after", INT, 0, 0, NULL),
+	F_ARRAY("diff", 0, 0, diff_elem, "the TBS fields that differ"),
+	F("code", TEXT, 0, 0, "when ok is false: the error code"),
+	F("message", TEXT, 0, 0, "when ok is false"),
+};
+static const struct tca_arg_spec reissue_elem[] = {
+	F_MAP("result", 1, reissue_one_fields, NULL),
+};
+static const struct tca_arg_spec ca_reissue_result[] = {
+	F("dry_run", BOOL, 1, 0, NULL),
+	F("failed", UINT, 1, 0, NULL),
+	F_ARRAY("results", 1, 0, reissue_elem, "one per tenant"),
+};
+
+static const struct tca_arg_spec reload_result[] = {
+	F_ARRAY("reloaded", 1, 0, text_elem, "what changed or was re-read"),
+};
+
+static const struct tca_arg_spec key_type_fields[] = {
+	F("type", TEXT, 1, 0, NULL),
+	F("mechanism", TEXT, 1, 0, NULL),
+};
+static const struct tca_arg_spec key_type_elem[] = {
+	F_MAP("key_type", 1, key_type_fields, NULL),
+};
+static const struct tca_arg_spec token_status_fields[] = {
+	F("label", TEXT, 1, 0, NULL),
+	F("manufacturer", TEXT, 1, 0, NULL),
+	F("model", TEXT, 1, 0, NULL),
+	F("serial", TEXT, 1, 0, NULL),
+	F("slot", UINT, 1, 0, NULL),
+	F("pool_size", UINT, 1, 0, NULL),
+	F("sessions_busy", UINT, 1, 0, NULL),
+	F("keys", UINT, 1, 0, NULL),
+	F("signatures", UINT, 1, 0, NULL),
+	F("sign_errors", UINT, 1, 0, NULL),
+	F("health", TEXT, 1, 0, "ok, recovering, pin-refused, ..."),
+	F_ARRAY("key_types", 1, 0, key_type_elem, "what the token generates and signs"),
+	F("recoveries", UINT, 1, 0, NULL),
+	F("relogins", UINT, 1, 0, NULL),
+	F("key_refreshes", UINT, 1, 0, NULL),
+	F("sessions_replaced", UINT, 1, 0, NULL),
+	F("problem", TEXT, 1, 0, NULL),
+	F("problem_time", UINT, 1, 0, NULL),
+	F("last_error", TEXT, 1, 0, NULL),
+	F("last_error_time", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec store_status_fields[] = {
+	F("backend", TEXT, 1, 0, NULL),
+	F("commits", UINT, 1, 0, NULL),
+	F("changes", UINT, 1, 0, NULL),
+	F("failures", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec tenants_status_fields[] = {
+	F("active", UINT, 1, 0, NULL),
+	F("missing_keys", UINT, 1, 0, NULL),
+	F("orphan_keys", UINT, 1, 0, NULL),
+	F("renewal_failed", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec banner_fields[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("reason", TEXT, 1, 0, NULL),
+	F("attempts", UINT, 1, 0, NULL),
+	F("not_after", INT, 1, 0, NULL),
+	F("next_retry_at", INT, 1, 0, NULL),
+};
+static const struct tca_arg_spec banner_elem[] = {
+	F_MAP("tenant", 1, banner_fields, NULL),
+};
+static const struct tca_arg_spec status_result[] = {
+	F("version", TEXT, 1, 0, "engine version"),
+	F("proto_min", UINT, 1, 0, NULL),
+	F("proto_max", UINT, 1, 0, NULL),
+	F("role", TEXT, 1, 0, "the caller's role"),
+	F("uptime_s", UINT, 1, 0, NULL),
+	F("issued", UINT, 1, 0, "device certificates since start"),
+	F("refused", UINT, 1, 0, "requests refused since start"),
+	F_MAP("token", 1, token_status_fields, NULL),
+	F_MAP("store", 1, store_status_fields, NULL),
+	F_MAP("tenants", 1, tenants_status_fields, NULL),
+	F_ARRAY("renewal_failed", 1, 100, banner_elem, "first 100 CAs whose re-issuance fails"),
+};
+
+/* ------------------------------------------------------------ arguments */
+
+static const struct tca_arg_spec issue_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("device_id", TEXT, 1, DEVICE_ID_MAX, "must equal the CSR subject's CN"),
+	F("csr", BYTES, 1, 0, "PKCS#10, DER or PEM"),
+	F("days", UINT, 0, 0, "validity; absent or 0: the configured one"),
+};
+static const struct tca_arg_spec reenroll_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("device_id", TEXT, 1, DEVICE_ID_MAX, NULL),
+	F("csr", BYTES, 1, 0, "PKCS#10, DER or PEM"),
+	F("current", BYTES, 1, 0, "the device's certificate, DER or PEM"),
+	F("days", UINT, 0, 0, NULL),
+};
+static const struct tca_arg_spec tenant_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+};
+static const struct tca_arg_spec show_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("previous", BOOL, 0, 0, "the pre-re-issuance certificate"),
+};
+static const struct tca_arg_spec reissue_args[] = {
+	F("tenant", TEXT, 0, TENANT_MAX, "this tenant, or"),
+	F("all", BOOL, 0, 0, "every active CA"),
+	F("dry_run", BOOL, 0, 0, "show what would change, sign nothing"),
+};
+static const struct tca_arg_spec create_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("key_type", TEXT, 0, 16, "ec-p256 (default), ec-p384, rsa-3072, ed25519"),
+};
+static const struct tca_arg_spec list_args[] = {
+	F("all", BOOL, 0, 0, "include deleted CAs"),
+	F("after", TEXT, 0, TENANT_MAX, "resume after this tenant"),
+	F("limit", UINT, 0, 0, "page size, 1..1000 (500)"),
+};
+static const struct tca_arg_spec delete_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("confirm", BOOL, 1, 0, "must be true"),
+};
+
+/* ------------------------------------------------------------ the table */
+
+static const struct tca_op_desc ops[] = {
+	{ TCA_OP_ISSUE, TCA_ROLE_FRONTEND, SCHEMA(issue_args), SCHEMA(issued_result),
+	  "issue a device certificate from a CSR" },
+	{ TCA_OP_REENROLL, TCA_ROLE_FRONTEND, SCHEMA(reenroll_args), SCHEMA(issued_result),
+	  "renew a device certificate, presenting the current one" },
+	{ TCA_OP_CACERTS, TCA_ROLE_FRONTEND, SCHEMA(tenant_args), SCHEMA(cacerts_result),
+	  "the tenant's CA certificates" },
+	{ TCA_OP_STATUS, TCA_ROLE_FRONTEND, NONE, SCHEMA(status_result),
+	  "engine, token and store status" },
+	{ TCA_OP_CA_CREATE, TCA_ROLE_ADMIN, SCHEMA(create_args), SCHEMA(ca_result),
+	  "create the tenant's CA: key in the token, self-signed certificate" },
+	{ TCA_OP_CA_SHOW, TCA_ROLE_ADMIN, SCHEMA(show_args), SCHEMA(ca_result),
+	  "describe the tenant's CA" },
+	{ TCA_OP_CA_LIST, TCA_ROLE_ADMIN, SCHEMA(list_args), SCHEMA(ca_list_result),
+	  "list CAs, paged by tenant" },
+	{ TCA_OP_CA_DELETE, TCA_ROLE_ADMIN, SCHEMA(delete_args), SCHEMA(ca_delete_result),
+	  "delete the tenant's CA and destroy its key" },
+	{ TCA_OP_CA_REISSUE, TCA_ROLE_ADMIN, SCHEMA(reissue_args), SCHEMA(ca_reissue_result),
+	  "re-issue CA certificates with the same key now" },
+	{ TCA_OP_RELOAD, TCA_ROLE_ADMIN, NONE, SCHEMA(reload_result),
+	  "re-read the engine configuration" },
+};
+
+const struct tca_op_desc *
+tca_op_find(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < NELEM(ops); i++)
+		if (strcmp(ops[i].name, name) == 0)
+			return &ops[i];
+	return NULL;
+}
+
+const struct tca_op_desc *
+tca_op_at(size_t i)
+{
+	return i < NELEM(ops) ? &ops[i] : NULL;
+}
+
+const char *
+tca_role_name(enum tca_role role)
+{
+	switch (role) {
+	case TCA_ROLE_FRONTEND:
+		return "frontend";
+	case TCA_ROLE_ADMIN:
+		return "admin";
+	default:
+		return "none";
+	}
+}
+
+const char *
+tca_arg_type_name(enum tca_arg_type t)
+{
+	switch (t) {
+	case TCA_ARG_TEXT:
+		return "text";
+	case TCA_ARG_BYTES:
+		return "bytes";
+	case TCA_ARG_UINT:
+		return "uint";
+	case TCA_ARG_BOOL:
+		return "bool";
+	case TCA_ARG_INT:
+		return "int";
+	case TCA_ARG_MAP:
+		return "map";
+	case TCA_ARG_ARRAY:
+		return "array";
+	}
+	return "?";
+}
