@@ -162,6 +162,31 @@ sig_alg_set(X509_ALGOR *alg, enum tca_sig_alg sa)
 	return TCA_OK;
 }
 
+int
+tca_sig_alg_der(enum tca_sig_alg alg, unsigned char **der_ptr, size_t *len_ptr)
+{
+	X509_ALGOR *a = NULL;
+	unsigned char *der = NULL;
+	int len, r;
+
+	*der_ptr = NULL;
+	*len_ptr = 0;
+	if ((a = X509_ALGOR_new()) == NULL)
+		return TCA_ERR_NOMEM;
+	if ((r = sig_alg_set(a, alg)) != TCA_OK)
+		goto out;
+	if ((len = i2d_X509_ALGOR(a, &der)) <= 0) {
+		r = TCA_ERR_CRYPTO;
+		goto out;
+	}
+	*der_ptr = der;
+	*len_ptr = (size_t)len;
+	r = TCA_OK;
+ out:
+	X509_ALGOR_free(a);
+	return r;
+}
+
 /* 1 if sig is alg's signature over msg under pub.  The key must be of alg's
  * type: OpenSSL would otherwise pick a default digest (an ECDSA signature
  * declared as Ed25519 would verify). */
@@ -178,20 +203,16 @@ sig_verifies(EVP_PKEY *pub, enum tca_sig_alg alg, const unsigned char *msg,
 }
 
 /*
- * Signs the DER TBSCertificate tbs with signer, checks the signature over tbs
- * against issuer_pub (a signer that returns garbage - wrong key, wrong
- * mechanism, a token fault - can never produce a certificate, and a faulty
- * RSA or EdDSA signature never leaves the process), and wraps tbs, the DER
- * AlgorithmIdentifier algder and BIT STRING(signature) into a Certificate.
- * *der_ptr (OPENSSL_malloc'ed, caller OPENSSL_free()s), *len_ptr.
+ * (certs.h)  Used for certificates here; crl.c and ocsp.c use it for CRLs
+ * and OCSP responses, which have the same shape.
  *
  * The certificate is not parsed back: the verification covers the signed
  * bytes, and the DER writer around them is fixed code (unit tests parse
  * every kind of certificate it makes).  Parsing back cost 19 % of a device
  * certificate (docs/performance.md, fix F2).
  */
-static int
-sign_assemble_der(const unsigned char *tbs, size_t tbslen,
+int
+tca_sign_assemble_der(const unsigned char *tbs, size_t tbslen,
     const unsigned char *algder, size_t alglen, const struct tca_signer *signer,
     EVP_PKEY *issuer_pub, unsigned char **der_ptr, size_t *len_ptr)
 {
@@ -254,7 +275,7 @@ sign_assemble_der(const unsigned char *tbs, size_t tbslen,
 	return r;
 }
 
-/* The certificate sign_assemble_der() made, as an X509 (for the CA paths,
+/* The certificate tca_sign_assemble_der() made, as an X509 (for the CA paths,
  * whose callers want one). */
 static int
 der_to_x509(unsigned char *der, size_t len, X509 **out)
@@ -302,7 +323,7 @@ sign_and_assemble(X509 *x, const struct tca_signer *signer,
 	if ((tbslen = i2d_re_X509_tbs(x, &tbs)) <= 0 ||
 	    (alglen = i2d_X509_ALGOR(alg, &algder)) <= 0)
 		goto out;
-	r = sign_assemble_der(tbs, (size_t)tbslen, algder, (size_t)alglen,
+	r = tca_sign_assemble_der(tbs, (size_t)tbslen, algder, (size_t)alglen,
 	    signer, issuer_pub, der_ptr, len_ptr);
  out:
 	if (r != TCA_OK)
@@ -1089,7 +1110,7 @@ tca_cert_reissue_ca(const unsigned char *old, size_t old_len, time_t not_before,
 	    pos != total)
 		goto out;
 
-	r = sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len, signer, pub,
+	r = tca_sign_assemble_der(tbs, total, c.outer_alg.p, c.outer_alg.len, signer, pub,
 	    der_ptr, len_ptr);
  out:
 	if (r != TCA_OK)

@@ -41,6 +41,25 @@ struct tca_signer {
 	void *ctx;
 };
 
+/*
+ * Signs the DER to-be-signed structure tbs with signer, checks the signature
+ * over tbs against issuer_pub (a signer that returns garbage - wrong key,
+ * wrong mechanism, a token fault - can never produce a signed object, and a
+ * faulty RSA or EdDSA signature never leaves the process), and wraps tbs, the
+ * DER AlgorithmIdentifier algder and BIT STRING(signature) into one
+ * SEQUENCE: a Certificate, a CertificateList (CRL) or a BasicOCSPResponse
+ * without certs all have this shape.  *der_ptr (OPENSSL_malloc'ed, caller
+ * OPENSSL_free()s), *len_ptr.
+ */
+int tca_sign_assemble_der(const unsigned char *tbs, size_t tbslen,
+    const unsigned char *algder, size_t alglen, const struct tca_signer *signer,
+    EVP_PKEY *issuer_pub, unsigned char **der_ptr, size_t *len_ptr);
+
+/* The DER signatureAlgorithm of alg: parameters absent for ECDSA and Ed25519
+ * (RFC 5758 3.2, RFC 8410 3), NULL for sha256WithRSAEncryption (RFC 4055 5).
+ * *der_ptr: caller OPENSSL_free()s. */
+int tca_sig_alg_der(enum tca_sig_alg alg, unsigned char **der_ptr, size_t *len_ptr);
+
 /* Fresh serial: TCA_SERIAL_LEN bytes from RAND_bytes, first byte's top bit
  * cleared and first byte made non-zero, so the DER INTEGER is positive and
  * exactly 16 bytes long. */
