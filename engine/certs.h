@@ -29,6 +29,7 @@
 #include "issuer.h"
 #include "keytype.h"
 #include "store.h"
+#include "tenant-policy.h"
 
 #define TCA_SERIAL_LEN 16	/* random serial bytes; top bit cleared, never zero */
 
@@ -87,6 +88,9 @@ struct tca_device_params {
 	time_t now;		/* notBefore */
 	unsigned int days;	/* requested validity; 0 = default_days */
 	unsigned int default_days;	/* 365; also the maximum */
+	enum tca_san_form san;	/* subjectAltName form; 0 = TCA_SAN_URI */
+	const char *tenant;	/* tenant id (tenant.h); needed unless san is NONE */
+	const char *device_id;	/* = the CSR's CN; needed unless san is NONE */
 };
 
 /*
@@ -96,8 +100,25 @@ struct tca_device_params {
  * default_days)] capped at the CA's notAfter (TCA_ERR_POLICY_VIOLATION if the
  * CA is not valid at now), basicConstraints critical CA:FALSE, keyUsage
  * critical digitalSignature (+ keyEncipherment for RSA keys),
- * extendedKeyUsage clientAuth, SKI (method 1), AKI keyIdentifier = the CA's
- * SKI.  Nothing else from the CSR is copied.
+ * extendedKeyUsage clientAuth, subjectAltName (below), SKI (method 1), AKI
+ * keyIdentifier = the CA's SKI, in this order.  Nothing else from the CSR is
+ * copied (a SAN the CSR requests is ignored).
+ *
+ * subjectAltName, non-critical (the subject is never empty), per p->san:
+ *  - TCA_SAN_URI (default): one uniformResourceIdentifier
+ *        urn:tca:device:<tenant>:<device-id>
+ *    where every byte of the tenant and device ids outside RFC 3986
+ *    unreserved (A-Z a-z 0-9 - . _ ~) is percent-encoded as %XX (uppercase
+ *    hex; UTF-8 bytes one by one), so ':' in an id never reads as the
+ *    separator and the URI is ASCII (IA5String).  The form never changes:
+ *    relying parties match on it.
+ *  - TCA_SAN_DNS: one dNSName, the device id as it is, which must be an LDH
+ *    host name (tca_dns_name_valid, tenant-policy.h); otherwise
+ *    TCA_ERR_POLICY_VIOLATION "device id is not a DNS name (san=dns)".
+ *  - TCA_SAN_NONE: no subjectAltName.
+ * p->tenant and p->device_id NULL or empty (or longer than their 64-byte
+ * maxima) with a form other than NONE, or an unknown form:
+ * TCA_ERR_INVALID_ARG.
  *
  * The certificate is returned as DER in *der_ptr (caller OPENSSL_free()s) and,
  * if info is not NULL, described in *info (info->der points into *der_ptr).
@@ -113,7 +134,7 @@ int tca_cert_issue_device(const struct tca_issuer *ca, const struct tca_signer *
  * issued by one of the tenant's CA certificates in cas[0..n_cas) (signature
  * verifies, issuer name matches), and the CSR subject must equal current's
  * subject (X509_NAME_cmp).  Expiry of current is tolerated (a device renews
- * late); revocation is not checked (no CRLs yet).
+ * late).  Revocation is the engine's check (revocation.c), not this one's.
  */
 int tca_reenroll_check(const struct tca_issuer *const *cas, size_t n_cas,
     const unsigned char *current, size_t current_len, const tca_csr *csr,

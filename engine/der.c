@@ -91,6 +91,92 @@ tca_der_put_time(unsigned char *buf, size_t cap, size_t *pos, int64_t t)
 	return TCA_OK;
 }
 
+/* 2050-01-01T00:00:00Z: the first instant written as GeneralizedTime */
+#define DER_T2050	INT64_C(2524608000)
+/* 1950-01-01T00:00:00Z and 9999-12-31T23:59:59Z */
+#define DER_TMIN	INT64_C(-631152000)
+#define DER_TMAX	INT64_C(253402300799)
+
+size_t
+tca_der_time_len(int64_t t)
+{
+	if (t < DER_TMIN || t > DER_TMAX)
+		return 0;
+	return t < DER_T2050 ? 15 : 17;
+}
+
+int
+tca_der_put_gentime(unsigned char *buf, size_t cap, size_t *pos, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[64];
+	int n;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t < DER_TMIN || t > DER_TMAX || (int64_t)tt != t ||
+	    gmtime_r(&tt, &tm) == NULL)
+		return TCA_ERR_INVALID_ARG;
+	n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
+	if (n != 15 ||
+	    tca_der_put_hdr(buf, cap, pos, 0x18, (size_t)n) != TCA_OK ||
+	    tca_der_put(buf, cap, pos, s, (size_t)n) != TCA_OK)
+		return TCA_ERR_INTERNAL;
+	return TCA_OK;
+}
+
+/* mag without its leading zero octets (at least one octet left) */
+static void
+uint_trim(const unsigned char **mag, size_t *len)
+{
+	while (*len > 1 && (*mag)[0] == 0) {
+		(*mag)++;
+		(*len)--;
+	}
+}
+
+size_t
+tca_der_uint_len(const unsigned char *mag, size_t len)
+{
+	size_t vlen;
+
+	if (mag == NULL || len == 0)
+		return 0;
+	uint_trim(&mag, &len);
+	vlen = len + ((mag[0] & 0x80) != 0);
+	return tca_der_hdr_len(vlen) + vlen;
+}
+
+int
+tca_der_put_uint(unsigned char *buf, size_t cap, size_t *pos,
+    const unsigned char *mag, size_t len)
+{
+	int pad;
+
+	if (mag == NULL || len == 0)
+		return TCA_ERR_INTERNAL;
+	uint_trim(&mag, &len);
+	pad = (mag[0] & 0x80) != 0;
+	if (tca_der_put_hdr(buf, cap, pos, 0x02, len + (size_t)pad) != TCA_OK ||
+	    (pad && tca_der_put(buf, cap, pos, "", 1) != TCA_OK) ||
+	    tca_der_put(buf, cap, pos, mag, len) != TCA_OK)
+		return TCA_ERR_INTERNAL;
+	return TCA_OK;
+}
+
+void
+tca_der_u64_mag(uint64_t v, unsigned char mag[8])
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		mag[i] = (unsigned char)v;
+		v >>= 8;
+	}
+}
+
 /* ------------------------------------------------------------ reading */
 
 /* The TLV at buf[*pos..end); *pos moves past it. */

@@ -85,5 +85,21 @@ int tca_der_put(unsigned char *buf, size_t cap, size_t *pos, const void *p, size
 /* UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5), Z
  * form with seconds.  TCA_ERR_INVALID_ARG outside 1950..9999. */
 int tca_der_put_time(unsigned char *buf, size_t cap, size_t *pos, int64_t t);
+/* Octets tca_der_put_time() writes for t (15 or 17), 0 outside 1950..9999:
+ * for sizing a buffer before writing. */
+size_t tca_der_time_len(int64_t t);
+/* Always GeneralizedTime (OCSP, RFC 6960 4.2.2.1), Z form with seconds: 17
+ * octets.  TCA_ERR_INVALID_ARG outside 1950..9999. */
+int tca_der_put_gentime(unsigned char *buf, size_t cap, size_t *pos, int64_t t);
+
+/* A non-negative INTEGER from the big-endian magnitude mag[0..len) (len >= 1):
+ * leading zero octets dropped, one 0x00 added when the top bit is set, so the
+ * encoding is minimal and positive.  tca_der_uint_len() is the whole TLV's
+ * length, tca_der_put_uint() writes it (TCA_ERR_INTERNAL if it does not fit). */
+size_t tca_der_uint_len(const unsigned char *mag, size_t len);
+int tca_der_put_uint(unsigned char *buf, size_t cap, size_t *pos,
+    const unsigned char *mag, size_t len);
+/* v as a big-endian 8-octet magnitude, for tca_der_*_uint(). */
+void tca_der_u64_mag(uint64_t v, unsigned char mag[8]);
 
 #endif

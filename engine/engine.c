@@ -936,6 +936,8 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	dp.now = engine_now(e);
 	dp.days = days;
 	dp.default_days = pol.device_validity_days;
+	dp.tenant = tenant;
+	dp.device_id = device_id;
 	signer_for(e, ent, &sctx, &signer);
 	snprintf(details, sizeof(details), "device_id=%.64s", device_id);
 

@@ -11,6 +11,10 @@
  * /certs/device/validity      requested days, clamping, CA notAfter cap, CA
  *                             not valid at issuance
  * /certs/device/rdn          multi-valued RDNs survive issuance
+ * /certs/device/san          subjectAltName: the default URI form (read back,
+ *                             openssl, certtool, pyca/cryptography's client
+ *                             verifier), percent-encoding, dNSName, dNSName
+ *                             refused for a non-host-name id, none, arguments
  * /certs/csr/parse            DER, PEM, legacy PEM header, garbage, trailing bytes
  *                             (csr.h: the engine's own CSR reader)
  * /certs/csr/refusals         every issuance-policy refusal
@@ -378,6 +382,15 @@ issue_with(X509 *ca, const struct tca_signer *sg, X509_REQ *csr,
 	return TCA_OK;
 }
 
+/* The CN of req: the device id tca_csr_check() holds it to. */
+static void
+req_cn(X509_REQ *req, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	(void)X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req),
+	    NID_commonName, out, (int)outsz);
+}
+
 static X509 *
 issue(X509 *ca, int ca_idx, X509_REQ *csr, time_t now, unsigned int days,
     int *rp, char *why, size_t whylen)
@@ -386,11 +399,15 @@ issue(X509 *ca, int ca_idx, X509_REQ *csr, time_t now, unsigned int days,
 	struct tca_signer sg;
 	struct soft_signer ss;
 	X509 *x = NULL;
+	char cn[256];
 
 	memset(&p, 0, sizeof(p));
 	p.now = now;
 	p.days = days;
 	p.default_days = 365;
+	req_cn(csr, cn, sizeof(cn));
+	p.tenant = "t100";
+	p.device_id = cn;	/* the default (URI) SAN needs both */
 	signer_init(&sg, &ss, ca_keys[ca_idx], ca_algs[ca_idx]);
 	*rp = issue_with(ca, &sg, csr, &p, &x, why, whylen);
 	return x;
@@ -785,7 +802,7 @@ END_TEST
 START_TEST(test_device_issue)
 {
 	static const int ext_nids[] = { NID_basic_constraints, NID_key_usage,
-	    NID_ext_key_usage, NID_subject_key_identifier,
+	    NID_ext_key_usage, NID_subject_alt_name, NID_subject_key_identifier,
 	    NID_authority_key_identifier };
 	time_t now = time(NULL);
 	X509 *ca = make_ca(_i, now - 60, 1095), *x;
@@ -834,8 +851,9 @@ START_TEST(test_device_issue)
 	ck_assert_int_eq(nb, (int64_t)now);
 	ck_assert_int_eq(na - nb, (int64_t)365 * DAY);
 
-	/* nothing else from the CSR (the SAN) is copied */
-	check_ext_order(x, ext_nids, 5);
+	/* nothing else from the CSR is copied: the SAN is the engine's own
+	 * (the CSR asks for DNS:evil.example), /certs/device/san */
+	check_ext_order(x, ext_nids, 6);
 	ext = X509_get_ext(x, 0);
 	ck_assert_int_eq(X509_EXTENSION_get_critical(ext), 1);
 	data = X509_EXTENSION_get_data((X509_EXTENSION *)(uintptr_t)ext);
@@ -987,6 +1005,297 @@ START_TEST(test_device_rdn)
 	X509_free(x);
 	X509_free(ca);
 	X509_REQ_free(csr);
+}
+END_TEST
+
+/* tca_cert_issue_device() with tenant "t100", the SAN form san and the
+ * device id dev (the CSR's CN is whatever csr says). */
+static X509 *
+issue_san(X509 *ca, X509_REQ *csr, enum tca_san_form san, const char *tenant,
+    const char *dev, int *rp, int *calls, char *why, size_t whylen)
+{
+	struct tca_device_params p;
+	struct tca_signer sg;
+	struct soft_signer ss;
+	X509 *x = NULL;
+
+	memset(&p, 0, sizeof(p));
+	p.now = time(NULL);
+	p.default_days = 365;
+	p.san = san;
+	p.tenant = tenant;
+	p.device_id = dev;
+	signer_init(&sg, &ss, ca_keys[0], ca_algs[0]);
+	why[0] = '\0';
+	*rp = issue_with(ca, &sg, csr, &p, &x, why, whylen);
+	if (calls != NULL)
+		*calls = ss.calls;
+	return x;
+}
+
+/* The certificate's one SAN entry: its type and IA5String value; the
+ * extension is non-critical. */
+static void
+check_one_san(X509 *x, int type, const char *want)
+{
+	GENERAL_NAMES *gens;
+	const GENERAL_NAME *gn;
+	const ASN1_IA5STRING *v;
+	int crit = -1;
+
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	ck_assert_ptr_nonnull(gens);
+	ck_assert_int_eq(crit, 0);
+	ck_assert_int_eq(sk_GENERAL_NAME_num(gens), 1);
+	gn = sk_GENERAL_NAME_value(gens, 0);
+	ck_assert_int_eq(gn->type, type);
+	v = type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
+	ck_assert_int_eq(ASN1_STRING_type(v), V_ASN1_IA5STRING);
+	ck_assert_int_eq(ASN1_STRING_length(v), (int)strlen(want));
+	ck_assert_mem_eq(ASN1_STRING_get0_data(v), want, strlen(want));
+	GENERAL_NAMES_free(gens);
+}
+
+/* CSR for dev_keys[0] with CN cn (and the usual O, OU), no extensions. */
+static X509_REQ *
+csr_for(const char *cn)
+{
+	return make_csr(dev_keys[0], std_name(cn), NULL, 0);
+}
+
+/* /certs/device/san: default URI form (the CSR's own SAN ignored) */
+START_TEST(test_san_uri_default)
+{
+	time_t now = time(NULL);
+	X509 *ca = make_ca(0, now - 60, 1095), *x;
+	X509_REQ *csr = make_csr(dev_keys[0], std_name("dev-1"), NULL, 1);
+	char why[256], dir[1024];
+	int r;
+
+	/* zeroed params but for tenant and device id: the URI form */
+	x = issue_san(ca, csr, 0, "t100", "dev-1", &r, NULL, why, sizeof(why));
+	ck_assert_msg(r == TCA_OK, "%s (%s)", tca_strerror(r), why);
+	check_one_san(x, GEN_URI, "urn:tca:device:t100:dev-1");
+	ck_assert_int_eq(X509_verify(x, ca_keys[0]), 1);
+
+	test_mkdtemp(dir, sizeof(dir));
+	write_pem(dir, "ca.pem", ca, NULL);
+	write_pem(dir, "dev.pem", x, NULL);
+	write_pem(dir, "chain.pem", x, ca);
+	ck_assert(test_sh("openssl verify -x509_strict -purpose sslclient "
+	    "-CAfile '%s/ca.pem' '%s/dev.pem' >/dev/null", dir, dir) == 0);
+	ck_assert(test_sh("certtool --verify-profile=medium --verify-chain "
+	    "--infile '%s/chain.pem' >/dev/null", dir) == 0);
+	/* pyca/cryptography's client verifier, which requires a SAN, where it
+	 * is installed (cryptography >= 43) */
+	if (test_sh("python3 -c 'from cryptography.x509.verification import "
+	    "PolicyBuilder; PolicyBuilder.build_client_verifier' "
+	    ">/dev/null 2>&1") == 0) {
+		ck_assert(test_sh("cd '%s' && python3 -c '"
+		    "from cryptography import x509\n"
+		    "from cryptography.x509.verification import PolicyBuilder, Store\n"
+		    "ca = x509.load_pem_x509_certificate(open(\"ca.pem\", \"rb\").read())\n"
+		    "leaf = x509.load_pem_x509_certificate(open(\"dev.pem\", \"rb\").read())\n"
+		    "v = PolicyBuilder().store(Store([ca])).build_client_verifier()\n"
+		    "r = v.verify(leaf, [])\n"
+		    "assert [s.value for s in r.subjects] == [\"urn:tca:device:t100:dev-1\"], r.subjects\n"
+		    "'", dir) == 0);
+	}
+	rmtree(dir);
+	X509_free(x);
+	X509_free(ca);
+	X509_REQ_free(csr);
+}
+END_TEST
+
+/* /certs/device/san: bytes outside RFC 3986 unreserved are %XX */
+START_TEST(test_san_uri_percent)
+{
+	static const struct {
+		const char *tenant, *dev, *want;
+	} c[] = {
+		{ "t100", "dev:1/x", "urn:tca:device:t100:dev%3A1%2Fx" },
+		{ "T.e_s-t", "a b%c~d.e_f-g", "urn:tca:device:T.e_s-t:a%20b%25c~d.e_f-g" },
+		{ "t100", "ger\xc3\xa4t#1?q=2&r", "urn:tca:device:t100:ger%C3%A4t%231%3Fq%3D2%26r" },
+		{ "t100", "\"<>[]@!$'()*+,;\\", "urn:tca:device:t100:%22%3C%3E%5B%5D%40%21%24%27%28%29%2A%2B%2C%3B%5C" },
+	};
+	time_t now = time(NULL);
+	X509 *ca = make_ca(0, now - 60, 1095), *x;
+	X509_REQ *csr;
+	char why[256];
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		csr = csr_for(c[i].dev);
+		x = issue_san(ca, csr, TCA_SAN_URI, c[i].tenant, c[i].dev, &r, NULL,
+		    why, sizeof(why));
+		ck_assert_msg(r == TCA_OK, "%zu: %s (%s)", i, tca_strerror(r), why);
+		check_one_san(x, GEN_URI, c[i].want);
+		/* ASCII only, and only unreserved, ':' and "%XX" */
+		for (j = 0; c[i].want[j] != '\0'; j++)
+			ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789-._~:%", c[i].want[j]) != NULL);
+		X509_free(x);
+		X509_REQ_free(csr);
+	}
+	/* the longest ids fit: 64 bytes each, every one encoded */
+	{
+		char dev[65], want[512];
+		size_t o;
+
+		memset(dev, '/', 64);
+		dev[64] = '\0';
+		o = (size_t)snprintf(want, sizeof(want), "urn:tca:device:t100:");
+		for (j = 0; j < 64; j++)
+			o += (size_t)snprintf(want + o, sizeof(want) - o, "%%2F");
+		csr = csr_for("dev-1");
+		x = issue_san(ca, csr, TCA_SAN_URI, "t100", dev, &r, NULL, why,
+		    sizeof(why));
+		ck_assert_int_eq(r, TCA_OK);
+		check_one_san(x, GEN_URI, want);
+		X509_free(x);
+		X509_REQ_free(csr);
+	}
+	X509_free(ca);
+}
+END_TEST
+
+/* /certs/device/san: dNSName = the device id */
+START_TEST(test_san_dns)
+{
+	static const char *const ok[] = {
+		"dev-1", "Dev-1.Example.COM", "a", "0a.example", "x1.y2.z3",
+		"abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abc",
+	};
+	time_t now = time(NULL);
+	X509 *ca = make_ca(0, now - 60, 1095), *x;
+	X509_REQ *csr;
+	char why[256], dir[1024];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		csr = csr_for(ok[i]);
+		x = issue_san(ca, csr, TCA_SAN_DNS, "t100", ok[i], &r, NULL, why,
+		    sizeof(why));
+		ck_assert_msg(r == TCA_OK, "%s: %s (%s)", ok[i], tca_strerror(r), why);
+		check_one_san(x, GEN_DNS, ok[i]);
+		if (i == 1) {
+			test_mkdtemp(dir, sizeof(dir));
+			write_pem(dir, "ca.pem", ca, NULL);
+			write_pem(dir, "dev.pem", x, NULL);
+			ck_assert(test_sh("openssl verify -x509_strict -purpose "
+			    "sslclient -CAfile '%s/ca.pem' '%s/dev.pem' >/dev/null",
+			    dir, dir) == 0);
+			rmtree(dir);
+		}
+		X509_free(x);
+		X509_REQ_free(csr);
+	}
+	X509_free(ca);
+}
+END_TEST
+
+/* /certs/device/san: san=dns refuses a device id that is no host name,
+ * before anything is signed */
+START_TEST(test_san_dns_refused)
+{
+	static const char *const bad[] = {
+		"dev_1", "-dev", "dev-", "a..b", ".a", "a.", "10.0.0.1", "dev 1",
+		"dev:1", "ger\xc3\xa4t", "a.b-", "1234", "a.-b",
+		"abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abcd",
+	};
+	time_t now = time(NULL);
+	X509 *ca = make_ca(0, now - 60, 1095), *x;
+	X509_REQ *csr = csr_for("dev-1");
+	char why[256];
+	size_t i;
+	int r, calls;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		x = issue_san(ca, csr, TCA_SAN_DNS, "t100", bad[i], &r, &calls, why,
+		    sizeof(why));
+		ck_assert_msg(r == TCA_ERR_POLICY_VIOLATION, "%s: %s", bad[i],
+		    tca_strerror(r));
+		ck_assert_ptr_null(x);
+		ck_assert_str_eq(why, "device id is not a DNS name (san=dns)");
+		ck_assert_int_eq(calls, 0);
+	}
+	/* a name of 253 bytes is one, 254 is not */
+	{
+		char name[300];
+
+		memset(name, 'a', 253);
+		name[253] = '\0';
+		for (i = 63; i < 253; i += 64)
+			name[i] = '.';
+		ck_assert_int_eq(tca_dns_name_valid(name), 1);
+		name[253] = 'a';
+		name[254] = '\0';
+		ck_assert_int_eq(tca_dns_name_valid(name), 0);
+	}
+	X509_REQ_free(csr);
+	X509_free(ca);
+}
+END_TEST
+
+/* /certs/device/san: san=none leaves the extension out; arguments */
+START_TEST(test_san_none_and_args)
+{
+	static const int ext_nids[] = { NID_basic_constraints, NID_key_usage,
+	    NID_ext_key_usage, NID_subject_key_identifier,
+	    NID_authority_key_identifier };
+	time_t now = time(NULL);
+	X509 *ca = make_ca(0, now - 60, 1095), *x;
+	X509_REQ *csr = make_csr(dev_keys[0], std_name("dev-1"), NULL, 1);
+	char why[256], dir[1024];
+	int r, calls, crit = -1;
+
+	/* NONE needs neither tenant nor device id */
+	x = issue_san(ca, csr, TCA_SAN_NONE, NULL, NULL, &r, NULL, why, sizeof(why));
+	ck_assert_msg(r == TCA_OK, "%s (%s)", tca_strerror(r), why);
+	check_ext_order(x, ext_nids, 5);
+	ck_assert_ptr_null(X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL));
+	ck_assert_int_eq(crit, -1);
+	/* ... and is what a strict relying party refuses */
+	if (test_sh("python3 -c 'from cryptography.x509.verification import "
+	    "PolicyBuilder; PolicyBuilder.build_client_verifier' "
+	    ">/dev/null 2>&1") == 0) {
+		test_mkdtemp(dir, sizeof(dir));
+		write_pem(dir, "ca.pem", ca, NULL);
+		write_pem(dir, "dev.pem", x, NULL);
+		ck_assert(test_sh("cd '%s' && python3 -c '"
+		    "from cryptography import x509\n"
+		    "from cryptography.x509.verification import PolicyBuilder, Store\n"
+		    "ca = x509.load_pem_x509_certificate(open(\"ca.pem\", \"rb\").read())\n"
+		    "leaf = x509.load_pem_x509_certificate(open(\"dev.pem\", \"rb\").read())\n"
+		    "v = PolicyBuilder().store(Store([ca])).build_client_verifier()\n"
+		    "v.verify(leaf, [])\n"
+		    "' 2>&1 | grep -q 'missing required extension'", dir) == 0);
+		rmtree(dir);
+	}
+	X509_free(x);
+
+	/* URI and DNS need both ids */
+	x = issue_san(ca, csr, TCA_SAN_URI, NULL, "dev-1", &r, &calls, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(calls, 0);
+	x = issue_san(ca, csr, TCA_SAN_URI, "t100", NULL, &r, &calls, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	x = issue_san(ca, csr, TCA_SAN_DNS, NULL, "dev-1", &r, &calls, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	x = issue_san(ca, csr, TCA_SAN_DNS, "t100", NULL, &r, &calls, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	x = issue_san(ca, csr, TCA_SAN_URI, "", "dev-1", &r, &calls, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	x = issue_san(ca, csr, (enum tca_san_form)7, "t100", "dev-1", &r, &calls,
+	    why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(calls, 0);
+	(void)x;
+	X509_REQ_free(csr);
+	X509_free(ca);
 }
 END_TEST
 
@@ -1304,7 +1613,8 @@ START_TEST(test_reenroll)
 	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(foreign),
 	    X509_get_subject_name(ca)), 0);
 	{
-		struct tca_device_params dp = { now, 0, 365 };
+		struct tca_device_params dp = { .now = now, .days = 0,
+		    .default_days = 365, .tenant = "t100", .device_id = "dev-1" };
 
 		ck_assert_int_eq(issue_with(foreign, &sg, csr, &dp, &fcur, why,
 		    sizeof(why)), TCA_OK);
@@ -1937,6 +2247,8 @@ START_TEST(test_reissue_old_leaves)
 	memset(&dp, 0, sizeof(dp));
 	dp.now = now - 10 * DAY;
 	dp.default_days = 365;
+	dp.tenant = "t100";
+	dp.device_id = "dev-1";
 	signer_init(&sg, &ss, foreign_key, TCA_SIG_ECDSA_SHA256);
 	ck_assert_int_eq(issue_with(foreign, &sg, fcsr, &dp, &dev_foreign, why,
 	    sizeof(why)), TCA_OK);
@@ -2303,7 +2615,7 @@ START_TEST(test_tbs_diff)
 	    "validity.notBefore", "validity.notAfter", "subject",
 	    "subjectPublicKeyInfo", "extensions.basicConstraints",
 	    "extensions.keyUsage", "extensions.subjectKeyIdentifier",
-	    "extensions.extendedKeyUsage" };
+	    "extensions.extendedKeyUsage", "extensions.subjectAltName" };
 	static const char *const want_exts[] = { "extensions" };
 	static const char *const want_ski[] = { "extensions.subjectKeyIdentifier" };
 	static const char *const want_aki[] = { "extensions.authorityKeyIdentifier" };
@@ -2357,20 +2669,26 @@ START_TEST(test_tbs_diff)
 	/* a device certificate against its CA */
 	dev = issue_ok(ca, 0, csr, now, 0);
 	n = tbs_diff(ca, dev, d, 16);
-	expect_fields(d, n, want_dev, 9);
+	expect_fields(d, n, want_dev, 10);
 	ck_assert_str_eq(d[3].old_value, "CN=t100,O=Cumulocity,C=US");
 	ck_assert_str_eq(d[3].new_value, "OU=Device,O=Thin Edge,CN=dev-1");
 	ck_assert_str_eq(d[5].old_value, "critical, 30030101ff");
 	ck_assert_str_eq(d[5].new_value, "critical, 3000");
 	ck_assert_str_eq(d[8].old_value, "(absent)");
 	ck_assert_str_eq(d[8].new_value, "300a06082b06010505070302");
+	/* SEQUENCE { [6] "urn:tca:device:t100:dev-1" } */
+	ck_assert_str_eq(d[9].old_value, "(absent)");
+	ck_assert_str_eq(d[9].new_value, "301b8619"
+	    "75726e3a7463613a6465766963653a743130303a6465762d31");
 	/* the other way round: extensions in the first certificate's order */
 	n = tbs_diff(dev, ca, d, 16);
-	ck_assert_uint_eq(n, 9);
+	ck_assert_uint_eq(n, 10);
 	ck_assert_str_eq(d[7].field, "extensions.extendedKeyUsage");
 	ck_assert_str_eq(d[7].old_value, "300a06082b06010505070302");
 	ck_assert_str_eq(d[7].new_value, "(absent)");
-	ck_assert_str_eq(d[8].field, "extensions.subjectKeyIdentifier");
+	ck_assert_str_eq(d[8].field, "extensions.subjectAltName");
+	ck_assert_str_eq(d[8].new_value, "(absent)");
+	ck_assert_str_eq(d[9].field, "extensions.subjectKeyIdentifier");
 
 	/* signature algorithms by name */
 	rsa = make_ca(2, now - 60, 1095);
@@ -3362,6 +3680,11 @@ certs_suite(void)
 	tcase_add_loop_test(tc, test_device_issue, 0, NKEYS);
 	tcase_add_test(tc, test_device_validity);
 	tcase_add_test(tc, test_device_rdn);
+	tcase_add_test(tc, test_san_uri_default);
+	tcase_add_test(tc, test_san_uri_percent);
+	tcase_add_test(tc, test_san_dns);
+	tcase_add_test(tc, test_san_dns_refused);
+	tcase_add_test(tc, test_san_none_and_args);
 	tcase_add_test(tc, test_csr_parse);
 	tcase_add_test(tc, test_csr_refusals);
 	tcase_add_test(tc, test_reenroll);
