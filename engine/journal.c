@@ -39,6 +39,25 @@ tca_ca_row_clear(struct tca_ca_row *row)
 		return;
 	free(row->cert_der);
 	free(row->prev_der);
+	free(row->policy);
+	memset(row, 0, sizeof(*row));
+}
+
+void
+tca_cert_row_clear(struct tca_cert_row *row)
+{
+	if (row == NULL)
+		return;
+	free(row->owned_);
+	memset(row, 0, sizeof(*row));
+}
+
+void
+tca_crl_row_clear(struct tca_crl_row *row)
+{
+	if (row == NULL)
+		return;
+	free(row->der);
 	memset(row, 0, sizeof(*row));
 }
 

@@ -95,12 +95,15 @@
 
 #include <sqlite3.h>
 
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include "log.h"
 #include "store.h"
 #include "tca-error.h"
 #include "text.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -212,11 +215,120 @@ static const char migrate_v1_v2[] =
     CAS_RENEWAL_COLUMNS("; ALTER TABLE cas ADD COLUMN") ";"
     "PRAGMA user_version = 2;";
 
+/*
+ * v2 -> v3 (issue 12: revocation, CRLs, tenant policy, inventory):
+ *   certificates.device_id  TEXT NOT NULL, the device id (CN) of device
+ *                 certificates, "" for CA certificates; filled for existing
+ *                 rows from each certificate's subject CN (tca_subject_cn(),
+ *                 an SQL function of the writer connection)
+ *   INDEX certificates_device ON certificates(tenant, device_id, cert_id)
+ *                 WHERE kind = 'device' - inventory and revocation by device
+ *   revocations   one row per revoked certificate, never updated, deleted or
+ *                 replaced (triggers: revocation is irreversible)
+ *     cert_id     INTEGER PRIMARY KEY -> certificates
+ *     ca_id       INTEGER NOT NULL -> cas
+ *     revoked_at  INTEGER NOT NULL, unix seconds
+ *     reason      INTEGER NOT NULL, RFC 5280 CRLReason (0-5, 9)
+ *     not_after   INTEGER NOT NULL, the certificate's (the CRL drops the
+ *                 entry after it)
+ *   INDEX revocations_ca ON revocations(ca_id, not_after)
+ *   crls          the current CRL of each CA: one row per CA, replaced on
+ *                 re-signing; crl_number may only grow, also through INSERT
+ *                 OR REPLACE (triggers), and a new
+ *                 CA's first number continues after its tenant's earlier CAs
+ *                 (commit() checks)
+ *     ca_id, tenant, crl_number, this_update, next_update, entries, der
+ *   cas.crl_failed .. crl_alerted   CRL re-signing state, as renewal_*
+ *   cas.policy    TEXT NOT NULL, the tenant policy (tenant-policy.h), ""
+ *                 = global defaults
+ */
+#define CAS_CRL_COLUMNS(sep) \
+    " crl_failed INTEGER NOT NULL DEFAULT 0 CHECK (crl_failed IN (0, 1))" sep \
+    " crl_reason TEXT NOT NULL DEFAULT ''" sep \
+    " crl_attempts INTEGER NOT NULL DEFAULT 0 CHECK (crl_attempts >= 0)" sep \
+    " crl_failed_since INTEGER NOT NULL DEFAULT 0" sep \
+    " crl_next_retry INTEGER NOT NULL DEFAULT 0" sep \
+    " crl_alerted INTEGER NOT NULL DEFAULT 0 CHECK (crl_alerted IN (0, 1))" sep \
+    " policy TEXT NOT NULL DEFAULT ''"
+
+static const char migrate_v2_v3[] =
+    "ALTER TABLE certificates ADD COLUMN device_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE certificates SET device_id = tca_subject_cn(der) WHERE kind = 'device';"
+    "CREATE INDEX certificates_device"
+    " ON certificates(tenant, device_id, cert_id) WHERE kind = 'device';"
+    "CREATE TABLE revocations ("
+    " cert_id INTEGER PRIMARY KEY REFERENCES certificates(cert_id),"
+    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id),"
+    " revoked_at INTEGER NOT NULL,"
+    " reason INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 9)),"
+    " not_after INTEGER NOT NULL);"
+    "CREATE INDEX revocations_ca ON revocations(ca_id, not_after);"
+    "CREATE TRIGGER revocations_no_update BEFORE UPDATE ON revocations"
+    " BEGIN SELECT RAISE(ABORT, 'revocation is irreversible'); END;"
+    "CREATE TRIGGER revocations_no_delete BEFORE DELETE ON revocations"
+    " BEGIN SELECT RAISE(ABORT, 'revocation is irreversible'); END;"
+    /* INSERT OR REPLACE deletes without firing DELETE triggers */
+    "CREATE TRIGGER revocations_no_replace BEFORE INSERT ON revocations"
+    " WHEN EXISTS (SELECT 1 FROM revocations WHERE cert_id = NEW.cert_id)"
+    " BEGIN SELECT RAISE(ABORT, 'revocation is irreversible'); END;"
+    "CREATE TABLE crls ("
+    " ca_id INTEGER PRIMARY KEY REFERENCES cas(ca_id),"
+    " tenant TEXT NOT NULL,"
+    " crl_number INTEGER NOT NULL CHECK (crl_number > 0),"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL,"
+    " entries INTEGER NOT NULL,"
+    " der BLOB NOT NULL);"
+    "CREATE INDEX crls_tenant ON crls(tenant, crl_number);"
+    "CREATE TRIGGER crls_number_grows BEFORE UPDATE ON crls"
+    " WHEN NEW.crl_number <= OLD.crl_number"
+    " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
+    "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
+    " BEGIN SELECT RAISE(ABORT, 'CRLs are replaced, never deleted'); END;"
+    "CREATE TRIGGER crls_number_new BEFORE INSERT ON crls"
+    " WHEN EXISTS (SELECT 1 FROM crls WHERE tenant = NEW.tenant"
+    "  AND crl_number >= NEW.crl_number)"
+    " BEGIN SELECT RAISE(ABORT, 'CRL numbers only grow'); END;"
+    "ALTER TABLE cas ADD COLUMN" CAS_CRL_COLUMNS("; ALTER TABLE cas ADD COLUMN") ";"
+    "PRAGMA user_version = 3;";
+
+/* tca_subject_cn(der): the subject CN of a DER certificate as UTF-8, "" if
+ * it has none or does not parse.  Registered on the writer for the v2 -> v3
+ * migration only. */
+static void
+sql_subject_cn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *p;
+	unsigned char *utf8 = NULL;
+	X509 *x = NULL;
+	X509_NAME *name;
+	int idx, len, n;
+
+	if (argc != 1 || sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		return;
+	}
+	p = sqlite3_value_blob(argv[0]);
+	n = sqlite3_value_bytes(argv[0]);
+	if (p == NULL || n <= 0 || (x = d2i_X509(NULL, &p, n)) == NULL ||
+	    (name = X509_get_subject_name(x)) == NULL ||
+	    (idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) < 0 ||
+	    (len = ASN1_STRING_to_UTF8(&utf8,
+	    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)))) < 0)
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+	else
+		sqlite3_result_text(ctx, (const char *)utf8, len, SQLITE_TRANSIENT);
+	OPENSSL_free(utf8);
+	X509_free(x);
+}
+
 /* Writer statements, prepared once at open. */
 enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_LAST_JOURNAL, W_FIND_ACTIVE, W_INSERT_CA, W_INSERT_CERT, W_LINK_CERT,
 	W_DELETE_CA, W_INSERT_JOURNAL, W_REISSUE_CA, W_SET_RENEWAL,
+	W_FIND_DEVICE_CERT, W_INSERT_REVOCATION, W_CRL_MAX, W_UPSERT_CRL,
+	W_SET_CRL_STATE, W_SET_POLICY,
 	W_NSTMT
 };
 
@@ -236,7 +348,8 @@ static const char *const wsql[W_NSTMT] = {
 	    " created_at, deleted_at) VALUES (?1, 'active', ?2, ?3, ?4, 0)",
 	[W_INSERT_CERT] = "INSERT INTO certificates (ca_id, tenant, kind,"
 	    " issuer_hash, serial, subject, fingerprint, not_before, not_after,"
-	    " issued_at, der) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	    " issued_at, der, device_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+	    " ?9, ?10, ?11, ?12)",
 	[W_LINK_CERT] = "UPDATE cas SET current_cert_id = ?2 WHERE ca_id = ?1",
 	[W_DELETE_CA] = "UPDATE cas SET status = 'deleted', deleted_at = ?2"
 	    " WHERE ca_id = ?1 AND status = 'active'",
@@ -255,6 +368,30 @@ static const char *const wsql[W_NSTMT] = {
 	    " renewal_failed_since = ?5, renewal_next_retry = ?6,"
 	    " renewal_alerted = ?7, expiry_alerted = ?8"
 	    " WHERE ca_id = ?1 AND status = 'active'",
+	/* a device certificate of CA ?1 by serial, through the (issuer_hash,
+	 * serial) index: the issuer hash of the CA's current certificate is the
+	 * one its device certificates carry (re-issuance keeps the name) */
+	[W_FIND_DEVICE_CERT] = "SELECT d.cert_id, d.subject, d.fingerprint,"
+	    " d.not_after, r.revoked_at, r.reason"
+	    " FROM cas c JOIN certificates cur ON cur.cert_id = c.current_cert_id"
+	    " JOIN certificates d ON d.issuer_hash = cur.issuer_hash"
+	    "  AND d.serial = ?2 AND d.kind = 'device' AND d.ca_id = c.ca_id"
+	    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+	    " WHERE c.ca_id = ?1",
+	[W_INSERT_REVOCATION] = "INSERT INTO revocations (cert_id, ca_id,"
+	    " revoked_at, reason, not_after) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[W_CRL_MAX] = "SELECT COALESCE(MAX(crl_number), 0) FROM crls WHERE tenant = ?1",
+	[W_UPSERT_CRL] = "INSERT INTO crls (ca_id, tenant, crl_number,"
+	    " this_update, next_update, entries, der)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " ON CONFLICT (ca_id) DO UPDATE SET crl_number = excluded.crl_number,"
+	    " this_update = excluded.this_update, next_update = excluded.next_update,"
+	    " entries = excluded.entries, der = excluded.der",
+	[W_SET_CRL_STATE] = "UPDATE cas SET crl_failed = ?2, crl_reason = ?3,"
+	    " crl_attempts = ?4, crl_failed_since = ?5, crl_next_retry = ?6,"
+	    " crl_alerted = ?7 WHERE ca_id = ?1 AND status = 'active'",
+	[W_SET_POLICY] = "UPDATE cas SET policy = ?2"
+	    " WHERE ca_id = ?1 AND status = 'active'",
 };
 
 /*
@@ -270,6 +407,16 @@ static const char *const wsql[W_NSTMT] = {
 	" c.renewal_attempts, c.renewal_failed_since, c.renewal_next_retry," \
 	" c.renewal_alerted, c.expiry_alerted")
 #define CA_SELECT_V1 CA_SELECT_COLS("0, '', 0, 0, 0, 0, 0")
+#define CA_SELECT_V3 \
+	"SELECT c.ca_id, c.tenant, c.status, c.key_type, c.key_id," \
+	" c.created_at, c.deleted_at, cur.der, prev.der, c.renewal_failed, c.renewal_reason," \
+	" c.renewal_attempts, c.renewal_failed_since, c.renewal_next_retry," \
+	" c.renewal_alerted, c.expiry_alerted, c.crl_failed, c.crl_reason," \
+	" c.crl_attempts, c.crl_failed_since, c.crl_next_retry, c.crl_alerted," \
+	" c.policy, k.crl_number, k.this_update, k.next_update" \
+	" FROM cas c LEFT JOIN crls k ON k.ca_id = c.ca_id" \
+	" LEFT JOIN certificates cur ON cur.cert_id = c.current_cert_id" \
+	" LEFT JOIN certificates prev ON prev.cert_id = c.previous_cert_id"
 #define CA_WHERE_TENANT " WHERE c.tenant = ?1 AND c.status = 'active'"
 #define CA_WHERE_ALL \
 	" WHERE ?1 OR c.status = 'active' ORDER BY c.tenant, c.ca_id"
@@ -365,7 +512,7 @@ static int
 check_schema(sqlite3 *db, int may_create, const char *path,
     long long *version_ptr, char *err, size_t errlen)
 {
-	long long version = 0, app_id = 0, ntables = 0, fk_bad = 0;
+	long long version = 0, app_id = 0, ntables = 0, fk_bad = 0, from;
 	int in_txn = 0, r = TCA_ERR_JOURNAL_UNAVAILABLE;
 
 	*version_ptr = 0;
@@ -401,24 +548,30 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 			tca_setf(err, errlen, "%s holds no tca state store", path);
 			goto out;
 		}
-		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK)
+		/* a fresh store is made the way an old one is migrated, so
+		 * the two cannot differ */
+		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK ||
+		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK)
 			goto out;
 		log_info("store: created schema version %d in %s",
 		    SCHEMA_VERSION, path);
 		version = SCHEMA_VERSION;
-	} else if (version == 1 && may_create) {
-		if (exec_sql(db, migrate_v1_v2, err, errlen) != TCA_OK ||
+	} else if (version < SCHEMA_VERSION && may_create) {
+		from = version;
+		if ((version == 1 &&
+		    exec_sql(db, migrate_v1_v2, err, errlen) != TCA_OK) ||
+		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK ||
 		    query_int(db, "SELECT count(*) FROM pragma_foreign_key_check",
 		    &fk_bad, err, errlen) != TCA_OK)
 			goto out;
 		if (fk_bad != 0) {
-			tca_setf(err, errlen, "%s: migration to schema version 2 "
+			tca_setf(err, errlen, "%s: migration to schema version %d "
 			    "left %lld dangling reference(s); not migrated",
-			    path, fk_bad);
+			    path, SCHEMA_VERSION, fk_bad);
 			goto out;
 		}
-		log_info("store: migrated %s from schema version 1 to %d",
-		    path, SCHEMA_VERSION);
+		log_info("store: migrated %s from schema version %lld to %d",
+		    path, from, SCHEMA_VERSION);
 		version = SCHEMA_VERSION;
 	}
 	if (in_txn) {
@@ -469,6 +622,13 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	/* a statement left open would make the schema COMMIT fail */
 	sqlite3_finalize(stmt);
 	stmt = NULL;
+	if (sqlite3_create_function(s->wdb, "tca_subject_cn", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_subject_cn, NULL,
+	    NULL) != SQLITE_OK) {
+		tca_setf(err, errlen, "%s: registering tca_subject_cn: %s", path,
+		    sqlite3_errmsg(s->wdb));
+		goto out;
+	}
 	/* foreign keys stay off while check_schema() may migrate */
 	if (exec_sql(s->wdb, "PRAGMA synchronous = FULL; "
 	    "PRAGMA foreign_keys = OFF", err, errlen) != TCA_OK ||
@@ -514,9 +674,10 @@ setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	if (exec_sql(s->rdb, "PRAGMA query_only = ON", err, errlen) != TCA_OK)
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
-	s->foreach_ca_sql = s->schema_version >= 2 ?
-	    CA_SELECT_V2 CA_WHERE_ALL : CA_SELECT_V1 CA_WHERE_ALL;
-	if (sqlite3_prepare_v3(s->rdb, s->schema_version >= 2 ?
+	s->foreach_ca_sql = s->schema_version >= 3 ? CA_SELECT_V3 CA_WHERE_ALL :
+	    s->schema_version >= 2 ? CA_SELECT_V2 CA_WHERE_ALL : CA_SELECT_V1 CA_WHERE_ALL;
+	if (sqlite3_prepare_v3(s->rdb, s->schema_version >= 3 ?
+	    CA_SELECT_V3 CA_WHERE_TENANT : s->schema_version >= 2 ?
 	    CA_SELECT_V2 CA_WHERE_TENANT : CA_SELECT_V1 CA_WHERE_TENANT, -1,
 	    SQLITE_PREPARE_PERSISTENT, &s->get_ca_stmt, NULL) != SQLITE_OK) {
 		tca_setf(err, errlen, "prepare: %s", sqlite3_errmsg(s->rdb));
@@ -602,6 +763,21 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 }
 
 /* ------------------------------------------------------------- commit */
+
+static const char *
+col_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static void
+copy_text(char *dst, size_t dstlen, const unsigned char *src)
+{
+	snprintf(dst, dstlen, "%s", src != NULL ? (const char *)src : "");
+}
+
 
 /* State of one commit transaction. */
 struct txn {
@@ -690,8 +866,8 @@ valid_change(const struct tca_change *chg)
 
 	if (chg == NULL || chg->tenant == NULL)
 		return 0;
-	/* every kind but RENEWAL_STATE writes a journal record */
-	if (chg->kind != TCA_CHANGE_RENEWAL_STATE &&
+	/* every kind but the bookkeeping ones writes a journal record */
+	if (chg->kind != TCA_CHANGE_RENEWAL_STATE && chg->kind != TCA_CHANGE_CRL_STATE &&
 	    (chg->op == NULL || *chg->op == '\0'))
 		return 0;
 	tlen = strlen(chg->tenant);
@@ -710,9 +886,22 @@ valid_change(const struct tca_change *chg)
 	case TCA_CHANGE_CA_REISSUE:
 		return valid_cert(chg->cert) && chg->expect_current_sha256 != NULL;
 	case TCA_CHANGE_RENEWAL_STATE:
+	case TCA_CHANGE_CRL_STATE:
 		return chg->renewal != NULL &&
 		    memchr(chg->renewal->reason, '\0',
 		    sizeof(chg->renewal->reason)) != NULL;
+	case TCA_CHANGE_CERT_REVOKE:
+		return chg->serial != NULL && chg->serial_len > 0 &&
+		    chg->serial_len <= TCA_SERIAL_MAX &&
+		    chg->reason >= 0 && chg->reason <= 9 && chg->reason != 6 &&
+		    chg->reason != 7 && chg->reason != 8;
+	case TCA_CHANGE_CRL_PUBLISH:
+		return chg->crl_der != NULL && chg->crl_len > 0 &&
+		    chg->crl_len <= INT32_MAX && chg->crl_number > 0 &&
+		    chg->crl_number <= INT64_MAX &&
+		    chg->next_update > chg->this_update;
+	case TCA_CHANGE_POLICY_SET:
+		return chg->policy != NULL && strlen(chg->policy) <= 16384;
 	}
 	return 0;
 }
@@ -803,6 +992,9 @@ insert_cert(struct txn *t, const struct tca_change *chg, int64_t ca_id,
 	    (rc = sqlite3_bind_int64(stmt, 9, ci->not_after)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(stmt, 10, chg->time_ms / 1000)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_blob(stmt, 11, ci->der, (int)ci->der_len,
+	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 12, chg->device_id != NULL &&
+	    strcmp(kind, "device") == 0 ? chg->device_id : "", -1,
 	    SQLITE_STATIC)) != SQLITE_OK) {
 		sqlite3_clear_bindings(stmt);
 		return txn_fail(t, rc, "bind");
@@ -922,10 +1114,12 @@ apply_ca_reissue(struct txn *t, const struct tca_change *chg)
 	return expect_one_change(t, ca_id, chg->tenant);
 }
 
+/* The renewal-like state columns (renewal_* or crl_*) of the active CA. */
 static int
-apply_renewal_state(struct txn *t, const struct tca_change *chg)
+apply_state(struct txn *t, const struct tca_change *chg, enum wstmt which,
+    const char *what)
 {
-	sqlite3_stmt *stmt = t->s->ws[W_SET_RENEWAL];
+	sqlite3_stmt *stmt = t->s->ws[which];
 	const struct tca_renewal_state *rs = chg->renewal;
 	int64_t ca_id = 0;
 	int rc, r;
@@ -939,17 +1133,149 @@ apply_renewal_state(struct txn *t, const struct tca_change *chg)
 	    (rc = sqlite3_bind_int64(stmt, 5, rs->failed_since)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(stmt, 6, rs->next_retry)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int(stmt, 7, rs->alerted != 0)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(stmt, 8, rs->expiry_alerted != 0)) != SQLITE_OK) {
+	    (which == W_SET_RENEWAL &&
+	    (rc = sqlite3_bind_int(stmt, 8, rs->expiry_alerted != 0)) != SQLITE_OK)) {
 		sqlite3_clear_bindings(stmt);
 		return txn_fail(t, rc, "bind");
 	}
 	if ((rc = step_done(stmt)) != SQLITE_OK)
-		return txn_fail(t, rc, "recording the renewal state");
+		return txn_fail(t, rc, what);
+	return expect_one_change(t, ca_id, chg->tenant);
+}
+
+/*
+ * CERT_REVOKE.  Fills the journal fields (serial, subject, fingerprint of
+ * the revoked certificate) and chg->revoked.  ALREADY_EXISTS when revoked
+ * before: the earlier revocation stays, nothing is written.
+ */
+static int
+apply_cert_revoke(struct txn *t, struct tca_change *chg, char *subject,
+    size_t subjectlen, char *fp_hex)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_FIND_DEVICE_CERT];
+	int64_t ca_id = 0, cert_id;
+	const void *fp;
+	int rc, r;
+
+	memset(&chg->revoked, 0, sizeof(chg->revoked));
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 2, chg->serial, (int)chg->serial_len,
+	    SQLITE_STATIC)) != SQLITE_OK) {
+		r = txn_fail(t, rc, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		r = TCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = txn_fail(t, rc, "looking up the certificate");
+		goto out;
+	}
+	cert_id = sqlite3_column_int64(stmt, 0);
+	copy_text(subject, subjectlen, sqlite3_column_text(stmt, 1));
+	snprintf(chg->revoked.subject, sizeof(chg->revoked.subject), "%s", subject);
+	fp = sqlite3_column_blob(stmt, 2);
+	if (fp != NULL && sqlite3_column_bytes(stmt, 2) == 32)
+		tca_hex(fp, 32, fp_hex);
+	chg->revoked.not_after = sqlite3_column_int64(stmt, 3);
+	if (sqlite3_column_type(stmt, 4) != SQLITE_NULL) {
+		chg->revoked.revoked_at = sqlite3_column_int64(stmt, 4);
+		chg->revoked.reason = (int)sqlite3_column_int64(stmt, 5);
+		r = TCA_ERR_ALREADY_EXISTS;
+		goto out;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	stmt = t->s->ws[W_INSERT_REVOCATION];
+	if ((rc = sqlite3_bind_int64(stmt, 1, cert_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 3, chg->revoked_at)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 4, chg->reason)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, chg->revoked.not_after)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((r = insert_result(t, step_done(stmt), "recording the revocation")) != TCA_OK)
+		return r;
+	chg->revoked.revoked_at = chg->revoked_at;
+	chg->revoked.reason = chg->reason;
+	return TCA_OK;
+ out:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return r;
+}
+
+/* CRL_PUBLISH: replaces the active CA's CRL if crl_number is new for the
+ * tenant.  subject: the CA's, for the journal. */
+static int
+apply_crl_publish(struct txn *t, const struct tca_change *chg, char *subject,
+    size_t subjectlen)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_CRL_MAX];
+	int64_t ca_id = 0, max = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		max = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_ROW)
+		return txn_fail(t, rc, "reading the CRL number");
+	if (max < 0 || chg->crl_number <= (uint64_t)max) {
+		log_info("store: CRL %llu of %s not recorded: number %lld is in use",
+		    (unsigned long long)chg->crl_number, chg->tenant, (long long)max);
+		return TCA_ERR_ALREADY_EXISTS;
+	}
+	stmt = t->s->ws[W_UPSERT_CRL];
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 3, (int64_t)chg->crl_number)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->this_update)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, chg->next_update)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 6, (int64_t)chg->crl_entries)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 7, chg->crl_der, (int)chg->crl_len,
+	    SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	return insert_result(t, step_done(stmt), "recording the CRL");
+}
+
+static int
+apply_policy_set(struct txn *t, const struct tca_change *chg, char *subject,
+    size_t subjectlen)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_SET_POLICY];
+	int64_t ca_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->policy, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "recording the tenant policy");
 	return expect_one_change(t, ca_id, chg->tenant);
 }
 
 static int
-append_journal(struct txn *t, struct tca_change *chg, const char *subject)
+append_journal(struct txn *t, struct tca_change *chg, const char *subject,
+    const char *fp_of_revoked)
 {
 	sqlite3_stmt *stmt = t->s->ws[W_INSERT_JOURNAL];
 	struct tca_journal_record rec;
@@ -959,9 +1285,13 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject)
 	int rc;
 
 	memset(&rec, 0, sizeof(rec));
-	if (chg->kind != TCA_CHANGE_CA_DELETE) {
+	if (chg->cert != NULL && (chg->kind == TCA_CHANGE_CA_CREATE ||
+	    chg->kind == TCA_CHANGE_CERT_ISSUE || chg->kind == TCA_CHANGE_CA_REISSUE)) {
 		tca_hex(chg->cert->serial, chg->cert->serial_len, serial_hex);
 		tca_hex(chg->cert->sha256, sizeof(chg->cert->sha256), fp_hex);
+	} else if (chg->kind == TCA_CHANGE_CERT_REVOKE) {
+		tca_hex(chg->serial, chg->serial_len, serial_hex);
+		snprintf(fp_hex, sizeof(fp_hex), "%s", fp_of_revoked);
 	}
 	rec.seq = t->last_seq + 1;
 	rec.time_ms = chg->time_ms;
@@ -972,7 +1302,8 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject)
 	rec.fingerprint_hex = fp_hex;
 	rec.uid = chg->who.uid;
 	rec.pid = chg->who.pid;
-	rec.details = chg->details != NULL ? chg->details : "";
+	rec.details = chg->kind == TCA_CHANGE_POLICY_SET ? chg->policy :
+	    chg->details != NULL ? chg->details : "";
 	memcpy(rec.prev_hash, t->last_hash, 32);
 	tca_journal_hash(&rec, rec.hash);
 	if (memcmp(rec.hash, zero, sizeof(zero)) == 0) {
@@ -1014,7 +1345,7 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject)
 static int
 apply_change(struct txn *t, struct tca_change *chg)
 {
-	char subject[TCA_SUBJECT_MAX] = "";
+	char subject[TCA_SUBJECT_MAX] = "", fp_hex[2 * 32 + 1] = "";
 	int r = TCA_ERR_INTERNAL;
 
 	switch (chg->kind) {
@@ -1032,12 +1363,24 @@ apply_change(struct txn *t, struct tca_change *chg)
 		r = apply_ca_reissue(t, chg);
 		break;
 	case TCA_CHANGE_RENEWAL_STATE:
-		return apply_renewal_state(t, chg);
+		return apply_state(t, chg, W_SET_RENEWAL, "recording the renewal state");
+	case TCA_CHANGE_CRL_STATE:
+		return apply_state(t, chg, W_SET_CRL_STATE, "recording the CRL state");
+	case TCA_CHANGE_CERT_REVOKE:
+		r = apply_cert_revoke(t, chg, subject, sizeof(subject), fp_hex);
+		break;
+	case TCA_CHANGE_CRL_PUBLISH:
+		r = apply_crl_publish(t, chg, subject, sizeof(subject));
+		break;
+	case TCA_CHANGE_POLICY_SET:
+		r = apply_policy_set(t, chg, subject, sizeof(subject));
+		break;
 	}
 	if (r != TCA_OK)
 		return r;
-	return append_journal(t, chg,
-	    chg->kind == TCA_CHANGE_CA_DELETE ? subject : chg->cert->subject);
+	return append_journal(t, chg, chg->cert != NULL &&
+	    (chg->kind == TCA_CHANGE_CA_CREATE || chg->kind == TCA_CHANGE_CERT_ISSUE ||
+	    chg->kind == TCA_CHANGE_CA_REISSUE) ? chg->cert->subject : subject, fp_hex);
 }
 
 static int
@@ -1112,11 +1455,6 @@ sq_commit(tca_store *st, struct tca_change *const *changes, size_t n,
 
 /* -------------------------------------------------------------- reading */
 
-static void
-copy_text(char *dst, size_t dstlen, const unsigned char *src)
-{
-	snprintf(dst, dstlen, "%s", src != NULL ? (const char *)src : "");
-}
 
 static int
 dup_blob(sqlite3_stmt *stmt, int col, unsigned char **buf_ptr, size_t *len_ptr)
@@ -1156,7 +1494,9 @@ fill_renewal(sqlite3_stmt *stmt, int col, struct tca_renewal_state *rs)
 	rs->failed_since = sqlite3_column_int64(stmt, col + 3);
 	rs->next_retry = sqlite3_column_int64(stmt, col + 4);
 	rs->alerted = sqlite3_column_int64(stmt, col + 5) != 0;
-	rs->expiry_alerted = sqlite3_column_int64(stmt, col + 6) != 0;
+	if (col + 6 < sqlite3_column_count(stmt) &&
+	    sqlite3_column_type(stmt, col + 6) == SQLITE_INTEGER)
+		rs->expiry_alerted = sqlite3_column_int64(stmt, col + 6) != 0;
 }
 
 /* Fills row from a CA_SELECT_V1/V2 result row; row owns its buffers after. */
@@ -1198,6 +1538,24 @@ fill_ca_row(sqlite3_stmt *stmt, struct tca_ca_row *row)
 	    (r = dup_blob(stmt, 8, &row->prev_der, &row->prev_der_len)) != TCA_OK)
 		goto out;
 	fill_renewal(stmt, 9, &row->renewal);
+	if (sqlite3_column_count(stmt) <= 16) {
+		/* an older file read for an audit: no policy, no CRL */
+		if ((row->policy = strdup("")) == NULL) {
+			r = TCA_ERR_NOMEM;
+			goto out;
+		}
+	} else {
+		/* v3: the CRL state has the renewal layout minus expiry_alerted */
+		fill_renewal(stmt, 16, &row->crl);
+		row->crl.expiry_alerted = 0;
+		if ((row->policy = strdup(col_text(stmt, 22))) == NULL) {
+			r = TCA_ERR_NOMEM;
+			goto out;
+		}
+		row->crl_number = (uint64_t)sqlite3_column_int64(stmt, 23);
+		row->crl_this_update = sqlite3_column_int64(stmt, 24);
+		row->crl_next_update = sqlite3_column_int64(stmt, 25);
+	}
 	r = TCA_OK;
  out:
 	if (r != TCA_OK)
@@ -1285,13 +1643,6 @@ sq_foreach_ca(tca_store *st, int include_deleted, tca_ca_cb cb, void *ctx)
 	return r;
 }
 
-static const char *
-col_text(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, col);
-
-	return t != NULL ? (const char *)t : "";
-}
 
 /* A hash column of the wrong size is copied as far as it goes: verification
  * then reports the record rather than the walk stopping short. */
@@ -1413,6 +1764,382 @@ sq_cert_foreach(tca_store *st, const char *tenant,
 	return r;
 }
 
+/* ------------------------------------------------ inventory and revocation */
+
+/* Columns read by fill_cert_row: cert_id, tenant, serial, subject,
+ * fingerprint, not_before, not_after, issued_at, device_id, revoked_at,
+ * reason (NULL when not revoked), der (cert_get only). */
+#define CERT_ROW_COLS \
+    "SELECT d.cert_id, d.tenant, d.serial, d.subject, d.fingerprint," \
+    " d.not_before, d.not_after, d.issued_at, d.device_id, r.revoked_at," \
+    " r.reason"
+
+struct cert_hex {
+	char serial[2 * TCA_SERIAL_MAX + 1];
+	char fp[2 * 32 + 1];
+};
+
+static void
+fill_cert_row(sqlite3_stmt *stmt, struct tca_cert_row *row, struct cert_hex *hex)
+{
+	const void *serial = sqlite3_column_blob(stmt, 2), *fp = sqlite3_column_blob(stmt, 4);
+	int serial_len = sqlite3_column_bytes(stmt, 2), fp_len = sqlite3_column_bytes(stmt, 4);
+
+	memset(row, 0, sizeof(*row));
+	hex->serial[0] = hex->fp[0] = '\0';
+	if (serial != NULL && serial_len > 0 && serial_len <= TCA_SERIAL_MAX)
+		tca_hex(serial, (size_t)serial_len, hex->serial);
+	if (fp != NULL && fp_len == 32)
+		tca_hex(fp, 32, hex->fp);
+	row->cert_id = sqlite3_column_int64(stmt, 0);
+	row->tenant = col_text(stmt, 1);
+	row->kind = "device";
+	row->serial_hex = hex->serial;
+	row->subject = col_text(stmt, 3);
+	row->fingerprint_hex = hex->fp;
+	row->not_before = sqlite3_column_int64(stmt, 5);
+	row->not_after = sqlite3_column_int64(stmt, 6);
+	row->issued_at = sqlite3_column_int64(stmt, 7);
+	row->device_id = col_text(stmt, 8);
+	if (sqlite3_column_type(stmt, 9) != SQLITE_NULL) {
+		row->revoked = 1;
+		row->revoked_at = sqlite3_column_int64(stmt, 9);
+		row->reason = (int)sqlite3_column_int64(stmt, 10);
+	}
+}
+
+/* Whether tenant has an active CA (TCA_OK / TCA_ERR_NOT_FOUND), on the reader. */
+static int
+reader_has_active(struct sqlite_store *s, const char *tenant)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, r;
+
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT 1 FROM cas WHERE tenant = ?1"
+	    " AND status = 'active'", -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		r = read_error(s, rc, "active CA");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	r = rc == SQLITE_ROW ? TCA_OK : rc == SQLITE_DONE ? TCA_ERR_NOT_FOUND :
+	    read_error(s, rc, "active CA");
+ out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int
+sq_cert_list(tca_store *st, const struct tca_cert_query *q,
+    int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx)
+{
+	static const char sql_all[] = CERT_ROW_COLS
+	    " FROM cas c JOIN certificates d INDEXED BY certificates_tenant"
+	    "  ON d.tenant = c.tenant AND d.ca_id = c.ca_id AND d.kind = 'device'"
+	    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+	    " WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3"
+	    " AND (?4 = 0 OR (?4 = 1 AND r.cert_id IS NULL AND d.not_after >= ?5)"
+	    "  OR (?4 = 2 AND r.cert_id IS NOT NULL)"
+	    "  OR (?4 = 3 AND r.cert_id IS NULL AND d.not_after < ?5))"
+	    " ORDER BY d.cert_id LIMIT ?6";
+	static const char sql_device[] = CERT_ROW_COLS
+	    " FROM cas c JOIN certificates d INDEXED BY certificates_device"
+	    "  ON d.tenant = c.tenant AND d.device_id = ?2 AND d.ca_id = c.ca_id"
+	    "  AND d.kind = 'device'"
+	    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+	    " WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3"
+	    " AND (?4 = 0 OR (?4 = 1 AND r.cert_id IS NULL AND d.not_after >= ?5)"
+	    "  OR (?4 = 2 AND r.cert_id IS NOT NULL)"
+	    "  OR (?4 = 3 AND r.cert_id IS NULL AND d.not_after < ?5))"
+	    " ORDER BY d.cert_id LIMIT ?6";
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_cert_row row;
+	struct cert_hex hex;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || q == NULL || q->tenant == NULL || cb == NULL || q->limit == 0 ||
+	    q->state < TCA_CERT_ANY || q->state > TCA_CERT_EXPIRED)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_ERR_NOT_FOUND;
+	pthread_mutex_lock(&s->rlock);
+	if ((r = reader_has_active(s, q->tenant)) != TCA_OK)
+		goto out;
+	if ((rc = sqlite3_prepare_v2(s->rdb, q->device_id != NULL ? sql_device : sql_all,
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, q->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (q->device_id != NULL &&
+	    (rc = sqlite3_bind_text(stmt, 2, q->device_id, -1, SQLITE_STATIC)) != SQLITE_OK) ||
+	    (rc = sqlite3_bind_int64(stmt, 3, q->after_cert_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(stmt, 4, (int)q->state)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, q->now)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 6, q->limit > INT32_MAX ? INT32_MAX :
+	    (int64_t)q->limit)) != SQLITE_OK) {
+		r = read_error(s, rc, "cert_list");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		fill_cert_row(stmt, &row, &hex);
+		if ((r = cb(ctx, &row)) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? TCA_OK : read_error(s, rc, "cert_list");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_cert_get(tca_store *st, const char *tenant, const unsigned char *serial,
+    size_t serial_len, struct tca_cert_row *row)
+{
+	static const char sql[] = CERT_ROW_COLS ", d.der"
+	    " FROM cas c JOIN certificates cur ON cur.cert_id = c.current_cert_id"
+	    " JOIN certificates d ON d.issuer_hash = cur.issuer_hash"
+	    "  AND d.serial = ?2 AND d.kind = 'device' AND d.ca_id = c.ca_id"
+	    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+	    " WHERE c.tenant = ?1 AND c.status = 'active'";
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_cert_row tmp;
+	struct cert_hex hex;
+	const void *der;
+	size_t n_text, off;
+	char *buf;
+	int der_len, rc, r = TCA_ERR_INTERNAL;
+
+	if (row != NULL)
+		memset(row, 0, sizeof(*row));
+	if (s == NULL || tenant == NULL || serial == NULL || serial_len == 0 ||
+	    serial_len > TCA_SERIAL_MAX || row == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_ERR_NOT_FOUND;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, sql, -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 2, serial, (int)serial_len,
+	    SQLITE_STATIC)) != SQLITE_OK) {
+		r = read_error(s, rc, "cert_get");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		r = TCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = read_error(s, rc, "cert_get");
+		goto out;
+	}
+	fill_cert_row(stmt, &tmp, &hex);
+	der = sqlite3_column_blob(stmt, 11);
+	der_len = sqlite3_column_bytes(stmt, 11);
+	if (der == NULL || der_len <= 0) {
+		r = read_error(s, SQLITE_CORRUPT, "cert_get: certificate without DER");
+		goto out;
+	}
+	/* one allocation: the strings, then the DER */
+	n_text = strlen(tmp.tenant) + 1 + sizeof(hex) + strlen(tmp.subject) + 1 +
+	    strlen(tmp.device_id) + 1;
+	if ((buf = malloc(n_text + (size_t)der_len)) == NULL) {
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	*row = tmp;
+	row->owned_ = buf;
+	off = 0;
+#define TAKE(field, src) do { size_t l_ = strlen(src) + 1; memcpy(buf + off, src, l_); \
+	row->field = buf + off; off += l_; } while (0)
+	TAKE(tenant, tmp.tenant);
+	TAKE(serial_hex, hex.serial);
+	TAKE(fingerprint_hex, hex.fp);
+	TAKE(subject, tmp.subject);
+	TAKE(device_id, tmp.device_id);
+#undef TAKE
+	memcpy(buf + off, der, (size_t)der_len);
+	row->der = (unsigned char *)buf + off;
+	row->der_len = (size_t)der_len;
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_revoked_foreach(tca_store *st, const char *tenant, int64_t now,
+    tca_revoked_cb cb, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	const void *serial;
+	int serial_len, rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || tenant == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_OK;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT d.serial, r.revoked_at, r.reason,"
+	    " r.not_after FROM cas c JOIN revocations r ON r.ca_id = c.ca_id"
+	    " AND r.not_after >= ?2 JOIN certificates d ON d.cert_id = r.cert_id"
+	    " WHERE c.tenant = ?1 AND c.status = 'active' ORDER BY r.cert_id",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, now)) != SQLITE_OK) {
+		r = read_error(s, rc, "revoked_foreach");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		serial = sqlite3_column_blob(stmt, 0);
+		serial_len = sqlite3_column_bytes(stmt, 0);
+		if (serial == NULL || serial_len <= 0 || serial_len > TCA_SERIAL_MAX) {
+			r = read_error(s, SQLITE_CORRUPT, "revoked_foreach: bad serial");
+			goto out;
+		}
+		if ((r = cb(ctx, serial, (size_t)serial_len, sqlite3_column_int64(stmt, 1),
+		    (int)sqlite3_column_int64(stmt, 2), sqlite3_column_int64(stmt, 3))) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? TCA_OK : read_error(s, rc, "revoked_foreach");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_revoked_all(tca_store *st, int64_t now,
+    int (*cb)(void *ctx, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	const void *serial;
+	int serial_len, rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_OK;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT c.tenant, d.serial, r.revoked_at,"
+	    " r.reason FROM revocations r JOIN cas c ON c.ca_id = r.ca_id"
+	    " AND c.status = 'active' JOIN certificates d ON d.cert_id = r.cert_id"
+	    " WHERE r.not_after >= ?1", -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 1, now)) != SQLITE_OK) {
+		r = read_error(s, rc, "revoked_all");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		serial = sqlite3_column_blob(stmt, 1);
+		serial_len = sqlite3_column_bytes(stmt, 1);
+		if (serial == NULL || serial_len <= 0 || serial_len > TCA_SERIAL_MAX) {
+			r = read_error(s, SQLITE_CORRUPT, "revoked_all: bad serial");
+			goto out;
+		}
+		if ((r = cb(ctx, col_text(stmt, 0), serial, (size_t)serial_len,
+		    sqlite3_column_int64(stmt, 2), (int)sqlite3_column_int64(stmt, 3))) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? TCA_OK : read_error(s, rc, "revoked_all");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_crl_get(tca_store *st, const char *tenant, struct tca_crl_row *row)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (row != NULL)
+		memset(row, 0, sizeof(*row));
+	if (s == NULL || tenant == NULL || row == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_ERR_NOT_FOUND;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT k.crl_number, k.this_update,"
+	    " k.next_update, k.entries, k.der, (SELECT COALESCE(MAX(m.crl_number), 0)"
+	    " FROM crls m WHERE m.tenant = ?1) FROM cas c LEFT JOIN crls k"
+	    " ON k.ca_id = c.ca_id WHERE c.tenant = ?1 AND c.status = 'active'",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		r = read_error(s, rc, "crl_get");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		r = TCA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = read_error(s, rc, "crl_get");
+		goto out;
+	}
+	row->next_number = (uint64_t)sqlite3_column_int64(stmt, 5) + 1;
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+		r = TCA_ERR_NOT_FOUND;	/* an active CA without a CRL yet */
+		goto out;
+	}
+	row->crl_number = (uint64_t)sqlite3_column_int64(stmt, 0);
+	row->this_update = sqlite3_column_int64(stmt, 1);
+	row->next_update = sqlite3_column_int64(stmt, 2);
+	row->entries = (uint64_t)sqlite3_column_int64(stmt, 3);
+	if ((r = dup_blob(stmt, 4, &row->der, &row->der_len)) == TCA_OK && row->der == NULL)
+		r = read_error(s, SQLITE_CORRUPT, "crl_get: CRL without DER");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_cert_counts(tca_store *st, int64_t now, struct tca_cert_counts *out)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || out == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 3)
+		return TCA_OK;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT"
+	    " COALESCE(SUM(r.cert_id IS NULL AND d.not_after >= ?1), 0),"
+	    " COALESCE(SUM(r.cert_id IS NOT NULL), 0),"
+	    " COALESCE(SUM(r.cert_id IS NULL AND d.not_after < ?1), 0)"
+	    " FROM certificates d JOIN cas c ON c.ca_id = d.ca_id"
+	    " AND c.status = 'active' LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+	    " WHERE d.kind = 'device'", -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 1, now)) != SQLITE_OK) {
+		r = read_error(s, rc, "cert_counts");
+		goto out;
+	}
+	if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) {
+		r = read_error(s, rc, "cert_counts");
+		goto out;
+	}
+	out->valid = (uint64_t)sqlite3_column_int64(stmt, 0);
+	out->revoked = (uint64_t)sqlite3_column_int64(stmt, 1);
+	out->expired = (uint64_t)sqlite3_column_int64(stmt, 2);
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
 /* ------------------------------------------------- caps and fault simulation */
 
 int
@@ -1464,4 +2191,10 @@ static const struct tca_store_ops sqlite_ops = {
 	.commit = sq_commit,
 	.journal_foreach = sq_journal_foreach,
 	.cert_foreach = sq_cert_foreach,
+	.cert_list = sq_cert_list,
+	.cert_get = sq_cert_get,
+	.revoked_foreach = sq_revoked_foreach,
+	.revoked_all = sq_revoked_all,
+	.crl_get = sq_crl_get,
+	.cert_counts = sq_cert_counts,
 };

@@ -95,6 +95,14 @@ struct tca_ca_row {
 	unsigned char *prev_der;	/* previous CA certificate or NULL; owned */
 	size_t prev_der_len;
 	struct tca_renewal_state renewal;	/* yearly re-issuance state */
+	/* v3: the CRL's re-signing state (same bookkeeping as renewal: the
+	 * scheduler retries and alerts alike) and the tenant policy text
+	 * (tenant-policy.h canonical form; "" = the global defaults; owned) */
+	struct tca_renewal_state crl;
+	char *policy;
+	/* v3: the current CRL (0 when the CA has none yet) */
+	uint64_t crl_number;
+	int64_t crl_this_update, crl_next_update;
 };
 
 void tca_ca_row_clear(struct tca_ca_row *row);
@@ -113,6 +121,10 @@ enum tca_change_kind {
 	TCA_CHANGE_CERT_ISSUE = 3,	/* device certificate row */
 	TCA_CHANGE_CA_REISSUE = 4,	/* new current CA certificate, same key (journaled) */
 	TCA_CHANGE_RENEWAL_STATE = 5,	/* renewal bookkeeping only (not journaled) */
+	TCA_CHANGE_CERT_REVOKE = 6,	/* a device certificate of the active CA revoked */
+	TCA_CHANGE_CRL_PUBLISH = 7,	/* the active CA's current CRL replaced */
+	TCA_CHANGE_CRL_STATE = 8,	/* CRL re-signing bookkeeping (not journaled) */
+	TCA_CHANGE_POLICY_SET = 9,	/* the tenant policy text of the active CA */
 };
 
 /*
@@ -141,10 +153,49 @@ struct tca_change {
 	/* RENEWAL_STATE: the complete new state of the tenant's active CA (NOT_FOUND
 	 * if none); no journal record is written for this kind. */
 	const struct tca_renewal_state *renewal;
+	/* CERT_ISSUE: the device id (the CN), recorded for inventory and
+	 * revocation by device (NULL = "") */
+	const char *device_id;
+	/*
+	 * CERT_REVOKE: the device certificate of the tenant's active CA with
+	 * this serial (magnitude) is revoked at revoked_at (unix s) for reason
+	 * (RFC 5280 CRLReason, crl.h).  NOT_FOUND if the active CA issued no
+	 * device certificate with this serial (a CA certificate's serial, or
+	 * another tenant's, is not found either); ALREADY_EXISTS, without a
+	 * journal record, if it is revoked already - revocation is
+	 * irreversible, so revoking twice changes nothing.  Either way the
+	 * out fields below describe the revocation in force.
+	 */
+	const unsigned char *serial;
+	size_t serial_len;
+	int reason;
+	int64_t revoked_at;
+	/*
+	 * CRL_PUBLISH: the CRL DER signed for the active CA with crl_number,
+	 * which must exceed every CRL number recorded for the tenant (all its
+	 * CAs, deleted ones included, so numbers never repeat for one issuer
+	 * name), else ALREADY_EXISTS.  Journaled as op "crl".
+	 */
+	const unsigned char *crl_der;
+	size_t crl_len;
+	uint64_t crl_number;
+	int64_t this_update, next_update;
+	uint64_t crl_entries;
+	/* CRL_STATE: the complete new re-signing state (renewal is reused) */
+	/* POLICY_SET: the canonical policy text ("" = defaults), journaled as
+	 * op "policy-set" with the text as details */
+	const char *policy;
 	/* optional free text recorded in the journal record (NULL = "") */
 	const char *details;
 	/* out, set by commit() when the change applied */
 	int64_t journal_seq;
+	/* out, CERT_REVOKE (TCA_OK or ALREADY_EXISTS): the revoked certificate */
+	struct {
+		int64_t revoked_at;
+		int reason;
+		int64_t not_after;
+		char subject[TCA_SUBJECT_MAX];
+	} revoked;
 };
 
 /* One journal record as read back.  Strings are owned by the store and valid
@@ -163,13 +214,58 @@ struct tca_journal_record {
 typedef int (*tca_journal_cb)(void *ctx, const struct tca_journal_record *rec);
 typedef int (*tca_ca_cb)(void *ctx, const struct tca_ca_row *row);
 
-/* A device (or CA) certificate row as read back; strings valid during the callback. */
+/* A device (or CA) certificate row as read back; strings valid during the
+ * callback (or, from cert_get, until tca_cert_row_clear). */
 struct tca_cert_row {
 	const char *tenant;
 	const char *kind;	/* "ca" or "device" */
 	const char *serial_hex, *subject, *fingerprint_hex;
 	int64_t not_before, not_after, issued_at;
+	/* v3 (cert_list and cert_get; zero/"" elsewhere) */
+	int64_t cert_id;	/* issue order; the paging cursor of cert_list */
+	const char *device_id;
+	int revoked;		/* 1: revoked_at and reason are set */
+	int64_t revoked_at;
+	int reason;
+	const unsigned char *der;	/* cert_get only */
+	size_t der_len;
+	void *owned_;		/* cert_get: what tca_cert_row_clear frees */
 };
+void tca_cert_row_clear(struct tca_cert_row *row);
+
+/* cert_list filter: device certificates of one tenant's active CA. */
+enum tca_cert_state {
+	TCA_CERT_ANY = 0,
+	TCA_CERT_VALID = 1,	/* not revoked, not_after >= now */
+	TCA_CERT_REVOKED = 2,
+	TCA_CERT_EXPIRED = 3,	/* not revoked, not_after < now */
+};
+struct tca_cert_query {
+	const char *tenant;
+	const char *device_id;	/* NULL: every device */
+	enum tca_cert_state state;
+	int64_t now;
+	int64_t after_cert_id;	/* 0: from the start */
+	size_t limit;		/* rows at most */
+};
+struct tca_cert_counts {
+	uint64_t valid, revoked, expired;
+};
+
+/* The active CA's current CRL as stored; der owned (free()). */
+struct tca_crl_row {
+	uint64_t next_number;	/* set even with NOT_FOUND: 1 + the highest CRL
+				 * number of any CA the tenant had */
+	uint64_t crl_number;
+	int64_t this_update, next_update;
+	uint64_t entries;
+	unsigned char *der;
+	size_t der_len;
+};
+
+/* One entry for the CRL: a revoked certificate not yet expired. */
+typedef int (*tca_revoked_cb)(void *ctx, const unsigned char *serial, size_t serial_len,
+    int64_t revoked_at, int reason, int64_t not_after);
 
 struct tca_store_ops {
 	const char *name;	/* "sqlite" */
@@ -197,6 +293,33 @@ struct tca_store_ops {
 	int (*journal_foreach)(tca_store *st, int64_t from_seq, tca_journal_cb cb, void *ctx);
 	/* Certificates of tenant (NULL = all) in issue order. */
 	int (*cert_foreach)(tca_store *st, const char *tenant, int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx);
+	/*
+	 * v3.  Device certificates of the tenant's active CA matching q, in
+	 * issue order after q->after_cert_id, at most q->limit (indexed by
+	 * tenant, device id and issue order).  NOT_FOUND if the tenant has no
+	 * active CA.
+	 */
+	int (*cert_list)(tca_store *st, const struct tca_cert_query *q,
+	    int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx);
+	/* The device certificate with serial (magnitude) of the tenant's active
+	 * CA, with its DER; NOT_FOUND.  *row: tca_cert_row_clear(). */
+	int (*cert_get)(tca_store *st, const char *tenant, const unsigned char *serial,
+	    size_t serial_len, struct tca_cert_row *row);
+	/* Revoked certificates of the tenant's active CA whose not_after >= now
+	 * (what its CRL lists), in issue order. */
+	int (*revoked_foreach)(tca_store *st, const char *tenant, int64_t now,
+	    tca_revoked_cb cb, void *ctx);
+	/* Every revoked certificate of every active CA whose not_after >= now
+	 * (INT64_MIN: all; the engine's in-memory revocation set is loaded from
+	 * this at start). */
+	int (*revoked_all)(tca_store *st, int64_t now,
+	    int (*cb)(void *ctx, const char *tenant, const unsigned char *serial,
+	    size_t serial_len, int64_t revoked_at, int reason), void *ctx);
+	/* The tenant's active CA's current CRL; NOT_FOUND if none was made yet
+	 * (row->next_number is set then too, unless the tenant has no CA). */
+	int (*crl_get)(tca_store *st, const char *tenant, struct tca_crl_row *row);
+	/* Device certificates of all active CAs by state at now. */
+	int (*cert_counts)(tca_store *st, int64_t now, struct tca_cert_counts *out);
 };
 
 struct tca_store {
@@ -211,6 +334,8 @@ struct tca_store {
  */
 int tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
     char *err, size_t errlen);
+
+void tca_crl_row_clear(struct tca_crl_row *row);
 
 /*
  * Journal hash: SHA-256 over a canonical encoding of the record (documented in

@@ -12,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "committer.h"
@@ -127,6 +131,7 @@ tc_issue(struct tchange *t, const char *tenant, const char *cn)
 	snprintf(subject, sizeof(subject), "CN=%s", cn);
 	fill_cert(t, subject, tenant);
 	t->chg.cert = &t->ci;
+	t->chg.device_id = cn;
 	t->chg.details = "profile=device";
 }
 
@@ -977,7 +982,7 @@ START_TEST(test_open_newer_schema)
 
 	st->ops->close(st);
 	st = NULL;
-	raw_exec("PRAGMA user_version = 3");
+	raw_exec("PRAGMA user_version = 4");
 	ck_assert_int_eq(tca_store_open_sqlite(dbpath, 0, &s2, err, sizeof(err)),
 	    TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_ptr_null(s2);
@@ -1536,7 +1541,9 @@ downgrade_to_v1(void)
 	    "INSERT INTO cas SELECT ca_id, tenant, status, key_type, key_id,"
 	    " created_at, deleted_at, current_cert_id, previous_cert_id"
 	    " FROM cur.cas;"
-	    "INSERT INTO certificates SELECT * FROM cur.certificates;"
+	    "INSERT INTO certificates SELECT cert_id, ca_id, tenant, kind,"
+	    " issuer_hash, serial, subject, fingerprint, not_before, not_after,"
+	    " issued_at, der FROM cur.certificates;"
 	    "INSERT INTO journal SELECT * FROM cur.journal;"
 	    "COMMIT; DETACH cur;", dbpath);
 	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
@@ -1601,9 +1608,9 @@ START_TEST(test_migrate_v1)
 	ro = NULL;
 	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
 
-	/* a read-write open migrates */
+	/* a read-write open migrates (through version 2 to the current one) */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
 	    " 'sqlite_autoindex_certificates_1'"), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type ="
@@ -1645,11 +1652,11 @@ START_TEST(test_migrate_v1)
 	ck_assert_int_eq(commit1(st, &rs), TCA_OK);
 	verify_ok(st, 8, NULL);
 
-	/* reopening a v2 file changes nothing */
+	/* reopening a migrated file changes nothing */
 	st->ops->close(st);
 	st = NULL;
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
 	ca_seen(st, "beta", &cs);
 	assert_renewal_eq(&cs.rs, &want);
 	assert_ca_certs(st, "acme", &keep, &ca);
@@ -1683,6 +1690,2269 @@ START_TEST(test_migrate_v1_dangling)
 	    err, sizeof(err)), TCA_OK);
 	verify_ok(s2, 1, NULL);
 	s2->ops->close(s2);
+}
+END_TEST
+
+/* ============================================== schema version 3: revocation,
+ * CRLs, tenant policy, certificate inventory */
+
+#define T_NOW (T_BASE_MS / 1000)	/* fill_cert: not_before = T_NOW */
+
+/* CERT_REVOKE of the certificate ci describes (NULL: a random unknown serial). */
+static void
+tc_revoke(struct tchange *t, const char *tenant, const struct tca_cert_info *ci,
+    int reason, int64_t revoked_at)
+{
+	tc_base(t, TCA_CHANGE_CERT_REVOKE, "revoke", tenant);
+	if (ci != NULL) {
+		memcpy(t->ci.serial, ci->serial, ci->serial_len);
+		t->ci.serial_len = ci->serial_len;
+	} else {
+		ck_assert_int_eq(RAND_bytes(t->ci.serial, 16), 1);
+		t->ci.serial[0] = (t->ci.serial[0] & 0x7f) | 0x01;
+		t->ci.serial_len = 16;
+	}
+	t->chg.serial = t->ci.serial;
+	t->chg.serial_len = t->ci.serial_len;
+	t->chg.reason = reason;
+	t->chg.revoked_at = revoked_at;
+}
+
+/* CRL_PUBLISH of random bytes standing in for a CRL, valid for a week. */
+static void
+tc_crl(struct tchange *t, const char *tenant, uint64_t number,
+    int64_t this_update, uint64_t entries)
+{
+	tc_base(t, TCA_CHANGE_CRL_PUBLISH, "crl", tenant);
+	ck_assert_int_eq(RAND_bytes(t->der, sizeof(t->der)), 1);
+	t->der[0] = 0x30;
+	t->chg.crl_der = t->der;
+	t->chg.crl_len = sizeof(t->der);
+	t->chg.crl_number = number;
+	t->chg.this_update = this_update;
+	t->chg.next_update = this_update + 7 * 86400;
+	t->chg.crl_entries = entries;
+	snprintf(t->details, sizeof(t->details), "crl-number=%llu",
+	    (unsigned long long)number);
+	t->chg.details = t->details;
+}
+
+static void
+tc_crl_state(struct tchange *t, const char *tenant,
+    const struct tca_renewal_state *rs)
+{
+	tc_base(t, TCA_CHANGE_CRL_STATE, NULL, tenant);
+	t->rs = *rs;
+	t->chg.renewal = &t->rs;
+}
+
+static void
+tc_policy(struct tchange *t, const char *tenant, const char *policy)
+{
+	tc_base(t, TCA_CHANGE_POLICY_SET, "policy-set", tenant);
+	t->chg.policy = policy;
+}
+
+/* Runs sql on a connection of its own; it must fail with want in the message. */
+static void
+raw_exec_fail(const char *sql, const char *want)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	ck_assert_msg(rc != SQLITE_OK, "%s: succeeded", sql);
+	ck_assert_msg(msg != NULL && strstr(msg, want) != NULL,
+	    "%s: \"%s\", want \"%s\"", sql, msg ? msg : "?", want);
+	sqlite3_free(msg);
+	sqlite3_close(db);
+}
+
+/* What revoked_foreach / revoked_all listed. */
+#define RL_MAX 16
+struct rev_list {
+	int n;
+	int stop_after;		/* > 0: the callback stops the walk (77) then */
+	char tenant[RL_MAX][TCA_TENANT_MAX + 1];
+	char serial[RL_MAX][2 * TCA_SERIAL_MAX + 1];
+	int64_t revoked_at[RL_MAX], not_after[RL_MAX];
+	int reason[RL_MAX];
+};
+
+static int
+rev_add(struct rev_list *l, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason, int64_t not_after)
+{
+	ck_assert_int_lt(l->n, RL_MAX);
+	ck_assert_ptr_nonnull(serial);
+	ck_assert_uint_ge(serial_len, 1);
+	ck_assert_uint_le(serial_len, TCA_SERIAL_MAX);
+	snprintf(l->tenant[l->n], sizeof(l->tenant[0]), "%s", tenant);
+	tca_hex(serial, serial_len, l->serial[l->n]);
+	l->revoked_at[l->n] = revoked_at;
+	l->reason[l->n] = reason;
+	l->not_after[l->n] = not_after;
+	l->n++;
+	return l->stop_after > 0 && l->n >= l->stop_after ? 77 : 0;
+}
+
+static int
+rev_cb(void *ctx, const unsigned char *serial, size_t serial_len,
+    int64_t revoked_at, int reason, int64_t not_after)
+{
+	return rev_add(ctx, "", serial, serial_len, revoked_at, reason, not_after);
+}
+
+static int
+rev_all_cb(void *ctx, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason)
+{
+	return rev_add(ctx, tenant, serial, serial_len, revoked_at, reason, -1);
+}
+
+/* revoked_foreach(tenant) or, with tenant NULL, revoked_all. */
+static void
+revoked_list(tca_store *s, const char *tenant, int64_t now, struct rev_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	if (tenant != NULL)
+		ck_assert_int_eq(s->ops->revoked_foreach(s, tenant, now, rev_cb, l),
+		    TCA_OK);
+	else
+		ck_assert_int_eq(s->ops->revoked_all(s, now, rev_all_cb, l), TCA_OK);
+}
+
+/* Index of ci's entry (of tenant, unless NULL) in l, or -1; listed once. */
+static int
+rev_find(const struct rev_list *l, const char *tenant,
+    const struct tca_cert_info *ci)
+{
+	char hex[2 * TCA_SERIAL_MAX + 1];
+	int i, found = -1;
+
+	tca_hex(ci->serial, ci->serial_len, hex);
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->serial[i], hex) != 0 ||
+		    (tenant != NULL && strcmp(l->tenant[i], tenant) != 0))
+			continue;
+		ck_assert_msg(found == -1, "serial %s listed twice", hex);
+		found = i;
+	}
+	return found;
+}
+
+/* What cert_list listed. */
+#define CL_MAX 32
+struct cert_list {
+	int n;
+	int stop_after;		/* > 0: the callback stops the walk (77) then */
+	const char *tenant;	/* every row must be of this tenant */
+	int64_t after;		/* every row must come after this cert_id */
+	int64_t cert_id[CL_MAX], not_before[CL_MAX], not_after[CL_MAX];
+	int64_t issued_at[CL_MAX], revoked_at[CL_MAX];
+	int revoked[CL_MAX], reason[CL_MAX];
+	char serial[CL_MAX][2 * TCA_SERIAL_MAX + 1];
+	char fp[CL_MAX][65];
+	char subject[CL_MAX][TCA_SUBJECT_MAX];
+	char device_id[CL_MAX][TCA_SUBJECT_MAX];
+};
+
+static int
+cert_list_cb(void *ctx, const struct tca_cert_row *row)
+{
+	struct cert_list *l = ctx;
+	int i = l->n;
+
+	ck_assert_int_lt(i, CL_MAX);
+	ck_assert_str_eq(row->tenant, l->tenant);
+	ck_assert_str_eq(row->kind, "device");
+	ck_assert_ptr_null(row->der);
+	ck_assert_uint_eq(row->der_len, 0);
+	ck_assert_ptr_null(row->owned_);
+	/* issue order, after the cursor */
+	ck_assert_int_gt(row->cert_id, i > 0 ? l->cert_id[i - 1] : l->after);
+	l->cert_id[i] = row->cert_id;
+	l->not_before[i] = row->not_before;
+	l->not_after[i] = row->not_after;
+	l->issued_at[i] = row->issued_at;
+	l->revoked[i] = row->revoked;
+	l->revoked_at[i] = row->revoked_at;
+	l->reason[i] = row->reason;
+	if (!row->revoked) {
+		ck_assert_int_eq(row->revoked_at, 0);
+		ck_assert_int_eq(row->reason, 0);
+	}
+	snprintf(l->serial[i], sizeof(l->serial[0]), "%s", row->serial_hex);
+	snprintf(l->fp[i], sizeof(l->fp[0]), "%s", row->fingerprint_hex);
+	snprintf(l->subject[i], sizeof(l->subject[0]), "%s", row->subject);
+	ck_assert_ptr_nonnull(row->device_id);
+	snprintf(l->device_id[i], sizeof(l->device_id[0]), "%s", row->device_id);
+	l->n++;
+	return l->stop_after > 0 && l->n >= l->stop_after ? 77 : 0;
+}
+
+static int
+list_certs(tca_store *s, const char *tenant, const char *device_id,
+    enum tca_cert_state state, int64_t now, int64_t after, size_t limit,
+    struct cert_list *l)
+{
+	struct tca_cert_query q;
+
+	memset(l, 0, sizeof(*l));
+	l->tenant = tenant;
+	l->after = after;
+	memset(&q, 0, sizeof(q));
+	q.tenant = tenant;
+	q.device_id = device_id;
+	q.state = state;
+	q.now = now;
+	q.after_cert_id = after;
+	q.limit = limit;
+	return s->ops->cert_list(s, &q, cert_list_cb, l);
+}
+
+/* Row i of l describes the certificate of t (issued by commit1). */
+static void
+assert_cl_row(const struct cert_list *l, int i, const struct tchange *t)
+{
+	char hex[80];
+
+	ck_assert_int_lt(i, l->n);
+	tca_hex(t->ci.serial, t->ci.serial_len, hex);
+	ck_assert_str_eq(l->serial[i], hex);
+	tca_hex(t->ci.sha256, 32, hex);
+	ck_assert_str_eq(l->fp[i], hex);
+	ck_assert_str_eq(l->subject[i], t->ci.subject);
+	ck_assert_str_eq(l->device_id[i], t->chg.device_id != NULL ?
+	    t->chg.device_id : "");
+	ck_assert_int_eq(l->not_before[i], t->ci.not_before);
+	ck_assert_int_eq(l->not_after[i], t->ci.not_after);
+	ck_assert_int_eq(l->issued_at[i], t->chg.time_ms / 1000);
+}
+
+/* Asserts l lists exactly the certificates of want[0..n), in that order. */
+static void
+assert_cl(const struct cert_list *l, struct tchange *const *want, int n)
+{
+	int i;
+
+	ck_assert_int_eq(l->n, n);
+	for (i = 0; i < n; i++)
+		assert_cl_row(l, i, want[i]);
+}
+
+/* A certificate of tenant's active CA by the serial of t; TCA_OK or not. */
+static int
+cert_get_of(tca_store *s, const char *tenant, const struct tchange *t,
+    struct tca_cert_row *row)
+{
+	return s->ops->cert_get(s, tenant, t->ci.serial, t->ci.serial_len, row);
+}
+
+/* Whether the certificate of t is revoked; when it is, how. */
+static int
+is_revoked(tca_store *s, const char *tenant, const struct tchange *t,
+    int64_t *at, int *reason)
+{
+	struct tca_cert_row row;
+	int revoked;
+
+	ck_assert_int_eq(cert_get_of(s, tenant, t, &row), TCA_OK);
+	revoked = row.revoked;
+	if (at != NULL)
+		*at = row.revoked_at;
+	if (reason != NULL)
+		*reason = row.reason;
+	tca_cert_row_clear(&row);
+	return revoked;
+}
+
+static void
+assert_counts(tca_store *s, int64_t now, uint64_t valid, uint64_t revoked,
+    uint64_t expired)
+{
+	struct tca_cert_counts c;
+
+	memset(&c, 0xab, sizeof(c));
+	ck_assert_int_eq(s->ops->cert_counts(s, now, &c), TCA_OK);
+	ck_assert_uint_eq(c.valid, valid);
+	ck_assert_uint_eq(c.revoked, revoked);
+	ck_assert_uint_eq(c.expired, expired);
+}
+
+/* ------------------------------------------------------------- revoke */
+
+/* /store/revoke/journaled-once */
+START_TEST(test_revoke)
+{
+	static const int bad_reasons[] = { 6, 7, 8, 10, 11, -1 };
+	static const int good_reasons[] = { 0, 1, 2, 3, 4, 5, 9 };
+	struct tchange acme, beta, a1, a2, b1, b2, r, again, bad, d;
+	struct tca_change *chgs[2];
+	struct jcopy j;
+	char hex[80];
+	int64_t at;
+	int res[2], reason;
+	size_t i;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_issue(&a1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &a1), TCA_OK);
+	tc_issue(&a2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &a2), TCA_OK);
+	tc_issue(&b1, "beta", "dev-1");
+	ck_assert_int_eq(commit1(st, &b1), TCA_OK);
+	/* b2 shares a2's serial: fine under another issuer */
+	tc_issue(&b2, "beta", "dev-2");
+	memcpy(b2.ci.serial, a2.ci.serial, sizeof(a2.ci.serial));
+	ck_assert_int_eq(commit1(st, &b2), TCA_OK);
+	ck_assert_int_eq(b2.chg.journal_seq, 6);
+
+	tc_revoke(&r, "acme", &a1.ci, 1, T_NOW + 60);
+	r.chg.details = "by=ops";
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	ck_assert_int_eq(r.chg.journal_seq, 7);
+	ck_assert_int_eq(r.chg.revoked.revoked_at, T_NOW + 60);
+	ck_assert_int_eq(r.chg.revoked.reason, 1);
+	ck_assert_int_eq(r.chg.revoked.not_after, a1.ci.not_after);
+	ck_assert_str_eq(r.chg.revoked.subject, "CN=dev-1");
+	journal_get(st, 7, &j);
+	ck_assert_str_eq(j.op, "revoke");
+	ck_assert_str_eq(j.tenant, "acme");
+	tca_hex(a1.ci.serial, a1.ci.serial_len, hex);
+	ck_assert_str_eq(j.serial, hex);
+	ck_assert_str_eq(j.subject, "CN=dev-1");
+	tca_hex(a1.ci.sha256, 32, hex);
+	ck_assert_str_eq(j.fp, hex);
+	ck_assert_str_eq(j.details, "by=ops");
+	ck_assert_int_eq(j.time_ms, r.chg.time_ms);
+	ck_assert_uint_eq(j.uid, 1000);
+	ck_assert_int_eq(j.pid, 4242);
+	ck_assert_int_eq(is_revoked(st, "acme", &a1, &at, &reason), 1);
+	ck_assert_int_eq(at, T_NOW + 60);
+	ck_assert_int_eq(reason, 1);
+
+	/* again: irreversible, so nothing changes; the first one is reported */
+	tc_revoke(&again, "acme", &a1.ci, 4, T_NOW + 120);
+	ck_assert_int_eq(commit1(st, &again), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(again.chg.journal_seq, 0);
+	ck_assert_int_eq(again.chg.revoked.revoked_at, T_NOW + 60);
+	ck_assert_int_eq(again.chg.revoked.reason, 1);
+	ck_assert_int_eq(again.chg.revoked.not_after, a1.ci.not_after);
+	ck_assert_str_eq(again.chg.revoked.subject, "CN=dev-1");
+	ck_assert_int_eq(journal_count(st), 7);
+	ck_assert_int_eq(is_revoked(st, "acme", &a1, &at, &reason), 1);
+	ck_assert_int_eq(at, T_NOW + 60);
+	ck_assert_int_eq(reason, 1);
+
+	/* twice in one batch: the second one sees the first */
+	tc_revoke(&r, "acme", &a2.ci, 0, T_NOW + 70);
+	tc_revoke(&again, "acme", &a2.ci, 5, T_NOW + 80);
+	chgs[0] = &r.chg;
+	chgs[1] = &again.chg;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 2, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(r.chg.journal_seq, 8);
+	ck_assert_int_eq(again.chg.journal_seq, 0);
+	ck_assert_int_eq(again.chg.revoked.revoked_at, T_NOW + 70);
+	ck_assert_int_eq(again.chg.revoked.reason, 0);
+	ck_assert_str_eq(again.chg.revoked.subject, "CN=dev-2");
+	/* beta's certificate with the same serial is another certificate */
+	ck_assert_int_eq(is_revoked(st, "beta", &b2, NULL, NULL), 0);
+	ck_assert_int_eq(is_revoked(st, "beta", &b1, NULL, NULL), 0);
+
+	/* not found: unknown serial, another tenant's, the CA's own, a
+	 * prefix of a serial, a tenant without a CA */
+	tc_revoke(&bad, "acme", NULL, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	tc_revoke(&bad, "acme", &b1.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_revoke(&bad, "acme", &acme.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_revoke(&bad, "beta", &beta.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.serial_len = b1.ci.serial_len - 1;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_revoke(&bad, "nobody", &a1.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 8);
+
+	/* malformed */
+	for (i = 0; i < sizeof(bad_reasons) / sizeof(bad_reasons[0]); i++) {
+		tc_revoke(&bad, "beta", &b1.ci, bad_reasons[i], T_NOW);
+		ck_assert_msg(commit1(st, &bad) == TCA_ERR_INVALID_ARG,
+		    "reason %d accepted", bad_reasons[i]);
+	}
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.serial_len = 0;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.serial = bad.der;	/* 21 readable bytes */
+	bad.chg.serial_len = TCA_SERIAL_MAX + 1;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.serial = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.op = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_revoke(&bad, "beta", &b1.ci, 1, T_NOW);
+	bad.chg.op = "";
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	ck_assert_int_eq(is_revoked(st, "beta", &b1, NULL, NULL), 0);
+	ck_assert_int_eq(journal_count(st), 8);
+
+	/* every reason the store takes (the table's CHECK agrees) */
+	for (i = 0; i < sizeof(good_reasons) / sizeof(good_reasons[0]); i++) {
+		tc_issue(&d, "beta", "dev-r");
+		ck_assert_int_eq(commit1(st, &d), TCA_OK);
+		tc_revoke(&r, "beta", &d.ci, good_reasons[i], T_NOW + (int64_t)i);
+		ck_assert_msg(commit1(st, &r) == TCA_OK, "reason %d refused",
+		    good_reasons[i]);
+		ck_assert_int_eq(r.chg.revoked.reason, good_reasons[i]);
+		ck_assert_int_eq(is_revoked(st, "beta", &d, &at, &reason), 1);
+		ck_assert_int_eq(reason, good_reasons[i]);
+		ck_assert_int_eq(at, T_NOW + (int64_t)i);
+	}
+	verify_ok(st, 8 + 2 * 7, NULL);
+}
+END_TEST
+
+/* /store/revoke/irreversible-through-sql */
+START_TEST(test_revoke_sql)
+{
+	struct tchange ca, d1, d2, r;
+	char sql[512];
+	int64_t at;
+	int reason;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+	tc_revoke(&r, "acme", &d1.ci, 1, T_NOW + 5);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+
+	raw_exec_fail("UPDATE revocations SET reason = 0",
+	    "revocation is irreversible");
+	raw_exec_fail("UPDATE revocations SET revoked_at = revoked_at + 1",
+	    "revocation is irreversible");
+	raw_exec_fail("DELETE FROM revocations", "revocation is irreversible");
+	/* the table takes no reason commit() refuses either */
+	snprintf(sql, sizeof(sql), "INSERT INTO revocations (cert_id, ca_id,"
+	    " revoked_at, reason, not_after) SELECT cert_id, ca_id, 1, 6,"
+	    " not_after FROM certificates WHERE subject = 'CN=dev-2'");
+	raw_exec_fail(sql, "CHECK constraint failed");
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM revocations"), 1);
+	ck_assert_int_eq(is_revoked(st, "acme", &d1, &at, &reason), 1);
+	ck_assert_int_eq(at, T_NOW + 5);
+	ck_assert_int_eq(reason, 1);
+	ck_assert_int_eq(is_revoked(st, "acme", &d2, NULL, NULL), 0);
+	verify_ok(st, 4, NULL);
+}
+END_TEST
+
+/* /store/revoke/only-the-active-ca */
+START_TEST(test_revoke_deleted_ca)
+{
+	struct tchange ca, d1, d2, del, ca2, n1, r;
+	struct tca_cert_row row;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+	tc_revoke(&r, "acme", &d1.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+
+	/* no active CA */
+	tc_revoke(&r, "acme", &d2.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(r.chg.journal_seq, 0);
+
+	/* the tenant's new CA did not issue the old certificates */
+	tc_ca_create(&ca2, "acme");
+	ck_assert_int_eq(commit1(st, &ca2), TCA_OK);
+	tc_revoke(&r, "acme", &d2.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_ERR_NOT_FOUND);
+	tc_revoke(&r, "acme", &d1.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "acme", &d1, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "acme", &d2, &row), TCA_ERR_NOT_FOUND);
+	tc_issue(&n1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &n1), TCA_OK);
+	tc_revoke(&r, "acme", &n1.ci, 3, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	ck_assert_int_eq(r.chg.journal_seq, 8);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM revocations"), 2);
+	verify_ok(st, 8, NULL);
+}
+END_TEST
+
+/* /store/revoke/revoked-foreach-and-all */
+START_TEST(test_revoked_foreach)
+{
+	struct tchange acme, beta, d0, d1, d2, d3, e0, r, del, acme2, f0;
+	struct rev_list l;
+	char hex[80];
+	int i;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_issue(&d0, "acme", "dev-0");
+	ck_assert_int_eq(commit1(st, &d0), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	d1.ci.not_after = T_NOW - 10;	/* expired before now */
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+	tc_issue(&d3, "acme", "dev-3");
+	ck_assert_int_eq(commit1(st, &d3), TCA_OK);
+	tc_issue(&e0, "beta", "dev-0");
+	ck_assert_int_eq(commit1(st, &e0), TCA_OK);
+
+	/* nothing revoked yet */
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+	revoked_list(st, NULL, T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+
+	tc_revoke(&r, "acme", &d2.ci, 1, T_NOW + 5);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_revoke(&r, "acme", &d1.ci, 4, T_NOW + 6);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	/* the out field tells the caller it is out of the CRL already */
+	ck_assert_int_eq(r.chg.revoked.not_after, T_NOW - 10);
+	tc_revoke(&r, "acme", &d0.ci, 5, T_NOW + 7);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_revoke(&r, "beta", &e0.ci, 9, T_NOW + 8);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+
+	/* unexpired ones of the tenant's active CA only */
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(rev_find(&l, NULL, &d1.ci), -1);
+	ck_assert_int_eq(rev_find(&l, NULL, &d3.ci), -1);
+	ck_assert_int_eq(rev_find(&l, NULL, &e0.ci), -1);
+	i = rev_find(&l, NULL, &d0.ci);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.revoked_at[i], T_NOW + 7);
+	ck_assert_int_eq(l.reason[i], 5);
+	ck_assert_int_eq(l.not_after[i], d0.ci.not_after);
+	i = rev_find(&l, NULL, &d2.ci);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.revoked_at[i], T_NOW + 5);
+	ck_assert_int_eq(l.reason[i], 1);
+	ck_assert_int_eq(l.not_after[i], d2.ci.not_after);
+	tca_hex(d2.ci.serial, d2.ci.serial_len, hex);
+	ck_assert_str_eq(l.serial[i], hex);
+	/* earlier, d1 was still in force */
+	revoked_list(st, "acme", T_NOW - 20, &l);
+	ck_assert_int_eq(l.n, 3);
+	i = rev_find(&l, NULL, &d1.ci);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.not_after[i], T_NOW - 10);
+	ck_assert_int_eq(l.reason[i], 4);
+	/* not_after == now still lists, one second later not */
+	revoked_list(st, "acme", d0.ci.not_after, &l);
+	ck_assert_int_eq(l.n, 2);
+	revoked_list(st, "acme", d0.ci.not_after + 1, &l);
+	ck_assert_int_eq(l.n, 0);
+	revoked_list(st, "beta", T_NOW, &l);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_ge(rev_find(&l, NULL, &e0.ci), 0);
+	ck_assert_int_eq(l.reason[0], 9);
+	revoked_list(st, "nobody", T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+
+	/* across tenants */
+	revoked_list(st, NULL, T_NOW, &l);
+	ck_assert_int_eq(l.n, 3);
+	i = rev_find(&l, "acme", &d0.ci);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.revoked_at[i], T_NOW + 7);
+	ck_assert_int_eq(l.reason[i], 5);
+	ck_assert_int_ge(rev_find(&l, "acme", &d2.ci), 0);
+	i = rev_find(&l, "beta", &e0.ci);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.revoked_at[i], T_NOW + 8);
+	ck_assert_int_eq(l.reason[i], 9);
+	ck_assert_int_eq(rev_find(&l, NULL, &d1.ci), -1);
+	revoked_list(st, NULL, T_NOW - 20, &l);
+	ck_assert_int_eq(l.n, 4);
+
+	/* a callback stops the walks */
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(st->ops->revoked_foreach(st, "acme", T_NOW, rev_cb, &l), 77);
+	ck_assert_int_eq(l.n, 1);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	ck_assert_int_eq(st->ops->revoked_all(st, T_NOW, rev_all_cb, &l), 77);
+	ck_assert_int_eq(l.n, 2);
+
+	/* a new CA of the tenant starts without the old CA's revocations */
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+	tc_ca_create(&acme2, "acme");
+	ck_assert_int_eq(commit1(st, &acme2), TCA_OK);
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+	revoked_list(st, NULL, T_NOW, &l);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_ge(rev_find(&l, "beta", &e0.ci), 0);
+	tc_issue(&f0, "acme", "dev-0");
+	ck_assert_int_eq(commit1(st, &f0), TCA_OK);
+	tc_revoke(&r, "acme", &f0.ci, 0, T_NOW + 9);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_ge(rev_find(&l, NULL, &f0.ci), 0);
+	revoked_list(st, NULL, T_NOW, &l);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_ge(rev_find(&l, "acme", &f0.ci), 0);
+	ck_assert_int_ge(rev_find(&l, "beta", &e0.ci), 0);
+	/* and a deleted CA's revocations leave revoked_all */
+	tc_ca_delete(&del, "beta");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	revoked_list(st, NULL, T_NOW, &l);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_ge(rev_find(&l, "acme", &f0.ci), 0);
+	revoked_list(st, "beta", T_NOW, &l);
+	ck_assert_int_eq(l.n, 0);
+	verify_ok(st, 16, NULL);
+}
+END_TEST
+
+/*
+ * /store/revoke/revoked-foreach-in-issue-order
+ *
+ * store.h promises issue order (the CRL's entries follow it), whatever the
+ * order of the revocations.
+ */
+START_TEST(test_revoked_order)
+{
+	struct tchange ca, d[3], r;
+	struct rev_list l;
+	int i;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	for (i = 0; i < 3; i++) {
+		tc_issue(&d[i], "acme", "dev");
+		ck_assert_int_eq(commit1(st, &d[i]), TCA_OK);
+	}
+	/* revoked last-issued first */
+	for (i = 2; i >= 0; i--) {
+		tc_revoke(&r, "acme", &d[i].ci, 1, T_NOW + 10 * (3 - i));
+		ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	}
+	revoked_list(st, "acme", T_NOW, &l);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_msg(rev_find(&l, NULL, &d[0].ci) == 0 &&
+	    rev_find(&l, NULL, &d[1].ci) == 1 && rev_find(&l, NULL, &d[2].ci) == 2,
+	    "revoked_foreach is not in issue order");
+}
+END_TEST
+
+/* -------------------------------------------------------------------- crl */
+
+/* The tenant's current CRL is the one t published. */
+static void
+assert_crl(tca_store *s, const char *tenant, const struct tchange *t)
+{
+	struct tca_crl_row row;
+
+	memset(&row, 0xab, sizeof(row));
+	ck_assert_int_eq(s->ops->crl_get(s, tenant, &row), TCA_OK);
+	ck_assert_uint_eq(row.crl_number, t->chg.crl_number);
+	ck_assert_int_eq(row.this_update, t->chg.this_update);
+	ck_assert_int_eq(row.next_update, t->chg.next_update);
+	ck_assert_uint_eq(row.entries, t->chg.crl_entries);
+	ck_assert_ptr_nonnull(row.der);
+	ck_assert_uint_eq(row.der_len, t->chg.crl_len);
+	ck_assert_mem_eq(row.der, t->chg.crl_der, t->chg.crl_len);
+	tca_crl_row_clear(&row);
+	ck_assert_ptr_null(row.der);
+}
+
+static void
+assert_no_crl(tca_store *s, const char *tenant)
+{
+	struct tca_crl_row row;
+
+	memset(&row, 0xab, sizeof(row));
+	ck_assert_int_eq(s->ops->crl_get(s, tenant, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_ptr_null(row.der);
+	tca_crl_row_clear(&row);
+}
+
+/* /store/crl/numbers-grow */
+START_TEST(test_crl)
+{
+	struct tchange acme, beta, c1, c5, c, del, acme2, b1, cs[3];
+	struct tca_change *chgs[3];
+	struct jcopy j;
+	int res[3];
+
+	tc_crl(&c, "acme", 1, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_NOT_FOUND);
+	assert_no_crl(st, "acme");
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	assert_no_crl(st, "acme");
+
+	tc_crl(&c1, "acme", 1, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &c1), TCA_OK);
+	ck_assert_int_eq(c1.chg.journal_seq, 3);
+	journal_get(st, 3, &j);
+	ck_assert_str_eq(j.op, "crl");
+	ck_assert_str_eq(j.tenant, "acme");
+	ck_assert_str_eq(j.subject, "CN=acme");
+	ck_assert_str_eq(j.serial, "");
+	ck_assert_str_eq(j.fp, "");
+	ck_assert_str_eq(j.details, "crl-number=1");
+	ck_assert_int_eq(j.time_ms, c1.chg.time_ms);
+	assert_crl(st, "acme", &c1);
+	assert_no_crl(st, "beta");
+
+	/* the same or a lower number is in use */
+	tc_crl(&c, "acme", 1, T_NOW + 60, 1);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(c.chg.journal_seq, 0);
+	assert_crl(st, "acme", &c1);
+	tc_crl(&c5, "acme", 5, T_NOW + 60, 2);
+	ck_assert_int_eq(commit1(st, &c5), TCA_OK);
+	ck_assert_int_eq(c5.chg.journal_seq, 4);
+	assert_crl(st, "acme", &c5);
+	tc_crl(&c, "acme", 3, T_NOW + 120, 2);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	tc_crl(&c, "acme", 5, T_NOW + 120, 2);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	assert_crl(st, "acme", &c5);
+	ck_assert_int_eq(journal_count(st), 4);
+
+	/* numbers are per tenant */
+	tc_crl(&b1, "beta", 1, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &b1), TCA_OK);
+	assert_crl(st, "beta", &b1);
+	assert_crl(st, "acme", &c5);
+
+	/* malformed */
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	c.chg.next_update = c.chg.this_update;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	c.chg.next_update = c.chg.this_update - 1;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", 0, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", (uint64_t)INT64_MAX + 1, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	c.chg.crl_der = NULL;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	c.chg.crl_len = 0;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	c.chg.op = NULL;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(c.chg.journal_seq, 0);
+	assert_crl(st, "acme", &c5);
+
+	/* in one batch: each sees the one before */
+	tc_crl(&cs[0], "acme", 7, T_NOW + 200, 3);
+	tc_crl(&cs[1], "acme", 8, T_NOW + 300, 4);
+	tc_crl(&cs[2], "acme", 8, T_NOW + 400, 5);
+	chgs[0] = &cs[0].chg;
+	chgs[1] = &cs[1].chg;
+	chgs[2] = &cs[2].chg;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 3, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_OK);
+	ck_assert_int_eq(res[2], TCA_ERR_ALREADY_EXISTS);
+	ck_assert_int_eq(cs[1].chg.journal_seq, 7);
+	assert_crl(st, "acme", &cs[1]);
+
+	/* through SQL: the number only grows, the row stays */
+	raw_exec_fail("UPDATE crls SET crl_number = 4 WHERE tenant = 'acme'",
+	    "CRL numbers only grow");
+	raw_exec_fail("UPDATE crls SET crl_number = crl_number", "CRL numbers only grow");
+	raw_exec_fail("UPDATE crls SET crl_number = 0", "CRL numbers only grow");
+	raw_exec_fail("DELETE FROM crls", "CRLs are replaced, never deleted");
+	assert_crl(st, "acme", &cs[1]);
+
+	/* the tenant's next CA continues after its old CA's numbers */
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	assert_no_crl(st, "acme");
+	tc_crl(&c, "acme", 9, T_NOW, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_NOT_FOUND);
+	tc_ca_create(&acme2, "acme");
+	ck_assert_int_eq(commit1(st, &acme2), TCA_OK);
+	assert_no_crl(st, "acme");
+	tc_crl(&c, "acme", 1, T_NOW + 500, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	tc_crl(&c, "acme", 8, T_NOW + 500, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	assert_no_crl(st, "acme");
+	tc_crl(&c, "acme", 9, T_NOW + 500, 0);
+	ck_assert_int_eq(commit1(st, &c), TCA_OK);
+	ck_assert_int_eq(c.chg.journal_seq, 10);
+	assert_crl(st, "acme", &c);
+	journal_get(st, 10, &j);
+	ck_assert_str_eq(j.op, "crl");
+	ck_assert_str_eq(j.subject, "CN=acme");
+	/* the old CA's CRL row is kept, the number unique for the tenant */
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM crls WHERE tenant = 'acme'"), 2);
+	/* beta unaffected */
+	assert_crl(st, "beta", &b1);
+	verify_ok(st, 10, NULL);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- policy */
+
+/* What foreach_ca and get_ca show of one tenant's active CA (v3 fields). */
+struct ca_v3 {
+	const char *tenant;
+	int n;
+	struct tca_renewal_state renewal, crl;
+	int policy_null;
+	char policy[16400];
+};
+
+static int
+ca_v3_cb(void *ctx, const struct tca_ca_row *row)
+{
+	struct ca_v3 *cv = ctx;
+
+	if (strcmp(row->tenant, cv->tenant) != 0 || row->status != TCA_CA_ACTIVE)
+		return 0;
+	cv->n++;
+	cv->renewal = row->renewal;
+	cv->crl = row->crl;
+	cv->policy_null = row->policy == NULL;
+	if (row->policy != NULL) {
+		ck_assert_uint_lt(strlen(row->policy), sizeof(cv->policy));
+		snprintf(cv->policy, sizeof(cv->policy), "%s", row->policy);
+	}
+	return 0;
+}
+
+/* Asserts get_ca and foreach_ca agree on tenant's CA; fills cv. */
+static void
+ca_v3(tca_store *s, const char *tenant, struct ca_v3 *cv)
+{
+	struct tca_ca_row row;
+
+	memset(cv, 0, sizeof(*cv));
+	cv->tenant = tenant;
+	ck_assert_int_eq(s->ops->foreach_ca(s, 1, ca_v3_cb, cv), TCA_OK);
+	ck_assert_int_eq(cv->n, 1);
+	ck_assert_int_eq(s->ops->get_ca(s, tenant, &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &cv->renewal);
+	assert_renewal_eq(&row.crl, &cv->crl);
+	ck_assert_int_eq(row.policy == NULL, cv->policy_null);
+	if (row.policy != NULL)
+		ck_assert_str_eq(row.policy, cv->policy);
+	tca_ca_row_clear(&row);
+	ck_assert_ptr_null(row.policy);
+}
+
+struct jdetails {
+	int64_t want;
+	size_t len;
+	char head[64];
+};
+
+static int
+jdetails_cb(void *ctx, const struct tca_journal_record *rec)
+{
+	struct jdetails *jd = ctx;
+
+	if (rec->seq != jd->want)
+		return 0;
+	jd->len = strlen(rec->details);
+	snprintf(jd->head, sizeof(jd->head), "%s", rec->details);
+	return 1;
+}
+
+/* /store/policy/set-journaled */
+START_TEST(test_policy)
+{
+	static char big[16386];
+	static const char text[] = "validity-days=30\nkey-types=ec-p256,ec-p384\n";
+	struct tchange acme, beta, p, bad, re, del, acme2;
+	struct tca_renewal_state rs;
+	struct ca_v3 cv;
+	struct jdetails jd;
+	struct jcopy j;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	ca_v3(st, "acme", &cv);
+	ck_assert_int_eq(cv.policy_null, 0);	/* "" = the defaults */
+	ck_assert_str_eq(cv.policy, "");
+	assert_renewal_clear(&cv.crl);
+
+	tc_policy(&p, "acme", text);
+	p.chg.details = "ignored: the text is the details";
+	ck_assert_int_eq(commit1(st, &p), TCA_OK);
+	ck_assert_int_eq(p.chg.journal_seq, 3);
+	journal_get(st, 3, &j);
+	ck_assert_str_eq(j.op, "policy-set");
+	ck_assert_str_eq(j.tenant, "acme");
+	ck_assert_str_eq(j.subject, "CN=acme");
+	ck_assert_str_eq(j.serial, "");
+	ck_assert_str_eq(j.fp, "");
+	ck_assert_str_eq(j.details, text);
+	ck_assert_int_eq(j.time_ms, p.chg.time_ms);
+	ca_v3(st, "acme", &cv);
+	ck_assert_str_eq(cv.policy, text);
+	ca_v3(st, "beta", &cv);
+	ck_assert_str_eq(cv.policy, "");
+
+	/* back to the defaults */
+	tc_policy(&p, "acme", "");
+	ck_assert_int_eq(commit1(st, &p), TCA_OK);
+	ck_assert_int_eq(p.chg.journal_seq, 4);
+	journal_get(st, 4, &j);
+	ck_assert_str_eq(j.details, "");
+	ca_v3(st, "acme", &cv);
+	ck_assert_int_eq(cv.policy_null, 0);
+	ck_assert_str_eq(cv.policy, "");
+
+	/* malformed / no CA */
+	tc_policy(&bad, "acme", NULL);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	memset(big, 'a', 16385);
+	big[16385] = '\0';
+	tc_policy(&bad, "acme", big);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_policy(&bad, "acme", text);
+	bad.chg.op = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_policy(&bad, "nobody", text);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 4);
+
+	/* the longest policy, whole in the row and the journal */
+	big[16384] = '\0';
+	tc_policy(&p, "acme", big);
+	ck_assert_int_eq(commit1(st, &p), TCA_OK);
+	ck_assert_int_eq(p.chg.journal_seq, 5);
+	memset(&jd, 0, sizeof(jd));
+	jd.want = 5;
+	ck_assert_int_eq(st->ops->journal_foreach(st, 5, jdetails_cb, &jd), 1);
+	ck_assert_uint_eq(jd.len, 16384);
+	ca_v3(st, "acme", &cv);
+	ck_assert_uint_eq(strlen(cv.policy), 16384);
+	ck_assert_str_eq(cv.policy, big);
+
+	/* kept across re-issuance and renewal bookkeeping */
+	memset(&rs, 0, sizeof(rs));
+	rs.failed = 1;
+	tc_renewal(&p, "acme", &rs);
+	ck_assert_int_eq(commit1(st, &p), TCA_OK);
+	tc_reissue(&re, "acme", acme.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &re), TCA_OK);
+	ca_v3(st, "acme", &cv);
+	ck_assert_str_eq(cv.policy, big);
+
+	/* a deleted CA's policy is gone with it; a new CA starts at "" */
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	tc_policy(&bad, "acme", text);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_ca_create(&acme2, "acme");
+	ck_assert_int_eq(commit1(st, &acme2), TCA_OK);
+	ca_v3(st, "acme", &cv);
+	ck_assert_str_eq(cv.policy, "");
+	verify_ok(st, 8, NULL);
+}
+END_TEST
+
+/* /store/policy/crl-state-not-journaled */
+START_TEST(test_crl_state)
+{
+	struct tchange ca, s1, bad, rn, del;
+	struct tca_renewal_state want, ren, zero;
+	struct ca_v3 cv;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	ca_v3(st, "acme", &cv);
+	assert_renewal_clear(&cv.crl);
+
+	memset(&want, 0, sizeof(want));
+	want.failed = 1;
+	snprintf(want.reason, sizeof(want.reason), "token: CKR_DEVICE_ERROR "
+	    "while signing the CRL of \"CN=acme\"");
+	want.attempts = 4000000000u;
+	want.failed_since = T_NOW - 3600;
+	want.next_retry = T_NOW + 600;
+	want.alerted = 1;
+	tc_crl_state(&s1, "acme", &want);
+	s1.rs.expiry_alerted = 1;	/* not part of the CRL state: reads 0 */
+	ck_assert_int_eq(commit1(st, &s1), TCA_OK);
+	ck_assert_int_eq(s1.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 1);
+	ca_v3(st, "acme", &cv);
+	assert_renewal_eq(&cv.crl, &want);
+	assert_renewal_clear(&cv.renewal);
+
+	/* the two states are independent */
+	memset(&ren, 0, sizeof(ren));
+	ren.failed = 1;
+	ren.attempts = 2;
+	ren.expiry_alerted = 1;
+	snprintf(ren.reason, sizeof(ren.reason), "renewal");
+	tc_renewal(&rn, "acme", &ren);
+	ck_assert_int_eq(commit1(st, &rn), TCA_OK);
+	ca_v3(st, "acme", &cv);
+	assert_renewal_eq(&cv.crl, &want);
+	assert_renewal_eq(&cv.renewal, &ren);
+	memset(&zero, 0, sizeof(zero));
+	tc_crl_state(&s1, "acme", &zero);
+	s1.chg.op = "ignored";
+	ck_assert_int_eq(commit1(st, &s1), TCA_OK);
+	ck_assert_int_eq(s1.chg.journal_seq, 0);
+	ca_v3(st, "acme", &cv);
+	assert_renewal_clear(&cv.crl);
+	assert_renewal_eq(&cv.renewal, &ren);
+
+	/* malformed / no CA */
+	tc_crl_state(&bad, "acme", &want);
+	bad.chg.renewal = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_crl_state(&bad, "acme", &want);
+	memset(bad.rs.reason, 'x', sizeof(bad.rs.reason));
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_crl_state(&bad, "nobody", &want);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	tc_crl_state(&bad, "acme", &want);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	verify_ok(st, 2, NULL);
+}
+END_TEST
+
+/* -------------------------------------------------------------- inventory */
+
+/* /store/inventory/paging-and-device */
+START_TEST(test_cert_list)
+{
+	static const char *const ids[7] = { "d-a", "d-b", "d-a", "d-c", "d-a",
+	    "d-b", "d-c" };
+	struct tchange acme, beta, a[7], b[7];
+	struct tchange *want[7];
+	struct cert_list l;
+	struct tca_cert_query q;
+	int64_t seen[8], after;
+	int i, k, page, nseen;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	/* the tenants' certificates interleaved in issue order */
+	for (i = 0; i < 7; i++) {
+		tc_issue(&a[i], "acme", ids[i]);
+		ck_assert_int_eq(commit1(st, &a[i]), TCA_OK);
+		tc_issue(&b[i], "beta", "d-a");
+		ck_assert_int_eq(commit1(st, &b[i]), TCA_OK);
+		want[i] = &a[i];
+	}
+
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	assert_cl(&l, want, 7);
+	for (i = 0; i < 7; i++)
+		ck_assert_int_eq(l.revoked[i], 0);
+	ck_assert_int_eq(list_certs(st, "beta", NULL, TCA_CERT_ANY, T_NOW, 0,
+	    SIZE_MAX, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 7);
+	assert_cl_row(&l, 6, &b[6]);
+
+	/* three pages over seven certificates: no duplicates, no gaps */
+	nseen = 0;
+	after = 0;
+	for (page = 0; page < 4; page++) {
+		ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW,
+		    after, 3, &l), TCA_OK);
+		ck_assert_int_eq(l.n, page < 2 ? 3 : page == 2 ? 1 : 0);
+		for (k = 0; k < l.n; k++) {
+			assert_cl_row(&l, k, want[nseen]);
+			seen[nseen++] = l.cert_id[k];
+		}
+		if (l.n > 0)
+			after = l.cert_id[l.n - 1];
+	}
+	ck_assert_int_eq(nseen, 7);
+	for (k = 1; k < nseen; k++)
+		ck_assert_int_gt(seen[k], seen[k - 1]);
+
+	/* by device: exactly that id, paged as well */
+	ck_assert_int_eq(list_certs(st, "acme", "d-a", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &a[0];
+	want[1] = &a[2];
+	want[2] = &a[4];
+	assert_cl(&l, want, 3);
+	ck_assert_int_eq(list_certs(st, "acme", "d-a", TCA_CERT_ANY, T_NOW, 0, 2,
+	    &l), TCA_OK);
+	assert_cl(&l, want, 2);
+	ck_assert_int_eq(list_certs(st, "acme", "d-a", TCA_CERT_ANY, T_NOW,
+	    l.cert_id[1], 2, &l), TCA_OK);
+	assert_cl(&l, want + 2, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "d-c", TCA_CERT_ANY, T_NOW, 0, 1,
+	    &l), TCA_OK);
+	want[0] = &a[3];
+	want[1] = &a[6];
+	assert_cl(&l, want, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "d-c", TCA_CERT_ANY, T_NOW,
+	    l.cert_id[0], 1, &l), TCA_OK);
+	assert_cl(&l, want + 1, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "d-c", TCA_CERT_ANY, T_NOW,
+	    l.cert_id[0], 1, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "beta", "d-a", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 7);
+	ck_assert_int_eq(list_certs(st, "acme", "d-", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", "", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", "d-b", TCA_CERT_ANY, T_NOW,
+	    a[6].chg.journal_seq + 100, 100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+
+	/* a callback stops the walk */
+	memset(&l, 0, sizeof(l));
+	l.tenant = "acme";
+	l.stop_after = 2;
+	memset(&q, 0, sizeof(q));
+	q.tenant = "acme";
+	q.limit = 100;
+	ck_assert_int_eq(st->ops->cert_list(st, &q, cert_list_cb, &l), 77);
+	ck_assert_int_eq(l.n, 2);
+
+	/* no active CA; bad queries */
+	ck_assert_int_eq(list_certs(st, "nobody", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(list_certs(st, "nobody", "d-a", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 0,
+	    &l), TCA_ERR_INVALID_ARG);
+	memset(&q, 0, sizeof(q));
+	q.limit = 10;
+	ck_assert_int_eq(st->ops->cert_list(st, &q, cert_list_cb, &l),
+	    TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->cert_list(st, NULL, cert_list_cb, &l),
+	    TCA_ERR_INVALID_ARG);
+	q.tenant = "acme";
+	ck_assert_int_eq(st->ops->cert_list(st, &q, NULL, &l), TCA_ERR_INVALID_ARG);
+}
+END_TEST
+
+/* /store/inventory/state-filters-and-counts */
+START_TEST(test_cert_list_states)
+{
+	struct tchange acme, beta, v0, x0, r0, rx, v1, bv, bx, br, r, del;
+	struct tchange *want[5];
+	struct cert_list l;
+	const int64_t now = T_NOW + 1000;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_issue(&v0, "acme", "dev-v");
+	ck_assert_int_eq(commit1(st, &v0), TCA_OK);
+	tc_issue(&x0, "acme", "dev-x");
+	x0.ci.not_after = T_NOW + 100;
+	ck_assert_int_eq(commit1(st, &x0), TCA_OK);
+	tc_issue(&r0, "acme", "dev-r");
+	ck_assert_int_eq(commit1(st, &r0), TCA_OK);
+	tc_issue(&rx, "acme", "dev-r");
+	rx.ci.not_after = T_NOW + 100;
+	ck_assert_int_eq(commit1(st, &rx), TCA_OK);
+	tc_issue(&v1, "acme", "dev-v");
+	ck_assert_int_eq(commit1(st, &v1), TCA_OK);
+	tc_issue(&bv, "beta", "dev-v");
+	ck_assert_int_eq(commit1(st, &bv), TCA_OK);
+	tc_issue(&bx, "beta", "dev-x");
+	bx.ci.not_after = T_NOW + 100;
+	ck_assert_int_eq(commit1(st, &bx), TCA_OK);
+	tc_issue(&br, "beta", "dev-r");
+	ck_assert_int_eq(commit1(st, &br), TCA_OK);
+	tc_revoke(&r, "acme", &r0.ci, 1, T_NOW + 10);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_revoke(&r, "acme", &rx.ci, 4, T_NOW + 20);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_revoke(&r, "beta", &br.ci, 0, T_NOW + 30);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+
+	/* now: after every not_before, after x0's and rx's not_after */
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_VALID, now, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &v0;
+	want[1] = &v1;
+	assert_cl(&l, want, 2);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_EXPIRED, now, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &x0;
+	assert_cl(&l, want, 1);
+	ck_assert_int_eq(l.revoked[0], 0);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_REVOKED, now, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &r0;
+	want[1] = &rx;
+	assert_cl(&l, want, 2);
+	ck_assert_int_eq(l.revoked[0], 1);
+	ck_assert_int_eq(l.revoked_at[0], T_NOW + 10);
+	ck_assert_int_eq(l.reason[0], 1);
+	ck_assert_int_eq(l.revoked[1], 1);
+	ck_assert_int_eq(l.revoked_at[1], T_NOW + 20);
+	ck_assert_int_eq(l.reason[1], 4);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, now, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &v0;
+	want[1] = &x0;
+	want[2] = &r0;
+	want[3] = &rx;
+	want[4] = &v1;
+	assert_cl(&l, want, 5);
+	ck_assert_int_eq(l.revoked[2], 1);
+	ck_assert_int_eq(l.reason[3], 4);
+	ck_assert_int_eq(l.revoked[4], 0);
+	/* states with a device and a page */
+	ck_assert_int_eq(list_certs(st, "acme", "dev-r", TCA_CERT_REVOKED, now, 0,
+	    1, &l), TCA_OK);
+	want[0] = &r0;
+	want[1] = &rx;
+	assert_cl(&l, want, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-r", TCA_CERT_REVOKED, now,
+	    l.cert_id[0], 1, &l), TCA_OK);
+	assert_cl(&l, want + 1, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-r", TCA_CERT_VALID, now, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-v", TCA_CERT_EXPIRED, now, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-x", TCA_CERT_EXPIRED, now, 0,
+	    100, &l), TCA_OK);
+	want[0] = &x0;
+	assert_cl(&l, want, 1);
+	ck_assert_int_eq(list_certs(st, "beta", NULL, TCA_CERT_REVOKED, now, 0,
+	    100, &l), TCA_OK);
+	want[0] = &br;
+	assert_cl(&l, want, 1);
+	/* earlier, x0 was valid; not_after == now is still valid */
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_VALID, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &v0;
+	want[1] = &x0;
+	want[2] = &v1;
+	assert_cl(&l, want, 3);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_VALID, T_NOW + 100,
+	    0, 100, &l), TCA_OK);
+	assert_cl(&l, want, 3);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_EXPIRED, T_NOW + 100,
+	    0, 100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_EXPIRED, T_NOW + 101,
+	    0, 100, &l), TCA_OK);
+	want[0] = &x0;
+	assert_cl(&l, want, 1);
+
+	/* counts over every active CA; revoked ones count as revoked even
+	 * once expired */
+	assert_counts(st, now, 3, 3, 2);
+	assert_counts(st, T_NOW, 5, 3, 0);
+	tc_ca_delete(&del, "beta");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	assert_counts(st, now, 2, 2, 1);
+	ck_assert_int_eq(list_certs(st, "beta", NULL, TCA_CERT_ANY, now, 0, 100,
+	    &l), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(st->ops->cert_counts(st, now, NULL), TCA_ERR_INVALID_ARG);
+	verify_ok(st, 14, NULL);
+}
+END_TEST
+
+/* /store/inventory/only-the-active-ca */
+START_TEST(test_cert_list_deleted_ca)
+{
+	struct tchange ca, o0, o1, r, del, ca2, n0, n1;
+	struct tchange *want[2];
+	struct tca_cert_row row;
+	struct cert_list l;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&o0, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &o0), TCA_OK);
+	tc_issue(&o1, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &o1), TCA_OK);
+	tc_revoke(&r, "acme", &o1.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	assert_counts(st, T_NOW, 1, 1, 0);
+
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "acme", &o0, &row), TCA_ERR_NOT_FOUND);
+	assert_counts(st, T_NOW, 0, 0, 0);
+
+	tc_ca_create(&ca2, "acme");
+	ck_assert_int_eq(commit1(st, &ca2), TCA_OK);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-1", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_REVOKED, T_NOW, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	assert_counts(st, T_NOW, 0, 0, 0);
+
+	tc_issue(&n0, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &n0), TCA_OK);
+	tc_issue(&n1, "acme", "dev-3");
+	ck_assert_int_eq(commit1(st, &n1), TCA_OK);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	want[0] = &n0;
+	want[1] = &n1;
+	assert_cl(&l, want, 2);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-1", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	assert_cl(&l, want, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-2", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_REVOKED, T_NOW, 0,
+	    100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(cert_get_of(st, "acme", &o0, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "acme", &o1, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "acme", &n0, &row), TCA_OK);
+	tca_cert_row_clear(&row);
+	assert_counts(st, T_NOW, 2, 0, 0);
+	/* the history is all still there */
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 4);
+}
+END_TEST
+
+/* /store/inventory/cert-get */
+START_TEST(test_cert_get)
+{
+	struct tchange acme, beta, a0, b0, big, r;
+	struct tca_cert_row row;
+	char hex[80], long_id[300];
+	int64_t cert_id;
+
+	tc_ca_create(&acme, "acme");
+	ck_assert_int_eq(commit1(st, &acme), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_issue(&a0, "acme", "dev-0");
+	ck_assert_int_eq(commit1(st, &a0), TCA_OK);
+	tc_issue(&b0, "beta", "dev-0");
+	ck_assert_int_eq(commit1(st, &b0), TCA_OK);
+
+	memset(&row, 0xab, sizeof(row));
+	ck_assert_int_eq(cert_get_of(st, "acme", &a0, &row), TCA_OK);
+	ck_assert_str_eq(row.tenant, "acme");
+	ck_assert_str_eq(row.kind, "device");
+	tca_hex(a0.ci.serial, a0.ci.serial_len, hex);
+	ck_assert_str_eq(row.serial_hex, hex);
+	tca_hex(a0.ci.sha256, 32, hex);
+	ck_assert_str_eq(row.fingerprint_hex, hex);
+	ck_assert_str_eq(row.subject, "CN=dev-0");
+	ck_assert_str_eq(row.device_id, "dev-0");
+	ck_assert_int_eq(row.not_before, a0.ci.not_before);
+	ck_assert_int_eq(row.not_after, a0.ci.not_after);
+	ck_assert_int_eq(row.issued_at, a0.chg.time_ms / 1000);
+	ck_assert_int_gt(row.cert_id, 0);
+	cert_id = row.cert_id;
+	ck_assert_int_eq(row.revoked, 0);
+	ck_assert_int_eq(row.revoked_at, 0);
+	ck_assert_int_eq(row.reason, 0);
+	ck_assert_ptr_nonnull(row.der);
+	ck_assert_uint_eq(row.der_len, sizeof(a0.der));
+	ck_assert_mem_eq(row.der, a0.der, sizeof(a0.der));
+	ck_assert_ptr_nonnull(row.owned_);
+	tca_cert_row_clear(&row);
+	ck_assert_ptr_null(row.der);
+	ck_assert_ptr_null(row.owned_);
+	ck_assert_ptr_null(row.tenant);
+	ck_assert_int_eq(row.cert_id, 0);
+	tca_cert_row_clear(&row);	/* twice is harmless */
+	tca_cert_row_clear(NULL);
+
+	/* cert_list agrees on the cursor */
+	{
+		struct cert_list l;
+
+		ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0,
+		    10, &l), TCA_OK);
+		ck_assert_int_eq(l.n, 1);
+		ck_assert_int_eq(l.cert_id[0], cert_id);
+	}
+
+	tc_revoke(&r, "acme", &a0.ci, 3, T_NOW + 9);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	ck_assert_int_eq(cert_get_of(st, "acme", &a0, &row), TCA_OK);
+	ck_assert_int_eq(row.revoked, 1);
+	ck_assert_int_eq(row.revoked_at, T_NOW + 9);
+	ck_assert_int_eq(row.reason, 3);
+	ck_assert_mem_eq(row.der, a0.der, sizeof(a0.der));
+	tca_cert_row_clear(&row);
+	ck_assert_int_eq(cert_get_of(st, "beta", &b0, &row), TCA_OK);
+	ck_assert_str_eq(row.tenant, "beta");
+	ck_assert_int_eq(row.revoked, 0);
+	ck_assert_mem_eq(row.der, b0.der, sizeof(b0.der));
+	tca_cert_row_clear(&row);
+
+	/* not found: another tenant's, the CA's own, no CA; row left empty */
+	memset(&row, 0xab, sizeof(row));
+	ck_assert_int_eq(cert_get_of(st, "acme", &b0, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_ptr_null(row.owned_);
+	ck_assert_ptr_null(row.der);
+	tca_cert_row_clear(&row);
+	ck_assert_int_eq(cert_get_of(st, "acme", &acme, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(cert_get_of(st, "nobody", &a0, &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(st->ops->cert_get(st, "acme", a0.ci.serial,
+	    a0.ci.serial_len - 1, &row), TCA_ERR_NOT_FOUND);
+	/* bad arguments */
+	ck_assert_int_eq(st->ops->cert_get(st, "acme", a0.ci.serial, 0, &row),
+	    TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->cert_get(st, "acme", a0.der, TCA_SERIAL_MAX + 1,
+	    &row), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->cert_get(st, "acme", NULL, 16, &row),
+	    TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->cert_get(st, NULL, a0.ci.serial, 16, &row),
+	    TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->cert_get(st, "acme", a0.ci.serial, 16, NULL),
+	    TCA_ERR_INVALID_ARG);
+
+	/* the longest subject and a long device id come back whole */
+	tc_issue(&big, "acme", "x");
+	memset(big.ci.subject, 's', TCA_SUBJECT_MAX - 1);
+	memcpy(big.ci.subject, "CN=", 3);
+	big.ci.subject[TCA_SUBJECT_MAX - 1] = '\0';
+	memset(long_id, 'i', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	big.chg.device_id = long_id;
+	big.ci.serial_len = TCA_SERIAL_MAX;
+	ck_assert_int_eq(RAND_bytes(big.ci.serial + 16, 4), 1);
+	ck_assert_int_eq(commit1(st, &big), TCA_OK);
+	ck_assert_int_eq(cert_get_of(st, "acme", &big, &row), TCA_OK);
+	ck_assert_uint_eq(strlen(row.subject), TCA_SUBJECT_MAX - 1);
+	ck_assert_str_eq(row.subject, big.ci.subject);
+	ck_assert_str_eq(row.device_id, long_id);
+	ck_assert_uint_eq(strlen(row.serial_hex), 2 * TCA_SERIAL_MAX);
+	tca_hex(big.ci.sha256, 32, hex);
+	ck_assert_str_eq(row.fingerprint_hex, hex);
+	ck_assert_mem_eq(row.der, big.der, sizeof(big.der));
+	tca_cert_row_clear(&row);
+	verify_ok(st, 6, NULL);
+}
+END_TEST
+
+/* EXPLAIN QUERY PLAN of sql through a connection of its own, one line per
+ * step. */
+static void
+query_plan(const char *sql, char *out, size_t outlen)
+{
+	char eqp[4096];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	size_t off = 0;
+	int rc;
+
+	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, eqp, -1, &stmt, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	out[0] = '\0';
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const unsigned char *d = sqlite3_column_text(stmt, 3);
+
+		off += (size_t)snprintf(out + off, outlen - off, "%s\n",
+		    d != NULL ? (const char *)d : "");
+		ck_assert_uint_lt(off, outlen);
+	}
+	ck_assert_int_eq(rc, SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+/* sq_cert_list's and sq_cert_get's queries, copied from store-sqlite.c */
+#define T_CERT_ROW_COLS \
+    "SELECT d.cert_id, d.tenant, d.serial, d.subject, d.fingerprint," \
+    " d.not_before, d.not_after, d.issued_at, d.device_id, r.revoked_at," \
+    " r.reason"
+static const char t_sql_all[] = T_CERT_ROW_COLS
+    " FROM cas c JOIN certificates d INDEXED BY certificates_tenant"
+    "  ON d.tenant = c.tenant AND d.ca_id = c.ca_id AND d.kind = 'device'"
+    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+    " WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3"
+    " AND (?4 = 0 OR (?4 = 1 AND r.cert_id IS NULL AND d.not_after >= ?5)"
+    "  OR (?4 = 2 AND r.cert_id IS NOT NULL)"
+    "  OR (?4 = 3 AND r.cert_id IS NULL AND d.not_after < ?5))"
+    " ORDER BY d.cert_id LIMIT ?6";
+static const char t_sql_device[] = T_CERT_ROW_COLS
+    " FROM cas c JOIN certificates d INDEXED BY certificates_device"
+    "  ON d.tenant = c.tenant AND d.device_id = ?2 AND d.ca_id = c.ca_id"
+    "  AND d.kind = 'device'"
+    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+    " WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3"
+    " AND (?4 = 0 OR (?4 = 1 AND r.cert_id IS NULL AND d.not_after >= ?5)"
+    "  OR (?4 = 2 AND r.cert_id IS NOT NULL)"
+    "  OR (?4 = 3 AND r.cert_id IS NULL AND d.not_after < ?5))"
+    " ORDER BY d.cert_id LIMIT ?6";
+static const char t_sql_get[] = T_CERT_ROW_COLS ", d.der"
+    " FROM cas c JOIN certificates cur ON cur.cert_id = c.current_cert_id"
+    " JOIN certificates d ON d.issuer_hash = cur.issuer_hash"
+    "  AND d.serial = ?2 AND d.kind = 'device' AND d.ca_id = c.ca_id"
+    " LEFT JOIN revocations r ON r.cert_id = d.cert_id"
+    " WHERE c.tenant = ?1 AND c.status = 'active'";
+static const char t_sql_revoked[] = "SELECT d.serial, r.revoked_at, r.reason,"
+    " r.not_after FROM cas c JOIN revocations r ON r.ca_id = c.ca_id"
+    " AND r.not_after >= ?2 JOIN certificates d ON d.cert_id = r.cert_id"
+    " WHERE c.tenant = ?1 AND c.status = 'active' ORDER BY r.cert_id";
+
+static void
+check_plans(const char *when, int may_sort)
+{
+	char plan[4096];
+
+	query_plan(t_sql_all, plan, sizeof(plan));
+	ck_assert_msg(strstr(plan, "SEARCH d USING INDEX certificates_tenant "
+	    "(tenant=? AND cert_id>?)") != NULL, "%s, plan:\n%s", when, plan);
+	ck_assert_msg(strstr(plan, "SEARCH c USING INDEX cas_one_active") != NULL,
+	    "%s, plan:\n%s", when, plan);
+	ck_assert_msg(strstr(plan, "SCAN") == NULL, "%s, plan:\n%s", when, plan);
+	ck_assert_msg(may_sort || strstr(plan, "TEMP B-TREE") == NULL, "%s, plan:\n%s", when, plan);
+
+	query_plan(t_sql_device, plan, sizeof(plan));
+	ck_assert_msg(strstr(plan, "SEARCH d USING INDEX certificates_device "
+	    "(tenant=? AND device_id=? AND cert_id>?)") != NULL, "%s, plan:\n%s", when, plan);
+	ck_assert_msg(strstr(plan, "SCAN") == NULL, "%s, plan:\n%s", when, plan);
+	ck_assert_msg(may_sort || strstr(plan, "TEMP B-TREE") == NULL, "%s, plan:\n%s", when, plan);
+
+	query_plan(t_sql_get, plan, sizeof(plan));
+	ck_assert_msg(strstr(plan, "certificates_device_serial") != NULL,
+	    "%s, plan:\n%s", when, plan);
+	ck_assert_msg(strstr(plan, "SCAN") == NULL, "%s, plan:\n%s", when, plan);
+
+	query_plan(t_sql_revoked, plan, sizeof(plan));
+	ck_assert_msg(strstr(plan, "revocations_ca") != NULL, "%s, plan:\n%s", when, plan);
+	ck_assert_msg(strstr(plan, "SCAN") == NULL, "%s, plan:\n%s", when, plan);
+}
+
+/* /store/inventory/indexed */
+START_TEST(test_inventory_plan)
+{
+	fill_journal(st, 20, 10);
+	/* as the store runs them: no statistics, the pages come in cert_id
+	 * order straight off the index, no sorting */
+	check_plans("no statistics", 0);
+	/* statistics (should anybody run ANALYZE) keep the indexes; over a
+	 * handful of rows the planner may prefer to sort them */
+	raw_exec("ANALYZE");
+	check_plans("after ANALYZE", 1);
+}
+END_TEST
+
+
+/* ------------------------------------------------------ v2 -> v3 migration */
+
+/* Schema version 2 exactly as store-sqlite.c's schema_v2 creates it. */
+static const char schema_v2_sql[] =
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE cas ("
+    " ca_id INTEGER PRIMARY KEY,"
+    " tenant TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('active', 'deleted')),"
+    " key_type TEXT NOT NULL,"
+    " key_id BLOB NOT NULL CHECK (length(key_id) BETWEEN 1 AND 32),"
+    " created_at INTEGER NOT NULL,"
+    " deleted_at INTEGER NOT NULL DEFAULT 0,"
+    " current_cert_id INTEGER REFERENCES certificates(cert_id),"
+    " previous_cert_id INTEGER REFERENCES certificates(cert_id),"
+    " renewal_failed INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (renewal_failed IN (0, 1)),"
+    " renewal_reason TEXT NOT NULL DEFAULT '',"
+    " renewal_attempts INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (renewal_attempts >= 0),"
+    " renewal_failed_since INTEGER NOT NULL DEFAULT 0,"
+    " renewal_next_retry INTEGER NOT NULL DEFAULT 0,"
+    " renewal_alerted INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (renewal_alerted IN (0, 1)),"
+    " expiry_alerted INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (expiry_alerted IN (0, 1)));"
+    "CREATE UNIQUE INDEX cas_one_active ON cas(tenant) WHERE status = 'active';"
+    "CREATE TABLE certificates ("
+    " cert_id INTEGER PRIMARY KEY,"
+    " ca_id INTEGER NOT NULL REFERENCES cas(ca_id),"
+    " tenant TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'device')),"
+    " issuer_hash BLOB NOT NULL CHECK (length(issuer_hash) = 32),"
+    " serial BLOB NOT NULL CHECK (length(serial) BETWEEN 1 AND 20),"
+    " subject TEXT NOT NULL,"
+    " fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " issued_at INTEGER NOT NULL,"
+    " der BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX certificates_device_serial"
+    " ON certificates(issuer_hash, serial) WHERE kind = 'device';"
+    "CREATE INDEX certificates_ca_serial"
+    " ON certificates(issuer_hash, serial) WHERE kind = 'ca';"
+    "CREATE TRIGGER certificates_serial_unique BEFORE INSERT ON certificates"
+    " WHEN EXISTS (SELECT 1 FROM certificates c WHERE c.kind = 'ca'"
+    "  AND c.issuer_hash = NEW.issuer_hash AND c.serial = NEW.serial"
+    "  AND (NEW.kind <> 'ca' OR c.ca_id <> NEW.ca_id"
+    "  OR c.fingerprint = NEW.fingerprint))"
+    " OR (NEW.kind = 'ca' AND EXISTS (SELECT 1 FROM certificates c"
+    "  WHERE c.kind = 'device' AND c.issuer_hash = NEW.issuer_hash"
+    "  AND c.serial = NEW.serial))"
+    " BEGIN SELECT RAISE(ABORT, 'issuer and serial already recorded'); END;"
+    "CREATE INDEX certificates_tenant ON certificates(tenant, cert_id);"
+    "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+    " BEGIN SELECT RAISE(ABORT, 'certificate history is append-only'); END;"
+    "CREATE TABLE journal ("
+    " seq INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " op TEXT NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " serial_hex TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " fingerprint_hex TEXT NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " details TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+    "PRAGMA application_id = 1413693745;"
+    "PRAGMA user_version = 2;";
+
+#define V2_CAS_COLS "ca_id, tenant, status, key_type, key_id, created_at," \
+    " deleted_at, current_cert_id, previous_cert_id, renewal_failed," \
+    " renewal_reason, renewal_attempts, renewal_failed_since," \
+    " renewal_next_retry, renewal_alerted, expiry_alerted"
+#define V2_CERT_COLS "cert_id, ca_id, tenant, kind, issuer_hash, serial," \
+    " subject, fingerprint, not_before, not_after, issued_at, der"
+#define V2_JOURNAL_COLS "seq, time_ms, op, tenant, serial_hex, subject," \
+    " fingerprint_hex, uid, pid, details, prev_hash, hash"
+
+/*
+ * Turns the (closed) store at dbpath into a version 2 file holding the same
+ * rows (what a v3 store adds is dropped), as downgrade_to_v1() does for v1.
+ */
+static void
+downgrade_to_v2(void)
+{
+	char v2path[PATH_MAX + 32], sql[PATH_MAX + 2048];
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+
+	snprintf(v2path, sizeof(v2path), "%s/v2.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(v2path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, schema_v2_sql, NULL, NULL, &msg);
+	ck_assert_msg(rc == SQLITE_OK, "v2 schema: %s", msg ? msg : "?");
+	snprintf(sql, sizeof(sql), "ATTACH '%s' AS cur; BEGIN;"
+	    "INSERT INTO cas (" V2_CAS_COLS ") SELECT " V2_CAS_COLS " FROM cur.cas;"
+	    "INSERT INTO certificates (" V2_CERT_COLS ") SELECT " V2_CERT_COLS
+	    " FROM cur.certificates ORDER BY cert_id;"
+	    "INSERT INTO journal (" V2_JOURNAL_COLS ") SELECT " V2_JOURNAL_COLS
+	    " FROM cur.journal ORDER BY seq;"
+	    "COMMIT; DETACH cur;", dbpath);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	ck_assert_msg(rc == SQLITE_OK, "v2 copy: %s", msg ? msg : "?");
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	test_sh("rm -f '%s' '%s-wal' '%s-shm' && mv '%s' '%s'", dbpath,
+	    dbpath, dbpath, v2path, dbpath);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
+	    "'certificates') WHERE name = 'device_id'"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name IN"
+	    " ('revocations', 'crls', 'certificates_device')"), 0);
+}
+
+enum real_name { NAME_CN_UTF8, NAME_CN_BMP, NAME_NO_CN };
+
+/*
+ * tc_issue with a real X.509 certificate: issuer CN=tenant, subject CN=cn
+ * (a UTF8String, or a BMPString for NAME_CN_BMP; cn is UTF-8 of at most two
+ * bytes a character) or only O=cn (NAME_NO_CN), signed with a fresh P-256
+ * key.  ci describes that certificate like fill_cert(); *der_ptr is its DER
+ * (OPENSSL_free()).
+ */
+static void
+tc_issue_real(struct tchange *t, const char *tenant, const char *cn,
+    enum real_name how, unsigned char **der_ptr)
+{
+	unsigned char bmp[256], *der = NULL;
+	const unsigned char *p;
+	size_t nbmp = 0;
+	EVP_PKEY *pkey;
+	X509 *x;
+	X509_NAME *subj, *iss;
+	BIGNUM *bn;
+	unsigned int c;
+	int len;
+
+	tc_issue(t, tenant, cn);
+	if (how == NAME_NO_CN) {
+		snprintf(t->ci.subject, sizeof(t->ci.subject), "O=%s", cn);
+		t->chg.device_id = "";
+	}
+	pkey = EVP_EC_gen("P-256");
+	x = X509_new();
+	subj = X509_NAME_new();
+	iss = X509_NAME_new();
+	bn = BN_bin2bn(t->ci.serial, (int)t->ci.serial_len, NULL);
+	ck_assert(pkey != NULL && x != NULL && subj != NULL && iss != NULL &&
+	    bn != NULL);
+	ck_assert_int_eq(X509_set_version(x, 2), 1);
+	ck_assert_ptr_nonnull(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+	ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notBefore(x),
+	    (time_t)t->ci.not_before));
+	ck_assert_ptr_nonnull(ASN1_TIME_set(X509_getm_notAfter(x),
+	    (time_t)t->ci.not_after));
+	if (how == NAME_CN_BMP) {
+		for (p = (const unsigned char *)cn; *p != '\0'; p++) {
+			c = *p;
+			if (c >= 0xc0 && p[1] != '\0')
+				c = ((c & 0x1f) << 6) | (*++p & 0x3f);
+			ck_assert_uint_lt(nbmp + 2, sizeof(bmp));
+			bmp[nbmp++] = (unsigned char)(c >> 8);
+			bmp[nbmp++] = (unsigned char)c;
+		}
+		ck_assert_int_eq(X509_NAME_add_entry_by_NID(subj, NID_commonName,
+		    V_ASN1_BMPSTRING, bmp, (int)nbmp, -1, 0), 1);
+	} else {
+		ck_assert_int_eq(X509_NAME_add_entry_by_NID(subj, how == NAME_NO_CN ?
+		    NID_organizationName : NID_commonName, MBSTRING_UTF8,
+		    (const unsigned char *)cn, -1, -1, 0), 1);
+	}
+	ck_assert_int_eq(X509_NAME_add_entry_by_NID(iss, NID_commonName,
+	    MBSTRING_UTF8, (const unsigned char *)tenant, -1, -1, 0), 1);
+	ck_assert_int_eq(X509_set_subject_name(x, subj), 1);
+	ck_assert_int_eq(X509_set_issuer_name(x, iss), 1);
+	ck_assert_int_eq(X509_set_pubkey(x, pkey), 1);
+	ck_assert_int_gt(X509_sign(x, pkey, EVP_sha256()), 0);
+	len = i2d_X509(x, &der);
+	ck_assert_int_gt(len, 0);
+	t->ci.der = der;
+	t->ci.der_len = (size_t)len;
+	sha256(der, (size_t)len, t->ci.sha256);
+	*der_ptr = der;
+	BN_free(bn);
+	X509_NAME_free(subj);
+	X509_NAME_free(iss);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+}
+
+/* What fill_v2() wrote before turning the store into a v2 file. */
+struct v2_content {
+	struct tchange beta_old, beta_del, beta, acme, rs;
+	struct tchange dev0, sensor, utf8, bmp, nocn, bsensor;
+	unsigned char *der[5];
+	struct tca_renewal_state renewal;
+	unsigned char head[32];
+};
+#define V2_RECORDS 10
+
+/*
+ * Fills the store with a deleted and an active CA for beta, an active CA
+ * for acme with renewal state, device certificates of random bytes and of
+ * real X.509 (CN "sensor-7", a UTF-8 CN, a BMPString CN, no CN), then closes
+ * it and turns it into a version 2 file.
+ */
+static struct v2_content *
+fill_v2(void)
+{
+	struct v2_content *c = calloc(1, sizeof(*c));
+
+	ck_assert_ptr_nonnull(c);
+	tc_ca_create(&c->beta_old, "beta");
+	ck_assert_int_eq(commit1(st, &c->beta_old), TCA_OK);
+	tc_ca_delete(&c->beta_del, "beta");
+	ck_assert_int_eq(commit1(st, &c->beta_del), TCA_OK);
+	tc_ca_create(&c->beta, "beta");
+	ck_assert_int_eq(commit1(st, &c->beta), TCA_OK);
+	tc_ca_create(&c->acme, "acme");
+	ck_assert_int_eq(commit1(st, &c->acme), TCA_OK);
+	tc_issue(&c->dev0, "acme", "dev-0");
+	ck_assert_int_eq(commit1(st, &c->dev0), TCA_OK);
+	tc_issue_real(&c->sensor, "acme", "sensor-7", NAME_CN_UTF8, &c->der[0]);
+	ck_assert_int_eq(commit1(st, &c->sensor), TCA_OK);
+	tc_issue_real(&c->utf8, "acme", "capteur-\xc3\xa9", NAME_CN_UTF8,
+	    &c->der[1]);
+	ck_assert_int_eq(commit1(st, &c->utf8), TCA_OK);
+	tc_issue_real(&c->bmp, "acme", "Z\xc3\xa4hler-9", NAME_CN_BMP, &c->der[2]);
+	ck_assert_int_eq(commit1(st, &c->bmp), TCA_OK);
+	tc_issue_real(&c->nocn, "acme", "no-cn", NAME_NO_CN, &c->der[3]);
+	ck_assert_int_eq(commit1(st, &c->nocn), TCA_OK);
+	tc_issue_real(&c->bsensor, "beta", "sensor-7", NAME_CN_UTF8, &c->der[4]);
+	ck_assert_int_eq(commit1(st, &c->bsensor), TCA_OK);
+	memset(&c->renewal, 0, sizeof(c->renewal));
+	c->renewal.failed = 1;
+	c->renewal.attempts = 3;
+	c->renewal.expiry_alerted = 1;
+	snprintf(c->renewal.reason, sizeof(c->renewal.reason), "before v3");
+	tc_renewal(&c->rs, "acme", &c->renewal);
+	ck_assert_int_eq(commit1(st, &c->rs), TCA_OK);
+	verify_ok(st, V2_RECORDS, c->head);
+	st->ops->close(st);
+	st = NULL;
+	downgrade_to_v2();
+	return c;
+}
+
+static void
+free_v2(struct v2_content *c)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		OPENSSL_free(c->der[i]);
+	free(c);
+}
+
+/* /store/migrate/v2-to-v3 */
+START_TEST(test_migrate_v2)
+{
+	struct v2_content *c = fill_v2();
+	struct tchange *want[5], r, crl, late;
+	struct tca_change *chg;
+	struct tca_ca_row row;
+	struct tca_cert_row crow;
+	struct cert_list l;
+	struct rev_list rl;
+	struct ca_v3 cv;
+	struct ca_list cl;
+	struct jcopy j;
+	unsigned char head2[32];
+	char hex[80];
+	int i, res;
+
+	/* the CN parses out of the real certificates only */
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
+	    "'certificates') WHERE name = 'device_id'"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE"
+	    " (type = 'table' AND name IN ('revocations', 'crls')) OR"
+	    " (type = 'index' AND name IN ('certificates_device',"
+	    " 'revocations_ca', 'crls_tenant')) OR (type = 'trigger' AND name IN"
+	    " ('revocations_no_update', 'revocations_no_delete',"
+	    " 'crls_number_grows', 'crls_no_delete'))"), 9);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info('cas')"
+	    " WHERE name IN ('crl_failed', 'crl_reason', 'crl_attempts',"
+	    " 'crl_failed_since', 'crl_next_retry', 'crl_alerted', 'policy')"), 7);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM certificates WHERE kind = 'ca'"
+	    " AND device_id <> ''"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM certificates"), 9);
+
+	/* the journal is untouched */
+	verify_ok(st, V2_RECORDS, head2);
+	ck_assert_mem_eq(head2, c->head, 32);
+
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 5);
+	ck_assert_str_eq(l.device_id[0], "");	/* random bytes: no CN */
+	ck_assert_str_eq(l.device_id[1], "sensor-7");
+	ck_assert_str_eq(l.device_id[2], "capteur-\xc3\xa9");
+	ck_assert_str_eq(l.device_id[3], "Z\xc3\xa4hler-9");
+	ck_assert_str_eq(l.device_id[4], "");	/* no CN */
+	c->dev0.chg.device_id = "";
+	want[0] = &c->dev0;
+	want[1] = &c->sensor;
+	want[2] = &c->utf8;
+	want[3] = &c->bmp;
+	want[4] = &c->nocn;
+	assert_cl(&l, want, 5);
+	ck_assert_int_eq(list_certs(st, "acme", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	assert_cl(&l, want + 1, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "", TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 2);
+	assert_cl_row(&l, 0, &c->dev0);
+	assert_cl_row(&l, 1, &c->nocn);
+	ck_assert_int_eq(list_certs(st, "beta", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	assert_cl(&l, (struct tchange *[]){ &c->bsensor }, 1);
+	ck_assert_int_eq(cert_get_of(st, "acme", &c->sensor, &crow), TCA_OK);
+	ck_assert_str_eq(crow.device_id, "sensor-7");
+	ck_assert_uint_eq(crow.der_len, c->sensor.ci.der_len);
+	ck_assert_mem_eq(crow.der, c->der[0], crow.der_len);
+	tca_cert_row_clear(&crow);
+
+	/* CA rows: renewal state kept, the new columns at their defaults */
+	ca_v3(st, "acme", &cv);
+	assert_renewal_eq(&cv.renewal, &c->renewal);
+	assert_renewal_clear(&cv.crl);
+	ck_assert_int_eq(cv.policy_null, 0);
+	ck_assert_str_eq(cv.policy, "");
+	ca_v3(st, "beta", &cv);
+	assert_renewal_clear(&cv.renewal);
+	ck_assert_str_eq(cv.policy, "");
+	memset(&cl, 0, sizeof(cl));
+	ck_assert_int_eq(st->ops->foreach_ca(st, 1, ca_list_cb, &cl), TCA_OK);
+	ck_assert_int_eq(cl.n, 3);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	ck_assert_mem_eq(row.cert_der, c->acme.der, sizeof(c->acme.der));
+	tca_ca_row_clear(&row);
+	assert_no_crl(st, "acme");
+	revoked_list(st, NULL, T_NOW, &rl);
+	ck_assert_int_eq(rl.n, 0);
+	assert_counts(st, T_NOW, 6, 0, 0);
+
+	/* the migrated store takes v3 changes, continuing the chain */
+	tc_revoke(&r, "acme", &c->sensor.ci, 1, T_NOW + 1);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	ck_assert_int_eq(r.chg.journal_seq, V2_RECORDS + 1);
+	journal_get(st, V2_RECORDS + 1, &j);
+	ck_assert_mem_eq(j.prev_hash, c->head, 32);
+	tca_hex(c->sensor.ci.sha256, 32, hex);
+	ck_assert_str_eq(j.fp, hex);
+	ck_assert_str_eq(j.subject, "CN=sensor-7");
+	tc_crl(&crl, "acme", 1, T_NOW, 1);
+	ck_assert_int_eq(commit1(st, &crl), TCA_OK);
+	assert_crl(st, "acme", &crl);
+	tc_issue(&late, "acme", "dev-late");
+	chg = &late.chg;
+	ck_assert_int_eq(st->ops->commit(st, &chg, 1, &res), TCA_OK);
+	ck_assert_int_eq(res, TCA_OK);
+	ck_assert_int_eq(list_certs(st, "acme", "dev-late", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	assert_cl(&l, (struct tchange *[]){ &late }, 1);
+	ck_assert_int_eq(list_certs(st, "acme", "sensor-7", TCA_CERT_REVOKED, T_NOW,
+	    0, 100, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 1);
+	assert_counts(st, T_NOW, 6, 1, 0);
+	verify_ok(st, V2_RECORDS + 3, NULL);
+
+	/* reopening changes nothing */
+	st->ops->close(st);
+	st = NULL;
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_OK);
+	ck_assert_int_eq(l.n, 6);
+	for (i = 0; i < 5; i++)
+		assert_cl_row(&l, i, want[i]);
+	ck_assert_int_eq(l.revoked[1], 1);
+	verify_ok(st, V2_RECORDS + 3, NULL);
+	free_v2(c);
+}
+END_TEST
+
+/* /store/migrate/v2-read-only-not-migrated */
+START_TEST(test_migrate_v2_readonly)
+{
+	struct v2_content *c = fill_v2();
+	struct tca_cert_counts counts;
+	struct tca_cert_row crow;
+	struct tca_ca_row row;
+	struct cert_list l;
+	struct rev_list rl;
+	struct tchange d;
+	struct tca_change *chg = &d.chg;
+	unsigned char head2[32];
+	char err[256] = "";
+	tca_store *ro = NULL;
+	int res = 0;
+
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &ro,
+	    err, sizeof(err)), TCA_OK);
+	verify_ok(ro, V2_RECORDS, head2);
+	ck_assert_mem_eq(head2, c->head, 32);
+	ck_assert_int_eq(ro->ops->get_ca(ro, "acme", &row), TCA_OK);
+	assert_renewal_eq(&row.renewal, &c->renewal);
+	assert_renewal_clear(&row.crl);
+	ck_assert_msg(row.policy == NULL || row.policy[0] == '\0',
+	    "policy \"%s\"", row.policy);
+	tca_ca_row_clear(&row);
+	ck_assert_int_eq(cert_count(ro, NULL, NULL), 9);
+
+	/* nothing of v3 to read */
+	ck_assert_int_eq(list_certs(ro, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
+	    &l), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(list_certs(ro, "acme", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_ERR_NOT_FOUND);
+	memset(&crow, 0xab, sizeof(crow));
+	ck_assert_int_eq(cert_get_of(ro, "acme", &c->sensor, &crow),
+	    TCA_ERR_NOT_FOUND);
+	ck_assert_ptr_null(crow.owned_);
+	tca_cert_row_clear(&crow);
+	assert_no_crl(ro, "acme");
+	revoked_list(ro, "acme", T_NOW, &rl);
+	ck_assert_int_eq(rl.n, 0);
+	revoked_list(ro, NULL, T_NOW, &rl);
+	ck_assert_int_eq(rl.n, 0);
+	memset(&counts, 0xab, sizeof(counts));
+	ck_assert_int_eq(ro->ops->cert_counts(ro, T_NOW, &counts), TCA_OK);
+	ck_assert_uint_eq(counts.valid, 0);
+	ck_assert_uint_eq(counts.revoked, 0);
+	ck_assert_uint_eq(counts.expired, 0);
+	tc_revoke(&d, "acme", &c->sensor.ci, 1, T_NOW);
+	ck_assert_int_eq(ro->ops->commit(ro, &chg, 1, &res),
+	    TCA_ERR_JOURNAL_UNAVAILABLE);
+	ro->ops->close(ro);
+
+	/* not migrated */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
+	    "'certificates') WHERE name = 'device_id'"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'revocations'"), 0);
+
+	/* a read-write open still migrates it afterwards */
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	verify_ok(st, V2_RECORDS, head2);
+	ck_assert_mem_eq(head2, c->head, 32);
+	ck_assert_int_eq(list_certs(st, "acme", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
+	    100, &l), TCA_OK);
+	assert_cl(&l, (struct tchange *[]){ &c->sensor }, 1);
+	free_v2(c);
+}
+END_TEST
+
+/*
+ * The schema of the file at path: "type|name|tbl_name|sql" lines ordered by
+ * name; normalise: whitespace runs as one space, none after '(' or before
+ * ')', double quotes dropped (ALTER TABLE RENAME quotes the new name).
+ */
+static void
+schema_dump(const char *path, int normalise, char *out, size_t outlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *v;
+	size_t off = 0, start;
+	int rc, col;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql"
+	    " FROM sqlite_schema ORDER BY name", -1, &stmt, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (col = 0; col < 4; col++) {
+			v = sqlite3_column_text(stmt, col);
+			start = off;
+			off += (size_t)snprintf(out + off, outlen - off, "%s%s",
+			    v != NULL ? (const char *)v : "(null)", col < 3 ? "|" : "\n");
+			ck_assert_uint_lt(off, outlen);
+			if (normalise && col == 3) {
+				size_t i, o = start;
+				int space = 0;
+
+				for (i = start; i < off; i++) {
+					char ch = out[i];
+
+					if (ch == '"')
+						continue;
+					if (ch == ' ' || ch == '\t' || ch == '\n') {
+						space = 1;
+						continue;
+					}
+					if (space && o > start && out[o - 1] != '(' &&
+					    ch != ')' && ch != ',')
+						out[o++] = ' ';
+					space = 0;
+					out[o++] = ch;
+				}
+				out[o++] = '\n';
+				out[o] = '\0';
+				off = o;
+			}
+		}
+	}
+	ck_assert_int_eq(rc, SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+/* Both at path, "PRAGMA user_version" and "PRAGMA application_id". */
+static void
+assert_same_header(const char *path)
+{
+	char saved[sizeof(dbpath)];
+	long long v, a;
+
+	v = raw_int("PRAGMA user_version");
+	a = raw_int("PRAGMA application_id");
+	memcpy(saved, dbpath, sizeof(dbpath));
+	snprintf(dbpath, sizeof(dbpath), "%s", path);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), v);
+	ck_assert_int_eq(raw_int("PRAGMA application_id"), a);
+	memcpy(dbpath, saved, sizeof(dbpath));
+}
+
+/* Reports line by line where two dumps differ; asserts they do not. */
+static void
+assert_same_schema(const char *what, const char *a, const char *b)
+{
+	if (strcmp(a, b) != 0) {
+		const char *pa = a, *pb = b;
+
+		while (*pa != '\0' || *pb != '\0') {
+			size_t la = strcspn(pa, "\n"), lb = strcspn(pb, "\n");
+
+			if (la != lb || memcmp(pa, pb, la) != 0)
+				fprintf(stderr, "%s:\n  fresh:    %.*s\n  migrated: %.*s\n",
+				    what, (int)la, pa, (int)lb, pb);
+			pa += la + (pa[la] != '\0');
+			pb += lb + (pb[lb] != '\0');
+		}
+	}
+	ck_assert_msg(strcmp(a, b) == 0, "%s: schemas differ (see stderr)", what);
+}
+
+/* /store/migrate/same-schema-as-fresh */
+START_TEST(test_migrate_same_schema)
+{
+	static char fresh[32768], migrated[32768];
+	char path[PATH_MAX + 32], err[256] = "";
+	struct v2_content *c;
+	tca_store *s2 = NULL;
+
+	/* the one in tests: a fresh store, never written */
+	snprintf(path, sizeof(path), "%s/fresh.db", tmpdir);
+	ck_assert_int_eq(tca_store_open_sqlite(path, 0, &s2, err, sizeof(err)),
+	    TCA_OK);
+	s2->ops->close(s2);
+	schema_dump(path, 0, fresh, sizeof(fresh));
+
+	/* from version 2 (the copy of schema_v2 above must be exact too) */
+	c = fill_v2();
+	open_store();
+	st->ops->close(st);
+	st = NULL;
+	schema_dump(dbpath, 0, migrated, sizeof(migrated));
+	assert_same_schema("from v2", fresh, migrated);
+	assert_same_header(path);
+	free_v2(c);
+
+	/* from version 1: ALTER TABLE words some statements its own way */
+	test_sh("rm -f '%s' '%s-wal' '%s-shm'", dbpath, dbpath, dbpath);
+	open_store();
+	fill_journal(st, 3, 3);
+	st->ops->close(st);
+	st = NULL;
+	downgrade_to_v1();
+	open_store();
+	st->ops->close(st);
+	st = NULL;
+	schema_dump(path, 1, fresh, sizeof(fresh));
+	schema_dump(dbpath, 1, migrated, sizeof(migrated));
+	assert_same_schema("from v1 (normalised)", fresh, migrated);
+	assert_same_header(path);
+}
+END_TEST
+
+/*
+ * /store/revoke/replace-through-sql
+ *
+ * INSERT OR REPLACE removes the row in the way without firing DELETE
+ * triggers (SQLite fires them only with recursive_triggers on) and the
+ * replacement fires no UPDATE trigger: BEFORE INSERT triggers on
+ * revocations and crls keep plain SQL from rewriting a revocation or
+ * lowering a CRL number (found by this test; failed before them).
+ */
+START_TEST(test_revoke_replace_sql)
+{
+	struct tchange ca, d1, r, c5;
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int64_t at;
+	int reason, rc, rc2;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_revoke(&r, "acme", &d1.ci, 1, T_NOW + 5);
+	ck_assert_int_eq(commit1(st, &r), TCA_OK);
+	tc_crl(&c5, "acme", 5, T_NOW, 1);
+	ck_assert_int_eq(commit1(st, &c5), TCA_OK);
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, "INSERT OR REPLACE INTO revocations (cert_id, ca_id,"
+	    " revoked_at, reason, not_after) SELECT cert_id, ca_id, revoked_at + 1000,"
+	    " 0, not_after FROM revocations", NULL, NULL, &msg);
+	sqlite3_free(msg);
+	msg = NULL;
+	rc2 = sqlite3_exec(db, "INSERT OR REPLACE INTO crls (ca_id, tenant,"
+	    " crl_number, this_update, next_update, entries, der) SELECT ca_id,"
+	    " tenant, 1, this_update, next_update, entries, der FROM crls",
+	    NULL, NULL, &msg);
+	sqlite3_free(msg);
+	sqlite3_close(db);
+	ck_assert_int_eq(is_revoked(st, "acme", &d1, &at, &reason), 1);
+	ck_assert_msg(rc != SQLITE_OK && at == T_NOW + 5 && reason == 1,
+	    "INSERT OR REPLACE rewrote a revocation (now at %lld, "
+	    "reason %d)", (long long)at, reason);
+	ck_assert_msg(rc2 != SQLITE_OK, "INSERT OR REPLACE lowered the "
+	    "CRL number");
+	assert_crl(st, "acme", &c5);
 }
 END_TEST
 
@@ -1921,6 +4191,43 @@ store_suite(void)
 	tcase_add_test(tc, test_journal_delete);
 	tcase_add_test(tc, test_journal_delete_first);
 	tcase_add_test(tc, test_journal_export);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("revoke");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_revoke);
+	tcase_add_test(tc, test_revoke_sql);
+	tcase_add_test(tc, test_revoke_replace_sql);
+	tcase_add_test(tc, test_revoke_deleted_ca);
+	tcase_add_test(tc, test_revoked_foreach);
+	tcase_add_test(tc, test_revoked_order);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crl");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_crl);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("policy");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_policy);
+	tcase_add_test(tc, test_crl_state);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("inventory");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_cert_list);
+	tcase_add_test(tc, test_cert_list_states);
+	tcase_add_test(tc, test_cert_list_deleted_ca);
+	tcase_add_test(tc, test_cert_get);
+	tcase_add_test(tc, test_inventory_plan);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("migrate-v3");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_migrate_v2);
+	tcase_add_test(tc, test_migrate_v2_readonly);
+	tcase_add_test(tc, test_migrate_same_schema);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("committer");
