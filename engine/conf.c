@@ -46,6 +46,9 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->ca_validity_days = 1095;
 	cfg->ca_default_key_type = TCA_KEY_EC_P256;
 	cfg->device_validity_days = 365;
+	cfg->crl_validity_hours = 168;
+	cfg->crl_refresh_percent = 50;
+	cfg->ocsp_validity_s = 3600;
 	cfg->log_level = LOG_INFO;
 	cfg->log_syslog = 0;
 	cfg->schedule_enabled = 1;
@@ -338,6 +341,9 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		return TCA_OK;
 	}
 	UINT("device.validity_days", device_validity_days, 1, 3650)
+	UINT("crl.validity_hours", crl_validity_hours, 1, 8760)
+	UINT("crl.refresh_percent", crl_refresh_percent, 1, 90)
+	UINT("ocsp.validity_s", ocsp_validity_s, 60, 604800)
 	if (strcmp(k, "log.level") == 0) {
 		if ((cfg->log_level = tca_log_level_from_name(v)) < 0) {
 			snprintf(why, whylen, "expected error, warning, notice, info or debug");

@@ -75,6 +75,10 @@ struct tca_config {
 	unsigned int ca_validity_days;
 	enum tca_key_type ca_default_key_type;
 	unsigned int device_validity_days;
+	/* CRLs and OCSP (reload: yes) */
+	unsigned int crl_validity_hours;	/* 168 */
+	unsigned int crl_refresh_percent;	/* 50 */
+	unsigned int ocsp_validity_s;		/* 3600 */
 	/* logging (reload: yes) */
 	int log_level;
 	int log_syslog;

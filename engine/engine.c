@@ -12,52 +12,14 @@
 
 #include "certs.h"
 #include "engine.h"
+#include "engine-int.h"
 #include "issuer.h"
 #include "log.h"
 #include "tca-error.h"
 #include "tenant.h"
 #include "text.h"
 
-#define N_BUCKETS 16384		/* 10k+ tenants at load < 1; no resizing needed */
 #define CSR_MAX 65536
-
-/* Immutable once published; freed when the last reference goes. */
-struct ca_entry {
-	unsigned int refs;
-	char tenant[TCA_TENANT_MAX + 1];
-	unsigned char key_id[TCA_KEY_ID_LEN];
-	enum tca_key_type key_type;
-	int key_present;
-	struct tca_issuer *cur;		/* current certificate */
-	struct tca_issuer *prev;	/* previous, or NULL */
-	int64_t created_at;
-	struct tca_renewal_state renewal;
-};
-
-struct node {
-	struct ca_entry *ent;
-	struct node *next;
-};
-
-struct pending {
-	char tenant[TCA_TENANT_MAX + 1];
-	struct pending *next;
-};
-
-struct tca_engine {
-	tca_token *tok;
-	tca_store *st;
-	tca_committer *cm;
-	pthread_rwlock_t lock;	/* buckets, pending, policy, clock */
-	struct node *buckets[N_BUCKETS];
-	size_t n_active, n_missing, n_orphans;
-	struct pending *pending;
-	struct tca_policy policy;
-	tca_clock_fn clock;
-	void *clock_ctx;
-	unsigned long long issued, refused;	/* __atomic */
-	time_t started;
-};
 
 /* ------------------------------------------------------------ cache */
 
@@ -73,8 +35,8 @@ hash_tenant(const char *s)
 	return h % N_BUCKETS;
 }
 
-static void
-entry_unref(struct ca_entry *ent)
+void
+tca_engine_entry_unref(struct ca_entry *ent)
 {
 	if (ent == NULL)
 		return;
@@ -82,6 +44,7 @@ entry_unref(struct ca_entry *ent)
 		return;
 	tca_issuer_free(ent->cur);
 	tca_issuer_free(ent->prev);
+	free(ent->policy);
 	free(ent);
 }
 
@@ -96,9 +59,9 @@ cache_get_locked(tca_engine *e, const char *tenant)
 	return NULL;
 }
 
-/* A referenced entry (caller entry_unref()s) or NULL. */
-static struct ca_entry *
-cache_get(tca_engine *e, const char *tenant)
+/* A referenced entry (caller tca_engine_entry_unref()s) or NULL. */
+struct ca_entry *
+tca_engine_cache_get(tca_engine *e, const char *tenant)
 {
 	struct ca_entry *ent;
 
@@ -109,12 +72,12 @@ cache_get(tca_engine *e, const char *tenant)
 	return ent;
 }
 
-/* The tenant's CA, referenced (caller entry_unref()s), or NULL with
+/* The tenant's CA, referenced (caller tca_engine_entry_unref()s), or NULL with
  * *r_ptr = TCA_ERR_NOT_FOUND and the reason in why. */
-static struct ca_entry *
-ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, size_t whylen)
+struct ca_entry *
+tca_engine_ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, size_t whylen)
 {
-	struct ca_entry *ent = cache_get(e, tenant);
+	struct ca_entry *ent = tca_engine_cache_get(e, tenant);
 
 	if (ent == NULL) {
 		snprintf(why, whylen, "tenant %s has no CA", tenant);
@@ -126,8 +89,8 @@ ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, size_t whyle
 /* TCA_OK if ent's key is on the token, else TOKEN_UNAVAILABLE.  A key missing
  * at start-up is looked for on the token again (at most once a second): it
  * may have come back, or another engine sharing the token made it. */
-static int
-ca_key_usable(tca_engine *e, const struct ca_entry *ent, char *why, size_t whylen)
+int
+tca_engine_key_usable(tca_engine *e, const struct ca_entry *ent, char *why, size_t whylen)
 {
 	int r;
 
@@ -143,8 +106,8 @@ ca_key_usable(tca_engine *e, const struct ca_entry *ent, char *why, size_t whyle
 }
 
 /* A reason for a signing failure the token layer only logged. */
-static void
-sign_failure_why(int r, char *why, size_t whylen)
+void
+tca_engine_sign_failure_why(int r, char *why, size_t whylen)
 {
 	if (why[0] != '\0')
 		return;
@@ -168,7 +131,7 @@ cache_put_locked(tca_engine *e, struct ca_entry *ent)
 				e->n_missing--;
 			if (!ent->key_present)
 				e->n_missing++;
-			entry_unref(n->ent);
+			tca_engine_entry_unref(n->ent);
 			n->ent = ent;
 			return TCA_OK;
 		}
@@ -196,12 +159,33 @@ cache_remove(tca_engine *e, const char *tenant)
 			e->n_active--;
 			if (!n->ent->key_present)
 				e->n_missing--;
-			entry_unref(n->ent);
+			tca_engine_entry_unref(n->ent);
 			free(n);
 			break;
 		}
 	}
 	pthread_rwlock_unlock(&e->lock);
+}
+
+int
+tca_engine_entry_update(tca_engine *e, const char *tenant,
+    void (*fn)(struct ca_entry *nent, void *ctx), void *ctx)
+{
+	struct ca_entry *ent, *nent;
+	int r = TCA_OK;
+
+	pthread_rwlock_wrlock(&e->lock);
+	if ((ent = cache_get_locked(e, tenant)) != NULL) {
+		if ((nent = tca_engine_entry_clone(ent)) == NULL) {
+			r = TCA_ERR_NOMEM;
+		} else {
+			fn(nent, ctx);
+			if ((r = cache_put_locked(e, nent)) != TCA_OK)
+				tca_engine_entry_unref(nent);
+		}
+	}
+	pthread_rwlock_unlock(&e->lock);
+	return r;
 }
 
 /* New entry with one reference and no certificate yet. */
@@ -224,8 +208,8 @@ entry_new(const char *tenant, const unsigned char *key_id, enum tca_key_type typ
 
 /* A copy of ent with copies of its certificates (to replace it in the
  * cache; the old entry stays valid for requests still holding it). */
-static struct ca_entry *
-entry_clone(const struct ca_entry *ent)
+struct ca_entry *
+tca_engine_entry_clone(const struct ca_entry *ent)
 {
 	struct ca_entry *c;
 
@@ -234,11 +218,19 @@ entry_clone(const struct ca_entry *ent)
 	*c = *ent;
 	c->refs = 1;
 	c->cur = c->prev = NULL;
+	c->policy = NULL;
+	if (ent->policy != NULL) {
+		if ((c->policy = malloc(sizeof(*c->policy))) == NULL) {
+			free(c);
+			return NULL;
+		}
+		*c->policy = *ent->policy;
+	}
 	if ((ent->cur != NULL &&
 	    tca_issuer_new(ent->cur->der, ent->cur->der_len, &c->cur) != TCA_OK) ||
 	    (ent->prev != NULL &&
 	    tca_issuer_new(ent->prev->der, ent->prev->der_len, &c->prev) != TCA_OK)) {
-		entry_unref(c);
+		tca_engine_entry_unref(c);
 		return NULL;
 	}
 	return c;
@@ -268,8 +260,8 @@ engine_now(tca_engine *e)
 	return fn != NULL ? fn(ctx) : time(NULL);
 }
 
-static int64_t
-engine_now_ms(tca_engine *e)
+int64_t
+tca_engine_now_ms(tca_engine *e)
 {
 	struct timeval tv;
 	void *ctx;
@@ -281,8 +273,8 @@ engine_now_ms(tca_engine *e)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void
-policy_snapshot(tca_engine *e, struct tca_policy *p)
+void
+tca_engine_policy_snapshot(tca_engine *e, struct tca_policy *p)
 {
 	pthread_rwlock_rdlock(&e->lock);
 	*p = e->policy;
@@ -312,8 +304,8 @@ tca_token_signer_init(struct tca_token_signer *ctx, tca_token *tok,
 	signer->ctx = ctx;
 }
 
-static void
-signer_for(tca_engine *e, const struct ca_entry *ent, struct tca_token_signer *sctx,
+void
+tca_engine_signer_for(tca_engine *e, const struct ca_entry *ent, struct tca_token_signer *sctx,
     struct tca_signer *signer)
 {
 	tca_token_signer_init(sctx, e->tok, ent->key_id, tca_key_type_sig_alg(ent->key_type),
@@ -321,15 +313,15 @@ signer_for(tca_engine *e, const struct ca_entry *ent, struct tca_token_signer *s
 }
 
 /* A change with its journal header filled in (who may be NULL). */
-static void
-change_init(tca_engine *e, struct tca_change *chg, enum tca_change_kind kind,
+void
+tca_engine_change_init(tca_engine *e, struct tca_change *chg, enum tca_change_kind kind,
     const char *op, const char *tenant, const struct tca_requester *who)
 {
 	memset(chg, 0, sizeof(*chg));
 	chg->kind = kind;
 	chg->op = op;
 	chg->tenant = tenant;
-	chg->time_ms = engine_now_ms(e);
+	chg->time_ms = tca_engine_now_ms(e);
 	if (who != NULL)
 		chg->who = *who;
 }
@@ -365,6 +357,10 @@ desc_from_entry(const struct ca_entry *ent, struct tca_ca_desc *d)
 	    ent->renewal.failed ? "renewal-failed" : "active");
 	d->has_previous = ent->prev != NULL;
 	d->renewal = ent->renewal;
+	d->crl_number = ent->crl_number;
+	d->crl_next_update = ent->crl_next_update;
+	d->crl = ent->crl;
+	d->suspended = ent->policy != NULL && ent->policy->suspended;
 	snprintf(d->key_type, sizeof(d->key_type), "%s", tca_key_type_name(ent->key_type));
 	tca_hex(ent->key_id, TCA_KEY_ID_LEN, d->key_id_hex);
 	d->created_at = ent->created_at;
@@ -440,8 +436,30 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 	    tca_issuer_new(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
 		log_warn("tenant %s: previous CA certificate unreadable; ignored", row->tenant);
 	ent->renewal = row->renewal;
+	ent->crl = row->crl;
+	if (row->policy != NULL && row->policy[0] != '\0') {
+		char pwhy[256];
+
+		if ((ent->policy = malloc(sizeof(*ent->policy))) == NULL) {
+			tca_engine_entry_unref(ent);
+			lc->r = TCA_ERR_NOMEM;
+			return 1;
+		}
+		if (tca_tenant_policy_parse(row->policy, ent->policy, pwhy,
+		    sizeof(pwhy)) != TCA_OK) {
+			/* refusing to issue beats issuing under a policy we cannot read */
+			snprintf(lc->err, lc->errlen, "store: the policy of tenant %s does "
+			    "not parse: %s", row->tenant, pwhy);
+			tca_engine_entry_unref(ent);
+			lc->r = TCA_ERR_JOURNAL_UNAVAILABLE;
+			return 1;
+		}
+	}
+	ent->crl_number = row->crl_number;
+	ent->crl_this_update = row->crl_this_update;
+	ent->crl_next_update = row->crl_next_update;
 	if ((lc->r = cache_put_locked(e, ent)) != TCA_OK) {
-		entry_unref(ent);
+		tca_engine_entry_unref(ent);
 		return 1;
 	}
 	return 0;
@@ -513,6 +531,10 @@ tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 		free(e);
 		return TCA_ERR_SYSTEM;
 	}
+	if (pthread_rwlock_init(&e->rev_lock, NULL) != 0 ||
+	    pthread_mutex_init(&e->crl_lock, NULL) != 0 ||
+	    pthread_mutex_init(&e->counts_lock, NULL) != 0)
+		abort();	/* cannot fail with default attributes on Linux */
 	memset(&lc, 0, sizeof(lc));
 	lc.e = e;
 	lc.err = err;
@@ -523,6 +545,11 @@ tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 	if (r != TCA_OK) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "loading CAs from the store: %s", tca_strerror(r));
+		tca_engine_free(e);
+		return r;
+	}
+	if ((r = tca_revset_load(e)) != TCA_OK) {
+		snprintf(err, errlen, "loading revocations from the store: %s", tca_strerror(r));
 		tca_engine_free(e);
 		return r;
 	}
@@ -545,7 +572,7 @@ tca_engine_free(tca_engine *e)
 	for (i = 0; i < N_BUCKETS; i++) {
 		for (n = e->buckets[i]; n != NULL; n = next) {
 			next = n->next;
-			entry_unref(n->ent);
+			tca_engine_entry_unref(n->ent);
 			free(n);
 		}
 	}
@@ -553,6 +580,10 @@ tca_engine_free(tca_engine *e)
 		pn = p->next;
 		free(p);
 	}
+	tca_revset_free(e);
+	pthread_rwlock_destroy(&e->rev_lock);
+	pthread_mutex_destroy(&e->crl_lock);
+	pthread_mutex_destroy(&e->counts_lock);
 	pthread_rwlock_destroy(&e->lock);
 	free(e);
 }
@@ -563,6 +594,12 @@ tca_engine_set_policy(tca_engine *e, const struct tca_policy *policy)
 	pthread_rwlock_wrlock(&e->lock);
 	e->policy = *policy;
 	pthread_rwlock_unlock(&e->lock);
+}
+
+void
+tca_engine_get_policy(tca_engine *e, struct tca_policy *policy)
+{
+	tca_engine_policy_snapshot(e, policy);
 }
 
 void
@@ -633,7 +670,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		memset(out, 0, sizeof(*out));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
-	policy_snapshot(e, &pol);
+	tca_engine_policy_snapshot(e, &pol);
 	type = pol.ca_default_key_type;
 	if (key_type != NULL && *key_type != '\0' &&
 	    tca_key_type_from_name(key_type, &type) != TCA_OK) {
@@ -697,7 +734,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		r = TCA_ERR_NOMEM;
 		goto out;
 	}
-	signer_for(e, ent, &sctx, &signer);
+	tca_engine_signer_for(e, ent, &sctx, &signer);
 	if ((r = tca_cert_build_ca(&params, pub, &signer, &cert)) != TCA_OK) {
 		snprintf(why, whylen, "building the CA certificate failed (%s)", tca_strerror(r));
 		goto out;
@@ -707,7 +744,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		goto out;
 
 	snprintf(details, sizeof(details), "key_type=%s", tca_key_type_name(type));
-	change_init(e, &chg, TCA_CHANGE_CA_CREATE, "ca-create", tenant, who);
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CA_CREATE, "ca-create", tenant, who);
 	chg.key_type = tca_key_type_name(type);
 	chg.key_id = key_id;
 	chg.key_id_len = sizeof(key_id);
@@ -735,6 +772,15 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	log_notice("tenant %s: CA created (%s, fingerprint %s, uid %u pid %d)", tenant,
 	    tca_key_type_name(type), out != NULL ? out->fingerprint_hex : "-",
 	    (unsigned int)who->uid, (int)who->pid);
+	/* its first (empty) CRL at once; if that fails, the scheduler's next
+	 * pass makes it (a CA without a CRL is due immediately) */
+	{
+		struct tca_crl_published ci;
+		char cwhy[256] = "";
+
+		if (tca_engine_crl_sign(e, tenant, &ci, cwhy, sizeof(cwhy)) != TCA_OK)
+			log_warn("tenant %s: first CRL not signed yet: %s", tenant, cwhy);
+	}
  out:
 	if (r != TCA_OK && generated && !committed) {
 		/* nothing committed: take the key out of the token again */
@@ -744,7 +790,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	}
 	if (r != TCA_OK && out != NULL)
 		tca_ca_desc_clear(out);
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	X509_free(cert);
 	EVP_PKEY_free(pub);
 	OPENSSL_free(der);
@@ -763,7 +809,7 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
 	memset(out, 0, sizeof(*out));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
-	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+	if ((ent = tca_engine_ca_lookup(e, tenant, &r, why, whylen)) == NULL)
 		return r;
 	if (previous && ent->prev == NULL) {
 		snprintf(why, whylen, "tenant %s's CA has no previous certificate", tenant);
@@ -774,7 +820,7 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
 		snprintf(out->status, sizeof(out->status), "previous");
 		r = desc_from_der(ent->prev->der, ent->prev->der_len, out);
 	}
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	return r;
 }
 
@@ -793,9 +839,9 @@ list_row(void *ctx, const struct tca_ca_row *row)
 	int r;
 
 	memset(&d, 0, sizeof(d));
-	if (row->status == TCA_CA_ACTIVE && (ent = cache_get(lc->e, row->tenant)) != NULL) {
+	if (row->status == TCA_CA_ACTIVE && (ent = tca_engine_cache_get(lc->e, row->tenant)) != NULL) {
 		r = desc_from_entry(ent, &d);
-		entry_unref(ent);
+		tca_engine_entry_unref(ent);
 	} else {
 		snprintf(d.tenant, sizeof(d.tenant), "%s", row->tenant);
 		snprintf(d.status, sizeof(d.status), "%s", tca_ca_status_name(row->status));
@@ -839,7 +885,7 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	tca_tenant_key_id(tenant, key_id);
-	if ((ent = cache_get(e, tenant)) == NULL) {
+	if ((ent = tca_engine_cache_get(e, tenant)) == NULL) {
 		if ((r = tca_token_check_key(e->tok, key_id, sizeof(key_id), NULL)) != TCA_OK) {
 			if (r != TCA_ERR_NOT_FOUND) {
 				snprintf(why, whylen, "the token is unavailable (%s)",
@@ -862,9 +908,9 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 	}
 	tca_hex(ent->cur->sha256, sizeof(ent->cur->sha256), fp);
 	snprintf(details, sizeof(details), "ca_fingerprint=%.64s", fp);
-	change_init(e, &chg, TCA_CHANGE_CA_DELETE, "ca-delete", tenant, who);
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CA_DELETE, "ca-delete", tenant, who);
 	chg.details = details;
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	/* store first: a CA the store calls deleted can never sign again, even if
 	 * destroying the key fails below */
 	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
@@ -921,24 +967,38 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	if ((r = tca_csr_parse(csr_data, csr_len, &csr, why, whylen)) != TCA_OK ||
 	    (r = tca_csr_check(csr, device_id, why, whylen)) != TCA_OK)
 		goto out;
-	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL ||
-	    (r = ca_key_usable(e, ent, why, whylen)) != TCA_OK)
+	if ((ent = tca_engine_ca_lookup(e, tenant, &r, why, whylen)) == NULL ||
+	    (r = tca_engine_key_usable(e, ent, why, whylen)) != TCA_OK)
 		goto out;
 	if (current != NULL) {
 		cas[0] = ent->cur;
 		cas[1] = ent->prev;
 		if ((r = tca_reenroll_check(cas, ent->prev != NULL ? 2 : 1, current,
-		    current_len, csr, why, whylen)) != TCA_OK)
+		    current_len, csr, why, whylen)) != TCA_OK ||
+		    (r = tca_engine_check_not_revoked(e, tenant, current, current_len,
+		    why, whylen)) != TCA_OK)
 			goto out;
 	}
-	policy_snapshot(e, &pol);
+	tca_engine_policy_snapshot(e, &pol);
 	memset(&dp, 0, sizeof(dp));
 	dp.now = engine_now(e);
 	dp.days = days;
 	dp.default_days = pol.device_validity_days;
 	dp.tenant = tenant;
 	dp.device_id = device_id;
-	signer_for(e, ent, &sctx, &signer);
+	if (ent->policy != NULL) {
+		/* the tenant's own rules, within the global ones (csr check above) */
+		struct tca_policy_ceiling ceil;
+		char rule[32];
+
+		memset(&ceil, 0, sizeof(ceil));
+		ceil.max_days = pol.device_validity_days;
+		if ((r = tca_tenant_policy_check(ent->policy, &ceil, csr, device_id,
+		    &dp.days, rule, sizeof(rule), why, whylen)) != TCA_OK)
+			goto out;
+		dp.san = ent->policy->san;
+	}
+	tca_engine_signer_for(e, ent, &sctx, &signer);
 	snprintf(details, sizeof(details), "device_id=%.64s", device_id);
 
 	/* a fresh random serial clashing with a recorded one is astronomically
@@ -948,12 +1008,13 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		der = NULL;
 		if ((r = tca_cert_issue_device(ent->cur, &signer, csr, &dp, &info, &der,
 		    why, whylen)) != TCA_OK) {
-			sign_failure_why(r, why, whylen);
+			tca_engine_sign_failure_why(r, why, whylen);
 			goto out;
 		}
-		change_init(e, &chg, TCA_CHANGE_CERT_ISSUE,
+		tca_engine_change_init(e, &chg, TCA_CHANGE_CERT_ISSUE,
 		    current != NULL ? "reenroll" : "issue", tenant, who);
 		chg.cert = &info;
+		chg.device_id = device_id;
 		chg.details = details;
 		r = tca_committer_submit(e->cm, &chg);
 		if (r != TCA_ERR_ALREADY_EXISTS)
@@ -987,7 +1048,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		__atomic_add_fetch(&e->issued, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	tca_csr_free(csr);
 	OPENSSL_free(der);
 	return r;
@@ -1002,13 +1063,13 @@ tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *ctx,
 
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
-	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+	if ((ent = tca_engine_ca_lookup(e, tenant, &r, why, whylen)) == NULL)
 		return r;
 	r = cb(ctx, ent->cur->der, ent->cur->der_len);
 	/* the previous certificate while it is still valid (RFC 7030 4.1.3 allows several) */
 	if (r == TCA_OK && ent->prev != NULL && ent->prev->not_after > (int64_t)engine_now(e))
 		r = cb(ctx, ent->prev->der, ent->prev->der_len);
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	return r;
 }
 
@@ -1068,9 +1129,9 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
-	if ((ent = ca_lookup(e, tenant, &r, why, whylen)) == NULL)
+	if ((ent = tca_engine_ca_lookup(e, tenant, &r, why, whylen)) == NULL)
 		return r;
-	policy_snapshot(e, &pol);
+	tca_engine_policy_snapshot(e, &pol);
 	if ((r = tca_cert_info_from_der(ent->cur->der, ent->cur->der_len, &old_info)) != TCA_OK)
 		goto out;
 	tca_hex(old_info.sha256, sizeof(old_info.sha256), out->old_fingerprint);
@@ -1095,9 +1156,9 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		r = TCA_OK;
 		goto out;
 	}
-	if ((r = ca_key_usable(e, ent, why, whylen)) != TCA_OK)
+	if ((r = tca_engine_key_usable(e, ent, why, whylen)) != TCA_OK)
 		goto out;
-	signer_for(e, ent, &sctx, &signer);
+	tca_engine_signer_for(e, ent, &sctx, &signer);
 	if ((r = tca_cert_reissue_ca(ent->cur->der, ent->cur->der_len, not_before,
 	    pol.ca_validity_days, mode, &signer, &der, &der_len)) != TCA_OK) {
 		snprintf(why, whylen, "re-issuing the CA certificate failed (%s)", tca_strerror(r));
@@ -1117,7 +1178,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	    "not_before=%s not_after=%s", out->old_fingerprint, out->old_serial,
 	    out->new_serial, nb, na);
 
-	change_init(e, &chg, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant, who);
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant, who);
 	chg.cert = &info;
 	chg.expect_current_sha256 = ent->cur->sha256;
 	chg.details = details;
@@ -1132,7 +1193,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 		goto out;
 	}
 	/* in service: the new certificate current, the old one previous */
-	if ((nent = entry_clone(ent)) == NULL) {
+	if ((nent = tca_engine_entry_clone(ent)) == NULL) {
 		r = TCA_ERR_NOMEM;
 		log_error("tenant %s: re-issued but not cached; restart the engine", tenant);
 		goto out;
@@ -1141,7 +1202,7 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	nent->prev = nent->cur;	/* the clone's copy of the old certificate */
 	nent->cur = NULL;
 	if ((r = tca_issuer_new(der, info.der_len, &nent->cur)) != TCA_OK) {
-		entry_unref(nent);
+		tca_engine_entry_unref(nent);
 		log_error("tenant %s: re-issued but not cached; restart the engine", tenant);
 		goto out;
 	}
@@ -1150,13 +1211,13 @@ tca_engine_ca_reissue(tca_engine *e, const char *tenant, time_t not_before,
 	r = cache_put_locked(e, nent);
 	pthread_rwlock_unlock(&e->lock);
 	if (r != TCA_OK) {
-		entry_unref(nent);
+		tca_engine_entry_unref(nent);
 		goto out;
 	}
 	log_notice("tenant %s: CA re-issued, serial %s -> %s, valid %s .. %s (uid %u)",
 	    tenant, out->old_serial, out->new_serial, nb, na, (unsigned int)who->uid);
  out:
-	entry_unref(ent);
+	tca_engine_entry_unref(ent);
 	OPENSSL_free(der);
 	return r;
 }
@@ -1169,15 +1230,15 @@ tca_engine_set_renewal(tca_engine *e, const char *tenant,
 	struct ca_entry *ent, *nent;
 	int r;
 
-	change_init(e, &chg, TCA_CHANGE_RENEWAL_STATE, "renewal-state", tenant, NULL);
+	tca_engine_change_init(e, &chg, TCA_CHANGE_RENEWAL_STATE, "renewal-state", tenant, NULL);
 	chg.renewal = state;
 	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK)
 		return r;
 	pthread_rwlock_wrlock(&e->lock);
-	if ((ent = cache_get_locked(e, tenant)) != NULL && (nent = entry_clone(ent)) != NULL) {
+	if ((ent = cache_get_locked(e, tenant)) != NULL && (nent = tca_engine_entry_clone(ent)) != NULL) {
 		nent->renewal = *state;
 		if (cache_put_locked(e, nent) != TCA_OK)
-			entry_unref(nent);
+			tca_engine_entry_unref(nent);
 	}
 	pthread_rwlock_unlock(&e->lock);
 	return TCA_OK;
@@ -1204,6 +1265,10 @@ tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx)
 			snprintf(b->tenant, sizeof(b->tenant), "%s", n->ent->tenant);
 			b->key_present = n->ent->key_present;
 			b->renewal = n->ent->renewal;
+			b->crl = n->ent->crl;
+			b->crl_number = n->ent->crl_number;
+			b->crl_this_update = n->ent->crl_this_update;
+			b->crl_next_update = n->ent->crl_next_update;
 			b->not_before = n->ent->cur->not_before;
 			b->not_after = n->ent->cur->not_after;
 		}

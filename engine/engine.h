@@ -35,6 +35,10 @@ struct tca_policy {
 	unsigned int ca_validity_days;
 	enum tca_key_type ca_default_key_type;
 	unsigned int device_validity_days;
+	/* CRLs and OCSP (issue 12) */
+	unsigned int crl_validity_hours;	/* nextUpdate - thisUpdate (168) */
+	unsigned int crl_refresh_percent;	/* re-signed when this % of it passed (50) */
+	unsigned int ocsp_validity_s;		/* OCSP nextUpdate - thisUpdate (3600) */
 };
 
 /* A CA as shown to operators; owns cert_der (tca_ca_desc_clear frees). */
@@ -51,6 +55,10 @@ struct tca_ca_desc {
 	size_t cert_der_len;
 	int has_previous;	/* a previous (pre-re-issuance) certificate exists */
 	struct tca_renewal_state renewal;
+	uint64_t crl_number;	/* the current CRL (0: none yet) */
+	int64_t crl_next_update;
+	struct tca_renewal_state crl;	/* CRL re-signing state */
+	int suspended;		/* the tenant's policy suspends issuance */
 };
 void tca_ca_desc_clear(struct tca_ca_desc *d);
 
@@ -99,6 +107,7 @@ int tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 void tca_engine_free(tca_engine *e);
 
 void tca_engine_set_policy(tca_engine *e, const struct tca_policy *policy);
+void tca_engine_get_policy(tca_engine *e, struct tca_policy *policy);
 void tca_engine_set_clock(tca_engine *e, tca_clock_fn fn, void *ctx);
 
 /*
@@ -188,6 +197,10 @@ struct tca_ca_brief {
 	int64_t not_before, not_after;
 	int key_present;
 	struct tca_renewal_state renewal;
+	/* the current CRL (crl_number 0: none yet) and its re-signing state */
+	uint64_t crl_number;
+	int64_t crl_this_update, crl_next_update;
+	struct tca_renewal_state crl;
 };
 typedef int (*tca_ca_brief_cb)(void *ctx, const struct tca_ca_brief *b);
 /* Calls cb for every active CA (from a snapshot: cb may call back into e). */
@@ -195,5 +208,115 @@ int tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx);
 
 /* The engine's clock (the injected one if set). */
 time_t tca_engine_now(tca_engine *e);
+
+/* ---- each tenant's own policy (engine-policy.c, tenant-policy.h) */
+
+struct tca_tenant_policy;
+
+/* The tenant's policy (the defaults if it has none of its own). */
+int tca_engine_policy_get(tca_engine *e, const char *tenant, struct tca_tenant_policy *out,
+    char *why, size_t whylen);
+
+/*
+ * Applies assignments[0..n) ("key=value"; "key=" resets) to the tenant's
+ * policy, all or none: the new policy is journaled (op "policy-set", the
+ * canonical text as details), stored with the CA and in effect for the next
+ * request.  BAD_REQUEST naming the key for an invalid one.  out may be NULL.
+ */
+int tca_engine_policy_set(tca_engine *e, const char *tenant, const char *const *assignments,
+    size_t n, const struct tca_requester *who, struct tca_tenant_policy *out,
+    char *why, size_t whylen);
+
+/* RFC 7030 CsrAttrs DER of the tenant's policy.  *der_ptr: free(). */
+int tca_engine_csrattrs(tca_engine *e, const char *tenant, unsigned char **der_ptr,
+    size_t *len_ptr, char *why, size_t whylen);
+
+/* ---- revocation, CRLs, OCSP and the certificate inventory (revocation.c) */
+
+/* One revocation in force. */
+struct tca_revoked {
+	char serial_hex[2 * TCA_SERIAL_MAX + 1];
+	char subject[TCA_SUBJECT_MAX];
+	int64_t revoked_at, not_after;
+	int reason;		/* RFC 5280 CRLReason (crl.h) */
+	int already;		/* revoked before this call: nothing changed */
+};
+
+/* A CRL as published. */
+struct tca_crl_published {
+	uint64_t number;
+	int64_t this_update, next_update;
+	uint64_t entries;
+};
+
+/*
+ * Revokes the tenant's device certificate with serial_hex (hex, colons
+ * allowed) for reason (crl.h; certificateHold is refused before this).  The
+ * revocation and its journal record are durable before TCA_OK; then the CRL
+ * is re-signed at once (*crl: the new CRL; crl->number 0 and crl_why set if
+ * that failed: the revocation stands, the scheduler retries the CRL and
+ * `status` shows the tenant).  Revoking twice is TCA_OK with out->already
+ * set and the first revocation's time and reason.  NOT_FOUND if the serial
+ * is not a device certificate of the tenant's CA.
+ */
+int tca_engine_revoke(tca_engine *e, const char *tenant, const char *serial_hex,
+    int reason, const struct tca_requester *who, struct tca_revoked *out,
+    struct tca_crl_published *crl, char *crl_why, size_t crl_whylen, char *why, size_t whylen);
+
+/* Revokes every unexpired certificate of device_id (cb per certificate,
+ * already-revoked ones with already set), then re-signs the CRL once.
+ * NOT_FOUND if the device has no unexpired certificate. */
+int tca_engine_revoke_device(tca_engine *e, const char *tenant, const char *device_id,
+    int reason, const struct tca_requester *who,
+    int (*cb)(void *ctx, const struct tca_revoked *rv), void *ctx,
+    struct tca_crl_published *crl, char *crl_why, size_t crl_whylen, char *why, size_t whylen);
+
+/* Signs and publishes a new CRL for the tenant now (the scheduler's and
+ * revocation's path).  TOKEN_UNAVAILABLE, JOURNAL_UNAVAILABLE, NOT_FOUND. */
+int tca_engine_crl_sign(tca_engine *e, const char *tenant, struct tca_crl_published *out,
+    char *why, size_t whylen);
+
+/* The tenant's current CRL from the store (no signing).  *row: caller
+ * tca_crl_row_clear()s.  NOT_FOUND if the tenant has no CA or no CRL yet. */
+int tca_engine_crl_get(tca_engine *e, const char *tenant, struct tca_crl_row *row,
+    char *why, size_t whylen);
+
+/* When the tenant's CRL is next due for re-signing (pure: from the brief,
+ * the policy and now).  A CA without a CRL is due at once; a failing one at
+ * its next retry. */
+time_t tca_crl_due_at(const struct tca_ca_brief *b, const struct tca_policy *p);
+
+/* Replaces the tenant's CRL re-signing bookkeeping (store, then cache). */
+int tca_engine_set_crl_state(tca_engine *e, const char *tenant,
+    const struct tca_renewal_state *state);
+
+/*
+ * Answers a DER OCSPRequest for the tenant's CA (ocsp.h): the response is
+ * signed by the CA key in the token.  *resp_ptr: caller free()s.  *status
+ * (may be NULL): "good", "revoked", "unknown", "malformed" of the first
+ * certificate asked about.
+ */
+int tca_engine_ocsp(tca_engine *e, const char *tenant, const unsigned char *req,
+    size_t req_len, unsigned char **resp_ptr, size_t *resp_len_ptr, const char **status,
+    char *why, size_t whylen);
+
+/* Device certificates of the tenant (store.h struct tca_cert_query; q->now
+ * is set here). */
+int tca_engine_cert_list(tca_engine *e, struct tca_cert_query *q,
+    int (*cb)(void *ctx, const struct tca_cert_row *row), void *ctx,
+    char *why, size_t whylen);
+
+/* One device certificate by serial (hex).  *row: tca_cert_row_clear(). */
+int tca_engine_cert_show(tca_engine *e, const char *tenant, const char *serial_hex,
+    struct tca_cert_row *row, char *why, size_t whylen);
+
+/* Device certificates by state across active CAs; recounted at most every
+ * 30 s (the count scans the certificates table). */
+int tca_engine_cert_counts(tca_engine *e, struct tca_cert_counts *out);
+
+/* Magnitude bytes of a serial written in hex (colons allowed, leading zero
+ * octets dropped).  TCA_ERR_BAD_REQUEST with why. */
+int tca_serial_parse_hex(const char *hex, unsigned char out[TCA_SERIAL_MAX],
+    size_t *len_ptr, char *why, size_t whylen);
 
 #endif

@@ -169,6 +169,12 @@ struct pass_ctx {
 	time_t next;
 	struct tca_ca_brief *due;	/* CAs to re-issue this pass */
 	size_t n_due, cap_due, taken;
+	struct tca_ca_brief *crl_due;	/* CAs whose CRL to re-sign this pass */
+	size_t n_crl, cap_crl;
+	struct tca_policy pol;		/* CRL validity and refresh point */
+	/* what the workers do with pc->due (re-issue, then re-sign CRLs) */
+	void (*work)(struct pass_ctx *pc, const struct tca_ca_brief *b);
+	const char *what;
 	uint64_t slot_ns;	/* pacing: monotonic time of the next start */
 };
 
@@ -225,6 +231,79 @@ check_expiry(struct pass_ctx *pc, const struct tca_ca_brief *b)
 		log_error("tenant %s: recording the expiry alert failed", b->tenant);
 }
 
+static void
+crl_failed(struct pass_ctx *pc, const struct tca_ca_brief *b, const char *why)
+{
+	struct tca_renewal_state st = b->crl;
+
+	if (!st.failed) {
+		st.failed = 1;
+		st.failed_since = pc->now;
+		st.attempts = 0;
+		st.alerted = 0;
+	}
+	st.attempts++;
+	tca_setf(st.reason, sizeof(st.reason), "%s", why);
+	st.next_retry = pc->now + tca_renewal_backoff(st.attempts, pc->p.retry_min_s,
+	    pc->p.retry_max_s);
+	log_error("tenant %s: CRL re-signing failed (attempt %u): %s; the last CRL "
+	    "stays served; retry at +%lld s", b->tenant, st.attempts, why,
+	    (long long)(st.next_retry - pc->now));
+	if (!st.alerted && run_alert(pc->r, "crl-failed", b->tenant, why,
+	    b->crl_next_update, st.attempts) == TCA_OK)
+		st.alerted = 1;
+	if (tca_engine_set_crl_state(pc->r->e, b->tenant, &st) != TCA_OK)
+		log_error("tenant %s: recording the CRL failure failed", b->tenant);
+	note_next(pc, st.next_retry);
+}
+
+static void
+crl_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
+{
+	struct tca_crl_published ci;
+	char why[512] = "";
+	int rc;
+
+	rc = tca_engine_crl_sign(pc->r->e, b->tenant, &ci, why, sizeof(why));
+	if (rc == TCA_OK) {
+		note_next(pc, ci.this_update + (ci.next_update - ci.this_update) *
+		    (int64_t)pc->pol.crl_refresh_percent / 100);
+		return;
+	}
+	if (rc == TCA_ERR_NOT_FOUND) {
+		log_info("tenant %s: CRL re-signing skipped: %s", b->tenant, why);
+		return;
+	}
+	crl_failed(pc, b, why[0] != '\0' ? why : tca_strerror(rc));
+}
+
+/* Appends b to the pass's CRL list when its CRL is due, else notes when. */
+static int
+collect_crl(struct pass_ctx *pc, const struct tca_ca_brief *b)
+{
+	struct tca_ca_brief *tmp;
+	time_t due = tca_crl_due_at(b, &pc->pol);
+	size_t cap;
+
+	if (due > pc->now) {
+		note_next(pc, due);
+		return 0;
+	}
+	if (pc->n_crl == pc->cap_crl) {
+		cap = pc->cap_crl == 0 ? 64 : pc->cap_crl * 2;
+		if (cap > SIZE_MAX / sizeof(*tmp) ||
+		    (tmp = realloc(pc->crl_due, cap * sizeof(*tmp))) == NULL) {
+			log_error("CRLs: out of memory collecting due CRLs; the rest "
+			    "waits for the next pass");
+			return 1;
+		}
+		pc->crl_due = tmp;
+		pc->cap_crl = cap;
+	}
+	pc->crl_due[pc->n_crl++] = *b;
+	return 0;
+}
+
 static int
 stopping(tca_renewal *r)
 {
@@ -255,6 +334,8 @@ pass_collect(void *ctx, const struct tca_ca_brief *b)
 
 	if (stopping(pc->r))
 		return 1;	/* stopping: the rest waits for the next start */
+	if (collect_crl(pc, b) != 0)
+		return 1;
 	/* due when notBefore lies before the latest passed instant (schedule.h) */
 	if (b->not_before >= pc->last_instant) {
 		check_expiry(pc, b);
@@ -337,7 +418,7 @@ reissue_worker(void *arg)
 		if (i >= pc->n_due)
 			break;
 		pace(pc);
-		reissue_one(pc, &pc->due[i]);
+		pc->work(pc, &pc->due[i]);
 	}
 	return NULL;
 }
@@ -359,13 +440,13 @@ reissue_due(struct pass_ctx *pc)
 		n = TCA_RENEWAL_MAX_WORKERS;
 	if ((size_t)n > pc->n_due)
 		n = (unsigned int)pc->n_due;
-	log_notice("re-issuance: %zu CA%s due; %u worker%s, %s", pc->n_due,
+	log_notice("%s: %zu CA%s due; %u worker%s, %s", pc->what, pc->n_due,
 	    pc->n_due == 1 ? "" : "s", n, n == 1 ? "" : "s",
 	    pc->p.rate == 0 ? "unpaced" : "paced");
 	for (i = 1; i < n; i++) {
 		if (pthread_create(&th[started], NULL, reissue_worker, pc) != 0) {
-			log_warn("re-issuance: could not start worker %u; going on with %u",
-			    i + 1, started + 1);
+			log_warn("%s: could not start worker %u; going on with %u",
+			    pc->what, i + 1, started + 1);
 			break;
 		}
 		started++;
@@ -373,7 +454,7 @@ reissue_due(struct pass_ctx *pc)
 	(void)reissue_worker(pc);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	log_notice("re-issuance: pass over %zu CA%s took %.1f s", pc->taken,
+	log_notice("%s: pass over %zu CA%s took %.1f s", pc->what, pc->taken,
 	    pc->taken == 1 ? "" : "s", (double)(mono_ns() - t0) / 1e9);
 }
 
@@ -401,11 +482,27 @@ tca_renewal_pass(tca_renewal *r)
 	pc.last_instant = d.not_before;
 	pc.next_instant = d.next;
 	pc.next = d.next;
+	tca_engine_get_policy(r->e, &pc.pol);
 	pthread_mutex_init(&pc.lock, NULL);
 	(void)tca_engine_foreach_brief(r->e, pass_collect, &pc);
+	pc.work = reissue_one;
+	pc.what = "re-issuance";
 	reissue_due(&pc);
+	/* then the CRLs, by the same workers and pacing (re-issuance keeps the
+	 * key and name, so a CRL stays valid across it) */
+	free(pc.due);
+	pc.due = pc.crl_due;
+	pc.n_due = pc.n_crl;
+	pc.cap_due = pc.cap_crl;
+	pc.crl_due = NULL;
+	pc.taken = 0;
+	pc.work = crl_one;
+	pc.what = "CRLs";
+	if (!stopping(r))
+		reissue_due(&pc);
 	pthread_mutex_destroy(&pc.lock);
 	free(pc.due);
+	free(pc.crl_due);
 	return pc.next;
 }
 

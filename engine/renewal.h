@@ -11,10 +11,14 @@
  * "renewal-failed" with the reason, schedules a retry with exponential backoff
  * (retry_min_s doubling up to retry_max_s) and runs the alert command once per
  * failure episode; other tenants go on.  CAs within the alert window of their
- * notAfter trigger one "expiring" alert per certificate.
+ * notAfter trigger one "expiring" alert per certificate.  The same pass then
+ * re-signs the CRLs that are due (tca_crl_due_at: crl.refresh_percent of
+ * their validity passed, or none yet) with the same workers, pacing, retry
+ * and failure bookkeeping ("crl-failed" alert once per episode); a failed
+ * re-signing leaves the last CRL served.
  *
  * The alert command runs in its own process (posix_spawn) with a minimal
- * environment: TCA_ALERT_KIND (renewal-failed | expiring), TCA_ALERT_TENANT,
+ * environment: TCA_ALERT_KIND (renewal-failed | expiring | crl-failed), TCA_ALERT_TENANT,
  * TCA_ALERT_REASON, TCA_ALERT_NOT_AFTER (ISO 8601 UTC), TCA_ALERT_ATTEMPTS.
  * A reaper thread waits for it, kills it after timeout_s, and logs failures;
  * the scheduler never waits for it.

@@ -1,13 +1,17 @@
 /* rpc-ops.c - request dispatch and the operation handlers. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crl.h"
+#include "tenant-policy.h"
 #include "log.h"
 #include "rpc-ops.h"
 #include "tca-error.h"
+#include "tenant.h"
 #include "wire.h"
 
 #define LIST_PAGE_DEFAULT 500
@@ -69,7 +73,8 @@ renewal_map(const struct tca_renewal_state *rs)
 static cbor_item_t *
 ca_map(const struct tca_ca_desc *d, int with_cert)
 {
-	size_t n = 12 + (d->deleted_at != 0) + (with_cert != 0) + (d->renewal.failed != 0);
+	size_t n = 12 + (d->deleted_at != 0) + (with_cert != 0) + (d->renewal.failed != 0) +
+	    (d->crl_number != 0 ? 2 : 0) + (d->crl.failed != 0) + (d->suspended != 0);
 	cbor_item_t *m = cbor_new_definite_map(n), *rm;
 
 	if (m == NULL)
@@ -97,6 +102,20 @@ ca_map(const struct tca_ca_desc *d, int with_cert)
 			goto fail;
 		}
 	}
+	if (d->crl_number != 0 &&
+	    (tca_map_add_uint(m, "crl_number", d->crl_number) != TCA_OK ||
+	    tca_map_add_int(m, "crl_next_update", d->crl_next_update) != TCA_OK))
+		goto fail;
+	if (d->crl.failed) {
+		if ((rm = renewal_map(&d->crl)) == NULL)
+			goto fail;
+		if (tca_map_add_item(m, "crl_renewal", rm) != TCA_OK) {
+			cbor_decref(&rm);
+			goto fail;
+		}
+	}
+	if (d->suspended && tca_map_add_bool(m, "suspended", 1) != TCA_OK)
+		goto fail;
 	return m;
  fail:
 	cbor_decref(&m);
@@ -198,18 +217,45 @@ op_cacerts(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resul
 	return r;
 }
 
-/* status: CAs whose renewal is failing, for a UI banner (first 100) */
+/* status: CAs whose renewal or CRL re-signing is failing, for a UI banner
+ * (first 100 of each) */
 struct banner {
-	cbor_item_t *arr;
-	size_t count;
+	cbor_item_t *arr, *crl_arr;
+	size_t count, crl_count;
 };
+
+static int
+crl_banner(struct banner *bn, const struct tca_ca_brief *b)
+{
+	cbor_item_t *m;
+
+	bn->crl_count++;
+	if (cbor_array_size(bn->crl_arr) >= 100)
+		return 0;
+	if ((m = cbor_new_definite_map(5)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", b->tenant) != TCA_OK ||
+	    tca_map_add_text(m, "reason", b->crl.reason) != TCA_OK ||
+	    tca_map_add_uint(m, "attempts", b->crl.attempts) != TCA_OK ||
+	    tca_map_add_int(m, "next_update", b->crl_next_update) != TCA_OK ||
+	    tca_map_add_int(m, "next_retry_at", b->crl.next_retry) != TCA_OK ||
+	    !cbor_array_push(bn->crl_arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	return 0;
+}
 
 static int
 banner_cb(void *vctx, const struct tca_ca_brief *b)
 {
 	struct banner *bn = vctx;
 	cbor_item_t *m;
+	int r;
 
+	if (b->crl.failed && (r = crl_banner(bn, b)) != 0)
+		return r;
 	if (!b->renewal.failed)
 		return 0;
 	bn->count++;
@@ -272,11 +318,13 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	struct tca_token_status ts;
 	struct tca_engine_status es;
 	unsigned long long commits = 0, changes = 0, failures = 0;
-	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL;
+	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL, *certs = NULL;
+	struct tca_cert_counts counts;
 	struct banner bn;
 	int r = TCA_ERR_NOMEM;
 
 	memset(&bn, 0, sizeof(bn));
+	memset(&counts, 0, sizeof(counts));
 
 	memset(&ts, 0, sizeof(ts));
 	if ((r = tca_token_get_status(ctx->tok, &ts)) != TCA_OK) {
@@ -287,12 +335,16 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	tca_committer_stats(ctx->cm, &commits, &changes, &failures);
 	r = TCA_ERR_NOMEM;
 	if ((bn.arr = cbor_new_definite_array(100)) == NULL ||
+	    (bn.crl_arr = cbor_new_definite_array(100)) == NULL ||
 	    tca_engine_foreach_brief(ctx->engine, banner_cb, &bn) != TCA_OK)
 		goto out;
-	if ((m = cbor_new_definite_map(11)) == NULL ||
+	if (tca_engine_cert_counts(ctx->engine, &counts) != TCA_OK)
+		log_warn("status: certificate counts unavailable");
+	if ((m = cbor_new_definite_map(13)) == NULL ||
 	    (tok = cbor_new_definite_map(20)) == NULL ||
 	    (store = cbor_new_definite_map(4)) == NULL ||
-	    (ten = cbor_new_definite_map(4)) == NULL)
+	    (ten = cbor_new_definite_map(5)) == NULL ||
+	    (certs = cbor_new_definite_map(3)) == NULL)
 		goto out;
 	if (tca_map_add_text(tok, "label", ts.label) != TCA_OK ||
 	    tca_map_add_text(tok, "manufacturer", ts.manufacturer) != TCA_OK ||
@@ -321,7 +373,11 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
 	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||
 	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK ||
-	    tca_map_add_uint(ten, "renewal_failed", bn.count) != TCA_OK)
+	    tca_map_add_uint(ten, "renewal_failed", bn.count) != TCA_OK ||
+	    tca_map_add_uint(ten, "crl_failed", bn.crl_count) != TCA_OK ||
+	    tca_map_add_uint(certs, "valid", counts.valid) != TCA_OK ||
+	    tca_map_add_uint(certs, "revoked", counts.revoked) != TCA_OK ||
+	    tca_map_add_uint(certs, "expired", counts.expired) != TCA_OK)
 		goto out;
 	if (tca_map_add_text(m, "version", PACKAGE_VERSION) != TCA_OK ||
 	    tca_map_add_uint(m, "proto_min", TCA_PROTO_VERSION_MIN) != TCA_OK ||
@@ -343,6 +399,12 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if (tca_map_add_item(m, "renewal_failed", bn.arr) != TCA_OK)
 		goto out;
 	bn.arr = NULL;
+	if (tca_map_add_item(m, "certificates", certs) != TCA_OK)
+		goto out;
+	certs = NULL;
+	if (tca_map_add_item(m, "crl_failed", bn.crl_arr) != TCA_OK)
+		goto out;
+	bn.crl_arr = NULL;
 	*result = m;
 	m = NULL;
 	r = TCA_OK;
@@ -357,6 +419,10 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		cbor_decref(&ten);
 	if (bn.arr != NULL)
 		cbor_decref(&bn.arr);
+	if (bn.crl_arr != NULL)
+		cbor_decref(&bn.crl_arr);
+	if (certs != NULL)
+		cbor_decref(&certs);
 	return r;
 }
 
@@ -717,6 +783,559 @@ op_ca_reissue(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **re
 	return r;
 }
 
+/* ---- revocation, CRLs, OCSP, inventory */
+
+static int
+reason_arg(const cbor_item_t *args, int *reason, char *why, size_t whylen)
+{
+	char name[33] = "";
+	int r;
+
+	*reason = TCA_REASON_UNSPECIFIED;
+	if ((r = tca_map_get_text(args, "reason", name, sizeof(name))) == TCA_ERR_NOT_FOUND)
+		return TCA_OK;
+	if (r != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	return tca_crl_reason_parse(name, reason, why, whylen);
+}
+
+static int
+add_crl_info(cbor_item_t *m, const struct tca_crl_published *ci, const char *crl_why)
+{
+	cbor_item_t *c;
+
+	if (ci->number == 0)
+		return crl_why[0] != '\0' ? tca_map_add_text(m, "crl_error", crl_why) : TCA_OK;
+	if ((c = cbor_new_definite_map(4)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_uint(c, "number", ci->number) != TCA_OK ||
+	    tca_map_add_int(c, "this_update", ci->this_update) != TCA_OK ||
+	    tca_map_add_int(c, "next_update", ci->next_update) != TCA_OK ||
+	    tca_map_add_uint(c, "entries", ci->entries) != TCA_OK ||
+	    tca_map_add_item(m, "crl", c) != TCA_OK) {
+		cbor_decref(&c);
+		return TCA_ERR_NOMEM;
+	}
+	return TCA_OK;
+}
+
+static int
+add_revoked_fields(cbor_item_t *m, const struct tca_revoked *rv)
+{
+	const char *rn = tca_crl_reason_name(rv->reason);
+
+	if (tca_map_add_text(m, "serial", rv->serial_hex) != TCA_OK ||
+	    tca_map_add_text(m, "subject", rv->subject) != TCA_OK ||
+	    tca_map_add_int(m, "revoked_at", rv->revoked_at) != TCA_OK ||
+	    tca_map_add_text(m, "reason", rn != NULL ? rn : "unspecified") != TCA_OK ||
+	    tca_map_add_int(m, "not_after", rv->not_after) != TCA_OK ||
+	    tca_map_add_bool(m, "already", rv->already) != TCA_OK)
+		return TCA_ERR_NOMEM;
+	return TCA_OK;
+}
+
+static int
+op_cert_revoke(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], serial[65], crl_why[256] = "";
+	struct tca_crl_published ci;
+	struct tca_revoked rv;
+	cbor_item_t *m;
+	int reason, r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_text(args, "serial", serial, sizeof(serial)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = reason_arg(args, &reason, why, whylen)) != TCA_OK)
+		return r;
+	if ((r = tca_engine_revoke(ctx->engine, tenant, serial, reason, &ctx->who, &rv,
+	    &ci, crl_why, sizeof(crl_why), why, whylen)) != TCA_OK)
+		return r;
+	if ((m = cbor_new_definite_map(9)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    add_revoked_fields(m, &rv) != TCA_OK ||
+	    add_crl_info(m, &ci, crl_why) != TCA_OK) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	*result = m;
+	return TCA_OK;
+}
+
+static int
+revoked_push(void *vctx, const struct tca_revoked *rv)
+{
+	cbor_item_t *arr = vctx, *m;
+
+	if ((m = cbor_new_definite_map(6)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (add_revoked_fields(m, rv) != TCA_OK || !cbor_array_push(arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	return TCA_OK;
+}
+
+/* The wire takes definite lengths only: a copy of the indefinite array *arr
+ * as a definite one replaces it. */
+static int
+array_make_definite(cbor_item_t **arr)
+{
+	cbor_item_t *d, *it;
+	size_t i, n = cbor_array_size(*arr);
+
+	if ((d = cbor_new_definite_array(n)) == NULL)
+		return TCA_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		it = cbor_array_get(*arr, i);
+		if (!cbor_array_push(d, it)) {
+			cbor_decref(&it);
+			cbor_decref(&d);
+			return TCA_ERR_NOMEM;
+		}
+		cbor_decref(&it);
+	}
+	cbor_decref(arr);
+	*arr = d;
+	return TCA_OK;
+}
+
+static int
+op_cert_revoke_device(struct tca_rpc_ctx *ctx, const cbor_item_t *args,
+    cbor_item_t **result, char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], device_id[257], crl_why[256] = "";
+	struct tca_crl_published ci;
+	cbor_item_t *m = NULL, *arr = NULL;
+	int reason, r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_text(args, "device_id", device_id, sizeof(device_id)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = reason_arg(args, &reason, why, whylen)) != TCA_OK)
+		return r;
+	if ((arr = cbor_new_indefinite_array()) == NULL)
+		return TCA_ERR_NOMEM;
+	if ((r = tca_engine_revoke_device(ctx->engine, tenant, device_id, reason, &ctx->who,
+	    revoked_push, arr, &ci, crl_why, sizeof(crl_why), why, whylen)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if (array_make_definite(&arr) != TCA_OK ||
+	    (m = cbor_new_definite_map(5)) == NULL ||
+	    tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_text(m, "device_id", device_id) != TCA_OK ||
+	    add_crl_info(m, &ci, crl_why) != TCA_OK)
+		goto out;
+	if (tca_map_add_item(m, "revoked", arr) != TCA_OK)
+		goto out;
+	arr = NULL;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (arr != NULL)
+		cbor_decref(&arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
+static const char *
+cert_status_name(const struct tca_cert_row *row, int64_t now)
+{
+	return row->revoked ? "revoked" : row->not_after < now ? "expired" : "valid";
+}
+
+static int
+cert_fields(cbor_item_t *m, const struct tca_cert_row *row, int64_t now)
+{
+	const char *rn = tca_crl_reason_name(row->reason);
+
+	if (tca_map_add_text(m, "serial", row->serial_hex) != TCA_OK ||
+	    tca_map_add_text(m, "device_id", row->device_id) != TCA_OK ||
+	    tca_map_add_text(m, "subject", row->subject) != TCA_OK ||
+	    tca_map_add_text(m, "status", cert_status_name(row, now)) != TCA_OK ||
+	    tca_map_add_int(m, "not_before", row->not_before) != TCA_OK ||
+	    tca_map_add_int(m, "not_after", row->not_after) != TCA_OK ||
+	    tca_map_add_int(m, "issued_at", row->issued_at) != TCA_OK ||
+	    tca_map_add_text(m, "fingerprint", row->fingerprint_hex) != TCA_OK ||
+	    (row->revoked &&
+	    (tca_map_add_int(m, "revoked_at", row->revoked_at) != TCA_OK ||
+	    tca_map_add_text(m, "reason", rn != NULL ? rn : "unspecified") != TCA_OK)))
+		return TCA_ERR_NOMEM;
+	return TCA_OK;
+}
+
+struct cert_page {
+	cbor_item_t *arr;
+	int64_t now, last_id;
+	size_t n, limit;
+	int more;
+};
+
+static int
+cert_page_cb(void *vctx, const struct tca_cert_row *row)
+{
+	struct cert_page *pg = vctx;
+	cbor_item_t *m;
+
+	if (pg->n == pg->limit) {
+		/* the store was asked for one row more than the page holds */
+		pg->more = 1;
+		return 1;
+	}
+	if ((m = cbor_new_definite_map(row->revoked ? 10 : 8)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (cert_fields(m, row, pg->now) != TCA_OK || !cbor_array_push(pg->arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	pg->last_id = row->cert_id;
+	pg->n++;
+	return 0;
+}
+
+static int
+op_cert_list(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], device_id[257], status[17] = "", after[21] = "";
+	char next[24], *end;
+	struct tca_cert_query q;
+	struct cert_page pg;
+	cbor_item_t *m = NULL;
+	uint64_t limit = LIST_PAGE_DEFAULT, v = 0;
+	int has_device, r;
+
+	memset(&q, 0, sizeof(q));
+	memset(&pg, 0, sizeof(pg));
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_map_get_text(args, "device_id", device_id, sizeof(device_id))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND)
+		return TCA_ERR_BAD_REQUEST;
+	has_device = r == TCA_OK;
+	if (((r = tca_map_get_text(args, "status", status, sizeof(status))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_text(args, "after", after, sizeof(after))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_uint(args, "limit", &v)) != TCA_OK && r != TCA_ERR_NOT_FOUND))
+		return TCA_ERR_BAD_REQUEST;
+	if (r == TCA_OK)
+		limit = v;
+	if (limit == 0 || limit > LIST_PAGE_MAX) {
+		snprintf(why, whylen, "limit must be 1..%d", LIST_PAGE_MAX);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (status[0] == '\0')
+		q.state = TCA_CERT_ANY;
+	else if (strcmp(status, "valid") == 0)
+		q.state = TCA_CERT_VALID;
+	else if (strcmp(status, "revoked") == 0)
+		q.state = TCA_CERT_REVOKED;
+	else if (strcmp(status, "expired") == 0)
+		q.state = TCA_CERT_EXPIRED;
+	else {
+		snprintf(why, whylen, "status must be valid, revoked or expired");
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (after[0] != '\0') {
+		errno = 0;
+		q.after_cert_id = strtoll(after, &end, 10);
+		if (errno != 0 || *end != '\0' || q.after_cert_id < 0 || after[0] == '-' ||
+		    after[0] == '+') {
+			snprintf(why, whylen, "after must be the \"next\" of an earlier page");
+			return TCA_ERR_BAD_REQUEST;
+		}
+	}
+	q.tenant = tenant;
+	q.device_id = has_device ? device_id : NULL;
+	q.limit = (size_t)limit + 1;	/* one more tells whether there is a next page */
+	pg.limit = (size_t)limit;
+	if ((pg.arr = cbor_new_definite_array((size_t)limit)) == NULL)
+		return TCA_ERR_NOMEM;
+	pg.now = tca_engine_now(ctx->engine);
+	r = tca_engine_cert_list(ctx->engine, &q, cert_page_cb, &pg, why, whylen);
+	if (r == 1 && pg.more)
+		r = TCA_OK;
+	if (r != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(pg.more ? 2 : 1)) == NULL)
+		goto out;
+	if (tca_map_add_item(m, "certificates", pg.arr) != TCA_OK)
+		goto out;
+	pg.arr = NULL;
+	if (pg.more) {
+		snprintf(next, sizeof(next), "%lld", (long long)pg.last_id);
+		if (tca_map_add_text(m, "next", next) != TCA_OK)
+			goto out;
+	}
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (pg.arr != NULL)
+		cbor_decref(&pg.arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
+static int
+op_cert_show(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], serial[65];
+	struct tca_cert_row row;
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_text(args, "serial", serial, sizeof(serial)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_cert_show(ctx->engine, tenant, serial, &row, why, whylen)) != TCA_OK)
+		return r;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(row.revoked ? 11 : 9)) != NULL) {
+		if (cert_fields(m, &row, tca_engine_now(ctx->engine)) == TCA_OK &&
+		    tca_map_add_bytes(m, "certificate", row.der, row.der_len) == TCA_OK) {
+			*result = m;
+			r = TCA_OK;
+		} else
+			cbor_decref(&m);
+	}
+	tca_cert_row_clear(&row);
+	return r;
+}
+
+static int
+op_crl(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	struct tca_crl_row row;
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_crl_get(ctx->engine, tenant, &row, why, whylen)) != TCA_OK)
+		return r;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(5)) != NULL) {
+		if (tca_map_add_bytes(m, "crl", row.der, row.der_len) == TCA_OK &&
+		    tca_map_add_uint(m, "number", row.crl_number) == TCA_OK &&
+		    tca_map_add_int(m, "this_update", row.this_update) == TCA_OK &&
+		    tca_map_add_int(m, "next_update", row.next_update) == TCA_OK &&
+		    tca_map_add_uint(m, "entries", row.entries) == TCA_OK) {
+			*result = m;
+			r = TCA_OK;
+		} else
+			cbor_decref(&m);
+	}
+	tca_crl_row_clear(&row);
+	return r;
+}
+
+static int
+op_crl_sign(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	struct tca_crl_published ci;
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK ||
+	    (r = tca_engine_crl_sign(ctx->engine, tenant, &ci, why, whylen)) != TCA_OK)
+		return r;
+	if ((m = cbor_new_definite_map(5)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_uint(m, "number", ci.number) != TCA_OK ||
+	    tca_map_add_int(m, "this_update", ci.this_update) != TCA_OK ||
+	    tca_map_add_int(m, "next_update", ci.next_update) != TCA_OK ||
+	    tca_map_add_uint(m, "entries", ci.entries) != TCA_OK) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	*result = m;
+	return TCA_OK;
+}
+
+static int
+op_ocsp(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	const unsigned char *req;
+	unsigned char *resp = NULL;
+	const char *status = "";
+	size_t req_len, resp_len = 0;
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_bytes(args, "request", &req, &req_len) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_ocsp(ctx->engine, tenant, req, req_len, &resp, &resp_len,
+	    &status, why, whylen)) != TCA_OK)
+		return r;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(2)) != NULL) {
+		if (tca_map_add_bytes(m, "response", resp, resp_len) == TCA_OK &&
+		    tca_map_add_text(m, "status", status != NULL ? status : "") == TCA_OK) {
+			*result = m;
+			r = TCA_OK;
+		} else
+			cbor_decref(&m);
+	}
+	free(resp);
+	return r;
+}
+
+/* ---- each tenant's own policy */
+
+static int
+policy_result(const char *tenant, const struct tca_tenant_policy *tp, cbor_item_t **result)
+{
+	char text[TCA_TENANT_POLICY_TEXT_MAX];
+	cbor_item_t *m;
+
+	if (tca_tenant_policy_format(tp, text, sizeof(text)) != TCA_OK)
+		return TCA_ERR_INTERNAL;
+	if ((m = cbor_new_definite_map(2)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_text(m, "policy", text) != TCA_OK) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	*result = m;
+	return TCA_OK;
+}
+
+static int
+policy_change(struct tca_rpc_ctx *ctx, const char *tenant, const char *const *set,
+    size_t n, cbor_item_t **result, char *why, size_t whylen)
+{
+	struct tca_tenant_policy tp;
+	int r;
+
+	if ((r = tca_engine_policy_set(ctx->engine, tenant, set, n, &ctx->who, &tp,
+	    why, whylen)) != TCA_OK)
+		return r;
+	return policy_result(tenant, &tp, result);
+}
+
+static int
+op_policy_set(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	const char *set[32];
+	char *bufs[32];
+	cbor_item_t *arr = tca_map_get(args, "set");
+	size_t i, n, l;
+	int r = TCA_ERR_NOMEM;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    arr == NULL || (n = cbor_array_size(arr)) > 32)
+		return TCA_ERR_BAD_REQUEST;
+	memset(bufs, 0, sizeof(bufs));
+	/* the schema checked each element: text, UTF-8, no NUL, <= 2048 bytes */
+	for (i = 0; i < n; i++) {
+		cbor_item_t *it = cbor_array_handle(arr)[i];
+
+		l = cbor_string_length(it);
+		if ((bufs[i] = malloc(l + 1)) == NULL)
+			goto out;
+		memcpy(bufs[i], cbor_string_handle(it), l);
+		bufs[i][l] = '\0';
+		set[i] = bufs[i];
+	}
+	r = policy_change(ctx, tenant, set, n, result, why, whylen);
+ out:
+	for (i = 0; i < n; i++)
+		free(bufs[i]);
+	return r;
+}
+
+static int
+op_policy_show(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	struct tca_tenant_policy tp;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_policy_get(ctx->engine, tenant, &tp, why, whylen)) != TCA_OK)
+		return r;
+	return policy_result(tenant, &tp, result);
+}
+
+static int
+op_ca_suspend_resume(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int suspend,
+    cbor_item_t **result, char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	const char *set[1];
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	set[0] = suspend ? "suspended=true" : "suspended=";
+	return policy_change(ctx, tenant, set, 1, result, why, whylen);
+}
+
+static int
+op_ca_suspend(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	return op_ca_suspend_resume(ctx, args, 1, result, why, whylen);
+}
+
+static int
+op_ca_resume(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	return op_ca_suspend_resume(ctx, args, 0, result, why, whylen);
+}
+
+static int
+op_csrattrs(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_csrattrs(ctx->engine, tenant, &der, &len, why, whylen)) != TCA_OK)
+		return r;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(1)) != NULL) {
+		if (tca_map_add_bytes(m, "csrattrs", der, len) == TCA_OK) {
+			*result = m;
+			r = TCA_OK;
+		} else
+			cbor_decref(&m);
+	}
+	free(der);
+	return r;
+}
+
 /* The handlers; names, roles and schemas are in rpc-schema.c. */
 static const struct handler {
 	const char *op;
@@ -732,6 +1351,18 @@ static const struct handler {
 	{ TCA_OP_CA_LIST, op_ca_list },
 	{ TCA_OP_CA_DELETE, op_ca_delete },
 	{ TCA_OP_RELOAD, op_reload },
+	{ TCA_OP_CERT_REVOKE, op_cert_revoke },
+	{ TCA_OP_CERT_REVOKE_DEVICE, op_cert_revoke_device },
+	{ TCA_OP_CERT_LIST, op_cert_list },
+	{ TCA_OP_CERT_SHOW, op_cert_show },
+	{ TCA_OP_CRL, op_crl },
+	{ TCA_OP_CRL_SIGN, op_crl_sign },
+	{ TCA_OP_OCSP, op_ocsp },
+	{ TCA_OP_POLICY_SET, op_policy_set },
+	{ TCA_OP_POLICY_SHOW, op_policy_show },
+	{ TCA_OP_CA_SUSPEND, op_ca_suspend },
+	{ TCA_OP_CA_RESUME, op_ca_resume },
+	{ TCA_OP_CSRATTRS, op_csrattrs },
 };
 #define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))
 

@@ -27,6 +27,9 @@ static const struct tca_arg_spec der_elem[] = {
 static const struct tca_arg_spec text_elem[] = {
 	F("item", TEXT, 1, 0, NULL),
 };
+static const struct tca_arg_spec text_elem_256[] = {
+	F("item", TEXT, 1, 2048, NULL),
+};
 
 /* ------------------------------------------------------------ results */
 
@@ -66,7 +69,11 @@ static const struct tca_arg_spec renewal_fields[] = {
 	F("has_previous", BOOL, 1, 0, "a pre-re-issuance certificate exists"), \
 	F("deleted_at", INT, 0, 0, "deleted CAs only"), \
 	F("certificate", BYTES, cert_required, 0, "DER"), \
-	F_MAP("renewal", 0, renewal_fields, "while re-issuance is failing")
+	F_MAP("renewal", 0, renewal_fields, "while re-issuance is failing"), \
+	F("crl_number", UINT, 0, 0, "the current CRL's"), \
+	F("crl_next_update", INT, 0, 0, NULL), \
+	F_MAP("crl_renewal", 0, renewal_fields, "while CRL re-signing is failing"), \
+	F("suspended", BOOL, 0, 0, "present and true while the tenant is suspended")
 
 static const struct tca_arg_spec ca_result[] = { CA_FIELDS(1) };
 static const struct tca_arg_spec ca_list_elem_fields[] = { CA_FIELDS(0) };
@@ -158,6 +165,22 @@ static const struct tca_arg_spec tenants_status_fields[] = {
 	F("missing_keys", UINT, 1, 0, NULL),
 	F("orphan_keys", UINT, 1, 0, NULL),
 	F("renewal_failed", UINT, 1, 0, NULL),
+	F("crl_failed", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec cert_counts_fields[] = {
+	F("valid", UINT, 1, 0, NULL),
+	F("revoked", UINT, 1, 0, NULL),
+	F("expired", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec crl_banner_fields[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("reason", TEXT, 1, 0, NULL),
+	F("attempts", UINT, 1, 0, NULL),
+	F("next_update", INT, 1, 0, "when the CRL still served expires"),
+	F("next_retry_at", INT, 1, 0, NULL),
+};
+static const struct tca_arg_spec crl_banner_elem[] = {
+	F_MAP("tenant", 1, crl_banner_fields, NULL),
 };
 static const struct tca_arg_spec banner_fields[] = {
 	F("tenant", TEXT, 1, 0, NULL),
@@ -181,6 +204,87 @@ static const struct tca_arg_spec status_result[] = {
 	F_MAP("store", 1, store_status_fields, NULL),
 	F_MAP("tenants", 1, tenants_status_fields, NULL),
 	F_ARRAY("renewal_failed", 1, 100, banner_elem, "first 100 CAs whose re-issuance fails"),
+	F_MAP("certificates", 1, cert_counts_fields, "device certificates of active CAs"),
+	F_ARRAY("crl_failed", 1, 100, crl_banner_elem, "first 100 CAs whose CRL re-signing fails"),
+};
+
+static const struct tca_arg_spec crl_info_fields[] = {
+	F("number", UINT, 1, 0, NULL),
+	F("this_update", INT, 1, 0, NULL),
+	F("next_update", INT, 1, 0, NULL),
+	F("entries", UINT, 1, 0, NULL),
+};
+#define REVOKED_FIELDS \
+	F("serial", TEXT, 1, 0, "hex"), \
+	F("subject", TEXT, 1, 0, NULL), \
+	F("revoked_at", INT, 1, 0, "Unix seconds"), \
+	F("reason", TEXT, 1, 0, "RFC 5280 name"), \
+	F("not_after", INT, 1, 0, NULL), \
+	F("already", BOOL, 1, 0, "revoked before: nothing changed")
+static const struct tca_arg_spec revoke_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	REVOKED_FIELDS,
+	F_MAP("crl", 0, crl_info_fields, "the CRL signed after it"),
+	F("crl_error", TEXT, 0, 0, "when re-signing the CRL failed (retried)"),
+};
+static const struct tca_arg_spec revoked_fields[] = { REVOKED_FIELDS };
+static const struct tca_arg_spec revoked_elem[] = {
+	F_MAP("revoked", 1, revoked_fields, NULL),
+};
+static const struct tca_arg_spec revoke_device_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("device_id", TEXT, 1, 0, NULL),
+	F_ARRAY("revoked", 1, 0, revoked_elem, "every unexpired certificate"),
+	F_MAP("crl", 0, crl_info_fields, NULL),
+	F("crl_error", TEXT, 0, 0, NULL),
+};
+#define CERT_FIELDS \
+	F("serial", TEXT, 1, 0, "hex"), \
+	F("device_id", TEXT, 1, 0, NULL), \
+	F("subject", TEXT, 1, 0, NULL), \
+	F("status", TEXT, 1, 0, "valid, revoked, expired"), \
+	F("not_before", INT, 1, 0, NULL), \
+	F("not_after", INT, 1, 0, NULL), \
+	F("issued_at", INT, 1, 0, NULL), \
+	F("fingerprint", TEXT, 1, 0, NULL), \
+	F("revoked_at", INT, 0, 0, "revoked ones"), \
+	F("reason", TEXT, 0, 0, "revoked ones")
+static const struct tca_arg_spec cert_fields[] = { CERT_FIELDS };
+static const struct tca_arg_spec cert_elem[] = {
+	F_MAP("certificate", 1, cert_fields, NULL),
+};
+static const struct tca_arg_spec cert_list_result[] = {
+	F_ARRAY("certificates", 1, 0, cert_elem, "in issue order"),
+	F("next", TEXT, 0, 0, "present when there are more: pass as after"),
+};
+static const struct tca_arg_spec cert_show_result[] = {
+	CERT_FIELDS,
+	F("certificate", BYTES, 1, 0, "DER"),
+};
+static const struct tca_arg_spec crl_result[] = {
+	F("crl", BYTES, 1, 0, "DER CertificateList"),
+	F("number", UINT, 1, 0, NULL),
+	F("this_update", INT, 1, 0, NULL),
+	F("next_update", INT, 1, 0, NULL),
+	F("entries", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec crl_sign_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("number", UINT, 1, 0, NULL),
+	F("this_update", INT, 1, 0, NULL),
+	F("next_update", INT, 1, 0, NULL),
+	F("entries", UINT, 1, 0, NULL),
+};
+static const struct tca_arg_spec policy_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("policy", TEXT, 1, 0, "canonical key=value lines; \"\" = the global defaults"),
+};
+static const struct tca_arg_spec csrattrs_result[] = {
+	F("csrattrs", BYTES, 1, 0, "DER CsrAttrs (RFC 7030 4.5.2)"),
+};
+static const struct tca_arg_spec ocsp_result[] = {
+	F("response", BYTES, 1, 0, "DER OCSPResponse"),
+	F("status", TEXT, 1, 0, "good, revoked, unknown or malformed (first certificate)"),
 };
 
 /* ------------------------------------------------------------ arguments */
@@ -224,6 +328,36 @@ static const struct tca_arg_spec delete_args[] = {
 	F("confirm", BOOL, 1, 0, "must be true"),
 };
 
+static const struct tca_arg_spec revoke_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("serial", TEXT, 1, 64, "hex, colons allowed"),
+	F("reason", TEXT, 0, 32, "RFC 5280 reason name (unspecified); not certificateHold"),
+};
+static const struct tca_arg_spec revoke_device_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("device_id", TEXT, 1, DEVICE_ID_MAX, NULL),
+	F("reason", TEXT, 0, 32, NULL),
+};
+static const struct tca_arg_spec cert_list_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("device_id", TEXT, 0, DEVICE_ID_MAX, "this device only"),
+	F("status", TEXT, 0, 16, "valid, revoked or expired"),
+	F("after", TEXT, 0, 20, "resume after this cursor"),
+	F("limit", UINT, 0, 0, "page size, 1..1000 (500)"),
+};
+static const struct tca_arg_spec cert_show_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("serial", TEXT, 1, 64, "hex"),
+};
+static const struct tca_arg_spec policy_set_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F_ARRAY("set", 1, 32, text_elem_256, "key=value assignments, all or none; key= resets"),
+};
+static const struct tca_arg_spec ocsp_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("request", BYTES, 1, 16384, "DER OCSPRequest"),
+};
+
 /* ------------------------------------------------------------ the table */
 
 static const struct tca_op_desc ops[] = {
@@ -247,6 +381,31 @@ static const struct tca_op_desc ops[] = {
 	  "re-issue CA certificates with the same key now" },
 	{ TCA_OP_RELOAD, TCA_ROLE_ADMIN, NONE, SCHEMA(reload_result),
 	  "re-read the engine configuration" },
+	{ TCA_OP_CERT_REVOKE, TCA_ROLE_ADMIN, SCHEMA(revoke_args), SCHEMA(revoke_result),
+	  "revoke a device certificate (irreversible), then re-sign the CRL" },
+	{ TCA_OP_CERT_REVOKE_DEVICE, TCA_ROLE_ADMIN, SCHEMA(revoke_device_args),
+	  SCHEMA(revoke_device_result),
+	  "revoke every unexpired certificate of a device" },
+	{ TCA_OP_CERT_LIST, TCA_ROLE_ADMIN, SCHEMA(cert_list_args), SCHEMA(cert_list_result),
+	  "the tenant's device certificates, paged" },
+	{ TCA_OP_CERT_SHOW, TCA_ROLE_ADMIN, SCHEMA(cert_show_args), SCHEMA(cert_show_result),
+	  "one device certificate by serial" },
+	{ TCA_OP_CRL, TCA_ROLE_FRONTEND, SCHEMA(tenant_args), SCHEMA(crl_result),
+	  "the tenant's current CRL, from the store (never signs)" },
+	{ TCA_OP_CRL_SIGN, TCA_ROLE_ADMIN, SCHEMA(tenant_args), SCHEMA(crl_sign_result),
+	  "sign and publish a fresh CRL now" },
+	{ TCA_OP_OCSP, TCA_ROLE_FRONTEND, SCHEMA(ocsp_args), SCHEMA(ocsp_result),
+	  "answer an OCSP request, signed by the tenant CA key" },
+	{ TCA_OP_POLICY_SET, TCA_ROLE_ADMIN, SCHEMA(policy_set_args), SCHEMA(policy_result),
+	  "change the tenant's own issuance policy (journaled, effective at once)" },
+	{ TCA_OP_POLICY_SHOW, TCA_ROLE_ADMIN, SCHEMA(tenant_args), SCHEMA(policy_result),
+	  "the tenant's own issuance policy" },
+	{ TCA_OP_CA_SUSPEND, TCA_ROLE_ADMIN, SCHEMA(tenant_args), SCHEMA(policy_result),
+	  "suspend the tenant: it issues nothing (TENANT_SUSPENDED)" },
+	{ TCA_OP_CA_RESUME, TCA_ROLE_ADMIN, SCHEMA(tenant_args), SCHEMA(policy_result),
+	  "resume a suspended tenant" },
+	{ TCA_OP_CSRATTRS, TCA_ROLE_FRONTEND, SCHEMA(tenant_args), SCHEMA(csrattrs_result),
+	  "RFC 7030 CSR attributes from the tenant's policy" },
 };
 
 const struct tca_op_desc *

@@ -41,6 +41,18 @@ const char *tca_role_name(enum tca_role role);
 #define TCA_OP_CA_DELETE	"ca.delete"
 #define TCA_OP_CA_REISSUE	"ca.reissue"
 #define TCA_OP_RELOAD		"reload"
+#define TCA_OP_CERT_REVOKE	"cert.revoke"
+#define TCA_OP_CERT_REVOKE_DEVICE "cert.revoke_device"
+#define TCA_OP_CERT_LIST	"cert.list"
+#define TCA_OP_CERT_SHOW	"cert.show"
+#define TCA_OP_CRL		"crl"
+#define TCA_OP_CRL_SIGN		"crl.sign"
+#define TCA_OP_OCSP		"ocsp"
+#define TCA_OP_POLICY_SET	"policy.set"
+#define TCA_OP_POLICY_SHOW	"policy.show"
+#define TCA_OP_CA_SUSPEND	"ca.suspend"
+#define TCA_OP_CA_RESUME	"ca.resume"
+#define TCA_OP_CSRATTRS		"csrattrs"
 
 struct tca_op_desc {
 	const char *name;		/* TCA_OP_* */

@@ -88,6 +88,9 @@ policy_from_config(const struct tca_config *cfg, struct tca_policy *p)
 	p->ca_validity_days = cfg->ca_validity_days;
 	p->ca_default_key_type = cfg->ca_default_key_type;
 	p->device_validity_days = cfg->device_validity_days;
+	p->crl_validity_hours = cfg->crl_validity_hours;
+	p->crl_refresh_percent = cfg->crl_refresh_percent;
+	p->ocsp_validity_s = cfg->ocsp_validity_s;
 }
 
 static void
@@ -365,7 +368,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	} else
-		log_notice("schedule.enabled = false: this node does not re-issue CAs by itself");
+		log_notice("schedule.enabled = false: this node neither re-issues CAs nor "
+		    "re-signs CRLs by itself (ca-admin ca reissue / crl sign do)");
 	memset(&sp, 0, sizeof(sp));
 	sp.socket_path = d.cfg.socket_path;
 	sp.mode = d.cfg.socket_mode;

@@ -552,7 +552,7 @@ op_name_valid(const unsigned char *s, size_t len)
 	if (len == 0 || len > TCA_OP_MAX)
 		return 0;
 	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '.'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '.' || s[i] == '_'))
 			return 0;
 	return 1;
 }
@@ -613,7 +613,7 @@ tca_request_decode(const unsigned char *buf, size_t len,
 	if ((op = tca_map_get(item, "op")) == NULL || !is_text(op) ||
 	    !op_name_valid(cbor_string_handle(op), cbor_string_length(op))) {
 		tca_setf(why, whylen, op == NULL ? "request has no \"op\"" :
-		    "request \"op\" must be text of 1..%d characters a-z and '.'", TCA_OP_MAX);
+		    "request \"op\" must be text of 1..%d characters a-z, '.' and '_'", TCA_OP_MAX);
 		r = TCA_ERR_BAD_REQUEST;
 		goto out;
 	}

@@ -9,6 +9,13 @@
  *   ca-admin [--socket PATH] [--json] status
  *   ca-admin [--socket PATH] reload
  *   ca-admin ops [--markdown]
+ *   ca-admin [--socket PATH] [--json] cert revoke TENANT (SERIAL | --device ID) [--reason R]
+ *   ca-admin [--socket PATH] [--json] cert list TENANT [--device ID] [--status S] [--limit N]
+ *   ca-admin [--socket PATH] [--json] cert show TENANT SERIAL [--pem]
+ *   ca-admin [--socket PATH] [--json] crl sign TENANT
+ *   ca-admin [--socket PATH] [--json] ca suspend|resume TENANT
+ *   ca-admin [--socket PATH] [--json] policy set TENANT key=value ...
+ *   ca-admin [--socket PATH] [--json] policy show TENANT
  *   ca-admin journal verify (--db FILE | --config FILE)
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
@@ -42,7 +49,9 @@
 #include "store.h"
 #include "tca-client.h"
 #include "rpc-schema.h"
+#include "tenant-policy.h"
 #include "tca-error.h"
+#include "text.h"
 #include "token.h"
 #include "wire.h"
 
@@ -67,10 +76,24 @@ usage(FILE *f)
 	    "  ca show TENANT [--pem] [--previous]\n"
 	    "  ca list [--all]                  --all includes deleted CAs\n"
 	    "  ca delete TENANT --confirm       destroys the CA key in the token\n"
+	    "  ca suspend TENANT                the tenant issues nothing (TENANT_SUSPENDED)\n"
+	    "  ca resume TENANT\n"
+	    "  policy set TENANT key=value ...  the tenant's own issuance rules (journaled)\n"
+	    "  policy show TENANT\n"
 	    "  ca reissue (TENANT | --all) [--dry-run]\n"
 	    "                                   re-issue with the same key now (the yearly\n"
 	    "                                   re-issuance's code path); --dry-run prints\n"
 	    "                                   the field diff without signing\n"
+	    "\n"
+	    "Device certificates (admin role):\n"
+	    "  cert revoke TENANT SERIAL [--reason R]\n"
+	    "  cert revoke TENANT --device ID [--reason R]\n"
+	    "                                   irreversible; the CRL is re-signed at once\n"
+	    "  cert list TENANT [--device ID] [--status valid|revoked|expired] [--limit N]\n"
+	    "  cert show TENANT SERIAL [--pem]\n"
+	    "  crl sign TENANT                  sign and publish a fresh CRL now\n"
+	    "\n"
+	    "Engine:\n"
 	    "  status                           engine, token and store status\n"
 	    "  reload                           re-read the engine configuration\n"
 	    "  ops [--markdown]                 the RPC operations, roles and schemas\n"
@@ -252,7 +275,8 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 		    "       ca-admin ca show TENANT [--pem] [--previous]\n"
 		    "       ca-admin ca list [--all]\n"
 		    "       ca-admin ca delete TENANT --confirm\n"
-		    "       ca-admin ca reissue (TENANT | --all) [--dry-run]\n");
+		    "       ca-admin ca reissue (TENANT | --all) [--dry-run]\n"
+		    "       ca-admin ca suspend|resume TENANT\n");
 		return argc < 1 ? EXIT_USAGE : 0;
 	}
 	sub = argv[0];
@@ -345,6 +369,20 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 		if (previous)
 			args_other(args, "previous", cbor_build_bool(true));
 		r = call(g, TCA_OP_CA_SHOW, args, &res);
+	} else if (strcmp(sub, "suspend") == 0 || strcmp(sub, "resume") == 0) {
+		args = args_new(1);
+		args_text(args, "tenant", tenant);
+		r = call(g, sub[0] == 's' ? TCA_OP_CA_SUSPEND : TCA_OP_CA_RESUME, args, &res);
+		cbor_decref(&args);
+		if (r != 0)
+			return r;
+		if (g->json)
+			print_result(g, res);
+		else
+			printf("tenant %s: %s\n", tenant, sub[0] == 's' ?
+			    "suspended: it issues nothing until resumed" : "resumed");
+		cbor_decref(&res);
+		return 0;
 	} else if (strcmp(sub, "delete") == 0) {
 		if (!confirm) {
 			fprintf(stderr, "ca-admin: deleting tenant %s's CA destroys its private key "
@@ -370,6 +408,352 @@ cmd_ca(const struct globals *g, int argc, char **argv)
 		print_result(g, res);
 	cbor_decref(&res);
 	return r;
+}
+
+/* ------------------------------------------------------------ certificates */
+
+static void
+print_revoked(const cbor_item_t *rv)
+{
+	char serial[64] = "", reason[40] = "", subject[256] = "";
+	int already = 0;
+
+	(void)tca_map_get_text(rv, "serial", serial, sizeof(serial));
+	(void)tca_map_get_text(rv, "reason", reason, sizeof(reason));
+	(void)tca_map_get_text(rv, "subject", subject, sizeof(subject));
+	(void)tca_map_get_bool(rv, "already", &already);
+	printf("%s %s (%s)\n", serial, already ? "was already revoked" : "revoked", reason);
+	if (subject[0] != '\0')
+		printf("  subject %s\n", subject);
+}
+
+static void
+print_crl_outcome(const cbor_item_t *res)
+{
+	cbor_item_t *crl = tca_map_get(res, "crl");
+	char crl_error[256] = "";
+	uint64_t number = 0;
+
+	if (crl != NULL && tca_map_get_uint(crl, "number", &number) == TCA_OK)
+		printf("CRL %" PRIu64 " signed\n", number);
+	else if (tca_map_get_text(res, "crl_error", crl_error, sizeof(crl_error)) == TCA_OK)
+		printf("warning: the CRL was not re-signed (%s); the engine retries, "
+		    "see ca-admin status\n", crl_error);
+}
+
+/* cert revoke TENANT (SERIAL | --device ID) [--reason R] */
+static int
+cmd_cert_revoke(const struct globals *g, const char *tenant, const char *serial,
+    const char *device, const char *reason)
+{
+	cbor_item_t *args, *res = NULL, *arr;
+	size_t i, n;
+	int r;
+
+	if ((serial == NULL) == (device == NULL)) {
+		fprintf(stderr, "ca-admin cert revoke: give SERIAL or --device ID\n");
+		return EXIT_USAGE;
+	}
+	args = args_new(3);
+	args_text(args, "tenant", tenant);
+	if (serial != NULL)
+		args_text(args, "serial", serial);
+	else
+		args_text(args, "device_id", device);
+	if (reason != NULL)
+		args_text(args, "reason", reason);
+	r = call(g, serial != NULL ? TCA_OP_CERT_REVOKE : TCA_OP_CERT_REVOKE_DEVICE, args, &res);
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	if (g->json) {
+		cli_print_json(stdout, res);
+		putchar('\n');
+	} else if (serial != NULL) {
+		print_revoked(res);
+		print_crl_outcome(res);
+	} else {
+		arr = tca_map_get(res, "revoked");
+		n = arr != NULL && cbor_isa_array(arr) ? cbor_array_size(arr) : 0;
+		for (i = 0; i < n; i++) {
+			cbor_item_t *one = cbor_array_get(arr, i);
+
+			print_revoked(one);
+			cbor_decref(&one);
+		}
+		print_crl_outcome(res);
+	}
+	cbor_decref(&res);
+	return 0;
+}
+
+/* cert list: every page unless --limit */
+static int
+cmd_cert_list(const struct globals *g, const char *tenant, const char *device,
+    const char *status, unsigned long limit)
+{
+	char after[24] = "";
+	size_t shown = 0;
+	int first = 1, r;
+
+	if (g->json)
+		putchar('[');
+	for (;;) {
+		cbor_item_t *args, *res = NULL, *certs, *next;
+		size_t n, k;
+
+		args = args_new(5);
+		args_text(args, "tenant", tenant);
+		if (device != NULL)
+			args_text(args, "device_id", device);
+		if (status != NULL)
+			args_text(args, "status", status);
+		if (after[0] != '\0')
+			args_text(args, "after", after);
+		if (limit != 0)
+			args_other(args, "limit", cbor_build_uint32((uint32_t)(limit - shown)));
+		r = call(g, TCA_OP_CERT_LIST, args, &res);
+		cbor_decref(&args);
+		if (r != 0)
+			return r;
+		certs = tca_map_get(res, "certificates");
+		n = certs != NULL && cbor_isa_array(certs) ? cbor_array_size(certs) : 0;
+		for (k = 0; k < n; k++) {
+			cbor_item_t *c = cbor_array_get(certs, k);
+
+			if (g->json) {
+				if (!first)
+					putchar(',');
+				cli_print_json(stdout, c);
+			} else {
+				char serial[64] = "", dev[260] = "", st[16] = "";
+				int64_t na = 0;
+				uint64_t u = 0;
+				char when[32];
+
+				(void)tca_map_get_text(c, "serial", serial, sizeof(serial));
+				(void)tca_map_get_text(c, "device_id", dev, sizeof(dev));
+				(void)tca_map_get_text(c, "status", st, sizeof(st));
+				if (tca_map_get_uint(c, "not_after", &u) == TCA_OK)
+					na = (int64_t)u;
+				tca_iso_time(na, when, sizeof(when));
+				if (first)
+					printf("%-40s %-8s %-20s %s\n", "SERIAL", "STATUS", "NOT AFTER",
+					    "DEVICE");
+				printf("%-40s %-8s %-20s %s\n", serial, st, when, dev);
+			}
+			first = 0;
+			cbor_decref(&c);
+		}
+		shown += n;
+		next = tca_map_get(res, "next");
+		after[0] = '\0';
+		if (next != NULL && cbor_isa_string(next) && cbor_string_length(next) < sizeof(after))
+			snprintf(after, sizeof(after), "%.*s", (int)cbor_string_length(next),
+			    (const char *)cbor_string_handle(next));
+		cbor_decref(&res);
+		if (after[0] == '\0' || (limit != 0 && shown >= limit))
+			break;
+	}
+	if (g->json)
+		puts("]");
+	else if (first)
+		fprintf(stderr, "no certificates\n");
+	return 0;
+}
+
+static int
+cmd_cert(const struct globals *g, int argc, char **argv)
+{
+	const char *sub, *tenant = NULL, *serial = NULL, *device = NULL, *reason = NULL;
+	const char *status = NULL;
+	unsigned long limit = 0;
+	cbor_item_t *args, *res = NULL, *cert;
+	int i, pem = 0, r;
+
+	if (argc < 1 || wants_help(argc, argv)) {
+		fprintf(argc < 1 ? stderr : stdout,
+		    "usage: ca-admin cert revoke TENANT SERIAL [--reason R]\n"
+		    "       ca-admin cert revoke TENANT --device ID [--reason R]\n"
+		    "       ca-admin cert list TENANT [--device ID] [--status valid|revoked|expired]\n"
+		    "                          [--limit N]\n"
+		    "       ca-admin cert show TENANT SERIAL [--pem]\n"
+		    "reasons (RFC 5280): unspecified (default), keyCompromise, cACompromise,\n"
+		    "  affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn;\n"
+		    "  certificateHold is refused: revocation is irreversible\n");
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	sub = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+			reason = argv[++i];
+		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+			device = argv[++i];
+		else if (strcmp(argv[i], "--status") == 0 && i + 1 < argc)
+			status = argv[++i];
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (cli_parse_ulong(argv[++i], 1, 1000000, &limit) != 0) {
+				fprintf(stderr, "ca-admin cert %s: --limit takes 1..1000000\n", sub);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(argv[i], "--pem") == 0)
+			pem = 1;
+		else if (argv[i][0] != '-' && tenant == NULL)
+			tenant = argv[i];
+		else if (argv[i][0] != '-' && serial == NULL)
+			serial = argv[i];
+		else {
+			fprintf(stderr, "ca-admin cert %s: unexpected argument %s\n", sub, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (tenant == NULL) {
+		fprintf(stderr, "ca-admin cert %s: TENANT is required\n", sub);
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "revoke") == 0)
+		return cmd_cert_revoke(g, tenant, serial, device, reason);
+	if (strcmp(sub, "list") == 0) {
+		if (serial != NULL) {
+			fprintf(stderr, "ca-admin cert list: unexpected argument %s\n", serial);
+			return EXIT_USAGE;
+		}
+		return cmd_cert_list(g, tenant, device, status, limit);
+	}
+	if (strcmp(sub, "show") != 0) {
+		fprintf(stderr, "ca-admin: unknown command cert %s\n", sub);
+		return EXIT_USAGE;
+	}
+	if (serial == NULL) {
+		fprintf(stderr, "ca-admin cert show: SERIAL is required\n");
+		return EXIT_USAGE;
+	}
+	args = args_new(2);
+	args_text(args, "tenant", tenant);
+	args_text(args, "serial", serial);
+	r = call(g, TCA_OP_CERT_SHOW, args, &res);
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	if (pem && (cert = tca_map_get(res, "certificate")) != NULL && cbor_isa_bytestring(cert))
+		r = cli_write_cert(stdout, cbor_bytestring_handle(cert),
+		    cbor_bytestring_length(cert), 1) == 0 ? 0 : EXIT_REFUSED;
+	else
+		print_result(g, res);
+	cbor_decref(&res);
+	return r;
+}
+
+/* policy set TENANT key=value ... | policy show TENANT */
+static int
+cmd_policy(const struct globals *g, int argc, char **argv)
+{
+	struct tca_tenant_policy tp;
+	char text[TCA_TENANT_POLICY_TEXT_MAX], json[TCA_TENANT_POLICY_JSON_MAX], why[256];
+	cbor_item_t *args, *res = NULL, *arr;
+	int i, r;
+
+	if (argc < 2 || wants_help(argc, argv)) {
+		fprintf(argc < 2 ? stderr : stdout,
+		    "usage: ca-admin policy set TENANT key=value ...   (key= resets a key)\n"
+		    "       ca-admin policy show TENANT [--json]\n"
+		    "keys: key_types (ec-p256,ec-p384,rsa,ed25519), rsa_min_bits, max_days,\n"
+		    "  o, ou (allowed values, |-separated), o_required, ou_required (true|false),\n"
+		    "  device_id_pattern (glob: ? * [a-z] [!x] \\c), san (uri|dns|none),\n"
+		    "  suspended (true|false); the global configuration is the default and\n"
+		    "  the ceiling (docs/configuration.md, docs/security.md)\n");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[0], "set") == 0) {
+		if (argc < 3) {
+			fprintf(stderr, "ca-admin policy set: give at least one key=value\n");
+			return EXIT_USAGE;
+		}
+		if (argc - 2 > 32) {
+			fprintf(stderr, "ca-admin policy set: at most 32 assignments at once\n");
+			return EXIT_USAGE;
+		}
+		for (i = 2; i < argc; i++) {
+			if (strchr(argv[i], '=') == NULL) {
+				fprintf(stderr, "ca-admin policy set: \"%s\" is not key=value\n",
+				    argv[i]);
+				return EXIT_USAGE;
+			}
+		}
+		args = args_new(2);
+		args_text(args, "tenant", argv[1]);
+		if ((arr = cbor_new_definite_array((size_t)(argc - 2))) == NULL) {
+			fprintf(stderr, "ca-admin: out of memory\n");
+			return EXIT_REFUSED;
+		}
+		for (i = 2; i < argc; i++) {
+			cbor_item_t *t = cbor_build_string(argv[i]);
+
+			if (t == NULL || !cbor_array_push(arr, t)) {
+				fprintf(stderr, "ca-admin: out of memory\n");
+				return EXIT_REFUSED;
+			}
+			cbor_decref(&t);
+		}
+		args_other(args, "set", arr);
+		r = call(g, TCA_OP_POLICY_SET, args, &res);
+	} else if (strcmp(argv[0], "show") == 0 && argc == 2) {
+		args = args_new(1);
+		args_text(args, "tenant", argv[1]);
+		r = call(g, TCA_OP_POLICY_SHOW, args, &res);
+	} else {
+		fprintf(stderr, "ca-admin: usage: ca-admin policy (set TENANT key=value ... | "
+		    "show TENANT)\n");
+		return EXIT_USAGE;
+	}
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	if (tca_map_get_text(res, "policy", text, sizeof(text)) != TCA_OK ||
+	    tca_tenant_policy_parse(text, &tp, why, sizeof(why)) != TCA_OK) {
+		fprintf(stderr, "ca-admin: the engine returned a policy this ca-admin "
+		    "cannot read\n");
+		cbor_decref(&res);
+		return EXIT_TRANSPORT;
+	}
+	cbor_decref(&res);
+	if (g->json) {
+		if (tca_tenant_policy_json(&tp, json, sizeof(json)) != TCA_OK)
+			return EXIT_REFUSED;
+		puts(json);
+	} else if (text[0] == '\0')
+		printf("tenant %s: the global policy (no rules of its own)\n", argv[1]);
+	else
+		fputs(text, stdout);
+	return 0;
+}
+
+/* crl sign TENANT */
+static int
+cmd_crl(const struct globals *g, int argc, char **argv)
+{
+	cbor_item_t *args, *res = NULL;
+	int r;
+
+	if (argc < 1 || wants_help(argc, argv)) {
+		fprintf(argc < 1 ? stderr : stdout,
+		    "usage: ca-admin crl sign TENANT    sign and publish a fresh CRL now\n"
+		    "(the current CRL itself: tca-client crl --tenant T)\n");
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[0], "sign") != 0 || argc != 2) {
+		fprintf(stderr, "ca-admin: usage: ca-admin crl sign TENANT\n");
+		return EXIT_USAGE;
+	}
+	args = args_new(1);
+	args_text(args, "tenant", argv[1]);
+	r = call(g, TCA_OP_CRL_SIGN, args, &res);
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	print_result(g, res);
+	cbor_decref(&res);
+	return 0;
 }
 
 static int
@@ -1056,6 +1440,12 @@ main(int argc, char **argv)
 		return cmd_simple(&g, TCA_OP_RELOAD, argc - 1, argv + 1);
 	if (strcmp(cmd, "ops") == 0)
 		return cmd_ops(argc - 1, argv + 1);
+	if (strcmp(cmd, "cert") == 0)
+		return cmd_cert(&g, argc - 1, argv + 1);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(&g, argc - 1, argv + 1);
+	if (strcmp(cmd, "crl") == 0)
+		return cmd_crl(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "journal") == 0)
 		return cmd_journal(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "token") == 0)

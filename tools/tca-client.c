@@ -8,6 +8,9 @@
  *              [--days N] [--out FILE] [--der]
  *   tca-client ... cacerts --tenant T [--out FILE]
  *   tca-client ... status [--json]
+ *   tca-client ... crl --tenant T [--out FILE] [--pem]
+ *   tca-client ... ocsp --tenant T --cert FILE [--out FILE]
+ *   tca-client ... csrattrs --tenant T --out FILE
  *   tca-client ops
  *
  * Exit codes: 0 ok; 1 the engine refused (stderr: "tca-client: CODE: message")
@@ -20,8 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "cli-util.h"
+#include "crl.h"
+#include "ocsp.h"
+#include "text.h"
 #include "rpc-schema.h"
 #include "tca-client.h"
 
@@ -35,6 +47,9 @@ static char name_issue[] = PROG " issue";
 static char name_reenroll[] = PROG " reenroll";
 static char name_cacerts[] = PROG " cacerts";
 static char name_status[] = PROG " status";
+static char name_crl[] = PROG " crl";
+static char name_ocsp[] = PROG " ocsp";
+static char name_csrattrs[] = PROG " csrattrs";
 
 struct globals {
 	const char *socket;
@@ -58,6 +73,12 @@ usage(FILE *f)
 	    "            the tenant's CA certificates, current first (PEM)\n"
 	    "  status    [--json]\n"
 	    "            engine, token and store status\n"
+	    "  crl       --tenant T [--out FILE] [--pem]\n"
+	    "            the tenant's current CRL (DER unless --pem)\n"
+	    "  ocsp      --tenant T --cert FILE [--out FILE]\n"
+	    "            the certificate's revocation status, by OCSP (good, revoked, unknown)\n"
+	    "  csrattrs  --tenant T --out FILE\n"
+	    "            the tenant's RFC 7030 CSR attributes (DER), from its policy\n"
 	    "  ops       the engine operations a front end may call, with their schemas\n"
 	    "\n"
 	    "Options:\n"
@@ -310,6 +331,338 @@ cmd_cacerts(const struct globals *g, int argc, char **argv)
 	return r;
 }
 
+/* A certificate file (PEM or DER) as DER; *der_ptr: OPENSSL_free(). */
+static int
+cert_file_der(const char *path, unsigned char **der_ptr, size_t *len_ptr)
+{
+	unsigned char *buf = NULL, *der = NULL;
+	const unsigned char *p;
+	char msg[512] = "";
+	size_t len = 0;
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	int n, r = -1;
+
+	*der_ptr = NULL;
+	if (cli_read_file(path, FILE_MAX, &buf, &len, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		return -1;
+	}
+	p = buf;
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != buf + len) {
+		X509_free(x);
+		x = NULL;
+		if ((bio = BIO_new_mem_buf(buf, (int)len)) != NULL)
+			x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	}
+	if (x == NULL || (n = i2d_X509(x, &der)) <= 0) {
+		fprintf(stderr, PROG ": %s is not an X.509 certificate (PEM or DER)\n", path);
+		goto out;
+	}
+	*der_ptr = der;
+	*len_ptr = (size_t)n;
+	r = 0;
+ out:
+	BIO_free(bio);
+	X509_free(x);
+	free(buf);
+	return r;
+}
+
+/* Writes len bytes to path (created 0644); 0, or -1 after saying why. */
+static int
+write_file(const char *path, const unsigned char *buf, size_t len)
+{
+	char msg[512] = "";
+	FILE *f;
+	int bad;
+
+	if ((f = cli_open_out(path, msg, sizeof(msg))) == NULL) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		return -1;
+	}
+	bad = fwrite(buf, 1, len, f) != len;
+	if (cli_close_out(f, path, msg, sizeof(msg)) != 0 || bad) {
+		fprintf(stderr, PROG ": %s\n", msg[0] != '\0' ? msg : "write failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_crl(const struct globals *g, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tenant", required_argument, NULL, 'T' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "pem", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_text[] =
+	    "usage: " PROG " crl --tenant T [--out FILE] [--pem]\n"
+	    "  -T, --tenant T     tenant\n"
+	    "  -o, --out FILE     write the CRL to FILE instead of stdout\n"
+	    "  -p, --pem          PEM instead of DER\n";
+	const char *tenant = NULL, *out = NULL;
+	struct tca_client_error err;
+	unsigned char *crl = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	char msg[512] = "";
+	tca_client *c = NULL;
+	X509_CRL *x = NULL;
+	FILE *f = NULL;
+	int ch, pem = 0, r = CLI_EXIT_USAGE;
+
+	memset(&err, 0, sizeof(err));
+	argv[0] = name_crl;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "T:o:ph", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'T':
+			tenant = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'p':
+			pem = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_text, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || tenant == NULL) {
+		fprintf(stderr, PROG " crl: %s\n", tenant == NULL ? "--tenant is required" :
+		    "unexpected argument");
+		fputs(usage_text, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (out == NULL && !pem && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, PROG " crl: refusing to write DER to a terminal; "
+		    "use --out FILE or --pem\n");
+		return CLI_EXIT_USAGE;
+	}
+	if ((r = connect_engine(g, &c)) != 0)
+		goto out;
+	if ((r = tca_client_crl(c, tenant, &crl, &len, &err)) != TCA_CLIENT_OK) {
+		r = cli_report(PROG, TCA_OP_CRL, r, &err);
+		goto out;
+	}
+	p = crl;
+	if ((x = d2i_X509_CRL(NULL, &p, (long)len)) == NULL || p != crl + len) {
+		fprintf(stderr, PROG ": the engine returned a CRL that does not parse\n");
+		r = CLI_EXIT_TRANSPORT;
+		goto out;
+	}
+	if ((f = cli_open_out(out, msg, sizeof(msg))) == NULL) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		r = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	r = CLI_EXIT_OK;
+	if (pem ? PEM_write_X509_CRL(f, x) != 1 : fwrite(crl, 1, len, f) != len) {
+		fprintf(stderr, PROG ": writing the CRL failed\n");
+		r = CLI_EXIT_REFUSED;
+	}
+	if (cli_close_out(f, out, msg, sizeof(msg)) != 0 && r == CLI_EXIT_OK) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		r = CLI_EXIT_REFUSED;
+	}
+ out:
+	X509_CRL_free(x);
+	free(crl);
+	tca_client_close(c);
+	return r;
+}
+
+static int
+cmd_csrattrs(const struct globals *g, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tenant", required_argument, NULL, 'T' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_text[] =
+	    "usage: " PROG " csrattrs --tenant T --out FILE\n"
+	    "  -T, --tenant T     tenant\n"
+	    "  -o, --out FILE     write the DER CsrAttrs (RFC 7030 4.5.2) to FILE\n";
+	const char *tenant = NULL, *out = NULL;
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	tca_client *c = NULL;
+	int ch, r = CLI_EXIT_USAGE;
+
+	memset(&err, 0, sizeof(err));
+	argv[0] = name_csrattrs;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "T:o:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'T':
+			tenant = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_text, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || tenant == NULL || out == NULL) {
+		fprintf(stderr, PROG " csrattrs: %s\n", optind < argc ? "unexpected argument" :
+		    "--tenant and --out are required");
+		fputs(usage_text, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if ((r = connect_engine(g, &c)) != 0)
+		goto out;
+	if ((r = tca_client_csrattrs(c, tenant, &der, &len, &err)) != TCA_CLIENT_OK) {
+		r = cli_report(PROG, TCA_OP_CSRATTRS, r, &err);
+		goto out;
+	}
+	r = write_file(out, der, len) == 0 ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
+ out:
+	free(der);
+	tca_client_close(c);
+	return r;
+}
+
+static int
+cmd_ocsp(const struct globals *g, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "tenant", required_argument, NULL, 'T' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "reqout", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_text[] =
+	    "usage: " PROG " ocsp --tenant T --cert FILE [--out FILE] [--reqout FILE]\n"
+	    "  -T, --tenant T     tenant\n"
+	    "  -C, --cert FILE    the certificate to ask about (PEM or DER)\n"
+	    "  -o, --out FILE     also write the DER OCSP response to FILE\n"
+	    "  -R, --reqout FILE  also write the DER OCSP request to FILE\n"
+	    "Asks the engine with a fresh nonce, checks the response against the\n"
+	    "tenant's CA certificate and prints good, revoked (with time and reason)\n"
+	    "or unknown.  Exit 0 for good, 1 otherwise.\n";
+	const char *tenant = NULL, *cert_path = NULL, *out = NULL, *reqout = NULL;
+	struct tca_ocsp_cert_status cs;
+	struct tca_client_error err;
+	unsigned char *cert = NULL, *req = NULL, *resp = NULL, **cas = NULL, nonce[16];
+	size_t cert_len = 0, req_len = 0, resp_len = 0, *ca_lens = NULL, n_ca = 0, i;
+	char msg[512] = "", status[16] = "", when[32];
+	tca_client *c = NULL;
+	int ch, r = CLI_EXIT_USAGE, checked = 0;
+
+	memset(&err, 0, sizeof(err));
+	argv[0] = name_ocsp;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "T:C:o:R:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'T':
+			tenant = optarg;
+			break;
+		case 'C':
+			cert_path = optarg;
+			break;
+		case 'R':
+			reqout = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(usage_text, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || tenant == NULL || cert_path == NULL) {
+		fprintf(stderr, PROG " ocsp: %s\n", optind < argc ? "unexpected argument" :
+		    "--tenant and --cert are required");
+		fputs(usage_text, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (cert_file_der(cert_path, &cert, &cert_len) != 0) {
+		r = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	if ((r = connect_engine(g, &c)) != 0)
+		goto out;
+	if ((r = tca_client_cacerts(c, tenant, &cas, &ca_lens, &n_ca, &err)) != TCA_CLIENT_OK) {
+		r = cli_report(PROG, TCA_OP_CACERTS, r, &err);
+		goto out;
+	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1 || n_ca == 0 ||
+	    tca_ocsp_request_build(cert, cert_len, cas[0], ca_lens[0], nonce, sizeof(nonce),
+	    &req, &req_len) != TCA_OK) {
+		fprintf(stderr, PROG ": cannot build the OCSP request\n");
+		r = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	if ((r = tca_client_ocsp(c, tenant, req, req_len, &resp, &resp_len, status,
+	    sizeof(status), &err)) != TCA_CLIENT_OK) {
+		r = cli_report(PROG, TCA_OP_OCSP, r, &err);
+		goto out;
+	}
+	if ((out != NULL && write_file(out, resp, resp_len) != 0) ||
+	    (reqout != NULL && write_file(reqout, req, req_len) != 0)) {
+		r = CLI_EXIT_REFUSED;
+		goto out;
+	}
+	/* the response must verify with one of the tenant's CA certificates
+	 * (current or previous: same key and name) */
+	for (i = 0; i < n_ca && !checked; i++)
+		checked = tca_ocsp_response_check(resp, resp_len, cert, cert_len, cas[i],
+		    ca_lens[i], nonce, sizeof(nonce), (int64_t)time(NULL), &cs, msg,
+		    sizeof(msg)) == TCA_OK;
+	if (!checked) {
+		fprintf(stderr, PROG ": the OCSP response does not check out: %s\n", msg);
+		r = CLI_EXIT_TRANSPORT;
+		goto out;
+	}
+	switch (cs.status) {
+	case TCA_OCSP_GOOD:
+		printf("%s: good\n", cert_path);
+		r = CLI_EXIT_OK;
+		break;
+	case TCA_OCSP_REVOKED:
+		tca_iso_time(cs.revoked_at, when, sizeof(when));
+		printf("%s: revoked at %s (%s)\n", cert_path, when,
+		    tca_crl_reason_name(cs.reason) != NULL ? tca_crl_reason_name(cs.reason) :
+		    "unspecified");
+		r = CLI_EXIT_REFUSED;
+		break;
+	default:
+		printf("%s: unknown\n", cert_path);
+		r = CLI_EXIT_REFUSED;
+		break;
+	}
+ out:
+	OPENSSL_free(cert);
+	OPENSSL_free(req);
+	free(resp);
+	tca_client_free_certs(cas, ca_lens, n_ca);
+	tca_client_close(c);
+	return r;
+}
+
 static int
 cmd_status(const struct globals *g, int argc, char **argv)
 {
@@ -419,6 +772,12 @@ main(int argc, char **argv)
 		return cmd_cacerts(&g, argc, argv);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&g, argc, argv);
+	if (strcmp(cmd, "crl") == 0)
+		return cmd_crl(&g, argc, argv);
+	if (strcmp(cmd, "ocsp") == 0)
+		return cmd_ocsp(&g, argc, argv);
+	if (strcmp(cmd, "csrattrs") == 0)
+		return cmd_csrattrs(&g, argc, argv);
 	if (strcmp(cmd, "ops") == 0 && argc == 1) {
 		cli_print_ops(stdout, 0, TCA_ROLE_FRONTEND);
 		return CLI_EXIT_OK;

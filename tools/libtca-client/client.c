@@ -495,3 +495,108 @@ tca_client_free_certs(unsigned char **certs, size_t *lens, size_t n)
 	free(certs);
 	free(lens);
 }
+
+/* The bytes under key of res, copied (malloc). */
+static int
+take_bytes(const cbor_item_t *res, const char *op, const char *key,
+    unsigned char **out_ptr, size_t *len_ptr, struct tca_client_error *err)
+{
+	const unsigned char *p;
+	size_t len;
+
+	if (tca_map_get_bytes(res, key, &p, &len) != TCA_OK || len == 0)
+		return bad_result(err, op, key);
+	if ((*out_ptr = malloc(len)) == NULL) {
+		set_err(err, TCA_ERR_NOMEM, "out of memory");
+		return TCA_ERR_NOMEM;
+	}
+	memcpy(*out_ptr, p, len);
+	*len_ptr = len;
+	return TCA_CLIENT_OK;
+}
+
+/* op with {tenant} whose result holds bytes under key, copied. */
+static int
+tenant_bytes(tca_client *c, const char *op, const char *tenant, const char *key,
+    unsigned char **out_ptr, size_t *len_ptr, struct tca_client_error *err)
+{
+	cbor_item_t *args = NULL, *res = NULL;
+	int r;
+
+	clear_err(err);
+	if (out_ptr == NULL || len_ptr == NULL || tenant == NULL) {
+		set_err(err, TCA_ERR_INVALID_ARG, "invalid argument");
+		return TCA_ERR_INVALID_ARG;
+	}
+	*out_ptr = NULL;
+	*len_ptr = 0;
+	if ((args = cbor_new_definite_map(1)) == NULL ||
+	    tca_map_add_text(args, "tenant", tenant) != TCA_OK) {
+		set_err(err, TCA_ERR_NOMEM, "out of memory");
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tca_client_call(c, op, args, &res, err)) != TCA_CLIENT_OK)
+		goto out;
+	r = take_bytes(res, op, key, out_ptr, len_ptr, err);
+ out:
+	if (args != NULL)
+		cbor_decref(&args);
+	if (res != NULL)
+		cbor_decref(&res);
+	return r;
+}
+
+int
+tca_client_csrattrs(tca_client *c, const char *tenant, unsigned char **der_ptr,
+    size_t *der_len_ptr, struct tca_client_error *err)
+{
+	return tenant_bytes(c, TCA_OP_CSRATTRS, tenant, "csrattrs", der_ptr, der_len_ptr, err);
+}
+
+int
+tca_client_crl(tca_client *c, const char *tenant, unsigned char **crl_ptr,
+    size_t *crl_len_ptr, struct tca_client_error *err)
+{
+	return tenant_bytes(c, TCA_OP_CRL, tenant, "crl", crl_ptr, crl_len_ptr, err);
+}
+
+int
+tca_client_ocsp(tca_client *c, const char *tenant, const unsigned char *req,
+    size_t req_len, unsigned char **resp_ptr, size_t *resp_len_ptr, char *status,
+    size_t statuslen, struct tca_client_error *err)
+{
+	cbor_item_t *args = NULL, *res = NULL;
+	int r;
+
+	clear_err(err);
+	if (resp_ptr == NULL || resp_len_ptr == NULL || tenant == NULL || req == NULL ||
+	    req_len == 0) {
+		set_err(err, TCA_ERR_INVALID_ARG, "invalid argument");
+		return TCA_ERR_INVALID_ARG;
+	}
+	*resp_ptr = NULL;
+	*resp_len_ptr = 0;
+	if (status != NULL && statuslen > 0)
+		status[0] = '\0';
+	if ((args = cbor_new_definite_map(2)) == NULL ||
+	    tca_map_add_text(args, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_bytes(args, "request", req, req_len) != TCA_OK) {
+		set_err(err, TCA_ERR_NOMEM, "out of memory");
+		r = TCA_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = tca_client_call(c, TCA_OP_OCSP, args, &res, err)) != TCA_CLIENT_OK)
+		goto out;
+	if ((r = take_bytes(res, TCA_OP_OCSP, "response", resp_ptr, resp_len_ptr,
+	    err)) != TCA_CLIENT_OK)
+		goto out;
+	if (status != NULL && statuslen > 0)
+		(void)tca_map_get_text(res, "status", status, statuslen);
+ out:
+	if (args != NULL)
+		cbor_decref(&args);
+	if (res != NULL)
+		cbor_decref(&res);
+	return r;
+}

@@ -71,6 +71,24 @@ int tca_client_cacerts(tca_client *c, const char *tenant,
     struct tca_client_error *err);
 void tca_client_free_certs(unsigned char **certs, size_t *lens, size_t n);
 
+/* The tenant's current CRL (DER, from the engine's store; the engine never
+ * signs on this path).  *crl_ptr: caller free()s. */
+int tca_client_crl(tca_client *c, const char *tenant, unsigned char **crl_ptr,
+    size_t *crl_len_ptr, struct tca_client_error *err);
+
+/* Answers a DER OCSPRequest for the tenant (what an OCSP HTTP front end
+ * forwards).  *resp_ptr: the DER OCSPResponse, caller free()s; status (may be
+ * NULL, statuslen bytes): "good", "revoked", "unknown" or "malformed" for the
+ * first certificate asked about. */
+int tca_client_ocsp(tca_client *c, const char *tenant, const unsigned char *req,
+    size_t req_len, unsigned char **resp_ptr, size_t *resp_len_ptr, char *status,
+    size_t statuslen, struct tca_client_error *err);
+
+/* The tenant's RFC 7030 CSR attributes (DER CsrAttrs, from its policy),
+ * what an EST front end serves at /csrattrs.  *der_ptr: caller free()s. */
+int tca_client_csrattrs(tca_client *c, const char *tenant, unsigned char **der_ptr,
+    size_t *der_len_ptr, struct tca_client_error *err);
+
 /* Description of a TCA_ERR_* code. */
 const char *tca_client_strerror(int err);
 
