@@ -187,22 +187,49 @@ note_next(struct pass_ctx *pc, time_t t)
 	pthread_mutex_unlock(&pc->lock);
 }
 
+/* Appends b to a growing array of briefs. */
+static int
+brief_push(struct tca_ca_brief **arr, size_t *n, size_t *cap, const struct tca_ca_brief *b)
+{
+	struct tca_ca_brief *tmp;
+	size_t ncap;
+
+	if (*n == *cap) {
+		ncap = *cap == 0 ? 64 : *cap * 2;
+		if (ncap > SIZE_MAX / sizeof(*tmp) ||
+		    (tmp = realloc(*arr, ncap * sizeof(*tmp))) == NULL)
+			return TCA_ERR_NOMEM;
+		*arr = tmp;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = *b;
+	return TCA_OK;
+}
+
+/* One more failed attempt in st (re-issuance or CRL): a new episode starts
+ * at the first; the retry backs off. */
+static void
+failure_step(struct pass_ctx *pc, struct tca_renewal_state *st, const char *why)
+{
+	if (!st->failed) {
+		/* a new failure episode */
+		st->failed = 1;
+		st->failed_since = pc->now;
+		st->attempts = 0;
+		st->alerted = 0;
+	}
+	st->attempts++;
+	tca_setf(st->reason, sizeof(st->reason), "%s", why);	/* cut if longer */
+	st->next_retry = pc->now + tca_renewal_backoff(st->attempts, pc->p.retry_min_s,
+	    pc->p.retry_max_s);
+}
+
 static void
 renewal_failed(struct pass_ctx *pc, const struct tca_ca_brief *b, const char *why)
 {
 	struct tca_renewal_state st = b->renewal;
 
-	if (!st.failed) {
-		/* a new failure episode */
-		st.failed = 1;
-		st.failed_since = pc->now;
-		st.attempts = 0;
-		st.alerted = 0;
-	}
-	st.attempts++;
-	tca_setf(st.reason, sizeof(st.reason), "%s", why);	/* cut if longer */
-	st.next_retry = pc->now + tca_renewal_backoff(st.attempts, pc->p.retry_min_s,
-	    pc->p.retry_max_s);
+	failure_step(pc, &st, why);
 	log_error("tenant %s: CA re-issuance failed (attempt %u): %s; retry at +%lld s",
 	    b->tenant, st.attempts, why, (long long)(st.next_retry - pc->now));
 	if (!st.alerted && run_alert(pc->r, "renewal-failed", b->tenant, why, b->not_after,
@@ -236,16 +263,7 @@ crl_failed(struct pass_ctx *pc, const struct tca_ca_brief *b, const char *why)
 {
 	struct tca_renewal_state st = b->crl;
 
-	if (!st.failed) {
-		st.failed = 1;
-		st.failed_since = pc->now;
-		st.attempts = 0;
-		st.alerted = 0;
-	}
-	st.attempts++;
-	tca_setf(st.reason, sizeof(st.reason), "%s", why);
-	st.next_retry = pc->now + tca_renewal_backoff(st.attempts, pc->p.retry_min_s,
-	    pc->p.retry_max_s);
+	failure_step(pc, &st, why);
 	log_error("tenant %s: CRL re-signing failed (attempt %u): %s; the last CRL "
 	    "stays served; retry at +%lld s", b->tenant, st.attempts, why,
 	    (long long)(st.next_retry - pc->now));
@@ -281,26 +299,17 @@ crl_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 static int
 collect_crl(struct pass_ctx *pc, const struct tca_ca_brief *b)
 {
-	struct tca_ca_brief *tmp;
 	time_t due = tca_crl_due_at(b, &pc->pol);
-	size_t cap;
 
 	if (due > pc->now) {
 		note_next(pc, due);
 		return 0;
 	}
-	if (pc->n_crl == pc->cap_crl) {
-		cap = pc->cap_crl == 0 ? 64 : pc->cap_crl * 2;
-		if (cap > SIZE_MAX / sizeof(*tmp) ||
-		    (tmp = realloc(pc->crl_due, cap * sizeof(*tmp))) == NULL) {
-			log_error("CRLs: out of memory collecting due CRLs; the rest "
-			    "waits for the next pass");
-			return 1;
-		}
-		pc->crl_due = tmp;
-		pc->cap_crl = cap;
+	if (brief_push(&pc->crl_due, &pc->n_crl, &pc->cap_crl, b) != TCA_OK) {
+		log_error("CRLs: out of memory collecting due CRLs; the rest "
+		    "waits for the next pass");
+		return 1;
 	}
-	pc->crl_due[pc->n_crl++] = *b;
 	return 0;
 }
 
@@ -329,8 +338,6 @@ static int
 pass_collect(void *ctx, const struct tca_ca_brief *b)
 {
 	struct pass_ctx *pc = ctx;
-	struct tca_ca_brief *tmp;
-	size_t cap;
 
 	if (stopping(pc->r))
 		return 1;	/* stopping: the rest waits for the next start */
@@ -346,18 +353,11 @@ pass_collect(void *ctx, const struct tca_ca_brief *b)
 		check_expiry(pc, b);
 		return 0;
 	}
-	if (pc->n_due == pc->cap_due) {
-		cap = pc->cap_due == 0 ? 64 : pc->cap_due * 2;
-		if (cap > SIZE_MAX / sizeof(*tmp) ||
-		    (tmp = realloc(pc->due, cap * sizeof(*tmp))) == NULL) {
-			log_error("re-issuance: out of memory collecting due CAs; "
-			    "the rest waits for the next pass");
-			return 1;
-		}
-		pc->due = tmp;
-		pc->cap_due = cap;
+	if (brief_push(&pc->due, &pc->n_due, &pc->cap_due, b) != TCA_OK) {
+		log_error("re-issuance: out of memory collecting due CAs; "
+		    "the rest waits for the next pass");
+		return 1;
 	}
-	pc->due[pc->n_due++] = *b;
 	return 0;
 }
 

@@ -799,6 +799,20 @@ reason_arg(const cbor_item_t *args, int *reason, char *why, size_t whylen)
 	return tca_crl_reason_parse(name, reason, why, whylen);
 }
 
+/* number, this_update, next_update, entries: a CRL as the results show it */
+static int
+crl_fields(cbor_item_t *m, uint64_t number, int64_t this_update, int64_t next_update,
+    uint64_t entries)
+{
+	if (tca_map_add_uint(m, "number", number) != TCA_OK ||
+	    tca_map_add_int(m, "this_update", this_update) != TCA_OK ||
+	    tca_map_add_int(m, "next_update", next_update) != TCA_OK ||
+	    tca_map_add_uint(m, "entries", entries) != TCA_OK)
+		return TCA_ERR_NOMEM;
+	return TCA_OK;
+}
+
+/* "crl": the CRL signed after a revocation, or "crl_error" */
 static int
 add_crl_info(cbor_item_t *m, const struct tca_crl_published *ci, const char *crl_why)
 {
@@ -808,10 +822,7 @@ add_crl_info(cbor_item_t *m, const struct tca_crl_published *ci, const char *crl
 		return crl_why[0] != '\0' ? tca_map_add_text(m, "crl_error", crl_why) : TCA_OK;
 	if ((c = cbor_new_definite_map(4)) == NULL)
 		return TCA_ERR_NOMEM;
-	if (tca_map_add_uint(c, "number", ci->number) != TCA_OK ||
-	    tca_map_add_int(c, "this_update", ci->this_update) != TCA_OK ||
-	    tca_map_add_int(c, "next_update", ci->next_update) != TCA_OK ||
-	    tca_map_add_uint(c, "entries", ci->entries) != TCA_OK ||
+	if (crl_fields(c, ci->number, ci->this_update, ci->next_update, ci->entries) != TCA_OK ||
 	    tca_map_add_item(m, "crl", c) != TCA_OK) {
 		cbor_decref(&c);
 		return TCA_ERR_NOMEM;
@@ -1129,10 +1140,8 @@ op_crl(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
 	r = TCA_ERR_NOMEM;
 	if ((m = cbor_new_definite_map(5)) != NULL) {
 		if (tca_map_add_bytes(m, "crl", row.der, row.der_len) == TCA_OK &&
-		    tca_map_add_uint(m, "number", row.crl_number) == TCA_OK &&
-		    tca_map_add_int(m, "this_update", row.this_update) == TCA_OK &&
-		    tca_map_add_int(m, "next_update", row.next_update) == TCA_OK &&
-		    tca_map_add_uint(m, "entries", row.entries) == TCA_OK) {
+		    crl_fields(m, row.crl_number, row.this_update, row.next_update,
+		    row.entries) == TCA_OK) {
 			*result = m;
 			r = TCA_OK;
 		} else
@@ -1159,10 +1168,7 @@ op_crl_sign(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resu
 	if ((m = cbor_new_definite_map(5)) == NULL)
 		return TCA_ERR_NOMEM;
 	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
-	    tca_map_add_uint(m, "number", ci.number) != TCA_OK ||
-	    tca_map_add_int(m, "this_update", ci.this_update) != TCA_OK ||
-	    tca_map_add_int(m, "next_update", ci.next_update) != TCA_OK ||
-	    tca_map_add_uint(m, "entries", ci.entries) != TCA_OK) {
+	    crl_fields(m, ci.number, ci.this_update, ci.next_update, ci.entries) != TCA_OK) {
 		cbor_decref(&m);
 		return TCA_ERR_NOMEM;
 	}
