@@ -778,7 +778,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		struct tca_crl_published ci;
 		char cwhy[256] = "";
 
-		if (tca_engine_crl_sign(e, tenant, &ci, cwhy, sizeof(cwhy)) != TCA_OK)
+		if (tca_engine_crl_sign(e, tenant, who, &ci, cwhy, sizeof(cwhy)) != TCA_OK)
 			log_warn("tenant %s: first CRL not signed yet: %s", tenant, cwhy);
 	}
  out:

@@ -272,9 +272,10 @@ int tca_engine_revoke_device(tca_engine *e, const char *tenant, const char *devi
     struct tca_crl_published *crl, char *crl_why, size_t crl_whylen, char *why, size_t whylen);
 
 /* Signs and publishes a new CRL for the tenant now (the scheduler's and
- * revocation's path).  TOKEN_UNAVAILABLE, JOURNAL_UNAVAILABLE, NOT_FOUND. */
-int tca_engine_crl_sign(tca_engine *e, const char *tenant, struct tca_crl_published *out,
-    char *why, size_t whylen);
+ * revocation's path); who is journaled (NULL: the engine itself).
+ * TOKEN_UNAVAILABLE, JOURNAL_UNAVAILABLE, NOT_FOUND. */
+int tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    struct tca_crl_published *out, char *why, size_t whylen);
 
 /* The tenant's current CRL from the store (no signing).  *row: caller
  * tca_crl_row_clear()s.  NOT_FOUND if the tenant has no CA or no CRL yet. */

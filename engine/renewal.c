@@ -108,7 +108,9 @@ run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reas
 	timeout_s = r->p.alert_timeout_s;
 	pthread_mutex_unlock(&r->lock);
 	tca_iso_time(not_after, na, sizeof(na));
-	log_warn("ALERT %s: tenant %s, CA certificate expires %s: %s", kind, tenant, na, reason);
+	log_warn("ALERT %s: tenant %s, %s %s: %s", kind, tenant,
+	    strcmp(kind, "crl-failed") == 0 ? "the CRL still served expires" :
+	    "CA certificate expires", na, reason);
 	if (cmd[0] == '\0')
 		return TCA_OK;
 	snprintf(e_kind, sizeof(e_kind), "TCA_ALERT_KIND=%s", kind);
@@ -282,7 +284,7 @@ crl_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 	char why[512] = "";
 	int rc;
 
-	rc = tca_engine_crl_sign(pc->r->e, b->tenant, &ci, why, sizeof(why));
+	rc = tca_engine_crl_sign(pc->r->e, b->tenant, &pc->self, &ci, why, sizeof(why));
 	if (rc == TCA_OK) {
 		note_next(pc, ci.this_update + (ci.next_update - ci.this_update) *
 		    (int64_t)pc->pol.crl_refresh_percent / 100);

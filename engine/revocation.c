@@ -409,8 +409,8 @@ apply_crl_update(struct ca_entry *nent, void *ctx)
 /* One attempt: sign with the next number and publish.  ALREADY_EXISTS when
  * another signer took that number meanwhile. */
 static int
-crl_sign_once(tca_engine *e, struct ca_entry *ent, struct tca_crl_published *out,
-    char *why, size_t whylen)
+crl_sign_once(tca_engine *e, struct ca_entry *ent, const struct tca_requester *who,
+    struct tca_crl_published *out, char *why, size_t whylen)
 {
 	struct tca_token_signer sctx;
 	struct tca_signer signer;
@@ -456,7 +456,7 @@ crl_sign_once(tca_engine *e, struct ca_entry *ent, struct tca_crl_published *out
 	tca_iso_time(cp.next_update, next_iso, sizeof(next_iso));
 	snprintf(details, sizeof(details), "crl_number=%llu entries=%zu next_update=%s",
 	    (unsigned long long)cp.crl_number, es.n, next_iso);
-	tca_engine_change_init(e, &chg, TCA_CHANGE_CRL_PUBLISH, "crl", ent->tenant, NULL);
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CRL_PUBLISH, "crl", ent->tenant, who);
 	chg.crl_der = der;
 	chg.crl_len = der_len;
 	chg.crl_number = cp.crl_number;
@@ -488,8 +488,8 @@ crl_sign_once(tca_engine *e, struct ca_entry *ent, struct tca_crl_published *out
 }
 
 int
-tca_engine_crl_sign(tca_engine *e, const char *tenant, struct tca_crl_published *out,
-    char *why, size_t whylen)
+tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    struct tca_crl_published *out, char *why, size_t whylen)
 {
 	static const struct tca_renewal_state clear;
 	struct crl_update u;
@@ -504,7 +504,7 @@ tca_engine_crl_sign(tca_engine *e, const char *tenant, struct tca_crl_published 
 	pthread_mutex_lock(&e->crl_lock);
 	for (attempt = 0; attempt < CRL_SIGN_ATTEMPTS; attempt++) {
 		why[0] = '\0';
-		if ((r = crl_sign_once(e, ent, out, why, whylen)) != TCA_ERR_ALREADY_EXISTS)
+		if ((r = crl_sign_once(e, ent, who, out, why, whylen)) != TCA_ERR_ALREADY_EXISTS)
 			break;
 	}
 	pthread_mutex_unlock(&e->crl_lock);
@@ -636,15 +636,15 @@ revoke_serial(tca_engine *e, const char *tenant, const unsigned char *serial,
 /* After revocations: a fresh CRL now; a failure is recorded for the
  * scheduler to retry and reported, but the revocations stand. */
 static void
-resign_after_revocation(tca_engine *e, const char *tenant, struct tca_crl_published *crl,
-    char *crl_why, size_t crl_whylen)
+resign_after_revocation(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    struct tca_crl_published *crl, char *crl_why, size_t crl_whylen)
 {
 	struct tca_renewal_state st;
 	struct ca_entry *ent;
 	int r;
 
 	memset(crl, 0, sizeof(*crl));
-	if ((r = tca_engine_crl_sign(e, tenant, crl, crl_why, crl_whylen)) == TCA_OK)
+	if ((r = tca_engine_crl_sign(e, tenant, who, crl, crl_why, crl_whylen)) == TCA_OK)
 		return;
 	log_error("tenant %s: re-signing the CRL after a revocation failed: %s", tenant,
 	    crl_why);
@@ -685,7 +685,7 @@ tca_engine_revoke(tca_engine *e, const char *tenant, const char *serial_hex,
 	if ((r = revoke_serial(e, tenant, serial, len, reason, who, out, why, whylen)) != TCA_OK)
 		return r;
 	if (!out->already)
-		resign_after_revocation(e, tenant, crl, crl_why, crl_whylen);
+		resign_after_revocation(e, tenant, who, crl, crl_why, crl_whylen);
 	return TCA_OK;
 }
 
@@ -780,7 +780,7 @@ tca_engine_revoke_device(tca_engine *e, const char *tenant, const char *device_i
 	r = TCA_OK;
  out:
 	if (newly > 0)
-		resign_after_revocation(e, tenant, crl, crl_why, crl_whylen);
+		resign_after_revocation(e, tenant, who, crl, crl_why, crl_whylen);
 	free(dc.serials);
 	free(dc.lens);
 	return r;
@@ -791,7 +791,14 @@ tca_engine_revoke_device(tca_engine *e, const char *tenant, const char *device_i
 struct ocsp_ctx {
 	tca_engine *e;
 	const char *tenant;
+	const char *first;	/* the first certificate's status, for the result */
 };
+
+static const char *
+ocsp_status_name(enum tca_ocsp_status st)
+{
+	return st == TCA_OCSP_GOOD ? "good" : st == TCA_OCSP_REVOKED ? "revoked" : "unknown";
+}
 
 static int
 ocsp_lookup(void *vctx, const unsigned char *serial, size_t serial_len,
@@ -809,6 +816,8 @@ ocsp_lookup(void *vctx, const unsigned char *serial, size_t serial_len,
 	r = oc->e->st->ops->cert_get(oc->e->st, oc->tenant, serial, serial_len, &row);
 	if (r == TCA_ERR_NOT_FOUND) {
 		out->status = TCA_OCSP_UNKNOWN;
+		if (oc->first == NULL)
+			oc->first = "unknown";
 		return TCA_OK;
 	}
 	if (r != TCA_OK)
@@ -820,6 +829,8 @@ ocsp_lookup(void *vctx, const unsigned char *serial, size_t serial_len,
 	} else
 		out->status = TCA_OCSP_GOOD;
 	tca_cert_row_clear(&row);
+	if (oc->first == NULL)
+		oc->first = ocsp_status_name(out->status);
 	return TCA_OK;
 }
 
@@ -833,6 +844,7 @@ tca_engine_ocsp(tca_engine *e, const char *tenant, const unsigned char *req,
 	struct tca_signer signer;
 	struct tca_policy pol;
 	struct ocsp_ctx oc;
+	const char *rstatus = NULL;
 	struct ca_entry *ent = NULL;
 	unsigned char *der = NULL;
 	size_t der_len = 0;
@@ -854,9 +866,10 @@ tca_engine_ocsp(tca_engine *e, const char *tenant, const unsigned char *req,
 	op.next_update = op.now + pol.ocsp_validity_s;
 	oc.e = e;
 	oc.tenant = tenant;
+	oc.first = NULL;
 	tca_engine_signer_for(e, ent, &sctx, &signer);
 	if ((r = tca_ocsp_respond(ent->cur, &signer, req, req_len, &op, ocsp_lookup, &oc,
-	    &der, &der_len, status)) != TCA_OK) {
+	    &der, &der_len, &rstatus)) != TCA_OK) {
 		tca_engine_sign_failure_why(r, why, whylen);
 		if (why[0] == '\0')
 			tca_setf(why, whylen, "the OCSP response could not be made (%s)",
@@ -869,6 +882,11 @@ tca_engine_ocsp(tca_engine *e, const char *tenant, const unsigned char *req,
 	}
 	memcpy(*resp_ptr, der, der_len);
 	*resp_len_ptr = der_len;
+	/* the first certificate's status; a CertID naming another issuer is
+	 * answered unknown without a lookup */
+	if (status != NULL)
+		*status = rstatus != NULL && strcmp(rstatus, "malformed") == 0 ? "malformed" :
+		    oc.first != NULL ? oc.first : "unknown";
  out:
 	OPENSSL_free(der);
 	tca_engine_entry_unref(ent);

@@ -1163,7 +1163,7 @@ op_crl_sign(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resu
 	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK)
 		return TCA_ERR_BAD_REQUEST;
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK ||
-	    (r = tca_engine_crl_sign(ctx->engine, tenant, &ci, why, whylen)) != TCA_OK)
+	    (r = tca_engine_crl_sign(ctx->engine, tenant, &ctx->who, &ci, why, whylen)) != TCA_OK)
 		return r;
 	if ((m = cbor_new_definite_map(5)) == NULL)
 		return TCA_ERR_NOMEM;

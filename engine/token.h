@@ -155,12 +155,16 @@ int tca_token_generate_key(tca_token *tok, enum tca_key_type type,
  * Runs under the session supervisor (see tca_token_retry): a stale key handle
  * is looked up again, an index miss searches the token once.
  * TCA_ERR_INVALID_ARG if the buffer is too small, alg does not fit the key
- * type or msg_len exceeds TCA_TOKEN_MAX_MSG; TCA_ERR_TOKEN_UNAVAILABLE on a
+ * type or msg_len exceeds TCA_TOKEN_MAX_MSG (64 MiB: a CRL of a million
+ * entries; certificates and OCSP responses are a few hundred bytes.  With
+ * the raw mechanisms the token only ever sees the digest; EdDSA and
+ * hash-on-token mechanisms get the whole message in one C_Sign, which a
+ * token may refuse as too long); TCA_ERR_TOKEN_UNAVAILABLE on a
  * token failure that recovery could not mend within the wait, and when no key
  * with this id is on the token; TCA_ERR_TOKEN_REFUSED if the token refuses the
  * mechanism.
  */
-#define TCA_TOKEN_MAX_MSG 65536
+#define TCA_TOKEN_MAX_MSG (64u * 1024 * 1024)
 int tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
     enum tca_sig_alg alg, const unsigned char *msg, size_t msg_len,
     unsigned char *sig, size_t *sig_len);

@@ -1,6 +1,8 @@
 /*
  * bench-client.c - tca-bench-client: drives the real daemon over its socket
- * with libtca-client.
+ * with libtca-client; for the revocation benchmark also fills a stopped
+ * engine's store (revpop) and takes its CRL signing path apart in process
+ * (crlparts) with libtca-core.
  *
  *   tca-bench-client load  --socket S --clients N --seconds S --csr-type T
  *                          [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]
@@ -24,6 +26,54 @@
  *       the load starts.
  *       --timeline: the result also holds per-second latency over the window
  *       ("timeline": [[second, certificates, p50_ms, p99_ms, max_ms], ...]).
+ *       --op issue (default) | ocsp: see below.
+ *       --op ocsp: instead of issuing, the clients send OCSP requests
+ *       (tca_client_ocsp) for tenant t00000, round-robin over a pool of
+ *       --ocsp-pool certificates (default 200) issued through the socket
+ *       before the window, --ocsp-revoked of them (default 50, spread evenly)
+ *       revoked with cert.revoke (keyCompromise); one DER request per
+ *       certificate (tca_ocsp_request_build, SHA-1 CertID, a 16-byte nonce of
+ *       its own).  Before the window every certificate's response is checked
+ *       in full (tca_ocsp_response_check: signature with the CA certificate,
+ *       nonce, CertID, status and reason); in the window each answer's status
+ *       must be the expected one (else it counts as an error), and each
+ *       client's first answer in the window is checked in full afterwards.
+ *       The rate is responses/s.
+ *   tca-bench-client crl   --socket S --tenant T [--repeat N] [--fetch N]
+ *                          [--expect N] [--crl-out FILE] [--engine-pid PID]
+ *                          [--label L] [--out FILE]
+ *       times N `crl.sign` calls (default 3) one after the other, then N
+ *       fetches of the current CRL (`crl`, tca_client_crl; --fetch, default
+ *       3), and checks the last CRL fetched: it parses (d2i_X509_CRL), its
+ *       signature verifies with the tenant's CA certificate (`cacerts`), its
+ *       number is the last one signed and it lists --expect entries.  One
+ *       JSON line (kind "crl"); --crl-out: the DER, for an openssl check.
+ *   tca-bench-client revpop --db FILE --tenant T --count N [--batch B]
+ *                          [--der-bytes N] [--out FILE]
+ *       writes N revoked device certificates of tenant T straight into a
+ *       stopped engine's store (tca_store_open_sqlite): per batch of B
+ *       (default 1000) one commit of B TCA_CHANGE_CERT_ISSUE changes (fake
+ *       but well-formed tca_cert_info: random 16-byte serials, issuer_hash =
+ *       SHA-256 of the CA certificate's subject Name DER as read with
+ *       get_ca, not_after a year ahead, der = --der-bytes random octets,
+ *       default 560, about a device certificate) followed by one
+ *       TCA_CHANGE_CERT_REVOKE for each (reasons cycling through
+ *       unspecified, keyCompromise, affiliationChanged, superseded,
+ *       cessationOfOperation, privilegeWithdrawn).  Journaled as the engine
+ *       would.  Issuing and revoking them through the socket would re-sign
+ *       the CRL after every revocation.
+ *   tca-bench-client crlparts --db FILE --module M --uri U --pin-file F
+ *                          --tenant T [--repeat N] [--label L] [--out FILE]
+ *       the engine's CRL signing path (revocation.c crl_sign_once) taken
+ *       apart in process on a stopped engine's store and token, N times
+ *       (default 3): crl_get, revoked_foreach, tca_crl_build with the token
+ *       signer (the signer call timed on its own) and the CRL_PUBLISH
+ *       commit.  Should the token layer refuse the message
+ *       (tca_token_sign: more than TCA_TOKEN_MAX_MSG octets), the result
+ *       says so and the CRL is signed instead by hashing here and calling
+ *       C_Sign (CKM_ECDSA) on the digest with the same token key, which is
+ *       what the token layer does for messages it accepts.  The CRL built
+ *       is checked like `crl` checks it, and committed: later fetches serve it.
  *   tca-bench-client mkca  --socket S --count N [--connections K] [--out FILE]
  *       creates tenant CAs t00000..t<N-1> with ca.create over K connections in
  *       parallel (tenants that already exist are counted, not an error).
@@ -36,6 +86,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +94,34 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cbor.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/uri.h>
+#include <p11-kit/pkcs11.h>
 
 #include "bench-util.h"
+#include "certs.h"
+#include "crl.h"
+#include "engine.h"
+#include "issuer.h"
+#include "keytype.h"
+#include "log.h"
+#include "ocsp.h"
+#include "store.h"
 #include "tca-client.h"
+#include "tenant.h"
+#include "text.h"
+#include "token.h"
+#include "wire.h"
 
 const char *bench_progname = "tca-bench-client";
 
@@ -71,14 +145,44 @@ struct opts {
 	double seconds;
 	double warmup;
 	double rate;		/* load: offered certificates/s over all clients; 0 = closed loop */
+	const char *op;		/* load: "issue" or "ocsp" */
+	unsigned int ocsp_pool;	/* load --op ocsp: certificates asked about */
+	unsigned int ocsp_revoked;	/* ... of which revoked */
+	const char *tenant;	/* crl, revpop, crlparts */
+	const char *db;		/* revpop, crlparts: the store */
+	const char *module;	/* crlparts: the token */
+	const char *uri;
+	const char *pin_file;
+	unsigned int batch;	/* revpop: changes of each kind per commit */
+	unsigned int der_bytes;	/* revpop: size of the fake certificates */
+	unsigned int repeat;	/* crl: crl.sign calls; crlparts: rounds */
+	unsigned int fetch;	/* crl: `crl` fetches */
+	long long expect;	/* crl: entries the CRL must list; < 0: any */
+	const char *crl_out;	/* crl: where the DER goes */
 };
 
 /* ------------------------------------------------------------ load */
+
+/* --op ocsp: one certificate of the pool and its prepared request */
+struct ocsp_item {
+	unsigned char *cert;	/* DER */
+	size_t cert_len;
+	unsigned char nonce[16];
+	unsigned char *req;	/* DER OCSPRequest (OPENSSL_malloc) */
+	size_t req_len;
+	int revoked;		/* expected answer: revoked (keyCompromise), else good */
+};
 
 struct load_shared {
 	const struct opts *o;
 	const struct bench_csr *csrs;
 	size_t ncsrs;
+	/* --op ocsp */
+	struct ocsp_item *pool;
+	size_t npool;
+	unsigned char *issuer;	/* the tenant's CA certificate, DER */
+	size_t issuer_len;
+	char status_example[16];	/* an engine status string that was not expected */
 	struct bench_clock clk;
 	pthread_barrier_t barrier;
 	pthread_mutex_t err_lock;
@@ -94,7 +198,33 @@ struct load_thread {
 	uint64_t errors;
 	uint64_t reconnects;
 	int verified;
+	/* --op ocsp: the first response in the window, checked afterwards */
+	unsigned char *sample;
+	size_t sample_len;
+	size_t sample_idx;
+	uint64_t status_mismatch;	/* answers whose status string was not the certStatus */
 };
+
+/* The certStatus of the first SingleResponse of a DER OCSPResponse
+ * (V_OCSP_CERTSTATUS_*), without checking the signature; -1 if there is none. */
+static int
+ocsp_first_status(const unsigned char *resp, size_t len)
+{
+	const unsigned char *p = resp;
+	OCSP_RESPONSE *or;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_SINGLERESP *sr;
+	int st = -1, reason;
+
+	if (len > LONG_MAX || (or = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL)
+		return -1;
+	if (p == resp + len && OCSP_response_status(or) == OCSP_RESPONSE_STATUS_SUCCESSFUL &&
+	    (bs = OCSP_response_get1_basic(or)) != NULL && (sr = OCSP_resp_get0(bs, 0)) != NULL)
+		st = OCSP_single_get0_status(sr, &reason, NULL, NULL, NULL);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(or);
+	return st;
+}
 
 static void
 note_error(struct load_shared *sh, const char *what, int r, const struct tca_client_error *err)
@@ -135,9 +265,10 @@ load_main(void *arg)
 	const unsigned char *p;
 	size_t cert_len = 0, k = t->idx;
 	uint64_t t0, t1, end, next = 0, interval = 0;
-	char tenant[16];
+	char tenant[16], status[16];
+	struct ocsp_item *it = NULL;
 	X509 *x;
-	int r;
+	int r, bad;
 
 	memset(&err, 0, sizeof(err));
 	if ((r = tca_client_connect(o->socket, 30000, &c, &err)) != TCA_CLIENT_OK)
@@ -154,8 +285,10 @@ load_main(void *arg)
 	for (;;) {
 		const struct bench_csr *csr = &sh->csrs[k % sh->ncsrs];
 
+		if (sh->pool != NULL)
+			it = &sh->pool[k % sh->npool];
 		k += o->clients;
-		bench_tenant_name(o->tenants <= 1 ? 0 :
+		bench_tenant_name(o->tenants <= 1 || sh->pool != NULL ? 0 :
 		    (unsigned int)(bench_rand_next(&rng) % o->tenants), tenant, sizeof(tenant));
 		if (c == NULL) {
 			t->reconnects++;
@@ -172,10 +305,48 @@ load_main(void *arg)
 			next += interval;
 		} else if ((t0 = bench_now_ns()) >= window_end(sh))
 			break;
-		r = c == NULL ? TCA_ERR_SYSTEM : tca_client_issue(c, tenant, csr->device_id,
-		    csr->der, csr->len, 0, &cert, &cert_len, &err);
+		bad = 0;
+		if (c == NULL)
+			r = TCA_ERR_SYSTEM;
+		else if (it != NULL) {
+			r = tca_client_ocsp(c, tenant, it->req, it->req_len, &cert, &cert_len,
+			    status, sizeof(status), &err);
+			/* every answer's certStatus must be the certificate's: read
+			 * from the response itself, without the signature check
+			 * (signatures are checked on a sample, before and after the
+			 * window); the engine's status string is compared apart */
+			if (r == TCA_CLIENT_OK) {
+				bad = ocsp_first_status(cert, cert_len) != (it->revoked ?
+				    V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD);
+				if (strcmp(status, it->revoked ? "revoked" : "good") != 0 &&
+				    t->status_mismatch++ == 0) {
+					pthread_mutex_lock(&sh->err_lock);
+					if (sh->status_example[0] == '\0')
+						snprintf(sh->status_example,
+						    sizeof(sh->status_example), "%s", status);
+					pthread_mutex_unlock(&sh->err_lock);
+				}
+			}
+		} else
+			r = tca_client_issue(c, tenant, csr->device_id, csr->der, csr->len, 0,
+			    &cert, &cert_len, &err);
 		t1 = bench_now_ns();
-		if (r == TCA_CLIENT_OK && !t->verified) {
+		if (bad) {
+			pthread_mutex_lock(&sh->err_lock);
+			if (sh->first_error[0] == '\0')
+				snprintf(sh->first_error, sizeof(sh->first_error),
+				    "ocsp: certStatus %d for a %s certificate",
+				    ocsp_first_status(cert, cert_len), it->revoked ? "revoked" : "good");
+			pthread_mutex_unlock(&sh->err_lock);
+		}
+		if (r == TCA_CLIENT_OK && !bad && it != NULL && t->sample == NULL &&
+		    t1 >= sh->clk.window_ns && t1 <= window_end(sh)) {
+			t->sample = bench_xmalloc(cert_len);
+			memcpy(t->sample, cert, cert_len);
+			t->sample_len = cert_len;
+			t->sample_idx = (size_t)(it - sh->pool);
+		}
+		if (r == TCA_CLIENT_OK && it == NULL && !t->verified) {
 			/* sanity: what came back is a certificate */
 			p = cert;
 			if ((x = d2i_X509(NULL, &p, (long)cert_len)) == NULL ||
@@ -188,7 +359,7 @@ load_main(void *arg)
 		cert = NULL;
 		end = window_end(sh);
 		if (t1 >= sh->clk.window_ns && t1 <= end) {
-			if (r == TCA_CLIENT_OK) {
+			if (r == TCA_CLIENT_OK && !bad) {
 				bench_lat_add(&t->lat, t1 - t0);
 				if (sh->o->timeline)
 					bench_lat_add(&t->at, t1 - sh->clk.window_ns);
@@ -196,7 +367,7 @@ load_main(void *arg)
 				t->errors++;
 		}
 		if (r != TCA_CLIENT_OK) {
-			note_error(sh, "issue", r, &err);
+			note_error(sh, it != NULL ? "ocsp" : "issue", r, &err);
 			if (c != NULL && transport_error(r)) {
 				tca_client_close(c);
 				c = NULL;
@@ -298,6 +469,176 @@ timeline_json(struct load_thread *ts, unsigned int nthreads, double seconds)
 	return out;
 }
 
+/* ------------------------------------------------------------ load --op ocsp */
+
+static cbor_item_t *
+xmap(size_t n)
+{
+	cbor_item_t *m = cbor_new_definite_map(n);
+
+	if (m == NULL)
+		bench_die("out of memory (cbor)");
+	return m;
+}
+
+static void
+xmap_text(cbor_item_t *m, const char *k, const char *v)
+{
+	if (tca_map_add_text(m, k, v) != TCA_OK)
+		bench_die("out of memory (cbor)");
+}
+
+/* The tenant's current CA certificate (DER; caller frees). */
+static unsigned char *
+fetch_ca_cert(tca_client *c, const char *tenant, size_t *len_ptr)
+{
+	struct tca_client_error err;
+	unsigned char **certs = NULL, *out;
+	size_t *lens = NULL, n = 0;
+	int r;
+
+	memset(&err, 0, sizeof(err));
+	if ((r = tca_client_cacerts(c, tenant, &certs, &lens, &n, &err)) != TCA_CLIENT_OK ||
+	    n == 0)
+		bench_die("cacerts %s: %s", tenant, r != TCA_CLIENT_OK ? err.message : "none");
+	out = bench_xmalloc(lens[0]);
+	memcpy(out, certs[0], lens[0]);
+	*len_ptr = lens[0];
+	tca_client_free_certs(certs, lens, n);
+	return out;
+}
+
+/*
+ * Checks one OCSP response for pool item it in full (signature with the CA
+ * certificate, nonce, CertID, status and reason).  0 if right, else 1 with
+ * why set.
+ */
+static int
+ocsp_check_one(const struct load_shared *sh, const struct ocsp_item *it,
+    const unsigned char *resp, size_t resp_len, char *why, size_t whylen)
+{
+	struct tca_ocsp_cert_status cs;
+	char w[200] = "";
+	int r;
+
+	memset(&cs, 0, sizeof(cs));
+	r = tca_ocsp_response_check(resp, resp_len, it->cert, it->cert_len, sh->issuer,
+	    sh->issuer_len, it->nonce, sizeof(it->nonce), (int64_t)time(NULL), &cs, w, sizeof(w));
+	if (r != TCA_OK) {
+		snprintf(why, whylen, "response check: %s: %s", tca_strerror(r), w);
+		return 1;
+	}
+	if (it->revoked && (cs.status != TCA_OCSP_REVOKED || cs.reason != TCA_REASON_KEY_COMPROMISE)) {
+		snprintf(why, whylen, "a revoked certificate answered with status %d reason %d",
+		    (int)cs.status, cs.reason);
+		return 1;
+	}
+	if (!it->revoked && cs.status != TCA_OCSP_GOOD) {
+		snprintf(why, whylen, "a good certificate answered with status %d", (int)cs.status);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Before the window: issues the pool over the socket, revokes some of it,
+ * builds one request per certificate and checks every answer in full.
+ * Returns the number of failed checks (first one in why).
+ */
+static unsigned int
+ocsp_prepare(struct load_shared *sh, char *why, size_t whylen, double *secs_ptr)
+{
+	const struct opts *o = sh->o;
+	struct tca_client_error err;
+	struct tca_cert_info info;
+	cbor_item_t *args, *res = NULL;
+	tca_client *c = NULL;
+	unsigned char *resp = NULL;
+	size_t i, resp_len = 0;
+	char tenant[16], hex[2 * TCA_SERIAL_MAX + 1], status[16], w[256];
+	unsigned int failed = 0;
+	uint64_t t0 = bench_now_ns();
+	int r, already;
+
+	memset(&err, 0, sizeof(err));
+	bench_tenant_name(0, tenant, sizeof(tenant));
+	if (o->ocsp_pool == 0 || o->ocsp_revoked > o->ocsp_pool)
+		bench_die("load --op ocsp: --ocsp-pool >= 1 and --ocsp-revoked <= --ocsp-pool needed");
+	if ((r = tca_client_connect(o->socket, 60000, &c, &err)) != TCA_CLIENT_OK)
+		bench_die("connect %s: %s", o->socket, err.message);
+	sh->issuer = fetch_ca_cert(c, tenant, &sh->issuer_len);
+	sh->npool = o->ocsp_pool;
+	sh->pool = bench_xcalloc(sh->npool, sizeof(*sh->pool));
+	fprintf(stderr, "%s: ocsp: issuing %zu certificates of %s, revoking %u\n",
+	    bench_progname, sh->npool, tenant, o->ocsp_revoked);
+	for (i = 0; i < sh->npool; i++) {
+		struct ocsp_item *it = &sh->pool[i];
+		const struct bench_csr *csr = &sh->csrs[i % sh->ncsrs];
+
+		if ((r = tca_client_issue(c, tenant, csr->device_id, csr->der, csr->len, 0,
+		    &it->cert, &it->cert_len, &err)) != TCA_CLIENT_OK)
+			bench_die("ocsp: issuing the pool: %s: %s", err.code, err.message);
+		/* o->ocsp_revoked of them, spread evenly over the pool */
+		it->revoked = (i * o->ocsp_revoked) / sh->npool !=
+		    ((i + 1) * o->ocsp_revoked) / sh->npool;
+		if (it->revoked) {
+			if (tca_cert_info_from_der(it->cert, it->cert_len, &info) != TCA_OK)
+				bench_die("ocsp: the engine issued a certificate that does not parse");
+			tca_hex(info.serial, info.serial_len, hex);
+			args = xmap(3);
+			xmap_text(args, "tenant", tenant);
+			xmap_text(args, "serial", hex);
+			xmap_text(args, "reason", "keyCompromise");
+			r = tca_client_call(c, "cert.revoke", args, &res, &err);
+			cbor_decref(&args);
+			if (r != TCA_CLIENT_OK)
+				bench_die("ocsp: cert.revoke %s: %s: %s", hex, err.code, err.message);
+			already = 0;
+			(void)tca_map_get_bool(res, "already", &already);
+			if (already)
+				bench_die("ocsp: certificate %s was revoked already", hex);
+			if (tca_map_get(res, "crl_error") != NULL)
+				fprintf(stderr, "%s: ocsp: cert.revoke %s: the CRL was not re-signed\n",
+				    bench_progname, hex);
+			cbor_decref(&res);
+		}
+		if (RAND_bytes(it->nonce, sizeof(it->nonce)) != 1 ||
+		    tca_ocsp_request_build(it->cert, it->cert_len, sh->issuer, sh->issuer_len,
+		    it->nonce, sizeof(it->nonce), &it->req, &it->req_len) != TCA_OK)
+			bench_die("ocsp: building the request failed");
+	}
+	/* every certificate asked once and its answer checked in full */
+	for (i = 0; i < sh->npool; i++) {
+		struct ocsp_item *it = &sh->pool[i];
+
+		if ((r = tca_client_ocsp(c, tenant, it->req, it->req_len, &resp, &resp_len,
+		    status, sizeof(status), &err)) != TCA_CLIENT_OK)
+			bench_die("ocsp: %s: %s", err.code, err.message);
+		if (ocsp_check_one(sh, it, resp, resp_len, w, sizeof(w)) != 0) {
+			if (failed++ == 0)
+				snprintf(why, whylen, "pool item %zu: %s", i, w);
+		}
+		free(resp);
+		resp = NULL;
+	}
+	tca_client_close(c);
+	*secs_ptr = (double)(bench_now_ns() - t0) / 1e9;
+	return failed;
+}
+
+static void
+ocsp_pool_free(struct load_shared *sh)
+{
+	size_t i;
+
+	for (i = 0; i < sh->npool; i++) {
+		free(sh->pool[i].cert);
+		OPENSSL_free(sh->pool[i].req);
+	}
+	free(sh->pool);
+	free(sh->issuer);
+}
+
 static int
 cmd_load(const struct opts *o)
 {
@@ -307,20 +648,33 @@ cmd_load(const struct opts *o)
 	struct bench_summary s;
 	FILE *f;
 	unsigned int i;
-	uint64_t reconnects = 0, cpu0 = 0, cpu1 = 0, end = 0;
+	uint64_t reconnects = 0, cpu0 = 0, cpu1 = 0, end = 0, self0 = 0, self1 = 0;
 	char *timeline = NULL;
-	int by_file = 0;
+	char vwhy[320] = "", swhy[320] = "", w[256];
+	unsigned int vfailed = 0, sfailed = 0, checked = 0;
+	uint64_t status_mismatch = 0;
+	double setup_s = 0;
+	int by_file = 0, ocsp;
 
 	if (o->socket == NULL || o->clients == 0 || o->seconds <= 0 || o->ncsrs == 0)
 		bench_die("load: --socket, --clients >= 1, --seconds > 0 needed");
 	if (o->stop_file != NULL && access(o->stop_file, F_OK) == 0)
 		bench_die("load: the stop file %s exists already", o->stop_file);
+	if (strcmp(o->op, "issue") != 0 && strcmp(o->op, "ocsp") != 0)
+		bench_die("load: --op issue or ocsp");
+	ocsp = strcmp(o->op, "ocsp") == 0;
 	memset(&sh, 0, sizeof(sh));
 	sh.o = o;
 	sh.ncsrs = o->ncsrs;
 	fprintf(stderr, "%s: preparing %u %s CSRs\n", bench_progname, o->ncsrs, o->csr_type);
 	sh.csrs = bench_csrs_make(o->csr_type, o->ncsrs, o->csr_cache);
 	pthread_mutex_init(&sh.err_lock, NULL);
+	if (ocsp) {
+		vfailed = ocsp_prepare(&sh, vwhy, sizeof(vwhy), &setup_s);
+		fprintf(stderr, "%s: ocsp: pool ready in %.1f s; %zu responses checked before the "
+		    "window, %u wrong%s%s\n", bench_progname, setup_s, sh.npool, vfailed,
+		    vfailed > 0 ? ": " : "", vwhy);
+	}
 	if (pthread_barrier_init(&sh.barrier, NULL, o->clients + 1) != 0)
 		bench_die("pthread_barrier_init failed");
 	ts = bench_xcalloc(o->clients, sizeof(*ts));
@@ -337,17 +691,20 @@ cmd_load(const struct opts *o)
 		bench_sleep_until(sh.clk.window_ns);
 		if (o->engine_pid > 0)
 			cpu0 = bench_cpu_ns(o->engine_pid);
+		self0 = bench_cpu_ns(0);
 		if (o->window_file != NULL)
 			touch_file(o->window_file);
 		end = wait_window_end(&sh, o->stop_file, &by_file);
 		if (o->engine_pid > 0)
 			cpu1 = bench_cpu_ns(o->engine_pid);
+		self1 = bench_cpu_ns(0);
 	}
 	lats = bench_xcalloc(o->clients, sizeof(*lats));
 	for (i = 0; i < o->clients; i++) {
 		pthread_join(ts[i].th, NULL);
 		s.errors += ts[i].errors;
 		reconnects += ts[i].reconnects;
+		status_mismatch += ts[i].status_mismatch;
 	}
 	/* a stop file ends the window early: the rate is over its real length */
 	s.seconds = by_file ? (double)(end - sh.clk.window_ns) / 1e9 : o->seconds;
@@ -357,17 +714,49 @@ cmd_load(const struct opts *o)
 	for (i = 0; i < o->clients; i++)
 		lats[i] = ts[i].lat;
 	bench_summarize(lats, o->clients, &s);
+	/* --op ocsp: each client's first answer in the window, in full */
+	for (i = 0; ocsp && i < o->clients; i++) {
+		if (ts[i].sample == NULL)
+			continue;
+		checked++;
+		if (ocsp_check_one(&sh, &sh.pool[ts[i].sample_idx], ts[i].sample,
+		    ts[i].sample_len, w, sizeof(w)) != 0 && sfailed++ == 0)
+			snprintf(swhy, sizeof(swhy), "client %u: %s", i, w);
+		free(ts[i].sample);
+	}
 	s.cpu_ms_per_op = o->engine_pid > 0 && s.ops > 0 ?
 	    (double)(cpu1 - cpu0) / 1e6 / (double)s.ops : -1.0;
 	f = bench_results_open(o->out);
 	bench_json_begin(f, "engine");
 	bench_json_str(f, "label", o->label != NULL ? o->label : "");
+	bench_json_str(f, "op", o->op);
 	bench_json_str(f, "csr_type", o->csr_type);
 	bench_json_int(f, "clients", o->clients);
-	bench_json_int(f, "tenants", o->tenants);
+	bench_json_int(f, "tenants", ocsp ? 1 : o->tenants);
 	bench_json_num(f, "offered_rate", o->rate);
 	bench_json_summary(f, &s);
+	if (ocsp) {
+		bench_json_int(f, "pool", (long long)sh.npool);
+		bench_json_int(f, "pool_revoked", o->ocsp_revoked);
+		bench_json_num(f, "setup_seconds", setup_s);
+		bench_json_int(f, "checked_before", (long long)sh.npool);
+		bench_json_int(f, "checked_before_failed", vfailed);
+		bench_json_int(f, "checked_window", checked);
+		bench_json_int(f, "checked_window_failed", sfailed);
+		/* the RPC's `status` (docs/rpc.md 7.17: good, revoked, unknown,
+		 * malformed) disagreeing with the response's certStatus */
+		bench_json_int(f, "status_field_mismatch", (long long)status_mismatch);
+		if (sh.status_example[0] != '\0')
+			bench_json_str(f, "status_field_example", sh.status_example);
+		if (vwhy[0] != '\0' || swhy[0] != '\0')
+			bench_json_str(f, "check_error", vwhy[0] != '\0' ? vwhy : swhy);
+	}
 	bench_json_int(f, "reconnects", (long long)reconnects);
+	/* the load generator's own CPU (all its threads) in the window: on a
+	 * small machine it shares the CPUs with the engine */
+	if (self1 > self0 && s.ops > 0)
+		bench_json_num(f, "client_cpu_ms_per_op", (double)(self1 - self0) / 1e6 /
+		    (double)s.ops);
 	if (o->stop_file != NULL)
 		bench_json_int(f, "stopped_by_file", by_file);
 	if (timeline != NULL)
@@ -376,10 +765,16 @@ cmd_load(const struct opts *o)
 		bench_json_str(f, "first_error", sh.first_error);
 	bench_json_end(f);
 	bench_results_close(f);
-	fprintf(stderr, "%s: engine %s clients=%u tenants=%u: %.1f certs/s, p50 %.2f p90 %.2f "
-	    "p99 %.2f max %.2f ms, %llu errors\n", bench_progname, o->csr_type, o->clients,
-	    o->tenants, s.rate, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms,
-	    (unsigned long long)s.errors);
+	fprintf(stderr, "%s: engine %s %s clients=%u tenants=%u: %.1f %s/s, p50 %.2f p90 %.2f "
+	    "p99 %.2f max %.2f ms, %llu errors\n", bench_progname, o->op, o->csr_type,
+	    o->clients, ocsp ? 1 : o->tenants, s.rate, ocsp ? "responses" : "certs", s.p50_ms,
+	    s.p90_ms, s.p99_ms, s.max_ms, (unsigned long long)s.errors);
+	if (ocsp)
+		fprintf(stderr, "%s: ocsp: %u of %u sampled window responses wrong%s%s; the "
+		    "engine's status string disagreed with certStatus %llu times%s%s%s\n",
+		    bench_progname, sfailed, checked, sfailed > 0 ? ": " : "", swhy,
+		    (unsigned long long)status_mismatch, sh.status_example[0] != '\0' ?
+		    " (e.g. \"" : "", sh.status_example, sh.status_example[0] != '\0' ? "\")" : "");
 	if (sh.first_error[0] != '\0')
 		fprintf(stderr, "%s: first error: %s\n", bench_progname, sh.first_error);
 	for (i = 0; i < o->clients; i++) {
@@ -390,9 +785,10 @@ cmd_load(const struct opts *o)
 	free(lats);
 	free(ts);
 	bench_csrs_free((struct bench_csr *)sh.csrs, sh.ncsrs);
+	ocsp_pool_free(&sh);
 	pthread_barrier_destroy(&sh.barrier);
 	pthread_mutex_destroy(&sh.err_lock);
-	return s.errors > 0 || s.ops == 0;
+	return s.errors > 0 || s.ops == 0 || vfailed > 0 || sfailed > 0;
 }
 
 /* ------------------------------------------------------------ mkca */
@@ -512,6 +908,767 @@ cmd_mkca(const struct opts *o)
 	return sh.failed > 0;
 }
 
+/* ------------------------------------------------------------ shared by crl, crlparts */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (v is left as it is); 0 when n == 0. */
+static double
+median_of(const double *v, size_t n)
+{
+	double *c, m;
+
+	if (n == 0)
+		return 0;
+	c = bench_xcalloc(n, sizeof(*c));
+	memcpy(c, v, n * sizeof(*c));
+	qsort(c, n, sizeof(*c), cmp_double);
+	m = n % 2 == 1 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+	free(c);
+	return m;
+}
+
+/* key: [v0, v1, ...] with 3 decimals */
+static void
+json_ms_array(FILE *f, const char *key, const double *v, size_t n)
+{
+	char *buf = bench_xcalloc(n + 1, 32), *p = buf;
+	size_t i;
+
+	*p++ = '[';
+	for (i = 0; i < n; i++)
+		p += snprintf(p, 32, "%s%.3f", i > 0 ? "," : "", v[i]);
+	*p++ = ']';
+	*p = '\0';
+	bench_json_raw(f, key, buf);
+	free(buf);
+}
+
+/*
+ * A DER CRL checked as a relying party would: it parses with OpenSSL
+ * (exactly len octets), its issuer is the CA certificate's subject, its
+ * signature verifies with the CA certificate's key, and OpenSSL and the
+ * engine's own reader (tca_crl_info) count the same entries.  0 if so
+ * (*entries_ptr, *number_ptr set), else 1 with why.
+ */
+static int
+crl_verify(const unsigned char *der, size_t len, const unsigned char *ca, size_t ca_len,
+    long long *entries_ptr, uint64_t *number_ptr, char *why, size_t whylen)
+{
+	const unsigned char *p;
+	STACK_OF(X509_REVOKED) *revs;
+	X509_CRL *crl = NULL;
+	X509 *cax = NULL;
+	size_t n_ours = 0;
+	int n_ossl, bad = 1;
+
+	*entries_ptr = -1;
+	*number_ptr = 0;
+	p = ca;
+	if ((cax = d2i_X509(NULL, &p, (long)ca_len)) == NULL) {
+		snprintf(why, whylen, "the CA certificate does not parse");
+		goto out;
+	}
+	p = der;
+	if (len > LONG_MAX || (crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
+	    p != der + len) {
+		snprintf(why, whylen, "the CRL (%zu octets) does not parse", len);
+		goto out;
+	}
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(cax)) != 0) {
+		snprintf(why, whylen, "the CRL's issuer is not the CA's subject");
+		goto out;
+	}
+	if (X509_CRL_verify(crl, X509_get0_pubkey(cax)) != 1) {
+		snprintf(why, whylen, "the CRL's signature does not verify with the CA key");
+		goto out;
+	}
+	revs = X509_CRL_get_REVOKED(crl);
+	n_ossl = revs == NULL ? 0 : sk_X509_REVOKED_num(revs);
+	if (tca_crl_info(der, len, number_ptr, NULL, NULL, &n_ours) != TCA_OK ||
+	    (size_t)n_ossl != n_ours) {
+		snprintf(why, whylen, "OpenSSL counts %d entries, tca_crl_info %zu", n_ossl, n_ours);
+		goto out;
+	}
+	*entries_ptr = n_ossl;
+	bad = 0;
+ out:
+	X509_CRL_free(crl);
+	X509_free(cax);
+	return bad;
+}
+
+/* ------------------------------------------------------------ crl */
+
+static int
+cmd_crl(const struct opts *o)
+{
+	struct tca_client_error err;
+	cbor_item_t *args, *res = NULL;
+	tca_client *c = NULL;
+	unsigned char *ca, *der = NULL;
+	size_t ca_len, der_len = 0, i, nsign = 0, nfetch = 0;
+	double *sign_ms, *sign_cpu_ms, *fetch_ms, *failed_ms;
+	uint64_t t0, t1, cpu0 = 0, cpu1 = 0, number, last_signed = 0, crl_number = 0;
+	uint64_t entries_signed = 0;
+	long long entries = -1;
+	char first_error[320] = "", why[256] = "";
+	unsigned int errors = 0;
+	int r, bad = 1;
+	FILE *f;
+
+	if (o->socket == NULL || o->tenant == NULL)
+		bench_die("crl: --socket and --tenant needed");
+	memset(&err, 0, sizeof(err));
+	/* a CRL of 100,000 entries may take a while: 10 minutes per call */
+	if ((r = tca_client_connect(o->socket, 600000, &c, &err)) != TCA_CLIENT_OK)
+		bench_die("connect %s: %s", o->socket, err.message);
+	ca = fetch_ca_cert(c, o->tenant, &ca_len);
+	sign_ms = bench_xcalloc(o->repeat + 1, sizeof(*sign_ms));
+	sign_cpu_ms = bench_xcalloc(o->repeat + 1, sizeof(*sign_cpu_ms));
+	failed_ms = bench_xcalloc(o->repeat + 1, sizeof(*failed_ms));
+	fetch_ms = bench_xcalloc(o->fetch + 1, sizeof(*fetch_ms));
+	for (i = 0; i < o->repeat; i++) {
+		args = xmap(1);
+		xmap_text(args, "tenant", o->tenant);
+		if (o->engine_pid > 0)
+			cpu0 = bench_cpu_ns(o->engine_pid);
+		t0 = bench_now_ns();
+		r = tca_client_call(c, "crl.sign", args, &res, &err);
+		t1 = bench_now_ns();
+		if (o->engine_pid > 0)
+			cpu1 = bench_cpu_ns(o->engine_pid);
+		cbor_decref(&args);
+		if (r != TCA_CLIENT_OK) {
+			/* how long the engine worked before it gave up */
+			failed_ms[errors] = (double)(t1 - t0) / 1e6;
+			if (errors++ == 0)
+				snprintf(first_error, sizeof(first_error), "crl.sign: %s: %s",
+				    err.code[0] != '\0' ? err.code : tca_client_strerror(r),
+				    err.message);
+			fprintf(stderr, "%s: crl.sign %s failed after %.1f ms: %s: %s\n",
+			    bench_progname, o->tenant, (double)(t1 - t0) / 1e6,
+			    err.code[0] != '\0' ? err.code : tca_client_strerror(r), err.message);
+			if (transport_error(r)) {
+				tca_client_close(c);
+				if (tca_client_connect(o->socket, 600000, &c, &err) != TCA_CLIENT_OK)
+					bench_die("reconnect %s: %s", o->socket, err.message);
+			}
+			continue;
+		}
+		number = 0;
+		(void)tca_map_get_uint(res, "number", &number);
+		(void)tca_map_get_uint(res, "entries", &entries_signed);
+		cbor_decref(&res);
+		last_signed = number;
+		sign_ms[nsign] = (double)(t1 - t0) / 1e6;
+		sign_cpu_ms[nsign] = (double)(cpu1 - cpu0) / 1e6;
+		fprintf(stderr, "%s: crl.sign %s: CRL %llu, %llu entries, %.1f ms\n",
+		    bench_progname, o->tenant, (unsigned long long)number,
+		    (unsigned long long)entries_signed, sign_ms[nsign]);
+		nsign++;
+	}
+	for (i = 0; i < o->fetch; i++) {
+		free(der);
+		der = NULL;
+		t0 = bench_now_ns();
+		r = tca_client_crl(c, o->tenant, &der, &der_len, &err);
+		t1 = bench_now_ns();
+		if (r != TCA_CLIENT_OK) {
+			if (errors++ == 0)
+				snprintf(first_error, sizeof(first_error), "crl: %s: %s",
+				    err.code[0] != '\0' ? err.code : tca_client_strerror(r),
+				    err.message);
+			der = NULL;
+			break;
+		}
+		fetch_ms[nfetch++] = (double)(t1 - t0) / 1e6;
+	}
+	if (der != NULL) {
+		bad = crl_verify(der, der_len, ca, ca_len, &entries, &crl_number, why, sizeof(why));
+		if (!bad && nsign > 0 && crl_number != last_signed) {
+			snprintf(why, sizeof(why), "fetched CRL %llu, last signed %llu",
+			    (unsigned long long)crl_number, (unsigned long long)last_signed);
+			bad = 1;
+		}
+		if (!bad && o->expect >= 0 && entries != o->expect) {
+			snprintf(why, sizeof(why), "the CRL lists %lld entries, expected %lld",
+			    entries, o->expect);
+			bad = 1;
+		}
+		if (o->crl_out != NULL) {
+			FILE *cf = fopen(o->crl_out, "wb");
+
+			if (cf == NULL || fwrite(der, 1, der_len, cf) != der_len || fclose(cf) != 0)
+				bench_die("%s: cannot write", o->crl_out);
+		}
+	} else
+		snprintf(why, sizeof(why), "no CRL fetched");
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "crl");
+	bench_json_str(f, "label", o->label != NULL ? o->label : "");
+	bench_json_str(f, "tenant", o->tenant);
+	bench_json_int(f, "sign_requested", o->repeat);
+	bench_json_int(f, "signed", (long long)nsign);
+	json_ms_array(f, "sign_ms", sign_ms, nsign);
+	if (nsign > 0) {
+		bench_json_num(f, "sign_ms_median", median_of(sign_ms, nsign));
+		bench_json_int(f, "signed_entries", (long long)entries_signed);
+		if (o->engine_pid > 0)
+			json_ms_array(f, "sign_engine_cpu_ms", sign_cpu_ms, nsign);
+	}
+	if (nsign < o->repeat)
+		json_ms_array(f, "sign_failed_ms", failed_ms, o->repeat - nsign);
+	json_ms_array(f, "fetch_ms", fetch_ms, nfetch);
+	if (nfetch > 0)
+		bench_json_num(f, "fetch_ms_median", median_of(fetch_ms, nfetch));
+	bench_json_int(f, "crl_number", (long long)crl_number);
+	bench_json_int(f, "entries", entries);
+	bench_json_int(f, "bytes", der != NULL ? (long long)der_len : -1);
+	bench_json_int(f, "verified", !bad);
+	if (bad)
+		bench_json_str(f, "verify_error", why);
+	bench_json_int(f, "errors", errors);
+	if (first_error[0] != '\0')
+		bench_json_str(f, "first_error", first_error);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: crl %s: %zu/%u signed (median %.1f ms), fetched %zu times (median "
+	    "%.1f ms): CRL %llu, %lld entries, %zu octets, %s%s\n", bench_progname, o->tenant,
+	    nsign, o->repeat, median_of(sign_ms, nsign), nfetch, median_of(fetch_ms, nfetch),
+	    (unsigned long long)crl_number, entries, der != NULL ? der_len : 0,
+	    bad ? "NOT VERIFIED: " : "verified", bad ? why : "");
+	tca_client_close(c);
+	free(der);
+	free(ca);
+	free(sign_ms);
+	free(sign_cpu_ms);
+	free(failed_ms);
+	free(fetch_ms);
+	return errors > 0 || bad;
+}
+
+/* ------------------------------------------------------------ revpop */
+
+static int
+cmd_revpop(const struct opts *o)
+{
+	static const int reasons[] = {
+		TCA_REASON_UNSPECIFIED, TCA_REASON_KEY_COMPROMISE, TCA_REASON_AFFILIATION_CHANGED,
+		TCA_REASON_SUPERSEDED, TCA_REASON_CESSATION_OF_OPERATION,
+		TCA_REASON_PRIVILEGE_WITHDRAWN,
+	};
+	struct tca_requester who;
+	struct tca_cert_info cainfo, *infos;
+	struct tca_change *chgs, **ptrs;
+	struct tca_ca_row row;
+	struct tca_issuer *iss = NULL;
+	struct stat sb;
+	tca_store *st = NULL;
+	unsigned char ihash[32], *ders;
+	char err[256], (*devids)[32], (*details)[64];
+	size_t b = o->batch, dl = o->der_bytes, done, nb, j, i, commits = 0;
+	int64_t now = (int64_t)time(NULL), now_ms;
+	uint64_t t0, t1;
+	int *results, r;
+	FILE *f;
+
+	if (o->db == NULL || o->tenant == NULL || o->count == 0 || b == 0 || dl < 16)
+		bench_die("revpop: --db, --tenant, --count >= 1, --batch >= 1, --der-bytes >= 16 needed");
+	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+		bench_die("revpop: %s", err);
+	memset(&row, 0, sizeof(row));
+	if ((r = st->ops->get_ca(st, o->tenant, &row)) != TCA_OK)
+		bench_die("revpop: tenant %s: get_ca: %s", o->tenant, tca_strerror(r));
+	/* store.h: issuer_hash = SHA-256 of the issuer Name DER; a device
+	 * certificate's issuer Name is the CA certificate's subject Name, byte
+	 * for byte (crl.h, certs.c copy it) */
+	if (tca_issuer_new(row.cert_der, row.cert_der_len, &iss) != TCA_OK ||
+	    EVP_Digest(iss->subject.p, iss->subject.len, ihash, NULL, EVP_sha256(), NULL) != 1 ||
+	    tca_cert_info_from_der(row.cert_der, row.cert_der_len, &cainfo) != TCA_OK)
+		bench_die("revpop: the CA certificate of %s does not parse", o->tenant);
+	if (memcmp(cainfo.issuer_hash, ihash, 32) != 0)
+		fprintf(stderr, "%s: revpop: note: the CA certificate is not self-issued; the store "
+		    "matches device certificates on the CA certificate's issuer hash\n",
+		    bench_progname);
+	memset(&who, 0, sizeof(who));
+	who.uid = (uint32_t)getuid();
+	who.gid = (uint32_t)getgid();
+	who.pid = (int32_t)getpid();
+	infos = bench_xcalloc(b, sizeof(*infos));
+	ders = bench_xmalloc(b * dl);
+	devids = bench_xcalloc(b, sizeof(*devids));
+	details = bench_xcalloc(2 * b, sizeof(*details));
+	chgs = bench_xcalloc(2 * b, sizeof(*chgs));
+	ptrs = bench_xcalloc(2 * b, sizeof(*ptrs));
+	results = bench_xcalloc(2 * b, sizeof(*results));
+	t0 = bench_now_ns();
+	for (done = 0; done < o->count; done += nb) {
+		nb = o->count - done < b ? o->count - done : b;
+		now_ms = (int64_t)(bench_wall_ns() / 1000000ULL);
+		if (RAND_bytes(ders, (int)(nb * dl)) != 1)
+			bench_die("RAND_bytes failed");
+		memset(chgs, 0, 2 * nb * sizeof(*chgs));
+		for (j = 0; j < nb; j++) {
+			struct tca_cert_info *ci = &infos[j];
+			struct tca_change *ic = &chgs[j], *rc = &chgs[nb + j];
+
+			i = done + j;
+			memset(ci, 0, sizeof(*ci));
+			ci->der = ders + j * dl;
+			ci->der_len = dl;
+			if (tca_random_serial(ci->serial) != TCA_OK)
+				bench_die("tca_random_serial failed");
+			ci->serial_len = TCA_SERIAL_LEN;
+			snprintf(devids[j], sizeof(devids[j]), "rev-%07zu", i);
+			snprintf(ci->subject, sizeof(ci->subject), "CN=%s,OU=Device,O=Thin Edge",
+			    devids[j]);
+			snprintf(ci->issuer, sizeof(ci->issuer), "%s", cainfo.subject);
+			memcpy(ci->issuer_hash, ihash, 32);
+			if (EVP_Digest(ci->der, ci->der_len, ci->sha256, NULL, EVP_sha256(), NULL) != 1)
+				bench_die("SHA-256 failed");
+			ci->not_before = now - 86400;
+			ci->not_after = now + 365 * 86400;
+			ic->kind = TCA_CHANGE_CERT_ISSUE;
+			ic->op = "issue";
+			ic->tenant = o->tenant;
+			ic->time_ms = now_ms;
+			ic->who = who;
+			ic->cert = ci;
+			ic->device_id = devids[j];
+			snprintf(details[j], sizeof(details[j]), "device_id=%s", devids[j]);
+			ic->details = details[j];
+			rc->kind = TCA_CHANGE_CERT_REVOKE;
+			rc->op = "revoke";
+			rc->tenant = o->tenant;
+			rc->time_ms = now_ms;
+			rc->who = who;
+			rc->serial = ci->serial;
+			rc->serial_len = ci->serial_len;
+			rc->reason = reasons[i % (sizeof(reasons) / sizeof(reasons[0]))];
+			rc->revoked_at = now - 60;
+			snprintf(details[nb + j], sizeof(details[nb + j]), "reason=%s",
+			    tca_crl_reason_name(rc->reason));
+			rc->details = details[nb + j];
+		}
+		for (j = 0; j < 2 * nb; j++)
+			ptrs[j] = &chgs[j];
+		if ((r = st->ops->commit(st, ptrs, 2 * nb, results)) != TCA_OK)
+			bench_die("revpop: commit failed: %s", tca_strerror(r));
+		for (j = 0; j < 2 * nb; j++)
+			if (results[j] != TCA_OK)
+				bench_die("revpop: change %zu of batch %zu (%s): %s", j, commits,
+				    j < nb ? "issue" : "revoke", tca_strerror(results[j]));
+		commits++;
+		if (commits % 10 == 0)
+			fprintf(stderr, "%s: revpop: %zu/%u (%.0f/s)\n", bench_progname, done + nb,
+			    o->count, (double)(done + nb) /
+			    ((double)(bench_now_ns() - t0) / 1e9));
+	}
+	t1 = bench_now_ns();
+	st->ops->close(st);
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "revpop");
+	bench_json_str(f, "tenant", o->tenant);
+	bench_json_int(f, "count", o->count);
+	bench_json_int(f, "batch", (long long)b);
+	bench_json_int(f, "commits", (long long)commits);
+	bench_json_int(f, "der_bytes", (long long)dl);
+	bench_json_num(f, "seconds", (double)(t1 - t0) / 1e9);
+	bench_json_num(f, "rate", (double)o->count / ((double)(t1 - t0) / 1e9));
+	bench_json_int(f, "db_bytes", stat(o->db, &sb) == 0 ? (long long)sb.st_size : -1);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: revpop: %u certificates issued and revoked in %.1f s (%zu commits)\n",
+	    bench_progname, o->count, (double)(t1 - t0) / 1e9, commits);
+	tca_issuer_free(iss);
+	tca_ca_row_clear(&row);
+	free(infos);
+	free(ders);
+	free(devids);
+	free(details);
+	free(chgs);
+	free(ptrs);
+	free(results);
+	return 0;
+}
+
+/* ------------------------------------------------------------ crlparts */
+
+/* revocation.c's collect_entry, for the same read */
+struct entries {
+	struct tca_crl_entry *v;
+	unsigned char (*serials)[TCA_SERIAL_MAX];
+	size_t n, cap;
+};
+
+static int
+collect_entry(void *ctx, const unsigned char *serial, size_t serial_len,
+    int64_t revoked_at, int reason, int64_t not_after)
+{
+	struct entries *es = ctx;
+	size_t i;
+
+	(void)not_after;
+	if (es->n == es->cap) {
+		es->cap = es->cap == 0 ? 64 : es->cap * 2;
+		if ((es->v = realloc(es->v, es->cap * sizeof(*es->v))) == NULL ||
+		    (es->serials = realloc(es->serials, es->cap * TCA_SERIAL_MAX)) == NULL)
+			bench_die("out of memory");
+		for (i = 0; i < es->n; i++)
+			es->v[i].serial = es->serials[i];
+	}
+	memcpy(es->serials[es->n], serial, serial_len);
+	es->v[es->n].serial = es->serials[es->n];
+	es->v[es->n].serial_len = serial_len;
+	es->v[es->n].revoked_at = revoked_at;
+	es->v[es->n].reason = reason;
+	es->n++;
+	return 0;
+}
+
+/*
+ * The signer of crlparts: the engine's token signer, timed; when the token
+ * layer refuses the message for its size, the digest is computed here and
+ * the same key signs it with a bare C_Sign (CKM_ECDSA).
+ */
+struct parts_signer {
+	struct tca_token_signer tctx;
+	struct tca_signer token;	/* the engine's signer */
+	const char *module, *uri, *pin;
+	const unsigned char *key_id;
+	size_t key_id_len;
+	enum tca_sig_alg alg;
+	int prehash;			/* signing through bare PKCS#11 */
+	int refused;			/* the token layer refused a message */
+	int refused_r;
+	size_t refused_len;
+	CK_FUNCTION_LIST *p11;
+	CK_SESSION_HANDLE sess;
+	CK_OBJECT_HANDLE key;
+	uint64_t sign_ns, hash_ns, csign_ns;	/* in the last build */
+};
+
+static void
+parts_p11_open(struct parts_signer *ps)
+{
+	CK_C_INITIALIZE_ARGS ia;
+	CK_SLOT_ID slots[64], slot = 0;
+	CK_ULONG nslots = 64, i, n = 0;
+	CK_TOKEN_INFO ti;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[2];
+	P11KitUri *u;
+	CK_RV rv;
+
+	if ((ps->p11 = p11_kit_module_load(ps->module, P11_KIT_MODULE_UNMANAGED)) == NULL)
+		bench_die("p11_kit_module_load %s: %s", ps->module, p11_kit_message());
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	/* the token layer has initialised the same module already */
+	if ((rv = ps->p11->C_Initialize(&ia)) != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		bench_die("C_Initialize: 0x%lx", (unsigned long)rv);
+	if ((u = p11_kit_uri_new()) == NULL ||
+	    p11_kit_uri_parse(ps->uri, P11_KIT_URI_FOR_TOKEN, u) != P11_KIT_URI_OK)
+		bench_die("%s: not a token URI", ps->uri);
+	if ((rv = ps->p11->C_GetSlotList(CK_TRUE, slots, &nslots)) != CKR_OK)
+		bench_die("C_GetSlotList: 0x%lx", (unsigned long)rv);
+	for (i = 0; i < nslots; i++)
+		if (ps->p11->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    p11_kit_uri_match_token_info(u, &ti)) {
+			slot = slots[i];
+			n++;
+		}
+	p11_kit_uri_free(u);
+	if (n != 1)
+		bench_die("%lu tokens match %s", (unsigned long)n, ps->uri);
+	if ((rv = ps->p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ps->sess)) != CKR_OK)
+		bench_die("C_OpenSession: 0x%lx", (unsigned long)rv);
+	rv = ps->p11->C_Login(ps->sess, CKU_USER, (CK_UTF8CHAR_PTR)ps->pin,
+	    (CK_ULONG)strlen(ps->pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+		bench_die("C_Login: 0x%lx", (unsigned long)rv);
+	tmpl[0].type = CKA_CLASS;
+	tmpl[0].pValue = &cls;
+	tmpl[0].ulValueLen = sizeof(cls);
+	tmpl[1].type = CKA_ID;
+	tmpl[1].pValue = (void *)ps->key_id;
+	tmpl[1].ulValueLen = (CK_ULONG)ps->key_id_len;
+	n = 0;
+	if ((rv = ps->p11->C_FindObjectsInit(ps->sess, tmpl, 2)) != CKR_OK ||
+	    (rv = ps->p11->C_FindObjects(ps->sess, &ps->key, 1, &n)) != CKR_OK ||
+	    (rv = ps->p11->C_FindObjectsFinal(ps->sess)) != CKR_OK || n != 1)
+		bench_die("finding the CA key: 0x%lx, %lu found", (unsigned long)rv,
+		    (unsigned long)n);
+}
+
+static int
+parts_prehash_sign(struct parts_signer *ps, const unsigned char *tbs, size_t tbs_len,
+    unsigned char *sig, size_t *sig_len)
+{
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+	unsigned char md[64], rs[132], *p;
+	unsigned int mdlen = 0;
+	CK_ULONG rslen = sizeof(rs);
+	ECDSA_SIG *es;
+	BIGNUM *br, *bs;
+	uint64_t t0, t1, t2;
+	int n;
+
+	t0 = bench_now_ns();
+	if (EVP_Digest(tbs, tbs_len, md, &mdlen, ps->alg == TCA_SIG_ECDSA_SHA384 ?
+	    EVP_sha384() : EVP_sha256(), NULL) != 1)
+		return TCA_ERR_CRYPTO;
+	t1 = bench_now_ns();
+	if (ps->p11->C_SignInit(ps->sess, &m, ps->key) != CKR_OK ||
+	    ps->p11->C_Sign(ps->sess, md, mdlen, rs, &rslen) != CKR_OK || rslen % 2 != 0)
+		return TCA_ERR_TOKEN_UNAVAILABLE;
+	t2 = bench_now_ns();
+	ps->hash_ns += t1 - t0;
+	ps->csign_ns += t2 - t1;
+	/* r||s -> ECDSA-Sig-Value, as the token layer converts it */
+	if ((es = ECDSA_SIG_new()) == NULL)
+		return TCA_ERR_NOMEM;
+	br = BN_bin2bn(rs, (int)(rslen / 2), NULL);
+	bs = BN_bin2bn(rs + rslen / 2, (int)(rslen / 2), NULL);
+	if (br == NULL || bs == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
+		BN_free(br);
+		BN_free(bs);
+		ECDSA_SIG_free(es);
+		return TCA_ERR_NOMEM;
+	}
+	n = i2d_ECDSA_SIG(es, NULL);
+	if (n <= 0 || (size_t)n > *sig_len) {
+		ECDSA_SIG_free(es);
+		return TCA_ERR_INVALID_ARG;
+	}
+	p = sig;
+	n = i2d_ECDSA_SIG(es, &p);
+	ECDSA_SIG_free(es);
+	*sig_len = (size_t)n;
+	return TCA_OK;
+}
+
+static int
+parts_sign(void *ctx, const unsigned char *tbs, size_t tbs_len, unsigned char *sig,
+    size_t *sig_len)
+{
+	struct parts_signer *ps = ctx;
+	uint64_t t0 = bench_now_ns();
+	int r;
+
+	if (!ps->prehash) {
+		r = ps->token.sign(ps->token.ctx, tbs, tbs_len, sig, sig_len);
+		ps->sign_ns += bench_now_ns() - t0;
+		if (!(r == TCA_ERR_INVALID_ARG && tbs_len > TCA_TOKEN_MAX_MSG))
+			return r;
+		/* the token layer takes at most TCA_TOKEN_MAX_MSG octets */
+		ps->refused = 1;
+		ps->refused_r = r;
+		ps->refused_len = tbs_len;
+		if (ps->alg != TCA_SIG_ECDSA_SHA256 && ps->alg != TCA_SIG_ECDSA_SHA384)
+			return r;
+		fprintf(stderr, "%s: crlparts: the token layer refused to sign %zu octets (%s); "
+		    "signing the digest with C_Sign instead\n", bench_progname, tbs_len,
+		    tca_strerror(r));
+		parts_p11_open(ps);
+		ps->prehash = 1;
+		t0 = bench_now_ns();
+	}
+	r = parts_prehash_sign(ps, tbs, tbs_len, sig, sig_len);
+	ps->sign_ns += bench_now_ns() - t0;
+	return r;
+}
+
+static int
+cmd_crlparts(const struct opts *o)
+{
+	struct tca_token_params tp;
+	struct tca_crl_params cp;
+	struct tca_crl_row crow;
+	struct tca_ca_row row;
+	struct tca_change chg, *chgp = &chg;
+	struct tca_signer signer;
+	struct parts_signer ps;
+	struct tca_issuer *iss = NULL;
+	struct entries es;
+	enum tca_key_type kt;
+	tca_token *tok = NULL;
+	tca_store *st = NULL;
+	unsigned char *der = NULL;
+	size_t der_len = 0, i, n = o->repeat, done = 0;
+	double *get_ms, *read_ms, *build_ms, *sign_ms, *hash_ms, *csign_ms, *commit_ms, *total_ms;
+	char pin[256], err[256], why[256] = "", details[160];
+	uint64_t t0, t1, t2, t3, t4, number = 0;
+	long long entries = -1;
+	int64_t now;
+	int r, res, bad = 0;
+	FILE *f;
+
+	if (o->db == NULL || o->module == NULL || o->uri == NULL || o->pin_file == NULL ||
+	    o->tenant == NULL || n == 0)
+		bench_die("crlparts: --db, --module, --uri, --pin-file, --tenant, --repeat >= 1 needed");
+	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+		bench_die("crlparts: %s", err);
+	memset(&row, 0, sizeof(row));
+	if ((r = st->ops->get_ca(st, o->tenant, &row)) != TCA_OK)
+		bench_die("crlparts: tenant %s: get_ca: %s", o->tenant, tca_strerror(r));
+	if (tca_issuer_new(row.cert_der, row.cert_der_len, &iss) != TCA_OK ||
+	    tca_key_type_from_name(row.key_type, &kt) != TCA_OK)
+		bench_die("crlparts: the CA of %s does not load", o->tenant);
+	bench_read_pin(o->pin_file, pin, sizeof(pin));
+	memset(&tp, 0, sizeof(tp));
+	tp.module_path = o->module;
+	tp.token_uri = o->uri;
+	tp.pool_size = 1;
+	if ((r = tca_token_open(&tp, pin, strlen(pin), &tok, err, sizeof(err))) != TCA_OK)
+		bench_die("token: %s", err);
+	memset(&ps, 0, sizeof(ps));
+	ps.module = o->module;
+	ps.uri = o->uri;
+	ps.pin = pin;
+	ps.key_id = row.key_id;
+	ps.key_id_len = row.key_id_len;
+	ps.alg = tca_key_type_sig_alg(kt);
+	/* exactly the engine's signer (tca_engine_signer_for) */
+	tca_token_signer_init(&ps.tctx, tok, row.key_id, ps.alg, &ps.token);
+	signer.alg = ps.alg;
+	signer.sign = parts_sign;
+	signer.ctx = &ps;
+	get_ms = bench_xcalloc(n, sizeof(double));
+	read_ms = bench_xcalloc(n, sizeof(double));
+	build_ms = bench_xcalloc(n, sizeof(double));
+	sign_ms = bench_xcalloc(n, sizeof(double));
+	hash_ms = bench_xcalloc(n, sizeof(double));
+	csign_ms = bench_xcalloc(n, sizeof(double));
+	commit_ms = bench_xcalloc(n, sizeof(double));
+	total_ms = bench_xcalloc(n, sizeof(double));
+	for (i = 0; i < n; i++) {
+		memset(&es, 0, sizeof(es));
+		memset(&crow, 0, sizeof(crow));
+		now = (int64_t)time(NULL);
+		ps.sign_ns = ps.hash_ns = ps.csign_ns = 0;
+		/* revocation.c crl_sign_once, step by step */
+		t0 = bench_now_ns();
+		r = st->ops->crl_get(st, o->tenant, &crow);
+		if (r != TCA_OK && r != TCA_ERR_NOT_FOUND)
+			bench_die("crlparts: crl_get: %s", tca_strerror(r));
+		t1 = bench_now_ns();
+		if ((r = st->ops->revoked_foreach(st, o->tenant, now, collect_entry, &es)) != TCA_OK)
+			bench_die("crlparts: revoked_foreach: %s", tca_strerror(r));
+		t2 = bench_now_ns();
+		memset(&cp, 0, sizeof(cp));
+		cp.crl_number = crow.next_number;
+		cp.this_update = now;
+		cp.next_update = now + 168 * 3600;	/* crl.validity_hours default */
+		if ((r = tca_crl_build(iss, &signer, &cp, es.v, es.n, &der, &der_len)) != TCA_OK)
+			bench_die("crlparts: tca_crl_build (%zu entries): %s", es.n, tca_strerror(r));
+		t3 = bench_now_ns();
+		snprintf(details, sizeof(details), "crl_number=%llu entries=%zu (tca-bench-client "
+		    "crlparts)", (unsigned long long)cp.crl_number, es.n);
+		memset(&chg, 0, sizeof(chg));
+		chg.kind = TCA_CHANGE_CRL_PUBLISH;
+		chg.op = "crl";
+		chg.tenant = o->tenant;
+		chg.time_ms = (int64_t)(bench_wall_ns() / 1000000ULL);
+		chg.who.uid = (uint32_t)getuid();
+		chg.who.gid = (uint32_t)getgid();
+		chg.who.pid = (int32_t)getpid();
+		chg.crl_der = der;
+		chg.crl_len = der_len;
+		chg.crl_number = cp.crl_number;
+		chg.this_update = cp.this_update;
+		chg.next_update = cp.next_update;
+		chg.crl_entries = es.n;
+		chg.details = details;
+		if ((r = st->ops->commit(st, &chgp, 1, &res)) != TCA_OK || res != TCA_OK)
+			bench_die("crlparts: commit: %s", tca_strerror(r != TCA_OK ? r : res));
+		t4 = bench_now_ns();
+		get_ms[i] = (double)(t1 - t0) / 1e6;
+		read_ms[i] = (double)(t2 - t1) / 1e6;
+		build_ms[i] = (double)(t3 - t2) / 1e6;
+		sign_ms[i] = (double)ps.sign_ns / 1e6;
+		hash_ms[i] = (double)ps.hash_ns / 1e6;
+		csign_ms[i] = (double)ps.csign_ns / 1e6;
+		commit_ms[i] = (double)(t4 - t3) / 1e6;
+		total_ms[i] = (double)(t4 - t0) / 1e6;
+		fprintf(stderr, "%s: crlparts: CRL %llu, %zu entries, %zu octets: crl_get %.1f, "
+		    "revoked_foreach %.1f, build %.1f (signer %.1f), commit %.1f = %.1f ms\n",
+		    bench_progname, (unsigned long long)cp.crl_number, es.n, der_len, get_ms[i],
+		    read_ms[i], build_ms[i], sign_ms[i], commit_ms[i], total_ms[i]);
+		if (i == n - 1 && crl_verify(der, der_len, row.cert_der, row.cert_der_len,
+		    &entries, &number, why, sizeof(why)) != 0)
+			bad = 1;
+		if (!bad && i == n - 1 && (entries != (long long)es.n || number != cp.crl_number)) {
+			snprintf(why, sizeof(why), "the CRL lists %lld entries (%zu read), number %llu",
+			    entries, es.n, (unsigned long long)number);
+			bad = 1;
+		}
+		done++;
+		OPENSSL_free(der);
+		der = NULL;
+		free(es.v);
+		free(es.serials);
+		tca_crl_row_clear(&crow);
+	}
+	OPENSSL_cleanse(pin, sizeof(pin));
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "crlparts");
+	bench_json_str(f, "label", o->label != NULL ? o->label : "");
+	bench_json_str(f, "tenant", o->tenant);
+	bench_json_str(f, "key_type", row.key_type);
+	bench_json_int(f, "rounds", (long long)done);
+	bench_json_int(f, "entries", entries);
+	bench_json_int(f, "bytes", (long long)der_len);
+	bench_json_str(f, "signer", ps.prehash ? "prehash-c-sign" : "token");
+	bench_json_int(f, "token_refused", ps.refused);
+	if (ps.refused) {
+		bench_json_int(f, "token_refused_octets", (long long)ps.refused_len);
+		bench_json_str(f, "token_refused_error", tca_strerror(ps.refused_r));
+		bench_json_int(f, "token_max_msg", TCA_TOKEN_MAX_MSG);
+	}
+	json_ms_array(f, "crl_get_ms", get_ms, done);
+	json_ms_array(f, "read_ms", read_ms, done);
+	json_ms_array(f, "build_ms", build_ms, done);
+	json_ms_array(f, "signer_ms", sign_ms, done);
+	json_ms_array(f, "hash_ms", hash_ms, done);
+	json_ms_array(f, "c_sign_ms", csign_ms, done);
+	json_ms_array(f, "commit_ms", commit_ms, done);
+	json_ms_array(f, "total_ms", total_ms, done);
+	bench_json_num(f, "crl_get_ms_median", median_of(get_ms, done));
+	bench_json_num(f, "read_ms_median", median_of(read_ms, done));
+	bench_json_num(f, "build_ms_median", median_of(build_ms, done));
+	bench_json_num(f, "signer_ms_median", median_of(sign_ms, done));
+	bench_json_num(f, "commit_ms_median", median_of(commit_ms, done));
+	bench_json_num(f, "total_ms_median", median_of(total_ms, done));
+	bench_json_int(f, "verified", !bad);
+	if (bad)
+		bench_json_str(f, "verify_error", why);
+	bench_json_end(f);
+	bench_results_close(f);
+	if (bad)
+		fprintf(stderr, "%s: crlparts: the CRL does NOT verify: %s\n", bench_progname, why);
+	free(get_ms);
+	free(read_ms);
+	free(build_ms);
+	free(sign_ms);
+	free(hash_ms);
+	free(csign_ms);
+	free(commit_ms);
+	free(total_ms);
+	tca_token_close(tok);
+	tca_issuer_free(iss);
+	tca_ca_row_clear(&row);
+	st->ops->close(st);
+	return bad;
+}
+
 /* ------------------------------------------------------------ ready */
 
 static int
@@ -557,6 +1714,13 @@ usage(void)
 	    "                        [--tenants N] [--warmup S] [--csrs N] [--csr-cache DIR]\n"
 	    "                        [--rate R] [--engine-pid PID] [--label L] [--out FILE]\n"
 	    "                        [--window-file F] [--stop-file F] [--timeline]\n"
+	    "                        [--op issue|ocsp [--ocsp-pool N] [--ocsp-revoked N]]\n"
+	    "       tca-bench-client crl --socket S --tenant T [--repeat N] [--fetch N] [--expect N]\n"
+	    "                        [--crl-out FILE] [--engine-pid PID] [--label L] [--out FILE]\n"
+	    "       tca-bench-client revpop --db FILE --tenant T --count N [--batch B]\n"
+	    "                        [--der-bytes N] [--out FILE]\n"
+	    "       tca-bench-client crlparts --db FILE --module M --uri U --pin-file F --tenant T\n"
+	    "                        [--repeat N] [--label L] [--out FILE]\n"
 	    "       tca-bench-client mkca --socket S --count N [--connections K] [--out FILE]\n"
 	    "       tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]\n");
 	exit(2);
@@ -585,6 +1749,20 @@ main(int argc, char **argv)
 		{ "stop-file", required_argument, NULL, 'X' },
 		{ "timeline", no_argument, NULL, 'L' },
 		{ "window-file", required_argument, NULL, 'W' },
+		{ "op", required_argument, NULL, 256 },
+		{ "ocsp-pool", required_argument, NULL, 257 },
+		{ "ocsp-revoked", required_argument, NULL, 258 },
+		{ "tenant", required_argument, NULL, 259 },
+		{ "db", required_argument, NULL, 260 },
+		{ "module", required_argument, NULL, 261 },
+		{ "uri", required_argument, NULL, 262 },
+		{ "pin-file", required_argument, NULL, 263 },
+		{ "batch", required_argument, NULL, 264 },
+		{ "der-bytes", required_argument, NULL, 265 },
+		{ "repeat", required_argument, NULL, 266 },
+		{ "fetch", required_argument, NULL, 267 },
+		{ "expect", required_argument, NULL, 268 },
+		{ "crl-out", required_argument, NULL, 269 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -596,6 +1774,14 @@ main(int argc, char **argv)
 	o.tenants = 1;
 	o.ncsrs = 256;
 	o.warmup = 1.0;
+	o.op = "issue";
+	o.ocsp_pool = 200;
+	o.ocsp_revoked = 50;
+	o.batch = 1000;
+	o.der_bytes = 560;
+	o.repeat = 3;
+	o.fetch = 3;
+	o.expect = -1;
 	if (argc < 2)
 		usage();
 	cmd = argv[1];
@@ -621,6 +1807,20 @@ main(int argc, char **argv)
 		case 'X': o.stop_file = optarg; break;
 		case 'L': o.timeline = 1; break;
 		case 'W': o.window_file = optarg; break;
+		case 256: o.op = optarg; break;
+		case 257: o.ocsp_pool = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 258: o.ocsp_revoked = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 259: o.tenant = optarg; break;
+		case 260: o.db = optarg; break;
+		case 261: o.module = optarg; break;
+		case 262: o.uri = optarg; break;
+		case 263: o.pin_file = optarg; break;
+		case 264: o.batch = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 265: o.der_bytes = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 266: o.repeat = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 267: o.fetch = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 268: o.expect = strtoll(optarg, NULL, 10); break;
+		case 269: o.crl_out = optarg; break;
 		default: usage();
 		}
 	}
@@ -632,6 +1832,12 @@ main(int argc, char **argv)
 		return cmd_mkca(&o);
 	if (strcmp(cmd, "ready") == 0)
 		return cmd_ready(&o);
+	if (strcmp(cmd, "crl") == 0)
+		return cmd_crl(&o);
+	if (strcmp(cmd, "revpop") == 0 || strcmp(cmd, "crlparts") == 0) {
+		tca_log_init(bench_progname, 0, LOG_WARNING);
+		return strcmp(cmd, "revpop") == 0 ? cmd_revpop(&o) : cmd_crlparts(&o);
+	}
 	usage();
 	return 2;
 }

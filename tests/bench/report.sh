@@ -50,6 +50,39 @@ summary=$(jq -s '
 	    | select(.floor != null and .floor > 0 and .disk != null)
 	    | {disk: (.disk / .floor), tmpfs: (if .tmpfs == null then null else .tmpfs / .floor end)}])
 	  as $pr
+	| ([.[] | select(.kind == "startup" and .label == "revocation") | .revoked] | unique) as $rev_ns
+	| ([$rev_ns[] as $n
+	    | (one(.kind == "crl" and .label == "crl-engine-\($n)")) as $ce
+	    | (one(.kind == "crl" and .label == "crl-fetch-\($n)")) as $cf
+	    | (one(.kind == "crlparts" and .label == "crl-parts-\($n)")) as $cp
+	    | (one(.kind == "crl_openssl" and .label == "crl-openssl-\($n)")) as $co
+	    | (one(.kind == "startup" and .label == "revocation" and .revoked == $n)) as $su
+	    | (($cf // $ce) // {}) as $fe
+	    | {revoked: $n, startup_ms: $su.startup_ms, rss_kib: $su.rss_kib,
+	       sign_requested: $ce.sign_requested, signed: $ce.signed, sign_ms: $ce.sign_ms,
+	       sign_ms_median: $ce.sign_ms_median, sign_engine_cpu_ms: $ce.sign_engine_cpu_ms,
+	       sign_error: $ce.first_error, sign_failed_ms: $ce.sign_failed_ms,
+	       fetched: (if $cf != null then "signed in process (crlparts)" else "signed by crl.sign" end),
+	       fetch_ms: $fe.fetch_ms, fetch_ms_median: $fe.fetch_ms_median,
+	       entries: $fe.entries, bytes: $fe.bytes, verified: ($fe.verified == 1),
+	       verify_error: $fe.verify_error, parts: $cp, openssl: $co}]) as $rev_crl
+	| ([range(1; 100) as $r
+	    | {round: $r, issue: one(.kind == "engine" and .label == "rev-issue-\($r)"),
+	       ocsp: one(.kind == "engine" and .label == "rev-ocsp-\($r)")}
+	    | select(.issue != null and .ocsp != null)
+	    | {round, clients: .issue.clients, issue_rate: .issue.rate, ocsp_rate: .ocsp.rate,
+	       ratio: ratio(.ocsp.rate; .issue.rate),
+	       issue_p50_ms: .issue.p50_ms, issue_p99_ms: .issue.p99_ms,
+	       ocsp_p50_ms: .ocsp.p50_ms, ocsp_p99_ms: .ocsp.p99_ms,
+	       issue_cpu_ms: .issue.cpu_ms_per_op, ocsp_cpu_ms: .ocsp.cpu_ms_per_op,
+	       issue_client_cpu_ms: .issue.client_cpu_ms_per_op, ocsp_client_cpu_ms: .ocsp.client_cpu_ms_per_op,
+	       issue_errors: .issue.errors, ocsp_errors: .ocsp.errors,
+	       pool: .ocsp.pool, pool_revoked: .ocsp.pool_revoked,
+	       checked: ((.ocsp.checked_before // 0) + (.ocsp.checked_window // 0)),
+	       checked_failed: ((.ocsp.checked_before_failed // 0) + (.ocsp.checked_window_failed // 0)),
+	       check_error: .ocsp.check_error,
+	       status_field_mismatch: .ocsp.status_field_mismatch,
+	       status_field_example: .ocsp.status_field_example}]) as $rev_ocsp
 	| {
 	  machine: $m,
 	  headline: {
@@ -80,7 +113,11 @@ summary=$(jq -s '
 	    reissue_p99_ms_base: ($ri_base // {}).p99_ms,
 	    reissue_p99_ms_during: ($ri_during // {}).p99_ms,
 	    reissue_p99_ratio: ratio(($ri_during // {}).p99_ms; ($ri_base // {}).p99_ms),
-	    reissue_checks_ok: (if ($ri | length) == 0 then null else all($ri[]; .ok) end)
+	    reissue_checks_ok: (if ($ri | length) == 0 then null else all($ri[]; .ok) end),
+	    ocsp_vs_issue: ($rev_ocsp | map(.ratio // empty) | median),
+	    ocsp_vs_issue_rounds: ($rev_ocsp | map(.ratio)),
+	    crl_revoked_max: ($rev_crl | map(.revoked) | max),
+	    crl_sign_ms_max_revoked: (($rev_crl | max_by(.revoked)) // {}).sign_ms_median
 	  },
 	  targets: {
 	    engine_vs_floor: ">= 0.70", engine_vs_naive: ">= 100",
@@ -92,6 +129,7 @@ summary=$(jq -s '
 	  peaks: {engine: $eng_peak, floor: $floor_peak, token_sign: $sign_peak,
 	    bare_csign: $p11_peak, naive: $naive},
 	  cpu_ms_per_cert: {engine: $eng_cpu, floor: $floor_cpu},
+	  revocation: {crl: $rev_crl, ocsp: $rev_ocsp},
 	  scaling: {engine: $sc, startup: $su, memory: $mem,
 	    token_open: [.[] | select(.kind == "token_open")],
 	    token_sign: [.[] | select(.kind == "sign" and .label == "scale")]},
@@ -200,6 +238,36 @@ printf '%s\n' "$summary" | jq -r '
 	  ( $mods[] | . as $m |
 	    ([$r[] | select(.kind == "engine" and .label == "module-\($m.module)")] | first // {}) as $e |
 	    "  \($m.module | pad(12))  \($m.token | pad(28))  \($m.ca_key_type | pad(8))  \($m.mechanism | pad(20))  \($e.rate | if . == null then "-" else f0 end | lpad(7))  \($e.p99_ms | if . == null then "-" else f1 end | lpad(6))  \($e.errors // "-" | lpad(6))" ),
+	  ""
+	  end ),
+	( .revocation as $rv |
+	  if ($rv.crl | length) == 0 and ($rv.ocsp | length) == 0 then empty else
+	  "Revocation: CRL signing and OCSP (tenant \u0027t00000\u0027, P-256 CA key in the token)",
+	  ( if ($rv.crl | length) == 0 then empty else
+	    "  CRL with N revoked certificates (written into the store), crl.sign over the socket, ms per call:",
+	    "  revoked  start-up  crl.sign (each call)           entries     octets  fetch-ms  checked (openssl)",
+	    ( $rv.crl[] |
+	      "  \(.revoked | lpad(7))  \(.startup_ms | if . == null then "-" else (f0 + " ms") end | lpad(8))  \(if (.signed // 0) > 0 then ((.sign_ms | map(f1) | join(", ")) + " (median " + (.sign_ms_median | f1) + ")") else "FAILED" end | pad(29))  \(.entries // "-" | lpad(7))  \(.bytes // "-" | lpad(9))  \(.fetch_ms_median | f2 | lpad(8))  \(if .verified then "ok" else "NO" end) (\(.openssl.entries // "-") entries, \(.openssl.verify // "-"))",
+	      ( if (.signed // 0) < (.sign_requested // 0) then
+	        "           crl.sign failed \((.sign_requested // 0) - (.signed // 0)) of \(.sign_requested) times, after \(.sign_failed_ms // [] | map(f1) | join(", ")) ms: \(.sign_error // "-")" else empty end ),
+	      ( if .fetched != "signed by crl.sign" then
+	        "           (the CRL fetched and checked is the one crlparts signed in process with the same key)" else empty end ) ),
+	    "  the engine\u0027s signing path in process (crlparts: same store copy and token), median of \([$rv.crl[].parts.rounds // 0] | max) rounds, ms:",
+	    "  revoked  crl_get  revoked_foreach  build  (signer)  commit    total  signer",
+	    ( $rv.crl[] | select(.parts != null) | .parts as $p |
+	      "  \(.revoked | lpad(7))  \($p.crl_get_ms_median | f1 | lpad(7))  \($p.read_ms_median | f1 | lpad(15))  \($p.build_ms_median | f1 | lpad(5))  \($p.signer_ms_median | f1 | lpad(8))  \($p.commit_ms_median | f1 | lpad(6))  \($p.total_ms_median | f1 | lpad(7))  \(if $p.signer == "token" then "token layer (the engine\u0027s)" else "C_Sign on the digest: the token layer refused \($p.token_refused_octets) octets (max \($p.token_max_msg))" end)" )
+	    end ),
+	  ( if ($rv.ocsp | length) == 0 then empty else
+	    "  OCSP next to issuance, same engine, back to back, \($rv.ocsp[0].clients) clients (pool \($rv.ocsp[0].pool) certificates, \($rv.ocsp[0].pool_revoked) revoked):",
+	    "  (CPU-ms: engine CPU per certificate / response; client: the load generator\u0027s, same machine)",
+	    "  round  certs/s  p50-ms  p99-ms  CPU-ms  client   OCSP/s  p50-ms  p99-ms  CPU-ms  client  OCSP/issuance",
+	    ( $rv.ocsp[] |
+	      "  \(.round | lpad(5))  \(.issue_rate | f0 | lpad(7))  \(.issue_p50_ms | f2 | lpad(6))  \(.issue_p99_ms | f2 | lpad(6))  \(.issue_cpu_ms | f2 | lpad(6))  \(.issue_client_cpu_ms | f2 | lpad(6))  \(.ocsp_rate | f0 | lpad(7))  \(.ocsp_p50_ms | f2 | lpad(6))  \(.ocsp_p99_ms | f2 | lpad(6))  \(.ocsp_cpu_ms | f2 | lpad(6))  \(.ocsp_client_cpu_ms | f2 | lpad(6))  \(.ratio | if . == null then "-" else (f2 + "x") end | lpad(13))" ),
+	    "  OCSP / issuance, median of the rounds: \($h.ocsp_vs_issue | if . == null then "-" else (f2 + "x") end)",
+	    "  OCSP responses checked in full (signature, nonce, status): \([$rv.ocsp[].checked] | add), wrong: \([$rv.ocsp[].checked_failed] | add); errors in the windows: \([$rv.ocsp[].ocsp_errors] | add)",
+	    ( [$rv.ocsp[].status_field_mismatch // 0] | add | if . > 0 then
+	      "  the RPC status field disagreed with the response\u0027s certStatus in \(.) answers (e.g. \"\([$rv.ocsp[].status_field_example // empty] | first)\")" else empty end )
+	    end ),
 	  ""
 	  end ),
 	"Token cache (tenant CAs created through ca.create)",

@@ -11,8 +11,11 @@
 # how issuance, start-up time and memory behave with 1, 1,000 and 10,000
 # tenant CAs on the token; and how long the yearly scheduler takes to re-issue
 # every tenant CA of the largest token, alone and under issuance load, with
-# the issuance p99 before and during it.  Tokens holding many tenants are
-# created once and cached ($TCA_BENCH_CACHE) for later runs.
+# the issuance p99 before and during it; how long signing a CRL with 100,000
+# revoked certificates takes (and where that time goes), and how many OCSP
+# responses per second the engine gives next to its issuance rate.  Tokens
+# holding many tenants or revocations are created once and cached
+# ($TCA_BENCH_CACHE) for later runs.
 #
 # Results: one JSON object per measurement in $TCA_BENCH_RESULTS/bench-*.jsonl
 # (also latest.jsonl), a summary document latest.json with the ratios, and the
@@ -51,8 +54,17 @@
 #                       path), scale (tenant scaling), reissue (re-issuance
 #                       at scale), modules (one row per tested PKCS#11
 #                       module: openCryptoki, tpm2-pkcs11, NSS softokn,
-#                       SoftHSMv2) [all]; e.g. TCA_BENCH_ONLY=reissue
+#                       SoftHSMv2), revocation (CRL signing with many
+#                       revoked certificates, OCSP responses/s next to
+#                       issuance) [all]; e.g. TCA_BENCH_ONLY=reissue
 #   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
+#   TCA_BENCH_REVOKED   revoked certificates of the CRL benchmark, one
+#                       store (cached) per count ["1000 100000"]
+#   TCA_BENCH_CRL_SIGNS crl.sign calls timed, one after the other [3]
+#   TCA_BENCH_REV_CLIENTS  clients of the OCSP and issuance runs [16]
+#   TCA_BENCH_REV_ROUNDS   rounds of (issuance, OCSP) back to back [2]
+#   TCA_BENCH_OCSP_POOL    certificates the OCSP requests ask about [200]
+#   TCA_BENCH_OCSP_REVOKED ... of which revoked [50]
 #
 # Exit status 1 (after the report) when a re-issuance correctness check
 # failed; the checks and what failed are in the "reissue" results.
@@ -87,8 +99,8 @@ for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 done
 for s in $ONLY; do
 	case $s in
-	main|scale|reissue|modules) ;;
-	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules)" >&2; exit 2 ;;
+	main|scale|reissue|modules|revocation) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation)" >&2; exit 2 ;;
 	esac
 done
 for t in openssl softhsm2-util jq sqlite3; do
@@ -204,16 +216,14 @@ stop_engine() {
 
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-# make_cache N: provision a token, create N tenant CAs through the engine,
-# keep token + store (state.db) under cache_dir N
-make_cache() {
-	local n=$1 dir tmp label t0 t1
-	dir=$(cache_dir "$n")
+# provision_token DIR LABEL: a fresh SoftHSMv2 token (softhsm2.conf, PINs,
+# label) in DIR, and SOFTHSM2_CONF pointing at it
+provision_token() {
+	local dir=$1 label=$2 tmp
 	tmp="$dir.tmp"
 	rm -rf "$dir" "$tmp"
 	mkdir -p "$tmp/tokens"
 	chmod 0700 "$tmp"
-	label="tca-bench-$n"
 	echo "$label" >"$tmp/label"
 	cat >"$tmp/softhsm2.conf" <<EOC
 directories.tokendir = $dir/tokens
@@ -228,6 +238,14 @@ EOC
 	export SOFTHSM2_CONF="$dir/softhsm2.conf"
 	"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" \
 		--label "$label" --so-pin-file "$dir/so.pin" --pin-file "$dir/user.pin" >/dev/null
+}
+
+# make_cache N: provision a token, create N tenant CAs through the engine,
+# keep token + store (state.db) under cache_dir N
+make_cache() {
+	local n=$1 dir t0 t1
+	dir=$(cache_dir "$n")
+	provision_token "$dir" "tca-bench-$n"
 	write_config "$dir" "$dir/state.db"
 	start_engine
 	log "creating $n tenant CAs in $dir ($MKCA_CONN connections)"
@@ -337,6 +355,7 @@ BASE_DIR=$(cache_dir "$BASE")
 TENANT=t00000
 for n in $SIZES; do
 	if section scale || { section main && [ "$n" = "$BASE" ]; } ||
+	    { section revocation && [ "$n" = "$BASE" ]; } ||
 	    { section reissue && [ "$n" = "$MAX" ]; }; then
 		ensure_cache "$n"
 	fi
@@ -872,6 +891,141 @@ EOC
 	[ "$mod" = softhsm2 ] || "$TCA_SRCDIR/tests/tokens/$mod.sh" stop "$mdir/token" || true
 done
 fi
+
+if section revocation; then
+# ------------------------------------------------------------ revocation
+# (a) CRL at scale: one tenant CA ($TENANT, created through ca.create) with
+#     N revoked device certificates, for each N in $REVOKED.  Revoking them
+#     through the socket would re-sign the CRL after each one, so
+#     `tca-bench-client revpop` writes them into the stopped engine's store
+#     (batches of 1000 issue + 1000 revoke changes per commit, journaled as
+#     the engine would); token + store are cached under $CACHE.  On a fresh
+#     copy of that store: the engine's start-up (it loads every revocation
+#     into memory), then `tca-bench-client crl`: $CRL_SIGNS x crl.sign over
+#     the socket, one after the other (wall time and engine CPU per call), 3
+#     fetches of the CRL (`crl`, tca_client_crl) and checks of the CRL
+#     fetched (parses, signature verifies with the CA certificate, lists N
+#     entries); then, the engine stopped, `tca-bench-client crlparts` takes
+#     the engine's signing path apart in process on that store and token
+#     (crl_get, revoked_foreach, tca_crl_build with the signer timed alone,
+#     the CRL_PUBLISH commit), 3 rounds.  Should crl.sign fail, the CRL
+#     crlparts committed (signed by the same CA key) is fetched through the
+#     engine instead, so the fetch is still measured on an N-entry CRL.
+#     Finally openssl counts the entries of the CRL fetched last and
+#     verifies its signature.
+# (b) OCSP next to issuance: on the $BASE-tenant store, one engine, rounds
+#     of (issuance at $REV_CLIENTS clients, OCSP at $REV_CLIENTS clients)
+#     back to back; the OCSP run first issues a pool of $OCSP_POOL
+#     certificates and revokes $OCSP_REVOKED of them through the socket.
+REVOKED=${TCA_BENCH_REVOKED:-"1000 100000"}
+CRL_SIGNS=${TCA_BENCH_CRL_SIGNS:-3}
+REV_CLIENTS=${TCA_BENCH_REV_CLIENTS:-16}
+REV_ROUNDS=${TCA_BENCH_REV_ROUNDS:-2}
+OCSP_POOL=${TCA_BENCH_OCSP_POOL:-200}
+OCSP_REVOKED=${TCA_BENCH_OCSP_REVOKED:-50}
+
+rev_cache_dir() { echo "$CACHE/$CACHE_VERSION-rev$1"; }
+
+# make_rev_cache N: token, one tenant CA through the engine, N revoked
+# device certificates written into its store
+make_rev_cache() {
+	local n=$1 dir
+	dir=$(rev_cache_dir "$n")
+	provision_token "$dir" "tca-bench-rev$n"
+	write_config "$dir" "$dir/state.db"
+	start_engine
+	"$CLIENT" mkca --socket "$WORK/engine.sock" --count 1 --connections 1 --out "$WORK/mkca.json"
+	stop_engine
+	rm -f "$WORK/mkca.json"
+	log "writing $n revoked certificates of $TENANT into $dir/state.db"
+	"$CLIENT" revpop --db "$dir/state.db" --tenant "$TENANT" --count "$n" --batch 1000 \
+		--out "$dir/revpop.json"
+	emit "$(cat "$dir/revpop.json")"
+	touch "$dir/ready"
+}
+
+# rev_up N: the engine on a fresh copy of the size-N revocation store
+rev_up() {
+	local dir
+	dir=$(rev_cache_dir "$1")
+	rm -f "$WORK"/state.db*
+	cp "$dir/state.db" "$WORK/state.db"
+	write_config "$dir" "$WORK/state.db"
+	: >"$WORK/engine.log"
+	start_engine
+}
+
+# rev_crl N: (a) above for N revoked certificates; results labelled -N
+rev_crl() {
+	local n=$1 dir ok ossl_n ossl_v
+	dir=$(rev_cache_dir "$n")
+	if [ -f "$dir/ready" ] && [ -f "$dir/state.db" ]; then
+		jq -c '. + {cached: true}' "$dir/revpop.json" >>"$OUT"
+	else
+		make_rev_cache "$n"
+	fi
+	if ! rev_up "$n"; then
+		log "the engine did not start on the cached revocation store; rebuilding it"
+		ENGINE_PID=
+		make_rev_cache "$n"
+		rev_up "$n"
+	fi
+	emit "$(jq -cn --arg n "$n" --arg ms "$STARTUP_MS" --arg rss "$(rss_kib "$ENGINE_PID" VmRSS)" \
+		--arg hwm "$(rss_kib "$ENGINE_PID" VmHWM)" \
+		'{kind: "startup", "label": "revocation", tenants: 1, revoked: ($n|tonumber),
+		  startup_ms: ($ms|tonumber), rss_kib: ($rss|tonumber), hwm_kib: ($hwm|tonumber)}')"
+	log "engine up with $n revoked certificates in $STARTUP_MS ms, RSS $(rss_kib "$ENGINE_PID" VmRSS) KiB"
+	"$TCA_CLIENT" --socket "$WORK/engine.sock" cacerts --tenant "$TENANT" >"$WORK/rev-ca.pem"
+	rm -f "$WORK/crl.der"
+	log "crl.sign x $CRL_SIGNS with $n revoked certificates"
+	"$CLIENT" crl --socket "$WORK/engine.sock" --tenant "$TENANT" --repeat "$CRL_SIGNS" --fetch 3 \
+		--expect "$n" --crl-out "$WORK/crl.der" --engine-pid "$ENGINE_PID" \
+		--label "crl-engine-$n" --out "$OUT" || log "crl.sign / crl: errors (see first_error in $OUT)"
+	stop_engine || true
+	ok=$(jq -s --arg l "crl-engine-$n" '[.[] | select(.kind == "crl" and .label == $l)] | last
+		| (.signed > 0 and .verified == 1)' "$OUT")
+	log "the engine's signing path taken apart in process (same store copy and token)"
+	"$CLIENT" crlparts --db "$WORK/state.db" --module "$SOFTHSM_MODULE" \
+		--uri "pkcs11:token=$(cat "$dir/label")" --pin-file "$dir/user.pin" --tenant "$TENANT" \
+		--repeat 3 --label "crl-parts-$n" --out "$OUT" || log "crlparts: errors"
+	if [ "$ok" != true ]; then
+		log "crl.sign did not produce the CRL: fetching the one crlparts signed, through the engine"
+		if start_engine; then
+			"$CLIENT" crl --socket "$WORK/engine.sock" --tenant "$TENANT" --repeat 0 --fetch 3 \
+				--expect "$n" --crl-out "$WORK/crl.der" --label "crl-fetch-$n" --out "$OUT" ||
+				log "crl fetch: errors"
+			stop_engine || true
+		fi
+	fi
+	if [ -s "$WORK/crl.der" ]; then
+		ossl_n=$(openssl crl -inform DER -in "$WORK/crl.der" -noout -text | grep -c 'Serial Number' || true)
+		ossl_v=$(openssl crl -inform DER -in "$WORK/crl.der" -CAfile "$WORK/rev-ca.pem" -noout 2>&1 || true)
+		emit "$(jq -cn --arg n "$ossl_n" --arg want "$n" --arg v "$ossl_v" \
+			--arg bytes "$(stat -c %s "$WORK/crl.der")" --arg lbl "crl-openssl-$n" \
+			'{kind: "crl_openssl", "label": $lbl, entries: ($n|tonumber), expected: ($want|tonumber),
+			  bytes: ($bytes|tonumber), verify: $v, ok: (($n|tonumber) == ($want|tonumber)
+			  and ($v | test("verify OK")))}')"
+		log "openssl: $ossl_n entries in the CRL fetched ($n expected); $ossl_v"
+	fi
+}
+
+for n in $REVOKED; do
+	rev_crl "$n"
+done
+
+log "OCSP next to issuance: $REV_ROUNDS round(s) at $REV_CLIENTS clients, $BASE tenant(s)"
+engine_up "$BASE" revocation-pair
+for r in $(seq "$REV_ROUNDS"); do
+	load "rev-issue-$r" "$BASE" "$REV_CLIENTS" ec-p256
+	"$CLIENT" load --op ocsp --socket "$WORK/engine.sock" --label "rev-ocsp-$r" \
+		--clients "$REV_CLIENTS" --ocsp-pool "$OCSP_POOL" --ocsp-revoked "$OCSP_REVOKED" \
+		--seconds "$SECS" --warmup "$WARMUP" --engine-pid "$ENGINE_PID" \
+		--csr-cache "$CACHE/csrs" --out "$OUT" ||
+		log "load --op ocsp round $r: errors (see first_error / check_error in $OUT)"
+done
+memory_after "$BASE" revocation-pair
+stop_engine
+fi	# section revocation
 
 # ------------------------------------------------------------ summary
 cp "$OUT" "$RESULTS/latest.jsonl"

@@ -41,6 +41,7 @@
 #include "tenant.h"
 #include "testutil.h"
 #include "harness.h"
+#include "ocsp.h"
 #include "token.h"
 #include "wire.h"
 
@@ -226,6 +227,56 @@ START_TEST(test_issue_verify)
 	}
 	X509_free(ca);
 	test_sh("rm -rf '%s'", dir);
+}
+END_TEST
+
+/* /engine/ocsp/status-field: the ocsp op's "status" names the certificate's
+ * state (good, revoked, unknown), not the response's (once "successful") */
+START_TEST(test_ocsp_status)
+{
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256");
+	unsigned char *csr, *der = NULL, *req = NULL, *resp = NULL, **cas = NULL;
+	size_t csr_len, len = 0, req_len = 0, resp_len = 0, *lens = NULL, n = 0;
+	char status[32], serial[64];
+	cbor_item_t *args, *res = NULL;
+	tca_client *c;
+
+	(void)ca_create(shared.socket, "t-ocsp", NULL, &err);
+	csr = make_csr(k, "dev-ocsp", 0, 0, &csr_len);
+	c = connect_or_die(shared.socket);
+	ck_assert_int_eq(tca_client_issue(c, "t-ocsp", "dev-ocsp", csr, csr_len, 0, &der,
+	    &len, &err), TCA_OK);
+	ck_assert_int_eq(tca_client_cacerts(c, "t-ocsp", &cas, &lens, &n, &err), TCA_OK);
+	ck_assert_int_eq(tca_ocsp_request_build(der, len, cas[0], lens[0], NULL, 0, &req,
+	    &req_len), TCA_OK);
+	ck_assert_int_eq(tca_client_ocsp(c, "t-ocsp", req, req_len, &resp, &resp_len, status,
+	    sizeof(status), &err), TCA_OK);
+	ck_assert_str_eq(status, "good");
+	free(resp);
+	/* revoked */
+	cert_serial_hex(der, len, serial);
+	args = cbor_new_definite_map(2);
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", "t-ocsp"), TCA_OK);
+	ck_assert_int_eq(tca_map_add_text(args, "serial", serial), TCA_OK);
+	ck_assert_int_eq(tca_client_call(c, "cert.revoke", args, &res, &err), TCA_OK);
+	cbor_decref(&args);
+	cbor_decref(&res);
+	ck_assert_int_eq(tca_client_ocsp(c, "t-ocsp", req, req_len, &resp, &resp_len, status,
+	    sizeof(status), &err), TCA_OK);
+	ck_assert_str_eq(status, "revoked");
+	free(resp);
+	/* garbage: an unsigned malformedRequest, said so */
+	ck_assert_int_eq(tca_client_ocsp(c, "t-ocsp", (const unsigned char *)"\x30\x00", 2,
+	    &resp, &resp_len, status, sizeof(status), &err), TCA_OK);
+	ck_assert_str_eq(status, "malformed");
+	free(resp);
+	OPENSSL_free(req);
+	tca_client_free_certs(cas, lens, n);
+	tca_client_close(c);
+	free(der);
+	free(csr);
+	EVP_PKEY_free(k);
 }
 END_TEST
 
@@ -964,6 +1015,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_ca_key_types);
 	tcase_add_test(tc, test_issue_verify);
 	tcase_add_test(tc, test_issue_days);
+	tcase_add_test(tc, test_ocsp_status);
 	tcase_add_test(tc, test_cacerts);
 	tcase_add_test(tc, test_policy_refusals);
 	tcase_add_test(tc, test_reenroll);

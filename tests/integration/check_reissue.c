@@ -15,10 +15,24 @@
  *                           backoff, reported, alerted exactly once
  * /reissue/manual           ca.reissue --dry-run and forced, serial keep mode
  * /reissue/expiry-alert     one "expiring" alert per certificate
+ *
+ * TCase "crl" (crl.validity_hours = 10, crl.refresh_percent = 50 unless said):
+ * /reissue/crl-refresh        a new CA has CRL 1; not re-signed 1 min before
+ *                             50 % of its validity, re-signed 1 min after it
+ *                             (thisUpdate = now, nextUpdate = now + 10 h);
+ *                             numbers go on across a restart (crl.sign)
+ * /reissue/crl-token-error    C_Sign fails (p11-faulty): the last CRL stays
+ *                             served, status shows crl_failed with reason and
+ *                             attempts, one "crl-failed" alert, retried with
+ *                             backoff, also across a restart; healed: next
+ *                             number, failure cleared
+ * /reissue/crl-after-revocation  cert.revoke re-signs at once: number + 1,
+ *                             the serial listed with its reason code
  */
 #include "config.h"
 
 #include <check.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +42,11 @@
 #include <unistd.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "certs.h"
 #include "harness.h"
+#include "p11-faulty.h"
 #include "store.h"
 #include "tca-client.h"
 #include "tca-error.h"
@@ -56,9 +72,11 @@ set_clock(struct rig *g, time_t t)
 	ck_assert_int_eq(test_write_file(g->clock, buf, strlen(buf), 0644), 0);
 }
 
-/* token + clock file + alert script; extra config appended */
+/* token + clock file + alert script; extra config appended; module: a
+ * PKCS#11 module to use instead of SoftHSMv2 (tests/p11-faulty.c), or NULL */
 static void
-rig_start(struct rig *g, const char *label, time_t now, const char *extra)
+rig_start_module(struct rig *g, const char *label, time_t now, const char *extra,
+    const char *module)
 {
 	char script[2048];
 
@@ -75,7 +93,16 @@ rig_start(struct rig *g, const char *label, time_t now, const char *extra)
 	snprintf(g->extra, sizeof(g->extra),
 	    "testing.clock_file = %s\nalert.command = %s\n%s", g->clock, g->alert_cmd,
 	    extra != NULL ? extra : "");
-	daemon_start(&g->d, &g->t, g->extra, NULL);
+	if (module != NULL)
+		daemon_start_module(&g->d, &g->t, module, "softhsm2", g->extra, NULL);
+	else
+		daemon_start(&g->d, &g->t, g->extra, NULL);
+}
+
+static void
+rig_start(struct rig *g, const char *label, time_t now, const char *extra)
+{
+	rig_start_module(g, label, now, extra, NULL);
 }
 
 static void
@@ -160,6 +187,245 @@ nss_verify(const char *dir, X509 *ca, const unsigned char *der, size_t len)
 	ck_assert_msg(test_sh("vfychain -d 'sql:%s/nssdb' -u 0 -a '%s' >'%s/vfy.out' 2>&1 && "
 	    "grep -q 'Chain is good' '%s/vfy.out'", dir, dev_pem, dir, dir) == 0,
 	    "NSS vfychain did not verify the device certificate");
+}
+
+/* ------------------------------------------------------------ CRL helpers */
+
+/* A CRL as the `crl` op served it; the DER is parsed and must agree with
+ * the result's number, thisUpdate and nextUpdate. */
+struct crl_got {
+	uint64_t number, entries;
+	time_t this_update, next_update;
+	unsigned char *der;
+	size_t len;
+	X509_CRL *x;
+};
+
+static void
+crl_got_clear(struct crl_got *g)
+{
+	free(g->der);
+	X509_CRL_free(g->x);
+	memset(g, 0, sizeof(*g));
+}
+
+static time_t
+asn1_time_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(ASN1_TIME_to_tm(t, &tm), 1);
+	return timegm(&tm);
+}
+
+/* The CRL number extension of x (must be there, non-critical). */
+static uint64_t
+crl_der_number(X509_CRL *x)
+{
+	ASN1_INTEGER *n;
+	uint64_t v = 0;
+	int crit = -2;
+
+	n = X509_CRL_get_ext_d2i(x, NID_crl_number, &crit, NULL);
+	ck_assert_msg(n != NULL, "the CRL has no CRL number extension");
+	ck_assert_int_eq(crit, 0);
+	ck_assert_int_eq(ASN1_INTEGER_get_uint64(&v, n), 1);
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+/* `crl` for tenant through tca_client_call; 0 with the result parsed into
+ * *out, else the engine's error (err filled). */
+static int
+crl_get(const char *sock, const char *tenant, struct crl_got *out, struct tca_client_error *err)
+{
+	tca_client *c = connect_or_die(sock);
+	cbor_item_t *args = cbor_new_definite_map(1), *res = NULL;
+	const unsigned char *der, *p;
+	size_t len;
+	uint64_t tu = 0, nu = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", tenant), TCA_OK);
+	memset(err, 0, sizeof(*err));
+	r = tca_client_call(c, "crl", args, &res, err);
+	cbor_decref(&args);
+	tca_client_close(c);
+	if (r != TCA_OK)
+		return r;
+	ck_assert_int_eq(tca_map_get_bytes(res, "crl", &der, &len), TCA_OK);
+	ck_assert_int_eq(tca_map_get_uint(res, "number", &out->number), TCA_OK);
+	ck_assert_int_eq(tca_map_get_uint(res, "this_update", &tu), TCA_OK);
+	ck_assert_int_eq(tca_map_get_uint(res, "next_update", &nu), TCA_OK);
+	ck_assert_int_eq(tca_map_get_uint(res, "entries", &out->entries), TCA_OK);
+	out->this_update = (time_t)tu;
+	out->next_update = (time_t)nu;
+	ck_assert_ptr_nonnull(out->der = malloc(len));
+	memcpy(out->der, der, len);
+	out->len = len;
+	cbor_decref(&res);
+	p = out->der;
+	out->x = d2i_X509_CRL(NULL, &p, (long)out->len);
+	ck_assert_msg(out->x != NULL, "the served CRL of %s does not parse", tenant);
+	ck_assert_msg(p == out->der + out->len, "trailing bytes after the CRL");
+	ck_assert_int_eq(X509_CRL_get_version(out->x), 1);	/* v2 */
+	ck_assert_uint_eq(crl_der_number(out->x), out->number);
+	ck_assert_int_eq(asn1_time_unix(X509_CRL_get0_lastUpdate(out->x)), out->this_update);
+	ck_assert_int_eq(asn1_time_unix(X509_CRL_get0_nextUpdate(out->x)), out->next_update);
+	/* an empty CRL has no revokedCertificates at all */
+	ck_assert_uint_eq(X509_CRL_get_REVOKED(out->x) != NULL ?
+	    (uint64_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(out->x)) : 0, out->entries);
+	return TCA_OK;
+}
+
+static void
+crl_fetch(const char *sock, const char *tenant, struct crl_got *out)
+{
+	struct tca_client_error err;
+
+	ck_assert_msg(crl_get(sock, tenant, out, &err) == TCA_OK, "crl %s: %s: %s", tenant,
+	    err.code, err.message);
+}
+
+/* The CRL is signed by the tenant's current CA key and names it as issuer. */
+static void
+crl_check_signed_by_ca(const char *sock, const char *tenant, const struct crl_got *g)
+{
+	X509 *ca = ca_cert(sock, tenant);
+
+	ck_assert_int_eq(X509_NAME_cmp(X509_CRL_get_issuer(g->x), X509_get_subject_name(ca)), 0);
+	ck_assert_msg(X509_CRL_verify(g->x, X509_get0_pubkey(ca)) == 1,
+	    "the CRL of %s does not verify with its CA's key", tenant);
+	X509_free(ca);
+}
+
+/* Polls `crl` until its number is at least want (max_ms); the last number. */
+static uint64_t
+wait_crl_number(const char *sock, const char *tenant, uint64_t want, int max_ms)
+{
+	struct crl_got g;
+	uint64_t n = 0;
+	int waited;
+
+	for (waited = 0; waited <= max_ms; waited += 50) {
+		crl_fetch(sock, tenant, &g);
+		n = g.number;
+		crl_got_clear(&g);
+		if (n >= want)
+			break;
+		usleep(50000);
+	}
+	return n;
+}
+
+/* The CRL part of `status`: tenants.crl_failed, and tenant's crl_failed[]
+ * entry (*found 0 if it has none). */
+struct crl_banner {
+	uint64_t count;		/* tenants.crl_failed */
+	size_t listed;		/* elements of crl_failed[] */
+	int found;
+	char reason[256];
+	uint64_t attempts, next_update, next_retry_at;
+};
+
+static void
+crl_status(const char *sock, const char *tenant, struct crl_banner *b)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = NULL, *arr, *el;
+	tca_client *c = connect_or_die(sock);
+	char name[80];
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	ck_assert_msg(tca_client_call(c, "status", NULL, &res, &err) == TCA_OK, "status: %s",
+	    err.message);
+	tca_client_close(c);
+	ck_assert_int_eq(tca_map_get_uint(tca_map_get(res, "tenants"), "crl_failed", &b->count),
+	    TCA_OK);
+	arr = tca_map_get(res, "crl_failed");
+	ck_assert_msg(arr != NULL && cbor_isa_array(arr), "status has no crl_failed array");
+	b->listed = cbor_array_size(arr);
+	for (i = 0; i < b->listed; i++) {
+		el = cbor_array_get(arr, i);
+		ck_assert_int_eq(tca_map_get_text(el, "tenant", name, sizeof(name)), TCA_OK);
+		if (strcmp(name, tenant) == 0) {
+			b->found = 1;
+			ck_assert_int_eq(tca_map_get_text(el, "reason", b->reason,
+			    sizeof(b->reason)), TCA_OK);
+			ck_assert_int_eq(tca_map_get_uint(el, "attempts", &b->attempts), TCA_OK);
+			ck_assert_int_eq(tca_map_get_uint(el, "next_update", &b->next_update),
+			    TCA_OK);
+			ck_assert_int_eq(tca_map_get_uint(el, "next_retry_at", &b->next_retry_at),
+			    TCA_OK);
+		}
+		cbor_decref(&el);
+	}
+	cbor_decref(&res);
+}
+
+/* Polls status until tenant's CRL failure shows at least `attempts` attempts
+ * (attempts 0: until no CRL failure is shown at all); 0 on success. */
+static int
+wait_crl_attempts(const char *sock, const char *tenant, uint64_t attempts, int max_ms)
+{
+	struct crl_banner b;
+	int waited;
+
+	for (waited = 0; waited <= max_ms; waited += 50) {
+		crl_status(sock, tenant, &b);
+		if (attempts == 0 ? b.count == 0 && b.listed == 0 :
+		    b.found && b.attempts >= attempts)
+			return 0;
+		usleep(50000);
+	}
+	return -1;
+}
+
+/* Waits (bounded) until path has at least n lines containing needle. */
+static int
+wait_lines(const char *path, const char *needle, int n, int max_ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= max_ms; waited += 25) {
+		if (count_lines(path, needle) >= n)
+			return 0;
+		usleep(25000);
+	}
+	return -1;
+}
+
+/* Replaces the p11-faulty control file atomically, as the module wants it. */
+static void
+faulty_ctl(const char *ctl, const char *text)
+{
+	char tmp[1200];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", ctl);
+	ck_assert_int_eq(test_write_file(tmp, text, strlen(text), 0600), 0);
+	ck_assert_int_eq(rename(tmp, ctl), 0);
+}
+
+/* cert.revoke; the result (caller decrefs) */
+static cbor_item_t *
+cert_revoke(const char *sock, const char *tenant, const char *serial, const char *reason)
+{
+	struct tca_client_error err;
+	tca_client *c = connect_or_die(sock);
+	cbor_item_t *args = cbor_new_definite_map(3), *res = NULL;
+
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", tenant), TCA_OK);
+	ck_assert_int_eq(tca_map_add_text(args, "serial", serial), TCA_OK);
+	if (reason != NULL)
+		ck_assert_int_eq(tca_map_add_text(args, "reason", reason), TCA_OK);
+	ck_assert_msg(tca_client_call(c, "cert.revoke", args, &res, &err) == TCA_OK,
+	    "cert.revoke %s %s: %s: %s", tenant, serial, err.code, err.message);
+	cbor_decref(&args);
+	tca_client_close(c);
+	return res;
 }
 
 /* ------------------------------------------------------------ tests */
@@ -550,6 +816,430 @@ START_TEST(test_expiry_alert)
 }
 END_TEST
 
+/* ------------------------------------------------------------ CRLs */
+
+#define CRL_T0		(test_utc(2026, 3, 2, 8, 0, 0))
+#define CRL_CONF	"crl.validity_hours = 10\ncrl.refresh_percent = 50\n"
+
+/*
+ * /reissue/crl-refresh: with a 10 h validity and refresh at 50 %, a CRL is
+ * re-signed 5 h after its thisUpdate, not before.  A second tenant whose CRL
+ * is 2 min older is the witness that a scheduler pass ran at the injected
+ * time: its re-signing proves the pass saw the new time, and that same pass
+ * judged the first tenant's CRL not due.
+ */
+START_TEST(test_crl_refresh)
+{
+	struct rig g;
+	struct tca_client_error err;
+	struct crl_got c1, w, c2, cx, c3;
+	const time_t early = CRL_T0 + 4 * 3600 + 59 * 60, late = CRL_T0 + 5 * 3600 + 60;
+	unsigned char *raw = NULL;
+	size_t raw_len = 0;
+	uint64_t n = 0;
+	cbor_item_t *res, *args;
+	tca_client *c;
+
+	rig_start(&g, "tca-rs-crlref", CRL_T0 - 120, CRL_CONF);
+	ck_assert_int_eq(ca_create(g.d.socket, "witness", NULL, &err), TCA_OK);
+	set_clock(&g, CRL_T0);
+	ck_assert_int_eq(ca_create(g.d.socket, "cr", NULL, &err), TCA_OK);
+
+	/* a new CA has CRL 1, empty, signed by its key at creation */
+	crl_fetch(g.d.socket, "cr", &c1);
+	ck_assert_uint_eq(c1.number, 1);
+	ck_assert_uint_eq(c1.entries, 0);
+	ck_assert_int_eq(c1.this_update, CRL_T0);
+	ck_assert_int_eq(c1.next_update, CRL_T0 + 10 * 3600);
+	crl_check_signed_by_ca(g.d.socket, "cr", &c1);
+	crl_fetch(g.d.socket, "witness", &w);
+	ck_assert_uint_eq(w.number, 1);
+	ck_assert_int_eq(w.this_update, CRL_T0 - 120);
+	crl_got_clear(&w);
+	/* tca_client_crl serves the same bytes */
+	c = connect_or_die(g.d.socket);
+	ck_assert_int_eq(tca_client_crl(c, "cr", &raw, &raw_len, &err), TCA_OK);
+	ck_assert_uint_eq(raw_len, c1.len);
+	ck_assert_int_eq(memcmp(raw, c1.der, raw_len), 0);
+	free(raw);
+	raw = NULL;
+	tca_client_close(c);
+	/* ca.show tells the CRL number and nextUpdate */
+	res = ca_show(g.d.socket, "cr", &err);
+	ck_assert_ptr_nonnull(res);
+	ck_assert_int_eq(tca_map_get_uint(res, "crl_number", &n), TCA_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_null(tca_map_get(res, "crl_renewal"));
+	cbor_decref(&res);
+
+	/* 4 h 59 min after thisUpdate: the witness (due at 4 h 58 min) is
+	 * re-signed, so a pass ran at this time; "cr" was not due in it */
+	set_clock(&g, early);
+	ck_assert_msg(wait_crl_number(g.d.socket, "witness", 2, 10000) == 2,
+	    "the witness CRL was not re-signed at its refresh point");
+	/* and a few more passes (200 ms apart) change nothing */
+	ck_assert_uint_eq(wait_crl_number(g.d.socket, "cr", 2, 600), 1);
+	crl_fetch(g.d.socket, "cr", &cx);
+	ck_assert_uint_eq(cx.number, 1);
+	ck_assert_uint_eq(cx.len, c1.len);
+	ck_assert_int_eq(memcmp(cx.der, c1.der, c1.len), 0);
+	crl_got_clear(&cx);
+
+	/* 5 h 1 min after: CRL 2, thisUpdate = now, nextUpdate = now + 10 h */
+	set_clock(&g, late);
+	ck_assert_msg(wait_crl_number(g.d.socket, "cr", 2, 10000) == 2,
+	    "CRL not re-signed past 50 %% of its validity");
+	crl_fetch(g.d.socket, "cr", &c2);
+	ck_assert_uint_eq(c2.number, 2);
+	ck_assert_int_eq(c2.this_update, late);
+	ck_assert_int_eq(c2.next_update, late + 10 * 3600);
+	ck_assert_uint_eq(c2.entries, 0);
+	crl_check_signed_by_ca(g.d.socket, "cr", &c2);
+	ck_assert_int_eq(count_lines(g.d.log, "tenant cr: CRL 2 signed"), 1);
+	ck_assert_int_eq(count_lines(g.d.log, "tenant cr: CRL 3 signed"), 0);
+
+	/* restart: the same CRL is served, and the next number follows it */
+	ck_assert_int_eq(daemon_stop(&g.d), 0);
+	daemon_exec(&g.d, NULL);
+	crl_fetch(g.d.socket, "cr", &cx);
+	ck_assert_uint_eq(cx.number, 2);
+	ck_assert_uint_eq(cx.len, c2.len);
+	ck_assert_int_eq(memcmp(cx.der, c2.der, c2.len), 0);
+	crl_got_clear(&cx);
+	set_clock(&g, late + 60);
+	c = connect_or_die(g.d.socket);
+	args = cbor_new_definite_map(1);
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", "cr"), TCA_OK);
+	res = NULL;
+	ck_assert_msg(tca_client_call(c, "crl.sign", args, &res, &err) == TCA_OK, "crl.sign: %s",
+	    err.message);
+	ck_assert_int_eq(tca_map_get_uint(res, "number", &n), TCA_OK);
+	ck_assert_uint_eq(n, c2.number + 1);
+	ck_assert_int_eq(tca_map_get_uint(res, "this_update", &n), TCA_OK);
+	ck_assert_uint_eq(n, (uint64_t)(late + 60));
+	ck_assert_int_eq(tca_map_get_uint(res, "next_update", &n), TCA_OK);
+	ck_assert_uint_eq(n, (uint64_t)(late + 60 + 10 * 3600));
+	cbor_decref(&res);
+	cbor_decref(&args);
+	tca_client_close(c);
+	crl_fetch(g.d.socket, "cr", &c3);
+	ck_assert_uint_eq(c3.number, 3);
+	ck_assert_int_eq(c3.this_update, late + 60);
+	crl_check_signed_by_ca(g.d.socket, "cr", &c3);
+
+	ck_assert_int_eq(daemon_stop(&g.d), 0);
+	/* three CRLs of cr in the journal, no more */
+	ck_assert_int_eq(db_long(g.d.db, "SELECT count(*) FROM journal WHERE op='crl' AND tenant='cr'"), 3);
+	crl_got_clear(&c1);
+	crl_got_clear(&c2);
+	crl_got_clear(&c3);
+	daemon_cleanup(&g.d);
+	test_token_destroy(&g.t);
+}
+END_TEST
+
+/*
+ * /reissue/crl-token-error: every C_Sign fails (p11-faulty "fail C_Sign
+ * CKR_FUNCTION_FAILED count inf": an error the session supervisor does not
+ * recover from, so it keeps failing; nothing else of the token is touched).
+ * The module and its control file are this test's only: the daemon inherits
+ * TCA_FAULTY_* from this (forked) test process.  Retry backoff 60 s doubling:
+ * attempt 1 at t1, 2 at t1 + 60, (restart), 3 at t2 + 120, healed at t3 + 240.
+ */
+START_TEST(test_crl_token_error)
+{
+	struct rig g;
+	struct tca_client_error err;
+	struct crl_got c1, cx, c2;
+	struct crl_banner b;
+	char rel[1100], so[PATH_MAX], fdir[256], ctl[512], flog[512];
+	const time_t t1 = CRL_T0 + 5 * 3600 + 60, t2 = t1 + 61, t3 = t2 + 121, t4 = t3 + 241;
+	cbor_item_t *res, *cr;
+	uint64_t v = 0;
+	int failed = 0;
+
+	/* an absolute path: p11-kit looks a relative one up in its module dir */
+	test_build_path("tests/.libs/p11-faulty.so", rel, sizeof(rel));
+	ck_assert_msg(realpath(rel, so) != NULL && access(so, R_OK) == 0,
+	    "%s missing (make check builds it)", rel);
+	test_mkdtemp(fdir, sizeof(fdir));
+	snprintf(ctl, sizeof(ctl), "%s/faulty.ctl", fdir);
+	snprintf(flog, sizeof(flog), "%s/faulty.log", fdir);
+	faulty_ctl(ctl, "");
+	setenv(TCA_FAULTY_ENV_MODULE, test_softhsm_module(), 1);
+	setenv(TCA_FAULTY_ENV_CTL, ctl, 1);
+	setenv(TCA_FAULTY_ENV_LOG, flog, 1);
+	rig_start_module(&g, "tca-rs-crlerr", CRL_T0, CRL_CONF
+	    "reissue.retry_min_s = 60\nreissue.retry_max_s = 600\n", so);
+	ck_assert_int_eq(ca_create(g.d.socket, "cf", NULL, &err), TCA_OK);
+	crl_fetch(g.d.socket, "cf", &c1);
+	ck_assert_uint_eq(c1.number, 1);
+
+	/* the token stops signing; the refresh point passes */
+	faulty_ctl(ctl, "fail C_Sign CKR_FUNCTION_FAILED count inf\n");
+	set_clock(&g, t1);
+	ck_assert_msg(wait_crl_attempts(g.d.socket, "cf", 1, 10000) == 0,
+	    "no CRL failure shown in status after the refresh point");
+	ck_assert_int_ge(count_lines(flog, "fail C_Sign CKR_FUNCTION_FAILED"), 1);
+	crl_status(g.d.socket, "cf", &b);
+	ck_assert_uint_eq(b.count, 1);
+	ck_assert_uint_eq(b.listed, 1);
+	ck_assert_int_eq(b.found, 1);
+	ck_assert_uint_eq(b.attempts, 1);
+	ck_assert_msg(b.reason[0] != '\0' && strstr(b.reason, "token") != NULL,
+	    "crl_failed reason: \"%s\"", b.reason);
+	ck_assert_uint_eq(b.next_update, (uint64_t)c1.next_update);
+	ck_assert_uint_eq(b.next_retry_at, (uint64_t)(t1 + 60));
+	/* the last CRL is still served, byte for byte */
+	crl_fetch(g.d.socket, "cf", &cx);
+	ck_assert_uint_eq(cx.number, c1.number);
+	ck_assert_uint_eq(cx.len, c1.len);
+	ck_assert_int_eq(memcmp(cx.der, c1.der, c1.len), 0);
+	crl_got_clear(&cx);
+	/* ca.show carries the failure state */
+	res = ca_show(g.d.socket, "cf", &err);
+	ck_assert_ptr_nonnull(res);
+	cr = tca_map_get(res, "crl_renewal");
+	ck_assert_msg(cr != NULL, "ca.show has no crl_renewal while the CRL is failing");
+	ck_assert_int_eq(tca_map_get_bool(cr, "failed", &failed), TCA_OK);
+	ck_assert_int_eq(failed, 1);
+	ck_assert_int_eq(tca_map_get_uint(cr, "attempts", &v), TCA_OK);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(tca_map_get_uint(res, "crl_number", &v), TCA_OK);
+	ck_assert_uint_eq(v, 1);
+	cbor_decref(&res);
+	/* one alert; the ALERT log line is written before the state is recorded */
+	ck_assert_int_eq(count_lines(g.d.log, "ALERT crl-failed: tenant cf"), 1);
+	ck_assert_msg(wait_lines(g.alerts, "crl-failed cf ", 1, 10000) == 0,
+	    "no \"crl-failed cf\" alert");
+	ck_assert_int_eq(count_lines(g.alerts, "crl-failed"), 1);
+	{
+		/* TCA_ALERT_ATTEMPTS 1, TCA_ALERT_NOT_AFTER: the served CRL's nextUpdate */
+		char want[96];
+		struct tm tm;
+		time_t nu = c1.next_update;
+
+		gmtime_r(&nu, &tm);
+		strftime(want, sizeof(want), "crl-failed cf 1 %Y-%m-%dT%H:%M:%SZ", &tm);
+		ck_assert_msg(count_lines(g.alerts, want) == 1, "no alert line \"%s\"", want);
+	}
+
+	/* before the retry time nothing is tried again */
+	set_clock(&g, t1 + 59);
+	ck_assert_int_ne(wait_crl_attempts(g.d.socket, "cf", 2, 600), 0);
+	/* after it: attempt 2 (backoff doubles), still the one alert */
+	set_clock(&g, t2);
+	ck_assert_msg(wait_crl_attempts(g.d.socket, "cf", 2, 10000) == 0,
+	    "the CRL was not retried after reissue.retry_min_s");
+	crl_status(g.d.socket, "cf", &b);
+	ck_assert_uint_eq(b.count, 1);
+	ck_assert_uint_eq(b.attempts, 2);
+	ck_assert_uint_eq(b.next_retry_at, (uint64_t)(t2 + 120));
+	ck_assert_int_eq(count_lines(flog, "fail C_Sign CKR_FUNCTION_FAILED"), 2);
+	ck_assert_int_eq(count_lines(g.d.log, "ALERT crl-failed"), 1);
+	ck_assert_int_eq(wait_lines(g.d.log, "alert command for crl-failed/cf done", 1, 10000), 0);
+	ck_assert_int_eq(count_lines(g.alerts, "crl-failed"), 1);
+	crl_fetch(g.d.socket, "cf", &cx);
+	ck_assert_uint_eq(cx.number, c1.number);
+	ck_assert_int_eq(memcmp(cx.der, c1.der, c1.len), 0);
+	crl_got_clear(&cx);
+
+	/* a restart within the episode: the state is kept, no second alert and
+	 * no attempt before the retry time (the token still fails) */
+	ck_assert_int_eq(daemon_stop(&g.d), 0);
+	daemon_exec(&g.d, NULL);
+	crl_status(g.d.socket, "cf", &b);
+	ck_assert_uint_eq(b.count, 1);
+	ck_assert_int_eq(b.found, 1);
+	ck_assert_uint_eq(b.attempts, 2);
+	ck_assert_uint_eq(b.next_retry_at, (uint64_t)(t2 + 120));
+	ck_assert_int_ne(wait_crl_attempts(g.d.socket, "cf", 3, 600), 0);
+	crl_fetch(g.d.socket, "cf", &cx);
+	ck_assert_uint_eq(cx.number, c1.number);
+	ck_assert_int_eq(memcmp(cx.der, c1.der, c1.len), 0);
+	crl_got_clear(&cx);
+	ck_assert_int_eq(count_lines(g.d.log, "ALERT crl-failed"), 1);
+	ck_assert_int_eq(count_lines(g.alerts, "crl-failed"), 1);
+	ck_assert_int_eq(count_lines(flog, "fail C_Sign"), 2);
+	/* the restarted engine's first attempt (3) fails too: still one alert */
+	set_clock(&g, t3);
+	ck_assert_msg(wait_crl_attempts(g.d.socket, "cf", 3, 10000) == 0,
+	    "the CRL was not retried after the restart");
+	crl_status(g.d.socket, "cf", &b);
+	ck_assert_uint_eq(b.attempts, 3);
+	ck_assert_uint_eq(b.next_retry_at, (uint64_t)(t3 + 240));
+	ck_assert_int_eq(count_lines(flog, "fail C_Sign"), 3);
+	ck_assert_int_eq(count_lines(g.d.log, "ALERT crl-failed"), 1);
+	ck_assert_int_eq(count_lines(g.alerts, "crl-failed"), 1);
+
+	/* the token signs again: at the next retry a new CRL, failure over */
+	faulty_ctl(ctl, "");
+	set_clock(&g, t4);
+	ck_assert_msg(wait_crl_number(g.d.socket, "cf", 2, 10000) == 2,
+	    "no new CRL after the token healed");
+	crl_fetch(g.d.socket, "cf", &c2);
+	ck_assert_uint_eq(c2.number, c1.number + 1);
+	ck_assert_int_eq(c2.this_update, t4);
+	ck_assert_int_eq(c2.next_update, t4 + 10 * 3600);
+	crl_check_signed_by_ca(g.d.socket, "cf", &c2);
+	ck_assert_msg(wait_crl_attempts(g.d.socket, "cf", 0, 5000) == 0,
+	    "status still shows the CRL failure after a CRL was signed");
+	crl_status(g.d.socket, "cf", &b);
+	ck_assert_uint_eq(b.count, 0);
+	ck_assert_uint_eq(b.listed, 0);
+	res = ca_show(g.d.socket, "cf", &err);
+	ck_assert_ptr_nonnull(res);
+	ck_assert_msg(tca_map_get(res, "crl_renewal") == NULL,
+	    "ca.show still has a crl_renewal map");
+	ck_assert_int_eq(tca_map_get_uint(res, "crl_number", &v), TCA_OK);
+	ck_assert_uint_eq(v, 2);
+	cbor_decref(&res);
+	ck_assert_int_eq(count_lines(g.alerts, "crl-failed"), 1);
+	ck_assert_int_eq(count_lines(flog, "fail C_Sign"), 3);
+
+	crl_got_clear(&c1);
+	crl_got_clear(&c2);
+	rig_stop(&g);
+	unsetenv(TCA_FAULTY_ENV_MODULE);
+	unsetenv(TCA_FAULTY_ENV_CTL);
+	unsetenv(TCA_FAULTY_ENV_LOG);
+	test_sh("rm -rf '%s'", fdir);
+}
+END_TEST
+
+/* The revoked entry of serial (a device certificate's) in x, or NULL. */
+static X509_REVOKED *
+crl_entry(X509_CRL *x, const unsigned char *cert_der, size_t cert_len)
+{
+	const unsigned char *p = cert_der;
+	X509 *cert = d2i_X509(NULL, &p, (long)cert_len);
+	X509_REVOKED *rv = NULL;
+
+	ck_assert_ptr_nonnull(cert);
+	if (X509_CRL_get0_by_serial(x, &rv, X509_get0_serialNumber(cert)) != 1)
+		rv = NULL;
+	X509_free(cert);
+	return rv;
+}
+
+/* The reasonCode of an entry; -1 if it has none. */
+static long
+entry_reason(X509_REVOKED *rv)
+{
+	ASN1_ENUMERATED *e;
+	long v;
+	int crit = -2;
+
+	if ((e = X509_REVOKED_get_ext_d2i(rv, NID_crl_reason, &crit, NULL)) == NULL)
+		return -1;
+	ck_assert_int_eq(crit, 0);
+	v = ASN1_ENUMERATED_get(e);
+	ASN1_ENUMERATED_free(e);
+	return v;
+}
+
+/* /reissue/crl-after-revocation: cert.revoke re-signs the CRL at once. */
+START_TEST(test_crl_after_revocation)
+{
+	struct rig g;
+	struct tca_client_error err;
+	struct crl_got c1, c2, c3;
+	unsigned char *da = NULL, *db = NULL;
+	size_t la = 0, lb = 0;
+	char sa[33], sb[33], text[64];
+	const time_t tr = CRL_T0 + 600, tr2 = CRL_T0 + 900;
+	cbor_item_t *res, *crl;
+	X509_REVOKED *rv;
+	uint64_t v = 0;
+	int already = -1;
+
+	rig_start(&g, "tca-rs-crlrev", CRL_T0, NULL);
+	ck_assert_int_eq(ca_create(g.d.socket, "rv", NULL, &err), TCA_OK);
+	ck_assert_int_eq(issue(g.d.socket, "rv", "dev-a", "ec-p256", &da, &la, &err), TCA_OK);
+	ck_assert_int_eq(issue(g.d.socket, "rv", "dev-b", "ec-p256", &db, &lb, &err), TCA_OK);
+	cert_serial_hex(da, la, sa);
+	cert_serial_hex(db, lb, sb);
+	ck_assert_str_ne(sa, "");
+	crl_fetch(g.d.socket, "rv", &c1);
+	ck_assert_uint_eq(c1.entries, 0);
+	ck_assert_ptr_null(crl_entry(c1.x, da, la));
+
+	/* revoked with keyCompromise: CRL number + 1, signed now, listing it */
+	set_clock(&g, tr);
+	res = cert_revoke(g.d.socket, "rv", sa, "keyCompromise");
+	ck_assert_int_eq(tca_map_get_bool(res, "already", &already), TCA_OK);
+	ck_assert_int_eq(already, 0);
+	ck_assert_int_eq(tca_map_get_text(res, "reason", text, sizeof(text)), TCA_OK);
+	ck_assert_str_eq(text, "keyCompromise");
+	ck_assert_int_eq(tca_map_get_uint(res, "revoked_at", &v), TCA_OK);
+	ck_assert_uint_eq(v, (uint64_t)tr);
+	ck_assert_ptr_null(tca_map_get(res, "crl_error"));
+	crl = tca_map_get(res, "crl");
+	ck_assert_msg(crl != NULL, "cert.revoke result has no crl");
+	ck_assert_int_eq(tca_map_get_uint(crl, "number", &v), TCA_OK);
+	ck_assert_uint_eq(v, c1.number + 1);
+	ck_assert_int_eq(tca_map_get_uint(crl, "entries", &v), TCA_OK);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(tca_map_get_uint(crl, "this_update", &v), TCA_OK);
+	ck_assert_uint_eq(v, (uint64_t)tr);
+	cbor_decref(&res);
+	/* served at once, no scheduler involved */
+	crl_fetch(g.d.socket, "rv", &c2);
+	ck_assert_uint_eq(c2.number, c1.number + 1);
+	ck_assert_int_eq(c2.this_update, tr);
+	ck_assert_uint_eq(c2.entries, 1);
+	crl_check_signed_by_ca(g.d.socket, "rv", &c2);
+	ck_assert_ptr_nonnull(rv = crl_entry(c2.x, da, la));
+	ck_assert_int_eq(asn1_time_unix(X509_REVOKED_get0_revocationDate(rv)), tr);
+	ck_assert_int_eq(entry_reason(rv), CRL_REASON_KEY_COMPROMISE);
+	ck_assert_ptr_null(crl_entry(c2.x, db, lb));
+
+	/* revoking it again changes nothing: no new CRL */
+	res = cert_revoke(g.d.socket, "rv", sa, "superseded");
+	ck_assert_int_eq(tca_map_get_bool(res, "already", &already), TCA_OK);
+	ck_assert_int_eq(already, 1);
+	ck_assert_int_eq(tca_map_get_text(res, "reason", text, sizeof(text)), TCA_OK);
+	ck_assert_str_eq(text, "keyCompromise");
+	ck_assert_ptr_null(tca_map_get(res, "crl"));
+	cbor_decref(&res);
+	crl_fetch(g.d.socket, "rv", &c3);
+	ck_assert_uint_eq(c3.number, c2.number);
+	crl_got_clear(&c3);
+
+	/* unspecified (the default): listed without a reasonCode */
+	set_clock(&g, tr2);
+	res = cert_revoke(g.d.socket, "rv", sb, NULL);
+	crl = tca_map_get(res, "crl");
+	ck_assert_ptr_nonnull(crl);
+	ck_assert_int_eq(tca_map_get_uint(crl, "number", &v), TCA_OK);
+	ck_assert_uint_eq(v, c2.number + 1);
+	cbor_decref(&res);
+	crl_fetch(g.d.socket, "rv", &c3);
+	ck_assert_uint_eq(c3.number, c2.number + 1);
+	ck_assert_uint_eq(c3.entries, 2);
+	ck_assert_int_eq(c3.this_update, tr2);
+	ck_assert_ptr_nonnull(rv = crl_entry(c3.x, da, la));
+	ck_assert_int_eq(entry_reason(rv), CRL_REASON_KEY_COMPROMISE);
+	ck_assert_ptr_nonnull(rv = crl_entry(c3.x, db, lb));
+	ck_assert_int_eq(asn1_time_unix(X509_REVOKED_get0_revocationDate(rv)), tr2);
+	ck_assert_int_eq(entry_reason(rv), -1);
+	crl_check_signed_by_ca(g.d.socket, "rv", &c3);
+	/* no CRL failure anywhere */
+	{
+		struct crl_banner b;
+
+		crl_status(g.d.socket, "rv", &b);
+		ck_assert_uint_eq(b.count, 0);
+	}
+	free(da);
+	free(db);
+	crl_got_clear(&c1);
+	crl_got_clear(&c2);
+	crl_got_clear(&c3);
+	rig_stop(&g);
+}
+END_TEST
+
 static Suite *
 reissue_suite(void)
 {
@@ -565,6 +1255,13 @@ reissue_suite(void)
 	tcase_add_test(tc, test_token_error);
 	tcase_add_test(tc, test_manual);
 	tcase_add_test(tc, test_expiry_alert);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crl");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_crl_refresh);
+	tcase_add_test(tc, test_crl_token_error);
+	tcase_add_test(tc, test_crl_after_revocation);
 	suite_add_tcase(s, tc);
 	return s;
 }

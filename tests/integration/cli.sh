@@ -36,7 +36,7 @@ sed -n '/<!-- ops-table:begin/,/<!-- ops-table:end/p' "$TCA_SRCDIR/docs/rpc.md" 
 	sed '1d;$d' >"$WORK/ops-doc"
 diff -u "$WORK/ops-doc" "$WORK/out" >&2 ||
 	fail "docs/rpc.md operation index differs from ca-admin ops --markdown (regenerate it)"
-"$CA_ADMIN" ops --markdown | sed -n 's/^| `\([a-z.]*\)` | \([a-z]*\) |.*/\1 \2/p' |
+"$CA_ADMIN" ops --markdown | sed -n 's/^| `\([a-z._]*\)` | \([a-z]*\) |.*/\1 \2/p' |
 while read -r op role; do
 	grep -q "^### 7\.[0-9]* \`$op\` ($role)\$" "$TCA_SRCDIR/docs/rpc.md" ||
 		fail "docs/rpc.md has no section \"### 7.N \`$op\` ($role)\""

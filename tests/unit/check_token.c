@@ -18,6 +18,7 @@
 #include <p11-kit/p11-kit.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "keytype.h"
@@ -318,6 +319,23 @@ START_TEST(test_generate_sign_verify)
 			msg[msg_len - 1] ^= 1;
 			ck_assert(!verify(pub, tc->alg, msg, msg_len, sig, sig_len));
 		}
+	}
+	/* a message of CRL size (100,000 entries are 4.7 MB): the token layer
+	 * once refused anything above 64 KiB, so large CRLs could not be signed */
+	{
+		size_t big_len = 5 * 1024 * 1024;
+		unsigned char *big = malloc(big_len);
+
+		ck_assert_ptr_nonnull(big);
+		ck_assert_int_eq(RAND_bytes(big, (int)big_len), 1);
+		sig_len = sizeof(sig);
+		ck_assert_int_eq(tca_token_sign(tok, id, sizeof(id), tc->alg, big, big_len,
+		    sig, &sig_len), TCA_OK);
+		ck_assert_msg(verify(pub, tc->alg, big, big_len, sig, sig_len),
+		    "signature over 5 MiB does not verify");
+		big[big_len / 2] ^= 1;
+		ck_assert(!verify(pub, tc->alg, big, big_len, sig, sig_len));
+		free(big);
 	}
 	switch (tc->alg) {
 	case TCA_SIG_ECDSA_SHA256:
