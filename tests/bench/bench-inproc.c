@@ -174,6 +174,9 @@ floor_one(struct shared *sh, const struct bench_csr *in, const struct tca_signer
 	memset(&dp, 0, sizeof(dp));
 	dp.now = time(NULL);
 	dp.default_days = 365;
+	/* as the engine: a URI subjectAltName naming tenant and device */
+	dp.tenant = "t-bench";
+	dp.device_id = in->device_id;
 	if ((r = tca_csr_parse(in->der, in->len, &csr, why, sizeof(why))) != TCA_OK ||
 	    (r = tca_csr_check(csr, in->device_id, why, sizeof(why))) != TCA_OK ||
 	    (r = tca_cert_issue_device(sh->ca, signer, csr, &dp, NULL, &der, why,
