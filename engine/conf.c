@@ -49,6 +49,9 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->crl_validity_hours = 168;
 	cfg->crl_refresh_percent = 50;
 	cfg->ocsp_validity_s = 3600;
+	cfg->registration_required = 1;
+	cfg->otp_max_failures = 5;
+	cfg->otp_expiry_days = 30;
 	cfg->log_level = LOG_INFO;
 	cfg->log_syslog = 0;
 	cfg->schedule_enabled = 1;
@@ -344,6 +347,19 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("crl.validity_hours", crl_validity_hours, 1, 8760)
 	UINT("crl.refresh_percent", crl_refresh_percent, 1, 90)
 	UINT("ocsp.validity_s", ocsp_validity_s, 60, 604800)
+	UINT("device.otp_max_failures", otp_max_failures, 1, 100)
+	UINT("device.otp_expiry_days", otp_expiry_days, 0, 3650)
+	if (strcmp(k, "device.registration") == 0) {
+		if (strcmp(v, "required") == 0)
+			cfg->registration_required = 1;
+		else if (strcmp(v, "none") == 0)
+			cfg->registration_required = 0;
+		else {
+			snprintf(why, whylen, "expected required or none");
+			return TCA_ERR_CONFIG;
+		}
+		return TCA_OK;
+	}
 	if (strcmp(k, "log.level") == 0) {
 		if ((cfg->log_level = tca_log_level_from_name(v)) < 0) {
 			snprintf(why, whylen, "expected error, warning, notice, info or debug");

@@ -79,6 +79,10 @@ struct tca_config {
 	unsigned int crl_validity_hours;	/* 168 */
 	unsigned int crl_refresh_percent;	/* 50 */
 	unsigned int ocsp_validity_s;		/* 3600 */
+	/* device registration (reload: yes) */
+	int registration_required;		/* device.registration: required (1) | none (0) */
+	unsigned int otp_max_failures;		/* 5 */
+	unsigned int otp_expiry_days;		/* 30; 0 = registrations do not expire */
 	/* logging (reload: yes) */
 	int log_level;
 	int log_syslog;

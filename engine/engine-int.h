@@ -97,9 +97,23 @@ void tca_engine_change_init(tca_engine *e, struct tca_change *chg,
     enum tca_change_kind kind, const char *op, const char *tenant,
     const struct tca_requester *who);
 
+/* ---- registration (engine-device.c) */
+
+/* 1 if the tenant's first certificates need a registered password. */
+int tca_engine_registration_required(tca_engine *e, const struct ca_entry *ent);
+/* Checks otp against device_id's registration; on TCA_OK the stored hash
+ * is in secret (for the commit to use it up).  CREDENTIAL_REFUSED with why
+ * (a wrong password is counted, the device locked at the limit). */
+int tca_engine_device_check(tca_engine *e, const char *tenant, const char *device_id,
+    const char *otp, char *secret, size_t secretlen, char *why, size_t whylen);
+/* After a TCA_OK check whose certificate was not recorded: takes the counted
+ * attempt back (the commit that uses the password does that itself). */
+int tca_engine_device_release(tca_engine *e, const char *tenant, const char *device_id);
+
 /* ---- revocation (revocation.c) */
 
-/* The in-memory set of revoked, unexpired certificates, loaded at start. */
+/* The in-memory set of revoked certificates of active CAs (expired ones
+ * too), loaded at start. */
 int tca_revset_load(tca_engine *e);
 void tca_revset_free(tca_engine *e);
 /* TCA_OK, or TCA_ERR_REVOKED with why when the certificate current (DER or

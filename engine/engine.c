@@ -940,7 +940,8 @@ int
 tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
     const unsigned char *csr_data, size_t csr_len,
     const unsigned char *current, size_t current_len, unsigned int days,
-    const struct tca_requester *who, struct tca_issued *out, char *why, size_t whylen)
+    const char *otp, const struct tca_requester *who, struct tca_issued *out,
+    char *why, size_t whylen)
 {
 	struct tca_token_signer sctx;
 	struct tca_device_params dp;
@@ -952,8 +953,8 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	unsigned char *der = NULL;
 	tca_csr *csr = NULL;
 	const struct tca_issuer *cas[2];
-	char details[96];
-	int r, attempt;
+	char details[96], secret[TCA_DEVICE_SECRET_MAX + 1] = "";
+	int r, attempt, consume = 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK ||
@@ -998,6 +999,14 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 			goto out;
 		dp.san = ent->policy->san;
 	}
+	/* a first certificate: the device's registered password, checked last
+	 * (it is the slow step) and used up by the commit below */
+	if (current == NULL && tca_engine_registration_required(e, ent)) {
+		if ((r = tca_engine_device_check(e, tenant, device_id, otp, secret,
+		    sizeof(secret), why, whylen)) != TCA_OK)
+			goto out;
+		consume = 1;
+	}
 	tca_engine_signer_for(e, ent, &sctx, &signer);
 	snprintf(details, sizeof(details), "device_id=%.64s", device_id);
 
@@ -1015,11 +1024,20 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		    current != NULL ? "reenroll" : "issue", tenant, who);
 		chg.cert = &info;
 		chg.device_id = device_id;
+		chg.consume_secret = consume ? secret : NULL;
 		chg.details = details;
 		r = tca_committer_submit(e->cm, &chg);
 		if (r != TCA_ERR_ALREADY_EXISTS)
 			break;
 		log_warn("tenant %s: serial clash, drawing a new serial", tenant);
+	}
+	if (r == TCA_ERR_CREDENTIAL_REFUSED) {
+		/* another request used the password first (or it expired, was
+		 * locked or replaced meanwhile): nothing was recorded */
+		snprintf(why, whylen, "the one-time password of device %s is no longer "
+		    "valid (used by a concurrent request, re-registered, locked or "
+		    "expired); no certificate was issued", device_id);
+		goto out;
 	}
 	if (r != TCA_OK) {
 		if (r == TCA_ERR_NOT_FOUND)
@@ -1051,6 +1069,11 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	tca_engine_entry_unref(ent);
 	tca_csr_free(csr);
 	OPENSSL_free(der);
+	/* a right password whose certificate was not recorded: its attempt is
+	 * not the device's failure (a lost race found it used: nothing to do) */
+	if (consume && r != TCA_OK && r != TCA_ERR_CREDENTIAL_REFUSED)
+		(void)tca_engine_device_release(e, tenant, device_id);
+	OPENSSL_cleanse(secret, sizeof(secret));
 	return r;
 }
 

@@ -39,6 +39,10 @@ struct tca_policy {
 	unsigned int crl_validity_hours;	/* nextUpdate - thisUpdate (168) */
 	unsigned int crl_refresh_percent;	/* re-signed when this % of it passed (50) */
 	unsigned int ocsp_validity_s;		/* OCSP nextUpdate - thisUpdate (3600) */
+	/* device registration (issue 14) */
+	int registration_required;		/* device.registration = required (default) */
+	unsigned int otp_max_failures;		/* wrong passwords before the lock (5) */
+	unsigned int otp_expiry_days;		/* default validity of a registration (30; 0 = none) */
 };
 
 /* A CA as shown to operators; owns cert_der (tca_ca_desc_clear frees). */
@@ -144,7 +148,11 @@ int tca_engine_ca_delete(tca_engine *e, const char *tenant,
 
 /*
  * Issues a device certificate (current == NULL) or re-enrolls one (current =
- * the device's certificate, DER or PEM).  days 0 = policy default.  The
+ * the device's certificate, DER or PEM).  days 0 = policy default.  When the
+ * tenant requires registration (engine-device.c), a first certificate needs
+ * otp, the device's registered one-time password, which the certificate's
+ * commit uses up (CREDENTIAL_REFUSED otherwise); re-enrollment ignores otp.
+ * The
  * certificate and its journal record are durable before this returns TCA_OK;
  * if they cannot be committed the result is JOURNAL_UNAVAILABLE and no
  * certificate is returned.
@@ -152,7 +160,8 @@ int tca_engine_ca_delete(tca_engine *e, const char *tenant,
 int tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
     const unsigned char *csr, size_t csr_len,
     const unsigned char *current, size_t current_len, unsigned int days,
-    const struct tca_requester *who, struct tca_issued *out, char *why, size_t whylen);
+    const char *otp, const struct tca_requester *who, struct tca_issued *out,
+    char *why, size_t whylen);
 
 /* The tenant's CA certificates in DER, current first: calls cb for each. */
 typedef int (*tca_der_cb)(void *ctx, const unsigned char *der, size_t len);
@@ -230,6 +239,36 @@ int tca_engine_policy_set(tca_engine *e, const char *tenant, const char *const *
 /* RFC 7030 CsrAttrs DER of the tenant's policy.  *der_ptr: free(). */
 int tca_engine_csrattrs(tca_engine *e, const char *tenant, unsigned char **der_ptr,
     size_t *len_ptr, char *why, size_t whylen);
+
+/* ---- device registration (engine-device.c) */
+
+struct tca_device_new {
+	const char *device_id;
+	const char *otp;	/* NULL: generate one */
+};
+
+/*
+ * Registers (or re-registers: a new password, failures and lock cleared)
+ * devs[0..n) for the tenant, all validated before any is stored; each is
+ * journaled ("device-register").  Passwords are stored as scrypt hashes only.
+ * generated[i] receives the password made for an entry without one ("" for
+ * the others); the caller wipes it after handing it out.  expires_at: unix
+ * s, 0 = never.
+ */
+int tca_engine_device_register(tca_engine *e, const char *tenant,
+    const struct tca_device_new *devs, size_t n, int64_t expires_at,
+    const struct tca_requester *who, char (*generated)[24 + 1],
+    char *why, size_t whylen);
+int tca_engine_device_unregister(tca_engine *e, const char *tenant, const char *device_id,
+    const struct tca_requester *who, char *why, size_t whylen);
+/* The registration (row->secret wiped). */
+int tca_engine_device_show(tca_engine *e, const char *tenant, const char *device_id,
+    struct tca_device_row *row, char *why, size_t whylen);
+int tca_engine_device_list(tca_engine *e, const char *tenant, const char *after, size_t limit,
+    int (*cb)(void *ctx, const struct tca_device_row *row), void *ctx,
+    char *why, size_t whylen);
+/* "pending", "used", "locked", "expired" */
+const char *tca_device_state(const struct tca_device_row *row, int64_t now);
 
 /* ---- revocation, CRLs, OCSP and the certificate inventory (revocation.c) */
 

@@ -1,12 +1,15 @@
 /* rpc-ops.c - request dispatch and the operation handlers. */
 #include "config.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crl.h"
+#include "otp.h"
 #include "tenant-policy.h"
 #include "log.h"
 #include "rpc-ops.h"
@@ -128,7 +131,7 @@ static int
 do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
     cbor_item_t **result, char *why, size_t whylen)
 {
-	char tenant[TCA_TENANT_MAX + 1], device_id[257];
+	char tenant[TCA_TENANT_MAX + 1], device_id[257], otp[TCA_OTP_MAX + 1] = "";
 	const unsigned char *csr, *current = NULL;
 	size_t csr_len, current_len = 0;
 	struct tca_issued is;
@@ -149,8 +152,14 @@ do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
 		snprintf(why, whylen, "days out of range");
 		return TCA_ERR_BAD_REQUEST;
 	}
-	if ((r = tca_engine_issue(ctx->engine, tenant, device_id, csr, csr_len, current,
-	    current_len, (unsigned int)days, &ctx->who, &is, why, whylen)) != TCA_OK)
+	if ((r = tca_map_get_text(args, "otp", otp, sizeof(otp))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND)
+		return TCA_ERR_BAD_REQUEST;
+	r = tca_engine_issue(ctx->engine, tenant, device_id, csr, csr_len, current,
+	    current_len, (unsigned int)days, otp[0] != '\0' ? otp : NULL, &ctx->who, &is,
+	    why, whylen);
+	OPENSSL_cleanse(otp, sizeof(otp));
+	if (r != TCA_OK)
 		return r;
 	*result = issued_map(&is);
 	tca_issued_clear(&is);
@@ -1342,6 +1351,241 @@ op_csrattrs(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **resu
 	return r;
 }
 
+/* ---- device registration */
+
+static int
+op_device_register(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1];
+	char (*ids)[257] = NULL, (*otps)[TCA_OTP_MAX + 1] = NULL, (*gen)[24 + 1] = NULL;
+	struct tca_device_new *devs = NULL;
+	struct tca_policy pol;
+	cbor_item_t *arr = tca_map_get(args, "devices"), *m = NULL, *out = NULL, *one;
+	uint64_t exp_s = 0;
+	int64_t expires_at = 0;
+	size_t i, n;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK || arr == NULL)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_map_get_uint(args, "expires_in_s", &exp_s)) == TCA_ERR_NOT_FOUND) {
+		tca_engine_get_policy(ctx->engine, &pol);
+		exp_s = (uint64_t)pol.otp_expiry_days * 86400;
+	} else if (r != TCA_OK || exp_s > (uint64_t)10 * 366 * 86400) {
+		snprintf(why, whylen, "expires_in_s must be 0..%d", 10 * 366 * 86400);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	if (exp_s != 0)
+		expires_at = (int64_t)tca_engine_now(ctx->engine) + (int64_t)exp_s;
+	n = cbor_array_size(arr);	/* the schema bounded it (200) */
+	r = TCA_ERR_NOMEM;
+	if (n == 0 || (ids = calloc(n, sizeof(*ids))) == NULL ||
+	    (otps = calloc(n, sizeof(*otps))) == NULL || (gen = calloc(n, sizeof(*gen))) == NULL ||
+	    (devs = calloc(n, sizeof(*devs))) == NULL) {
+		if (n == 0) {
+			snprintf(why, whylen, "no device given");
+			r = TCA_ERR_BAD_REQUEST;
+		}
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		one = cbor_array_handle(arr)[i];
+		if (tca_map_get_text(one, "device_id", ids[i], sizeof(ids[i])) != TCA_OK) {
+			r = TCA_ERR_BAD_REQUEST;
+			goto out;
+		}
+		devs[i].device_id = ids[i];
+		if ((r = tca_map_get_text(one, "otp", otps[i], sizeof(otps[i]))) == TCA_OK)
+			devs[i].otp = otps[i];
+		else if (r != TCA_ERR_NOT_FOUND) {
+			r = TCA_ERR_BAD_REQUEST;
+			goto out;
+		}
+	}
+	if ((r = tca_engine_device_register(ctx->engine, tenant, devs, n, expires_at, &ctx->who,
+	    gen, why, whylen)) != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if ((out = cbor_new_definite_array(n)) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((m = cbor_new_definite_map(gen[i][0] != '\0' ? 2 : 1)) == NULL ||
+		    tca_map_add_text(m, "device_id", ids[i]) != TCA_OK ||
+		    (gen[i][0] != '\0' && tca_map_add_text(m, "otp", gen[i]) != TCA_OK) ||
+		    !cbor_array_push(out, m))
+			goto out;
+		cbor_decref(&m);
+	}
+	if ((m = cbor_new_definite_map(3)) == NULL ||
+	    tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_int(m, "expires_at", expires_at) != TCA_OK ||
+	    tca_map_add_item(m, "registered", out) != TCA_OK)
+		goto out;
+	out = NULL;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (m != NULL)
+		cbor_decref(&m);
+	if (out != NULL)
+		cbor_decref(&out);
+	if (otps != NULL)
+		OPENSSL_cleanse(otps, n * sizeof(*otps));
+	if (gen != NULL)
+		OPENSSL_cleanse(gen, n * sizeof(*gen));
+	free(ids);
+	free(otps);
+	free(gen);
+	free(devs);
+	return r;
+}
+
+static int
+op_device_unregister(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], device_id[257];
+	cbor_item_t *m;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_text(args, "device_id", device_id, sizeof(device_id)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_device_unregister(ctx->engine, tenant, device_id, &ctx->who,
+	    why, whylen)) != TCA_OK)
+		return r;
+	if ((m = cbor_new_definite_map(2)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (tca_map_add_text(m, "tenant", tenant) != TCA_OK ||
+	    tca_map_add_text(m, "device_id", device_id) != TCA_OK) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	*result = m;
+	return TCA_OK;
+}
+
+static cbor_item_t *
+device_map(const struct tca_device_row *row, int64_t now)
+{
+	int used = row->consumed_at != 0;
+	cbor_item_t *m = cbor_new_definite_map(used ? 7 : 5);
+
+	if (m == NULL)
+		return NULL;
+	if (tca_map_add_text(m, "device_id", row->device_id) != TCA_OK ||
+	    tca_map_add_text(m, "state", tca_device_state(row, now)) != TCA_OK ||
+	    tca_map_add_int(m, "registered_at", row->registered_at) != TCA_OK ||
+	    tca_map_add_int(m, "expires_at", row->expires_at) != TCA_OK ||
+	    tca_map_add_uint(m, "failures", row->failures) != TCA_OK ||
+	    (used && (tca_map_add_int(m, "used_at", row->consumed_at) != TCA_OK ||
+	    tca_map_add_text(m, "certificate_serial", row->consumed_serial_hex) != TCA_OK))) {
+		cbor_decref(&m);
+		return NULL;
+	}
+	return m;
+}
+
+static int
+op_device_show(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], device_id[257];
+	struct tca_device_row row;
+	int r;
+
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    tca_map_get_text(args, "device_id", device_id, sizeof(device_id)) != TCA_OK)
+		return TCA_ERR_BAD_REQUEST;
+	if ((r = tca_engine_device_show(ctx->engine, tenant, device_id, &row, why,
+	    whylen)) != TCA_OK)
+		return r;
+	*result = device_map(&row, tca_engine_now(ctx->engine));
+	return *result != NULL ? TCA_OK : TCA_ERR_NOMEM;
+}
+
+struct device_page {
+	cbor_item_t *arr;
+	int64_t now;
+	size_t n, limit;
+	int more;
+	char last[257];
+};
+
+static int
+device_page_cb(void *vctx, const struct tca_device_row *row)
+{
+	struct device_page *pg = vctx;
+	cbor_item_t *m;
+
+	if (pg->n == pg->limit) {
+		pg->more = 1;
+		return 1;
+	}
+	if ((m = device_map(row, pg->now)) == NULL)
+		return TCA_ERR_NOMEM;
+	if (!cbor_array_push(pg->arr, m)) {
+		cbor_decref(&m);
+		return TCA_ERR_NOMEM;
+	}
+	cbor_decref(&m);
+	snprintf(pg->last, sizeof(pg->last), "%s", row->device_id);
+	pg->n++;
+	return 0;
+}
+
+static int
+op_device_list(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result,
+    char *why, size_t whylen)
+{
+	char tenant[TCA_TENANT_MAX + 1], after[257] = "";
+	struct device_page pg;
+	cbor_item_t *m = NULL;
+	uint64_t limit = LIST_PAGE_DEFAULT, v = 0;
+	int r;
+
+	memset(&pg, 0, sizeof(pg));
+	if (tca_map_get_text(args, "tenant", tenant, sizeof(tenant)) != TCA_OK ||
+	    ((r = tca_map_get_text(args, "after", after, sizeof(after))) != TCA_OK &&
+	    r != TCA_ERR_NOT_FOUND) ||
+	    ((r = tca_map_get_uint(args, "limit", &v)) != TCA_OK && r != TCA_ERR_NOT_FOUND))
+		return TCA_ERR_BAD_REQUEST;
+	if (r == TCA_OK)
+		limit = v;
+	if (limit == 0 || limit > LIST_PAGE_MAX) {
+		snprintf(why, whylen, "limit must be 1..%d", LIST_PAGE_MAX);
+		return TCA_ERR_BAD_REQUEST;
+	}
+	pg.limit = (size_t)limit;
+	pg.now = tca_engine_now(ctx->engine);
+	if ((pg.arr = cbor_new_definite_array((size_t)limit)) == NULL)
+		return TCA_ERR_NOMEM;
+	r = tca_engine_device_list(ctx->engine, tenant, after, (size_t)limit + 1,
+	    device_page_cb, &pg, why, whylen);
+	if (r == 1 && pg.more)
+		r = TCA_OK;
+	if (r != TCA_OK)
+		goto out;
+	r = TCA_ERR_NOMEM;
+	if ((m = cbor_new_definite_map(pg.more ? 2 : 1)) == NULL ||
+	    tca_map_add_item(m, "devices", pg.arr) != TCA_OK)
+		goto out;
+	pg.arr = NULL;
+	if (pg.more && tca_map_add_text(m, "next", pg.last) != TCA_OK)
+		goto out;
+	*result = m;
+	m = NULL;
+	r = TCA_OK;
+ out:
+	if (pg.arr != NULL)
+		cbor_decref(&pg.arr);
+	if (m != NULL)
+		cbor_decref(&m);
+	return r;
+}
+
 /* The handlers; names, roles and schemas are in rpc-schema.c. */
 static const struct handler {
 	const char *op;
@@ -1369,6 +1613,10 @@ static const struct handler {
 	{ TCA_OP_CA_SUSPEND, op_ca_suspend },
 	{ TCA_OP_CA_RESUME, op_ca_resume },
 	{ TCA_OP_CSRATTRS, op_csrattrs },
+	{ TCA_OP_DEVICE_REGISTER, op_device_register },
+	{ TCA_OP_DEVICE_UNREGISTER, op_device_unregister },
+	{ TCA_OP_DEVICE_SHOW, op_device_show },
+	{ TCA_OP_DEVICE_LIST, op_device_list },
 };
 #define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))
 

@@ -282,6 +282,38 @@ static const struct tca_arg_spec policy_result[] = {
 static const struct tca_arg_spec csrattrs_result[] = {
 	F("csrattrs", BYTES, 1, 0, "DER CsrAttrs (RFC 7030 4.5.2)"),
 };
+#define DEVICE_FIELDS \
+	F("device_id", TEXT, 1, 0, NULL), \
+	F("state", TEXT, 1, 0, "pending, used, locked, expired"), \
+	F("registered_at", INT, 1, 0, NULL), \
+	F("expires_at", INT, 1, 0, "0: never"), \
+	F("failures", UINT, 1, 0, "wrong passwords"), \
+	F("used_at", INT, 0, 0, "when the password yielded its certificate"), \
+	F("certificate_serial", TEXT, 0, 0, "that certificate")
+static const struct tca_arg_spec device_fields[] = { DEVICE_FIELDS };
+static const struct tca_arg_spec device_elem[] = {
+	F_MAP("device", 1, device_fields, NULL),
+};
+static const struct tca_arg_spec device_list_result[] = {
+	F_ARRAY("devices", 1, 0, device_elem, "by device id"),
+	F("next", TEXT, 0, 0, "present when there are more: pass as after"),
+};
+static const struct tca_arg_spec registered_fields[] = {
+	F("device_id", TEXT, 1, 0, NULL),
+	F("otp", TEXT, 0, 0, "the generated password: shown once, stored nowhere"),
+};
+static const struct tca_arg_spec registered_elem[] = {
+	F_MAP("registered", 1, registered_fields, NULL),
+};
+static const struct tca_arg_spec device_register_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("expires_at", INT, 1, 0, "0: never"),
+	F_ARRAY("registered", 1, 0, registered_elem, NULL),
+};
+static const struct tca_arg_spec device_unregister_result[] = {
+	F("tenant", TEXT, 1, 0, NULL),
+	F("device_id", TEXT, 1, 0, NULL),
+};
 static const struct tca_arg_spec ocsp_result[] = {
 	F("response", BYTES, 1, 0, "DER OCSPResponse"),
 	F("status", TEXT, 1, 0, "good, revoked, unknown or malformed (first certificate)"),
@@ -294,6 +326,7 @@ static const struct tca_arg_spec issue_args[] = {
 	F("device_id", TEXT, 1, DEVICE_ID_MAX, "must equal the CSR subject's CN"),
 	F("csr", BYTES, 1, 0, "PKCS#10, DER or PEM"),
 	F("days", UINT, 0, 0, "validity; absent or 0: the configured one"),
+	F("otp", TEXT, 0, 128, "the device's registered one-time password"),
 };
 static const struct tca_arg_spec reenroll_args[] = {
 	F("tenant", TEXT, 1, TENANT_MAX, NULL),
@@ -353,6 +386,27 @@ static const struct tca_arg_spec policy_set_args[] = {
 	F("tenant", TEXT, 1, TENANT_MAX, NULL),
 	F_ARRAY("set", 1, 32, text_elem_256, "key=value assignments, all or none; key= resets"),
 };
+static const struct tca_arg_spec device_new_fields[] = {
+	F("device_id", TEXT, 1, DEVICE_ID_MAX, NULL),
+	F("otp", TEXT, 0, 128, "absent: the engine generates one"),
+};
+static const struct tca_arg_spec device_new_elem[] = {
+	F_MAP("device", 1, device_new_fields, NULL),
+};
+static const struct tca_arg_spec device_register_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F_ARRAY("devices", 1, 200, device_new_elem, "all validated before any is stored"),
+	F("expires_in_s", UINT, 0, 0, "0: never; absent: device.otp_expiry_days"),
+};
+static const struct tca_arg_spec device_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("device_id", TEXT, 1, DEVICE_ID_MAX, NULL),
+};
+static const struct tca_arg_spec device_list_args[] = {
+	F("tenant", TEXT, 1, TENANT_MAX, NULL),
+	F("after", TEXT, 0, DEVICE_ID_MAX, "resume after this device id"),
+	F("limit", UINT, 0, 0, "page size, 1..1000 (500)"),
+};
 static const struct tca_arg_spec ocsp_args[] = {
 	F("tenant", TEXT, 1, TENANT_MAX, NULL),
 	F("request", BYTES, 1, 16384, "DER OCSPRequest"),
@@ -406,6 +460,15 @@ static const struct tca_op_desc ops[] = {
 	  "resume a suspended tenant" },
 	{ TCA_OP_CSRATTRS, TCA_ROLE_FRONTEND, SCHEMA(tenant_args), SCHEMA(csrattrs_result),
 	  "RFC 7030 CSR attributes from the tenant's policy" },
+	{ TCA_OP_DEVICE_REGISTER, TCA_ROLE_ADMIN, SCHEMA(device_register_args),
+	  SCHEMA(device_register_result),
+	  "register devices and their one-time passwords (journaled)" },
+	{ TCA_OP_DEVICE_UNREGISTER, TCA_ROLE_ADMIN, SCHEMA(device_args),
+	  SCHEMA(device_unregister_result), "remove a device's registration (journaled)" },
+	{ TCA_OP_DEVICE_SHOW, TCA_ROLE_ADMIN, SCHEMA(device_args), SCHEMA(device_fields),
+	  "a device's registration (never its password)" },
+	{ TCA_OP_DEVICE_LIST, TCA_ROLE_ADMIN, SCHEMA(device_list_args),
+	  SCHEMA(device_list_result), "the tenant's registered devices, paged" },
 };
 
 const struct tca_op_desc *

@@ -53,6 +53,10 @@ const char *tca_role_name(enum tca_role role);
 #define TCA_OP_CA_SUSPEND	"ca.suspend"
 #define TCA_OP_CA_RESUME	"ca.resume"
 #define TCA_OP_CSRATTRS		"csrattrs"
+#define TCA_OP_DEVICE_REGISTER	"device.register"
+#define TCA_OP_DEVICE_UNREGISTER "device.unregister"
+#define TCA_OP_DEVICE_SHOW	"device.show"
+#define TCA_OP_DEVICE_LIST	"device.list"
 
 struct tca_op_desc {
 	const char *name;		/* TCA_OP_* */

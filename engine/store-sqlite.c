@@ -8,8 +8,11 @@
  * may call back into the store).  WAL lets the reader work while a commit is
  * in progress.  Every statement is bound, never formatted from data.
  *
- * Schema, version 2 (PRAGMA user_version = 2, PRAGMA application_id =
- * 0x54434131 "TCA1"), created in one transaction:
+ * Schema (PRAGMA application_id = 0x54434131 "TCA1", PRAGMA user_version =
+ * SCHEMA_VERSION): version 2 as described here, then what the v2 -> v3 and
+ * v3 -> v4 migrations (further down) add.  A fresh store is created by
+ * running schema_v2 and those migrations in one transaction, so a fresh and
+ * a migrated store cannot differ.  Version 2:
  *
  *   cas            one row per tenant CA ever created
  *     ca_id            INTEGER PRIMARY KEY
@@ -103,7 +106,7 @@
 #include "tca-error.h"
 #include "text.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -292,6 +295,34 @@ static const char migrate_v2_v3[] =
     "ALTER TABLE cas ADD COLUMN" CAS_CRL_COLUMNS("; ALTER TABLE cas ADD COLUMN") ";"
     "PRAGMA user_version = 3;";
 
+/*
+ * v3 -> v4 (issue 14: device registration):
+ *   devices       one row per registered device of a tenant
+ *     tenant, device_id    PRIMARY KEY
+ *     secret       TEXT NOT NULL, the one-time password's salted slow hash
+ *                  (otp.h), never the password
+ *     registered_at, expires_at (0 = never)   INTEGER NOT NULL
+ *     failures     INTEGER NOT NULL, wrong passwords since registration
+ *     locked       INTEGER NOT NULL, 1 after too many (until re-registered)
+ *     consumed_at  INTEGER NOT NULL, 0 until the password yielded its
+ *                  certificate; consumed_cert_id -> certificates
+ *   A registration is replaced (UPDATE) by a new one and deleted by
+ *   unregistering; both are journaled.
+ */
+static const char migrate_v3_v4[] =
+    "CREATE TABLE devices ("
+    " tenant TEXT NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " secret TEXT NOT NULL,"
+    " registered_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL CHECK (expires_at >= 0),"
+    " failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+    " locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),"
+    " consumed_at INTEGER NOT NULL DEFAULT 0,"
+    " consumed_cert_id INTEGER REFERENCES certificates(cert_id),"
+    " PRIMARY KEY (tenant, device_id));"
+    "PRAGMA user_version = 4;";
+
 /* tca_subject_cn(der): the subject CN of a DER certificate as UTF-8, "" if
  * it has none or does not parse.  Registered on the writer for the v2 -> v3
  * migration only. */
@@ -329,6 +360,8 @@ enum wstmt {
 	W_DELETE_CA, W_INSERT_JOURNAL, W_REISSUE_CA, W_SET_RENEWAL,
 	W_FIND_DEVICE_CERT, W_INSERT_REVOCATION, W_CRL_MAX, W_UPSERT_CRL,
 	W_SET_CRL_STATE, W_SET_POLICY,
+	W_DEVICE_UPSERT, W_DEVICE_DELETE, W_DEVICE_ATTEMPT, W_DEVICE_FAIL,
+	W_DEVICE_RELEASE, W_DEVICE_CONSUME,
 	W_NSTMT
 };
 
@@ -392,6 +425,25 @@ static const char *const wsql[W_NSTMT] = {
 	    " crl_alerted = ?7 WHERE ca_id = ?1 AND status = 'active'",
 	[W_SET_POLICY] = "UPDATE cas SET policy = ?2"
 	    " WHERE ca_id = ?1 AND status = 'active'",
+	[W_DEVICE_UPSERT] = "INSERT INTO devices (tenant, device_id, secret,"
+	    " registered_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (tenant, device_id) DO UPDATE SET secret = excluded.secret,"
+	    " registered_at = excluded.registered_at, expires_at = excluded.expires_at,"
+	    " failures = 0, locked = 0, consumed_at = 0, consumed_cert_id = NULL",
+	[W_DEVICE_DELETE] = "DELETE FROM devices WHERE tenant = ?1 AND device_id = ?2",
+	[W_DEVICE_ATTEMPT] = "UPDATE devices SET failures = failures + 1"
+	    " WHERE tenant = ?1 AND device_id = ?2 AND consumed_at = 0 AND locked = 0"
+	    " AND failures < ?3 AND (expires_at = 0 OR expires_at >= ?4)"
+	    " RETURNING failures",
+	[W_DEVICE_FAIL] = "UPDATE devices SET locked = 1 WHERE tenant = ?1"
+	    " AND device_id = ?2 AND consumed_at = 0 AND locked = 0 AND failures >= ?3"
+	    " RETURNING failures",
+	[W_DEVICE_RELEASE] = "UPDATE devices SET failures = max(failures - 1, 0)"
+	    " WHERE tenant = ?1 AND device_id = ?2 AND consumed_at = 0",
+	[W_DEVICE_CONSUME] = "UPDATE devices SET consumed_at = ?4, consumed_cert_id = ?5,"
+	    " failures = max(failures - 1, 0)"
+	    " WHERE tenant = ?1 AND device_id = ?2 AND secret = ?3 AND consumed_at = 0"
+	    " AND locked = 0 AND (expires_at = 0 OR expires_at >= ?4)",
 };
 
 /*
@@ -551,7 +603,8 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 		/* a fresh store is made the way an old one is migrated, so
 		 * the two cannot differ */
 		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK ||
-		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK)
+		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK ||
+		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK)
 			goto out;
 		log_info("store: created schema version %d in %s",
 		    SCHEMA_VERSION, path);
@@ -560,7 +613,9 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 		from = version;
 		if ((version == 1 &&
 		    exec_sql(db, migrate_v1_v2, err, errlen) != TCA_OK) ||
-		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK ||
+		    (version <= 2 &&
+		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK) ||
+		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK ||
 		    query_int(db, "SELECT count(*) FROM pragma_foreign_key_check",
 		    &fk_bad, err, errlen) != TCA_OK)
 			goto out;
@@ -860,6 +915,12 @@ valid_cert(const struct tca_cert_info *ci)
 }
 
 static int
+valid_device_id(const char *id)
+{
+	return id != NULL && id[0] != '\0' && strlen(id) <= 256;
+}
+
+static int
 valid_change(const struct tca_change *chg)
 {
 	size_t tlen;
@@ -868,6 +929,8 @@ valid_change(const struct tca_change *chg)
 		return 0;
 	/* every kind but the bookkeeping ones writes a journal record */
 	if (chg->kind != TCA_CHANGE_RENEWAL_STATE && chg->kind != TCA_CHANGE_CRL_STATE &&
+	    chg->kind != TCA_CHANGE_DEVICE_ATTEMPT && chg->kind != TCA_CHANGE_DEVICE_FAILURE &&
+	    chg->kind != TCA_CHANGE_DEVICE_RELEASE &&
 	    (chg->op == NULL || *chg->op == '\0'))
 		return 0;
 	tlen = strlen(chg->tenant);
@@ -882,7 +945,8 @@ valid_change(const struct tca_change *chg)
 	case TCA_CHANGE_CA_DELETE:
 		return 1;
 	case TCA_CHANGE_CERT_ISSUE:
-		return valid_cert(chg->cert);
+		return valid_cert(chg->cert) && (chg->consume_secret == NULL ||
+		    (valid_device_id(chg->device_id) && chg->consume_secret[0] != '\0'));
 	case TCA_CHANGE_CA_REISSUE:
 		return valid_cert(chg->cert) && chg->expect_current_sha256 != NULL;
 	case TCA_CHANGE_RENEWAL_STATE:
@@ -902,6 +966,17 @@ valid_change(const struct tca_change *chg)
 		    chg->next_update > chg->this_update;
 	case TCA_CHANGE_POLICY_SET:
 		return chg->policy != NULL && strlen(chg->policy) <= 16384;
+	case TCA_CHANGE_DEVICE_REGISTER:
+		return valid_device_id(chg->device_id) && chg->secret != NULL &&
+		    chg->secret[0] != '\0' && strlen(chg->secret) <= TCA_DEVICE_SECRET_MAX &&
+		    chg->expires_at >= 0;
+	case TCA_CHANGE_DEVICE_UNREGISTER:
+		return valid_device_id(chg->device_id);
+	case TCA_CHANGE_DEVICE_ATTEMPT:
+	case TCA_CHANGE_DEVICE_FAILURE:
+		return valid_device_id(chg->device_id) && chg->max_failures > 0;
+	case TCA_CHANGE_DEVICE_RELEASE:
+		return valid_device_id(chg->device_id);
 	}
 	return 0;
 }
@@ -1078,12 +1153,105 @@ apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
 static int
 apply_cert_issue(struct txn *t, const struct tca_change *chg)
 {
+	sqlite3_stmt *stmt = t->s->ws[W_DEVICE_CONSUME];
 	int64_t ca_id = 0, cert_id = 0;
-	int r;
+	int rc, r;
 
 	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
 		return r;
-	return insert_cert(t, chg, ca_id, "device", &cert_id);
+	if ((r = insert_cert(t, chg, ca_id, "device", &cert_id)) != TCA_OK ||
+	    chg->consume_secret == NULL)
+		return r;
+	/* the registration is used by this certificate, or nothing is recorded
+	 * (the caller rolls the savepoint back) */
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->device_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 3, chg->consume_secret, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->time_ms / 1000)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, cert_id)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "using the device registration");
+	return sqlite3_changes(t->s->wdb) == 1 ? TCA_OK : TCA_ERR_CREDENTIAL_REFUSED;
+}
+
+static int
+apply_device_register(struct txn *t, const struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_DEVICE_UPSERT];
+	int64_t ca_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->device_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 3, chg->secret, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->time_ms / 1000)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 5, chg->expires_at)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "registering the device");
+	return TCA_OK;
+}
+
+static int
+apply_device_unregister(struct txn *t, const struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_DEVICE_DELETE];
+	int64_t ca_id = 0;
+	int rc, r;
+
+	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->device_id, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "unregistering the device");
+	return sqlite3_changes(t->s->wdb) == 1 ? TCA_OK : TCA_ERR_NOT_FOUND;
+}
+
+/*
+ * DEVICE_ATTEMPT, DEVICE_FAILURE, DEVICE_RELEASE: one UPDATE each on the
+ * device's row.  *hit: whether a row matched; for ATTEMPT and FAILURE the
+ * row's failures after it.
+ */
+static int
+device_update(struct txn *t, struct tca_change *chg, enum wstmt which, int *hit)
+{
+	sqlite3_stmt *stmt = t->s->ws[which];
+	int64_t f;
+	int rc, r;
+
+	*hit = 0;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->device_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (which != W_DEVICE_RELEASE &&
+	    (rc = sqlite3_bind_int64(stmt, 3, chg->max_failures)) != SQLITE_OK) ||
+	    (which == W_DEVICE_ATTEMPT &&
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->time_ms / 1000)) != SQLITE_OK)) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*hit = 1;
+		f = sqlite3_column_int64(stmt, 0);
+		chg->device_failures = f < 0 ? 0 : f > UINT32_MAX ? UINT32_MAX : (unsigned int)f;
+		rc = sqlite3_step(stmt);
+	} else if (rc == SQLITE_DONE && which == W_DEVICE_RELEASE)
+		*hit = sqlite3_changes(t->s->wdb) > 0;
+	r = rc == SQLITE_DONE ? TCA_OK : txn_fail(t, rc, "updating the device's attempts");
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return r;
 }
 
 static int
@@ -1346,7 +1514,7 @@ static int
 apply_change(struct txn *t, struct tca_change *chg)
 {
 	char subject[TCA_SUBJECT_MAX] = "", fp_hex[2 * 32 + 1] = "";
-	int r = TCA_ERR_INTERNAL;
+	int r = TCA_ERR_INTERNAL, hit = 0;
 
 	switch (chg->kind) {
 	case TCA_CHANGE_CA_CREATE:
@@ -1374,6 +1542,30 @@ apply_change(struct txn *t, struct tca_change *chg)
 		break;
 	case TCA_CHANGE_POLICY_SET:
 		r = apply_policy_set(t, chg, subject, sizeof(subject));
+		break;
+	case TCA_CHANGE_DEVICE_REGISTER:
+		r = apply_device_register(t, chg);
+		break;
+	case TCA_CHANGE_DEVICE_UNREGISTER:
+		r = apply_device_unregister(t, chg);
+		break;
+	case TCA_CHANGE_DEVICE_ATTEMPT:
+	case TCA_CHANGE_DEVICE_RELEASE:
+		chg->device_failures = 0;
+		chg->device_locked = 0;
+		if ((r = device_update(t, chg, chg->kind == TCA_CHANGE_DEVICE_ATTEMPT ?
+		    W_DEVICE_ATTEMPT : W_DEVICE_RELEASE, &hit)) != TCA_OK)
+			return r;
+		return hit ? TCA_OK : chg->kind == TCA_CHANGE_DEVICE_ATTEMPT ?
+		    TCA_ERR_CREDENTIAL_REFUSED : TCA_ERR_NOT_FOUND;
+	case TCA_CHANGE_DEVICE_FAILURE:
+		chg->device_failures = 0;
+		chg->device_locked = 0;
+		if ((r = device_update(t, chg, W_DEVICE_FAIL, &hit)) != TCA_OK || !hit)
+			return r;
+		/* it locked: that is journaled */
+		chg->device_locked = 1;
+		r = TCA_OK;
 		break;
 	}
 	if (r != TCA_OK)
@@ -2140,6 +2332,104 @@ sq_cert_counts(tca_store *st, int64_t now, struct tca_cert_counts *out)
 	return r;
 }
 
+/* ------------------------------------------------------------ devices */
+
+#define DEVICE_COLS "SELECT d.tenant, d.device_id, d.secret, d.registered_at," \
+    " d.expires_at, d.failures, d.locked, d.consumed_at, c.serial FROM devices d" \
+    " LEFT JOIN certificates c ON c.cert_id = d.consumed_cert_id"
+
+static void
+fill_device_row(sqlite3_stmt *stmt, struct tca_device_row *row)
+{
+	const void *serial = sqlite3_column_blob(stmt, 8);
+	int serial_len = sqlite3_column_bytes(stmt, 8);
+	int64_t f = sqlite3_column_int64(stmt, 5);
+
+	memset(row, 0, sizeof(*row));
+	copy_text(row->tenant, sizeof(row->tenant), sqlite3_column_text(stmt, 0));
+	copy_text(row->device_id, sizeof(row->device_id), sqlite3_column_text(stmt, 1));
+	copy_text(row->secret, sizeof(row->secret), sqlite3_column_text(stmt, 2));
+	row->registered_at = sqlite3_column_int64(stmt, 3);
+	row->expires_at = sqlite3_column_int64(stmt, 4);
+	row->failures = f < 0 ? 0 : f > UINT32_MAX ? UINT32_MAX : (unsigned int)f;
+	row->locked = sqlite3_column_int64(stmt, 6) != 0;
+	row->consumed_at = sqlite3_column_int64(stmt, 7);
+	if (serial != NULL && serial_len > 0 && serial_len <= TCA_SERIAL_MAX)
+		tca_hex(serial, (size_t)serial_len, row->consumed_serial_hex);
+}
+
+static int
+sq_device_get(tca_store *st, const char *tenant, const char *device_id,
+    struct tca_device_row *row)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r;
+
+	if (row != NULL)
+		memset(row, 0, sizeof(*row));
+	if (s == NULL || tenant == NULL || device_id == NULL || row == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 4)
+		return TCA_ERR_NOT_FOUND;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, DEVICE_COLS " WHERE d.tenant = ?1"
+	    " AND d.device_id = ?2", -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, device_id, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		r = read_error(s, rc, "device_get");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		fill_device_row(stmt, row);
+		r = TCA_OK;
+	} else
+		r = rc == SQLITE_DONE ? TCA_ERR_NOT_FOUND : read_error(s, rc, "device_get");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_device_list(tca_store *st, const char *tenant, const char *after, size_t limit,
+    int (*cb)(void *ctx, const struct tca_device_row *row), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	struct tca_device_row row;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || tenant == NULL || after == NULL || cb == NULL || limit == 0)
+		return TCA_ERR_INVALID_ARG;
+	if (s->schema_version < 4)
+		return TCA_OK;
+	pthread_mutex_lock(&s->rlock);
+	if ((rc = sqlite3_prepare_v2(s->rdb, DEVICE_COLS " WHERE d.tenant = ?1"
+	    " AND d.device_id > ?2 ORDER BY d.device_id LIMIT ?3", -1, &stmt,
+	    NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, after, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 3, limit > INT32_MAX ? INT32_MAX :
+	    (int64_t)limit)) != SQLITE_OK) {
+		r = read_error(s, rc, "device_list");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		fill_device_row(stmt, &row);
+		r = cb(ctx, &row);
+		explicit_bzero(row.secret, sizeof(row.secret));
+		if (r != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? TCA_OK : read_error(s, rc, "device_list");
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
 /* ------------------------------------------------- caps and fault simulation */
 
 int
@@ -2197,4 +2487,6 @@ static const struct tca_store_ops sqlite_ops = {
 	.revoked_all = sq_revoked_all,
 	.crl_get = sq_crl_get,
 	.cert_counts = sq_cert_counts,
+	.device_get = sq_device_get,
+	.device_list = sq_device_list,
 };

@@ -125,6 +125,11 @@ enum tca_change_kind {
 	TCA_CHANGE_CRL_PUBLISH = 7,	/* the active CA's current CRL replaced */
 	TCA_CHANGE_CRL_STATE = 8,	/* CRL re-signing bookkeeping (not journaled) */
 	TCA_CHANGE_POLICY_SET = 9,	/* the tenant policy text of the active CA */
+	TCA_CHANGE_DEVICE_REGISTER = 10,	/* (re-)register a device's one-time password */
+	TCA_CHANGE_DEVICE_UNREGISTER = 11,	/* remove a device's registration */
+	TCA_CHANGE_DEVICE_ATTEMPT = 12,	/* a password about to be checked (not journaled) */
+	TCA_CHANGE_DEVICE_FAILURE = 13,	/* it was wrong: lock at the limit (journaled if so) */
+	TCA_CHANGE_DEVICE_RELEASE = 14,	/* it was right, but no certificate came of it */
 };
 
 /*
@@ -185,6 +190,39 @@ struct tca_change {
 	/* POLICY_SET: the canonical policy text ("" = defaults), journaled as
 	 * op "policy-set" with the text as details */
 	const char *policy;
+	/*
+	 * v4, devices (tenant + device_id name one registration; the tenant
+	 * needs an active CA, else NOT_FOUND):
+	 * DEVICE_REGISTER: secret (the one-time password's hash string,
+	 * otp.h) and expires_at (unix s, 0 = never) replace any earlier
+	 * registration, which also clears its failures, lock and use.
+	 * Journaled as "device-register".
+	 * DEVICE_UNREGISTER: NOT_FOUND if none.  Journaled as
+	 * "device-unregister".
+	 * Wrong passwords are limited even when guesses arrive in parallel:
+	 * every check is counted BEFORE the slow hash runs.
+	 * DEVICE_ATTEMPT: failures + 1 if the registration is unused,
+	 * unlocked, unexpired at time_ms and below max_failures; else
+	 * CREDENTIAL_REFUSED.  out: device_failures.  Not journaled.
+	 * DEVICE_FAILURE (the attempt's password was wrong; it stays
+	 * counted): locked once failures >= max_failures; out: device_locked.
+	 * Journaled ("device-locked") only when it locks.
+	 * DEVICE_RELEASE (the password was right but no certificate
+	 * resulted): failures - 1.  Not journaled.
+	 * A CERT_ISSUE that uses the registration takes its attempt back too.
+	 * CERT_ISSUE with consume_secret: the device's registration must be
+	 * unused, unlocked, unexpired at time_ms and hold exactly this secret
+	 * (what the engine verified the password against); it is marked used
+	 * by this certificate in the same transaction.  Otherwise
+	 * CREDENTIAL_REFUSED and nothing is recorded: one password yields at
+	 * most one certificate, also when two requests race.
+	 */
+	const char *secret;
+	int64_t expires_at;
+	unsigned int max_failures;
+	const char *consume_secret;
+	unsigned int device_failures;	/* out */
+	int device_locked;		/* out */
 	/* optional free text recorded in the journal record (NULL = "") */
 	const char *details;
 	/* out, set by commit() when the change applied */
@@ -250,6 +288,18 @@ struct tca_cert_query {
 };
 struct tca_cert_counts {
 	uint64_t valid, revoked, expired;
+};
+
+/* A device registration as stored (v4); strings owned by the row. */
+#define TCA_DEVICE_SECRET_MAX 255
+struct tca_device_row {
+	char tenant[TCA_TENANT_MAX + 1];
+	char device_id[256 + 1];	/* tenant.h TCA_DEVICE_ID_MAX bytes in practice */
+	char secret[TCA_DEVICE_SECRET_MAX + 1];	/* the password's hash string */
+	int64_t registered_at, expires_at, consumed_at;	/* unix s; 0: never / not yet */
+	unsigned int failures;
+	int locked;
+	char consumed_serial_hex[2 * TCA_SERIAL_MAX + 1];	/* the certificate it yielded */
 };
 
 /* The active CA's current CRL as stored; der owned (free()). */
@@ -320,6 +370,13 @@ struct tca_store_ops {
 	int (*crl_get)(tca_store *st, const char *tenant, struct tca_crl_row *row);
 	/* Device certificates of all active CAs by state at now. */
 	int (*cert_counts)(tca_store *st, int64_t now, struct tca_cert_counts *out);
+	/* v4.  The device's registration; NOT_FOUND. */
+	int (*device_get)(tca_store *st, const char *tenant, const char *device_id,
+	    struct tca_device_row *row);
+	/* The tenant's registrations by device id after `after` ("" = from the
+	 * start), at most limit. */
+	int (*device_list)(tca_store *st, const char *tenant, const char *after, size_t limit,
+	    int (*cb)(void *ctx, const struct tca_device_row *row), void *ctx);
 };
 
 struct tca_store {

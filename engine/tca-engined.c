@@ -91,6 +91,9 @@ policy_from_config(const struct tca_config *cfg, struct tca_policy *p)
 	p->crl_validity_hours = cfg->crl_validity_hours;
 	p->crl_refresh_percent = cfg->crl_refresh_percent;
 	p->ocsp_validity_s = cfg->ocsp_validity_s;
+	p->registration_required = cfg->registration_required;
+	p->otp_max_failures = cfg->otp_max_failures;
+	p->otp_expiry_days = cfg->otp_expiry_days;
 }
 
 static void

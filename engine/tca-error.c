@@ -28,6 +28,8 @@ static const struct err_name err_names[] = {
 	{ TCA_ERR_SHUTTING_DOWN, "SHUTTING_DOWN", "engine is shutting down" },
 	{ TCA_ERR_REVOKED, "REVOKED", "the certificate was revoked" },
 	{ TCA_ERR_TENANT_SUSPENDED, "TENANT_SUSPENDED", "the tenant is suspended: it issues nothing" },
+	{ TCA_ERR_CREDENTIAL_REFUSED, "CREDENTIAL_REFUSED", "the device's one-time password was "
+	    "missing, wrong, used, expired or locked" },
 	{ TCA_ERR_NOMEM, "INTERNAL", "out of memory" },
 	{ TCA_ERR_SYSTEM, "INTERNAL", "system call failed" },
 	{ TCA_ERR_CONFIG, "INTERNAL", "configuration error" },

@@ -29,7 +29,8 @@ enum {
 	TCA_ERR_SHUTTING_DOWN = -13,
 	TCA_ERR_REVOKED = -14,		/* the certificate presented was revoked */
 	TCA_ERR_TENANT_SUSPENDED = -15,	/* the tenant's policy suspends issuance */
-	TCA_ERR_WIRE_LAST = TCA_ERR_TENANT_SUSPENDED,	/* the last wire code */
+	TCA_ERR_CREDENTIAL_REFUSED = -16,	/* the device's registration credential */
+	TCA_ERR_WIRE_LAST = TCA_ERR_CREDENTIAL_REFUSED,	/* the last wire code */
 	/* internal only */
 	TCA_ERR_NOMEM = -100,
 	TCA_ERR_SYSTEM = -101,	/* see errno */

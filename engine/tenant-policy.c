@@ -33,12 +33,12 @@
 /* The text-form keys, sorted: the order of the canonical form. */
 enum pkey {
 	K_DEVICE_ID_PATTERN, K_KEY_TYPES, K_MAX_DAYS, K_O, K_O_REQUIRED,
-	K_OU, K_OU_REQUIRED, K_RSA_MIN_BITS, K_SAN, K_SUSPENDED, K_COUNT
+	K_OU, K_OU_REQUIRED, K_REGISTRATION, K_RSA_MIN_BITS, K_SAN, K_SUSPENDED, K_COUNT
 };
 
 static const char *const key_names[K_COUNT] = {
 	"device_id_pattern", "key_types", "max_days", "o", "o_required",
-	"ou", "ou_required", "rsa_min_bits", "san", "suspended",
+	"ou", "ou_required", "registration", "rsa_min_bits", "san", "suspended",
 };
 
 /* Device key type names, in the order the text form lists them. */
@@ -54,6 +54,8 @@ static const struct {
 #define N_DEVKEYS (sizeof(devkeys) / sizeof(devkeys[0]))
 
 static const char *const san_names[] = { "uri", "dns", "none" };
+/* TCA_REG_*: index 0 (the global setting) has no text form */
+static const char *const reg_names[] = { "", "required", "none" };
 
 void
 tca_tenant_policy_defaults(struct tca_tenant_policy *tp)
@@ -96,6 +98,8 @@ policy_sane(const struct tca_tenant_policy *tp)
 	    plen <= TCA_GLOB_MAX &&
 	    (plen == 0 || tca_glob_valid(tp->device_id_pattern, NULL, 0) == TCA_OK) &&
 	    (tp->san == TCA_SAN_URI || tp->san == TCA_SAN_DNS || tp->san == TCA_SAN_NONE) &&
+	    (tp->registration == TCA_REG_GLOBAL || tp->registration == TCA_REG_REQUIRED ||
+	    tp->registration == TCA_REG_NONE) &&
 	    (tp->suspended == 0 || tp->suspended == 1);
 }
 
@@ -105,7 +109,7 @@ tca_tenant_policy_is_default(const struct tca_tenant_policy *tp)
 	return tp != NULL && tp->key_types == 0 && tp->rsa_min_bits == 0 &&
 	    tp->max_days == 0 && tp->o.n == 0 && !tp->o.required &&
 	    tp->ou.n == 0 && !tp->ou.required && tp->device_id_pattern[0] == '\0' &&
-	    tp->san == TCA_SAN_URI && !tp->suspended;
+	    tp->san == TCA_SAN_URI && tp->registration == TCA_REG_GLOBAL && !tp->suspended;
 }
 
 /* ------------------------------------------------------------ values */
@@ -362,6 +366,19 @@ set_one(struct tca_tenant_policy *tp, enum pkey k, const char *v, char *why,
 		}
 		tca_setf(why, whylen, "%s: \"%s\" is not uri, dns or none", kn, shown);
 		return TCA_ERR_BAD_REQUEST;
+	case K_REGISTRATION:
+		if (*v == '\0') {
+			tp->registration = TCA_REG_GLOBAL;
+			return TCA_OK;
+		}
+		for (i = 1; i < sizeof(reg_names) / sizeof(reg_names[0]); i++) {
+			if (strcmp(v, reg_names[i]) == 0) {
+				tp->registration = (enum tca_registration)i;
+				return TCA_OK;
+			}
+		}
+		tca_setf(why, whylen, "%s: \"%s\" is not required or none", kn, shown);
+		return TCA_ERR_BAD_REQUEST;
 	case K_COUNT:
 		break;
 	}
@@ -399,7 +416,7 @@ split_assignment(const char *a, enum pkey *k_ptr, const char **val_ptr,
 	else
 		tca_setf(why, whylen, "%s: unknown key (device_id_pattern, "
 		    "key_types, max_days, o, o_required, ou, ou_required, "
-		    "rsa_min_bits, san, suspended)", shown);
+		    "registration, rsa_min_bits, san, suspended)", shown);
 	return TCA_ERR_BAD_REQUEST;
 }
 
@@ -586,6 +603,8 @@ tca_tenant_policy_format(const struct tca_tenant_policy *tp, char *out, size_t o
 	}
 	if (tp->ou.required)
 		sb_printf(&sb, "ou_required=true\n");
+	if (tp->registration != TCA_REG_GLOBAL)
+		sb_printf(&sb, "registration=%s\n", reg_names[tp->registration]);
 	if (tp->rsa_min_bits != 0)
 		sb_printf(&sb, "rsa_min_bits=%u\n", tp->rsa_min_bits);
 	if (tp->san != TCA_SAN_URI)
@@ -645,6 +664,10 @@ tca_tenant_policy_json(const struct tca_tenant_policy *tp, char *out, size_t out
 		sb_printf(&sb, ",\"max_days\":%u", tp->max_days);
 	json_values(&sb, "o", &tp->o);
 	json_values(&sb, "ou", &tp->ou);
+	if (tp->registration == TCA_REG_GLOBAL)
+		sb_printf(&sb, ",\"registration\":null");
+	else
+		sb_printf(&sb, ",\"registration\":\"%s\"", reg_names[tp->registration]);
 	if (tp->rsa_min_bits == 0)
 		sb_printf(&sb, ",\"rsa_min_bits\":null");
 	else

@@ -23,6 +23,7 @@
  *                      each 1..64 bytes of UTF-8 without control characters,
  *                      '|', or leading/trailing spaces; at most 16
  *   o_required, ou_required   true | false
+ *   registration       required | none (default: device.registration)
  *   rsa_min_bits       2048..8192
  *   san                uri | dns | none
  *   suspended          true | false
@@ -63,6 +64,14 @@ enum tca_san_form {
 	TCA_SAN_NONE = 2,	/* no subjectAltName */
 };
 
+/* Whether a device's first certificate needs its registered one-time
+ * password (issue 14). */
+enum tca_registration {
+	TCA_REG_GLOBAL = 0,	/* default: the configuration's device.registration */
+	TCA_REG_REQUIRED = 1,
+	TCA_REG_NONE = 2,	/* the front end authenticates devices itself */
+};
+
 /* Allowed values of one subject attribute (O or OU). */
 struct tca_name_rule {
 	unsigned int n;		/* values in allowed[]; 0: any value */
@@ -77,6 +86,7 @@ struct tca_tenant_policy {
 	struct tca_name_rule o, ou;
 	char device_id_pattern[TCA_GLOB_MAX + 1];	/* "": any device id */
 	enum tca_san_form san;
+	enum tca_registration registration;
 	int suspended;		/* 1: the tenant issues nothing */
 };
 

@@ -16,6 +16,12 @@
  *   ca-admin [--socket PATH] [--json] ca suspend|resume TENANT
  *   ca-admin [--socket PATH] [--json] policy set TENANT key=value ...
  *   ca-admin [--socket PATH] [--json] policy show TENANT
+ *   ca-admin [--socket PATH] [--json] device register TENANT DEVICE_ID
+ *                       [--otp-file F | --generate] [--expires DURATION]
+ *   ca-admin [--socket PATH] [--json] device import TENANT FILE.csv [--expires DURATION]
+ *   ca-admin [--socket PATH] [--json] device list TENANT
+ *   ca-admin [--socket PATH] [--json] device show TENANT DEVICE_ID
+ *   ca-admin [--socket PATH] [--json] device unregister TENANT DEVICE_ID
  *   ca-admin journal verify (--db FILE | --config FILE)
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
@@ -24,20 +30,37 @@
  *                       [--pin-file F] [--module PATH] [--init-args S]
  *                       [--key-types LIST] [--sessions N] [--seconds S]
  *
+ * device (issue 14): one-time passwords for devices' first certificates.
+ * register reads the password from --otp-file F ("-": stdin; refused if
+ * group or others may read F) or lets the engine generate one (--generate,
+ * the default), which is printed once; nothing else ever prints a password.
+ * import reads the platform's bulk-registration CSV (header row; ';' or ','
+ * separated; ID, DEVICE_ID or EXTERNAL_ID and ENROLLMENT_OTP columns, others
+ * ignored), checks every row first (errors name the file's line numbers) and
+ * registers nothing if one is bad, then sends device.register requests of at
+ * most 200 devices.  Every registration is journaled by the engine.
+ *
  * Exit codes: 0 success; 1 the engine refused or the operation failed;
  * 2 usage error; 3 the engine could not be reached (transport error);
  * 4 journal verification found a broken record.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -45,12 +68,14 @@
 #include "conf.h"
 #include "hsm-check.h"
 #include "log.h"
+#include "otp.h"
 #include "secret.h"
 #include "store.h"
 #include "tca-client.h"
 #include "rpc-schema.h"
 #include "tenant-policy.h"
 #include "tca-error.h"
+#include "tenant.h"
 #include "text.h"
 #include "token.h"
 #include "wire.h"
@@ -92,6 +117,17 @@ usage(FILE *f)
 	    "  cert list TENANT [--device ID] [--status valid|revoked|expired] [--limit N]\n"
 	    "  cert show TENANT SERIAL [--pem]\n"
 	    "  crl sign TENANT                  sign and publish a fresh CRL now\n"
+	    "\n"
+	    "Device registration (admin role; ca-admin device --help):\n"
+	    "  device register TENANT DEVICE_ID [--otp-file F | --generate] [--expires D]\n"
+	    "                                   the one-time password of the device's first\n"
+	    "                                   certificate (--generate: printed once)\n"
+	    "  device import TENANT FILE.csv [--expires D]\n"
+	    "                                   bulk registration: ID|DEVICE_ID|EXTERNAL_ID\n"
+	    "                                   and ENROLLMENT_OTP columns; all rows or none\n"
+	    "  device list TENANT\n"
+	    "  device show TENANT DEVICE_ID\n"
+	    "  device unregister TENANT DEVICE_ID\n"
 	    "\n"
 	    "Engine:\n"
 	    "  status                           engine, token and store status\n"
@@ -660,7 +696,9 @@ cmd_policy(const struct globals *g, int argc, char **argv)
 		    "keys: key_types (ec-p256,ec-p384,rsa,ed25519), rsa_min_bits, max_days,\n"
 		    "  o, ou (allowed values, |-separated), o_required, ou_required (true|false),\n"
 		    "  device_id_pattern (glob: ? * [a-z] [!x] \\c), san (uri|dns|none),\n"
-		    "  suspended (true|false); the global configuration is the default and\n"
+		    "  suspended (true|false), registration (required|none: whether a device's\n"
+		    "  first certificate needs its registered one-time password; default\n"
+		    "  device.registration); the global configuration is the default and\n"
 		    "  the ceiling (docs/configuration.md, docs/security.md)\n");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
@@ -773,6 +811,1106 @@ cmd_simple(const struct globals *g, const char *op, int argc, char **argv)
 	if ((r = call(g, op, NULL, &res)) != 0)
 		return r;
 	print_result(g, res);
+	cbor_decref(&res);
+	return 0;
+}
+
+/* ------------------------------------------------------------ devices */
+
+/*
+ * Device registration (issue 14): a device's first certificate needs the
+ * one-time password registered for it here.  Passwords reach the engine in
+ * device.register requests and are stored there as hashes only; this tool
+ * prints a password only when the engine generated it (--generate), never
+ * one it read from a file.
+ */
+
+#define REGISTER_CHUNK 200		/* device.register's bound (rpc-schema.c) */
+#define REGISTER_CHUNK_BYTES 32768	/* and well within the default rpc.max_frame */
+#define EXPIRES_MAX_S (10 * 366 * 86400)	/* the engine's bound on expires_in_s */
+#define CSV_MAX (64 * 1024 * 1024)
+
+static const char device_usage[] =
+    "usage: ca-admin device register TENANT DEVICE_ID [--otp-file F | --generate]\n"
+    "                                [--expires DURATION]\n"
+    "       ca-admin device import TENANT FILE.csv [--expires DURATION]\n"
+    "       ca-admin device list TENANT\n"
+    "       ca-admin device show TENANT DEVICE_ID\n"
+    "       ca-admin device unregister TENANT DEVICE_ID\n"
+    "A registered device presents its one-time password with its first `issue`\n"
+    "(tca-client issue --otp-file); the password is used up by the certificate it\n"
+    "yields, locked after device.otp_max_failures wrong ones and expires.\n"
+    "Registering a device again gives it a new password and clears its failures,\n"
+    "lock and use.  The engine stores only a slow salted hash of each password.\n"
+    "  --otp-file F      the password: one line of F (\"-\": stdin), 8..128\n"
+    "                    printable ASCII characters without spaces; F must not be\n"
+    "                    readable by group or others (chmod 600)\n"
+    "  --generate        the engine generates one (the default): printed once on\n"
+    "                    stdout (\"one-time password: ...\", with --json the `otp`\n"
+    "                    field) and stored nowhere in clear\n"
+    "  --expires D       how long the password is valid: Ns, Nm, Nh, Nd (e.g. 30d,\n"
+    "                    12h, 90m, 3600s, at most 3660d) or never; default the\n"
+    "                    engine's device.otp_expiry_days\n"
+    "import: the platform's bulk-registration CSV.  Line 1 is the header; fields\n"
+    "  are separated by ';' or ',' (whichever the header uses), may be quoted\n"
+    "  (\"a;b\", \"\" for a quote), CRLF line ends, a UTF-8 BOM and empty lines are\n"
+    "  accepted, spaces around fields are ignored.  Columns: the device id, named\n"
+    "  ID, DEVICE_ID or EXTERNAL_ID (case-insensitive, exactly one of them), and\n"
+    "  the password, ENROLLMENT_OTP; other columns are ignored.  Every row is\n"
+    "  checked first (device id, password rules, duplicates, field count); if any\n"
+    "  is bad, each bad line is reported by its line number in the file and\n"
+    "  nothing is registered.  Then the devices are registered in requests of at\n"
+    "  most 200.  --json prints the per-device results.  Passwords from a file\n"
+    "  are never printed.\n";
+
+/*
+ * Reads a one-time password from path ("-": standard input): one line, one
+ * trailing "\n" (or "\r\n") stripped, tca_otp_check_password's rules.  A
+ * file must be a regular file of this user (or root) that group and others
+ * cannot access, as the engine wants PIN files (engine/secret.c).  0 with
+ * the password in out, or -1 with why in err (never the password).  The
+ * caller wipes out.
+ */
+static int
+read_otp_file(const char *path, char *out, size_t outsz, char *err, size_t errlen)
+{
+	char buf[TCA_OTP_MAX + 3], why[160];
+	struct stat st;
+	size_t total = 0, len;
+	ssize_t n;
+	int fd = -1, r = -1;
+
+	out[0] = '\0';
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "cannot open one-time password file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	} else if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "one-time password file %s is not a regular file", path);
+		goto out;
+	} else if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "one-time password file %s has mode %04o; it must not "
+		    "be accessible by group or others (chmod 600)", path,
+		    (unsigned int)(st.st_mode & 07777));
+		goto out;
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "one-time password file %s is owned by uid %u, not by "
+		    "uid %u or root", path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		goto out;
+	}
+	while (total < sizeof(buf)) {
+		n = read(fd, buf + total, sizeof(buf) - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	if (total == sizeof(buf)) {
+		snprintf(err, errlen, "%s: a one-time password has at most %d characters",
+		    path, TCA_OTP_MAX);
+		goto out;
+	}
+	len = total;
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "%s holds no one-time password", path);
+		goto out;
+	}
+	if (memchr(buf, '\n', len) != NULL) {
+		snprintf(err, errlen, "%s holds more than one line", path);
+		goto out;
+	}
+	if (tca_otp_check_password(buf, len, why, sizeof(why)) != TCA_OK) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto out;
+	}
+	if (len >= outsz) {
+		snprintf(err, errlen, "%s: password too long", path);
+		goto out;
+	}
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	r = 0;
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (fd >= 0 && fd != STDIN_FILENO)
+		close(fd);
+	return r;
+}
+
+/* "30d", "12h", "90m", "3600s" or "never" (0) as seconds; 0 or -1. */
+static int
+parse_expires(const char *s, uint64_t *secs_ptr)
+{
+	unsigned long v, mult;
+	char num[24];
+	size_t len = strlen(s);
+
+	if (strcmp(s, "never") == 0) {
+		*secs_ptr = 0;
+		return 0;
+	}
+	if (len < 2 || len - 1 >= sizeof(num))
+		return -1;
+	switch (s[len - 1]) {
+	case 's':
+		mult = 1;
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	default:
+		return -1;
+	}
+	memcpy(num, s, len - 1);
+	num[len - 1] = '\0';
+	if (cli_parse_ulong(num, 1, EXPIRES_MAX_S / mult, &v) != 0)
+		return -1;
+	*secs_ptr = (uint64_t)v * mult;
+	return 0;
+}
+
+/* Wipes the text value of key in map in place (a password). */
+static void
+wipe_text(const cbor_item_t *map, const char *key)
+{
+	cbor_item_t *v = map != NULL && cbor_isa_map(map) ? tca_map_get(map, key) : NULL;
+
+	if (v != NULL && cbor_isa_string(v) && cbor_string_is_definite(v) &&
+	    cbor_string_handle(v) != NULL)
+		OPENSSL_cleanse(cbor_string_handle(v), cbor_string_length(v));
+}
+
+/* Wipes the `otp` of every map in the array under key. */
+static void
+wipe_otps(const cbor_item_t *map, const char *key)
+{
+	cbor_item_t *arr = map != NULL && cbor_isa_map(map) ? tca_map_get(map, key) : NULL;
+	size_t i;
+
+	if (arr == NULL || !cbor_isa_array(arr))
+		return;
+	for (i = 0; i < cbor_array_size(arr); i++)
+		wipe_text(cbor_array_handle(arr)[i], "otp");
+}
+
+/* call() that also hands back the engine's error (for --json). */
+static int
+call_err(const struct globals *g, const char *op, const cbor_item_t *args,
+    cbor_item_t **result, struct tca_client_error *err)
+{
+	tca_client *c = NULL;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	if ((r = tca_client_connect(cli_socket_path(g->socket), 120000, &c, err)) != TCA_CLIENT_OK)
+		return cli_report("ca-admin", cli_socket_path(g->socket), r, err);
+	r = tca_client_call(c, op, args, result, err);
+	tca_client_close(c);
+	return r == TCA_CLIENT_OK ? 0 : cli_report("ca-admin", op, r, err);
+}
+
+static void
+print_when(const char *label, uint64_t t, const char *zero)
+{
+	char when[32];
+
+	if (t == 0) {
+		printf("%-24s%s\n", label, zero);
+		return;
+	}
+	tca_iso_time((int64_t)t, when, sizeof(when));
+	printf("%-24s%s\n", label, when);
+}
+
+/* One device.show / device.list element as text. */
+static void
+print_device(const cbor_item_t *d)
+{
+	char id[TCA_DEVICE_ID_MAX * 4 + 1] = "", state[16] = "", serial[2 * TCA_SERIAL_MAX + 1] = "";
+	uint64_t reg = 0, exp = 0, used = 0, failures = 0;
+
+	(void)tca_map_get_text(d, "device_id", id, sizeof(id));
+	(void)tca_map_get_text(d, "state", state, sizeof(state));
+	(void)tca_map_get_uint(d, "registered_at", &reg);
+	(void)tca_map_get_uint(d, "expires_at", &exp);
+	(void)tca_map_get_uint(d, "failures", &failures);
+	printf("%-24s%s\n", "device_id", id);
+	printf("%-24s%s\n", "state", state);
+	print_when("registered_at", reg, "-");
+	print_when("expires_at", exp, "never");
+	printf("%-24s%" PRIu64 "\n", "failures", failures);
+	if (tca_map_get_uint(d, "used_at", &used) == TCA_OK) {
+		print_when("used_at", used, "-");
+		(void)tca_map_get_text(d, "certificate_serial", serial, sizeof(serial));
+		printf("%-24s%s\n", "certificate_serial", serial);
+	}
+}
+
+/* device register TENANT DEVICE_ID [--otp-file F | --generate] [--expires D] */
+static int
+cmd_device_register(const struct globals *g, const char *tenant, const char *device,
+    const char *otp_file, int have_expires, uint64_t expires_s)
+{
+	char otp[TCA_OTP_MAX + 1] = "", msg[512] = "", gen[TCA_OTP_MAX + 1] = "";
+	cbor_item_t *args = NULL, *res = NULL, *arr, *one, *reg;
+	uint64_t exp_at = 0;
+	int r;
+
+	if (otp_file != NULL && read_otp_file(otp_file, otp, sizeof(otp), msg,
+	    sizeof(msg)) != 0) {
+		fprintf(stderr, "ca-admin device register: %s\n", msg);
+		return EXIT_REFUSED;
+	}
+	args = args_new(have_expires ? 3 : 2);
+	args_text(args, "tenant", tenant);
+	if ((arr = cbor_new_definite_array(1)) == NULL) {
+		fprintf(stderr, "ca-admin: out of memory\n");
+		exit(EXIT_REFUSED);
+	}
+	one = args_new(otp[0] != '\0' ? 2 : 1);
+	args_text(one, "device_id", device);
+	if (otp[0] != '\0')
+		args_text(one, "otp", otp);
+	OPENSSL_cleanse(otp, sizeof(otp));
+	if (!cbor_array_push(arr, one)) {
+		fprintf(stderr, "ca-admin: out of memory\n");
+		exit(EXIT_REFUSED);
+	}
+	cbor_decref(&one);
+	args_other(args, "devices", arr);
+	if (have_expires)
+		args_other(args, "expires_in_s", cbor_build_uint64(expires_s));
+	r = call(g, TCA_OP_DEVICE_REGISTER, args, &res);
+	wipe_otps(args, "devices");
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	arr = tca_map_get(res, "registered");
+	reg = arr != NULL && cbor_isa_array(arr) && cbor_array_size(arr) == 1 ?
+	    cbor_array_handle(arr)[0] : NULL;
+	(void)tca_map_get_uint(res, "expires_at", &exp_at);
+	if (g->json) {
+		cli_print_json(stdout, res);
+		putchar('\n');
+	} else {
+		char when[32] = "";
+
+		if (exp_at != 0)
+			tca_iso_time((int64_t)exp_at, when, sizeof(when));
+		printf("device %s of tenant %s registered; its one-time password %s%s\n",
+		    device, tenant, exp_at != 0 ? "expires at " : "does not expire", when);
+		if (reg != NULL && tca_map_get_text(reg, "otp", gen, sizeof(gen)) == TCA_OK) {
+			printf("one-time password: %s\n", gen);
+			printf("(shown this once: the engine keeps only a hash of it; hand it to "
+			    "the device, which presents it with its first certificate request)\n");
+		}
+	}
+	fflush(stdout);
+	OPENSSL_cleanse(gen, sizeof(gen));
+	wipe_otps(res, "registered");
+	cbor_decref(&res);
+	return 0;
+}
+
+/* ---- device import: the bulk-registration CSV */
+
+/* One record's fields, each NUL-terminated in buf at off[i]. */
+struct csv_rec {
+	char *buf;
+	size_t len, cap;
+	size_t *off;
+	size_t n, ncap;
+	int all_empty;
+};
+
+struct csv_row {
+	size_t line;		/* the file line its record starts on, 1-based */
+	char *id, *otp;		/* malloc()ed copies; otp wiped before free */
+};
+
+static void
+csv_rec_free(struct csv_rec *rec)
+{
+	if (rec->buf != NULL)
+		OPENSSL_cleanse(rec->buf, rec->cap);
+	free(rec->buf);
+	free(rec->off);
+	memset(rec, 0, sizeof(*rec));
+}
+
+static int
+csv_put(struct csv_rec *rec, char c)
+{
+	char *nb;
+
+	if (rec->len == rec->cap) {
+		size_t ncap = rec->cap == 0 ? 256 : rec->cap * 2;
+
+		/* grown by hand so no copy of a password is left behind */
+		if ((nb = malloc(ncap)) == NULL)
+			return -1;
+		if (rec->buf != NULL) {
+			memcpy(nb, rec->buf, rec->len);
+			OPENSSL_cleanse(rec->buf, rec->cap);
+			free(rec->buf);
+		}
+		rec->buf = nb;
+		rec->cap = ncap;
+	}
+	rec->buf[rec->len++] = c;
+	return 0;
+}
+
+static int
+csv_field_start(struct csv_rec *rec)
+{
+	size_t *no;
+
+	if (rec->n == rec->ncap) {
+		size_t ncap = rec->ncap == 0 ? 16 : rec->ncap * 2;
+
+		if ((no = realloc(rec->off, ncap * sizeof(*no))) == NULL)
+			return -1;
+		rec->off = no;
+		rec->ncap = ncap;
+	}
+	rec->off[rec->n++] = rec->len;
+	return 0;
+}
+
+static int
+at_line_end(const char *b, size_t len, size_t p)
+{
+	return p >= len || b[p] == '\n' || (b[p] == '\r' && (p + 1 == len || b[p + 1] == '\n'));
+}
+
+/*
+ * Parses the record at *pos (the start of line *line) with delimiter delim
+ * into rec: quoted fields ("" = a quote; delimiters and line breaks inside),
+ * spaces and tabs around fields dropped, "\r\n" or "\n" ending it.  1 with
+ * *pos and *line past it, 0 at the end of the data, -1 with why (naming the
+ * line) for a malformed record.  Field text is never put in why.
+ */
+static int
+csv_record(const char *b, size_t len, size_t *pos, size_t *line, char delim,
+    struct csv_rec *rec, char *why, size_t whylen)
+{
+	size_t p = *pos, start_line = *line, end;
+
+	rec->len = 0;
+	rec->n = 0;
+	rec->all_empty = 1;
+	if (p >= len)
+		return 0;
+	for (;;) {
+		if (csv_field_start(rec) != 0)
+			goto nomem;
+		while (p < len && (b[p] == ' ' || b[p] == '\t'))
+			p++;
+		if (p < len && b[p] == '"') {
+			p++;
+			for (;;) {
+				if (p >= len) {
+					snprintf(why, whylen, "line %zu: a quoted field is not "
+					    "closed", start_line);
+					return -1;
+				}
+				if (b[p] == '"') {
+					if (p + 1 < len && b[p + 1] == '"') {
+						if (csv_put(rec, '"') != 0)
+							goto nomem;
+						p += 2;
+						continue;
+					}
+					p++;
+					break;
+				}
+				if (b[p] == '\n')
+					(*line)++;
+				if (csv_put(rec, b[p]) != 0)
+					goto nomem;
+				p++;
+			}
+			while (p < len && (b[p] == ' ' || b[p] == '\t'))
+				p++;
+			if (p < len && b[p] != delim && !at_line_end(b, len, p)) {
+				snprintf(why, whylen, "line %zu: text after the closing quote of "
+				    "a field", *line);
+				return -1;
+			}
+		} else {
+			while (p < len && b[p] != delim && !at_line_end(b, len, p)) {
+				if (b[p] == '"') {
+					snprintf(why, whylen, "line %zu: a quote inside an "
+					    "unquoted field (quote the whole field, doubling "
+					    "the quote)", *line);
+					return -1;
+				}
+				if (csv_put(rec, b[p]) != 0)
+					goto nomem;
+				p++;
+			}
+			end = rec->len;
+			while (end > rec->off[rec->n - 1] &&
+			    (rec->buf[end - 1] == ' ' || rec->buf[end - 1] == '\t'))
+				end--;
+			rec->len = end;
+		}
+		if (rec->len > rec->off[rec->n - 1])
+			rec->all_empty = 0;
+		if (csv_put(rec, '\0') != 0)
+			goto nomem;
+		if (p < len && b[p] == delim) {
+			p++;
+			continue;
+		}
+		break;
+	}
+	if (p < len && b[p] == '\r')
+		p++;
+	if (p < len && b[p] == '\n')
+		p++;
+	(*line)++;
+	*pos = p;
+	return 1;
+ nomem:
+	snprintf(why, whylen, "out of memory");
+	return -1;
+}
+
+/* The columns of a header record: the id and password ones (-1 if absent);
+ * -1 with why if a kind is named twice. */
+static int
+csv_header_columns(const struct csv_rec *h, long *id_col, long *otp_col, char *why,
+    size_t whylen)
+{
+	static const char *const id_names[] = { "ID", "DEVICE_ID", "EXTERNAL_ID" };
+	size_t i, k;
+
+	*id_col = *otp_col = -1;
+	for (i = 0; i < h->n; i++) {
+		const char *name = h->buf + h->off[i];
+
+		for (k = 0; k < sizeof(id_names) / sizeof(id_names[0]); k++) {
+			if (strcasecmp(name, id_names[k]) != 0)
+				continue;
+			if (*id_col >= 0) {
+				snprintf(why, whylen, "the header names two device id columns "
+				    "(%s, column %ld, and %s, column %zu): keep one of ID, "
+				    "DEVICE_ID, EXTERNAL_ID", h->buf + h->off[*id_col],
+				    *id_col + 1, name, i + 1);
+				return -1;
+			}
+			*id_col = (long)i;
+		}
+		if (strcasecmp(name, "ENROLLMENT_OTP") == 0) {
+			if (*otp_col >= 0) {
+				snprintf(why, whylen, "the header names ENROLLMENT_OTP twice "
+				    "(columns %ld and %zu)", *otp_col + 1, i + 1);
+				return -1;
+			}
+			*otp_col = (long)i;
+		}
+	}
+	return 0;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct csv_row *x = *(const struct csv_row *const *)a;
+	const struct csv_row *y = *(const struct csv_row *const *)b;
+	int c = strcmp(x->id, y->id);
+
+	return c != 0 ? c : x->line < y->line ? -1 : x->line > y->line;
+}
+
+struct import_err {
+	size_t line;	/* 0: the file as a whole */
+	char msg[320];
+};
+
+struct import {
+	const char *path;
+	struct csv_row *rows;
+	size_t n, cap;
+	struct import_err *errs;
+	size_t nerr, errcap;
+	int oom;
+};
+
+static void
+import_error(struct import *im, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+import_error(struct import *im, size_t line, const char *fmt, ...)
+{
+	struct import_err *ne;
+	va_list ap;
+
+	if (im->nerr == im->errcap) {
+		size_t ncap = im->errcap == 0 ? 16 : im->errcap * 2;
+
+		if ((ne = realloc(im->errs, ncap * sizeof(*ne))) == NULL) {
+			im->oom = 1;
+			return;
+		}
+		im->errs = ne;
+		im->errcap = ncap;
+	}
+	im->errs[im->nerr].line = line;
+	va_start(ap, fmt);
+	vsnprintf(im->errs[im->nerr].msg, sizeof(im->errs[im->nerr].msg), fmt, ap);
+	va_end(ap);
+	im->nerr++;
+}
+
+static void
+import_free(struct import *im)
+{
+	size_t i;
+
+	for (i = 0; i < im->n; i++) {
+		if (im->rows[i].otp != NULL) {
+			OPENSSL_cleanse(im->rows[i].otp, strlen(im->rows[i].otp));
+			free(im->rows[i].otp);
+		}
+		free(im->rows[i].id);
+	}
+	free(im->rows);
+	free(im->errs);
+}
+
+/* The line number of offset off in b. */
+static size_t
+line_of(const char *b, size_t off)
+{
+	size_t i, line = 1;
+
+	for (i = 0; i < off; i++)
+		if (b[i] == '\n')
+			line++;
+	return line;
+}
+
+/*
+ * Parses and checks the whole file into im->rows; every problem goes to
+ * im->errs (each naming its line).  Returns 0 if the file could be read and
+ * parsed to its end (im->nerr tells whether rows were bad), -1 otherwise.
+ */
+static int
+import_parse(struct import *im, const char *b, size_t len)
+{
+	struct csv_rec rec, h;
+	struct csv_row **sorted = NULL;
+	char why[256];
+	const char *nul;
+	size_t pos = 0, line = 1, hline, i, hpos;
+	long id_col = -1, otp_col = -1;
+	char delim = 0;
+	int r = -1, k, got;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&h, 0, sizeof(h));
+	if ((nul = memchr(b, '\0', len)) != NULL) {
+		import_error(im, line_of(b, (size_t)(nul - b)), "a NUL byte (not a text file)");
+		return -1;
+	}
+	if (len >= 3 && memcmp(b, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	/* the header: the first record that is not empty; its delimiter is the
+	 * one that makes it name both columns */
+	for (;;) {
+		hpos = pos;
+		hline = line;
+		got = csv_record(b, len, &pos, &line, ';', &h, why, sizeof(why));
+		if (got <= 0 || !h.all_empty)
+			break;
+	}
+	if (got == 0) {
+		import_error(im, 0, "no header row (the file has no data)");
+		goto out;
+	}
+	for (k = 0; k < 2 && delim == 0; k++) {
+		char d = k == 0 ? ';' : ',';
+		size_t p2 = hpos, l2 = hline;
+
+		if (csv_record(b, len, &p2, &l2, d, &h, why, sizeof(why)) != 1)
+			continue;
+		if (csv_header_columns(&h, &id_col, &otp_col, why, sizeof(why)) != 0) {
+			import_error(im, hline, "%s", why);
+			goto out;
+		}
+		if (id_col >= 0 && otp_col >= 0) {
+			delim = d;
+			pos = p2;
+			line = l2;
+		}
+	}
+	if (delim == 0) {
+		import_error(im, hline, "the header must name the device id column (ID, "
+		    "DEVICE_ID or EXTERNAL_ID) and ENROLLMENT_OTP, separated by ';' or ','");
+		goto out;
+	}
+	for (;;) {
+		struct csv_row *row;
+		const char *id, *otp;
+		size_t rline = line;
+
+		got = csv_record(b, len, &pos, &line, delim, &rec, why, sizeof(why));
+		if (got == 0)
+			break;
+		if (got < 0) {
+			import_error(im, 0, "%s; the rest of the file was not read", why);
+			goto out;
+		}
+		if (rec.all_empty)
+			continue;
+		if (rec.n != h.n) {
+			import_error(im, rline, "%zu field%s, the header (line %zu) has %zu",
+			    rec.n, rec.n == 1 ? "" : "s", hline, h.n);
+			continue;
+		}
+		id = rec.buf + rec.off[id_col];
+		otp = rec.buf + rec.off[otp_col];
+		if (tca_device_id_validate(id, why, sizeof(why)) != TCA_OK) {
+			import_error(im, rline, "%s", why);
+			continue;
+		}
+		if (otp[0] == '\0') {
+			import_error(im, rline, "device %s: ENROLLMENT_OTP is empty", id);
+			continue;
+		}
+		if (tca_otp_check_password(otp, strlen(otp), why, sizeof(why)) != TCA_OK) {
+			import_error(im, rline, "device %s: %s", id, why);
+			continue;
+		}
+		if (im->n == im->cap) {
+			size_t ncap = im->cap == 0 ? 64 : im->cap * 2;
+			struct csv_row *nr;
+
+			if ((nr = realloc(im->rows, ncap * sizeof(*nr))) == NULL) {
+				im->oom = 1;
+				goto out;
+			}
+			im->rows = nr;
+			im->cap = ncap;
+		}
+		row = &im->rows[im->n];
+		row->line = rline;
+		row->id = strdup(id);
+		row->otp = strdup(otp);
+		im->n++;
+		if (row->id == NULL || row->otp == NULL) {
+			im->oom = 1;
+			goto out;
+		}
+	}
+	if (im->n == 0 && im->nerr == 0) {
+		import_error(im, 0, "no devices after the header (line %zu)", hline);
+		goto out;
+	}
+	/* duplicates: each later line names the first */
+	if (im->n > 1) {
+		if ((sorted = calloc(im->n, sizeof(*sorted))) == NULL) {
+			im->oom = 1;
+			goto out;
+		}
+		for (i = 0; i < im->n; i++)
+			sorted[i] = &im->rows[i];
+		qsort(sorted, im->n, sizeof(*sorted), row_cmp);
+		for (i = 1; i < im->n; i++) {
+			size_t first = i - 1;
+
+			while (first > 0 && strcmp(sorted[first - 1]->id, sorted[i]->id) == 0)
+				first--;
+			if (strcmp(sorted[first]->id, sorted[i]->id) == 0)
+				import_error(im, sorted[i]->line, "device %s is listed twice "
+				    "(first on line %zu)", sorted[i]->id, sorted[first]->line);
+		}
+	}
+	r = 0;
+ out:
+	free(sorted);
+	csv_rec_free(&rec);
+	csv_rec_free(&h);
+	return r;
+}
+
+static int
+import_err_cmp(const void *a, const void *b)
+{
+	const struct import_err *x = a, *y = b;
+
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* device import TENANT FILE [--expires D] */
+static int
+cmd_device_import(const struct globals *g, const char *tenant, const char *path,
+    int have_expires, uint64_t expires_s)
+{
+	struct import im;
+	struct tca_client_error err;
+	struct stat st;
+	unsigned char *data = NULL;
+	size_t len = 0, done = 0, i, k;
+	char msg[512] = "";
+	cbor_item_t *devs = NULL;
+	uint64_t exp_at = 0;
+	int r = EXIT_REFUSED;
+
+	memset(&im, 0, sizeof(im));
+	memset(&err, 0, sizeof(err));
+	im.path = path;
+	if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+		fprintf(stderr, "ca-admin device import: warning: %s holds one-time passwords "
+		    "and is readable by group or others (mode %04o); remove it once "
+		    "imported\n", path, (unsigned int)(st.st_mode & 07777));
+	if (cli_read_file(path, CSV_MAX, &data, &len, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "ca-admin device import: %s\n", msg);
+		return EXIT_REFUSED;
+	}
+	if (import_parse(&im, (const char *)data, len) != 0 || im.nerr > 0 || im.oom) {
+		if (im.oom)
+			fprintf(stderr, "ca-admin device import: out of memory\n");
+		qsort(im.errs, im.nerr, sizeof(*im.errs), import_err_cmp);
+		for (i = 0; i < im.nerr; i++) {
+			if (im.errs[i].line > 0)
+				fprintf(stderr, "ca-admin device import: %s: line %zu: %s\n", path,
+				    im.errs[i].line, im.errs[i].msg);
+			else
+				fprintf(stderr, "ca-admin device import: %s: %s\n", path,
+				    im.errs[i].msg);
+		}
+		fprintf(stderr, "ca-admin device import: %s: %zu problem%s; nothing was "
+		    "registered\n", path, im.nerr, im.nerr == 1 ? "" : "s");
+		if (g->json) {
+			cbor_item_t *doc = cbor_new_definite_map(4), *errs =
+			    cbor_new_definite_array(im.nerr);
+
+			if (doc != NULL && errs != NULL &&
+			    tca_map_add_bool(doc, "ok", 0) == TCA_OK &&
+			    tca_map_add_text(doc, "file", path) == TCA_OK &&
+			    tca_map_add_uint(doc, "registered", 0) == TCA_OK) {
+				for (i = 0; i < im.nerr; i++) {
+					cbor_item_t *e = cbor_new_definite_map(2);
+
+					if (e == NULL || tca_map_add_uint(e, "line",
+					    im.errs[i].line) != TCA_OK ||
+					    tca_map_add_text(e, "message", im.errs[i].msg) != TCA_OK ||
+					    !cbor_array_push(errs, e)) {
+						if (e != NULL)
+							cbor_decref(&e);
+						break;
+					}
+					cbor_decref(&e);
+				}
+				if (tca_map_add_item(doc, "errors", errs) == TCA_OK) {
+					errs = NULL;
+					cli_print_json(stdout, doc);
+					putchar('\n');
+				}
+			}
+			if (errs != NULL)
+				cbor_decref(&errs);
+			if (doc != NULL)
+				cbor_decref(&doc);
+		}
+		r = EXIT_REFUSED;
+		goto out;
+	}
+	/* every row is good: register them, at most REGISTER_CHUNK per request */
+	if (g->json && ((devs = cbor_new_definite_array(im.n)) == NULL)) {
+		fprintf(stderr, "ca-admin: out of memory\n");
+		goto out;
+	}
+	while (done < im.n) {
+		cbor_item_t *args, *arr, *res = NULL;
+		size_t n = 0, bytes = 0;
+
+		while (done + n < im.n && n < REGISTER_CHUNK &&
+		    (n == 0 || bytes + strlen(im.rows[done + n].id) +
+		    strlen(im.rows[done + n].otp) + 24 <= REGISTER_CHUNK_BYTES)) {
+			bytes += strlen(im.rows[done + n].id) + strlen(im.rows[done + n].otp) + 24;
+			n++;
+		}
+		args = args_new(have_expires ? 3 : 2);
+		args_text(args, "tenant", tenant);
+		if ((arr = cbor_new_definite_array(n)) == NULL) {
+			fprintf(stderr, "ca-admin: out of memory\n");
+			exit(EXIT_REFUSED);
+		}
+		for (k = 0; k < n; k++) {
+			cbor_item_t *one = args_new(2);
+
+			args_text(one, "device_id", im.rows[done + k].id);
+			args_text(one, "otp", im.rows[done + k].otp);
+			if (!cbor_array_push(arr, one)) {
+				fprintf(stderr, "ca-admin: out of memory\n");
+				exit(EXIT_REFUSED);
+			}
+			cbor_decref(&one);
+		}
+		args_other(args, "devices", arr);
+		if (have_expires)
+			args_other(args, "expires_in_s", cbor_build_uint64(expires_s));
+		r = call_err(g, TCA_OP_DEVICE_REGISTER, args, &res, &err);
+		wipe_otps(args, "devices");
+		cbor_decref(&args);
+		if (r != 0) {
+			fprintf(stderr, "ca-admin device import: %s: the request for lines "
+			    "%zu..%zu was refused: %zu device%s before line %zu %s registered, "
+			    "the %zu from line %zu on %s not\n", path, im.rows[done].line,
+			    im.rows[done + n - 1].line, done, done == 1 ? "" : "s",
+			    im.rows[done].line, done == 1 ? "was" : "were", im.n - done,
+			    im.rows[done].line, im.n - done == 1 ? "was" : "were");
+			break;
+		}
+		(void)tca_map_get_uint(res, "expires_at", &exp_at);
+		wipe_otps(res, "registered");
+		cbor_decref(&res);
+		done += n;
+	}
+	if (g->json) {
+		cbor_item_t *doc = NULL;
+
+		for (i = 0; i < im.n; i++) {
+			cbor_item_t *e = cbor_new_definite_map(3);
+
+			if (e == NULL || tca_map_add_uint(e, "line", im.rows[i].line) != TCA_OK ||
+			    tca_map_add_text(e, "device_id", im.rows[i].id) != TCA_OK ||
+			    tca_map_add_bool(e, "registered", i < done) != TCA_OK ||
+			    !cbor_array_push(devs, e)) {
+				if (e != NULL)
+					cbor_decref(&e);
+				fprintf(stderr, "ca-admin: out of memory\n");
+				r = EXIT_REFUSED;
+				goto out;
+			}
+			cbor_decref(&e);
+		}
+		if ((doc = cbor_new_definite_map(done < im.n ? 7 : 6)) == NULL ||
+		    tca_map_add_bool(doc, "ok", done == im.n) != TCA_OK ||
+		    tca_map_add_text(doc, "tenant", tenant) != TCA_OK ||
+		    tca_map_add_text(doc, "file", path) != TCA_OK ||
+		    tca_map_add_uint(doc, "registered", done) != TCA_OK ||
+		    tca_map_add_int(doc, "expires_at", (int64_t)exp_at) != TCA_OK ||
+		    (done < im.n && tca_map_add_text(doc, "error", err.message[0] != '\0' ?
+		    err.message : "the engine refused") != TCA_OK) ||
+		    tca_map_add_item(doc, "devices", devs) != TCA_OK) {
+			if (doc != NULL)
+				cbor_decref(&doc);
+			fprintf(stderr, "ca-admin: out of memory\n");
+			r = EXIT_REFUSED;
+			goto out;
+		}
+		devs = NULL;
+		cli_print_json(stdout, doc);
+		putchar('\n');
+		cbor_decref(&doc);
+	} else if (done > 0) {
+		char when[32] = "";
+
+		if (exp_at != 0)
+			tca_iso_time((int64_t)exp_at, when, sizeof(when));
+		printf("tenant %s: %zu device%s registered from %s (lines %zu..%zu); their "
+		    "one-time passwords %s%s\n", tenant, done, done == 1 ? "" : "s", path,
+		    im.rows[0].line, im.rows[done - 1].line,
+		    exp_at != 0 ? "expire at " : "do not expire", when);
+	}
+	if (done == im.n)
+		r = 0;
+ out:
+	if (devs != NULL)
+		cbor_decref(&devs);
+	if (data != NULL) {
+		OPENSSL_cleanse(data, len);
+		free(data);
+	}
+	import_free(&im);
+	return r;
+}
+
+/* device list TENANT: every page */
+static int
+cmd_device_list(const struct globals *g, const char *tenant)
+{
+	char after[TCA_DEVICE_ID_MAX * 4 + 1] = "";
+	int first = 1, r;
+
+	if (g->json)
+		putchar('[');
+	for (;;) {
+		cbor_item_t *args, *res = NULL, *devs, *next;
+		size_t n, k;
+
+		args = args_new(after[0] != '\0' ? 2 : 1);
+		args_text(args, "tenant", tenant);
+		if (after[0] != '\0')
+			args_text(args, "after", after);
+		r = call(g, TCA_OP_DEVICE_LIST, args, &res);
+		cbor_decref(&args);
+		if (r != 0) {
+			if (g->json)
+				puts("]");
+			return r;
+		}
+		devs = tca_map_get(res, "devices");
+		n = devs != NULL && cbor_isa_array(devs) ? cbor_array_size(devs) : 0;
+		for (k = 0; k < n; k++) {
+			const cbor_item_t *d = cbor_array_handle(devs)[k];
+
+			if (g->json) {
+				if (!first)
+					putchar(',');
+				cli_print_json(stdout, d);
+			} else {
+				char id[TCA_DEVICE_ID_MAX * 4 + 1] = "", state[16] = "";
+				char serial[2 * TCA_SERIAL_MAX + 1] = "-", when[32] = "never";
+				uint64_t exp = 0, failures = 0;
+
+				(void)tca_map_get_text(d, "device_id", id, sizeof(id));
+				(void)tca_map_get_text(d, "state", state, sizeof(state));
+				(void)tca_map_get_uint(d, "failures", &failures);
+				if (tca_map_get_uint(d, "expires_at", &exp) == TCA_OK && exp != 0)
+					tca_iso_time((int64_t)exp, when, sizeof(when));
+				(void)tca_map_get_text(d, "certificate_serial", serial,
+				    sizeof(serial));
+				if (first)
+					printf("%-32s %-8s %-8s %-20s %s\n", "DEVICE", "STATE",
+					    "FAILURES", "EXPIRES", "CERTIFICATE");
+				printf("%-32s %-8s %-8" PRIu64 " %-20s %s\n", id, state, failures,
+				    when, serial);
+			}
+			first = 0;
+		}
+		next = tca_map_get(res, "next");
+		after[0] = '\0';
+		if (next != NULL && cbor_isa_string(next) && cbor_string_length(next) < sizeof(after))
+			snprintf(after, sizeof(after), "%.*s", (int)cbor_string_length(next),
+			    (const char *)cbor_string_handle(next));
+		cbor_decref(&res);
+		if (after[0] == '\0')
+			break;
+	}
+	if (g->json)
+		puts("]");
+	else if (first)
+		fprintf(stderr, "no registered devices\n");
+	return 0;
+}
+
+static int
+cmd_device(const struct globals *g, int argc, char **argv)
+{
+	const char *sub, *pos[3] = { NULL, NULL, NULL }, *otp_file = NULL, *expires = NULL;
+	cbor_item_t *args, *res = NULL;
+	uint64_t expires_s = 0;
+	int i, npos = 0, generate = 0, opts_done = 0, r;
+
+	if (argc < 1 || wants_help(argc, argv)) {
+		fputs(device_usage, argc < 1 ? stderr : stdout);
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	sub = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (!opts_done && strcmp(argv[i], "--") == 0)
+			opts_done = 1;
+		else if (!opts_done && strcmp(argv[i], "--otp-file") == 0 && i + 1 < argc)
+			otp_file = argv[++i];
+		else if (!opts_done && strcmp(argv[i], "--generate") == 0)
+			generate = 1;
+		else if (!opts_done && strcmp(argv[i], "--expires") == 0 && i + 1 < argc)
+			expires = argv[++i];
+		else if ((opts_done || argv[i][0] != '-' || strcmp(argv[i], "-") == 0) &&
+		    npos < 3)
+			pos[npos++] = argv[i];
+		else {
+			fprintf(stderr, "ca-admin device %s: unexpected argument %s\n", sub, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (expires != NULL && parse_expires(expires, &expires_s) != 0) {
+		fprintf(stderr, "ca-admin device %s: --expires takes Ns, Nm, Nh or Nd (at most "
+		    "%dd) or never, e.g. 30d\n", sub, EXPIRES_MAX_S / 86400);
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "register") != 0 && (otp_file != NULL || generate)) {
+		fprintf(stderr, "ca-admin device %s: --otp-file and --generate belong to "
+		    "device register\n", sub);
+		return EXIT_USAGE;
+	}
+	if (expires != NULL && strcmp(sub, "register") != 0 && strcmp(sub, "import") != 0) {
+		fprintf(stderr, "ca-admin device %s: --expires belongs to register and import\n",
+		    sub);
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "register") == 0 || strcmp(sub, "import") == 0 ||
+	    strcmp(sub, "show") == 0 || strcmp(sub, "unregister") == 0) {
+		if (npos != 2) {
+			fprintf(stderr, "ca-admin device %s: give TENANT and %s\n", sub,
+			    strcmp(sub, "import") == 0 ? "FILE.csv" : "DEVICE_ID");
+			return EXIT_USAGE;
+		}
+	} else if (strcmp(sub, "list") == 0) {
+		if (npos != 1) {
+			fprintf(stderr, "ca-admin device list: give TENANT only\n");
+			return EXIT_USAGE;
+		}
+		return cmd_device_list(g, pos[0]);
+	} else {
+		fprintf(stderr, "ca-admin: unknown command device %s\n", sub);
+		fputs(device_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "register") == 0) {
+		if (otp_file != NULL && generate) {
+			fprintf(stderr, "ca-admin device register: give --otp-file or --generate, "
+			    "not both\n");
+			return EXIT_USAGE;
+		}
+		return cmd_device_register(g, pos[0], pos[1], otp_file, expires != NULL,
+		    expires_s);
+	}
+	if (strcmp(sub, "import") == 0)
+		return cmd_device_import(g, pos[0], pos[1], expires != NULL, expires_s);
+	args = args_new(2);
+	args_text(args, "tenant", pos[0]);
+	args_text(args, "device_id", pos[1]);
+	r = call(g, sub[0] == 's' ? TCA_OP_DEVICE_SHOW : TCA_OP_DEVICE_UNREGISTER, args, &res);
+	cbor_decref(&args);
+	if (r != 0)
+		return r;
+	if (g->json) {
+		cli_print_json(stdout, res);
+		putchar('\n');
+	} else if (sub[0] == 's')
+		print_device(res);
+	else
+		printf("device %s of tenant %s unregistered\n", pos[1], pos[0]);
 	cbor_decref(&res);
 	return 0;
 }
@@ -1446,6 +2584,8 @@ main(int argc, char **argv)
 		return cmd_policy(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "crl") == 0)
 		return cmd_crl(&g, argc - 1, argv + 1);
+	if (strcmp(cmd, "device") == 0)
+		return cmd_device(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "journal") == 0)
 		return cmd_journal(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "token") == 0)

@@ -3,7 +3,7 @@
  * libtca-client only (what an EST front end would do, from a shell).
  *
  *   tca-client [--socket PATH] [--timeout MS] issue --tenant T --device-id D
- *              --csr FILE [--days N] [--out FILE] [--der]
+ *              --csr FILE [--days N] [--otp-file F] [--out FILE] [--der]
  *   tca-client ... reenroll --tenant T --device-id D --csr FILE --current FILE
  *              [--days N] [--out FILE] [--der]
  *   tca-client ... cacerts --tenant T [--out FILE]
@@ -13,19 +13,29 @@
  *   tca-client ... csrattrs --tenant T --out FILE
  *   tca-client ops
  *
+ * issue --otp-file: the device's registered one-time password (issue 14), for a
+ * tenant that requires device registration: read from F ("-": stdin; one
+ * line, one trailing newline stripped; a file group or others may read is
+ * refused, as the engine refuses such PIN files), sent as the request's
+ * `otp` and wiped.  Re-enrollment needs none.
+ *
  * Exit codes: 0 ok; 1 the engine refused (stderr: "tca-client: CODE: message")
  * or a local file could not be read or written; 2 usage error; 3 the engine
  * could not be reached or answered outside the protocol.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -33,6 +43,7 @@
 #include "cli-util.h"
 #include "crl.h"
 #include "ocsp.h"
+#include "otp.h"
 #include "text.h"
 #include "rpc-schema.h"
 #include "tca-client.h"
@@ -64,8 +75,10 @@ usage(FILE *f)
 	    "usage: " PROG " [--socket PATH] [--timeout MS] COMMAND [OPTIONS]\n"
 	    "\n"
 	    "Commands:\n"
-	    "  issue     --tenant T --device-id D --csr FILE [--days N] [--out FILE] [--der]\n"
-	    "            issue a device certificate (printed as PEM)\n"
+	    "  issue     --tenant T --device-id D --csr FILE [--days N] [--otp-file F]\n"
+	    "            [--out FILE] [--der]\n"
+	    "            issue a device certificate (printed as PEM); --otp-file: the\n"
+	    "            device's registered one-time password, for its first certificate\n"
 	    "  reenroll  --tenant T --device-id D --csr FILE --current FILE [--days N]\n"
 	    "            [--out FILE] [--der]\n"
 	    "            re-enroll a device holding a certificate of this tenant\n"
@@ -101,7 +114,7 @@ usage_issue(FILE *f, int reenroll)
 	else
 		fprintf(f,
 		    "usage: " PROG " issue --tenant T --device-id D --csr FILE [--days N]\n"
-		    "                       [--out FILE] [--der]\n");
+		    "                       [--otp-file F] [--out FILE] [--der]\n");
 	fprintf(f,
 	    "  -T, --tenant T       tenant whose CA signs\n"
 	    "  -D, --device-id D    device id; must equal the CSR's CN\n"
@@ -110,9 +123,111 @@ usage_issue(FILE *f, int reenroll)
 		fprintf(f,
 		    "  -C, --current FILE   the device's current certificate, PEM or DER\n");
 	fprintf(f,
-	    "  -d, --days N         validity in days (1..%d; default: the engine's)\n"
+	    "  -d, --days N         validity in days (1..%d; default: the engine's)\n",
+	    DAYS_MAX);
+	if (!reenroll)
+		fprintf(f,
+		    "  -P, --otp-file F     the device's registered one-time password, needed\n"
+		    "                       for its first certificate when its tenant requires\n"
+		    "                       registration (CREDENTIAL_REFUSED otherwise): one\n"
+		    "                       line of F (\"-\": stdin); F must not be readable by\n"
+		    "                       group or others (chmod 600).  Used up by the\n"
+		    "                       certificate it yields\n");
+	else
+		fprintf(f,
+		    "  (re-enrollment needs no one-time password)\n");
+	fprintf(f,
 	    "  -o, --out FILE       write the certificate to FILE instead of stdout\n"
-	    "      --der            write DER instead of PEM\n", DAYS_MAX);
+	    "      --der            write DER instead of PEM\n");
+}
+
+/*
+ * Reads a one-time password from path ("-": standard input): one line, one
+ * trailing "\n" (or "\r\n") stripped, TCA_OTP_MIN..TCA_OTP_MAX printable
+ * characters.  A file must be a regular file of this user (or root) that
+ * group and others cannot access, as the engine wants PIN files
+ * (engine/secret.c).  0 with the password in out, or -1 with why in err
+ * (never the password).  The caller wipes out.
+ */
+static int
+read_otp_file(const char *path, char *out, size_t outsz, char *err, size_t errlen)
+{
+	char buf[TCA_OTP_MAX + 3], why[160];
+	struct stat st;
+	size_t total = 0, len;
+	ssize_t n;
+	int fd = -1, r = -1;
+
+	out[0] = '\0';
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "cannot open one-time password file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	} else if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "one-time password file %s is not a regular file", path);
+		goto out;
+	} else if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "one-time password file %s has mode %04o; it must not "
+		    "be accessible by group or others (chmod 600)", path,
+		    (unsigned int)(st.st_mode & 07777));
+		goto out;
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "one-time password file %s is owned by uid %u, not by "
+		    "uid %u or root", path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		goto out;
+	}
+	while (total < sizeof(buf)) {
+		n = read(fd, buf + total, sizeof(buf) - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	if (total == sizeof(buf)) {
+		snprintf(err, errlen, "%s: a one-time password has at most %d characters",
+		    path, TCA_OTP_MAX);
+		goto out;
+	}
+	len = total;
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "%s holds no one-time password", path);
+		goto out;
+	}
+	if (memchr(buf, '\n', len) != NULL) {
+		snprintf(err, errlen, "%s holds more than one line", path);
+		goto out;
+	}
+	if (tca_otp_check_password(buf, len, why, sizeof(why)) != TCA_OK) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto out;
+	}
+	if (len >= outsz) {
+		snprintf(err, errlen, "%s: password too long", path);
+		goto out;
+	}
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	r = 0;
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (fd >= 0 && fd != STDIN_FILENO)
+		close(fd);
+	return r;
 }
 
 static int
@@ -162,12 +277,14 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		{ "days", required_argument, NULL, 'd' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "der", no_argument, NULL, 'R' },
+		{ "otp-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = reenroll ? TCA_OP_REENROLL : TCA_OP_ISSUE;
 	const char *tenant = NULL, *device = NULL, *csr_path = NULL, *cur_path = NULL;
-	const char *out = NULL;
+	const char *out = NULL, *otp_path = NULL;
+	char otp[TCA_OTP_MAX + 1] = "";
 	struct tca_client_error err;
 	unsigned char *csr = NULL, *cur = NULL, *cert = NULL;
 	size_t csr_len = 0, cur_len = 0, cert_len = 0;
@@ -179,7 +296,7 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 	memset(&err, 0, sizeof(err));
 	argv[0] = reenroll ? name_reenroll : name_issue;	/* for getopt's messages */
 	optind = 0;	/* glibc: restart scanning at argv[1] */
-	while ((ch = getopt_long(argc, argv, "T:D:c:C:d:o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "T:D:c:C:d:o:P:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'T':
 			tenant = optarg;
@@ -209,6 +326,14 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		case 'R':
 			der_out = 1;
 			break;
+		case 'P':
+			if (reenroll) {
+				fprintf(stderr, PROG " reenroll: --otp-file belongs to issue "
+				    "(re-enrollment needs no one-time password)\n");
+				return CLI_EXIT_USAGE;
+			}
+			otp_path = optarg;
+			break;
 		case 'h':
 			usage_issue(stdout, reenroll);
 			return CLI_EXIT_OK;
@@ -228,6 +353,16 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		usage_issue(stderr, reenroll);
 		return CLI_EXIT_USAGE;
 	}
+	if (otp_path != NULL && strcmp(otp_path, "-") == 0 && strcmp(csr_path, "-") == 0) {
+		fprintf(stderr, PROG " issue: --csr and --otp-file cannot both be stdin\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (otp_path != NULL && read_otp_file(otp_path, otp, sizeof(otp), msg,
+	    sizeof(msg)) != 0) {
+		fprintf(stderr, PROG ": %s\n", msg);
+		r = CLI_EXIT_REFUSED;
+		goto out;
+	}
 	if (cli_read_file(csr_path, FILE_MAX, &csr, &csr_len, msg, sizeof(msg)) != 0 ||
 	    (reenroll && cli_read_file(cur_path, FILE_MAX, &cur, &cur_len, msg, sizeof(msg)) != 0)) {
 		fprintf(stderr, PROG ": %s\n", msg);
@@ -240,14 +375,15 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		r = tca_client_reenroll(c, tenant, device, csr, csr_len, cur, cur_len,
 		    (unsigned int)days, &cert, &cert_len, &err);
 	else
-		r = tca_client_issue(c, tenant, device, csr, csr_len, (unsigned int)days,
-		    &cert, &cert_len, &err);
+		r = tca_client_issue_otp(c, tenant, device, csr, csr_len, (unsigned int)days,
+		    otp_path != NULL ? otp : NULL, &cert, &cert_len, &err);
 	if (r != TCA_CLIENT_OK) {
 		r = cli_report(PROG, cmd, r, &err);
 		goto out;
 	}
 	r = write_result_cert(cert, cert_len, out, der_out);
  out:
+	OPENSSL_cleanse(otp, sizeof(otp));
 	tca_client_close(c);
 	free(csr);
 	free(cur);

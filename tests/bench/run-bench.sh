@@ -176,6 +176,7 @@ roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
 log.level = $level
 schedule.enabled = $sched
+device.registration = none
 ${TCA_BENCH_ENGINE_CONF:-}
 EOC
 	chmod 0600 "$WORK/engine.conf"
@@ -856,6 +857,7 @@ roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
 log.level = warning
 schedule.enabled = false
+device.registration = none
 ${TCA_BENCH_ENGINE_CONF:-}
 EOC
 	[ -n "$INIT_ARGS" ] && printf 'token.init_args = %s\n' "$INIT_ARGS" >>"$WORK/engine.conf"

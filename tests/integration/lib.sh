@@ -42,7 +42,7 @@ EOC
 tca_cleanup() {
 	if [ -n "${ENGINE_PID:-}" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
 		kill -KILL "$ENGINE_PID" 2>/dev/null
-		wait "$ENGINE_PID" 2>/dev/null
+		wait "$ENGINE_PID" 2>/dev/null || true
 	fi
 	[ -n "${WORK:-}" ] && [ -d "$WORK" ] && rm -rf "$WORK"
 }
@@ -62,6 +62,7 @@ store.path = $WORK/state.db
 roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
 log.level = ${TCA_LOG_LEVEL:-info}
+device.registration = ${TCA_REGISTRATION:-none}
 EOC
 	chmod 0600 "$WORK/engine.conf"
 }

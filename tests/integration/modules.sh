@@ -63,6 +63,7 @@ token.pool_size = 2
 store.path = $WORK/$mod.db
 roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
+device.registration = none
 schedule.enabled = false
 log.level = debug
 EOC

@@ -22,6 +22,18 @@
  *                           the expected OIDs and attributes
  *   bad-structures          hand-filled structures that set/parse never
  *                           produce are refused by format/json/check
+ *   registration            the `registration` key (issue 14): required |
+ *                           none | reset to the configuration's setting
+ *   otp-hash-verify         engine/otp.c: hash string form, round trip,
+ *                           fresh salts, wrong passwords, malformed and
+ *                           tampered hash strings verify as 0
+ *   otp-params-range        scrypt parameters outside ln 10..20, r 1..32,
+ *                           p 1..16 verify as 0; hashes of other accepted
+ *                           parameters (plain scrypt, derived in the test)
+ *                           verify
+ *   otp-generate            generated passwords: length, alphabet (no
+ *                           0/O/1/I/L), uniqueness, acceptable
+ *   otp-password-rules      tca_otp_check_password bounds and characters
  */
 #include "config.h"
 
@@ -33,11 +45,15 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "csr.h"
+#include "otp.h"
 #include "tca-error.h"
 #include "tenant-policy.h"
 #include "testutil.h"
@@ -186,9 +202,12 @@ START_TEST(test_round_trip)
 		"device_id_pattern=dev-[0-9a-f]*\n",
 		"san=dns\n",
 		"san=none\n",
+		"registration=none\n",
+		"registration=required\n",
+		"max_days=30\nregistration=none\nsan=dns\n",
 		"device_id_pattern=[!-]\\*?x=y\nkey_types=ec-p384\nmax_days=36600\n"
 		    "o=A=B|C\no_required=true\nou=X\nou_required=true\n"
-		    "rsa_min_bits=8192\nsan=none\nsuspended=true\n",
+		    "registration=required\nrsa_min_bits=8192\nsan=none\nsuspended=true\n",
 	};
 	static const struct {
 		const char *in, *out;
@@ -200,6 +219,8 @@ START_TEST(test_round_trip)
 		{ "san=uri\nsuspended=false\nmax_days=0\nrsa_min_bits=0\n"
 		    "o_required=false\nou=\nkey_types=\ndevice_id_pattern=\n", "" },
 		{ "san=\n", "" },
+		{ "registration=\n", "" },
+		{ "san=dns\nregistration=none\n", "registration=none\nsan=dns\n" },
 	};
 	struct tca_tenant_policy tp;
 	char out[TCA_TENANT_POLICY_TEXT_MAX], why[256];
@@ -304,6 +325,11 @@ START_TEST(test_text_refusals)
 		{ "key_types=rsa, ed25519\n", "key_types: unknown key type \" ed25519\"*" },
 		{ "san=DNS\n", "san: \"DNS\" is not uri, dns or none" },
 		{ "san=ip\n", "san: \"ip\" is not uri, dns or none" },
+		{ "registration=maybe\n", "registration: \"maybe\" is not required or none" },
+		{ "registration=None\n", "registration: \"None\" is not required or none" },
+		{ "registration=true\n", "registration: \"true\" is not required or none" },
+		{ "registration=none\nregistration=required\n",
+		    "registration: given twice (line 2)" },
 		{ "o=A||B\n", "o: empty value in the list ('|'-separated)" },
 		{ "o=A|\n", "o: empty value in the list ('|'-separated)" },
 		{ "ou=A|B|A\n", "ou: value \"A\" is listed twice" },
@@ -448,18 +474,18 @@ START_TEST(test_json)
 	ck_assert_int_eq(tca_tenant_policy_json(&tp, out, sizeof(out)), TCA_OK);
 	ck_assert_str_eq(out, "{\"device_id_pattern\":null,\"key_types\":null,"
 	    "\"max_days\":null,\"o\":null,\"o_required\":false,\"ou\":null,"
-	    "\"ou_required\":false,\"rsa_min_bits\":null,\"san\":\"uri\","
-	    "\"suspended\":false}");
+	    "\"ou_required\":false,\"registration\":null,\"rsa_min_bits\":null,"
+	    "\"san\":\"uri\",\"suspended\":false}");
 
 	policy_of(&tp, "device_id_pattern=dev-\\\\\"*\nkey_types=ec-p384,rsa\n"
-	    "max_days=7\no=Ac\"me|B\\\\x\nou_required=true\nrsa_min_bits=4096\n"
-	    "san=dns\nsuspended=true\n");
+	    "max_days=7\no=Ac\"me|B\\\\x\nou_required=true\nregistration=none\n"
+	    "rsa_min_bits=4096\nsan=dns\nsuspended=true\n");
 	ck_assert_int_eq(tca_tenant_policy_json(&tp, out, sizeof(out)), TCA_OK);
 	ck_assert_str_eq(out, "{\"device_id_pattern\":\"dev-\\\\\\\\\\\"*\","
 	    "\"key_types\":[\"ec-p384\",\"rsa\"],\"max_days\":7,"
 	    "\"o\":[\"Ac\\\"me\",\"B\\\\\\\\x\"],\"o_required\":false,\"ou\":null,"
-	    "\"ou_required\":true,\"rsa_min_bits\":4096,\"san\":\"dns\","
-	    "\"suspended\":true}");
+	    "\"ou_required\":true,\"registration\":\"none\",\"rsa_min_bits\":4096,"
+	    "\"san\":\"dns\",\"suspended\":true}");
 	/* it is JSON (where python3 is) */
 	if (test_sh("command -v python3 >/dev/null 2>&1") == 0) {
 		test_mkdtemp(dir, sizeof(dir));
@@ -978,7 +1004,7 @@ START_TEST(test_bad_structures)
 	size_t len;
 	int i;
 
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < 9; i++) {
 		tca_tenant_policy_defaults(&tp);
 		switch (i) {
 		case 0: tp.key_types = 0x10; break;
@@ -991,6 +1017,7 @@ START_TEST(test_bad_structures)
 			break;
 		case 6: tp.san = (enum tca_san_form)3; break;
 		case 7: tp.suspended = 2; break;
+		case 8: tp.registration = (enum tca_registration)3; break;
 		}
 		ck_assert_int_eq(tca_tenant_policy_format(&tp, out, sizeof(out)),
 		    TCA_ERR_INVALID_ARG);
@@ -1002,6 +1029,349 @@ START_TEST(test_bad_structures)
 		    TCA_ERR_INVALID_ARG);
 	}
 	tca_csr_free(csr);
+}
+END_TEST
+
+/* ------------------------------------------------------------ registration */
+
+START_TEST(test_registration_key)
+{
+	struct tca_tenant_policy tp, before;
+	char out[TCA_TENANT_POLICY_TEXT_MAX], json[TCA_TENANT_POLICY_JSON_MAX], why[256];
+
+	/* the default: the configuration's device.registration */
+	tca_tenant_policy_defaults(&tp);
+	ck_assert_int_eq(tp.registration, TCA_REG_GLOBAL);
+	ck_assert(tca_tenant_policy_is_default(&tp));
+
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=none", why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tp.registration, TCA_REG_NONE);
+	ck_assert(!tca_tenant_policy_is_default(&tp));
+	ck_assert_int_eq(tca_tenant_policy_format(&tp, out, sizeof(out)), TCA_OK);
+	ck_assert_str_eq(out, "registration=none\n");
+	ck_assert_int_eq(tca_tenant_policy_json(&tp, json, sizeof(json)), TCA_OK);
+	ck_assert_msg(strstr(json, "\"registration\":\"none\"") != NULL, "%s", json);
+	/* round trip through the text form */
+	policy_of(&before, out);
+	ck_assert_int_eq(before.registration, TCA_REG_NONE);
+
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=required", why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tp.registration, TCA_REG_REQUIRED);
+	ck_assert_int_eq(tca_tenant_policy_format(&tp, out, sizeof(out)), TCA_OK);
+	ck_assert_str_eq(out, "registration=required\n");
+	ck_assert_int_eq(tca_tenant_policy_json(&tp, json, sizeof(json)), TCA_OK);
+	ck_assert_msg(strstr(json, "\"registration\":\"required\"") != NULL, "%s", json);
+	/* required is kept even though the configuration's default may say the
+	 * same: the tenant then stays required when the configuration changes */
+	ck_assert(!tca_tenant_policy_is_default(&tp));
+
+	/* refused: nothing changes, the reason names the key */
+	before = tp;
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=off", why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_str_eq(why, "registration: \"off\" is not required or none");
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=REQUIRED", why,
+	    sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert(strncmp(why, "registration: ", 14) == 0);
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration= none", why,
+	    sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert(strncmp(why, "registration: ", 14) == 0);
+	ck_assert_mem_eq(&tp, &before, sizeof(tp));
+
+	/* the unknown-key message lists it */
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registered=none", why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_msg(strstr(why, "registration") != NULL, "%s", why);
+
+	/* reset: back to the configuration's setting, the default policy */
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=", why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tp.registration, TCA_REG_GLOBAL);
+	ck_assert(tca_tenant_policy_is_default(&tp));
+	ck_assert_int_eq(tca_tenant_policy_format(&tp, out, sizeof(out)), TCA_OK);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(tca_tenant_policy_json(&tp, json, sizeof(json)), TCA_OK);
+	ck_assert_msg(strstr(json, "\"registration\":null") != NULL, "%s", json);
+
+	/* with other keys, in key order */
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "san=dns", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "registration=none", why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tca_tenant_policy_set(&tp, "ou_required=true", why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tca_tenant_policy_format(&tp, out, sizeof(out)), TCA_OK);
+	ck_assert_str_eq(out, "ou_required=true\nregistration=none\nsan=dns\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------ otp */
+
+/* The hash string with one character at offset off replaced by c. */
+static void
+tampered(const char *hash, size_t off, char c, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", hash);
+	ck_assert_uint_lt(off, strlen(out));
+	out[off] = c;
+}
+
+START_TEST(test_otp_hash_verify)
+{
+	static const char pw[] = "Correct-Horse-9";
+	char h1[TCA_OTP_HASH_MAX], h2[TCA_OTP_HASH_MAX], bad[TCA_OTP_HASH_MAX + 64];
+	char *salt, *hash;
+	size_t n;
+	unsigned int ln, r, p;
+	int consumed = 0;
+
+	ck_assert_int_eq(tca_otp_hash(pw, strlen(pw), h1, sizeof(h1)), TCA_OK);
+	/* the documented form: $scrypt$ln=14,r=8,p=1$<salt>$<hash> */
+	ck_assert_int_eq(sscanf(h1, "$scrypt$ln=%u,r=%u,p=%u$%n", &ln, &r, &p, &consumed), 3);
+	ck_assert_uint_eq(ln, 14);
+	ck_assert_uint_eq(r, 8);
+	ck_assert_uint_eq(p, 1);
+	salt = h1 + consumed;
+	ck_assert_ptr_nonnull(hash = strchr(salt, '$'));
+	ck_assert_uint_eq((size_t)(hash - salt), 24);	/* 16 bytes, base64 */
+	ck_assert_uint_eq(strlen(hash + 1), 44);	/* 32 bytes, base64 */
+	ck_assert_ptr_null(strstr(h1, pw));
+	ck_assert_uint_lt(strlen(h1), TCA_OTP_HASH_MAX);
+
+	/* round trip; a fresh salt each time */
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), h1), 1);
+	ck_assert_int_eq(tca_otp_hash(pw, strlen(pw), h2, sizeof(h2)), TCA_OK);
+	ck_assert_str_ne(h1, h2);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), h2), 1);
+
+	/* wrong passwords: another, a prefix, one more character, case */
+	ck_assert_int_eq(tca_otp_verify("Correct-Horse-8", 15, h1), 0);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw) - 1, h1), 0);
+	ck_assert_int_eq(tca_otp_verify("Correct-Horse-9x", 16, h1), 0);
+	ck_assert_int_eq(tca_otp_verify("correct-horse-9", 15, h1), 0);
+	ck_assert_int_eq(tca_otp_verify("", 0, h1), 0);
+	/* the length counts, not the NUL */
+	ck_assert_int_eq(tca_otp_verify("Correct-Horse-9\0zz", 18, h1), 0);
+
+	/* malformed or tampered strings verify as 0, never as 1 */
+	{
+		const char *const malformed[] = {
+			"", "$scrypt$", "$scrypt$ln=14,r=8,p=1$", "$scrypt$ln=14,r=8,p=1$$",
+			"$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+			"scrypt$ln=14,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
+			    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			"$scrypt$ln=14,r=8$AAAAAAAAAAAAAAAAAAAAAA==$"
+			    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			pw,
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+			ck_assert_msg(tca_otp_verify(pw, strlen(pw), malformed[i]) == 0,
+			    "accepted \"%s\"", malformed[i]);
+	}
+	/* the parameters are digits only: a sign, a space or a number that
+	 * wraps must not be read as the right parameters (the rest of each
+	 * string is h1's, which verifies under ln=14,r=8,p=1) */
+	{
+		static const char *const from[] = { "ln=14", "r=8", "p=1" };
+		static const char *const to[] = { "ln=+14", "r= 8", "p=4294967297" };
+		char odd[TCA_OTP_HASH_MAX + 32];
+		const char *at;
+		size_t i;
+
+		for (i = 0; i < 3; i++) {
+			at = strstr(h1, from[i]);
+			ck_assert_ptr_nonnull(at);
+			snprintf(odd, sizeof(odd), "%.*s%s%s", (int)(at - h1), h1, to[i],
+			    at + strlen(from[i]));
+			ck_assert_msg(tca_otp_verify(pw, strlen(pw), odd) == 0, "accepted \"%s\"",
+			    odd);
+		}
+	}
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), NULL), 0);
+	ck_assert_int_eq(tca_otp_verify(NULL, 0, h1), 0);
+	n = strlen(h1);
+	/* a changed hash byte, salt byte, truncation, trailing text */
+	tampered(h1, n - 3, h1[n - 3] == 'A' ? 'B' : 'A', bad, sizeof(bad));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	tampered(h1, (size_t)(salt - h1) + 2, salt[2] == 'A' ? 'B' : 'A', bad, sizeof(bad));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	snprintf(bad, sizeof(bad), "%.*s", (int)(n - 4), h1);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	snprintf(bad, sizeof(bad), "%sAAAA", h1);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	snprintf(bad, sizeof(bad), "%s$", h1);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	/* a character outside base64 in the hash */
+	tampered(h1, n - 5, '*', bad, sizeof(bad));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	/* the salt and hash swapped around */
+	snprintf(bad, sizeof(bad), "$scrypt$ln=14,r=8,p=1$%s$%.*s", hash + 1,
+	    (int)(hash - salt), salt);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+	/* the parameters are part of what is checked: other ones, other hash */
+	snprintf(bad, sizeof(bad), "$scrypt$ln=13,r=8,p=1$%s", salt);
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), bad), 0);
+}
+END_TEST
+
+/* "$scrypt$ln=..,r=..,p=..$salt$hash" for pw, derived here with OpenSSL's
+ * SCRYPT KDF directly (not through otp.c). */
+static void
+scrypt_string(const char *pw, unsigned int ln, unsigned int r, unsigned int p,
+    char *out, size_t outsz)
+{
+	unsigned char salt[16], hash[32];
+	char salt64[25], hash64[45];
+	uint64_t n = (uint64_t)1 << ln;
+	uint32_t r32 = r, p32 = p;
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+	EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[6];
+
+	ck_assert_ptr_nonnull(ctx);
+	memset(salt, 0x5a, sizeof(salt));
+	salt[0] = (unsigned char)ln;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)pw,
+	    strlen(pw));
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, sizeof(salt));
+	params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+	params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r32);
+	params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p32);
+	params[5] = OSSL_PARAM_construct_end();
+	ck_assert_int_eq(EVP_KDF_derive(ctx, hash, sizeof(hash), params), 1);
+	EVP_KDF_CTX_free(ctx);
+	EVP_KDF_free(kdf);
+	ck_assert_int_eq(EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt)), 24);
+	ck_assert_int_eq(EVP_EncodeBlock((unsigned char *)hash64, hash, sizeof(hash)), 44);
+	snprintf(out, outsz, "$scrypt$ln=%u,r=%u,p=%u$%s$%s", ln, r, p, salt64, hash64);
+}
+
+START_TEST(test_otp_params_range)
+{
+	static const char pw[] = "Param-Check-1";
+	static const char salt_hash[] = "$AAAAAAAAAAAAAAAAAAAAAA==$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	static const char *const params[] = {
+		"ln=9,r=8,p=1", "ln=21,r=8,p=1", "ln=64,r=8,p=1", "ln=0,r=8,p=1",
+		"ln=14,r=0,p=1", "ln=14,r=33,p=1", "ln=14,r=8,p=0", "ln=14,r=8,p=17",
+		"ln=-1,r=8,p=1", "ln=x,r=8,p=1", "ln=14,p=1,r=8",
+	};
+	char s[TCA_OTP_HASH_MAX + 64], h[TCA_OTP_HASH_MAX];
+	size_t i;
+
+	/* out of range (or unparsable): 0 */
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		snprintf(s, sizeof(s), "$scrypt$%s%s", params[i], salt_hash);
+		ck_assert_msg(tca_otp_verify(pw, strlen(pw), s) == 0, "accepted %s", s);
+	}
+	/* a hash made with other accepted parameters (plain scrypt, derived
+	 * here) verifies: the cost can change without invalidating earlier
+	 * registrations, and the format is standard scrypt */
+	scrypt_string(pw, 10, 1, 1, s, sizeof(s));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), s), 1);
+	ck_assert_int_eq(tca_otp_verify("Param-Check-2", 13, s), 0);
+	scrypt_string(pw, 14, 8, 1, s, sizeof(s));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), s), 1);
+	scrypt_string(pw, 11, 2, 2, s, sizeof(s));
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), s), 1);
+	/* the same hash under other parameters does not */
+	scrypt_string(pw, 10, 1, 1, s, sizeof(s));
+	ck_assert_int_eq(strncmp(s, "$scrypt$ln=10,", 14), 0);
+	s[12] = '1';	/* ln=10 -> ln=11 */
+	ck_assert_int_eq(tca_otp_verify(pw, strlen(pw), s), 0);
+
+	/* the output buffer of tca_otp_hash must hold TCA_OTP_HASH_MAX */
+	ck_assert_int_eq(tca_otp_hash(pw, strlen(pw), h, TCA_OTP_HASH_MAX - 1),
+	    TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(tca_otp_hash(NULL, 0, h, sizeof(h)), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(tca_otp_hash(pw, strlen(pw), NULL, sizeof(h)), TCA_ERR_INVALID_ARG);
+}
+END_TEST
+
+START_TEST(test_otp_generate)
+{
+	static const char alphabet[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+	char pw[64][TCA_OTP_GENERATED_LEN + 1], small[TCA_OTP_GENERATED_LEN], why[128];
+	unsigned int seen[256];
+	size_t i, j;
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 64; i++) {
+		ck_assert_int_eq(tca_otp_generate(pw[i], sizeof(pw[i])), TCA_OK);
+		ck_assert_uint_eq(strlen(pw[i]), TCA_OTP_GENERATED_LEN);
+		for (j = 0; j < TCA_OTP_GENERATED_LEN; j++) {
+			ck_assert_msg(strchr(alphabet, pw[i][j]) != NULL,
+			    "character '%c' outside the alphabet", pw[i][j]);
+			seen[(unsigned char)pw[i][j]]++;
+		}
+		/* acceptable as a password */
+		ck_assert_int_eq(tca_otp_check_password(pw[i], strlen(pw[i]), why,
+		    sizeof(why)), TCA_OK);
+		/* unique */
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(pw[i], pw[j]);
+	}
+	/* no ambiguous characters; over 1536 characters every letter shows up */
+	ck_assert_uint_eq(seen['0'] + seen['1'] + seen['O'] + seen['I'] +
+	    seen['o'] + seen['l'] + seen['a'], 0);
+	for (j = 0; alphabet[j] != '\0'; j++)
+		ck_assert_msg(seen[(unsigned char)alphabet[j]] > 0, "'%c' never generated",
+		    alphabet[j]);
+	/* a generated password verifies against its hash */
+	{
+		char h[TCA_OTP_HASH_MAX];
+
+		ck_assert_int_eq(tca_otp_hash(pw[0], strlen(pw[0]), h, sizeof(h)), TCA_OK);
+		ck_assert_int_eq(tca_otp_verify(pw[0], strlen(pw[0]), h), 1);
+		ck_assert_int_eq(tca_otp_verify(pw[1], strlen(pw[1]), h), 0);
+	}
+	ck_assert_int_eq(tca_otp_generate(small, sizeof(small)), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(tca_otp_generate(NULL, 64), TCA_ERR_INVALID_ARG);
+}
+END_TEST
+
+START_TEST(test_otp_password_rules)
+{
+	char pw[TCA_OTP_MAX + 2], why[160];
+
+	memset(pw, 'a', sizeof(pw));
+	/* TCA_OTP_MIN..TCA_OTP_MAX */
+	ck_assert_int_eq(tca_otp_check_password(pw, TCA_OTP_MIN, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_otp_check_password(pw, TCA_OTP_MAX, why, sizeof(why)), TCA_OK);
+	why[0] = '\0';
+	ck_assert_int_eq(tca_otp_check_password(pw, TCA_OTP_MIN - 1, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_str_eq(why, "a one-time password has 8..128 characters");
+	ck_assert_int_eq(tca_otp_check_password(pw, TCA_OTP_MAX + 1, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_str_eq(why, "a one-time password has 8..128 characters");
+	ck_assert_int_eq(tca_otp_check_password(pw, 0, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password(NULL, 10, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	/* printable ASCII without spaces; the message names the position only */
+	ck_assert_int_eq(tca_otp_check_password("!~abcdefXYZ09", 13, why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tca_otp_check_password("abcd efgh", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_msg(strstr(why, "character 5") != NULL, "%s", why);
+	ck_assert_ptr_null(strstr(why, "abcd"));
+	ck_assert_int_eq(tca_otp_check_password(" abcdefgh", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password("abcdefgh ", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password("abcd\tefgh", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password("abcdefg\x7f", 8, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password("abcdefg\xc3\xa4", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_otp_check_password("abcd\0efgh", 9, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	/* why may be NULL */
+	ck_assert_int_eq(tca_otp_check_password("short", 5, NULL, 0), TCA_ERR_BAD_REQUEST);
 }
 END_TEST
 
@@ -1023,6 +1393,11 @@ policy_suite(void)
 		{ "glob-linear", test_glob_linear },
 		{ "csrattrs", test_csrattrs },
 		{ "bad-structures", test_bad_structures },
+		{ "registration", test_registration_key },
+		{ "otp-hash-verify", test_otp_hash_verify },
+		{ "otp-params-range", test_otp_params_range },
+		{ "otp-generate", test_otp_generate },
+		{ "otp-password-rules", test_otp_password_rules },
 	};
 	Suite *s = suite_create("policy");
 	TCase *tc;

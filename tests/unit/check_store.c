@@ -982,7 +982,7 @@ START_TEST(test_open_newer_schema)
 
 	st->ops->close(st);
 	st = NULL;
-	raw_exec("PRAGMA user_version = 4");
+	raw_exec("PRAGMA user_version = 5");
 	ck_assert_int_eq(tca_store_open_sqlite(dbpath, 0, &s2, err, sizeof(err)),
 	    TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_ptr_null(s2);
@@ -1610,7 +1610,7 @@ START_TEST(test_migrate_v1)
 
 	/* a read-write open migrates (through version 2 to the current one) */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
 	    " 'sqlite_autoindex_certificates_1'"), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type ="
@@ -1656,7 +1656,7 @@ START_TEST(test_migrate_v1)
 	st->ops->close(st);
 	st = NULL;
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	ca_seen(st, "beta", &cs);
 	assert_renewal_eq(&cs.rs, &want);
 	assert_ca_certs(st, "acme", &keep, &ca);
@@ -3586,7 +3586,7 @@ START_TEST(test_migrate_v2)
 
 	/* the CN parses out of the real certificates only */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
 	    "'certificates') WHERE name = 'device_id'"), 1);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE"
@@ -3688,7 +3688,7 @@ START_TEST(test_migrate_v2)
 	st->ops->close(st);
 	st = NULL;
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
 	    &l), TCA_OK);
 	ck_assert_int_eq(l.n, 6);
@@ -3763,7 +3763,7 @@ START_TEST(test_migrate_v2_readonly)
 
 	/* a read-write open still migrates it afterwards */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 	verify_ok(st, V2_RECORDS, head2);
 	ck_assert_mem_eq(head2, c->head, 32);
 	ck_assert_int_eq(list_certs(st, "acme", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
@@ -3904,6 +3904,636 @@ START_TEST(test_migrate_same_schema)
 	schema_dump(dbpath, 1, migrated, sizeof(migrated));
 	assert_same_schema("from v1 (normalised)", fresh, migrated);
 	assert_same_header(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------ devices (v4) */
+
+static void
+tc_dev_register(struct tchange *t, const char *tenant, const char *device,
+    const char *secret, int64_t expires_at)
+{
+	tc_base(t, TCA_CHANGE_DEVICE_REGISTER, "device-register", tenant);
+	t->chg.device_id = device;
+	t->chg.secret = secret;
+	t->chg.expires_at = expires_at;
+	snprintf(t->details, sizeof(t->details), "device_id=%s", device != NULL ? device : "");
+	t->chg.details = t->details;
+}
+
+static void
+tc_dev_unregister(struct tchange *t, const char *tenant, const char *device)
+{
+	tc_base(t, TCA_CHANGE_DEVICE_UNREGISTER, "device-unregister", tenant);
+	t->chg.device_id = device;
+	snprintf(t->details, sizeof(t->details), "device_id=%s", device != NULL ? device : "");
+	t->chg.details = t->details;
+}
+
+/* DEVICE_ATTEMPT, DEVICE_FAILURE or DEVICE_RELEASE */
+static void
+tc_dev_count(struct tchange *t, enum tca_change_kind kind, const char *tenant,
+    const char *device, unsigned int max_failures)
+{
+	tc_base(t, kind, kind == TCA_CHANGE_DEVICE_FAILURE ? "device-locked" : NULL, tenant);
+	t->chg.device_id = device;
+	t->chg.max_failures = max_failures;
+	snprintf(t->details, sizeof(t->details), "device_id=%s", device != NULL ? device : "");
+	t->chg.details = t->details;
+}
+
+#define tc_dev_failure(t, tenant, device, max) \
+	tc_dev_count(t, TCA_CHANGE_DEVICE_FAILURE, tenant, device, max)
+
+/* A wrong password as the engine records it: the attempt, then the failure.
+ * Returns the attempt's result; *locked whether the failure locked. */
+static int
+dev_wrong(tca_store *s, const char *tenant, const char *device, unsigned int max,
+    int *locked)
+{
+	struct tchange a, f;
+	int r;
+
+	*locked = 0;
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, tenant, device, max);
+	if ((r = commit1(s, &a)) != TCA_OK)
+		return r;
+	tc_dev_failure(&f, tenant, device, max);
+	ck_assert_int_eq(commit1(s, &f), TCA_OK);
+	*locked = f.chg.device_locked;
+	return TCA_OK;
+}
+
+/* A device certificate that uses up the registration holding secret. */
+static void
+tc_issue_consume(struct tchange *t, const char *tenant, const char *device,
+    const char *secret)
+{
+	tc_issue(t, tenant, device);
+	t->chg.consume_secret = secret;
+}
+
+static void
+dev_get(tca_store *s, const char *tenant, const char *device,
+    struct tca_device_row *row)
+{
+	int r = s->ops->device_get(s, tenant, device, row);
+
+	ck_assert_msg(r == TCA_OK, "device_get %s/%s: %d", tenant, device, r);
+	ck_assert_str_eq(row->tenant, tenant);
+	ck_assert_str_eq(row->device_id, device);
+}
+
+static void
+assert_dev_fresh(const struct tca_device_row *row, const char *secret,
+    int64_t registered_at, int64_t expires_at)
+{
+	ck_assert_str_eq(row->secret, secret);
+	ck_assert_int_eq(row->registered_at, registered_at);
+	ck_assert_int_eq(row->expires_at, expires_at);
+	ck_assert_uint_eq(row->failures, 0);
+	ck_assert_int_eq(row->locked, 0);
+	ck_assert_int_eq(row->consumed_at, 0);
+	ck_assert_str_eq(row->consumed_serial_hex, "");
+}
+
+struct dev_list {
+	size_t n, stop_at;	/* stop_at: the callback stops after that many (0: never) */
+	char ids[64][260];
+};
+
+static int
+dev_list_cb(void *ctx, const struct tca_device_row *row)
+{
+	struct dev_list *l = ctx;
+
+	ck_assert_uint_lt(l->n, 64);
+	snprintf(l->ids[l->n++], sizeof(l->ids[0]), "%s", row->device_id);
+	return l->stop_at != 0 && l->n == l->stop_at ? 7 : 0;
+}
+
+static int
+dev_list(tca_store *s, const char *tenant, const char *after, size_t limit,
+    struct dev_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	return s->ops->device_list(s, tenant, after, limit, dev_list_cb, l);
+}
+
+/* /store/devices/register-get-list */
+START_TEST(test_device_register)
+{
+	static const char sa[] = "$scrypt$ln=14,r=8,p=1$c2FsdA==$aGFzaA==";
+	char big[TCA_DEVICE_SECRET_MAX + 2], ids[25][16];
+	struct tchange ca, beta, r1, bad, many[25];
+	struct tca_change *chgs[25];
+	struct tca_device_row row;
+	struct dev_list l;
+	struct jcopy j;
+	int res[25], i;
+	size_t k;
+
+	/* a tenant without an active CA registers nothing */
+	tc_dev_register(&bad, "acme", "dev-a", sa, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(bad.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 0);
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_dev_register(&r1, "acme", "dev-a", sa, 0);
+	ck_assert_int_eq(commit1(st, &r1), TCA_OK);
+	ck_assert_int_eq(r1.chg.journal_seq, 3);
+	journal_get(st, 3, &j);
+	ck_assert_str_eq(j.op, "device-register");
+	ck_assert_str_eq(j.tenant, "acme");
+	ck_assert_str_eq(j.details, "device_id=dev-a");
+	ck_assert_str_eq(j.serial, "");
+	ck_assert_str_eq(j.fp, "");
+	ck_assert_int_eq(j.time_ms, r1.chg.time_ms);
+	ck_assert_uint_eq(j.uid, 1000);
+	dev_get(st, "acme", "dev-a", &row);
+	assert_dev_fresh(&row, sa, r1.chg.time_ms / 1000, 0);
+
+	/* unknown device, other tenant, unknown tenant */
+	memset(&row, 0xab, sizeof(row));
+	ck_assert_int_eq(st->ops->device_get(st, "acme", "dev-b", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_str_eq(row.device_id, "");
+	ck_assert_int_eq(st->ops->device_get(st, "beta", "dev-a", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(st->ops->device_get(st, "nobody", "dev-a", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(st->ops->device_get(st, "acme", NULL, &row), TCA_ERR_INVALID_ARG);
+
+	/* 25 in one batch, each journaled */
+	for (i = 0; i < 25; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "dev-%02d", 24 - i);
+		tc_dev_register(&many[i], "acme", ids[i], sa, T_BASE_MS / 1000 + 3600);
+		chgs[i] = &many[i].chg;
+	}
+	ck_assert_int_eq(st->ops->commit(st, chgs, 25, res), TCA_OK);
+	for (i = 0; i < 25; i++) {
+		ck_assert_int_eq(res[i], TCA_OK);
+		ck_assert_int_eq(many[i].chg.journal_seq, 4 + i);
+	}
+	ck_assert_int_eq(journal_count(st), 28);
+	dev_get(st, "acme", "dev-07", &row);
+	assert_dev_fresh(&row, sa, T_BASE_MS / 1000, T_BASE_MS / 1000 + 3600);
+
+	/* listed by device id, paged with after */
+	ck_assert_int_eq(dev_list(st, "acme", "", 100, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 26);
+	ck_assert_str_eq(l.ids[0], "dev-00");
+	ck_assert_str_eq(l.ids[24], "dev-24");
+	ck_assert_str_eq(l.ids[25], "dev-a");
+	{
+		char after[260] = "";
+		size_t seen = 0, pages = 0;
+
+		for (;;) {
+			ck_assert_int_eq(dev_list(st, "acme", after, 10, &l), TCA_OK);
+			for (k = 0; k < l.n; k++, seen++) {
+				if (seen < 25)
+					ck_assert_str_eq(l.ids[k], ids[24 - seen]);
+				else
+					ck_assert_str_eq(l.ids[k], "dev-a");
+			}
+			pages++;
+			if (l.n < 10)
+				break;
+			snprintf(after, sizeof(after), "%s", l.ids[l.n - 1]);
+		}
+		ck_assert_uint_eq(seen, 26);
+		ck_assert_uint_eq(pages, 3);
+	}
+	/* the callback may stop the walk; its value comes back */
+	memset(&l, 0, sizeof(l));
+	l.stop_at = 2;
+	ck_assert_int_eq(st->ops->device_list(st, "acme", "", 100, dev_list_cb, &l), 7);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(dev_list(st, "acme", "dev-a", 100, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(dev_list(st, "beta", "", 100, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(dev_list(st, "nobody", "", 100, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(dev_list(st, "acme", "", 0, &l), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->device_list(st, "acme", NULL, 10, dev_list_cb, &l),
+	    TCA_ERR_INVALID_ARG);
+
+	/* malformed registrations are refused before the store */
+	tc_dev_register(&bad, "acme", "dev-x", NULL, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_dev_register(&bad, "acme", "dev-x", "", 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	memset(big, 'h', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	tc_dev_register(&bad, "acme", "dev-x", big, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	big[TCA_DEVICE_SECRET_MAX] = '\0';	/* the longest is fine */
+	tc_dev_register(&bad, "acme", "dev-long", big, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_OK);
+	dev_get(st, "acme", "dev-long", &row);
+	ck_assert_str_eq(row.secret, big);
+	tc_dev_register(&bad, "acme", "", sa, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_dev_register(&bad, "acme", NULL, sa, 0);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_dev_register(&bad, "acme", "dev-x", sa, -1);
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_dev_register(&bad, "acme", "dev-x", sa, 0);
+	bad.chg.op = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(st->ops->device_get(st, "acme", "dev-x", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(journal_count(st), 29);
+	verify_ok(st, 29, NULL);
+}
+END_TEST
+
+/* /store/devices/re-register-clears-failures-lock-use */
+START_TEST(test_device_reregister)
+{
+	static const char s1[] = "$scrypt$one", s2[] = "$scrypt$two", s3[] = "$scrypt$three";
+	struct tchange ca, reg, f, is;
+	struct tca_device_row row;
+	char hex[2 * TCA_SERIAL_MAX + 1];
+	int i;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	/* locked after 3 wrong passwords */
+	for (i = 1; i <= 3; i++) {
+		int locked;
+
+		ck_assert_int_eq(dev_wrong(st, "acme", "dev-1", 3, &locked), TCA_OK);
+		ck_assert_int_eq(locked, i == 3);
+	}
+	(void)f;
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_uint_eq(row.failures, 3);
+	ck_assert_int_eq(row.locked, 1);
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+
+	/* re-registered: a new secret, failures and lock cleared */
+	clock_ms += 5000;
+	tc_dev_register(&reg, "acme", "dev-1", s2, T_BASE_MS / 1000 + 86400);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	dev_get(st, "acme", "dev-1", &row);
+	assert_dev_fresh(&row, s2, reg.chg.time_ms / 1000, T_BASE_MS / 1000 + 86400);
+	ck_assert_int_gt(row.registered_at, T_BASE_MS / 1000);
+	/* the old secret is gone */
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	tc_issue_consume(&is, "acme", "dev-1", s2);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_int_eq(row.consumed_at, is.chg.time_ms / 1000);
+	tca_hex(is.ci.serial, is.ci.serial_len, hex);
+	ck_assert_str_eq(row.consumed_serial_hex, hex);
+
+	/* re-registering a used device makes it pending again; its certificate stays */
+	tc_dev_register(&reg, "acme", "dev-1", s3, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	dev_get(st, "acme", "dev-1", &row);
+	assert_dev_fresh(&row, s3, reg.chg.time_ms / 1000, 0);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+	tc_issue_consume(&is, "acme", "dev-1", s3);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 2);
+	/* CA, 3 registrations, 2 certificates; failures are not journaled */
+	verify_ok(st, 7, NULL);	/* with the device-locked record */
+}
+END_TEST
+
+/* /store/devices/unregister */
+START_TEST(test_device_unregister)
+{
+	static const char s1[] = "$scrypt$one";
+	struct tchange ca, reg, un, is, del;
+	struct tca_device_row row;
+	struct dev_list l;
+	struct jcopy j;
+
+	tc_dev_unregister(&un, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &un), TCA_ERR_NOT_FOUND);
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_dev_unregister(&un, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &un), TCA_OK);
+	ck_assert_int_eq(un.chg.journal_seq, 3);
+	journal_get(st, 3, &j);
+	ck_assert_str_eq(j.op, "device-unregister");
+	ck_assert_str_eq(j.tenant, "acme");
+	ck_assert_str_eq(j.details, "device_id=dev-1");
+	ck_assert_int_eq(st->ops->device_get(st, "acme", "dev-1", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(dev_list(st, "acme", "", 10, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	/* a second time: NOT_FOUND and no record */
+	tc_dev_unregister(&un, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &un), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(un.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), 3);
+	/* nothing left to use */
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	/* a used registration can be removed; its certificate stays */
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	tc_dev_unregister(&un, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &un), TCA_OK);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+	/* malformed */
+	tc_dev_unregister(&un, "acme", "");
+	ck_assert_int_eq(commit1(st, &un), TCA_ERR_INVALID_ARG);
+	/* without an active CA */
+	tc_dev_register(&reg, "acme", "dev-2", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	tc_dev_unregister(&un, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &un), TCA_ERR_NOT_FOUND);
+	verify_ok(st, 8, NULL);
+}
+END_TEST
+
+/* /store/devices/failures-lock: attempts are counted before the check, so
+ * parallel guesses cannot exceed the limit; a wrong one locks at the limit
+ * (journaled), a right one takes its attempt back */
+START_TEST(test_device_failure)
+{
+	static const char s1[] = "$scrypt$one";
+	struct tchange ca, reg, a, f, rel, is;
+	struct tca_device_row row;
+	unsigned int i;
+	int locked;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	/* three checks in flight at once (max 3): a fourth is refused before
+	 * any hashing could start */
+	for (i = 1; i <= 3; i++) {
+		tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-1", 3);
+		a.chg.device_failures = 99;
+		ck_assert_int_eq(commit1(st, &a), TCA_OK);
+		ck_assert_int_eq(a.chg.journal_seq, 0);
+		ck_assert_uint_eq(a.chg.device_failures, i);
+	}
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-1", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_uint_eq(row.failures, 3);
+	ck_assert_int_eq(row.locked, 0);
+	/* one of them had the right password: released, one attempt free again */
+	tc_dev_count(&rel, TCA_CHANGE_DEVICE_RELEASE, "acme", "dev-1", 3);
+	ck_assert_int_eq(commit1(st, &rel), TCA_OK);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_uint_eq(row.failures, 2);
+	/* the others were wrong: the first failure finds failures (2) below the
+	 * limit, no lock; a new attempt brings it to 3 and its failure locks */
+	tc_dev_failure(&f, "acme", "dev-1", 3);
+	ck_assert_int_eq(commit1(st, &f), TCA_OK);
+	ck_assert_int_eq(f.chg.device_locked, 0);
+	ck_assert_int_eq(f.chg.journal_seq, 0);
+	ck_assert_int_eq(dev_wrong(st, "acme", "dev-1", 3, &locked), TCA_OK);
+	ck_assert_int_eq(locked, 1);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_uint_eq(row.failures, 3);
+	ck_assert_int_eq(row.locked, 1);
+	/* the lock is journaled; attempts and releases are not */
+	ck_assert_int_eq(journal_count(st), 3);
+	/* locked: no attempt, and even the right secret is refused */
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-1", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 0);
+	ck_assert_int_eq(journal_count(st), 3);
+
+	/* max 1: the first wrong password locks */
+	tc_dev_register(&reg, "acme", "dev-2", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	ck_assert_int_eq(dev_wrong(st, "acme", "dev-2", 1, &locked), TCA_OK);
+	ck_assert_int_eq(locked, 1);
+
+	/* unknown device or tenant: no attempt */
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-9", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "beta", "dev-1", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+
+	/* using the password takes its attempt back; a used one gets no attempt */
+	tc_dev_register(&reg, "acme", "dev-3", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-3", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-3", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	dev_get(st, "acme", "dev-3", &row);
+	ck_assert_uint_eq(row.failures, 0);
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-3", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+
+	/* an expired registration gets no attempt */
+	tc_dev_register(&reg, "acme", "dev-4", s1, T_BASE_MS / 1000 - 10);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-4", 3);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_CREDENTIAL_REFUSED);
+
+	/* malformed */
+	tc_dev_failure(&f, "acme", "dev-1", 0);
+	ck_assert_int_eq(commit1(st, &f), TCA_ERR_INVALID_ARG);
+	tc_dev_failure(&f, "acme", NULL, 3);
+	ck_assert_int_eq(commit1(st, &f), TCA_ERR_INVALID_ARG);
+	tc_dev_count(&a, TCA_CHANGE_DEVICE_ATTEMPT, "acme", "dev-1", 0);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_INVALID_ARG);
+	verify_ok(st, journal_count(st), NULL);
+}
+END_TEST
+
+/* /store/devices/consume-once */
+START_TEST(test_device_consume)
+{
+	static const char s1[] = "$scrypt$one", s2[] = "$scrypt$two", s3[] = "$scrypt$three";
+	struct tchange ca, beta, reg, is, is2, plain, bad;
+	struct tca_change *chgs[2];
+	struct tca_device_row row;
+	struct tca_cert_row crow;
+	char hex[2 * TCA_SERIAL_MAX + 1];
+	int64_t now_s = T_BASE_MS / 1000, n;
+	int res[2];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(st, &beta), TCA_OK);
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+
+	/* the right secret: the certificate, and the registration used by it */
+	tc_issue_consume(&is, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	ck_assert_int_eq(is.chg.journal_seq, 4);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_int_eq(row.consumed_at, is.chg.time_ms / 1000);
+	tca_hex(is.ci.serial, is.ci.serial_len, hex);
+	ck_assert_str_eq(row.consumed_serial_hex, hex);
+	ck_assert_int_eq(cert_get_of(st, "acme", &is, &crow), TCA_OK);
+	tca_cert_row_clear(&crow);
+
+	/* the same secret again: refused, no certificate, no record */
+	n = journal_count(st);
+	tc_issue_consume(&is2, "acme", "dev-1", s1);
+	ck_assert_int_eq(commit1(st, &is2), TCA_ERR_CREDENTIAL_REFUSED);
+	ck_assert_int_eq(is2.chg.journal_seq, 0);
+	ck_assert_int_eq(cert_get_of(st, "acme", &is2, &crow), TCA_ERR_NOT_FOUND);
+	tca_cert_row_clear(&crow);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+	ck_assert_int_eq(journal_count(st), n);
+	dev_get(st, "acme", "dev-1", &row);
+	ck_assert_str_eq(row.consumed_serial_hex, hex);
+
+	/* two in one batch: the first gets it, the second nothing */
+	tc_dev_register(&reg, "acme", "dev-2", s2, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	n = journal_count(st);
+	tc_issue_consume(&is, "acme", "dev-2", s2);
+	tc_issue_consume(&is2, "acme", "dev-2", s2);
+	chgs[0] = &is.chg;
+	chgs[1] = &is2.chg;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 2, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_ERR_CREDENTIAL_REFUSED);
+	ck_assert_int_eq(is.chg.journal_seq, n + 1);
+	ck_assert_int_eq(is2.chg.journal_seq, 0);
+	ck_assert_int_eq(journal_count(st), n + 1);
+	ck_assert_int_eq(cert_get_of(st, "acme", &is2, &crow), TCA_ERR_NOT_FOUND);
+	tca_cert_row_clear(&crow);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 2);
+	dev_get(st, "acme", "dev-2", &row);
+	tca_hex(is.ci.serial, is.ci.serial_len, hex);
+	ck_assert_str_eq(row.consumed_serial_hex, hex);
+
+	/* a wrong secret */
+	tc_dev_register(&reg, "acme", "dev-3", s3, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-3", s2);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	dev_get(st, "acme", "dev-3", &row);
+	ck_assert_int_eq(row.consumed_at, 0);
+
+	/* expired before time_ms / 1000: refused; expiring at that second: fine */
+	ck_assert_int_eq(clock_ms / 1000, now_s);
+	tc_dev_register(&reg, "acme", "dev-4", s1, now_s - 1);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-4", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	tc_dev_register(&reg, "acme", "dev-5", s1, now_s);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-5", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+
+	/* another tenant's registration is not this tenant's */
+	tc_dev_register(&reg, "beta", "dev-6", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-6", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+	/* nor a device never registered */
+	tc_issue_consume(&is, "acme", "dev-7", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
+
+	/* without consume_secret (re-enrollment, registration not required) the
+	 * registration is left alone */
+	tc_issue(&plain, "beta", "dev-6");
+	ck_assert_int_eq(commit1(st, &plain), TCA_OK);
+	dev_get(st, "beta", "dev-6", &row);
+	ck_assert_int_eq(row.consumed_at, 0);
+	tc_issue_consume(&is, "beta", "dev-6", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+
+	/* malformed: consume_secret without a device id, or empty */
+	tc_issue_consume(&bad, "acme", "dev-8", s1);
+	bad.chg.device_id = NULL;
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+	tc_issue_consume(&bad, "acme", "dev-8", "");
+	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
+
+	/* CA 2, registrations 6, certificates 5 */
+	verify_ok(st, 13, NULL);
+}
+END_TEST
+
+/* /store/devices/migrate-v3 */
+START_TEST(test_device_migrate_v3)
+{
+	static char fresh[32768], migrated[32768];
+	static const char s1[] = "$scrypt$one";
+	char path[PATH_MAX + 32], err[256] = "";
+	struct tchange ca, is, reg;
+	struct tca_device_row row;
+	struct dev_list l;
+	struct tca_change *chg = &reg.chg;
+	tca_store *ro = NULL, *s2 = NULL;
+	int res = 0;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&is, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	st->ops->close(st);
+	st = NULL;
+	/* what a version 3 file looks like: no devices table */
+	raw_exec("DROP TABLE devices; PRAGMA user_version = 3");
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name LIKE"
+	    " '%devices%'"), 0);
+
+	/* read-only: not migrated, no registrations to read */
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &ro,
+	    err, sizeof(err)), TCA_OK);
+	ck_assert_int_eq(ro->ops->device_get(ro, "acme", "dev-1", &row), TCA_ERR_NOT_FOUND);
+	ck_assert_int_eq(dev_list(ro, "acme", "", 10, &l), TCA_OK);
+	ck_assert_uint_eq(l.n, 0);
+	tc_dev_register(&reg, "acme", "dev-1", s1, 0);
+	ck_assert_int_eq(ro->ops->commit(ro, &chg, 1, &res), TCA_ERR_JOURNAL_UNAVAILABLE);
+	verify_ok(ro, 2, NULL);
+	ro->ops->close(ro);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+
+	/* read-write: migrated to 4, the journal intact, registrations work */
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+	    " AND name = 'devices'"), 1);
+	verify_ok(st, 2, NULL);
+	tc_dev_register(&reg, "acme", "dev-2", s1, 0);
+	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
+	tc_issue_consume(&is, "acme", "dev-2", s1);
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	dev_get(st, "acme", "dev-2", &row);
+	ck_assert_int_ne(row.consumed_at, 0);
+	verify_ok(st, 4, NULL);
+	st->ops->close(st);
+	st = NULL;
+
+	/* the same schema as a fresh store */
+	snprintf(path, sizeof(path), "%s/fresh.db", tmpdir);
+	ck_assert_int_eq(tca_store_open_sqlite(path, 0, &s2, err, sizeof(err)), TCA_OK);
+	s2->ops->close(s2);
+	schema_dump(path, 0, fresh, sizeof(fresh));
+	schema_dump(dbpath, 0, migrated, sizeof(migrated));
+	assert_same_schema("from v3", fresh, migrated);
+	assert_same_header(path);
+	/* a second open changes nothing */
+	open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
 }
 END_TEST
 
@@ -4228,6 +4858,16 @@ store_suite(void)
 	tcase_add_test(tc, test_migrate_v2);
 	tcase_add_test(tc, test_migrate_v2_readonly);
 	tcase_add_test(tc, test_migrate_same_schema);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("devices");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_device_register);
+	tcase_add_test(tc, test_device_reregister);
+	tcase_add_test(tc, test_device_unregister);
+	tcase_add_test(tc, test_device_failure);
+	tcase_add_test(tc, test_device_consume);
+	tcase_add_test(tc, test_device_migrate_v3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("committer");

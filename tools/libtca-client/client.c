@@ -193,6 +193,8 @@ read_response(tca_client *c, int timeout_ms, struct tca_response *resp,
 	}
 	r = TCA_OK;
  out:
+	if (buf != NULL)
+		explicit_bzero(buf, len);	/* may hold a generated password */
 	free(buf);
 	return r;
 }
@@ -291,6 +293,10 @@ tca_client_call(tca_client *c, const char *op, const cbor_item_t *args,
 	r = TCA_CLIENT_OK;
  out:
 	tca_response_clear(&resp);
+	/* requests and answers may carry one-time passwords (issue,
+	 * device.register): no copy is left in freed memory */
+	if (buf != NULL)
+		explicit_bzero(buf, len);
 	free(buf);
 	return r;
 }
@@ -316,10 +322,21 @@ is_integer(const cbor_item_t *it)
 	return it != NULL && (cbor_isa_uint(it) || cbor_isa_negint(it));
 }
 
+/* Wipes the text value of key in map (a password in a request) in place. */
+static void
+wipe_text(cbor_item_t *map, const char *key)
+{
+	cbor_item_t *v = map != NULL ? tca_map_get(map, key) : NULL;
+
+	if (v != NULL && cbor_isa_string(v) && cbor_string_is_definite(v) &&
+	    cbor_string_handle(v) != NULL)
+		explicit_bzero(cbor_string_handle(v), cbor_string_length(v));
+}
+
 static int
 issue_common(tca_client *c, const char *op, const char *tenant, const char *device_id,
     const unsigned char *csr, size_t csr_len,
-    const unsigned char *current, size_t current_len, unsigned int days,
+    const unsigned char *current, size_t current_len, unsigned int days, const char *otp,
     unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err)
 {
 	cbor_item_t *args = NULL, *res = NULL;
@@ -338,14 +355,17 @@ issue_common(tca_client *c, const char *op, const char *tenant, const char *devi
 		set_err(err, TCA_ERR_INVALID_ARG, "invalid argument");
 		return TCA_ERR_INVALID_ARG;
 	}
-	n = 3 + (current != NULL) + (days != 0);
+	if (otp != NULL && otp[0] == '\0')
+		otp = NULL;
+	n = 3 + (current != NULL) + (days != 0) + (otp != NULL);
 	if ((args = cbor_new_definite_map(n)) == NULL ||
 	    tca_map_add_text(args, "tenant", tenant) != TCA_OK ||
 	    tca_map_add_text(args, "device_id", device_id) != TCA_OK ||
 	    tca_map_add_bytes(args, "csr", csr, csr_len) != TCA_OK ||
 	    (current != NULL &&
 	    tca_map_add_bytes(args, "current", current, current_len) != TCA_OK) ||
-	    (days != 0 && tca_map_add_uint(args, "days", days) != TCA_OK)) {
+	    (days != 0 && tca_map_add_uint(args, "days", days) != TCA_OK) ||
+	    (otp != NULL && tca_map_add_text(args, "otp", otp) != TCA_OK)) {
 		set_err(err, TCA_ERR_NOMEM, "out of memory");
 		r = TCA_ERR_NOMEM;
 		goto out;
@@ -382,8 +402,10 @@ issue_common(tca_client *c, const char *op, const char *tenant, const char *devi
 	r = TCA_CLIENT_OK;
  out:
 	free(copy);
-	if (args != NULL)
+	if (args != NULL) {
+		wipe_text(args, "otp");
 		cbor_decref(&args);
+	}
 	if (res != NULL)
 		cbor_decref(&res);
 	return r;
@@ -395,7 +417,16 @@ tca_client_issue(tca_client *c, const char *tenant, const char *device_id,
     unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err)
 {
 	return issue_common(c, TCA_OP_ISSUE, tenant, device_id, csr, csr_len, NULL, 0, days,
-	    cert_ptr, cert_len_ptr, err);
+	    NULL, cert_ptr, cert_len_ptr, err);
+}
+
+int
+tca_client_issue_otp(tca_client *c, const char *tenant, const char *device_id,
+    const unsigned char *csr, size_t csr_len, unsigned int days, const char *otp,
+    unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err)
+{
+	return issue_common(c, TCA_OP_ISSUE, tenant, device_id, csr, csr_len, NULL, 0, days,
+	    otp, cert_ptr, cert_len_ptr, err);
 }
 
 int
@@ -410,7 +441,7 @@ tca_client_reenroll(tca_client *c, const char *tenant, const char *device_id,
 		return TCA_ERR_INVALID_ARG;
 	}
 	return issue_common(c, TCA_OP_REENROLL, tenant, device_id, csr, csr_len, current,
-	    current_len, days, cert_ptr, cert_len_ptr, err);
+	    current_len, days, NULL, cert_ptr, cert_len_ptr, err);
 }
 
 int

@@ -57,6 +57,15 @@ int tca_client_issue(tca_client *c, const char *tenant, const char *device_id,
     const unsigned char *csr, size_t csr_len, unsigned int days,
     unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err);
 
+/* As tca_client_issue, presenting the device's registered one-time password
+ * otp (NUL-terminated; NULL or "" = none), which a tenant requiring device
+ * registration wants for a device's first certificate; a refusal is
+ * TCA_ERR_CREDENTIAL_REFUSED (docs/rpc.md 7.1).  The library's copies of otp
+ * are wiped after the call; the caller wipes its own. */
+int tca_client_issue_otp(tca_client *c, const char *tenant, const char *device_id,
+    const unsigned char *csr, size_t csr_len, unsigned int days, const char *otp,
+    unsigned char **cert_ptr, size_t *cert_len_ptr, struct tca_client_error *err);
+
 /* Re-enroll: as issue, plus the device's current certificate (DER or PEM). */
 int tca_client_reenroll(tca_client *c, const char *tenant, const char *device_id,
     const unsigned char *csr, size_t csr_len,
