@@ -55,6 +55,10 @@
 #define CT_PKCS7 "application/pkcs7-mime; smime-type=certs-only"
 #define CT_CSRATTRS "application/csrattrs"
 #define CT_TEXT "text/plain; charset=utf-8"
+/* RFC 8951 makes the body base64 whatever this header says, but clients
+ * written to RFC 7030 (BouncyCastle's EST client among them) decode base64
+ * only when it is there */
+#define HDR_CTE "Content-Transfer-Encoding"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -318,6 +322,13 @@ reply_text(struct estd *s, struct MHD_Connection *conn, struct est_req *rq,
 	body[n] = '\0';
 	if (rq->reason[0] == '\0')
 		set_reason(rq, "%.*s", n - 1, body);
+	if (status == 401) {
+		/* a challenge goes out without a body: the reason is in the log
+		 * line; some clients (BouncyCastle's HttpAuth) cannot answer a
+		 * challenge whose body they did not read */
+		free(body);
+		return reply(s, conn, rq, status, NULL, NULL, 0, hname, hvalue);
+	}
 	return reply(s, conn, rq, status, CT_TEXT, body, (size_t)n, hname, hvalue);
 }
 
@@ -371,7 +382,7 @@ reply_certs(struct estd *s, struct MHD_Connection *conn, struct est_req *rq,
 		return reply_text(s, conn, rq, 500, NULL, NULL, "internal error");
 	}
 	free(p7);
-	return reply(s, conn, rq, 200, CT_PKCS7, b64, b64len, NULL, NULL);
+	return reply(s, conn, rq, 200, CT_PKCS7, b64, b64len, HDR_CTE, "base64");
 }
 
 /* ------------------------------------------------------------- operations */
@@ -422,7 +433,7 @@ do_csrattrs(struct estd *s, struct MHD_Connection *conn, struct est_req *rq)
 	free(der);
 	if (r != 0)
 		return reply_text(s, conn, rq, 500, NULL, NULL, "internal error");
-	return reply(s, conn, rq, 200, CT_CSRATTRS, b64, b64len, NULL, NULL);
+	return reply(s, conn, rq, 200, CT_CSRATTRS, b64, b64len, HDR_CTE, "base64");
 }
 
 /*

@@ -455,6 +455,35 @@ if [ "$OTP_ENGINE" = 1 ]; then
 	device o3 dev-unknown
 	expect 401 "an unregistered device" otp /.well-known/est/t3/simpleenroll \
 		-H 'Content-Type: application/pkcs10' -u "dev-unknown:$otp" --data-binary "@$WORK/o3.b64"
+	# the same password raced from two connections: one certificate, one 401
+	(umask 077; printf '%s\n' "$otp-race" >"$WORK/dev-race.otp")
+	expect_rc 0 "register dev-race" "$CA_ADMIN" device register t3 dev-race --otp-file "$WORK/dev-race.otp"
+	device r1 dev-race
+	device r2 dev-race
+	racers=()
+	for i in 1 2; do
+		curl -sS --cacert "$WORK/tls.pem" -o "$WORK/r$i.body" -w '%{http_code}' \
+			-H 'Content-Type: application/pkcs10' -u "dev-race:$otp-race" --data-binary "@$WORK/r$i.b64" \
+			"https://127.0.0.1:$(cat "$WORK/otp.port")/.well-known/est/t3/simpleenroll" \
+			>"$WORK/r$i.code" 2>"$WORK/r$i.err" &
+		racers+=($!)
+	done
+	for p in "${racers[@]}"; do
+		wait "$p" || true
+	done
+	case "$(cat "$WORK/r1.code") $(cat "$WORK/r2.code")" in
+	"200 401" | "401 200") ;;
+	*) fail "one password raced twice: HTTP $(cat "$WORK/r1.code") and $(cat "$WORK/r2.code"), expected 200 and 401" ;;
+	esac
+	for i in 1 2; do
+		[ "$(cat "$WORK/r$i.code")" = 200 ] || continue
+		p7 "$WORK/r$i.body" "$WORK/race.pem"
+		openssl verify -CAfile "$WORK/ca-t3.pem" "$WORK/race.pem" >/dev/null 2>&1 || fail "dev-race does not verify"
+	done
+	expect_rc 0 "cert list dev-race" "$CA_ADMIN" --json cert list t3 --device dev-race
+	[ "$(grep -o '"serial"' "$WORK/out" | wc -l)" = 1 ] ||
+		fail "one password raced twice: not exactly one certificate: $(cat "$WORK/out")"
+	grep -qi "$(serial "$WORK/race.pem")" "$WORK/out" || fail "dev-race's certificate is not the one listed"
 else
 	# interim: the engine refuses the unknown `otp` argument (BAD_REQUEST)
 	echo "est.sh: the engine's issue takes no otp yet: one-time-password checks skipped" >&2
@@ -463,6 +492,26 @@ else
 		-H 'Content-Type: application/pkcs10' -u "dev-otp:$OTP_SECRET" --data-binary "@$WORK/o1.b64"
 	body_has "otp" "interim otp refusal"
 fi
+
+# ---- the CA's yearly re-issuance: a certificate from before it still re-enrolls
+expect_rc 0 "ca reissue t1" "$CA_ADMIN" ca reissue t1
+expect_rc 0 "ca show t1 after the re-issuance" "$CA_ADMIN" ca show t1 --pem
+cp "$WORK/out" "$WORK/ca-t1-new.pem"
+[ "$(fpr "$WORK/ca-t1-new.pem")" != "$(fpr "$WORK/ca-t1.pem")" ] || fail "ca reissue t1 changed nothing"
+expect 200 "cacerts after the re-issuance" none /.well-known/est/t1/cacerts
+p7 "$WORK/body" "$WORK/cacerts-new.pem"
+[ "$(fpr "$WORK/cacerts-new.pem")" = "$(fpr "$WORK/ca-t1-new.pem")" ] ||
+	fail "cacerts does not put the re-issued CA certificate first"
+device c1r dev-c1
+expect 200 "simplereenroll with a certificate from before the re-issuance" none \
+	/.well-known/est/t1/simplereenroll --cert "$WORK/c1.pem" --key "$WORK/c1.key" \
+	-H 'Content-Type: application/pkcs10' --data-binary "@$WORK/c1r.b64"
+p7 "$WORK/body" "$WORK/c1r.pem"
+openssl verify -CAfile "$WORK/ca-t1-new.pem" "$WORK/c1r.pem" >"$WORK/v" 2>&1 ||
+	fail "re-enrolled after the re-issuance: $(cat "$WORK/v")"
+[ "$(serial "$WORK/c1r.pem")" != "$(serial "$WORK/c1.pem")" ] || fail "re-enrollment returned the old certificate"
+cmp -s <(openssl x509 -in "$WORK/c1r.pem" -noout -pubkey) <(openssl pkey -in "$WORK/c1r.key" -pubout) ||
+	fail "certificate re-enrolled after the re-issuance does not carry the new key"
 
 # ---- the request log: one line per request, never a password
 grep -q "request method=POST path=/.well-known/est/t1/simpleenroll tenant=t1 device=dev-1 status=200 engine=OK ms=[0-9]* peer=127.0.0.1:[0-9]*" \
