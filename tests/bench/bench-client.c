@@ -62,6 +62,55 @@
  *       cessationOfOperation, privilegeWithdrawn).  Journaled as the engine
  *       would.  Issuing and revoking them through the socket would re-sign
  *       the CRL after every revocation.
+ *   tca-bench-client invpop --db FILE --count N [--per-tenant P]
+ *                          [--revoked-per-tenant R] [--batch B] [--der-bytes N]
+ *                          [--grouped] [--out FILE]
+ *       the certificate inventory of N tenants (t00000..t<N-1>, each with an
+ *       active CA in the store) written straight into a stopped engine's
+ *       store, as revpop does: P device certificates per tenant (default
+ *       100), device ids dev-000..dev-<P-1> (CN=dev-NNN,OU=Device,O=Thin
+ *       Edge), random 16-byte serials, der = --der-bytes random octets
+ *       (default 560), issued round-robin over the tenants (dev-000 of
+ *       every tenant, then dev-001, ...: a tenant's certificates lie
+ *       spread over the whole table, as when devices enrol over time;
+ *       --grouped: tenant by tenant instead); notBefore spread over the 420
+ *       days before now (deterministic per tenant and device), one year of
+ *       validity, so about 13 % have expired when the store is written
+ *       (more as it ages); R of each tenant's certificates revoked
+ *       (default 5: devices 7, 7 + P/R, ...; reasons cycling as in
+ *       revpop).  B (default 1000) TCA_CHANGE_CERT_ISSUE changes per
+ *       commit, followed in the same commit by the revocations of the
+ *       certificates it issued; journaled as the engine would.  One JSON
+ *       line (kind "invpop"): counts by state at the time of writing, time,
+ *       rate, store size.
+ *   tca-bench-client inventory --socket S --tenant T [--repeat N]
+ *                          [--device D] [--page-limit L] [--since-ns T0
+ *                          --stale-s S] [--engine-pid PID] [--label L]
+ *                          [--out FILE]
+ *       times the inventory RPCs over one connection, each N times (default
+ *       3) one after the other: cert.list first page with limit 100 and 500,
+ *       filtered pages (status revoked / valid / expired, device_id D,
+ *       default dev-042), cert.show of the middle certificate of the first
+ *       page, and paging through all of T's certificates with limit L
+ *       (default 10) following `next`.  Then `status`: with --since-ns (when
+ *       the engine's first `status` computed the certificate counts,
+ *       CLOCK_REALTIME ns) it first waits until T0 + S seconds (S default
+ *       31: the engine caches the counts 30 s), so its first call computes
+ *       them again; meanwhile a second connection calls cert.show in a loop
+ *       and the latencies of the calls that overlapped that status call are
+ *       reported (the store's reader is one connection behind one lock).
+ *       Then N cached `status` calls.  Checks: every call answered, page
+ *       sizes as the filters imply, the pages together hold the tenant's
+ *       certificates once each.  One JSON line (kind "inventory"):
+ *       per operation the times (ms), median, max and rows.
+ *   tca-bench-client invparts --db FILE --tenant T [--repeat N] [--device D]
+ *                          [--label L] [--out FILE]
+ *       the store side of the inventory, in process on a stopped engine's
+ *       store (opened read-only with tca_store_open_sqlite, as the engine's
+ *       reader): cert_counts N times (the first on the fresh connection, as
+ *       the engine's first `status`), then cert_list as the engine calls it
+ *       for the pages `inventory` asks for (limit + 1 rows) and cert_get,
+ *       N times each.  One JSON line (kind "invparts"), times in ms.
  *   tca-bench-client crlparts --db FILE --module M --uri U --pin-file F
  *                          --tenant T [--repeat N] [--label L] [--out FILE]
  *       the engine's CRL signing path (revocation.c crl_sign_once) taken
@@ -78,8 +127,13 @@
  *       creates tenant CAs t00000..t<N-1> with ca.create over K connections in
  *       parallel (tenants that already exist are counted, not an error).
  *   tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]
+ *                          [--label L --out FILE]
  *       polls until the engine answers `status`; prints the milliseconds since
  *       T (CLOCK_REALTIME ns, as from `date +%s%N`): the start-up time.
+ *       --out: also one JSON line (kind "ready") with the start-up time, how
+ *       long that first `status` call took (it computes the certificate
+ *       counts the engine then caches), the counts it gave and the wall
+ *       clock when it answered (answered_ns).
  */
 #include "config.h"
 
@@ -159,6 +213,12 @@ struct opts {
 	unsigned int fetch;	/* crl: `crl` fetches */
 	long long expect;	/* crl: entries the CRL must list; < 0: any */
 	const char *crl_out;	/* crl: where the DER goes */
+	unsigned int per_tenant;	/* invpop: device certificates per tenant */
+	unsigned int revoked_per;	/* invpop: revoked per tenant */
+	const char *device;	/* inventory: the device_id filter */
+	unsigned int page_limit;	/* inventory: limit when paging through a tenant */
+	double stale_s;		/* inventory: wait since --since-ns before the first status */
+	int grouped;		/* invpop: tenant by tenant instead of round-robin */
 };
 
 /* ------------------------------------------------------------ load */
@@ -1299,6 +1359,860 @@ cmd_revpop(const struct opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ invpop */
+
+/* The issuer of one tenant's device certificates, as revpop derives it. */
+struct inv_issuer {
+	unsigned char ihash[32];
+	char subject[TCA_SUBJECT_MAX];
+};
+
+/* invpop's validity spread: notBefore this many seconds before now,
+ * deterministic per (tenant, device), over 0..420 days. */
+static int64_t
+inv_age_s(size_t t, size_t d)
+{
+	return (int64_t)((t * 7919u + d * 104729u) % 420u) * 86400 +
+	    (int64_t)((t * 13u + d * 7u) % 86400u);
+}
+
+static int
+cmd_invpop(const struct opts *o)
+{
+	static const int reasons[] = {
+		TCA_REASON_UNSPECIFIED, TCA_REASON_KEY_COMPROMISE, TCA_REASON_AFFILIATION_CHANGED,
+		TCA_REASON_SUPERSEDED, TCA_REASON_CESSATION_OF_OPERATION,
+		TCA_REASON_PRIVILEGE_WITHDRAWN,
+	};
+	struct tca_requester who;
+	struct inv_issuer *iss_of;
+	struct tca_cert_info *infos, cainfo;
+	struct tca_change *chgs, **ptrs;
+	struct tca_ca_row row;
+	struct tca_issuer *iss;
+	struct stat sb;
+	tca_store *st = NULL;
+	unsigned char *ders;
+	char err[256], name[TCA_TENANT_MAX + 1], (*tnames)[TCA_TENANT_MAX + 1], (*devids)[32];
+	char (*details)[64];
+	size_t p = o->per_tenant, rv = o->revoked_per, b = o->batch, dl = o->der_bytes;
+	size_t total, done, nb, nr, j, t, d, step, commits = 0;
+	uint64_t n_valid = 0, n_expired = 0, n_revoked = 0, n_revoked_unexpired = 0;
+	int64_t now = (int64_t)time(NULL), now_ms, age;
+	uint64_t t0, t1, tr0, tr1;
+	long long wal = -1;
+	int *results, r;
+	FILE *f;
+
+	if (o->db == NULL || o->count == 0 || p == 0 || p > 1000 || rv > p || b == 0 || dl < 16)
+		bench_die("invpop: --db, --count >= 1, --per-tenant 1..1000, --revoked-per-tenant "
+		    "<= per-tenant, --batch >= 1, --der-bytes >= 16 needed");
+	step = rv > 0 ? p / rv : 1;
+	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+		bench_die("invpop: %s", err);
+	/* every tenant's issuer, read once (as revpop does for its one tenant) */
+	tr0 = bench_now_ns();
+	iss_of = bench_xcalloc(o->count, sizeof(*iss_of));
+	tnames = bench_xcalloc(o->count, sizeof(*tnames));
+	for (t = 0; t < o->count; t++) {
+		bench_tenant_name((unsigned int)t, name, sizeof(name));
+		snprintf(tnames[t], sizeof(tnames[t]), "%s", name);
+		memset(&row, 0, sizeof(row));
+		if ((r = st->ops->get_ca(st, name, &row)) != TCA_OK)
+			bench_die("invpop: tenant %s: get_ca: %s", name, tca_strerror(r));
+		iss = NULL;
+		if (tca_issuer_new(row.cert_der, row.cert_der_len, &iss) != TCA_OK ||
+		    EVP_Digest(iss->subject.p, iss->subject.len, iss_of[t].ihash, NULL,
+		    EVP_sha256(), NULL) != 1 ||
+		    tca_cert_info_from_der(row.cert_der, row.cert_der_len, &cainfo) != TCA_OK)
+			bench_die("invpop: the CA certificate of %s does not parse", name);
+		/* the store finds device certificates by the CA certificate's
+		 * issuer hash: the CAs are self-issued, so it is the same */
+		if (memcmp(cainfo.issuer_hash, iss_of[t].ihash, 32) != 0)
+			bench_die("invpop: the CA certificate of %s is not self-issued", name);
+		snprintf(iss_of[t].subject, sizeof(iss_of[t].subject), "%s", cainfo.subject);
+		tca_issuer_free(iss);
+		tca_ca_row_clear(&row);
+	}
+	tr1 = bench_now_ns();
+	memset(&who, 0, sizeof(who));
+	who.uid = (uint32_t)getuid();
+	who.gid = (uint32_t)getgid();
+	who.pid = (int32_t)getpid();
+	/* a batch revokes at most the b certificates it issues */
+	nr = b;
+	infos = bench_xcalloc(b, sizeof(*infos));
+	ders = bench_xmalloc(b * dl);
+	devids = bench_xcalloc(b, sizeof(*devids));
+	details = bench_xcalloc(b + nr, sizeof(*details));
+	chgs = bench_xcalloc(b + nr, sizeof(*chgs));
+	ptrs = bench_xcalloc(b + nr, sizeof(*ptrs));
+	results = bench_xcalloc(b + nr, sizeof(*results));
+	total = (size_t)o->count * p;
+	t0 = bench_now_ns();
+	for (done = 0; done < total; done += nb) {
+		size_t k = 0, n;
+
+		nb = total - done < b ? total - done : b;
+		now_ms = (int64_t)(bench_wall_ns() / 1000000ULL);
+		if (RAND_bytes(ders, (int)(nb * dl)) != 1)
+			bench_die("RAND_bytes failed");
+		memset(chgs, 0, (nb + nr) * sizeof(*chgs));
+		for (j = 0; j < nb; j++) {
+			struct tca_cert_info *ci = &infos[j];
+			struct tca_change *ic = &chgs[j];
+
+			/* interleaved, as devices enrol over time: round-robin over
+			 * the tenants, so a tenant's certificates are spread over
+			 * the whole table; --grouped: tenant by tenant */
+			t = o->grouped ? (done + j) / p : (done + j) % o->count;
+			d = o->grouped ? (done + j) % p : (done + j) / o->count;
+			age = inv_age_s(t, d);
+			memset(ci, 0, sizeof(*ci));
+			ci->der = ders + j * dl;
+			ci->der_len = dl;
+			if (tca_random_serial(ci->serial) != TCA_OK)
+				bench_die("tca_random_serial failed");
+			ci->serial_len = TCA_SERIAL_LEN;
+			snprintf(devids[j], sizeof(devids[j]), "dev-%03zu", d);
+			snprintf(ci->subject, sizeof(ci->subject), "CN=%s,OU=Device,O=Thin Edge",
+			    devids[j]);
+			snprintf(ci->issuer, sizeof(ci->issuer), "%s", iss_of[t].subject);
+			memcpy(ci->issuer_hash, iss_of[t].ihash, 32);
+			if (EVP_Digest(ci->der, ci->der_len, ci->sha256, NULL, EVP_sha256(), NULL) != 1)
+				bench_die("SHA-256 failed");
+			ci->not_before = now - age;
+			ci->not_after = ci->not_before + 365 * 86400;
+			ic->kind = TCA_CHANGE_CERT_ISSUE;
+			ic->op = "issue";
+			ic->tenant = tnames[t];
+			ic->time_ms = now_ms;
+			ic->who = who;
+			ic->cert = ci;
+			ic->device_id = devids[j];
+			snprintf(details[j], sizeof(details[j]), "device_id=%s", devids[j]);
+			ic->details = details[j];
+			if (rv > 0 && d % step == 7 % step && d / step < rv) {
+				struct tca_change *rc = &chgs[nb + k];
+
+				if (k == nr)
+					bench_die("invpop: too many revocations in one batch");
+				rc->kind = TCA_CHANGE_CERT_REVOKE;
+				rc->op = "revoke";
+				rc->tenant = tnames[t];
+				rc->time_ms = now_ms;
+				rc->who = who;
+				rc->serial = ci->serial;
+				rc->serial_len = ci->serial_len;
+				rc->reason = reasons[(t + d) % (sizeof(reasons) / sizeof(reasons[0]))];
+				rc->revoked_at = now - age / 2;
+				snprintf(details[nb + k], sizeof(details[nb + k]), "reason=%s",
+				    tca_crl_reason_name(rc->reason));
+				rc->details = details[nb + k];
+				k++;
+				n_revoked++;
+				n_revoked_unexpired += ci->not_after >= now;
+			} else if (ci->not_after < now)
+				n_expired++;
+			else
+				n_valid++;
+		}
+		n = nb + k;
+		for (j = 0; j < n; j++)
+			ptrs[j] = &chgs[j];
+		if ((r = st->ops->commit(st, ptrs, n, results)) != TCA_OK)
+			bench_die("invpop: commit failed: %s", tca_strerror(r));
+		for (j = 0; j < n; j++)
+			if (results[j] != TCA_OK)
+				bench_die("invpop: change %zu of batch %zu (%s): %s", j, commits,
+				    j < nb ? "issue" : "revoke", tca_strerror(results[j]));
+		commits++;
+		if (commits % 10 == 0)
+			fprintf(stderr, "%s: invpop: %zu/%zu (%.0f/s)\n", bench_progname, done + nb,
+			    total, (double)(done + nb) / ((double)(bench_now_ns() - t0) / 1e9));
+	}
+	t1 = bench_now_ns();
+	st->ops->close(st);
+	{
+		char walp[PATH_MAX];
+
+		snprintf(walp, sizeof(walp), "%s-wal", o->db);
+		if (stat(walp, &sb) == 0)
+			wal = (long long)sb.st_size;
+	}
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "invpop");
+	bench_json_int(f, "tenants", o->count);
+	bench_json_int(f, "per_tenant", (long long)p);
+	bench_json_int(f, "revoked_per_tenant", (long long)rv);
+	bench_json_int(f, "certificates", (long long)total);
+	bench_json_int(f, "revoked", (long long)n_revoked);
+	bench_json_int(f, "revoked_unexpired", (long long)n_revoked_unexpired);
+	bench_json_int(f, "valid", (long long)n_valid);
+	bench_json_int(f, "expired", (long long)n_expired);
+	bench_json_int(f, "now", now);
+	bench_json_str(f, "order", o->grouped ? "grouped" : "interleaved");
+	bench_json_int(f, "batch", (long long)b);
+	bench_json_int(f, "commits", (long long)commits);
+	bench_json_int(f, "der_bytes", (long long)dl);
+	bench_json_num(f, "issuers_seconds", (double)(tr1 - tr0) / 1e9);
+	bench_json_num(f, "seconds", (double)(t1 - t0) / 1e9);
+	bench_json_num(f, "rate", (double)total / ((double)(t1 - t0) / 1e9));
+	bench_json_int(f, "db_bytes", stat(o->db, &sb) == 0 ? (long long)sb.st_size : -1);
+	bench_json_int(f, "wal_bytes", wal);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: invpop: %zu certificates of %u tenants (%llu revoked) in %.1f s "
+	    "(%zu commits, %.0f/s)\n", bench_progname, total, o->count,
+	    (unsigned long long)n_revoked, (double)(t1 - t0) / 1e9, commits,
+	    (double)total / ((double)(t1 - t0) / 1e9));
+	free(iss_of);
+	free(tnames);
+	free(infos);
+	free(ders);
+	free(devids);
+	free(details);
+	free(chgs);
+	free(ptrs);
+	free(results);
+	return 0;
+}
+
+/* ------------------------------------------------------------ inventory */
+
+/* The times of one operation repeated: ms per call, rows per answer. */
+struct inv_op {
+	const char *name;
+	double *ms;
+	size_t n, cap;
+	long long rows;		/* rows of the last answer (-1: none yet) */
+	int rows_vary;		/* the answers did not all hold the same number */
+	int more;		/* the last answer had `next` */
+};
+
+struct inv_run {
+	const struct opts *o;
+	tca_client *c;
+	unsigned int errors;
+	char first_error[320];
+};
+
+static void
+inv_op_add(struct inv_op *op, double ms, long long rows, int more)
+{
+	if (op->n == op->cap) {
+		double *v;
+
+		op->cap = op->cap == 0 ? 16 : op->cap * 2;
+		if ((v = realloc(op->ms, op->cap * sizeof(*v))) == NULL)
+			bench_die("out of memory");
+		op->ms = v;
+	}
+	op->ms[op->n++] = ms;
+	if (op->n > 1 && rows != op->rows)
+		op->rows_vary = 1;
+	op->rows = rows;
+	op->more = more;
+}
+
+static double
+max_of(const double *v, size_t n)
+{
+	double m = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	return m;
+}
+
+static void
+inv_fail(struct inv_run *ir, const char *what, int r, const struct tca_client_error *err)
+{
+	if (ir->errors++ == 0)
+		snprintf(ir->first_error, sizeof(ir->first_error), "%s: %s: %s", what,
+		    err->code[0] != '\0' ? err->code : tca_client_strerror(r), err->message);
+	fprintf(stderr, "%s: inventory: %s: %s: %s\n", bench_progname, what,
+	    err->code[0] != '\0' ? err->code : tca_client_strerror(r), err->message);
+}
+
+/* One call, timed; *res_ptr the result (caller decrefs) or NULL on error. */
+static double
+inv_call(struct inv_run *ir, const char *op, cbor_item_t *args, cbor_item_t **res_ptr)
+{
+	struct tca_client_error err;
+	uint64_t t0, t1;
+	int r;
+
+	memset(&err, 0, sizeof(err));
+	*res_ptr = NULL;
+	t0 = bench_now_ns();
+	r = tca_client_call(ir->c, op, args, res_ptr, &err);
+	t1 = bench_now_ns();
+	if (r != TCA_CLIENT_OK) {
+		*res_ptr = NULL;
+		inv_fail(ir, op, r, &err);
+		if (transport_error(r)) {
+			tca_client_close(ir->c);
+			ir->c = NULL;
+			if (tca_client_connect(ir->o->socket, 600000, &ir->c, &err) != TCA_CLIENT_OK)
+				bench_die("reconnect %s: %s", ir->o->socket, err.message);
+		}
+		return -1;
+	}
+	return (double)(t1 - t0) / 1e6;
+}
+
+static cbor_item_t *
+list_args(const char *tenant, const char *device, const char *status, const char *after,
+    uint64_t limit)
+{
+	cbor_item_t *a = xmap(2 + (device != NULL) + (status != NULL) + (after != NULL));
+
+	xmap_text(a, "tenant", tenant);
+	if (device != NULL)
+		xmap_text(a, "device_id", device);
+	if (status != NULL)
+		xmap_text(a, "status", status);
+	if (after != NULL)
+		xmap_text(a, "after", after);
+	if (tca_map_add_uint(a, "limit", limit) != TCA_OK)
+		bench_die("out of memory (cbor)");
+	return a;
+}
+
+/* The certificates array of a cert.list result (NULL if malformed). */
+static cbor_item_t *
+list_certs(const cbor_item_t *res)
+{
+	cbor_item_t *arr = res != NULL ? tca_map_get(res, "certificates") : NULL;
+
+	return arr != NULL && cbor_isa_array(arr) ? arr : NULL;
+}
+
+/*
+ * cert.list once with these filters: adds the time to op; checks every row
+ * against the filter (status, device id); *next (if non-NULL, capacity 32)
+ * gets `next` or "".  The number of rows, or -1 on error.
+ */
+static long long
+inv_list(struct inv_run *ir, struct inv_op *op, const char *device, const char *status,
+    const char *after, uint64_t limit, char *next, cbor_item_t **res_keep)
+{
+	cbor_item_t *args, *res, *arr, *el;
+	char nx[32] = "", v[300];
+	size_t i, n;
+	double ms;
+
+	args = list_args(ir->o->tenant, device, status, after, limit);
+	ms = inv_call(ir, "cert.list", args, &res);
+	cbor_decref(&args);
+	if (ms < 0)
+		return -1;
+	if ((arr = list_certs(res)) == NULL) {
+		struct tca_client_error e = { .message = "no certificates array" };
+
+		inv_fail(ir, op->name, TCA_CLIENT_OK, &e);
+		cbor_decref(&res);
+		return -1;
+	}
+	n = cbor_array_size(arr);
+	(void)tca_map_get_text(res, "next", nx, sizeof(nx));
+	for (i = 0; i < n; i++) {
+		el = cbor_array_get(arr, i);
+		if ((status != NULL && (tca_map_get_text(el, "status", v, sizeof(v)) != TCA_OK ||
+		    strcmp(v, status) != 0)) ||
+		    (device != NULL && (tca_map_get_text(el, "device_id", v, sizeof(v)) != TCA_OK ||
+		    strcmp(v, device) != 0))) {
+			struct tca_client_error e;
+
+			memset(&e, 0, sizeof(e));
+			snprintf(e.message, sizeof(e.message), "row %zu does not match the filter "
+			    "(status %s, device %s)", i, status != NULL ? status : "-",
+			    device != NULL ? device : "-");
+			inv_fail(ir, op->name, TCA_CLIENT_OK, &e);
+		}
+		cbor_decref(&el);
+	}
+	if (n > limit) {
+		struct tca_client_error e = { .message = "more rows than the limit" };
+
+		inv_fail(ir, op->name, TCA_CLIENT_OK, &e);
+	}
+	inv_op_add(op, ms, (long long)n, nx[0] != '\0');
+	if (next != NULL)
+		snprintf(next, 32, "%s", nx);
+	if (res_keep != NULL)
+		*res_keep = res;
+	else
+		cbor_decref(&res);
+	return (long long)n;
+}
+
+/* The second connection during the uncached status: cert.show in a loop. */
+struct inv_probe {
+	const char *socket, *tenant, *serial;
+	int stop;		/* __atomic */
+	uint64_t *t0, *t1;	/* each call's start and end, CLOCK_MONOTONIC ns */
+	size_t n, cap;
+	unsigned int errors;
+	pthread_t th;
+};
+
+static void *
+inv_probe_main(void *arg)
+{
+	struct inv_probe *pr = arg;
+	struct tca_client_error err;
+	cbor_item_t *args, *res;
+	tca_client *c = NULL;
+	uint64_t a, b;
+
+	memset(&err, 0, sizeof(err));
+	if (tca_client_connect(pr->socket, 600000, &c, &err) != TCA_CLIENT_OK)
+		bench_die("probe: connect %s: %s", pr->socket, err.message);
+	args = xmap(2);
+	xmap_text(args, "tenant", pr->tenant);
+	xmap_text(args, "serial", pr->serial);
+	while (!__atomic_load_n(&pr->stop, __ATOMIC_ACQUIRE)) {
+		res = NULL;
+		a = bench_now_ns();
+		if (tca_client_call(c, "cert.show", args, &res, &err) != TCA_CLIENT_OK)
+			pr->errors++;
+		b = bench_now_ns();
+		if (res != NULL)
+			cbor_decref(&res);
+		if (pr->n == pr->cap) {
+			pr->cap = pr->cap == 0 ? 4096 : pr->cap * 2;
+			if ((pr->t0 = realloc(pr->t0, pr->cap * sizeof(*pr->t0))) == NULL ||
+			    (pr->t1 = realloc(pr->t1, pr->cap * sizeof(*pr->t1))) == NULL)
+				bench_die("out of memory");
+		}
+		pr->t0[pr->n] = a;
+		pr->t1[pr->n] = b;
+		pr->n++;
+	}
+	cbor_decref(&args);
+	tca_client_close(c);
+	return NULL;
+}
+
+/* The certificate counts of a status result; 0 if present. */
+static int
+status_counts(const cbor_item_t *res, uint64_t cnt[3])
+{
+	cbor_item_t *m = res != NULL ? tca_map_get(res, "certificates") : NULL;
+
+	cnt[0] = cnt[1] = cnt[2] = 0;
+	return m == NULL || tca_map_get_uint(m, "valid", &cnt[0]) != TCA_OK ||
+	    tca_map_get_uint(m, "revoked", &cnt[1]) != TCA_OK ||
+	    tca_map_get_uint(m, "expired", &cnt[2]) != TCA_OK;
+}
+
+static void
+json_op(FILE *f, const struct inv_op *op)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s_ms", op->name);
+	json_ms_array(f, key, op->ms, op->n);
+	if (op->n == 0)
+		return;
+	snprintf(key, sizeof(key), "%s_ms_median", op->name);
+	bench_json_num(f, key, median_of(op->ms, op->n));
+	snprintf(key, sizeof(key), "%s_ms_max", op->name);
+	bench_json_num(f, key, max_of(op->ms, op->n));
+	if (op->rows >= 0) {
+		snprintf(key, sizeof(key), "%s_rows", op->name);
+		bench_json_int(f, key, op->rows_vary ? -1 : op->rows);
+	}
+}
+
+static int
+cmd_inventory(const struct opts *o)
+{
+	enum { L100, L500, LREV, LVALID, LEXP, LDEV, SHOW, PAGEALL, STATUS_CACHED, NOPS };
+	struct inv_op ops[NOPS] = {
+		[L100] = { .name = "list100", .rows = -1 },
+		[L500] = { .name = "list500", .rows = -1 },
+		[LREV] = { .name = "list_revoked", .rows = -1 },
+		[LVALID] = { .name = "list_valid", .rows = -1 },
+		[LEXP] = { .name = "list_expired", .rows = -1 },
+		[LDEV] = { .name = "list_device", .rows = -1 },
+		[SHOW] = { .name = "show", .rows = -1 },
+		[PAGEALL] = { .name = "page_all", .rows = -1 },
+		[STATUS_CACHED] = { .name = "status_cached", .rows = -1 },
+	};
+	struct inv_op page = { .name = "page", .rows = -1 };
+	struct tca_client_error err;
+	struct inv_run ir;
+	struct inv_probe pr;
+	cbor_item_t *args, *res = NULL, *arr, *el;
+	char serial[80] = "", next[32], after[32], dev[64];
+	const char *device = o->device != NULL ? o->device : "dev-042";
+	uint64_t lim = o->page_limit > 0 ? o->page_limit : 10, cnt[3] = { 0, 0, 0 };
+	uint64_t cnt2[3], s0 = 0, s1 = 0, cpu0 = 0, cpu1 = 0, base_n = 0, dur_n = 0;
+	double first_ms = -1, ms, sum, base_max = 0, dur_max = 0, *base_v = NULL;
+	long long n, rows, tenant_total = -1, pages = 0;
+	unsigned int i;
+	size_t k, nb = 0;
+	FILE *f;
+
+	if (o->socket == NULL || o->tenant == NULL || o->repeat == 0)
+		bench_die("inventory: --socket, --tenant, --repeat >= 1 needed");
+	memset(&ir, 0, sizeof(ir));
+	memset(&err, 0, sizeof(err));
+	ir.o = o;
+	if (tca_client_connect(o->socket, 600000, &ir.c, &err) != TCA_CLIENT_OK)
+		bench_die("connect %s: %s", o->socket, err.message);
+	for (i = 0; i < o->repeat; i++) {
+		res = NULL;
+		n = inv_list(&ir, &ops[L100], NULL, NULL, NULL, 100, NULL, i == 0 ? &res : NULL);
+		if (i == 0 && res != NULL) {
+			/* cert.show asks for the middle certificate of this page */
+			arr = list_certs(res);
+			if (n > 0 && arr != NULL) {
+				el = cbor_array_get(arr, (size_t)n / 2);
+				(void)tca_map_get_text(el, "serial", serial, sizeof(serial));
+				cbor_decref(&el);
+			}
+			cbor_decref(&res);
+		}
+	}
+	for (i = 0; i < o->repeat; i++)
+		(void)inv_list(&ir, &ops[L500], NULL, NULL, NULL, 500, NULL, NULL);
+	for (i = 0; i < o->repeat; i++)
+		(void)inv_list(&ir, &ops[LREV], NULL, "revoked", NULL, 500, NULL, NULL);
+	for (i = 0; i < o->repeat; i++)
+		(void)inv_list(&ir, &ops[LVALID], NULL, "valid", NULL, 500, NULL, NULL);
+	for (i = 0; i < o->repeat; i++)
+		(void)inv_list(&ir, &ops[LEXP], NULL, "expired", NULL, 500, NULL, NULL);
+	for (i = 0; i < o->repeat; i++)
+		(void)inv_list(&ir, &ops[LDEV], device, NULL, NULL, 500, NULL, NULL);
+	if (serial[0] == '\0')
+		bench_die("inventory: tenant %s: the first page has no certificate to show", o->tenant);
+	for (i = 0; i < o->repeat; i++) {
+		args = xmap(2);
+		xmap_text(args, "tenant", o->tenant);
+		xmap_text(args, "serial", serial);
+		ms = inv_call(&ir, "cert.show", args, &res);
+		cbor_decref(&args);
+		if (ms < 0)
+			continue;
+		if (tca_map_get_text(res, "serial", dev, sizeof(dev)) != TCA_OK ||
+		    strcmp(dev, serial) != 0) {
+			struct tca_client_error e = { .message = "cert.show answered another serial" };
+
+			inv_fail(&ir, "cert.show", TCA_CLIENT_OK, &e);
+		}
+		inv_op_add(&ops[SHOW], ms, 1, 0);
+		cbor_decref(&res);
+	}
+	/* every page of the tenant, following next */
+	for (i = 0; i < o->repeat; i++) {
+		sum = 0;
+		rows = 0;
+		pages = 0;
+		after[0] = '\0';
+		for (;;) {
+			n = inv_list(&ir, &page, NULL, NULL, after[0] != '\0' ? after : NULL, lim,
+			    next, NULL);
+			if (n < 0)
+				break;
+			sum += page.ms[page.n - 1];
+			rows += n;
+			pages++;
+			if (next[0] == '\0')
+				break;
+			if (n != (long long)lim) {
+				struct tca_client_error e = { .message = "a short page with next" };
+
+				inv_fail(&ir, "page_all", TCA_CLIENT_OK, &e);
+				break;
+			}
+			snprintf(after, sizeof(after), "%s", next);
+		}
+		inv_op_add(&ops[PAGEALL], sum, rows, 0);
+		tenant_total = rows;
+	}
+	/* the whole tenant fits the first 500-page: paging must find as many */
+	if (ops[L500].rows >= 0 && !ops[L500].more && tenant_total != ops[L500].rows) {
+		struct tca_client_error e;
+
+		memset(&e, 0, sizeof(e));
+		snprintf(e.message, sizeof(e.message), "paging found %lld certificates, the "
+		    "500-page %lld", tenant_total, ops[L500].rows);
+		inv_fail(&ir, "page_all", TCA_CLIENT_OK, &e);
+	}
+	if (ops[L500].rows >= 0 && !ops[L500].more && ops[LREV].rows >= 0 &&
+	    ops[LVALID].rows >= 0 && ops[LEXP].rows >= 0 &&
+	    ops[LREV].rows + ops[LVALID].rows + ops[LEXP].rows != ops[L500].rows) {
+		struct tca_client_error e;
+
+		memset(&e, 0, sizeof(e));
+		snprintf(e.message, sizeof(e.message), "revoked %lld + valid %lld + expired %lld "
+		    "!= %lld", ops[LREV].rows, ops[LVALID].rows, ops[LEXP].rows, ops[L500].rows);
+		inv_fail(&ir, "cert.list by status", TCA_CLIENT_OK, &e);
+	}
+	/* status: the first call after the counts went stale, with the probe */
+	memset(&pr, 0, sizeof(pr));
+	if (o->since_ns > 0) {
+		uint64_t due = o->since_ns + (uint64_t)((o->stale_s > 0 ? o->stale_s : 31) * 1e9);
+		uint64_t wall = bench_wall_ns();
+
+		if (due > wall) {
+			fprintf(stderr, "%s: inventory: waiting %.1f s for the engine's cached "
+			    "certificate counts to go stale\n", bench_progname,
+			    (double)(due - wall) / 1e9);
+			bench_sleep_until(bench_now_ns() + (due - wall));
+		}
+		pr.socket = o->socket;
+		pr.tenant = o->tenant;
+		pr.serial = serial;
+		if (pthread_create(&pr.th, NULL, inv_probe_main, &pr) != 0)
+			bench_die("pthread_create failed");
+		bench_sleep_until(bench_now_ns() + 300000000ULL);	/* 0.3 s of baseline */
+		if (o->engine_pid > 0)
+			cpu0 = bench_cpu_ns(o->engine_pid);
+		s0 = bench_now_ns();
+		first_ms = inv_call(&ir, "status", NULL, &res);
+		s1 = bench_now_ns();
+		if (o->engine_pid > 0)
+			cpu1 = bench_cpu_ns(o->engine_pid);
+		bench_sleep_until(bench_now_ns() + 100000000ULL);
+		__atomic_store_n(&pr.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(pr.th, NULL);
+		if (res != NULL && status_counts(res, cnt) != 0) {
+			struct tca_client_error e = { .message = "no certificate counts" };
+
+			inv_fail(&ir, "status", TCA_CLIENT_OK, &e);
+		}
+		if (res != NULL)
+			cbor_decref(&res);
+		/* probe calls that ended before the status call began (baseline)
+		 * and those that overlapped it */
+		base_v = bench_xcalloc(pr.n + 1, sizeof(*base_v));
+		for (k = 0; k < pr.n; k++) {
+			double l = (double)(pr.t1[k] - pr.t0[k]) / 1e6;
+
+			if (pr.t1[k] <= s0) {
+				base_v[nb++] = l;
+				if (l > base_max)
+					base_max = l;
+			} else if (pr.t0[k] < s1) {
+				dur_n++;
+				if (l > dur_max)
+					dur_max = l;
+			}
+		}
+		base_n = nb;
+	}
+	for (i = 0; i < o->repeat; i++) {
+		ms = inv_call(&ir, "status", NULL, &res);
+		if (ms < 0)
+			continue;
+		if (status_counts(res, cnt2) != 0 ||
+		    (first_ms >= 0 && memcmp(cnt, cnt2, sizeof(cnt)) != 0)) {
+			struct tca_client_error e = { .message = "the cached counts differ" };
+
+			inv_fail(&ir, "status", TCA_CLIENT_OK, &e);
+		}
+		if (first_ms < 0)
+			memcpy(cnt, cnt2, sizeof(cnt));
+		inv_op_add(&ops[STATUS_CACHED], ms, -1, 0);
+		cbor_decref(&res);
+	}
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "inventory");
+	bench_json_str(f, "label", o->label != NULL ? o->label : "");
+	bench_json_str(f, "tenant", o->tenant);
+	bench_json_str(f, "device", device);
+	bench_json_str(f, "serial", serial);
+	bench_json_int(f, "repeat", o->repeat);
+	bench_json_int(f, "page_limit", (long long)lim);
+	for (k = 0; k < NOPS; k++)
+		json_op(f, &ops[k]);
+	bench_json_int(f, "pages", pages);
+	bench_json_int(f, "tenant_certificates", tenant_total);
+	if (page.n > 0) {
+		bench_json_num(f, "page_ms_median", median_of(page.ms, page.n));
+		bench_json_num(f, "page_ms_max", max_of(page.ms, page.n));
+	}
+	if (first_ms >= 0) {
+		bench_json_num(f, "status_first_ms", first_ms);
+		if (o->engine_pid > 0)
+			bench_json_num(f, "status_first_engine_cpu_ms", (double)(cpu1 - cpu0) / 1e6);
+		bench_json_int(f, "probe_before_calls", (long long)base_n);
+		bench_json_num(f, "probe_before_ms_median", median_of(base_v, nb));
+		bench_json_num(f, "probe_before_ms_max", base_max);
+		bench_json_int(f, "probe_during_calls", (long long)dur_n);
+		bench_json_num(f, "probe_during_ms_max", dur_max);
+		bench_json_int(f, "probe_errors", pr.errors);
+		free(base_v);
+	}
+	bench_json_int(f, "valid", (long long)cnt[0]);
+	bench_json_int(f, "revoked", (long long)cnt[1]);
+	bench_json_int(f, "expired", (long long)cnt[2]);
+	bench_json_int(f, "errors", ir.errors);
+	if (ir.first_error[0] != '\0')
+		bench_json_str(f, "first_error", ir.first_error);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: inventory %s: list100 %.2f ms, list500 %.2f, revoked %.2f, "
+	    "device %.2f, show %.2f, all %lld in %lld pages %.2f ms; status first %.1f ms "
+	    "(probe max %.1f ms during, %.1f before), cached %.2f ms; counts %llu/%llu/%llu; "
+	    "%u errors\n", bench_progname, o->tenant,
+	    median_of(ops[L100].ms, ops[L100].n), median_of(ops[L500].ms, ops[L500].n),
+	    median_of(ops[LREV].ms, ops[LREV].n), median_of(ops[LDEV].ms, ops[LDEV].n),
+	    median_of(ops[SHOW].ms, ops[SHOW].n), tenant_total, pages,
+	    median_of(ops[PAGEALL].ms, ops[PAGEALL].n), first_ms, dur_max, base_max,
+	    median_of(ops[STATUS_CACHED].ms, ops[STATUS_CACHED].n),
+	    (unsigned long long)cnt[0], (unsigned long long)cnt[1], (unsigned long long)cnt[2],
+	    ir.errors);
+	for (k = 0; k < NOPS; k++)
+		free(ops[k].ms);
+	free(page.ms);
+	free(pr.t0);
+	free(pr.t1);
+	if (ir.c != NULL)
+		tca_client_close(ir.c);
+	return ir.errors > 0;
+}
+
+/* ------------------------------------------------------------ invparts */
+
+struct parts_rows {
+	long long n;
+	char serial[2 * TCA_SERIAL_MAX + 1];	/* of the middle row of the first call */
+	long long want_mid;
+};
+
+static int
+parts_row_cb(void *ctx, const struct tca_cert_row *row)
+{
+	struct parts_rows *pr = ctx;
+
+	if (pr->n == pr->want_mid && pr->serial[0] == '\0')
+		snprintf(pr->serial, sizeof(pr->serial), "%s", row->serial_hex);
+	pr->n++;
+	return 0;
+}
+
+static int
+cmd_invparts(const struct opts *o)
+{
+	enum { P100, P500, PREV, PVALID, PEXP, PDEV, PGET, PCOUNTS, PN };
+	static const char *const names[PN] = {
+		"list100", "list500", "list_revoked", "list_valid", "list_expired",
+		"list_device", "get", "counts",
+	};
+	struct inv_op ops[PN];
+	struct tca_cert_query q;
+	struct tca_cert_counts cc;
+	struct tca_cert_row row;
+	struct parts_rows pr;
+	tca_store *st = NULL;
+	unsigned char serial[TCA_SERIAL_MAX];
+	size_t slen = 0, k;
+	char err[256], why[128], serial_hex[2 * TCA_SERIAL_MAX + 1] = "";
+	const char *device = o->device != NULL ? o->device : "dev-042";
+	uint64_t t0, t1;
+	unsigned int i;
+	int r, errors = 0;
+	FILE *f;
+
+	if (o->db == NULL || o->tenant == NULL || o->repeat == 0)
+		bench_die("invparts: --db, --tenant, --repeat >= 1 needed");
+	memset(ops, 0, sizeof(ops));
+	memset(&cc, 0, sizeof(cc));
+	for (k = 0; k < PN; k++) {
+		ops[k].name = names[k];
+		ops[k].rows = -1;
+	}
+	if ((r = tca_store_open_sqlite(o->db, TCA_STORE_READONLY, &st, err, sizeof(err))) != TCA_OK)
+		bench_die("invparts: %s", err);
+	/* the counts first, on the fresh connection: what the engine's first
+	 * `status` after start-up does */
+	for (i = 0; i < o->repeat; i++) {
+		t0 = bench_now_ns();
+		r = st->ops->cert_counts(st, (int64_t)time(NULL), &cc);
+		t1 = bench_now_ns();
+		if (r != TCA_OK) {
+			fprintf(stderr, "%s: invparts: cert_counts: %s\n", bench_progname, tca_strerror(r));
+			errors++;
+			continue;
+		}
+		inv_op_add(&ops[PCOUNTS], (double)(t1 - t0) / 1e6, -1, 0);
+	}
+	for (k = P100; k <= PDEV; k++) {
+		for (i = 0; i < o->repeat; i++) {
+			memset(&q, 0, sizeof(q));
+			memset(&pr, 0, sizeof(pr));
+			q.tenant = o->tenant;
+			q.now = (int64_t)time(NULL);
+			/* one more than the page, as the engine asks */
+			q.limit = k == P100 ? 101 : 501;
+			q.state = k == PREV ? TCA_CERT_REVOKED : k == PVALID ? TCA_CERT_VALID :
+			    k == PEXP ? TCA_CERT_EXPIRED : TCA_CERT_ANY;
+			q.device_id = k == PDEV ? device : NULL;
+			pr.want_mid = 50;
+			t0 = bench_now_ns();
+			r = st->ops->cert_list(st, &q, parts_row_cb, &pr);
+			t1 = bench_now_ns();
+			if (r != TCA_OK) {
+				fprintf(stderr, "%s: invparts: cert_list: %s\n", bench_progname,
+				    tca_strerror(r));
+				errors++;
+				continue;
+			}
+			inv_op_add(&ops[k], (double)(t1 - t0) / 1e6, pr.n, 0);
+			if (k == P100 && serial_hex[0] == '\0')
+				snprintf(serial_hex, sizeof(serial_hex), "%s", pr.serial);
+		}
+	}
+	if (serial_hex[0] == '\0' ||
+	    tca_serial_parse_hex(serial_hex, serial, &slen, why, sizeof(why)) != TCA_OK)
+		bench_die("invparts: tenant %s: no certificate to get", o->tenant);
+	for (i = 0; i < o->repeat; i++) {
+		t0 = bench_now_ns();
+		r = st->ops->cert_get(st, o->tenant, serial, slen, &row);
+		t1 = bench_now_ns();
+		if (r != TCA_OK) {
+			fprintf(stderr, "%s: invparts: cert_get: %s\n", bench_progname, tca_strerror(r));
+			errors++;
+			continue;
+		}
+		tca_cert_row_clear(&row);
+		inv_op_add(&ops[PGET], (double)(t1 - t0) / 1e6, 1, 0);
+	}
+	st->ops->close(st);
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "invparts");
+	bench_json_str(f, "label", o->label != NULL ? o->label : "");
+	bench_json_str(f, "tenant", o->tenant);
+	bench_json_str(f, "device", device);
+	bench_json_int(f, "repeat", o->repeat);
+	for (k = 0; k < PN; k++)
+		json_op(f, &ops[k]);
+	bench_json_int(f, "valid", (long long)cc.valid);
+	bench_json_int(f, "revoked", (long long)cc.revoked);
+	bench_json_int(f, "expired", (long long)cc.expired);
+	bench_json_int(f, "errors", errors);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: invparts %s (store API, in process, medians): cert_counts %.1f ms "
+	    "(first %.1f), cert_list 100 %.3f ms, 500 %.3f, revoked %.3f, device %.3f, "
+	    "cert_get %.3f\n", bench_progname, o->tenant,
+	    median_of(ops[PCOUNTS].ms, ops[PCOUNTS].n), ops[PCOUNTS].n > 0 ? ops[PCOUNTS].ms[0] : -1,
+	    median_of(ops[P100].ms, ops[P100].n), median_of(ops[P500].ms, ops[P500].n),
+	    median_of(ops[PREV].ms, ops[PREV].n), median_of(ops[PDEV].ms, ops[PDEV].n),
+	    median_of(ops[PGET].ms, ops[PGET].n));
+	for (k = 0; k < PN; k++)
+		free(ops[k].ms);
+	return errors > 0;
+}
+
 /* ------------------------------------------------------------ crlparts */
 
 /* revocation.c's collect_entry, for the same read */
@@ -1680,19 +2594,37 @@ cmd_ready(const struct opts *o)
 	tca_client *c = NULL;
 	uint64_t deadline = bench_now_ns() +
 	    (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 60000) * 1000000ULL;
-	uint64_t now;
+	uint64_t now, t0, t1, cnt[3];
 	int r;
+	FILE *f;
 
 	if (o->socket == NULL || o->since_ns == 0)
 		bench_die("ready: --socket and --since-ns needed");
 	for (;;) {
 		memset(&err, 0, sizeof(err));
 		if (tca_client_connect(o->socket, 5000, &c, &err) == TCA_CLIENT_OK) {
+			t0 = bench_now_ns();
 			r = tca_client_call(c, "status", NULL, &res, &err);
+			t1 = bench_now_ns();
 			tca_client_close(c);
 			c = NULL;
 			if (r == TCA_CLIENT_OK) {
 				now = bench_wall_ns();
+				if (o->out != NULL) {
+					f = bench_results_open(o->out);
+					bench_json_begin(f, "ready");
+					bench_json_str(f, "label", o->label != NULL ? o->label : "");
+					bench_json_num(f, "startup_ms", (double)(now - o->since_ns) / 1e6);
+					bench_json_num(f, "status_ms", (double)(t1 - t0) / 1e6);
+					bench_json_int(f, "answered_ns", (long long)now);
+					if (status_counts(res, cnt) == 0) {
+						bench_json_int(f, "valid", (long long)cnt[0]);
+						bench_json_int(f, "revoked", (long long)cnt[1]);
+						bench_json_int(f, "expired", (long long)cnt[2]);
+					}
+					bench_json_end(f);
+					bench_results_close(f);
+				}
 				cbor_decref(&res);
 				printf("%.1f\n", (double)(now - o->since_ns) / 1e6);
 				return 0;
@@ -1719,10 +2651,19 @@ usage(void)
 	    "                        [--crl-out FILE] [--engine-pid PID] [--label L] [--out FILE]\n"
 	    "       tca-bench-client revpop --db FILE --tenant T --count N [--batch B]\n"
 	    "                        [--der-bytes N] [--out FILE]\n"
+	    "       tca-bench-client invpop --db FILE --count N [--per-tenant P]\n"
+	    "                        [--revoked-per-tenant R] [--batch B] [--der-bytes N] [--grouped]\n"
+	    "                        [--out FILE]\n"
+	    "       tca-bench-client inventory --socket S --tenant T [--repeat N] [--device D]\n"
+	    "                        [--page-limit L] [--since-ns T0 [--stale-s S]] [--engine-pid PID]\n"
+	    "                        [--label L] [--out FILE]\n"
+	    "       tca-bench-client invparts --db FILE --tenant T [--repeat N] [--device D]\n"
+	    "                        [--label L] [--out FILE]\n"
 	    "       tca-bench-client crlparts --db FILE --module M --uri U --pin-file F --tenant T\n"
 	    "                        [--repeat N] [--label L] [--out FILE]\n"
 	    "       tca-bench-client mkca --socket S --count N [--connections K] [--out FILE]\n"
-	    "       tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]\n");
+	    "       tca-bench-client ready --socket S --since-ns T [--timeout-ms MS]\n"
+	    "                        [--label L --out FILE]\n");
 	exit(2);
 }
 
@@ -1763,6 +2704,12 @@ main(int argc, char **argv)
 		{ "fetch", required_argument, NULL, 267 },
 		{ "expect", required_argument, NULL, 268 },
 		{ "crl-out", required_argument, NULL, 269 },
+		{ "per-tenant", required_argument, NULL, 270 },
+		{ "revoked-per-tenant", required_argument, NULL, 271 },
+		{ "device", required_argument, NULL, 272 },
+		{ "page-limit", required_argument, NULL, 273 },
+		{ "stale-s", required_argument, NULL, 274 },
+		{ "grouped", no_argument, NULL, 275 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -1782,6 +2729,10 @@ main(int argc, char **argv)
 	o.repeat = 3;
 	o.fetch = 3;
 	o.expect = -1;
+	o.per_tenant = 100;
+	o.revoked_per = 5;
+	o.page_limit = 10;
+	o.stale_s = 31;
 	if (argc < 2)
 		usage();
 	cmd = argv[1];
@@ -1821,6 +2772,12 @@ main(int argc, char **argv)
 		case 267: o.fetch = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 268: o.expect = strtoll(optarg, NULL, 10); break;
 		case 269: o.crl_out = optarg; break;
+		case 270: o.per_tenant = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 271: o.revoked_per = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 272: o.device = optarg; break;
+		case 273: o.page_limit = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 274: o.stale_s = strtod(optarg, NULL); break;
+		case 275: o.grouped = 1; break;
 		default: usage();
 		}
 	}
@@ -1834,6 +2791,12 @@ main(int argc, char **argv)
 		return cmd_ready(&o);
 	if (strcmp(cmd, "crl") == 0)
 		return cmd_crl(&o);
+	if (strcmp(cmd, "inventory") == 0)
+		return cmd_inventory(&o);
+	if (strcmp(cmd, "invpop") == 0 || strcmp(cmd, "invparts") == 0) {
+		tca_log_init(bench_progname, 0, LOG_WARNING);
+		return strcmp(cmd, "invpop") == 0 ? cmd_invpop(&o) : cmd_invparts(&o);
+	}
 	if (strcmp(cmd, "revpop") == 0 || strcmp(cmd, "crlparts") == 0) {
 		tca_log_init(bench_progname, 0, LOG_WARNING);
 		return strcmp(cmd, "revpop") == 0 ? cmd_revpop(&o) : cmd_crlparts(&o);

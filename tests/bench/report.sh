@@ -83,6 +83,17 @@ summary=$(jq -s '
 	       check_error: .ocsp.check_error,
 	       status_field_mismatch: .ocsp.status_field_mismatch,
 	       status_field_example: .ocsp.status_field_example}]) as $rev_ocsp
+	| ([.[] | select(.kind == "inventory")]) as $inv_rounds
+	| (if ($inv_rounds | length) == 0 and one(.kind == "invpop") == null then null else {
+	    build: one(.kind == "invpop"),
+	    section: one(.kind == "inventory_section"),
+	    startup: [.[] | select(.kind == "startup" and .label == "inventory")],
+	    ready: [.[] | select(.kind == "ready" and ((.label // "") | startswith("inventory")))],
+	    rounds: $inv_rounds,
+	    parts: one(.kind == "invparts"),
+	    plans: [.[] | select(.kind == "inventory_plan")],
+	    sql: [.[] | select(.kind == "inventory_sql")],
+	    index: one(.kind == "inventory_index")} end) as $inv
 	| {
 	  machine: $m,
 	  headline: {
@@ -117,7 +128,12 @@ summary=$(jq -s '
 	    ocsp_vs_issue: ($rev_ocsp | map(.ratio // empty) | median),
 	    ocsp_vs_issue_rounds: ($rev_ocsp | map(.ratio)),
 	    crl_revoked_max: ($rev_crl | map(.revoked) | max),
-	    crl_sign_ms_max_revoked: (($rev_crl | max_by(.revoked)) // {}).sign_ms_median
+	    crl_sign_ms_max_revoked: (($rev_crl | max_by(.revoked)) // {}).sign_ms_median,
+	    inventory_certificates: ($inv // {} | .build // {} | .certificates),
+	    inventory_list100_ms: ([$inv_rounds[].list100_ms[]?] | median),
+	    inventory_show_ms: ([$inv_rounds[].show_ms[]?] | median),
+	    inventory_status_uncached_ms: ([$inv_rounds[].status_first_ms // empty] | median),
+	    inventory_status_cached_ms: ([$inv_rounds[].status_cached_ms[]?] | median)
 	  },
 	  targets: {
 	    engine_vs_floor: ">= 0.70", engine_vs_naive: ">= 100",
@@ -130,6 +146,7 @@ summary=$(jq -s '
 	    bare_csign: $p11_peak, naive: $naive},
 	  cpu_ms_per_cert: {engine: $eng_cpu, floor: $floor_cpu},
 	  revocation: {crl: $rev_crl, ocsp: $rev_ocsp},
+	  inventory: $inv,
 	  scaling: {engine: $sc, startup: $su, memory: $mem,
 	    token_open: [.[] | select(.kind == "token_open")],
 	    token_sign: [.[] | select(.kind == "sign" and .label == "scale")]},
@@ -268,6 +285,44 @@ printf '%s\n' "$summary" | jq -r '
 	    ( [$rv.ocsp[].status_field_mismatch // 0] | add | if . > 0 then
 	      "  the RPC status field disagreed with the response\u0027s certStatus in \(.) answers (e.g. \"\([$rv.ocsp[].status_field_example // empty] | first)\")" else empty end )
 	    end ),
+	  ""
+	  end ),
+	( .inventory as $iv |
+	  if $iv == null then empty else
+	  def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+	    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+	  def pool(k): [$iv.rounds[] | .[k + "_ms"][]?];
+	  def mib: if . == null then "-" else ((. / 1048576 * 10 | round) / 10 | tostring) + " MiB" end;
+	  def rows(k): ($iv.rounds | map(.[k + "_rows"] // empty) | unique | map(tostring) | join("/")) | if . == "" then "-" else . end;
+	  ($iv.build // {}) as $b | ($iv.parts // {}) as $p | ($iv.rounds[0] // {}) as $r0 |
+	  def line(lbl; k; pk):
+	    "  \(lbl | pad(40))  \(rows(k) | lpad(5))  \(pool(k) | med | f2 | lpad(7))  \(pool(k) | max | f2 | lpad(7))  \(if pk == null then "" else ($p[pk + "_ms_median"] | f2 | lpad(9)) end)";
+	  "Certificate inventory: \($b.tenants // "-") tenants x \($b.per_tenant // "-") device certificates (\($b.revoked_per_tenant // "-") revoked each), tenant \($r0.tenant // "-")",
+	  "  store: \($b.certificates // "-") device certificates (\($b.valid // "-") valid, \($b.expired // "-") expired, \($b.revoked // "-") revoked when written, \($b.order // "-")); SQLite file \(($iv.section // {}).db_bytes // $b.db_bytes_final | mib)",
+	  "  built by invpop in \($b.build_seconds // $b.seconds | f1) s (\($b.rate | f0) certificates/s, \($b.commits // "-") commits of \($b.batch // "-"))\(if $b.cached then ", cached" else "" end)",
+	  "  engine start-up (exec until the first status answers; that status computes the counts):",
+	  ( $iv.startup[] as $s | ([$iv.ready[] | select(.label == "inventory-ready-\($s.round)")] | first // {}) as $rd |
+	    "    \(if $s.round == 0 then "without the inventory (same token)" else "round \($s.round)" end): \($s.startup_ms | f0) ms, of which that status \($rd.status_ms | f0) ms; RSS \($s.rss_kib / 1024 | f1) MiB" ),
+	  "  over the socket, \($iv.rounds | length) round(s) x \($r0.repeat // "-") calls, ms         rows   median      max  store call alone (median, in process)",
+	  line("cert.list first page, limit 100"; "list100"; "list100"),
+	  line("cert.list first page, limit 500"; "list500"; "list500"),
+	  line("cert.list --status revoked"; "list_revoked"; "list_revoked"),
+	  line("cert.list --status valid"; "list_valid"; "list_valid"),
+	  line("cert.list --status expired"; "list_expired"; "list_expired"),
+	  line("cert.list --device \($r0.device // "-")"; "list_device"; "list_device"),
+	  line("cert.show SERIAL"; "show"; "get"),
+	  line("whole tenant, \($r0.page_limit // "-") per page, \($r0.pages // "-") pages"; "page_all"; null),
+	  "  \("status, first after the cache expired" | pad(40))  \("-" | lpad(5))  \([$iv.rounds[].status_first_ms // empty] | med | f1 | lpad(7))  \([$iv.rounds[].status_first_ms // empty] | max | f1 | lpad(7))  \($p.counts_ms_median | f1 | lpad(9))  (cert_counts)",
+	  line("status, cached"; "status_cached"; null),
+	  "  first status per round, ms: \([$iv.rounds[].status_first_ms // empty] | map(f1) | join(", ")) (engine CPU \([$iv.rounds[].status_first_engine_cpu_ms // empty] | map(f0) | join(", ")) ms); cert_counts in process: \($p.counts_ms // [] | map(f1) | join(", "))",
+	  "  cert.show on a 2nd connection meanwhile: max \([$iv.rounds[].probe_during_ms_max // empty] | map(f1) | join(", ")) ms (\([$iv.rounds[].probe_during_calls // empty] | map(tostring) | join(", ")) calls); before: median \([$iv.rounds[].probe_before_ms_median // empty] | map(f2) | join(", ")), max \([$iv.rounds[].probe_before_ms_max // empty] | map(f1) | join(", "))",
+	  "  status counts: valid \($r0.valid // "-"), revoked \($r0.revoked // "-"), expired \($r0.expired // "-"); errors: \([$iv.rounds[].errors] | add)\(([$iv.rounds[].first_error // empty] | first) as $e | if $e == null then "" else " (" + $e + ")" end)",
+	  "  query plans (sqlite3 EXPLAIN QUERY PLAN of the engine\u0027s statements):",
+	  ( $iv.plans[] | "    \(.name):", (.plan | split("\n") | map(select(. != "QUERY PLAN")) | .[] | "      " + .) ),
+	  "  counts query in sqlite3 (s, 3 runs):",
+	  ( $iv.sql[] | "    \(.name | pad(20)) \(.seconds | map(tostring) | join(", ")) -> \(.row)" ),
+	  ( $iv.index // empty | "    index for the suggestion: created in \(.create_ms | f0) ms, file \(.db_bytes_before | mib) -> \(.db_bytes_after | mib)" ),
+	  "  section: \(($iv.section // {}).seconds | f0) s",
 	  ""
 	  end ),
 	"Token cache (tenant CAs created through ca.create)",

@@ -13,8 +13,12 @@
 # every tenant CA of the largest token, alone and under issuance load, with
 # the issuance p99 before and during it; how long signing a CRL with 100,000
 # revoked certificates takes (and where that time goes), and how many OCSP
-# responses per second the engine gives next to its issuance rate.  Tokens
-# holding many tenants or revocations are created once and cached
+# responses per second the engine gives next to its issuance rate; and how
+# fast the certificate inventory (cert.list, cert.show, the per-state counts
+# of `status`) answers with 10,000 tenants x 100 device certificates (about
+# 1.5 minutes once its store is cached; building that store from the cached
+# 10,000-tenant one adds about a minute once).  Tokens and stores holding
+# many tenants, revocations or certificates are created once and cached
 # ($TCA_BENCH_CACHE) for later runs.
 #
 # Results: one JSON object per measurement in $TCA_BENCH_RESULTS/bench-*.jsonl
@@ -56,7 +60,9 @@
 #                       module: openCryptoki, tpm2-pkcs11, NSS softokn,
 #                       SoftHSMv2), revocation (CRL signing with many
 #                       revoked certificates, OCSP responses/s next to
-#                       issuance) [all]; e.g. TCA_BENCH_ONLY=reissue
+#                       issuance), inventory (cert.list / cert.show /
+#                       status counts at 10,000 tenants x 100 devices)
+#                       [all]; e.g. TCA_BENCH_ONLY=reissue
 #   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
 #   TCA_BENCH_REVOKED   revoked certificates of the CRL benchmark, one
 #                       store (cached) per count ["1000 100000"]
@@ -65,6 +71,14 @@
 #   TCA_BENCH_REV_ROUNDS   rounds of (issuance, OCSP) back to back [2]
 #   TCA_BENCH_OCSP_POOL    certificates the OCSP requests ask about [200]
 #   TCA_BENCH_OCSP_REVOKED ... of which revoked [50]
+#   TCA_BENCH_INV_TENANTS  tenants of the inventory store; their token and
+#                       store are the scale section's cache of that size [10000]
+#   TCA_BENCH_INV_PER_TENANT  device certificates per tenant [100]
+#   TCA_BENCH_INV_REVOKED  of which revoked [5]
+#   TCA_BENCH_INV_BATCH    certificates written per commit [10000]
+#   TCA_BENCH_INV_REPEAT   calls of each inventory operation per round [5]
+#   TCA_BENCH_INV_ROUNDS   engine starts on the populated store; each waits
+#                       31 s for the cached counts to go stale [2]
 #
 # Exit status 1 (after the report) when a re-issuance correctness check
 # failed; the checks and what failed are in the "reissue" results.
@@ -99,8 +113,8 @@ for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 done
 for s in $ONLY; do
 	case $s in
-	main|scale|reissue|modules|revocation) ;;
-	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation)" >&2; exit 2 ;;
+	main|scale|reissue|modules|revocation|inventory) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation, inventory)" >&2; exit 2 ;;
 	esac
 done
 for t in openssl softhsm2-util jq sqlite3; do
@@ -183,7 +197,9 @@ EOC
 	export SOFTHSM2_CONF="$dir/softhsm2.conf"
 }
 
-# start_engine: sets ENGINE_PID and STARTUP_MS (exec until `status` answers).
+# start_engine [READY-ARGS...]: sets ENGINE_PID and STARTUP_MS (exec until
+# `status` answers); READY-ARGS go to `tca-bench-client ready` (--label L
+# --out F: also a "ready" record of that first status call).
 # Writes back what earlier steps left dirty first (store copies of up to
 # ~50 MB each, WAL files), so a measurement does not pay for the previous
 # one's I/O.  Suspected (not proven) cause of the seconds-long issuance
@@ -197,7 +213,7 @@ start_engine() {
 	"$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" &
 	ENGINE_PID=$!
 	if ! STARTUP_MS=$("$CLIENT" ready --socket "$WORK/engine.sock" --since-ns "$t0" \
-	    --timeout-ms 120000); then
+	    --timeout-ms 120000 "$@"); then
 		tail -n 20 "$WORK/engine.log" >&2
 		return 1
 	fi
@@ -262,8 +278,12 @@ make_cache() {
 	log "created $n tenant CAs in $(( (t1 - t0) / 1000000 )) ms"
 }
 
+ENSURED=" "
 ensure_cache() {
 	local dir
+	# once per size and run (the inventory section may ask again)
+	[[ $ENSURED == *" $1 "* ]] && return 0
+	ENSURED="$ENSURED$1 "
 	dir=$(cache_dir "$1")
 	if [ -f "$dir/ready" ] && [ -f "$dir/state.db" ]; then
 		jq -c '. + {cached: true}' "$dir/created.json" >>"$OUT"
@@ -1028,6 +1048,224 @@ done
 memory_after "$BASE" revocation-pair
 stop_engine
 fi	# section revocation
+
+if section inventory; then
+# ------------------------------------------------------------ certificate inventory
+# Issue 12: the inventory (cert.list, cert.show) is paged from the store with
+# an index, fast at 10,000 tenants x 100 devices; `status` counts device
+# certificates per state (store op cert_counts, cached 30 s by the engine).
+#  - Store: a copy of the cached $INV_N-tenant store (the scale section's,
+#    created through ca.create), the engine stopped, then `tca-bench-client
+#    invpop` writes $INV_PER device certificates per tenant (dev-000..,
+#    issued round-robin over the tenants, notBefore spread over 420 days
+#    with a year of validity: about 13 % expired when written) and revokes
+#    $INV_REV of each tenant's, $INV_BATCH issues (plus their revocations)
+#    per commit through the store API, journaled as the engine would.
+#    Cached as $CACHE/$CACHE_VERSION-inv<N>x<P>r<R> (rebuilt when the
+#    $INV_N-tenant cache it came from was); build time and size recorded.
+#  - Start-up on the $INV_N-tenant store before the inventory was written,
+#    for comparison.  Then over the socket, on a fresh copy of the
+#    populated store, $INV_ROUNDS engine start(s): the first `status` (from
+#    `ready`, start-up) computes the counts; then
+#    `tca-bench-client inventory` on tenant $INV_TENANT (the middle one):
+#    cert.list first page (limit 100, 500), filtered pages (revoked, valid,
+#    expired, device dev-042), cert.show, paging through the tenant 10 at a
+#    time, each $INV_REPEAT times; then it waits until the cached counts are
+#    stale (31 s after that first status) and times one uncached `status`
+#    while a second connection calls cert.show in a loop (how long the
+#    counts hold the store's reader), then $INV_REPEAT cached ones.
+#  - In process on the same copy, the engine stopped: `tca-bench-client
+#    invparts` times the store calls alone (cert_counts, cert_list,
+#    cert_get); sqlite3 shows the query plans of the engine's statements
+#    (copied from engine/store-sqlite.c) and times the counts query, then
+#    the index and query suggested for it (docs/performance.md).
+INV_N=${TCA_BENCH_INV_TENANTS:-10000}
+INV_PER=${TCA_BENCH_INV_PER_TENANT:-100}
+INV_REV=${TCA_BENCH_INV_REVOKED:-5}
+INV_BATCH=${TCA_BENCH_INV_BATCH:-10000}
+INV_REPEAT=${TCA_BENCH_INV_REPEAT:-5}
+INV_ROUNDS=${TCA_BENCH_INV_ROUNDS:-2}
+INV_TENANT=$(printf 't%05d' $((INV_N / 2)))
+INV_SRC=$(cache_dir "$INV_N")
+INV_DIR="$CACHE/$CACHE_VERSION-inv${INV_N}x${INV_PER}r${INV_REV}"
+inv_t0=$(date +%s%N)
+
+# make_inv_cache: the populated store under $INV_DIR (see above)
+make_inv_cache() {
+	local t0 t1
+	rm -rf "$INV_DIR" "$INV_DIR.tmp"
+	mkdir -p "$INV_DIR.tmp"
+	chmod 0700 "$INV_DIR.tmp"
+	log "inventory: writing $INV_PER device certificates for each of $INV_N tenants into a copy of $INV_SRC/state.db"
+	t0=$(date +%s%N)
+	cp "$INV_SRC/state.db" "$INV_DIR.tmp/state.db"
+	"$CLIENT" invpop --db "$INV_DIR.tmp/state.db" --count "$INV_N" --per-tenant "$INV_PER" \
+		--revoked-per-tenant "$INV_REV" --batch "$INV_BATCH" --out "$INV_DIR.tmp/invpop.raw"
+	sync
+	t1=$(date +%s%N)
+	jq -c --arg ms "$(( (t1 - t0) / 1000000 ))" --arg db "$(stat -c %s "$INV_DIR.tmp/state.db")" \
+		'. + {build_seconds: (($ms|tonumber) / 1000), db_bytes_final: ($db|tonumber)}' \
+		"$INV_DIR.tmp/invpop.raw" >"$INV_DIR.tmp/invpop.json"
+	rm -f "$INV_DIR.tmp/invpop.raw"
+	cp "$INV_SRC/created.json" "$INV_DIR.tmp/source.json"
+	mv "$INV_DIR.tmp" "$INV_DIR"
+	touch "$INV_DIR/ready"
+	emit "$(cat "$INV_DIR/invpop.json")"
+	log "inventory: store built in $(( (t1 - t0) / 1000000 )) ms, $(stat -c %s "$INV_DIR/state.db") bytes"
+}
+
+# the engine's statements (engine/store-sqlite.c: sq_cert_list, sq_cert_get,
+# sq_cert_counts), for EXPLAIN QUERY PLAN and the sqlite3 timings
+INV_COLS="SELECT d.cert_id, d.tenant, d.serial, d.subject, d.fingerprint, d.not_before,
+ d.not_after, d.issued_at, d.device_id, r.revoked_at, r.reason"
+INV_STATE="AND (?4 = 0 OR (?4 = 1 AND r.cert_id IS NULL AND d.not_after >= ?5)
+ OR (?4 = 2 AND r.cert_id IS NOT NULL) OR (?4 = 3 AND r.cert_id IS NULL AND d.not_after < ?5))
+ ORDER BY d.cert_id LIMIT ?6"
+INV_SQL_LIST="$INV_COLS FROM cas c JOIN certificates d INDEXED BY certificates_tenant
+ ON d.tenant = c.tenant AND d.ca_id = c.ca_id AND d.kind = 'device'
+ LEFT JOIN revocations r ON r.cert_id = d.cert_id
+ WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3 $INV_STATE"
+INV_SQL_LIST_DEVICE="$INV_COLS FROM cas c JOIN certificates d INDEXED BY certificates_device
+ ON d.tenant = c.tenant AND d.device_id = ?2 AND d.ca_id = c.ca_id AND d.kind = 'device'
+ LEFT JOIN revocations r ON r.cert_id = d.cert_id
+ WHERE c.tenant = ?1 AND c.status = 'active' AND d.cert_id > ?3 $INV_STATE"
+INV_SQL_GET="$INV_COLS, d.der FROM cas c JOIN certificates cur ON cur.cert_id = c.current_cert_id
+ JOIN certificates d ON d.issuer_hash = cur.issuer_hash AND d.serial = ?2
+ AND d.kind = 'device' AND d.ca_id = c.ca_id
+ LEFT JOIN revocations r ON r.cert_id = d.cert_id
+ WHERE c.tenant = ?1 AND c.status = 'active'"
+INV_SQL_COUNTS="SELECT COALESCE(SUM(r.cert_id IS NULL AND d.not_after >= ?5), 0),
+ COALESCE(SUM(r.cert_id IS NOT NULL), 0), COALESCE(SUM(r.cert_id IS NULL AND d.not_after < ?5), 0)
+ FROM certificates d JOIN cas c ON c.ca_id = d.ca_id AND c.status = 'active'
+ LEFT JOIN revocations r ON r.cert_id = d.cert_id WHERE d.kind = 'device'"
+# the suggestion: a covering partial index for the counts, and the counts
+# taken from it and from revocations (whose not_after is the certificate's)
+INV_SQL_INDEX="CREATE INDEX certificates_state ON certificates(ca_id, not_after, kind)
+ WHERE kind = 'device'"
+INV_SQL_COUNTS_NEW="SELECT n - n_exp - (rv - rv_exp), rv, n_exp - rv_exp FROM
+ (SELECT count(*) AS n, COALESCE(SUM(d.not_after < ?5), 0) AS n_exp
+  FROM cas c JOIN certificates d ON d.ca_id = c.ca_id AND d.kind = 'device'
+  WHERE c.status = 'active'),
+ (SELECT count(*) AS rv, COALESCE(SUM(r.not_after < ?5), 0) AS rv_exp
+  FROM cas c JOIN revocations r ON r.ca_id = c.ca_id WHERE c.status = 'active')"
+
+# inv_sqlite SQL-SCRIPT: runs it on the store copy with the parameters of
+# the measured tenant bound (?1 tenant, ?2 device id or serial, ?5 now)
+inv_sqlite() {
+	local p2=$1
+	shift
+	{
+		printf '.parameter init\n'
+		printf ".parameter set ?1 '%s'\n.parameter set ?2 %s\n" "$INV_TENANT" "$p2"
+		printf '.parameter set ?3 0\n.parameter set ?4 0\n.parameter set ?5 %s\n.parameter set ?6 101\n' \
+			"$(date +%s)"
+		printf '%s\n' "$@"
+	} | sqlite3 "$WORK/state.db"
+}
+
+# inv_plan NAME P2 SQL: EXPLAIN QUERY PLAN, one "inventory_plan" record
+inv_plan() {
+	local plan
+	plan=$(inv_sqlite "$2" "EXPLAIN QUERY PLAN $3;" 2>&1) || true
+	emit "$(jq -cn --arg n "$1" --arg p "$plan" --arg sql "$(printf '%s' "$3" | tr -s ' \n' '  ')" \
+		'{kind: "inventory_plan", name: $n, plan: $p, sql: $sql}')"
+	printf '%s (%s):\n%s\n' "$1" "$(printf '%s' "$3" | head -c 60 | tr '\n' ' ')..." "$plan" >&2
+}
+
+# inv_time NAME P2 SQL: sqlite3 .timer of SQL, 3 times; one "inventory_sql"
+# record (wall seconds and the first row)
+inv_time() {
+	local out
+	out=$(inv_sqlite "$2" ".timer on" "$3;" "$3;" "$3;" 2>&1) || true
+	emit "$(jq -cn --arg n "$1" --arg o "$out" '
+		($o | split("\n")) as $l
+		| {kind: "inventory_sql", name: $n,
+		   seconds: [$l[] | select(startswith("Run Time:")) | capture("real (?<s>[0-9.]+)").s | tonumber],
+		   row: ([$l[] | select(startswith("Run Time:") | not)] | first // "")}')"
+	printf '%s: %s\n' "$1" "$(printf '%s' "$out" | tr '\n' ' ')" >&2
+}
+
+ensure_cache "$INV_N"
+if [ -f "$INV_DIR/ready" ] && [ -f "$INV_DIR/state.db" ] &&
+    cmp -s "$INV_DIR/source.json" "$INV_SRC/created.json"; then
+	jq -c '. + {cached: true}' "$INV_DIR/invpop.json" >>"$OUT"
+else
+	make_inv_cache
+fi
+# for comparison: start-up on the same token with the store before the
+# inventory was written (its first status counts nothing)
+use_size "$INV_N"
+if start_engine --label inventory-ready-0 --out "$OUT"; then
+	emit "$(jq -cn --arg ms "$STARTUP_MS" --arg rss "$(rss_kib "$ENGINE_PID" VmRSS)" \
+		--arg hwm "$(rss_kib "$ENGINE_PID" VmHWM)" --arg n "$INV_N" \
+		'{kind: "startup", "label": "inventory", round: 0, tenants: ($n|tonumber),
+		  certificates: 0, startup_ms: ($ms|tonumber), rss_kib: ($rss|tonumber),
+		  hwm_kib: ($hwm|tonumber)}')"
+	log "inventory: engine up on the store without the inventory in $STARTUP_MS ms"
+	stop_engine || true
+else
+	ENGINE_PID=
+fi
+rm -f "$WORK"/state.db*
+t0=$(date +%s%N)
+cp "$INV_DIR/state.db" "$WORK/state.db"
+sync
+t1=$(date +%s%N)
+INV_DB_BYTES=$(stat -c %s "$WORK/state.db")
+log "inventory: store copy ($INV_DB_BYTES bytes) in $(( (t1 - t0) / 1000000 )) ms (with sync)"
+write_config "$INV_SRC" "$WORK/state.db"
+: >"$WORK/engine.log"
+for r in $(seq "$INV_ROUNDS"); do
+	if ! start_engine --label "inventory-ready-$r" --out "$OUT"; then
+		log "inventory: the engine did not start on the populated store"
+		ENGINE_PID=
+		break
+	fi
+	emit "$(jq -cn --arg ms "$STARTUP_MS" --arg rss "$(rss_kib "$ENGINE_PID" VmRSS)" \
+		--arg hwm "$(rss_kib "$ENGINE_PID" VmHWM)" --arg n "$INV_N" --arg r "$r" \
+		--arg c "$((INV_N * INV_PER))" \
+		'{kind: "startup", "label": "inventory", round: ($r|tonumber), tenants: ($n|tonumber),
+		  certificates: ($c|tonumber), startup_ms: ($ms|tonumber), rss_kib: ($rss|tonumber),
+		  hwm_kib: ($hwm|tonumber)}')"
+	answered=$(jq -rs --arg l "inventory-ready-$r" \
+		'[.[] | select(.kind == "ready" and .label == $l)] | last | .answered_ns' "$OUT")
+	log "inventory, round $r/$INV_ROUNDS: engine up in $STARTUP_MS ms (its first status: $(jq -rs --arg l "inventory-ready-$r" '[.[] | select(.kind == "ready" and .label == $l)] | last | .status_ms' "$OUT") ms); tenant $INV_TENANT"
+	"$CLIENT" inventory --socket "$WORK/engine.sock" --tenant "$INV_TENANT" --repeat "$INV_REPEAT" \
+		--since-ns "$answered" --engine-pid "$ENGINE_PID" --label "inventory-$r" --out "$OUT" ||
+		log "inventory round $r: errors (see first_error in $OUT)"
+	memory_after "$INV_N" inventory
+	stop_engine || true
+done
+log "inventory: the store calls in process (invparts), query plans, the counts query in sqlite3"
+"$CLIENT" invparts --db "$WORK/state.db" --tenant "$INV_TENANT" --repeat "$INV_REPEAT" \
+	--label inventory --out "$OUT" || log "invparts: errors"
+INV_SERIAL=$(jq -rs '[.[] | select(.kind == "inventory")] | last | .serial // ""' "$OUT")
+inv_plan list "'dev-042'" "$INV_SQL_LIST"
+inv_plan list_device "'dev-042'" "$INV_SQL_LIST_DEVICE"
+inv_plan show "x'${INV_SERIAL:-00}'" "$INV_SQL_GET"
+inv_plan counts "''" "$INV_SQL_COUNTS"
+inv_time counts "''" "$INV_SQL_COUNTS"
+# the suggestion, on this throw-away copy
+t0=$(date +%s%N)
+sqlite3 "$WORK/state.db" "$INV_SQL_INDEX;" || log "inventory: CREATE INDEX failed"
+t1=$(date +%s%N)
+emit "$(jq -cn --arg ms "$(( (t1 - t0) / 1000000 ))" --arg db "$(stat -c %s "$WORK/state.db")" \
+	--arg before "$INV_DB_BYTES" --arg sql "$(printf '%s' "$INV_SQL_INDEX" | tr -s ' \n' '  ')" \
+	'{kind: "inventory_index", sql: $sql, create_ms: ($ms|tonumber),
+	  db_bytes_before: ($before|tonumber), db_bytes_after: ($db|tonumber)}')"
+inv_plan counts_with_index "''" "$INV_SQL_COUNTS"
+inv_time counts_with_index "''" "$INV_SQL_COUNTS"
+inv_plan counts_suggested "''" "$INV_SQL_COUNTS_NEW"
+inv_time counts_suggested "''" "$INV_SQL_COUNTS_NEW"
+inv_t1=$(date +%s%N)
+emit "$(jq -cn --arg s "$(( (inv_t1 - inv_t0) / 1000000 ))" --arg db "$INV_DB_BYTES" \
+	--arg n "$INV_N" --arg p "$INV_PER" --arg rv "$INV_REV" --arg t "$INV_TENANT" \
+	'{kind: "inventory_section", seconds: (($s|tonumber) / 1000), db_bytes: ($db|tonumber),
+	  tenants: ($n|tonumber), per_tenant: ($p|tonumber), revoked_per_tenant: ($rv|tonumber),
+	  tenant: $t}')"
+rm -f "$WORK"/state.db*
+log "inventory: section took $(( (inv_t1 - inv_t0) / 1000000000 )) s"
+fi	# section inventory
 
 # ------------------------------------------------------------ summary
 cp "$OUT" "$RESULTS/latest.jsonl"

@@ -4490,8 +4490,8 @@ START_TEST(test_device_migrate_v3)
 	ck_assert_int_eq(commit1(st, &is), TCA_OK);
 	st->ops->close(st);
 	st = NULL;
-	/* what a version 3 file looks like: no devices table */
-	raw_exec("DROP TABLE devices; PRAGMA user_version = 3");
+	/* what a version 3 file looks like: no devices table, no state index */
+	raw_exec("DROP TABLE devices; DROP INDEX certificates_state; PRAGMA user_version = 3");
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name LIKE"
 	    " '%devices%'"), 0);
 
