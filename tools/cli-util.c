@@ -11,12 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "cli-util.h"
 #include "rpc-schema.h"
+#include "otp.h"
 #include "text.h"
 
 const char *
@@ -375,4 +377,88 @@ cli_print_ops(FILE *f, int markdown, int role_max)
 			fputc('\n', f);
 		}
 	}
+}
+
+/* ------------------------------------------------------------ passwords */
+
+/* (cli-util.h) */
+int
+cli_read_otp_file(const char *path, char *out, size_t outsz, char *err, size_t errlen)
+{
+	char buf[TCA_OTP_MAX + 3], why[160];
+	struct stat st;
+	size_t total = 0, len;
+	ssize_t n;
+	int fd = -1, r = -1;
+
+	out[0] = '\0';
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "cannot open one-time password file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	} else if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "one-time password file %s is not a regular file", path);
+		goto out;
+	} else if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "one-time password file %s has mode %04o; it must not "
+		    "be accessible by group or others (chmod 600)", path,
+		    (unsigned int)(st.st_mode & 07777));
+		goto out;
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "one-time password file %s is owned by uid %u, not by "
+		    "uid %u or root", path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		goto out;
+	}
+	while (total < sizeof(buf)) {
+		n = read(fd, buf + total, sizeof(buf) - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+	}
+	if (total == sizeof(buf)) {
+		snprintf(err, errlen, "%s: a one-time password has at most %d characters",
+		    path, TCA_OTP_MAX);
+		goto out;
+	}
+	len = total;
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "%s holds no one-time password", path);
+		goto out;
+	}
+	if (memchr(buf, '\n', len) != NULL) {
+		snprintf(err, errlen, "%s holds more than one line", path);
+		goto out;
+	}
+	if (tca_otp_check_password(buf, len, why, sizeof(why)) != TCA_OK) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto out;
+	}
+	if (len >= outsz) {
+		snprintf(err, errlen, "%s: password too long", path);
+		goto out;
+	}
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	r = 0;
+ out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (fd >= 0 && fd != STDIN_FILENO)
+		close(fd);
+	return r;
 }

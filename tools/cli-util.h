@@ -75,4 +75,14 @@ int cli_report(const char *prog, const char *what, int r, const struct tca_clien
  */
 void cli_print_ops(FILE *f, int markdown, int role_max);
 
+/*
+ * Reads a one-time password from path ("-": standard input): one line, one
+ * trailing "\n" (or "\r\n") stripped, tca_otp_check_password's rules.  A
+ * file must be a regular file of this user (or root) that group and others
+ * cannot access, as the engine wants PIN files (engine/secret.c).  0 with
+ * the password in out, or -1 with why in err (never the password).  The
+ * caller wipes out.
+ */
+int cli_read_otp_file(const char *path, char *out, size_t outsz, char *err, size_t errlen);
+
 #endif
