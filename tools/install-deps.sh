@@ -9,7 +9,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
 libssl-dev libcbor-dev libsqlite3-dev libp11-kit-dev check
 softhsm2 openssl gnutls-bin sqlite3 jq libnss3-tools tzdata
 libengine-pkcs11-openssl
-libmicrohttpd-dev libgnutls28-dev curl
+libmicrohttpd-dev libgnutls28-dev curl wrk
 default-jdk-headless libbcpkix-java libbcutil-java libbcprov-java
 opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux"

@@ -325,6 +325,12 @@ printf '%s\n' "$summary" | jq -r '
 	  "  section: \(($iv.section // {}).seconds | f0) s",
 	  ""
 	  end ),
+	( [$r[] | select(.kind == "est")] as $e | if ($e | length) == 0 then empty else
+	  "EST through tca-estd next to the raw socket (\($e[0].clients) clients, P-256 CSRs, TLS 1.3; est-bench.sh)",
+	  "  ka: connections kept alive; new: a new TLS connection per enrollment. CPU in ms per enrollment",
+	  "  round  mode  enroll/s  p50-ms  p99-ms  engine-CPU  estd-CPU  client-CPU  raw enroll/s  vs raw",
+	  ( $e[] | "  \(.round | lpad(5))  \(.mode | pad(4)) \(.rate | f0 | lpad(9)) \(.p50_ms | f2 | lpad(7)) \(.p99_ms | f2 | lpad(7)) \(.engine_cpu_ms | f2 | lpad(11)) \(.estd_cpu_ms | f2 | lpad(9)) \(.client_cpu_ms | f2 | lpad(11)) \(.raw_rate | f0 | lpad(13)) \(.vs_raw | f2 | lpad(7))" ),
+	  "" end ),
 	"Token cache (tenant CAs created through ca.create)",
 	( $r[] | select(.kind == "mkca") |
 	  "  \(.tenants | lpad(6)) tenants: \(if .cached then "cached; " else "" end)created in \(.seconds | f0) s (\(.rate | f1)/s, \(.connections) connections)" ),

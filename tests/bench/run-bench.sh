@@ -61,7 +61,9 @@
 #                       SoftHSMv2), revocation (CRL signing with many
 #                       revoked certificates, OCSP responses/s next to
 #                       issuance), inventory (cert.list / cert.show /
-#                       status counts at 10,000 tenants x 100 devices)
+#                       status counts at 10,000 tenants x 100 devices),
+#                       est (enrollments/s through tca-estd over TLS next
+#                       to the raw socket: est-bench.sh)
 #                       [all]; e.g. TCA_BENCH_ONLY=reissue
 #   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
 #   TCA_BENCH_REVOKED   revoked certificates of the CRL benchmark, one
@@ -113,8 +115,8 @@ for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 done
 for s in $ONLY; do
 	case $s in
-	main|scale|reissue|modules|revocation|inventory) ;;
-	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation, inventory)" >&2; exit 2 ;;
+	main|scale|reissue|modules|revocation|inventory|est) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation, inventory, est)" >&2; exit 2 ;;
 	esac
 done
 for t in openssl softhsm2-util jq sqlite3; do
@@ -1266,6 +1268,17 @@ emit "$(jq -cn --arg s "$(( (inv_t1 - inv_t0) / 1000000 ))" --arg db "$INV_DB_BY
 rm -f "$WORK"/state.db*
 log "inventory: section took $(( (inv_t1 - inv_t0) / 1000000000 )) s"
 fi	# section inventory
+
+# ------------------------------------------------------------ est
+# enrollments per second through tca-estd over TLS next to the raw socket,
+# one engine, back to back (tests/bench/est-bench.sh has the method)
+if section est; then
+	log "est: tca-estd (EST over TLS) next to the raw socket"
+	est_rc=0
+	TCA_BENCH_SECONDS="$SECS" TCA_BENCH_WARMUP="$WARMUP" \
+		bash "$(dirname "${BASH_SOURCE[0]}")/est-bench.sh" "$OUT" || est_rc=$?
+	[ "$est_rc" = 0 ] || log "est: est-bench.sh exited $est_rc (77: wrk missing)"
+fi
 
 # ------------------------------------------------------------ summary
 cp "$OUT" "$RESULTS/latest.jsonl"
