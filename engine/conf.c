@@ -32,6 +32,8 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->frame_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 300000;
 	cfg->max_connections = 256;
+	cfg->max_connections_per_uid = 32;
+	cfg->admin_reserved_connections = 8;
 	cfg->admin_uids.n = 1;
 	cfg->admin_uids.ids[0] = 0;	/* root */
 	snprintf(cfg->profile, sizeof(cfg->profile), "softhsm2");
@@ -298,6 +300,8 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("rpc.frame_timeout_ms", frame_timeout_ms, 10, 600000)
 	UINT("rpc.idle_timeout_ms", idle_timeout_ms, 10, 86400000)
 	UINT("rpc.max_connections", max_connections, 1, 4096)
+	UINT("rpc.max_connections_per_uid", max_connections_per_uid, 0, 4096)
+	UINT("rpc.admin_reserved_connections", admin_reserved_connections, 0, 4096)
 	IDS("roles.frontend_uids", frontend_uids)
 	IDS("roles.frontend_gids", frontend_gids)
 	IDS("roles.admin_uids", admin_uids)
@@ -349,6 +353,7 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("ocsp.validity_s", ocsp_validity_s, 60, 604800)
 	UINT("device.otp_max_failures", otp_max_failures, 1, 100)
 	UINT("device.otp_expiry_days", otp_expiry_days, 0, 3650)
+	UINT("device.min_validity_days", min_validity_days, 0, 3650)
 	if (strcmp(k, "device.registration") == 0) {
 		if (strcmp(v, "required") == 0)
 			cfg->registration_required = 1;
@@ -656,6 +661,12 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 	}
 	if (cfg->retry_max_s < cfg->retry_min_s) {
 		snprintf(err, errlen, "%s: reissue.retry_max_s is below reissue.retry_min_s", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->admin_reserved_connections >= cfg->max_connections) {
+		snprintf(err, errlen, "%s: rpc.admin_reserved_connections (%u) must be below "
+		    "rpc.max_connections (%u)", path, cfg->admin_reserved_connections,
+		    cfg->max_connections);
 		return TCA_ERR_CONFIG;
 	}
 	if (cfg->alert_command[0] != '\0' && cfg->alert_command[0] != '/') {

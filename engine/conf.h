@@ -39,6 +39,8 @@ struct tca_config {
 	int frame_timeout_ms;		/* reload: yes */
 	int idle_timeout_ms;		/* reload: yes */
 	unsigned int max_connections;
+	unsigned int max_connections_per_uid;	/* 32; 0 = no per-uid bound */
+	unsigned int admin_reserved_connections;	/* 8: slots only admin peers may take */
 	/* roles (reload: yes) */
 	struct tca_id_list frontend_uids, frontend_gids, admin_uids, admin_gids;
 	/* token */
@@ -83,6 +85,7 @@ struct tca_config {
 	int registration_required;		/* device.registration: required (1) | none (0) */
 	unsigned int otp_max_failures;		/* 5 */
 	unsigned int otp_expiry_days;		/* 30; 0 = registrations do not expire */
+	unsigned int min_validity_days;		/* device.min_validity_days: 0 = off */
 	/* logging (reload: yes) */
 	int log_level;
 	int log_syslog;
