@@ -1,7 +1,8 @@
 /*
  * tca-engined - the multi-tenant CA signing engine daemon.
  *
- * Start-up order: configuration and hsm-profile -> PIN (file or environment,
+ * Start-up order: configuration and hsm-profile -> owner and mode of every
+ * file and directory they name (fileperm.h) -> PIN (file or environment,
  * wiped right after login) -> token (session pool, login, key index) -> state
  * store -> group committer -> engine (CA cache) -> socket.  Shutdown runs the
  * other way round after the server has drained.
@@ -19,6 +20,7 @@
 #include "committer.h"
 #include "conf.h"
 #include "engine.h"
+#include "fileperm.h"
 #include "log.h"
 #include "renewal.h"
 #include "rpc-ops.h"
@@ -141,7 +143,9 @@ retry_refused_pin(struct daemon *d, char *what, size_t whatlen)
  * Re-reads the configuration file.  Applied: roles, rpc timeouts, log level,
  * CA/device policy for new certificates.  Everything else (socket, token,
  * store, pool, frame cap) needs a restart: a change there is reported and
- * ignored, so a bad edit cannot take a running engine off its token.
+ * ignored, so a bad edit cannot take a running engine off its token.  A file
+ * that does not parse, or one that names (or is) a path others could write
+ * (tca_fileperm_check_config), is refused as a whole.
  */
 static int
 reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
@@ -156,7 +160,8 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	if ((ncfg = malloc(sizeof(*ncfg))) == NULL)
 		return TCA_ERR_NOMEM;
 	pthread_mutex_lock(&d->reload_lock);
-	if ((r = tca_config_load(d->cfg.path, ncfg, err, sizeof(err))) != TCA_OK) {
+	if ((r = tca_config_load(d->cfg.path, ncfg, err, sizeof(err))) != TCA_OK ||
+	    (r = tca_fileperm_check_config(ncfg, err, sizeof(err))) != TCA_OK) {
 		log_error("reload refused, keeping the running configuration: %s", err);
 		snprintf(why, whylen, "configuration not reloaded: %s", err);
 		goto out;
@@ -284,6 +289,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (tca_config_load(config_path, &d.cfg, err, sizeof(err)) != TCA_OK) {
+		log_error("configuration: %s", err);
+		return 1;
+	}
+	/* owner and mode of every file and directory the configuration names */
+	if (tca_fileperm_check_config(&d.cfg, err, sizeof(err)) != TCA_OK) {
 		log_error("configuration: %s", err);
 		return 1;
 	}

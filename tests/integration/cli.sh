@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli.sh - ca-admin and tca-client as operators and scripts use them:
-# --help everywhere, exit codes, --json output, PIN file checks, SIGHUP and
-# the reload op, journal export.
+# --help everywhere, exit codes, --json output, PIN file checks, owner and
+# mode of the files and directories the engine trusts, SIGHUP and the reload
+# op, journal export.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_tool softhsm2-util
@@ -66,6 +67,70 @@ expect_rc 1 "token init twice" "$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm
 tca_write_config tca-cli
 expect_rc 0 "check-config" "$ENGINED" --config "$WORK/engine.conf" --check-config
 
+# the engine refuses to start (and --check-config refuses) when a file it
+# trusts, or a directory on its path, could be written by others or belongs
+# to another user; the refusal names the path and the fix
+variant() { # NAME SED-SCRIPT: $WORK/NAME.conf, engine.conf edited
+	sed "$2" "$WORK/engine.conf" >"$WORK/$1.conf"
+	chmod 0600 "$WORK/$1.conf"
+}
+refused_at_start() { # CONFIG WHAT NEEDLE...: refused, and the log says each NEEDLE
+	local conf=$1 what=$2 needle
+	shift 2
+	expect_rc 1 "$what (--check-config)" "$ENGINED" --config "$conf" --check-config
+	# timeout: an engine that accepted it would serve forever
+	expect_rc 1 "$what" timeout 30 "$ENGINED" --config "$conf"
+	for needle in "$@"; do
+		grep -qF -- "$needle" "$WORK/err" ||
+			{ cat "$WORK/err" >&2; fail "$what: the refusal does not say \"$needle\""; }
+	done
+}
+mkdir "$WORK/etc" && chmod 0777 "$WORK/etc"
+cp "$WORK/engine.conf" "$WORK/etc/engine.conf"
+refused_at_start "$WORK/etc/engine.conf" "config in a world-writable directory" \
+	"configuration file $WORK/etc/engine.conf: directory $WORK/etc is writable by group and others" \
+	"fix: chmod go-w $WORK/etc"
+chmod 0755 "$WORK/etc"
+expect_rc 0 "config directory fixed" "$ENGINED" --config "$WORK/etc/engine.conf" --check-config
+chmod o+w "$WORK/engine.conf"
+refused_at_start "$WORK/engine.conf" "world-writable config" \
+	"configuration file $WORK/engine.conf is writable by others (mode 0602)" \
+	"fix: chmod o-w $WORK/engine.conf"
+chmod 0600 "$WORK/engine.conf"
+if [ "$(id -u)" = 0 ]; then
+	chown nobody "$WORK/engine.conf"
+	refused_at_start "$WORK/engine.conf" "config owned by another user" \
+		"configuration file $WORK/engine.conf is owned by uid $(id -u nobody) (nobody)" \
+		"fix: chown root $WORK/engine.conf"
+	chown root "$WORK/engine.conf"
+fi
+variant store "s|^store.path = .*|store.path = $WORK/store/state.db|"
+mkdir "$WORK/store" && chmod 0777 "$WORK/store"
+refused_at_start "$WORK/store.conf" "store in a world-writable directory" \
+	"store $WORK/store/state.db: directory $WORK/store is writable" "fix: chmod go-w $WORK/store"
+[ ! -e "$WORK/store/state.db" ] || fail "the store was created in a world-writable directory"
+chmod 0755 "$WORK/store"
+expect_rc 0 "store directory fixed" "$ENGINED" --config "$WORK/store.conf" --check-config
+variant run "s|^socket.path = .*|socket.path = $WORK/run/engine.sock|"
+mkdir "$WORK/run" && chmod 0777 "$WORK/run"
+refused_at_start "$WORK/run.conf" "socket in a world-writable directory" \
+	"socket.path $WORK/run/engine.sock: directory $WORK/run is writable" "fix: chmod go-w $WORK/run"
+# like /tmp: the sticky bit does not make it the engine's own
+chmod 1777 "$WORK/run"
+refused_at_start "$WORK/run.conf" "socket in a sticky world-writable directory" \
+	"directory $WORK/run is writable by group and others (mode 1777)" "sticky bit"
+[ ! -e "$WORK/run/engine.sock" ] || fail "a socket was created in a world-writable directory"
+variant secret "s|^token.pin_file = .*|token.pin_file = $WORK/secret/user.pin|"
+mkdir "$WORK/secret" && cp -p "$WORK/user.pin" "$WORK/secret/" && chmod 0777 "$WORK/secret"
+refused_at_start "$WORK/secret.conf" "PIN file in a world-writable directory" \
+	"PIN file $WORK/secret/user.pin: directory $WORK/secret is writable" "fix: chmod go-w $WORK/secret"
+variant alert "\$a alert.command = $WORK/alert.sh"
+printf '#!/bin/sh\nexit 0\n' >"$WORK/alert.sh" && chmod 0777 "$WORK/alert.sh"
+refused_at_start "$WORK/alert.conf" "world-writable alert.command" \
+	"alert.command $WORK/alert.sh is writable by group and others" "fix: chmod go-w $WORK/alert.sh"
+chmod 0755 "$WORK/alert.sh"
+expect_rc 0 "alert.command fixed" "$ENGINED" --config "$WORK/alert.conf" --check-config
+
 # the engine refuses to start with a world-readable PIN file
 chmod 0644 "$WORK/user.pin"
 expect_rc 1 "engine with world-readable PIN" "$ENGINED" --config "$WORK/engine.conf"
@@ -115,6 +180,23 @@ sleep 0.5
 cp "$WORK/engine.conf.good" "$WORK/engine.conf"
 expect_rc 0 "still serving after a bad SIGHUP" "$CA_ADMIN" status
 grep -q "reload refused" "$WORK/engine.log" || fail "bad reload not logged"
+# a file others can write is refused at reload too (it would have made uid
+# 4242 admin); the running configuration stays
+sed -i "s|^roles.admin_uids = .*|roles.admin_uids = 4242|" "$WORK/engine.conf"
+chmod o+w "$WORK/engine.conf"
+expect_rc 1 "reload of a world-writable file" "$CA_ADMIN" reload
+grep -qF "configuration file $WORK/engine.conf is writable by others" "$WORK/err" ||
+	fail "reload refusal does not name the file: $(cat "$WORK/err")"
+grep -qF "chmod o-w $WORK/engine.conf" "$WORK/err" || fail "reload refusal does not say the fix"
+kill -HUP "$ENGINE_PID"
+sleep 0.5
+grep -qF "reload refused, keeping the running configuration: configuration file $WORK/engine.conf is writable by others" \
+	"$WORK/engine.log" || fail "SIGHUP of a world-writable file: no refusal in the log"
+expect_rc 0 "status after refused reloads" "$CA_ADMIN" status --json
+[ "$(jq -r .role "$WORK/out")" = admin ] || fail "a refused reload changed roles.admin_uids"
+cp "$WORK/engine.conf.good" "$WORK/engine.conf"
+chmod 0600 "$WORK/engine.conf"
+expect_rc 0 "reload after the fix" "$CA_ADMIN" reload
 
 expect_rc 2 "delete without confirm" "$CA_ADMIN" ca delete t201
 expect_rc 0 "delete" "$CA_ADMIN" --json ca delete t201 --confirm

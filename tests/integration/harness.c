@@ -102,6 +102,10 @@ daemon_start_module(struct daemon *d, const struct test_token *t, const char *mo
 	snprintf(d->db, sizeof(d->db), "%s/state.db", d->dir);
 	snprintf(d->config, sizeof(d->config), "%s/engine.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/engine.log", d->dir);
+	/* the engine refuses profiles others can write (engine/fileperm.c):
+	 * use a copy, whatever the checkout's owner and umask */
+	ck_assert_msg(test_sh("cp -R '%s/hsm-profiles' '%s/hsm-profiles' && chmod -R go-w '%s/hsm-profiles'",
+	    srcdir != NULL ? srcdir : ".", d->dir, d->dir) == 0, "copying hsm-profiles");
 	snprintf(cfg, sizeof(cfg),
 	    "socket.path = %s\n"
 	    "socket.mode = 0660\n"
@@ -118,7 +122,7 @@ daemon_start_module(struct daemon *d, const struct test_token *t, const char *mo
 	    "rpc.frame_timeout_ms = 2000\n"
 	    "log.level = debug\n"
 	    "%s%s",
-	    d->socket, NOBODY, srcdir != NULL ? srcdir : ".", profile, module,
+	    d->socket, NOBODY, d->dir, profile, module,
 	    t->uri, t->pin_file, d->db, NOBODY,
 	    /* these suites predate registration; a test that wants it says so */
 	    extra != NULL && strstr(extra, "device.registration") != NULL ? "" :

@@ -47,12 +47,18 @@ tca_cleanup() {
 	[ -n "${WORK:-}" ] && [ -d "$WORK" ] && rm -rf "$WORK"
 }
 
-# engine config for token label $1
+# engine config for token label $1.  The engine refuses files others can
+# write (engine/fileperm.c), hsm-profiles included: the tests use a copy in
+# $WORK, whatever the checkout's owner and umask.
 tca_write_config() {
+	if [ ! -d "$WORK/hsm-profiles" ]; then
+		cp -R "$TCA_SRCDIR/hsm-profiles" "$WORK/hsm-profiles"
+		chmod -R go-w "$WORK/hsm-profiles"
+	fi
 	cat >"$WORK/engine.conf" <<EOC
 socket.path = $WORK/engine.sock
 socket.mode = 0660
-token.profiles_dir = $TCA_SRCDIR/hsm-profiles
+token.profiles_dir = $WORK/hsm-profiles
 token.profile = softhsm2
 token.module = $SOFTHSM_MODULE
 token.uri = pkcs11:token=$1

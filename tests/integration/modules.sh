@@ -54,7 +54,7 @@ run_module() {
 	cat >"$WORK/$mod.conf" <<EOC
 socket.path = $WORK/$mod.sock
 socket.mode = 0660
-token.profiles_dir = $TCA_SRCDIR/hsm-profiles
+token.profiles_dir = $WORK/hsm-profiles
 token.profile = $profile
 token.module = $MODULE
 token.uri = $TOKEN_URI
@@ -142,6 +142,9 @@ stop_tokens() {
 	tca_cleanup
 }
 tca_setup
+# the engine refuses profiles others can write (engine/fileperm.c)
+cp -R "$TCA_SRCDIR/hsm-profiles" "$WORK/hsm-profiles"
+chmod -R go-w "$WORK/hsm-profiles"
 trap stop_tokens EXIT
 for m in ${*:-opencryptoki tpm2 nss}; do
 	run_module "$m"

@@ -2,14 +2,21 @@
  * check_config.c - configuration and hsm-profile parsing.
  *
  * /config/defaults, /config/full, /config/errors/..., /config/profile
+ * /fileperm/...: owner and mode of the paths the engine trusts (fileperm.h),
+ * in temp dirs under /tmp (sticky, root-owned: the case the checks must
+ * accept); the foreign-owner cases chown to nobody and run only as root.
  */
 #include "config.h"
 
 #include <check.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
+#include "fileperm.h"
 #include "tca-error.h"
 #include "testutil.h"
 
@@ -358,6 +365,366 @@ START_TEST(test_id_list)
 }
 END_TEST
 
+/* ---- /fileperm */
+
+/* snprintf into a char array, failing the test on truncation */
+#define FP_PATH(buf, ...) \
+	ck_assert_int_lt(snprintf(buf, sizeof(buf), __VA_ARGS__), (int)sizeof(buf))
+
+static uid_t
+nobody_uid(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	return pw != NULL ? pw->pw_uid : 65534;
+}
+
+/* dir/name, written with mode */
+static void
+fp_file(char *out, size_t outsz, const char *name, int mode)
+{
+	ck_assert_int_lt(snprintf(out, outsz, "%s/%s", dir, name), (int)outsz);
+	ck_assert_int_eq(test_write_file(out, "x\n", 2, mode), 0);
+}
+
+/* dir/name as a directory with mode (chmod: mkdir's mode is under the umask) */
+static void
+fp_dir(char *out, size_t outsz, const char *name, mode_t mode)
+{
+	ck_assert_int_lt(snprintf(out, outsz, "%s/%s", dir, name), (int)outsz);
+	ck_assert_int_eq(mkdir(out, 0700), 0);
+	ck_assert_int_eq(chmod(out, mode), 0);
+}
+
+static int
+fp_check(const char *path, enum tca_fileperm_kind kind, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return tca_fileperm_check(path, kind, err, errlen);
+}
+
+#define ck_assert_refused(path, kind, needle1, needle2) do { \
+	char e_[1024]; \
+	ck_assert_int_eq(fp_check(path, kind, e_, sizeof(e_)), TCA_ERR_CONFIG); \
+	ck_assert_msg(strstr(e_, needle1) != NULL && strstr(e_, needle2) != NULL, \
+	    "%s: expected \"%s\" and \"%s\" in: %s", path, needle1, needle2, e_); \
+} while (0)
+
+#define ck_assert_trusted(path, kind) do { \
+	char e_[1024]; \
+	ck_assert_msg(fp_check(path, kind, e_, sizeof(e_)) == TCA_OK, "%s: %s", path, e_); \
+} while (0)
+
+/* /fileperm/good: a private temp dir under /tmp (itself sticky and
+ * root-owned), files only the engine's user can write */
+START_TEST(test_fileperm_good)
+{
+	char conf[PATH_MAX], pin[PATH_MAX], prog[PATH_MAX];
+	char db[PATH_MAX], side[PATH_MAX], sock[PATH_MAX];
+	char rel[PATH_MAX], cwd[PATH_MAX];
+
+	chmod(dir, 0755);
+	fp_file(conf, sizeof(conf), "engine.conf", 0644);	/* readable by others is fine */
+	fp_file(pin, sizeof(pin), "user.pin", 0600);
+	fp_file(prog, sizeof(prog), "alert.sh", 0755);
+	FP_PATH(db, "%s/state.db", dir);
+	FP_PATH(sock, "%s/engine.sock", dir);
+	ck_assert_trusted(conf, TCA_FILEPERM_CONFIG);
+	ck_assert_trusted(profile, TCA_FILEPERM_PROFILE);
+	ck_assert_trusted(pin, TCA_FILEPERM_SECRET);
+	ck_assert_trusted(prog, TCA_FILEPERM_PROGRAM);
+	ck_assert_trusted(sock, TCA_FILEPERM_SOCKET);
+	ck_assert_trusted(db, TCA_FILEPERM_STORE);	/* not created yet */
+	ck_assert_int_eq(test_write_file(db, "", 0, 0600), 0);
+	FP_PATH(side, "%s-wal", db);
+	ck_assert_int_eq(test_write_file(side, "", 0, 0600), 0);
+	ck_assert_trusted(db, TCA_FILEPERM_STORE);
+	/* a module that is not there is the token layer's to report */
+	FP_PATH(rel, "%s/no/such/module.so", dir);
+	ck_assert_trusted(rel, TCA_FILEPERM_MODULE);
+	/* relative paths and dot-dot are walked like the kernel does */
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_trusted("engine.conf", TCA_FILEPERM_CONFIG);
+	ck_assert_trusted("./engine.sock", TCA_FILEPERM_SOCKET);
+	FP_PATH(rel, "../%s/engine.conf", strrchr(dir, '/') + 1);
+	ck_assert_trusted(rel, TCA_FILEPERM_CONFIG);
+	ck_assert_int_eq(chdir(cwd), 0);
+	/* a file that must be there */
+	FP_PATH(rel, "%s/missing.conf", dir);
+	ck_assert_refused(rel, TCA_FILEPERM_CONFIG, rel, "No such file");
+	ck_assert_refused(rel, TCA_FILEPERM_SECRET, "PIN file", "No such file");
+}
+END_TEST
+
+/* /fileperm/world-writable: a directory on the way or the file itself */
+START_TEST(test_fileperm_writable)
+{
+	char sub[PATH_MAX], conf[PATH_MAX], pin[PATH_MAX], db[PATH_MAX];
+	char sock[PATH_MAX], side[PATH_MAX], fix[PATH_MAX];
+
+	chmod(dir, 0755);
+	fp_dir(sub, sizeof(sub), "etc", 0777);
+	FP_PATH(conf, "%s/engine.conf", sub);
+	ck_assert_int_eq(test_write_file(conf, "x\n", 2, 0600), 0);
+	FP_PATH(pin, "%s/user.pin", sub);
+	ck_assert_int_eq(test_write_file(pin, "x\n", 2, 0600), 0);
+	FP_PATH(db, "%s/state.db", sub);
+	FP_PATH(sock, "%s/engine.sock", sub);
+	FP_PATH(fix, "chmod go-w %s", sub);
+	/* the message names the file, the culprit and the fix */
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, "configuration file ", fix);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, conf, "writable by group and others (mode 0777)");
+	ck_assert_refused(pin, TCA_FILEPERM_SECRET, "PIN file ", fix);
+	ck_assert_refused(db, TCA_FILEPERM_STORE, "store ", fix);
+	ck_assert_refused(sock, TCA_FILEPERM_SOCKET, "socket.path ", fix);
+	/* a directory further up: the same */
+	FP_PATH(conf, "%s/etc/tca", dir);
+	ck_assert_int_eq(mkdir(conf, 0755), 0);
+	FP_PATH(conf, "%s/etc/tca/engine.conf", dir);
+	ck_assert_int_eq(test_write_file(conf, "x\n", 2, 0600), 0);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, fix, "directory ");
+	/* group-writable only */
+	chmod(sub, 0775);
+	FP_PATH(fix, "chmod g-w %s", sub);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, fix, "writable by group (mode 0775)");
+	chmod(sub, 0755);
+	ck_assert_trusted(conf, TCA_FILEPERM_CONFIG);
+	/* the file itself */
+	chmod(conf, 0602);
+	FP_PATH(fix, "chmod o-w %s", conf);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, fix, "writable by others (mode 0602)");
+	ck_assert_refused(conf, TCA_FILEPERM_PROFILE, "hsm-profile ", fix);
+	ck_assert_refused(conf, TCA_FILEPERM_PROGRAM, "alert.command ", fix);
+	ck_assert_refused(conf, TCA_FILEPERM_MODULE, "PKCS#11 module ", fix);
+	chmod(conf, 0620);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, "chmod g-w ", "writable by group");
+	/* a PIN file: no group/other access at all */
+	chmod(conf, 0640);
+	ck_assert_trusted(conf, TCA_FILEPERM_CONFIG);
+	FP_PATH(fix, "chmod 600 %s", conf);
+	ck_assert_refused(conf, TCA_FILEPERM_SECRET, "has mode 0640", fix);
+	/* the store and the SQLite files next to it */
+	FP_PATH(db, "%s/state.db", sub);
+	ck_assert_int_eq(test_write_file(db, "", 0, 0600), 0);
+	ck_assert_trusted(db, TCA_FILEPERM_STORE);
+	chmod(db, 0666);
+	ck_assert_refused(db, TCA_FILEPERM_STORE, "chmod go-w ", db);
+	chmod(db, 0600);
+	FP_PATH(side, "%s-shm", db);
+	ck_assert_int_eq(test_write_file(side, "", 0, 0606), 0);
+	FP_PATH(fix, "chmod o-w %s", side);
+	ck_assert_refused(db, TCA_FILEPERM_STORE, "store ", fix);
+	unlink(side);
+	ck_assert_int_eq(symlink("/etc/passwd", side), 0);
+	ck_assert_refused(db, TCA_FILEPERM_STORE, side, "not a regular file");
+	unlink(side);
+	ck_assert_trusted(db, TCA_FILEPERM_STORE);
+	/* not a regular file */
+	ck_assert_refused(sub, TCA_FILEPERM_CONFIG, sub, "not a regular file");
+}
+END_TEST
+
+/* /fileperm/sticky: a world-writable directory with the sticky bit (/tmp)
+ * is fine on the way, not as the directory the engine creates files in */
+START_TEST(test_fileperm_sticky)
+{
+	char tmp[PATH_MAX], conf[PATH_MAX], sock[PATH_MAX], db[PATH_MAX];
+	char own[PATH_MAX];
+	struct stat st;
+
+	chmod(dir, 0755);
+	/* the fixture's own dir is in the real /tmp (or $TMPDIR) */
+	ck_assert_trusted(profile, TCA_FILEPERM_PROFILE);
+	fp_dir(tmp, sizeof(tmp), "tmp", 01777);
+	FP_PATH(conf, "%s/engine.conf", tmp);
+	ck_assert_int_eq(test_write_file(conf, "x\n", 2, 0600), 0);
+	ck_assert_trusted(conf, TCA_FILEPERM_CONFIG);
+	ck_assert_trusted(conf, TCA_FILEPERM_SECRET);
+	FP_PATH(own, "%s/tca", tmp);
+	ck_assert_int_eq(mkdir(own, 0755), 0);
+	FP_PATH(sock, "%s/tca/engine.sock", tmp);
+	FP_PATH(db, "%s/tca/state.db", tmp);
+	ck_assert_trusted(sock, TCA_FILEPERM_SOCKET);
+	ck_assert_trusted(db, TCA_FILEPERM_STORE);
+	/* but the socket or the store right in it: anyone could take the name */
+	FP_PATH(sock, "%s/engine.sock", tmp);
+	FP_PATH(db, "%s/state.db", tmp);
+	ck_assert_refused(sock, TCA_FILEPERM_SOCKET, "sticky bit", "directory of its own");
+	ck_assert_refused(db, TCA_FILEPERM_STORE, tmp, "(mode 1777)");
+	/* the real /tmp likewise, when it is the usual sticky world-writable one */
+	if (stat("/tmp", &st) == 0 && (st.st_mode & 01777) == 01777 && st.st_uid == 0)
+		ck_assert_refused("/tmp/tca-engine.sock", TCA_FILEPERM_SOCKET, "directory /tmp ",
+		    "sticky bit");
+	/* without the sticky bit it is refused on the way too */
+	chmod(tmp, 0777);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, "chmod go-w ", tmp);
+	/* with it, what is ours in it must be ours: see /fileperm/owner */
+}
+END_TEST
+
+/* /fileperm/owner: owned by another uid than the engine's or root (as root:
+ * chown to nobody; an engine running as nobody via tca_fileperm_check_uid) */
+START_TEST(test_fileperm_owner)
+{
+	char conf[PATH_MAX], sub[PATH_MAX], in[PATH_MAX], tmp[PATH_MAX];
+	char fix[PATH_MAX], e[1024];
+	uid_t nobody = nobody_uid();
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "/fileperm/owner: not root, chown cases skipped\n");
+		return;
+	}
+	chmod(dir, 0755);
+	fp_file(conf, sizeof(conf), "engine.conf", 0600);
+	ck_assert_int_eq(chown(conf, nobody, (gid_t)-1), 0);
+	FP_PATH(fix, "chown root %s", conf);
+	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, "owned by uid ", fix);
+	ck_assert_refused(conf, TCA_FILEPERM_SECRET, "PIN file ", "(nobody), not by root");
+	/* an engine running as nobody trusts its own files and root's */
+	ck_assert_int_eq(tca_fileperm_check_uid(conf, TCA_FILEPERM_CONFIG, nobody, e, sizeof(e)),
+	    TCA_OK);
+	ck_assert_int_eq(tca_fileperm_check_uid(profile, TCA_FILEPERM_CONFIG, nobody, e,
+	    sizeof(e)), TCA_OK);
+	/* and no one else's: the fix names the engine's user */
+	ck_assert_int_eq(chown(conf, 12345, (gid_t)-1), 0);
+	ck_assert_int_eq(tca_fileperm_check_uid(conf, TCA_FILEPERM_CONFIG, nobody, e, sizeof(e)),
+	    TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(e, "the engine's user nobody") != NULL && strstr(e, "chown nobody ") != NULL,
+	    "%s", e);
+	/* a directory on the way */
+	fp_dir(sub, sizeof(sub), "etc", 0755);
+	FP_PATH(in, "%s/engine.conf", sub);
+	ck_assert_int_eq(test_write_file(in, "x\n", 2, 0600), 0);
+	ck_assert_trusted(in, TCA_FILEPERM_CONFIG);
+	ck_assert_int_eq(chown(sub, nobody, (gid_t)-1), 0);
+	FP_PATH(fix, "chown root %s", sub);
+	ck_assert_refused(in, TCA_FILEPERM_CONFIG, "directory ", fix);
+	FP_PATH(in, "%s/state.db", sub);
+	ck_assert_refused(in, TCA_FILEPERM_STORE, "store ", fix);
+	FP_PATH(in, "%s/engine.sock", sub);
+	ck_assert_refused(in, TCA_FILEPERM_SOCKET, "socket.path ", fix);
+	/* in a sticky directory: a file someone else put there */
+	fp_dir(tmp, sizeof(tmp), "tmp", 01777);
+	FP_PATH(in, "%s/engine.conf", tmp);
+	ck_assert_int_eq(test_write_file(in, "x\n", 2, 0600), 0);
+	ck_assert_trusted(in, TCA_FILEPERM_CONFIG);
+	ck_assert_int_eq(chown(in, nobody, (gid_t)-1), 0);
+	ck_assert_refused(in, TCA_FILEPERM_CONFIG, "owned by uid ", "chown root ");
+	/* the store's neighbours */
+	FP_PATH(in, "%s/state.db", dir);
+	ck_assert_int_eq(test_write_file(in, "", 0, 0600), 0);
+	FP_PATH(in, "%s/state.db-wal", dir);
+	ck_assert_int_eq(test_write_file(in, "", 0, 0600), 0);
+	ck_assert_int_eq(chown(in, nobody, (gid_t)-1), 0);
+	FP_PATH(in, "%s/state.db", dir);
+	ck_assert_refused(in, TCA_FILEPERM_STORE, "state.db-wal is owned by uid", "chown root ");
+}
+END_TEST
+
+/* /fileperm/symlink: the place a symlink leads to is checked, and so is the
+ * directory the symlink is in and the symlink's owner */
+START_TEST(test_fileperm_symlink)
+{
+	char good[PATH_MAX], bad[PATH_MAX], target[PATH_MAX];
+	char link[PATH_MAX], fix[PATH_MAX], db[PATH_MAX];
+
+	chmod(dir, 0755);
+	fp_dir(good, sizeof(good), "good", 0755);
+	fp_dir(bad, sizeof(bad), "bad", 0777);
+	FP_PATH(target, "%s/engine.conf", bad);
+	ck_assert_int_eq(test_write_file(target, "x\n", 2, 0600), 0);
+	FP_PATH(link, "%s/engine.conf", good);
+	ck_assert_int_eq(symlink("../bad/engine.conf", link), 0);
+	FP_PATH(fix, "chmod go-w %s", bad);
+	ck_assert_refused(link, TCA_FILEPERM_CONFIG, link, fix);
+	/* a symlinked directory on the way */
+	FP_PATH(link, "%s/etc", good);
+	ck_assert_int_eq(symlink(bad, link), 0);
+	FP_PATH(link, "%s/etc/engine.conf", good);
+	ck_assert_refused(link, TCA_FILEPERM_CONFIG, "directory ", fix);
+	/* the store behind a symlink: its real directory is where SQLite writes */
+	FP_PATH(link, "%s/state.db", good);
+	FP_PATH(db, "%s/state.db", bad);
+	ck_assert_int_eq(symlink(db, link), 0);
+	ck_assert_refused(link, TCA_FILEPERM_STORE, "store ", fix);
+	/* fixed: trusted through the symlinks */
+	chmod(bad, 0755);
+	FP_PATH(link, "%s/engine.conf", good);
+	ck_assert_trusted(link, TCA_FILEPERM_CONFIG);
+	FP_PATH(link, "%s/etc/engine.conf", good);
+	ck_assert_trusted(link, TCA_FILEPERM_CONFIG);
+	FP_PATH(link, "%s/state.db", good);
+	ck_assert_trusted(link, TCA_FILEPERM_STORE);
+	/* a symlink in a world-writable directory: anyone could re-point it */
+	chmod(good, 0777);
+	FP_PATH(link, "%s/engine.conf", good);
+	FP_PATH(fix, "chmod go-w %s", good);
+	ck_assert_refused(link, TCA_FILEPERM_CONFIG, "directory ", fix);
+	chmod(good, 0755);
+	/* a symlink someone else owns */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(lchown(link, nobody_uid(), (gid_t)-1), 0);
+		FP_PATH(fix, "chown -h root %s", link);
+		ck_assert_refused(link, TCA_FILEPERM_CONFIG, "(symlink) is owned by", fix);
+	}
+	/* loops end */
+	FP_PATH(link, "%s/loop", good);
+	ck_assert_int_eq(symlink("loop", link), 0);
+	ck_assert_refused(link, TCA_FILEPERM_CONFIG, link, "too many levels");
+}
+END_TEST
+
+/* /fileperm/config: every path a loaded configuration names */
+START_TEST(test_fileperm_config)
+{
+	struct tca_config cfg;
+	char text[4096], err[1024], pin[PATH_MAX], prog[PATH_MAX], sub[PATH_MAX];
+
+	chmod(dir, 0755);
+	fp_file(pin, sizeof(pin), "user.pin", 0600);
+	fp_file(prog, sizeof(prog), "alert.sh", 0755);
+	fp_dir(sub, sizeof(sub), "run", 0755);
+	FP_PATH(text,
+	    "token.uri = pkcs11:token=x\ntoken.pin_file = %s\nalert.command = %s\n"
+	    "socket.path = %s/engine.sock\nstore.path = %s/state.db\n", pin, prog, sub, dir);
+	ck_assert_msg(load(text, &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_msg(tca_fileperm_check_config(&cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	/* the configuration file itself */
+	chmod(cfg.path, 0606);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "configuration file ") != NULL && strstr(err, "chmod o-w") != NULL,
+	    "%s", err);
+	chmod(cfg.path, 0600);
+	/* the hsm-profile (it names the module to load) */
+	chmod(profile, 0666);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "hsm-profile ") != NULL && strstr(err, profile) != NULL, "%s", err);
+	chmod(profile, 0644);
+	/* alert.command runs as the engine */
+	chmod(prog, 0777);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "alert.command ") != NULL, "%s", err);
+	chmod(prog, 0755);
+	/* the PIN file */
+	chmod(pin, 0644);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "PIN file ") != NULL && strstr(err, "chmod 600") != NULL, "%s", err);
+	chmod(pin, 0600);
+	/* the socket's directory */
+	chmod(sub, 0770);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "socket.path ") != NULL && strstr(err, "chmod g-w") != NULL, "%s", err);
+	chmod(sub, 0755);
+	/* the store's */
+	chmod(dir, 0757);
+	ck_assert_int_eq(tca_fileperm_check_config(&cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "chmod o-w") != NULL, "%s", err);
+	chmod(dir, 0755);
+	ck_assert_msg(tca_fileperm_check_config(&cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -373,6 +740,15 @@ config_suite(void)
 	tcase_add_test(tc, test_id_list);
 	tcase_add_test(tc, test_profile_hsm_keys);
 	tcase_add_test(tc, test_init_args_override);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fileperm");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_fileperm_good);
+	tcase_add_test(tc, test_fileperm_writable);
+	tcase_add_test(tc, test_fileperm_sticky);
+	tcase_add_test(tc, test_fileperm_owner);
+	tcase_add_test(tc, test_fileperm_symlink);
+	tcase_add_test(tc, test_fileperm_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
