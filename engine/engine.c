@@ -348,13 +348,45 @@ desc_from_der(const unsigned char *der, size_t len, struct tca_ca_desc *d)
 	return TCA_OK;
 }
 
-static int
-desc_from_entry(const struct ca_entry *ent, struct tca_ca_desc *d)
+enum tca_ca_expiry
+tca_ca_expiry_of(int64_t not_after, time_t now, unsigned int window_days)
 {
+	if (window_days == 0)
+		window_days = TCA_CA_EXPIRY_WINDOW_DEFAULT;
+	if (not_after <= (int64_t)now)
+		return TCA_CA_EXPIRED;	/* as certs.c: no longer valid at notAfter */
+	if (not_after - (int64_t)now <= (int64_t)window_days * 86400)
+		return TCA_CA_EXPIRING;	/* as renewal.c's "expiring" alert */
+	return TCA_CA_VALID;
+}
+
+/*
+ * An active CA's status, the most pressing first: key-missing (nothing can
+ * be signed, not even the re-issuance that would cure an expiry), expired
+ * (the certificate is no longer valid), renewal-failed (the re-issuance
+ * that should have prevented expiry fails; `renewal` says why), expiring
+ * (within the window), active.
+ */
+static const char *
+entry_status(const struct ca_entry *ent, time_t now, unsigned int window_days)
+{
+	enum tca_ca_expiry x = tca_ca_expiry_of(ent->cur->not_after, now, window_days);
+
+	return !ent->key_present ? "key-missing" : x == TCA_CA_EXPIRED ? "expired" :
+	    ent->renewal.failed ? "renewal-failed" : x == TCA_CA_EXPIRING ? "expiring" :
+	    "active";
+}
+
+static int
+desc_from_entry(tca_engine *e, const struct ca_entry *ent, struct tca_ca_desc *d)
+{
+	struct tca_policy pol;
+
+	tca_engine_policy_snapshot(e, &pol);
 	memset(d, 0, sizeof(*d));
 	snprintf(d->tenant, sizeof(d->tenant), "%s", ent->tenant);
-	snprintf(d->status, sizeof(d->status), "%s", !ent->key_present ? "key-missing" :
-	    ent->renewal.failed ? "renewal-failed" : "active");
+	snprintf(d->status, sizeof(d->status), "%s", entry_status(ent, engine_now(e),
+	    pol.ca_expiry_window_days));
 	d->has_previous = ent->prev != NULL;
 	d->renewal = ent->renewal;
 	d->crl_number = ent->crl_number;
@@ -757,7 +789,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 		goto out;
 	}
 	committed = 1;
-	if (out != NULL && (r = desc_from_entry(ent, out)) != TCA_OK)
+	if (out != NULL && (r = desc_from_entry(e, ent, out)) != TCA_OK)
 		log_error("tenant %s: describing the new CA failed", tenant);
 	pthread_rwlock_wrlock(&e->lock);
 	r = cache_put_locked(e, ent);
@@ -814,7 +846,7 @@ tca_engine_ca_show(tca_engine *e, const char *tenant, int previous,
 	if (previous && ent->prev == NULL) {
 		snprintf(why, whylen, "tenant %s's CA has no previous certificate", tenant);
 		r = TCA_ERR_NOT_FOUND;
-	} else if ((r = desc_from_entry(ent, out)) == TCA_OK && previous) {
+	} else if ((r = desc_from_entry(e, ent, out)) == TCA_OK && previous) {
 		free(out->cert_der);
 		out->cert_der = NULL;
 		snprintf(out->status, sizeof(out->status), "previous");
@@ -840,7 +872,7 @@ list_row(void *ctx, const struct tca_ca_row *row)
 
 	memset(&d, 0, sizeof(d));
 	if (row->status == TCA_CA_ACTIVE && (ent = tca_engine_cache_get(lc->e, row->tenant)) != NULL) {
-		r = desc_from_entry(ent, &d);
+		r = desc_from_entry(lc->e, ent, &d);
 		tca_engine_entry_unref(ent);
 	} else {
 		snprintf(d.tenant, sizeof(d.tenant), "%s", row->tenant);
@@ -953,7 +985,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	unsigned char *der = NULL;
 	tca_csr *csr = NULL;
 	const struct tca_issuer *cas[2];
-	char details[96], secret[TCA_DEVICE_SECRET_MAX + 1] = "";
+	char details[16 + 8 * TCA_DEVICE_ID_MAX], secret[TCA_DEVICE_SECRET_MAX + 1] = "";
 	int r, attempt, consume = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -987,6 +1019,22 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 	dp.default_days = pol.device_validity_days;
 	dp.tenant = tenant;
 	dp.device_id = device_id;
+	/* device.min_validity_days: certificates are cut at the CA's notAfter
+	 * (certs.c); a CA with less than this left issues nothing rather than
+	 * certificates that expire with it (checked before the password) */
+	if (pol.device_min_validity_days > 0 && ent->cur->not_after - (int64_t)dp.now <
+	    (int64_t)pol.device_min_validity_days * 86400) {
+		char na[32];
+
+		tca_iso_time(ent->cur->not_after, na, sizeof(na));
+		snprintf(why, whylen, "device.min_validity_days: tenant %s's CA certificate "
+		    "%s at its notAfter %s, less than the %u days a certificate must be "
+		    "valid; re-issue the CA (ca-admin ca reissue %s)", tenant,
+		    ent->cur->not_after <= (int64_t)dp.now ? "has expired" : "expires",
+		    na, pol.device_min_validity_days, tenant);
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
 	if (ent->policy != NULL) {
 		/* the tenant's own rules, within the global ones (csr check above) */
 		struct tca_policy_ceiling ceil;
@@ -1008,7 +1056,11 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		consume = 1;
 	}
 	tca_engine_signer_for(e, ent, &sctx, &signer);
-	snprintf(details, sizeof(details), "device_id=%.64s", device_id);
+	/* validated above, so nothing to escape today; escaped all the same,
+	 * as everything a peer chose that goes into the journal */
+	memcpy(details, "device_id=", 10);
+	(void)tca_escape((const unsigned char *)device_id, strlen(device_id), details + 10,
+	    sizeof(details) - 10);
 
 	/* a fresh random serial clashing with a recorded one is astronomically
 	 * unlikely, but the store refuses it, so draw once more */
@@ -1100,11 +1152,31 @@ void
 tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 {
 	struct orphan_count oc;
+	struct tca_policy pol;
+	struct node *n;
+	time_t now = engine_now(e);
+	size_t i;
 
 	memset(st, 0, sizeof(*st));
+	tca_engine_policy_snapshot(e, &pol);
 	pthread_rwlock_rdlock(&e->lock);
 	st->active_cas = e->n_active;
 	st->missing_keys = e->n_missing;
+	for (i = 0; i < N_BUCKETS; i++) {
+		for (n = e->buckets[i]; n != NULL; n = n->next) {
+			switch (tca_ca_expiry_of(n->ent->cur->not_after, now,
+			    pol.ca_expiry_window_days)) {
+			case TCA_CA_EXPIRED:
+				st->expired++;
+				break;
+			case TCA_CA_EXPIRING:
+				st->expiring++;
+				break;
+			default:
+				break;
+			}
+		}
+	}
 	/* counted now: a failed create's key or a delete leaves or removes them
 	 * at any time (lock order: engine, then the token's index) */
 	oc.e = e;
@@ -1115,6 +1187,51 @@ tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 	pthread_rwlock_unlock(&e->lock);
 	st->issued = __atomic_load_n(&e->issued, __ATOMIC_RELAXED);
 	st->refused = __atomic_load_n(&e->refused, __ATOMIC_RELAXED);
+}
+
+void
+tca_engine_count_refused(tca_engine *e)
+{
+	__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
+}
+
+size_t
+tca_engine_warn_expiry(tca_engine *e)
+{
+	struct tca_policy pol;
+	struct node *n;
+	time_t now = engine_now(e);
+	char na[32];
+	size_t i, count = 0;
+
+	tca_engine_policy_snapshot(e, &pol);
+	pthread_rwlock_rdlock(&e->lock);
+	for (i = 0; i < N_BUCKETS; i++) {
+		for (n = e->buckets[i]; n != NULL; n = n->next) {
+			const struct ca_entry *ent = n->ent;
+			enum tca_ca_expiry x = tca_ca_expiry_of(ent->cur->not_after, now,
+			    pol.ca_expiry_window_days);
+
+			if (x == TCA_CA_VALID)
+				continue;
+			count++;
+			tca_iso_time(ent->cur->not_after, na, sizeof(na));
+			if (x == TCA_CA_EXPIRED)
+				log_warn("tenant %s: the CA certificate expired at %s; it signs "
+				    "nothing until it is re-issued (ca-admin ca reissue %s); "
+				    "schedule.enabled = false, so this node will not",
+				    ent->tenant, na, ent->tenant);
+			else
+				log_warn("tenant %s: the CA certificate expires at %s (within %u "
+				    "days); schedule.enabled = false, so this node neither "
+				    "re-issues it nor alerts: ca-admin ca reissue %s",
+				    ent->tenant, na, pol.ca_expiry_window_days != 0 ?
+				    pol.ca_expiry_window_days : TCA_CA_EXPIRY_WINDOW_DEFAULT,
+				    ent->tenant);
+		}
+	}
+	pthread_rwlock_unlock(&e->lock);
+	return count;
 }
 
 /* ------------------------------------------------------------ re-issuance */

@@ -43,12 +43,18 @@ struct tca_policy {
 	int registration_required;		/* device.registration = required (default) */
 	unsigned int otp_max_failures;		/* wrong passwords before the lock (5) */
 	unsigned int otp_expiry_days;		/* default validity of a registration (30; 0 = none) */
+	/* issue 11 */
+	unsigned int device_min_validity_days;	/* device.min_validity_days: refuse issuance
+						 * when the CA has less left (0 = off) */
+	unsigned int ca_expiry_window_days;	/* alert.expiry_window_days: a CA this close
+						 * to its notAfter is "expiring" (0: 30) */
 };
 
 /* A CA as shown to operators; owns cert_der (tca_ca_desc_clear frees). */
 struct tca_ca_desc {
 	char tenant[TCA_TENANT_MAX + 1];
-	char status[16];	/* "active", "deleted", "key-missing", "renewal-failed" */
+	char status[16];	/* "active", "expiring", "expired", "deleted", "key-missing",
+				 * "renewal-failed", "previous" (tca_engine_ca_show) */
 	char key_type[16];
 	char subject[TCA_SUBJECT_MAX], issuer[TCA_SUBJECT_MAX];
 	char serial_hex[2 * TCA_SERIAL_MAX + 1];
@@ -78,6 +84,7 @@ void tca_issued_clear(struct tca_issued *is);
 
 struct tca_engine_status {
 	size_t active_cas, missing_keys, orphan_keys;
+	size_t expired, expiring;	/* active CAs by tca_ca_expiry_of */
 	unsigned long long issued, refused;
 	time_t started;
 };
@@ -152,7 +159,8 @@ int tca_engine_ca_delete(tca_engine *e, const char *tenant,
  * tenant requires registration (engine-device.c), a first certificate needs
  * otp, the device's registered one-time password, which the certificate's
  * commit uses up (CREDENTIAL_REFUSED otherwise); re-enrollment ignores otp.
- * The
+ * A CA with less than policy device_min_validity_days left before its
+ * notAfter refuses with POLICY_VIOLATION (checked before the password).  The
  * certificate and its journal record are durable before this returns TCA_OK;
  * if they cannot be committed the result is JOURNAL_UNAVAILABLE and no
  * certificate is returned.
@@ -169,6 +177,30 @@ int tca_engine_cacerts(tca_engine *e, const char *tenant, tca_der_cb cb, void *c
     char *why, size_t whylen);
 
 void tca_engine_status(tca_engine *e, struct tca_engine_status *st);
+
+/* Counts one refused request in status.refused: the RPC layer's refusals
+ * before an op's handler runs (undecodable frame, protocol version, unknown
+ * op, role, argument schema) and issue/reenroll arguments its handler
+ * refuses; tca_engine_issue counts its own refusals. */
+void tca_engine_count_refused(tca_engine *e);
+
+/* ---- CA certificate expiry (issue 11) */
+
+enum tca_ca_expiry {
+	TCA_CA_VALID = 0,
+	TCA_CA_EXPIRING,	/* notAfter within the window */
+	TCA_CA_EXPIRED,		/* notAfter <= now: signs nothing any more */
+};
+#define TCA_CA_EXPIRY_WINDOW_DEFAULT 30	/* days, when alert.expiry_window_days is 0 */
+
+/* Pure: a CA certificate's expiry state at now; window_days 0 means
+ * TCA_CA_EXPIRY_WINDOW_DEFAULT. */
+enum tca_ca_expiry tca_ca_expiry_of(int64_t not_after, time_t now, unsigned int window_days);
+
+/* Logs one warning per active CA whose current certificate has expired or
+ * is expiring (engine.log), for nodes that run no scheduler (schedule.enabled
+ * = false: no re-issuance and no expiry alerts).  Returns how many. */
+size_t tca_engine_warn_expiry(tca_engine *e);
 
 /* ---- yearly re-issuance (renewal.c drives these) */
 

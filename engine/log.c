@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 
 #include "log.h"
+#include "text.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_to_syslog;
@@ -76,21 +77,33 @@ tca_log_level_from_name(const char *name)
 void
 tca_log(int level, const char *fmt, ...)
 {
-	char msg[1024], ts[32];
+	char raw[1024], msg[2048], ts[32];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
-	size_t i;
+	size_t len;
+	int n;
 
 	if (level > tca_log_get_level())
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	/* one record per line: neutralise control characters from peer input */
-	for (i = 0; msg[i] != '\0'; i++)
-		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-			msg[i] = '?';
+	if (n < 0)
+		return;
+	/* one record per line, shown as it is: peer text (device ids, CSR
+	 * fields, paths) may carry line breaks, bidi overrides or invisible
+	 * characters; they are escaped as \u{XXXX}, bytes that are not UTF-8 as
+	 * \x{XX} (text.h tca_escape, docs/security.md "Text from peers") */
+	if ((len = (size_t)n) >= sizeof(raw)) {
+		/* cut: drop a character vsnprintf may have split */
+		len = sizeof(raw) - 1;
+		while (len > 0 && ((unsigned char)raw[len - 1] & 0xc0) == 0x80)
+			len--;
+		if (len > 0 && (unsigned char)raw[len - 1] >= 0xc0)
+			len--;
+	}
+	(void)tca_escape((const unsigned char *)raw, len, msg, sizeof(msg));
 
 	pthread_mutex_lock(&log_lock);
 	if (log_to_syslog) {

@@ -15,6 +15,7 @@
 #include "rpc-ops.h"
 #include "tca-error.h"
 #include "tenant.h"
+#include "text.h"
 #include "wire.h"
 
 #define LIST_PAGE_DEFAULT 500
@@ -139,22 +140,23 @@ do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
 	int r;
 
 	memset(&is, 0, sizeof(is));
+	/* refusals here are counted as tca_engine_issue counts its own */
 	if ((r = tca_map_get_text(args, "tenant", tenant, sizeof(tenant))) != TCA_OK ||
 	    (r = tca_map_get_text(args, "device_id", device_id, sizeof(device_id))) != TCA_OK ||
 	    (r = tca_map_get_bytes(args, "csr", &csr, &csr_len)) != TCA_OK ||
 	    (reenroll && (r = tca_map_get_bytes(args, "current", &current, &current_len)) != TCA_OK)) {
 		snprintf(why, whylen, "bad arguments");
-		return TCA_ERR_BAD_REQUEST;
+		goto refused;
 	}
 	if ((r = tca_map_get_uint(args, "days", &days)) != TCA_OK && r != TCA_ERR_NOT_FOUND)
-		return TCA_ERR_BAD_REQUEST;
+		goto refused;
 	if (days > 36500) {
 		snprintf(why, whylen, "days out of range");
-		return TCA_ERR_BAD_REQUEST;
+		goto refused;
 	}
 	if ((r = tca_map_get_text(args, "otp", otp, sizeof(otp))) != TCA_OK &&
 	    r != TCA_ERR_NOT_FOUND)
-		return TCA_ERR_BAD_REQUEST;
+		goto refused;
 	r = tca_engine_issue(ctx->engine, tenant, device_id, csr, csr_len, current,
 	    current_len, (unsigned int)days, otp[0] != '\0' ? otp : NULL, &ctx->who, &is,
 	    why, whylen);
@@ -164,6 +166,10 @@ do_issue_common(struct tca_rpc_ctx *ctx, const cbor_item_t *args, int reenroll,
 	*result = issued_map(&is);
 	tca_issued_clear(&is);
 	return *result != NULL ? TCA_OK : TCA_ERR_NOMEM;
+ refused:
+	OPENSSL_cleanse(otp, sizeof(otp));
+	tca_engine_count_refused(ctx->engine);
+	return TCA_ERR_BAD_REQUEST;
 }
 
 static int
@@ -352,7 +358,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if ((m = cbor_new_definite_map(13)) == NULL ||
 	    (tok = cbor_new_definite_map(20)) == NULL ||
 	    (store = cbor_new_definite_map(4)) == NULL ||
-	    (ten = cbor_new_definite_map(5)) == NULL ||
+	    (ten = cbor_new_definite_map(7)) == NULL ||
 	    (certs = cbor_new_definite_map(3)) == NULL)
 		goto out;
 	if (tca_map_add_text(tok, "label", ts.label) != TCA_OK ||
@@ -384,6 +390,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK ||
 	    tca_map_add_uint(ten, "renewal_failed", bn.count) != TCA_OK ||
 	    tca_map_add_uint(ten, "crl_failed", bn.crl_count) != TCA_OK ||
+	    tca_map_add_uint(ten, "expired", es.expired) != TCA_OK ||
+	    tca_map_add_uint(ten, "expiring", es.expiring) != TCA_OK ||
 	    tca_map_add_uint(certs, "valid", counts.valid) != TCA_OK ||
 	    tca_map_add_uint(certs, "revoked", counts.revoked) != TCA_OK ||
 	    tca_map_add_uint(certs, "expired", counts.expired) != TCA_OK)
@@ -1662,7 +1670,7 @@ tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
 	op_fn fn = NULL;
 	cbor_item_t *result = NULL;
 	char why[512] = "";
-	int r;
+	int r, handled = 0;
 
 	memset(&req, 0, sizeof(req));
 	*resp_ptr = NULL;
@@ -1685,17 +1693,30 @@ tca_rpc_handle(struct tca_rpc_ctx *ctx, const unsigned char *frame, size_t len,
 	}
 	if ((r = tca_args_check(req.args, op->args, op->n_args, why, sizeof(why))) != TCA_OK)
 		goto respond;
+	/* from here on the handler (and the engine) count what they refuse */
+	handled = 1;
 	r = fn(ctx, req.args, &result, why, sizeof(why));
 	if (r != TCA_OK && why[0] == '\0')
 		snprintf(why, sizeof(why), "%s", tca_strerror(r));
  respond:
+	/* status.refused: every request refused before its handler ran -
+	 * undecodable, protocol version, unknown op, role, argument schema -
+	 * whatever its op (it may be unknown); NOMEM is the engine's failure */
+	if (r != TCA_OK && !handled && r != TCA_ERR_NOMEM && ctx->engine != NULL)
+		tca_engine_count_refused(ctx->engine);
 	if (r == TCA_OK) {
 		r = tca_response_encode_result(req.id, result, resp_ptr, resp_len_ptr);
 	} else {
+		/* a message may quote what the peer sent (a device id, a policy
+		 * value): it goes back, and to the log, with control, format and
+		 * separator characters escaped, and always as UTF-8 */
+		char safe[sizeof(why) + 64];
+
+		(void)tca_escape((const unsigned char *)why, strlen(why), safe, sizeof(safe));
 		if (op != NULL && r != TCA_ERR_UNAUTHORIZED)
 			log_debug("%s from uid %u: %s: %s", op->name, (unsigned int)ctx->who.uid,
-			    tca_err_wire_code(r), why);
-		r = tca_response_encode_error(req.id, r, why, resp_ptr, resp_len_ptr);
+			    tca_err_wire_code(r), safe);
+		r = tca_response_encode_error(req.id, r, safe, resp_ptr, resp_len_ptr);
 	}
 	if (result != NULL)
 		cbor_decref(&result);

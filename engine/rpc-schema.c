@@ -56,7 +56,8 @@ static const struct tca_arg_spec renewal_fields[] = {
 /* ca.create, ca.show, and each element of ca.list (without certificate) */
 #define CA_FIELDS(cert_required) \
 	F("tenant", TEXT, 1, 0, NULL), \
-	F("status", TEXT, 1, 0, "active, deleted, key-missing, renewal-failed"), \
+	F("status", TEXT, 1, 0, "active, expiring, expired, deleted, key-missing, " \
+	    "renewal-failed, previous"), \
 	F("key_type", TEXT, 1, 0, NULL), \
 	F("subject", TEXT, 1, 0, "RFC 2253"), \
 	F("issuer", TEXT, 1, 0, "RFC 2253"), \
@@ -166,6 +167,8 @@ static const struct tca_arg_spec tenants_status_fields[] = {
 	F("orphan_keys", UINT, 1, 0, NULL),
 	F("renewal_failed", UINT, 1, 0, NULL),
 	F("crl_failed", UINT, 1, 0, NULL),
+	F("expired", UINT, 1, 0, "CAs whose current certificate's notAfter has passed"),
+	F("expiring", UINT, 1, 0, "CAs within alert.expiry_window_days of their notAfter"),
 };
 static const struct tca_arg_spec cert_counts_fields[] = {
 	F("valid", UINT, 1, 0, NULL),

@@ -7,6 +7,18 @@
  * accept and decide its role; peers with no role are answered UNAUTHORIZED,
  * logged and disconnected.
  *
+ * Connection slots (docs/rpc.md 6): at most max_connections at once.  A peer
+ * that is not admin gets BUSY once max_connections - admin_reserved are open
+ * (those last slots are for admins) or once its uid holds
+ * max_connections_per_uid (0: no per-uid bound); admins are bound by
+ * max_connections only.  Refusals are logged at most once a second per
+ * reason, with a count of the ones not logged.
+ *
+ * Idle deadline: a connection is closed idle_timeout_ms after it was accepted
+ * or after its last request for an operation other than "status" that its
+ * role may call; status requests (and frames naming no such operation) are
+ * answered but do not move the deadline.
+ *
  * Shutdown (tca_server_run returns when *stop is set): the listening socket is
  * closed and unlinked first, idle connections are closed, requests in flight
  * run to completion and their responses are written, then run returns.
@@ -30,14 +42,30 @@ struct tca_server_params {
 	int frame_timeout_ms;
 	int idle_timeout_ms;
 	unsigned int max_connections;
+	unsigned int max_connections_per_uid;	/* non-admin peers; 0 = no bound */
+	unsigned int admin_reserved_connections;	/* of max_connections */
 	struct tca_roles roles;
 };
+
+/* File descriptors kept free beyond max_connections for the store, the token
+ * module, logs and the listening socket. */
+#define TCA_SERVER_FD_MARGIN 64
+
+/*
+ * TCA_OK when the soft RLIMIT_NOFILE holds max_connections +
+ * TCA_SERVER_FD_MARGIN descriptors; else TCA_ERR_CONFIG with err naming both
+ * numbers and the fix (LimitNOFILE / ulimit -n, or a lower
+ * rpc.max_connections).  tca_server_open checks it too.
+ */
+int tca_server_check_nofile(unsigned int max_connections, char *err, size_t errlen);
 
 /*
  * Creates and binds the socket (mode applied atomically through umask, then
  * chmod/chown).  A stale socket file left by a crashed engine is replaced; a
  * live one (something accepts connections on it) is an error, as is any
- * non-socket file at the path.  TCA_OK or TCA_ERR_SYSTEM/CONFIG with err.
+ * non-socket file at the path; so is a soft RLIMIT_NOFILE below
+ * max_connections + TCA_SERVER_FD_MARGIN.  TCA_OK or TCA_ERR_SYSTEM/CONFIG
+ * with err.
  */
 int tca_server_open(const struct tca_server_params *p, tca_server **s_ptr,
     char *err, size_t errlen);

@@ -96,6 +96,8 @@ policy_from_config(const struct tca_config *cfg, struct tca_policy *p)
 	p->registration_required = cfg->registration_required;
 	p->otp_max_failures = cfg->otp_max_failures;
 	p->otp_expiry_days = cfg->otp_expiry_days;
+	p->device_min_validity_days = cfg->min_validity_days;
+	p->ca_expiry_window_days = cfg->alert_expiry_window_days;
 }
 
 static void
@@ -177,6 +179,9 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(pool_size, "token.pool_size")
 	RESTART_ONLY(store_path, "store.path")
 	RESTART_ONLY(max_frame, "rpc.max_frame")
+	RESTART_ONLY(max_connections, "rpc.max_connections")
+	RESTART_ONLY(max_connections_per_uid, "rpc.max_connections_per_uid")
+	RESTART_ONLY(admin_reserved_connections, "rpc.admin_reserved_connections")
 	RESTART_ONLY(schedule_enabled, "schedule.enabled")
 	RESTART_ONLY(schedule, "schedule.at/schedule.tz")
 	RESTART_ONLY(reissue_serial, "reissue.serial")
@@ -304,6 +309,13 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	/* before the token: a descriptor limit that cannot hold the connections
+	 * would otherwise show only as accept errors under load */
+	if (tca_server_check_nofile(d.cfg.max_connections, err, sizeof(err)) != TCA_OK) {
+		log_error("%s", err);
+		return 1;
+	}
+
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop;
@@ -380,9 +392,12 @@ main(int argc, char **argv)
 			log_error("re-issuance scheduler: %s", tca_strerror(r));
 			goto out;
 		}
-	} else
+	} else {
 		log_notice("schedule.enabled = false: this node neither re-issues CAs nor "
 		    "re-signs CRLs by itself (ca-admin ca reissue / crl sign do)");
+		/* nor alerts: say once which CAs are expired or expiring */
+		(void)tca_engine_warn_expiry(d.engine);
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.socket_path = d.cfg.socket_path;
 	sp.mode = d.cfg.socket_mode;
@@ -391,6 +406,8 @@ main(int argc, char **argv)
 	sp.frame_timeout_ms = d.cfg.frame_timeout_ms;
 	sp.idle_timeout_ms = d.cfg.idle_timeout_ms;
 	sp.max_connections = d.cfg.max_connections;
+	sp.max_connections_per_uid = d.cfg.max_connections_per_uid;
+	sp.admin_reserved_connections = d.cfg.admin_reserved_connections;
 	roles_from_config(&d.cfg, &sp.roles);
 	if ((r = tca_server_open(&sp, &d.server, err, sizeof(err))) != TCA_OK) {
 		log_error("socket: %s", err);

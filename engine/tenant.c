@@ -51,7 +51,9 @@ int
 tca_device_id_validate(const char *device_id, char *why, size_t whylen)
 {
 	const unsigned char *s = (const unsigned char *)device_id;
+	const char *cat;
 	size_t i, len, n;
+	uint32_t cp;
 
 	if (device_id == NULL || (len = strlen(device_id)) == 0) {
 		snprintf(why, whylen, "device id is empty");
@@ -62,12 +64,18 @@ tca_device_id_validate(const char *device_id, char *why, size_t whylen)
 		return TCA_ERR_BAD_REQUEST;
 	}
 	for (i = 0; i < len; i += n) {
-		if (s[i] < 0x20 || s[i] == 0x7f) {
-			snprintf(why, whylen, "device id contains a control character");
+		if ((n = tca_utf8_decode(s + i, len - i, &cp)) == 0) {
+			snprintf(why, whylen, "device id is not valid UTF-8 (byte %zu)", i + 1);
 			return TCA_ERR_BAD_REQUEST;
 		}
-		if ((n = tca_utf8_seq_len(s + i, len - i)) == 0) {
-			snprintf(why, whylen, "device id is not valid UTF-8");
+		/* named by code point: echoing it would do what it is refused for */
+		if ((cat = tca_unicode_hidden(cp)) != NULL) {
+			snprintf(why, whylen, "device id contains a %s character (U+%04X "
+			    "at byte %zu); Unicode control, format and separator characters "
+			    "(Cc, Cf, Zl, Zp) are not allowed",
+			    strcmp(cat, "Cc") == 0 ? "control" : strcmp(cat, "Cf") == 0 ?
+			    "format" : strcmp(cat, "Zl") == 0 ? "line separator" :
+			    "paragraph separator", (unsigned int)cp, i + 1);
 			return TCA_ERR_BAD_REQUEST;
 		}
 	}

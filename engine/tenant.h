@@ -22,8 +22,11 @@
 /* TCA_OK or TCA_ERR_BAD_REQUEST with a reason in why. */
 int tca_tenant_validate(const char *tenant, char *why, size_t whylen);
 
-/* Device id: 1..64 bytes of valid UTF-8 without control characters.
- * TCA_OK or TCA_ERR_BAD_REQUEST with a reason. */
+/* Device id: 1..64 bytes of valid UTF-8 without control, format or
+ * separator characters (Unicode Cc, Cf, Zl, Zp: text.h tca_unicode_hidden;
+ * e.g. U+0085 NEL, U+200B, U+202E, U+2028).  TCA_OK or TCA_ERR_BAD_REQUEST
+ * with a reason naming the first offending character by code point.
+ * Tenant ids are ASCII [A-Za-z0-9._-] (above), so none of those either. */
 int tca_device_id_validate(const char *device_id, char *why, size_t whylen);
 
 void tca_tenant_key_id(const char *tenant, unsigned char id[TCA_KEY_ID_LEN]);

@@ -29,6 +29,29 @@ size_t tca_utf8_seq_len(const unsigned char *s, size_t avail);
 /* 1 if s[0..len) is entirely valid UTF-8 (as above), else 0. */
 int tca_utf8_valid(const unsigned char *s, size_t len);
 
+/* As tca_utf8_seq_len, also decoding the character into *cp_ptr. */
+size_t tca_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp_ptr);
+
+/*
+ * "Cc", "Cf", "Zl" or "Zp" if cp is a control, format, line separator or
+ * paragraph separator character (Unicode 15.0 general categories: C0, DEL,
+ * C1 incl. U+0085 NEL; soft hyphen, zero-width and bidi controls such as
+ * U+202E, BOM, tags, ...; U+2028; U+2029), else NULL.  Such characters are
+ * invisible or move, reorder or break text: device ids refuse them and
+ * tca_escape() escapes them.
+ */
+const char *tca_unicode_hidden(uint32_t cp);
+
+/*
+ * Peer text made safe to write to the log or the journal, readable: valid
+ * UTF-8 is copied, except characters tca_unicode_hidden() names, which are
+ * written as \u{XXXX} (hex code point, upper case, at least 4 digits); a
+ * byte that is not UTF-8 is written as \x{XX}.  Nothing else is escaped (a
+ * backslash stays a backslash).  out is NUL-terminated; a cut is made
+ * between characters and marked "...".  Returns the length written.
+ */
+size_t tca_escape(const unsigned char *s, size_t len, char *out, size_t outsz);
+
 /* Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" (UTC); out holds at least 21
  * bytes.  A time gmtime cannot represent is written as the decimal number. */
 void tca_iso_time(int64_t t, char *out, size_t outsz);

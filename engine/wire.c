@@ -10,6 +10,10 @@
  * tags, reserved encodings, nesting deeper than WIRE_MAX_DEPTH and element
  * counts the remaining bytes cannot possibly hold.  That keeps libcbor from
  * allocating from a forged count and keeps its recursive cbor_decref() shallow.
+ * For requests it also counts data items (TCA_FRAME_MAX_ITEMS): libcbor spends
+ * 72..104 bytes on every item, so 64 KiB of one-byte items would become
+ * 4.7..6.8 MB; bounded, a request's tree stays under about 0.45 MB plus its
+ * string bytes.
  */
 #include "config.h"
 
@@ -206,19 +210,33 @@ tca_frame_read(int fd, size_t max_len, int idle_timeout_ms,
     int frame_timeout_ms, volatile sig_atomic_t *stop,
     unsigned char **buf_ptr, size_t *len_ptr)
 {
+	return tca_frame_read_ex(fd, max_len, idle_timeout_ms, frame_timeout_ms, stop,
+	    buf_ptr, len_ptr, NULL);
+}
+
+int
+tca_frame_read_ex(int fd, size_t max_len, int idle_timeout_ms,
+    int frame_timeout_ms, volatile sig_atomic_t *stop,
+    unsigned char **buf_ptr, size_t *len_ptr, int *idle_ptr)
+{
 	unsigned char hdr[4], *buf = NULL;
 	size_t len = 0;
 	int64_t deadline;
 	int started = 0, r = TCA_ERR_INTERNAL;
 
+	if (idle_ptr != NULL)
+		*idle_ptr = 0;
 	if (buf_ptr == NULL || len_ptr == NULL)
 		return TCA_ERR_INVALID_ARG;
 	*buf_ptr = NULL;
 	*len_ptr = 0;
 	if (fd < 0)
 		return TCA_ERR_INVALID_ARG;
-	if ((r = wait_first_byte(fd, idle_timeout_ms, stop)) != TCA_OK)
+	if ((r = wait_first_byte(fd, idle_timeout_ms, stop)) != TCA_OK) {
+		if (r == TCA_ERR_TIMEOUT && idle_ptr != NULL)
+			*idle_ptr = 1;
 		goto out;
+	}
 	deadline = frame_timeout_ms < 0 ? -1 : now_ms() + frame_timeout_ms;
 	if ((r = recv_exact(fd, hdr, sizeof(hdr), deadline, &started)) != TCA_OK)
 		goto out;
@@ -328,9 +346,9 @@ tca_cbor_serialize(const cbor_item_t *item, unsigned char **buf_ptr, size_t *len
  * file).  Accepts exactly one data item filling buf.
  */
 static int
-cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
+cbor_prescan(const unsigned char *b, size_t len, size_t max_items, char *why, size_t whylen)
 {
-	uint64_t left[WIRE_MAX_DEPTH + 1], val;
+	uint64_t left[WIRE_MAX_DEPTH + 1], val, items = 0;
 	size_t pos = 0, i, nb;
 	int depth = 0;
 	unsigned char ib, major, ai;
@@ -342,6 +360,9 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 			continue;
 		}
 		left[depth]--;
+		/* every data item counts: containers, keys, values, elements */
+		if (max_items != 0 && ++items > max_items)
+			goto too_many;
 		if (pos >= len) {
 			tca_setf(why, whylen, "truncated CBOR data");
 			return TCA_ERR_BAD_REQUEST;
@@ -388,6 +409,10 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 				    major == 5 ? "map" : "array");
 				return TCA_ERR_BAD_REQUEST;
 			}
+			/* each announced element is at least one more item: refuse a
+			 * count over the limit before walking it */
+			if (max_items != 0 && (major == 5 ? val * 2 : val) > max_items - items)
+				goto too_many;
 			if (val == 0)
 				break;
 			if (depth + 1 > WIRE_MAX_DEPTH) {
@@ -406,10 +431,21 @@ cbor_prescan(const unsigned char *b, size_t len, char *why, size_t whylen)
 		return TCA_ERR_BAD_REQUEST;
 	}
 	return TCA_OK;
+ too_many:
+	tca_setf(why, whylen, "the frame holds more than %zu CBOR data items (the limit per "
+	    "request)", max_items);
+	return TCA_ERR_BAD_REQUEST;
 }
 
 int
 tca_cbor_decode_map(const unsigned char *buf, size_t len,
+    cbor_item_t **item_ptr, char *why, size_t whylen)
+{
+	return tca_cbor_decode_map_limit(buf, len, 0, item_ptr, why, whylen);
+}
+
+int
+tca_cbor_decode_map_limit(const unsigned char *buf, size_t len, size_t max_items,
     cbor_item_t **item_ptr, char *why, size_t whylen)
 {
 	struct cbor_load_result res;
@@ -423,7 +459,7 @@ tca_cbor_decode_map(const unsigned char *buf, size_t len,
 		tca_setf(why, whylen, "empty message");
 		return TCA_ERR_BAD_REQUEST;
 	}
-	if ((r = cbor_prescan(buf, len, why, whylen)) != TCA_OK)
+	if ((r = cbor_prescan(buf, len, max_items, why, whylen)) != TCA_OK)
 		goto out;
 	memset(&res, 0, sizeof(res));
 	item = cbor_load(buf, len, &res);
@@ -570,7 +606,8 @@ tca_request_decode(const unsigned char *buf, size_t len,
 	if (req == NULL)
 		return TCA_ERR_INVALID_ARG;
 	memset(req, 0, sizeof(*req));
-	if ((r = tca_cbor_decode_map(buf, len, &item, why, whylen)) != TCA_OK)
+	if ((r = tca_cbor_decode_map_limit(buf, len, TCA_FRAME_MAX_ITEMS, &item, why,
+	    whylen)) != TCA_OK)
 		goto out;
 	if ((r = check_map_keys(item, "request", why, whylen)) != TCA_OK)
 		goto out;
@@ -634,6 +671,100 @@ tca_request_decode(const unsigned char *buf, size_t len,
 	if (item != NULL)
 		cbor_decref(&item);
 	return r;
+}
+
+/* One CBOR head at *pos: major type and argument; -1 if truncated, reserved
+ * or indefinite. */
+static int
+cbor_head(const unsigned char *b, size_t len, size_t *pos, unsigned char *major,
+    uint64_t *val)
+{
+	unsigned char ai;
+	size_t i, nb;
+
+	if (*pos >= len)
+		return -1;
+	*major = b[*pos] >> 5;
+	ai = b[(*pos)++] & 0x1f;
+	if (ai < 24) {
+		*val = ai;
+		return 0;
+	}
+	if (ai > 27)
+		return -1;
+	nb = (size_t)1 << (ai - 24);
+	if (len - *pos < nb)
+		return -1;
+	for (*val = 0, i = 0; i < nb; i++)
+		*val = (*val << 8) | b[(*pos)++];
+	return 0;
+}
+
+/* Skips one data item (no recursion: a count of items still to skip). */
+static int
+cbor_skip(const unsigned char *b, size_t len, size_t *pos)
+{
+	uint64_t pending = 1, val;
+	unsigned char major;
+
+	while (pending > 0) {
+		pending--;
+		if (cbor_head(b, len, pos, &major, &val) != 0)
+			return -1;
+		switch (major) {
+		case 2:
+		case 3:
+			if (val > len - *pos)
+				return -1;
+			*pos += (size_t)val;
+			break;
+		case 4:
+		case 5:
+			/* bounded by the bytes left, so pending cannot overflow */
+			if (val > len - *pos)
+				return -1;
+			pending += major == 5 ? val * 2 : val;
+			break;
+		case 6:
+			pending++;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+tca_request_peek_op(const unsigned char *buf, size_t len, char *op, size_t opsz)
+{
+	uint64_t n, klen, vlen;
+	size_t pos = 0;
+	unsigned char major;
+
+	if (op == NULL || opsz == 0)
+		return TCA_ERR_INVALID_ARG;
+	op[0] = '\0';
+	if (buf == NULL || cbor_head(buf, len, &pos, &major, &n) != 0 || major != 5)
+		return TCA_ERR_BAD_REQUEST;
+	while (n-- > 0) {
+		if (cbor_head(buf, len, &pos, &major, &klen) != 0 || major != 3 ||
+		    klen > len - pos)
+			return TCA_ERR_BAD_REQUEST;
+		pos += (size_t)klen;
+		if (klen == 2 && memcmp(buf + pos - 2, "op", 2) == 0) {
+			if (cbor_head(buf, len, &pos, &major, &vlen) != 0 || major != 3 ||
+			    vlen > len - pos || vlen >= opsz ||
+			    !op_name_valid(buf + pos, (size_t)vlen))
+				return TCA_ERR_BAD_REQUEST;
+			memcpy(op, buf + pos, (size_t)vlen);
+			op[vlen] = '\0';
+			return TCA_OK;
+		}
+		if (cbor_skip(buf, len, &pos) != 0)
+			return TCA_ERR_BAD_REQUEST;
+	}
+	return TCA_ERR_BAD_REQUEST;
 }
 
 void

@@ -31,6 +31,14 @@
 #define TCA_PROTO_VERSION_MAX 1
 #define TCA_FRAME_MAX_DEFAULT 65536
 #define TCA_OP_MAX 32
+/*
+ * Most CBOR data items (every map, array, key, value and element counts) in
+ * one request frame, checked by the structural pre-check before libcbor
+ * allocates anything.  The largest legitimate request, device.register with
+ * 200 devices, holds about 1,020.  libcbor takes 72..104 bytes per item, so
+ * a request decodes into at most ~0.45 MB plus its string bytes.
+ */
+#define TCA_FRAME_MAX_ITEMS 4096
 
 /*
  * Reads one frame.  Waits up to idle_timeout_ms (< 0: forever) for the first
@@ -48,6 +56,11 @@
 int tca_frame_read(int fd, size_t max_len, int idle_timeout_ms,
     int frame_timeout_ms, volatile sig_atomic_t *stop,
     unsigned char **buf_ptr, size_t *len_ptr);
+/* As tca_frame_read; *idle_ptr (may be NULL) becomes 1 when TCA_ERR_TIMEOUT
+ * means that no byte arrived within idle_timeout_ms, else 0. */
+int tca_frame_read_ex(int fd, size_t max_len, int idle_timeout_ms,
+    int frame_timeout_ms, volatile sig_atomic_t *stop,
+    unsigned char **buf_ptr, size_t *len_ptr, int *idle_ptr);
 
 /* Writes length prefix and body (MSG_NOSIGNAL), within timeout_ms overall
  * (< 0: no limit).  TCA_OK, TCA_ERR_TIMEOUT, TCA_ERR_SYSTEM (errno: EPIPE
@@ -63,9 +76,15 @@ int tca_cbor_serialize(const cbor_item_t *item, unsigned char **buf_ptr, size_t 
  * data), or if the item is not a definite... map.  Before libcbor runs, the
  * bytes are checked structurally: definite lengths only, no tags, nesting
  * <= 16, no element count the data cannot hold.  *item_ptr: caller
- * cbor_decref()s.
+ * cbor_decref()s.  No bound on the number of items (responses: a ca.list
+ * page is large); requests go through tca_cbor_decode_map_limit.
  */
 int tca_cbor_decode_map(const unsigned char *buf, size_t len,
+    cbor_item_t **item_ptr, char *why, size_t whylen);
+/* As tca_cbor_decode_map; the pre-check also refuses (TCA_ERR_BAD_REQUEST,
+ * why naming the limit) more than max_items data items (0: no bound), before
+ * libcbor allocates anything.  tca_request_decode uses TCA_FRAME_MAX_ITEMS. */
+int tca_cbor_decode_map_limit(const unsigned char *buf, size_t len, size_t max_items,
     cbor_item_t **item_ptr, char *why, size_t whylen);
 
 /* A decoded request.  args is a borrowed pointer into the owning item. */
@@ -79,12 +98,21 @@ struct tca_request {
 
 /*
  * Decodes and schema-checks a request frame.  Returns TCA_OK;
- * TCA_ERR_BAD_REQUEST (bad CBOR, trailing bytes, missing/unknown/duplicate
- * keys, wrong types) with why, and req->id set if the id could be read;
+ * TCA_ERR_BAD_REQUEST (bad CBOR, trailing bytes, more than TCA_FRAME_MAX_ITEMS
+ * data items, missing/unknown/duplicate keys, wrong types) with why, and req->id set if the id could be read;
  * TCA_ERR_UNSUPPORTED_VERSION if v is outside [MIN, MAX] (req->id set).
  */
 int tca_request_decode(const unsigned char *buf, size_t len,
     struct tca_request *req, char *why, size_t whylen);
+/*
+ * The request's "op" without decoding the frame: TCA_OK with op (NUL-ended)
+ * if buf starts with a definite map with a text key "op" at the top level whose
+ * value is a valid operation name shorter than opsz; else
+ * TCA_ERR_BAD_REQUEST.  Allocates nothing; bounded by len.  Only a hint (the
+ * server's idle accounting): the frame may still be refused by
+ * tca_request_decode.
+ */
+int tca_request_peek_op(const unsigned char *buf, size_t len, char *op, size_t opsz);
 void tca_request_clear(struct tca_request *req);
 
 /*

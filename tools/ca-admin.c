@@ -195,11 +195,30 @@ args_new(size_t n)
 	return m;
 }
 
+/* Exits (usage) unless v is UTF-8: the argument is named after its request
+ * field, device_id as --device-id, whether given as an option or in place. */
+static void
+args_check_utf8(const char *k, const char *v)
+{
+	char name[64];
+	size_t i;
+
+	snprintf(name, sizeof(name), "--%s", k);
+	for (i = 2; name[i] != '\0'; i++)
+		if (name[i] == '_')
+			name[i] = '-';
+	if (cli_check_utf8("ca-admin", name, v) != 0)
+		exit(EXIT_USAGE);
+}
+
 static void
 args_text(cbor_item_t *m, const char *k, const char *v)
 {
-	cbor_item_t *key = cbor_build_string(k), *val = cbor_build_string(v);
+	cbor_item_t *key, *val;
 
+	args_check_utf8(k, v);
+	key = cbor_build_string(k);
+	val = cbor_build_string(v);
 	if (key == NULL || val == NULL ||
 	    !cbor_map_add(m, (struct cbor_pair){ .key = cbor_move(key), .value = cbor_move(val) })) {
 		fprintf(stderr, "ca-admin: out of memory\n");
@@ -725,7 +744,10 @@ cmd_policy(const struct globals *g, int argc, char **argv)
 			return EXIT_REFUSED;
 		}
 		for (i = 2; i < argc; i++) {
-			cbor_item_t *t = cbor_build_string(argv[i]);
+			cbor_item_t *t;
+
+			args_check_utf8("set", argv[i]);
+			t = cbor_build_string(argv[i]);
 
 			if (t == NULL || !cbor_array_push(arr, t)) {
 				fprintf(stderr, "ca-admin: out of memory\n");

@@ -34,6 +34,15 @@ cli_socket_path(const char *opt)
 }
 
 int
+cli_check_utf8(const char *prog, const char *name, const char *value)
+{
+	if (value == NULL || tca_utf8_valid((const unsigned char *)value, strlen(value)))
+		return 0;
+	fprintf(stderr, "%s: argument %s is not valid UTF-8\n", prog, name);
+	return CLI_EXIT_USAGE;
+}
+
+int
 cli_parse_ulong(const char *s, unsigned long min, unsigned long max,
     unsigned long *v_ptr)
 {

@@ -25,6 +25,14 @@
  * else TCA_CLIENT_DEFAULT_SOCKET.  Never NULL. */
 const char *cli_socket_path(const char *opt);
 
+/*
+ * Every text argument a tool puts on the wire must be UTF-8 (the engine
+ * refuses CBOR text that is not).  0 if value is NULL or valid UTF-8; else
+ * prints "PROG: argument NAME is not valid UTF-8" on stderr and returns
+ * CLI_EXIT_USAGE.  name: the option as the user typed it ("--device-id").
+ */
+int cli_check_utf8(const char *prog, const char *name, const char *value);
+
 /* Parses a decimal number in [min, max] (no sign, no trailing text).
  * 0 and *v_ptr, or -1. */
 int cli_parse_ulong(const char *s, unsigned long min, unsigned long max,

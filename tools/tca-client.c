@@ -265,6 +265,10 @@ cmd_issue(const struct globals *g, int argc, char **argv, int reenroll)
 		usage_issue(stderr, reenroll);
 		return CLI_EXIT_USAGE;
 	}
+	/* text the request carries must be UTF-8: said here, naming the option */
+	if ((r = cli_check_utf8(PROG, "--tenant", tenant)) != 0 ||
+	    (r = cli_check_utf8(PROG, "--device-id", device)) != 0)
+		return r;
 	if (otp_path != NULL && strcmp(otp_path, "-") == 0 && strcmp(csr_path, "-") == 0) {
 		fprintf(stderr, PROG " issue: --csr and --otp-file cannot both be stdin\n");
 		return CLI_EXIT_USAGE;
@@ -350,6 +354,8 @@ cmd_cacerts(const struct globals *g, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((r = cli_check_utf8(PROG, "--tenant", tenant)) != 0)
+		return r;
 	if ((r = connect_engine(g, &c)) != 0)
 		goto out;
 	if ((r = tca_client_cacerts(c, tenant, &certs, &lens, &n, &err)) != TCA_CLIENT_OK) {
@@ -491,6 +497,8 @@ cmd_crl(const struct globals *g, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((r = cli_check_utf8(PROG, "--tenant", tenant)) != 0)
+		return r;
 	if (out == NULL && !pem && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, PROG " crl: refusing to write DER to a terminal; "
 		    "use --out FILE or --pem\n");
@@ -574,6 +582,8 @@ cmd_csrattrs(const struct globals *g, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((r = cli_check_utf8(PROG, "--tenant", tenant)) != 0)
+		return r;
 	if ((r = connect_engine(g, &c)) != 0)
 		goto out;
 	if ((r = tca_client_csrattrs(c, tenant, &der, &len, &err)) != TCA_CLIENT_OK) {
@@ -647,6 +657,8 @@ cmd_ocsp(const struct globals *g, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if ((r = cli_check_utf8(PROG, "--tenant", tenant)) != 0)
+		return r;
 	if (cert_file_der(cert_path, &cert, &cert_len) != 0) {
 		r = CLI_EXIT_REFUSED;
 		goto out;

@@ -10,6 +10,11 @@
  * /engine/journal/...   hash chain verify and tamper detection
  * /engine/store/...     disk full / read-only store: no certificate leaves
  * /engine/load/...      32 concurrent clients; SIGTERM under load
+ * /engine/text/...      device ids with Cc/Cf/Zl/Zp characters refused, never
+ *                       logged raw; status.refused counts every refusal
+ * /engine/limits/...    per-uid and admin-reserved connections, the idle
+ *                       deadline status does not extend, RLIMIT_NOFILE at
+ *                       start, decoded items per frame (engine peak RSS)
  */
 #include "config.h"
 
@@ -23,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1000,12 +1006,658 @@ START_TEST(test_sigterm_under_load)
 }
 END_TEST
 
+/* ------------------------------------------------------------ /engine/limits */
+
+/* Issue 11, "Local DoS": per-uid and admin-reserved connection slots, an idle
+ * deadline that status does not extend, RLIMIT_NOFILE checked at start,
+ * rate-limited refusal logging, and a bound on decoded items per frame.
+ * Each test runs its own daemon with the limits it needs. */
+
+static struct test_token lim_tok;
+static struct daemon lim;
+
+static void
+limits_start(const char *extra)
+{
+	test_token_create(&lim_tok, "tca-limits-test");
+	daemon_start(&lim, &lim_tok, extra, NULL);
+}
+
+static void
+limits_stop(void)
+{
+	int st = daemon_stop(&lim);
+
+	if (st != 0)
+		test_sh("cat '%s' >&2", lim.log);
+	daemon_cleanup(&lim);
+	test_token_destroy(&lim_tok);
+	ck_assert_int_eq(st, 0);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_until_ms(int64_t t)
+{
+	int64_t now = mono_ms();
+
+	if (t > now)
+		usleep((useconds_t)(t - now) * 1000);
+}
+
+/* Connects and calls status: TCA_OK with the connection kept in *c_ptr, else
+ * the engine's refusal in err (the connection is closed). */
+static int
+open_status(const char *sock, tca_client **c_ptr, struct tca_client_error *err)
+{
+	cbor_item_t *res = NULL;
+	int r;
+
+	*c_ptr = NULL;
+	memset(err, 0, sizeof(*err));
+	if ((r = tca_client_connect(sock, 10000, c_ptr, err)) != TCA_CLIENT_OK)
+		return r;
+	if ((r = tca_client_call(*c_ptr, "status", NULL, &res, err)) == TCA_OK) {
+		cbor_decref(&res);
+		return TCA_OK;
+	}
+	tca_client_close(*c_ptr);
+	*c_ptr = NULL;
+	return r;
+}
+
+static void
+assert_serving(const char *sock)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+
+	ck_assert_msg(open_status(sock, &c, &err) == TCA_OK, "status: %s", err.message);
+	tca_client_close(c);
+}
+
+/* lines of the daemon's log containing needle */
+static int
+log_count(const struct daemon *d, const char *needle)
+{
+	char cmd[PATH_MAX + 128], line[64];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "grep -c -F '%s' '%s'", needle, d->log);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	if (fgets(line, sizeof(line), p) != NULL)
+		n = atoi(line);
+	pclose(p);
+	return n;
+}
+
+/* A child process running as uid that opens connections (fn's job) and keeps
+ * them open until released, so the parent can test the engine meanwhile. */
+struct holder {
+	pid_t pid;
+	int res_fd, go_fd;
+};
+
+static void
+hold_start(struct holder *h, uid_t uid, int (*fn)(void))
+{
+	int res[2], go[2];
+
+	ck_assert_int_eq(pipe(res), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	h->pid = fork();
+	ck_assert_int_ge(h->pid, 0);
+	if (h->pid == 0) {
+		unsigned char code, x;
+
+		close(res[0]);
+		close(go[1]);
+		if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+			code = 100;
+		else
+			code = (unsigned char)fn();
+		if (write(res[1], &code, 1) != 1)
+			_exit(1);
+		(void)!read(go[0], &x, 1);	/* connections stay open until released */
+		_exit(0);
+	}
+	close(res[1]);
+	close(go[0]);
+	h->res_fd = res[0];
+	h->go_fd = go[1];
+}
+
+static int
+hold_result(struct holder *h)
+{
+	unsigned char code = 255;
+
+	ck_assert_int_eq(read(h->res_fd, &code, 1), 1);
+	return code;
+}
+
+static void
+hold_release(struct holder *h)
+{
+	int st;
+
+	close(h->go_fd);
+	ck_assert_int_eq(waitpid(h->pid, &st, 0), h->pid);
+	close(h->res_fd);
+}
+
+static tca_client *held[64];
+
+/* as NOBODY: 4 connections, then BUSY naming the per-uid limit (20 times) */
+static int
+child_per_uid(void)
+{
+	struct tca_client_error err;
+	tca_client *c;
+	int i, r;
+
+	for (i = 0; i < 4; i++)
+		if (open_status(lim.socket, &held[i], &err) != TCA_OK)
+			return 10 + i;
+	for (i = 0; i < 20; i++) {
+		if ((r = open_status(lim.socket, &c, &err)) == TCA_OK)
+			return 20;
+		if (r != TCA_ERR_BUSY || strcmp(err.code, "BUSY") != 0)
+			return 21;
+		if (strstr(err.message, "rpc.max_connections_per_uid") == NULL ||
+		    strstr(err.message, "4") == NULL) {
+			fprintf(stderr, "BUSY message: %s\n", err.message);
+			return 22;
+		}
+	}
+	/* closing one gives this uid a slot again */
+	tca_client_close(held[0]);
+	for (i = 0; i < 40; i++) {
+		if (open_status(lim.socket, &held[0], &err) == TCA_OK)
+			return 0;
+		usleep(50000);
+	}
+	return 23;
+}
+
+/* as NOBODY: one status connection */
+static int
+child_one_status(void)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+	int r = open_status(lim.socket, &c, &err);
+
+	tca_client_close(c);
+	return r == TCA_OK ? 0 : 30;
+}
+
+/* as a uid without a role: 20 refusals in a row */
+static int
+child_no_role_flood(void)
+{
+	struct tca_client_error err;
+	tca_client *c;
+	int i;
+
+	for (i = 0; i < 20; i++)
+		if (open_status(lim.socket, &c, &err) != TCA_ERR_UNAUTHORIZED)
+			return 40;
+	return 0;
+}
+
+/* /engine/limits/per-uid: a front-end uid gets at most
+ * rpc.max_connections_per_uid connections; admins are not bound by it;
+ * the refusals are logged at most once a second */
+START_TEST(test_limit_per_uid)
+{
+	struct holder h;
+	struct tca_client_error err;
+	tca_client *mine[6];
+	int64_t t0;
+	int i, max_lines;
+
+	if (geteuid() != 0) {
+		if (getenv("CI") != NULL)
+			ck_abort_msg("CI runs as root; this test must not be skipped");
+		return;
+	}
+	limits_start("rpc.max_connections = 16\nrpc.max_connections_per_uid = 4\n"
+	    "rpc.admin_reserved_connections = 2\n");
+	t0 = mono_ms();
+	hold_start(&h, NOBODY, child_per_uid);
+	ck_assert_int_eq(hold_result(&h), 0);
+	/* the front end holds 4; an admin opens 6 (more than the per-uid 4) */
+	for (i = 0; i < 6; i++)
+		ck_assert_msg(open_status(lim.socket, &mine[i], &err) == TCA_OK,
+		    "admin connection %d: %s", i, err.message);
+	hold_release(&h);
+	for (i = 0; i < 6; i++)
+		tca_client_close(mine[i]);
+	ck_assert_int_eq(as_user(NOBODY, NOBODY, child_one_status), 0);
+	ck_assert_int_eq(as_user(NO_ROLE_UID, NOBODY, child_no_role_flood), 0);
+	/* 20 refusals of each kind: at most one line per kind and second of
+	 * the flood, then a count of the ones not logged (written once the
+	 * burst is over: waited for, not slept for) */
+	max_lines = 2 + (int)((mono_ms() - t0) / 1000);
+	for (i = 0; i < 200 && log_count(&lim, "suppressed") < 1; i++)
+		usleep(50000);
+	ck_assert_int_ge(log_count(&lim, "suppressed"), 1);
+	ck_assert_int_ge(log_count(&lim, "refused connection from uid 65533"), 1);
+	ck_assert_msg(log_count(&lim, "refused connection from uid 65533") <= max_lines,
+	    "%d no-role lines logged", log_count(&lim, "refused connection from uid 65533"));
+	ck_assert_int_ge(log_count(&lim, "refused connection from uid 65534"), 1);
+	ck_assert_msg(log_count(&lim, "refused connection from uid 65534") <= max_lines,
+	    "%d refusal lines logged", log_count(&lim, "refused connection from uid 65534"));
+	limits_stop();
+}
+END_TEST
+
+/* as NOBODY: the 6 slots front ends may take, then BUSY naming the reserve */
+static int
+child_reserve(void)
+{
+	struct tca_client_error err;
+	tca_client *c;
+	int i, r;
+
+	for (i = 0; i < 6; i++)
+		if (open_status(lim.socket, &held[i], &err) != TCA_OK)
+			return 10 + i;
+	if ((r = open_status(lim.socket, &c, &err)) == TCA_OK)
+		return 20;
+	if (r != TCA_ERR_BUSY)
+		return 21;
+	if (strstr(err.message, "rpc.admin_reserved_connections") == NULL) {
+		fprintf(stderr, "BUSY message: %s\n", err.message);
+		return 22;
+	}
+	return 0;
+}
+
+/* /engine/limits/admin-reserve: front ends cannot take the last
+ * rpc.admin_reserved_connections slots; admins can, up to rpc.max_connections */
+START_TEST(test_limit_admin_reserve)
+{
+	struct holder h;
+	struct tca_client_error err;
+	tca_client *mine[3];
+	int i;
+
+	if (geteuid() != 0) {
+		if (getenv("CI") != NULL)
+			ck_abort_msg("CI runs as root; this test must not be skipped");
+		return;
+	}
+	limits_start("rpc.max_connections = 8\nrpc.admin_reserved_connections = 2\n"
+	    "rpc.max_connections_per_uid = 0\n");
+	hold_start(&h, NOBODY, child_reserve);
+	ck_assert_int_eq(hold_result(&h), 0);
+	for (i = 0; i < 2; i++)
+		ck_assert_msg(open_status(lim.socket, &mine[i], &err) == TCA_OK,
+		    "admin connection %d in the reserve: %s", i, err.message);
+	/* all 8 in use: admins get BUSY too */
+	ck_assert_int_eq(open_status(lim.socket, &mine[2], &err), TCA_ERR_BUSY);
+	ck_assert_msg(strstr(err.message, "rpc.max_connections") != NULL, "%s", err.message);
+	hold_release(&h);
+	for (i = 0; i < 2; i++)
+		tca_client_close(mine[i]);
+	limits_stop();
+}
+END_TEST
+
+/* /engine/limits/idle-status: status does not extend the idle deadline;
+ * other operations do.  Bounds from events, not from a schedule: the close
+ * comes no sooner than rpc.idle_timeout_ms after the work request was sent
+ * (proof that work moved the deadline past accept + 2 s), and it comes at
+ * all while status is sent every 250 ms (proof that status does not). */
+START_TEST(test_limit_idle_status)
+{
+	struct tca_client_error err;
+	cbor_item_t *args, *res = NULL;
+	tca_client *c;
+	int64_t t0, work_sent, failed_at = -1;
+	int r;
+
+	limits_start("rpc.idle_timeout_ms = 2000\n");
+	c = connect_or_die(lim.socket);
+	t0 = mono_ms();
+	sleep_until_ms(t0 + 800);
+	args = cbor_new_definite_map(1);
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", "t-none"), TCA_OK);
+	work_sent = mono_ms();
+	ck_assert_msg(work_sent - t0 < 2000, "the machine stalled %lld ms before the work request",
+	    (long long)(work_sent - t0));
+	ck_assert_int_eq(tca_client_call(c, "cacerts", args, &res, &err), TCA_ERR_NOT_FOUND);
+	cbor_decref(&args);
+	/* from now on only status: closed once the deadline passes */
+	while (mono_ms() - t0 < 30000) {
+		usleep(250000);
+		if ((r = tca_client_call(c, "status", NULL, &res, &err)) != TCA_OK) {
+			failed_at = mono_ms();
+			break;
+		}
+		cbor_decref(&res);
+	}
+	tca_client_close(c);
+	ck_assert_msg(failed_at >= 0, "a connection sending only status was open after 30 s "
+	    "with rpc.idle_timeout_ms = 2000");
+	ck_assert_msg(failed_at - work_sent >= 2000, "closed %lld ms after the work request, "
+	    "before rpc.idle_timeout_ms", (long long)(failed_at - work_sent));
+	ck_assert_msg(strstr(err.message, "idle") != NULL, "%s: %s", err.code, err.message);
+	limits_stop();
+}
+END_TEST
+
+/* /engine/limits/nofile: a soft RLIMIT_NOFILE that cannot hold
+ * rpc.max_connections + 64 stops the start, naming both numbers */
+START_TEST(test_limit_nofile)
+{
+	char engined[PATH_MAX], out[PATH_MAX];
+	struct rlimit rl;
+	int st;
+
+	limits_start("rpc.max_connections = 256\n");
+	ck_assert_int_eq(daemon_stop(&lim), 0);
+	test_build_path("tca-engined", engined, sizeof(engined));
+	snprintf(out, sizeof(out), "%s/nofile.err", lim.dir);
+	st = test_sh("ulimit -S -n 200 && exec timeout 10 '%s' --config '%s' 2>'%s'",
+	    engined, lim.config, out);
+	if (st != 1)
+		test_sh("cat '%s' >&2", out);
+	ck_assert_msg(st == 1, "tca-engined with 200 descriptors for 256 connections: exit %d", st);
+	ck_assert_int_eq(test_sh("grep -q 'RLIMIT_NOFILE' '%s' && grep -q '200' '%s' && "
+	    "grep -q '320' '%s' && grep -q 'rpc.max_connections' '%s'", out, out, out, out), 0);
+	/* exactly max_connections + 64 is enough */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 320;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	daemon_exec(&lim, NULL);
+	assert_serving(lim.socket);
+	limits_stop();
+}
+END_TEST
+
+static long
+vm_hwm_kib(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* /engine/limits/items: 50 parallel 64 KiB frames of 65,000 one-byte items
+ * are refused before libcbor builds them; the engine's peak RSS stays put */
+START_TEST(test_limit_items_memory)
+{
+	enum { CONNS = 50, N = 65000 };
+	static const unsigned char head[] = {
+		0xa4, 0x61, 'v', 0x01, 0x62, 'i', 'd', 0x01,
+		0x62, 'o', 'p', 0x66, 's', 't', 'a', 't', 'u', 's',
+		0x64, 'a', 'r', 'g', 's', 0xa1, 0x61, 'x',
+		0x9a, (N >> 24) & 0xff, (N >> 16) & 0xff, (N >> 8) & 0xff, N & 0xff };
+	unsigned char *body;
+	size_t len = sizeof(head) + N;
+	long hwm0, hwm1;
+	int fds[CONNS], i, named = 0;
+
+	limits_start(NULL);
+	assert_serving(lim.socket);
+	body = malloc(len);
+	ck_assert_ptr_nonnull(body);
+	memcpy(body, head, sizeof(head));
+	memset(body + sizeof(head), 0x01, N);
+	ck_assert_uint_le(len, 65536);
+	hwm0 = vm_hwm_kib(lim.pid);
+	for (i = 0; i < CONNS; i++)
+		fds[i] = raw_connect(lim.socket);
+	for (i = 0; i < CONNS; i++)
+		raw_send_frame(fds[i], body, len);
+	for (i = 0; i < CONNS; i++) {
+		unsigned char *rb = NULL;
+		size_t rl = 0;
+		struct tca_response resp;
+
+		ck_assert_int_eq(tca_frame_read(fds[i], 1 << 20, 30000, 30000, NULL, &rb, &rl),
+		    TCA_OK);
+		ck_assert_int_eq(tca_response_decode(rb, rl, &resp), TCA_OK);
+		ck_assert_int_eq(resp.err, TCA_ERR_BAD_REQUEST);
+		if (strstr(resp.message, "4096") != NULL)
+			named++;
+		tca_response_clear(&resp);
+		free(rb);
+	}
+	hwm1 = vm_hwm_kib(lim.pid);
+	fprintf(stderr, "limits/items: engine VmHWM %ld kB -> %ld kB (+%ld kB) for %d frames "
+	    "of %zu bytes\n", hwm0, hwm1, hwm1 - hwm0, CONNS, len);
+	/* the connections stay usable */
+	free(body);
+	encode_request(1, "status", &body, &len);
+	raw_send_frame(fds[0], body, len);
+	raw_expect(fds[0], "OK");
+	for (i = 0; i < CONNS; i++)
+		close(fds[i]);
+	free(body);
+	ck_assert_msg(hwm1 - hwm0 < 32 * 1024, "VmHWM grew by %ld kB", hwm1 - hwm0);
+	ck_assert_msg(named == CONNS, "%d of %d refusals name the limit of 4096 items",
+	    named, CONNS);
+	limits_stop();
+}
+END_TEST
+
+/* ------------------------------------------------------------ /engine/text */
+
+/* Issue 11, text from peers: device ids with control, format or separator
+ * characters are refused and never reach the log raw; every refusal is
+ * counted in status.refused, also those made before an op's handler runs.
+ * Own daemon (the counters of the shared one move with the other tests). */
+
+static struct test_token text_tok;
+static struct daemon text_d;
+
+static void
+text_setup(void)
+{
+	test_token_create(&text_tok, "tca-text-test");
+	daemon_start(&text_d, &text_tok, NULL, NULL);
+}
+
+static void
+text_teardown(void)
+{
+	int st = daemon_stop(&text_d);
+
+	if (st != 0)
+		test_sh("cat '%s' >&2", text_d.log);
+	daemon_cleanup(&text_d);
+	test_token_destroy(&text_tok);
+	ck_assert_int_eq(st, 0);
+}
+
+static uint64_t
+text_refused(void)
+{
+	struct tca_client_error err;
+	tca_client *c = connect_or_die(text_d.socket);
+	cbor_item_t *res = NULL;
+	uint64_t n = 0;
+
+	ck_assert_msg(tca_client_call(c, "status", NULL, &res, &err) == TCA_OK, "status: %s",
+	    err.message);
+	tca_client_close(c);
+	ck_assert_int_eq(tca_map_get_uint(res, "refused", &n), TCA_OK);
+	cbor_decref(&res);
+	return n;
+}
+
+/* exit 0 if the engine refuses this frontend's ca.create (role) */
+static int
+child_text_frontend(void)
+{
+	struct tca_client_error err;
+	tca_client *c = NULL;
+	cbor_item_t *args, *res = NULL;
+	int r;
+
+	if (tca_client_connect(text_d.socket, 10000, &c, &err) != TCA_CLIENT_OK)
+		return 10;
+	args = cbor_new_definite_map(1);
+	tca_map_add_text(args, "tenant", "t-role");
+	r = tca_client_call(c, "ca.create", args, &res, &err);
+	cbor_decref(&args);
+	tca_client_close(c);
+	return r == TCA_ERR_UNAUTHORIZED ? 0 : 11;
+}
+
+/* /engine/text/device-ids: NEL, U+2028, U+202E in a device id: BAD_REQUEST
+ * naming the code point, for issue and device.register alike; the log
+ * never holds them raw */
+START_TEST(test_text_device_ids)
+{
+	static const char *const ids[] = {
+		"dev\xc2\x85" "1",		/* U+0085 NEL */
+		"dev\xe2\x80\xa8" "1",	/* U+2028 LINE SEPARATOR */
+		"dev-\xe2\x80\xae" "1gpj",	/* U+202E RIGHT-TO-LEFT OVERRIDE */
+	};
+	static const char *const named[] = { "U+0085", "U+2028", "U+202E" };
+	struct tca_client_error err;
+	EVP_PKEY *k = gen_key("ec-p256");
+	unsigned char *csr, *der = NULL;
+	size_t len, der_len = 0, i;
+	tca_client *c;
+	cbor_item_t *args, *devs, *one, *res = NULL;
+
+	ck_assert_int_eq(ca_create(text_d.socket, "t-text", NULL, &err), TCA_OK);
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		csr = make_csr(k, ids[i], 0, 0, &len);
+		c = connect_or_die(text_d.socket);
+		memset(&err, 0, sizeof(err));
+		ck_assert_int_eq(tca_client_issue(c, "t-text", ids[i], csr, len, 0, &der,
+		    &der_len, &err), TCA_ERR_BAD_REQUEST);
+		ck_assert_str_eq(err.code, "BAD_REQUEST");
+		ck_assert_msg(strstr(err.message, named[i]) != NULL, "%s", err.message);
+		ck_assert_ptr_null(der);
+
+		args = cbor_new_definite_map(2);
+		devs = cbor_new_definite_array(1);
+		one = cbor_new_definite_map(2);
+		ck_assert_int_eq(tca_map_add_text(one, "device_id", ids[i]), TCA_OK);
+		ck_assert_int_eq(tca_map_add_text(one, "otp", "correct-horse-42"), TCA_OK);
+		ck_assert(cbor_array_push(devs, one));
+		cbor_decref(&one);
+		ck_assert_int_eq(tca_map_add_text(args, "tenant", "t-text"), TCA_OK);
+		ck_assert_int_eq(tca_map_add_item(args, "devices", devs), TCA_OK);
+		memset(&err, 0, sizeof(err));
+		ck_assert_int_eq(tca_client_call(c, "device.register", args, &res, &err),
+		    TCA_ERR_BAD_REQUEST);
+		ck_assert_msg(strstr(err.message, named[i]) != NULL, "%s", err.message);
+		cbor_decref(&args);
+		tca_client_close(c);
+		OPENSSL_free(csr);
+	}
+	/* nothing of it in the log (debug level: refusals are logged) */
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		ck_assert_msg(test_sh("grep -qF '%s' '%s'", ids[i], text_d.log) != 0,
+		    "device id %zu written raw to the log", i);
+	ck_assert_int_eq(test_sh("grep -q 'U+202E' '%s'", text_d.log), 0);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* /engine/text/refused-counted: status.refused counts refusals at every
+ * level - undecodable frame, protocol version, unknown op, role, argument
+ * schema, an issue's arguments - as well as the engine's own */
+START_TEST(test_text_refused_counted)
+{
+	static const unsigned char not_cbor[] = { 0xff, 0xff, 0xff };
+	struct tca_client_error err;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	uint64_t before, after, expect = 0;
+	tca_client *c;
+	cbor_item_t *args, *res = NULL;
+	int fd;
+
+	before = text_refused();
+	/* schema: an argument cacerts does not have */
+	c = connect_or_die(text_d.socket);
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-text");
+	tca_map_add_uint(args, "bogus", 1);
+	ck_assert_int_eq(tca_client_call(c, "cacerts", args, &res, &err), TCA_ERR_BAD_REQUEST);
+	cbor_decref(&args);
+	expect++;
+	ck_assert_uint_eq(text_refused(), before + expect);
+	/* schema: issue without its csr */
+	args = cbor_new_definite_map(2);
+	tca_map_add_text(args, "tenant", "t-text");
+	tca_map_add_text(args, "device_id", "dev-1");
+	ck_assert_int_eq(tca_client_call(c, "issue", args, &res, &err), TCA_ERR_BAD_REQUEST);
+	cbor_decref(&args);
+	expect++;
+	/* the engine's own: an unknown tenant */
+	args = cbor_new_definite_map(3);
+	tca_map_add_text(args, "tenant", "t-nosuch");
+	tca_map_add_text(args, "device_id", "dev-1");
+	tca_map_add_bytes(args, "csr", (const unsigned char *)"x", 1);
+	ck_assert_int_ne(tca_client_call(c, "issue", args, &res, &err), TCA_OK);
+	cbor_decref(&args);
+	expect++;
+	tca_client_close(c);
+	/* undecodable, unknown op, unsupported version */
+	fd = raw_connect(text_d.socket);
+	raw_send_frame(fd, not_cbor, sizeof(not_cbor));
+	raw_expect(fd, "BAD_REQUEST");
+	expect++;
+	encode_request(1, "no.such.op", &buf, &len);
+	raw_send_frame(fd, buf, len);
+	raw_expect(fd, "UNKNOWN_OP");
+	free(buf);
+	expect++;
+	encode_request(99, "status", &buf, &len);
+	raw_send_frame(fd, buf, len);
+	raw_expect(fd, "UNSUPPORTED_VERSION");
+	free(buf);
+	expect++;
+	close(fd);
+	/* role: a frontend may not create CAs */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(as_user(NOBODY, NOBODY, child_text_frontend), 0);
+		expect++;
+	}
+	after = text_refused();
+	ck_assert_msg(after == before + expect, "status.refused went from %llu to %llu, "
+	    "expected +%llu", (unsigned long long)before, (unsigned long long)after,
+	    (unsigned long long)expect);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("shared-daemon");
 	TCase *own = tcase_create("own-daemon");
+	TCase *limits = tcase_create("limits");
 
 	tcase_add_unchecked_fixture(tc, shared_setup, shared_teardown);
 	tcase_set_timeout(tc, 300);
@@ -1032,6 +1684,22 @@ engine_suite(void)
 	tcase_add_test(own, test_store_unwritable);
 	tcase_add_test(own, test_sigterm_under_load);
 	suite_add_tcase(s, own);
+
+	tcase_set_timeout(limits, 120);
+	tcase_add_test(limits, test_limit_per_uid);
+	tcase_add_test(limits, test_limit_admin_reserve);
+	tcase_add_test(limits, test_limit_idle_status);
+	tcase_add_test(limits, test_limit_nofile);
+	tcase_add_test(limits, test_limit_items_memory);
+	suite_add_tcase(s, limits);
+
+	/* issue 11: text from peers, refusals counted */
+	tc = tcase_create("text");
+	tcase_add_unchecked_fixture(tc, text_setup, text_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_text_device_ids);
+	tcase_add_test(tc, test_text_refused_counted);
+	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -15,6 +15,11 @@
  *                           backoff, reported, alerted exactly once
  * /reissue/manual           ca.reissue --dry-run and forced, serial keep mode
  * /reissue/expiry-alert     one "expiring" alert per certificate
+ * /reissue/min-validity     device.min_validity_days: a CA with less left
+ *                           issues nothing (POLICY_VIOLATION), not a
+ *                           certificate cut to what it has left
+ * /reissue/expiry-status    ca show / ca list / status: expiring, expired;
+ *                           warned at start when schedule.enabled = false
  *
  * TCase "crl" (crl.validity_hours = 10, crl.refresh_percent = 50 unless said):
  * /reissue/crl-refresh        a new CA has CRL 1; not re-signed 1 min before
@@ -816,6 +821,205 @@ START_TEST(test_expiry_alert)
 }
 END_TEST
 
+/* ------------------------------------------------------------ CA expiry (issue 11) */
+
+/* the CA's current notAfter, from ca.show */
+static time_t
+ca_not_after(const char *sock, const char *tenant)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = ca_show(sock, tenant, &err);
+	uint64_t na = 0;
+
+	ck_assert_msg(res != NULL, "ca.show %s: %s", tenant, err.message);
+	ck_assert_int_eq(tca_map_get_uint(res, "not_after", &na), TCA_OK);
+	cbor_decref(&res);
+	return (time_t)na;
+}
+
+/* the tenant's status in ca.show and in ca.list, which must agree */
+static void
+ca_status(const char *sock, const char *tenant, char *out, size_t outsz)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = ca_show(sock, tenant, &err), *args, *cas, *el;
+	tca_client *c;
+	char name[80], listed[32] = "";
+	size_t i;
+
+	ck_assert_msg(res != NULL, "ca.show %s: %s", tenant, err.message);
+	ck_assert_int_eq(tca_map_get_text(res, "status", out, outsz), TCA_OK);
+	cbor_decref(&res);
+	c = connect_or_die(sock);
+	args = cbor_new_definite_map(0);
+	ck_assert_msg(tca_client_call(c, "ca.list", args, &res, &err) == TCA_OK, "ca.list: %s",
+	    err.message);
+	cbor_decref(&args);
+	tca_client_close(c);
+	ck_assert_ptr_nonnull(cas = tca_map_get(res, "cas"));
+	for (i = 0; i < cbor_array_size(cas); i++) {
+		el = cbor_array_get(cas, i);
+		ck_assert_int_eq(tca_map_get_text(el, "tenant", name, sizeof(name)), TCA_OK);
+		if (strcmp(name, tenant) == 0)
+			ck_assert_int_eq(tca_map_get_text(el, "status", listed, sizeof(listed)),
+			    TCA_OK);
+		cbor_decref(&el);
+	}
+	cbor_decref(&res);
+	ck_assert_msg(strcmp(listed, out) == 0, "%s: ca.show says %s, ca.list %s", tenant, out,
+	    listed);
+}
+
+/* status: tenants.expired and tenants.expiring */
+static void
+expiry_counts(const char *sock, uint64_t *expired, uint64_t *expiring)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = NULL, *ten;
+	tca_client *c = connect_or_die(sock);
+
+	ck_assert_msg(tca_client_call(c, "status", NULL, &res, &err) == TCA_OK, "status: %s",
+	    err.message);
+	tca_client_close(c);
+	ck_assert_ptr_nonnull(ten = tca_map_get(res, "tenants"));
+	ck_assert_int_eq(tca_map_get_uint(ten, "expired", expired), TCA_OK);
+	ck_assert_int_eq(tca_map_get_uint(ten, "expiring", expiring), TCA_OK);
+	cbor_decref(&res);
+}
+
+#define DAY 86400
+
+/*
+ * /reissue/min-validity: device.min_validity_days = 365 (the platform's rule:
+ * no certificates from a CA with less than a year left).  A year and a day
+ * left: issued for the full 365 days.  364 days, and one second, left:
+ * POLICY_VIOLATION naming the setting and the CA's notAfter - before, the
+ * certificate was silently cut to what the CA had left (one second).
+ */
+START_TEST(test_min_validity)
+{
+	struct rig g;
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	char st[32], iso[32];
+	time_t na, now;
+	X509 *x;
+	struct tm tm;
+
+	rig_start(&g, "tca-rs-minval", test_utc(2026, 9, 1, 0, 0, 0),
+	    "device.min_validity_days = 365\nschedule.enabled = false\n"
+	    "alert.expiry_window_days = 0\n");
+	ck_assert_int_eq(ca_create(g.d.socket, "tv", NULL, &err), TCA_OK);
+	na = ca_not_after(g.d.socket, "tv");
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&na, &tm));
+
+	now = na - 366 * DAY;
+	set_clock(&g, now);
+	ck_assert_msg(issue(g.d.socket, "tv", "dev-1", "ec-p256", &der, &len, &err) == TCA_OK,
+	    "%s: %s", err.code, err.message);
+	p = der;
+	ck_assert_ptr_nonnull(x = d2i_X509(NULL, &p, (long)len));
+	ck_assert_int_eq(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
+	ck_assert_int_eq(timegm(&tm), now + 365 * DAY);
+	X509_free(x);
+	free(der);
+	der = NULL;
+
+	set_clock(&g, na - 364 * DAY);
+	ck_assert_int_eq(issue(g.d.socket, "tv", "dev-2", "ec-p256", &der, &len, &err),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_str_eq(err.code, "POLICY_VIOLATION");
+	ck_assert_msg(strstr(err.message, "device.min_validity_days") != NULL &&
+	    strstr(err.message, iso) != NULL && strstr(err.message, "365") != NULL,
+	    "%s", err.message);
+	ck_assert_ptr_null(der);
+
+	set_clock(&g, na - 1);
+	ck_assert_int_eq(issue(g.d.socket, "tv", "dev-3", "ec-p256", &der, &len, &err),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(err.message, "device.min_validity_days") != NULL, "%s",
+	    err.message);
+	ck_assert_ptr_null(der);
+	/* alert.expiry_window_days = 0 (no alerts): "expiring" 30 days out */
+	ca_status(g.d.socket, "tv", st, sizeof(st));
+	ck_assert_str_eq(st, "expiring");
+	set_clock(&g, na - 31 * DAY);
+	ca_status(g.d.socket, "tv", st, sizeof(st));
+	ck_assert_str_eq(st, "active");
+	set_clock(&g, na - 29 * DAY);
+	ca_status(g.d.socket, "tv", st, sizeof(st));
+	ck_assert_str_eq(st, "expiring");
+	rig_stop(&g);
+}
+END_TEST
+
+/*
+ * /reissue/expiry-status: with schedule.enabled = false nothing re-issues or
+ * alerts, so ca.show, ca.list and status say it: "active" until
+ * alert.expiry_window_days (60) before notAfter, then "expiring", "expired"
+ * from notAfter on (before: "active" for an expired CA); status counts
+ * tenants.expired and tenants.expiring; a start logs one warning per such CA.
+ */
+START_TEST(test_expiry_status)
+{
+	struct rig g;
+	struct tca_client_error err;
+	uint64_t expired = 9, expiring = 9;
+	char st[32];
+	time_t t0 = test_utc(2026, 9, 1, 0, 0, 0), na_a, na_b;
+
+	rig_start(&g, "tca-rs-expst", t0, "schedule.enabled = false\n"
+	    "alert.expiry_window_days = 60\n");
+	ck_assert_int_eq(ca_create(g.d.socket, "ta", NULL, &err), TCA_OK);
+	set_clock(&g, t0 + 400 * DAY);
+	ck_assert_int_eq(ca_create(g.d.socket, "tb", NULL, &err), TCA_OK);
+	na_a = ca_not_after(g.d.socket, "ta");
+	na_b = ca_not_after(g.d.socket, "tb");
+	ck_assert_int_eq(na_b - na_a, 400 * DAY);
+	ca_status(g.d.socket, "ta", st, sizeof(st));
+	ck_assert_str_eq(st, "active");
+	expiry_counts(g.d.socket, &expired, &expiring);
+	ck_assert_uint_eq(expired, 0);
+	ck_assert_uint_eq(expiring, 0);
+
+	set_clock(&g, na_a - 61 * DAY);
+	ca_status(g.d.socket, "ta", st, sizeof(st));
+	ck_assert_str_eq(st, "active");
+	set_clock(&g, na_a - 59 * DAY);
+	ca_status(g.d.socket, "ta", st, sizeof(st));
+	ck_assert_str_eq(st, "expiring");
+	ca_status(g.d.socket, "tb", st, sizeof(st));
+	ck_assert_str_eq(st, "active");
+	expiry_counts(g.d.socket, &expired, &expiring);
+	ck_assert_uint_eq(expired, 0);
+	ck_assert_uint_eq(expiring, 1);
+
+	set_clock(&g, na_a);
+	ca_status(g.d.socket, "ta", st, sizeof(st));
+	ck_assert_str_eq(st, "expired");
+	expiry_counts(g.d.socket, &expired, &expiring);
+	ck_assert_uint_eq(expired, 1);
+	ck_assert_uint_eq(expiring, 0);
+
+	/* a start with both: one warning each, naming the tenant and notAfter */
+	ck_assert_int_eq(daemon_stop(&g.d), 0);
+	set_clock(&g, na_b - 10 * DAY);
+	daemon_exec(&g.d, NULL);
+	ca_status(g.d.socket, "ta", st, sizeof(st));
+	ck_assert_str_eq(st, "expired");
+	ca_status(g.d.socket, "tb", st, sizeof(st));
+	ck_assert_str_eq(st, "expiring");
+	expiry_counts(g.d.socket, &expired, &expiring);
+	ck_assert_uint_eq(expired, 1);
+	ck_assert_uint_eq(expiring, 1);
+	ck_assert_int_eq(count_lines(g.d.log, "tenant ta: the CA certificate expired at"), 1);
+	ck_assert_int_eq(count_lines(g.d.log, "tenant tb: the CA certificate expires at"), 1);
+	rig_stop(&g);
+}
+END_TEST
+
 /* ------------------------------------------------------------ CRLs */
 
 #define CRL_T0		(test_utc(2026, 3, 2, 8, 0, 0))
@@ -1255,6 +1459,8 @@ reissue_suite(void)
 	tcase_add_test(tc, test_token_error);
 	tcase_add_test(tc, test_manual);
 	tcase_add_test(tc, test_expiry_alert);
+	tcase_add_test(tc, test_min_validity);
+	tcase_add_test(tc, test_expiry_status);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crl");

@@ -218,4 +218,30 @@ expect_rc 0 "journal export" "$CA_ADMIN" journal export --db "$WORK/state.db" --
 jq -s -e 'map(.op) == ["ca-create","crl","ca-create","crl","issue","reenroll","ca-delete"]' "$WORK/journal.jsonl" >/dev/null \
 	|| fail "export: ops $(jq -s -c 'map(.op)' "$WORK/journal.jsonl")"
 [ "$(jq -r -s '.[1].prev_hash == .[0].hash' "$WORK/journal.jsonl")" = true ] || fail "chain link in export"
+
+# issue 11: text that is not UTF-8 never goes on the wire as CBOR text (the
+# engine would answer "malformed CBOR at offset N"): both tools refuse it
+# before connecting (the socket does not exist), naming the argument
+NOSOCK="$WORK/no-engine.sock"
+utf8_refused() { # ARGUMENT-NAME PROG ARGS...
+	local name=$1 prog
+	shift
+	prog=$(basename "$1")
+	expect_rc 2 "$prog $* (not UTF-8)" "$@"
+	grep -qxF "$prog: argument $name is not valid UTF-8" "$WORK/err" ||
+		fail "$prog: refusal does not name $name: $(cat "$WORK/err")"
+}
+utf8_refused --device-id "$TCA_CLIENT" --socket "$NOSOCK" issue --tenant t200 \
+	--device-id $'dev\xff' --csr "$WORK/d.csr"
+utf8_refused --tenant "$TCA_CLIENT" --socket "$NOSOCK" reenroll --tenant $'t\xc0\xaf' \
+	--device-id dev-9 --csr "$WORK/d.csr" --current "$WORK/d.pem"
+utf8_refused --tenant "$TCA_CLIENT" --socket "$NOSOCK" cacerts --tenant $'t\xe2\x82'
+utf8_refused --device-id "$CA_ADMIN" --socket "$NOSOCK" device register t200 $'dev\xff' --generate
+utf8_refused --device-id "$CA_ADMIN" --socket "$NOSOCK" cert list t200 --device $'\xed\xa0\x80'
+utf8_refused --tenant "$CA_ADMIN" --socket "$NOSOCK" ca show $'t\xff'
+utf8_refused --set "$CA_ADMIN" --socket "$NOSOCK" policy set t200 $'o=\xff'
+# valid UTF-8 (even a character the engine refuses) reaches the engine: exit 3 here
+expect_rc 3 "UTF-8 device id goes on the wire" "$TCA_CLIENT" --socket "$NOSOCK" issue \
+	--tenant t200 --device-id $'Ger\xc3\xa4t-\xe2\x80\xae' --csr "$WORK/d.csr"
+
 echo "cli: all checks passed"

@@ -5,6 +5,9 @@
  * /basics/tenant/...  tenant and device id validation, key naming
  * /basics/secret/...  PIN file mode checks, wiping, env handling
  * /basics/roles/...   SO_PEERCRED role decision
+ * /basics/text/...    JSON strings, sanitizing, hex, UTF-8; the Unicode
+ *                     categories ids refuse (Cc, Cf, Zl, Zp) and their escape
+ * /basics/ca-expiry   when a CA certificate is expired or expiring
  */
 #include "config.h"
 
@@ -18,7 +21,9 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "engine.h"
 #include "keytype.h"
+#include "log.h"
 #include "rpc-ops.h"
 #include "secret.h"
 #include "tca-error.h"
@@ -192,6 +197,122 @@ START_TEST(test_device_ids)
 	ck_assert_int_eq(tca_device_id_validate("\xc0\xaf", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
 	ck_assert_int_eq(tca_device_id_validate("\xed\xa0\x80", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
 	ck_assert_int_eq(tca_device_id_validate("\xe2\x82", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	/* issue 11: no control, format or separator character (Cc, Cf, Zl, Zp),
+	 * each named by code point, never echoed */
+	{
+		static const struct {
+			const char *id, *named;
+		} bad[] = {
+			{ "a\xc2\x85" "b", "control character (U+0085 at byte 2)" },	/* NEL */
+			{ "a\xe2\x80\xa8" "b", "line separator character (U+2028 at byte 2)" },
+			{ "a\xe2\x80\xa9" "b", "paragraph separator character (U+2029" },
+			{ "dev-\xe2\x80\xae" "1gpj", "format character (U+202E at byte 5)" },
+			{ "a\xe2\x80\x8b" "b", "U+200B" },		/* zero width space */
+			{ "\xef\xbb\xbf" "dev", "U+FEFF at byte 1" },	/* BOM */
+			{ "a\xc2\xad" "b", "U+00AD" },		/* soft hyphen */
+			{ "a\xe2\x81\xa6" "b", "U+2066" },		/* LRI */
+			{ "a\xd8\x9c" "b", "U+061C" },		/* ALM */
+			{ "a\xf3\xa0\x81\x81", "U+E0041" },	/* TAG LATIN CAPITAL A */
+			{ "a\xf0\x93\x90\xb9", "U+13439" },	/* Cf since Unicode 15.0 */
+			{ "a\x7f" "b", "control character (U+007F" },
+			{ "a\tb", "control character (U+0009" },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			why[0] = '\0';
+			ck_assert_msg(tca_device_id_validate(bad[i].id, why, sizeof(why)) ==
+			    TCA_ERR_BAD_REQUEST, "device id %zu accepted", i);
+			ck_assert_msg(strstr(why, bad[i].named) != NULL, "%zu: %s", i, why);
+			ck_assert_msg(strstr(why, bad[i].id) == NULL, "%zu: echoed: %s", i, why);
+		}
+	}
+	/* other spaces, letters, symbols stay allowed */
+	ck_assert_int_eq(tca_device_id_validate("a\xc2\xa0" "b", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_device_id_validate("\xe3\x80\x80\xe6\x9d\xb1", why, sizeof(why)),
+	    TCA_OK);
+	ck_assert_int_eq(tca_device_id_validate("cam-\xf0\x9f\x93\xb7", why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_device_id_validate("a\xf0\x93\x91\x80", why, sizeof(why)), TCA_OK);
+	/* tenant ids are ASCII: none of them gets in there either */
+	ck_assert_int_eq(tca_tenant_validate("t\xe2\x80\xae", why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_tenant_validate("t\xc2\x85", why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+}
+END_TEST
+
+/* /basics/text/categories: Cc, Cf, Zl, Zp of Unicode 15.0, exactly */
+START_TEST(test_text_categories)
+{
+	/* the Unicode 15.0 list, written out independently of text.c's table */
+	static const struct {
+		uint32_t lo, hi;
+		const char *cat;
+	} want[] = {
+		{ 0x0000, 0x001F, "Cc" }, { 0x007F, 0x009F, "Cc" },
+		{ 0x00AD, 0x00AD, "Cf" }, { 0x0600, 0x0605, "Cf" }, { 0x061C, 0x061C, "Cf" },
+		{ 0x06DD, 0x06DD, "Cf" }, { 0x070F, 0x070F, "Cf" }, { 0x0890, 0x0891, "Cf" },
+		{ 0x08E2, 0x08E2, "Cf" }, { 0x180E, 0x180E, "Cf" }, { 0x200B, 0x200F, "Cf" },
+		{ 0x202A, 0x202E, "Cf" }, { 0x2060, 0x2064, "Cf" }, { 0x2066, 0x206F, "Cf" },
+		{ 0xFEFF, 0xFEFF, "Cf" }, { 0xFFF9, 0xFFFB, "Cf" }, { 0x110BD, 0x110BD, "Cf" },
+		{ 0x110CD, 0x110CD, "Cf" }, { 0x13430, 0x1343F, "Cf" }, { 0x1BCA0, 0x1BCA3, "Cf" },
+		{ 0x1D173, 0x1D17A, "Cf" }, { 0xE0001, 0xE0001, "Cf" }, { 0xE0020, 0xE007F, "Cf" },
+		{ 0x2028, 0x2028, "Zl" }, { 0x2029, 0x2029, "Zp" },
+	};
+	size_t i, n, count = 0, total = 0;
+	uint32_t cp;
+	const char *cat;
+	char out[64];
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		total += want[i].hi - want[i].lo + 1;
+	ck_assert_uint_eq(total, 65 + 170 + 2);	/* Cc 65, Cf 170, Zl 1, Zp 1 */
+	for (cp = 0; cp <= 0x10FFFF; cp++) {
+		const char *exp = NULL;
+
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (cp >= want[i].lo && cp <= want[i].hi)
+				exp = want[i].cat;
+		cat = tca_unicode_hidden(cp);
+		if (exp == NULL)
+			ck_assert_msg(cat == NULL, "U+%04X is not %s", (unsigned int)cp, cat);
+		else {
+			ck_assert_msg(cat != NULL && strcmp(cat, exp) == 0, "U+%04X: %s, want %s",
+			    (unsigned int)cp, cat != NULL ? cat : "(none)", exp);
+			count++;
+		}
+	}
+	ck_assert_uint_eq(count, total);
+
+	/* decoding */
+	ck_assert_uint_eq(tca_utf8_decode((const unsigned char *)"\xc2\x85", 2, &cp), 2);
+	ck_assert_uint_eq(cp, 0x85);
+	ck_assert_uint_eq(tca_utf8_decode((const unsigned char *)"\xf3\xa0\x81\x81", 4, &cp), 4);
+	ck_assert_uint_eq(cp, 0xE0041);
+	ck_assert_uint_eq(tca_utf8_decode((const unsigned char *)"\xc0\x80", 2, &cp), 0);
+
+	/* escaping for the log and the journal */
+	n = tca_escape((const unsigned char *)"dev\xc2\x85x", 6, out, sizeof(out));
+	ck_assert_str_eq(out, "dev\\u{0085}x");
+	ck_assert_uint_eq(n, strlen(out));
+	tca_escape((const unsigned char *)"a\xe2\x80\xa8" "b\xe2\x80\xa9", 8, out, sizeof(out));
+	ck_assert_str_eq(out, "a\\u{2028}b\\u{2029}");
+	tca_escape((const unsigned char *)"\xe2\x80\xae" "exe.txt", 10, out, sizeof(out));
+	ck_assert_str_eq(out, "\\u{202E}exe.txt");
+	tca_escape((const unsigned char *)"a\nb\x7f\xff\xf3\xa0\x81\x81", 9, out, sizeof(out));
+	ck_assert_str_eq(out, "a\\u{000A}b\\u{007F}\\x{FF}\\u{E0041}");
+	tca_escape((const unsigned char *)"Ger\xc3\xa4t 7 \\ \xc2\xa0", 13, out, sizeof(out));
+	ck_assert_str_eq(out, "Ger\xc3\xa4t 7 \\ \xc2\xa0");	/* as it is */
+	/* cut between characters, never inside an escape or a sequence */
+	tca_escape((const unsigned char *)"abcdef", 6, out, 6);
+	ck_assert_str_eq(out, "ab...");
+	tca_escape((const unsigned char *)"abc", 3, out, 4);
+	ck_assert_str_eq(out, "abc");
+	tca_escape((const unsigned char *)"ab\xe2\x80\xae" "c", 6, out, 10);
+	ck_assert_str_eq(out, "ab...");
+	tca_escape((const unsigned char *)"\xc3\xa4\xc3\xa4\xc3\xa4", 6, out, 6);
+	ck_assert_str_eq(out, "\xc3\xa4...");
+	tca_escape((const unsigned char *)"\xc3\xa4\xc3\xa4\xc3\xa4", 6, out, 5);
+	ck_assert_str_eq(out, "...");
 }
 END_TEST
 
@@ -335,6 +456,53 @@ START_TEST(test_text)
 }
 END_TEST
 
+/* /basics/text/log: a log record is one line; peer text in it is escaped */
+START_TEST(test_log_escape)
+{
+	char path[] = "/tmp/tca-log-XXXXXX", buf[512];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	FILE *f;
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(saved, 0);
+	tca_log_init("check_basics", 0, LOG_INFO);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	log_info("tenant t1: issue device %s serial 01", "dev-\xe2\x80\xae" "1gpj\xc2\x85"
+	    "x\xe2\x80\xa8y\nz\xff");
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "r"));
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	ck_assert_msg(strstr(buf, "issue device dev-\\u{202E}1gpj\\u{0085}x\\u{2028}y"
+	    "\\u{000A}z\\x{FF} serial 01\n") != NULL, "%s", buf);
+	ck_assert_ptr_null(strstr(buf, "\xe2\x80"));
+	ck_assert_ptr_eq(strchr(buf, '\n'), buf + n - 1);	/* one line */
+}
+END_TEST
+
+/* /basics/ca-expiry: expired at notAfter, expiring within the window (0: 30 days) */
+START_TEST(test_ca_expiry)
+{
+	const time_t now = 1790906400;
+
+	ck_assert_int_eq(tca_ca_expiry_of(now - 1, now, 30), TCA_CA_EXPIRED);
+	ck_assert_int_eq(tca_ca_expiry_of(now, now, 30), TCA_CA_EXPIRED);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 1, now, 30), TCA_CA_EXPIRING);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 30 * 86400, now, 30), TCA_CA_EXPIRING);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 30 * 86400 + 1, now, 30), TCA_CA_VALID);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 30 * 86400, now, 0), TCA_CA_EXPIRING);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 30 * 86400 + 1, now, 0), TCA_CA_VALID);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 59 * 86400, now, 60), TCA_CA_EXPIRING);
+	ck_assert_int_eq(tca_ca_expiry_of(now + 1095LL * 86400, now, 3650), TCA_CA_EXPIRING);
+}
+END_TEST
+
 static Suite *
 basics_suite(void)
 {
@@ -351,6 +519,9 @@ basics_suite(void)
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_roles);
 	tcase_add_test(tc, test_text);
+	tcase_add_test(tc, test_text_categories);
+	tcase_add_test(tc, test_log_escape);
+	tcase_add_test(tc, test_ca_expiry);
 	suite_add_tcase(s, tc);
 	return s;
 }

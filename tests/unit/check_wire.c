@@ -2,7 +2,8 @@
  * check_wire.c - RPC framing, message model and client library (docs/rpc.md).
  *
  * /wire/frame/...     length-prefixed frames over real socketpairs
- * /wire/request/...   request encoding, decoding and schema refusals
+ * /wire/request/...   request encoding, decoding and schema refusals; the
+ *                     item limit per frame and what decoding allocates
  * /wire/args/...      per-op argument schema checks
  * /wire/map/...       map accessors and builders
  * /wire/response/...  response encoding and strict decoding
@@ -16,9 +17,11 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -251,7 +254,7 @@ START_TEST(test_frame_timeouts)
 	unsigned char *got = NULL;
 	size_t len = 0;
 	int64_t t0, dt;
-	int sv[2];
+	int sv[2], idle;
 
 	pair(sv);
 	t0 = mono_ms();
@@ -268,6 +271,19 @@ START_TEST(test_frame_timeouts)
 	dt = mono_ms() - t0;
 	ck_assert_msg(dt >= 140 && dt < 2000, "frame timeout took %lld ms", (long long)dt);
 	ck_assert_ptr_null(got);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* tca_frame_read_ex tells the two apart */
+	pair(sv);
+	idle = -1;
+	ck_assert_int_eq(tca_frame_read_ex(sv[1], 1024, 50, 5000, NULL, &got, &len, &idle),
+	    TCA_ERR_TIMEOUT);
+	ck_assert_int_eq(idle, 1);
+	send_len(sv[0], 10);
+	ck_assert_int_eq(tca_frame_read_ex(sv[1], 1024, 5000, 50, NULL, &got, &len, &idle),
+	    TCA_ERR_TIMEOUT);
+	ck_assert_int_eq(idle, 0);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -578,6 +594,239 @@ START_TEST(test_request_deep)
 	ck_assert_int_eq(decode_raw(buf, n, &req, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
 	ck_assert_msg(strstr(why, "nested") != NULL, "why: %s", why);
 	tca_request_clear(&req);
+}
+END_TEST
+
+/* ------------------------------------------------------------ item limit */
+
+/* {"v": 1, "id": 7, "op": "status", "args": {"x": [n elements]}}: 11 items
+ * besides the elements */
+#define ITEMS_HEAD 11
+
+static unsigned char *
+items_frame(const unsigned char *elem, size_t elen, size_t n, size_t *len_ptr)
+{
+	static const unsigned char head[] = { 0xa4, K_V, 0x01, K_ID, 0x07, K_OP, OP_STATUS,
+		K_ARGS, 0xa1, 0x61, 'x', 0x9a };
+	unsigned char *b = malloc(sizeof(head) + 4 + n * elen);
+	size_t len = 0, i;
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, head, sizeof(head));
+	len = sizeof(head);
+	b[len++] = (unsigned char)(n >> 24);
+	b[len++] = (unsigned char)(n >> 16);
+	b[len++] = (unsigned char)(n >> 8);
+	b[len++] = (unsigned char)n;
+	for (i = 0; i < n; i++, len += elen)
+		memcpy(b + len, elem, elen);
+	*len_ptr = len;
+	return b;
+}
+
+/* /wire/request/item-limit: TCA_FRAME_MAX_ITEMS data items decode, one more
+ * is BAD_REQUEST naming the limit; responses are not bound by it; the
+ * largest legitimate request (device.register, 200 devices) is well inside */
+START_TEST(test_request_items)
+{
+	static const unsigned char one[] = { 0x01 };
+	const struct tca_op_desc *reg = tca_op_find("device.register");
+	struct tca_request req;
+	cbor_item_t *args, *devs, *item = NULL;
+	unsigned char *b;
+	char why[256], num[16], dev[65], otp[129];
+	size_t len, i;
+
+	b = items_frame(one, 1, TCA_FRAME_MAX_ITEMS - ITEMS_HEAD, &len);
+	ck_assert_msg(decode_raw(b, len, &req, why, sizeof(why)) == TCA_OK, "%s", why);
+	tca_request_clear(&req);
+	free(b);
+
+	b = items_frame(one, 1, TCA_FRAME_MAX_ITEMS - ITEMS_HEAD + 1, &len);
+	ck_assert_int_eq(decode_raw(b, len, &req, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	snprintf(num, sizeof(num), "%d", TCA_FRAME_MAX_ITEMS);
+	ck_assert_msg(strstr(why, num) != NULL && strstr(why, "items") != NULL, "why: %s", why);
+	ck_assert_ptr_null(req.item);
+	ck_assert_uint_eq(req.id, 0);	/* refused before anything was decoded */
+	tca_request_clear(&req);
+	free(b);
+
+	/* the attack frame: 65,000 one-byte items in 64 KiB */
+	b = items_frame(one, 1, 65000, &len);
+	ck_assert_uint_le(len, TCA_FRAME_MAX_DEFAULT);
+	ck_assert_int_eq(decode_raw(b, len, &req, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	ck_assert_msg(strstr(why, num) != NULL, "why: %s", why);
+	/* responses (client side) have no item bound: a ca.list page is large */
+	ck_assert_int_eq(tca_cbor_decode_map(b, len, &item, why, sizeof(why)), TCA_OK);
+	cbor_decref(&item);
+	ck_assert_int_eq(tca_cbor_decode_map_limit(b, len, 100, &item, why, sizeof(why)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_ptr_null(item);
+	ck_assert_msg(strstr(why, "100") != NULL, "why: %s", why);
+	free(b);
+
+	/* device.register with 200 devices, longest device ids and passwords */
+	ck_assert_ptr_nonnull(reg);
+	memset(dev, 'd', 64);
+	dev[64] = '\0';
+	memset(otp, 'o', 128);
+	otp[128] = '\0';
+	args = new_map(3);
+	devs = cbor_new_definite_array(200);
+	ck_assert_ptr_nonnull(devs);
+	for (i = 0; i < 200; i++) {
+		cbor_item_t *d = new_map(2);
+
+		snprintf(dev, sizeof(dev), "%064zu", i);
+		ck_assert_int_eq(tca_map_add_text(d, "device_id", dev), TCA_OK);
+		ck_assert_int_eq(tca_map_add_text(d, "otp", otp), TCA_OK);
+		ck_assert(cbor_array_push(devs, d));
+		cbor_decref(&d);
+	}
+	ck_assert_int_eq(tca_map_add_text(args, "tenant", "acme"), TCA_OK);
+	ck_assert_int_eq(tca_map_add_item(args, "devices", devs), TCA_OK);
+	ck_assert_int_eq(tca_map_add_uint(args, "expires_in_s", 86400), TCA_OK);
+	ck_assert_int_eq(tca_request_encode(1, 9, "device.register", args, &b, &len), TCA_OK);
+	cbor_decref(&args);
+	ck_assert_uint_le(len, TCA_FRAME_MAX_DEFAULT);
+	ck_assert_msg(decode_raw(b, len, &req, why, sizeof(why)) == TCA_OK, "%s", why);
+	ck_assert_msg(tca_args_check(req.args, reg->args, reg->n_args, why, sizeof(why)) ==
+	    TCA_OK, "%s", why);
+	tca_request_clear(&req);
+	free(b);
+}
+END_TEST
+
+static size_t
+heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* /wire/request/item-memory: what decoding the worst frames under the item
+ * limit allocates (mallinfo2, main arena, this thread only): at most the
+ * frame's size plus 128 bytes per item, under 8 x 64 KiB; a frame over the
+ * limit allocates nothing */
+START_TEST(test_request_items_memory)
+{
+	static const struct {
+		const char *name;
+		unsigned char e[16];
+		size_t elen, items;	/* bytes and data items per element */
+	} shapes[] = {
+		{ "uint8", { 0x01 }, 1, 1 },
+		{ "uint64", { 0x1b, 1, 2, 3, 4, 5, 6, 7, 8 }, 9, 1 },
+		{ "false", { 0xf4 }, 1, 1 },
+		{ "half float", { 0xf9, 0x3c, 0x00 }, 3, 1 },
+		{ "empty array", { 0x80 }, 1, 1 },
+		{ "empty map", { 0xa0 }, 1, 1 },
+		{ "empty text", { 0x60 }, 1, 1 },
+		{ "empty bytes", { 0x40 }, 1, 1 },
+		{ "text 15", { 0x6f, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
+		    'm', 'n', 'o' }, 16, 1 },
+		{ "[0]", { 0x81, 0x00 }, 2, 2 },
+		{ "{\"\": 0}", { 0xa1, 0x60, 0x00 }, 3, 3 },
+	};
+	static const unsigned char one[] = { 0x01 };
+	struct tca_request req;
+	unsigned char *b;
+	char why[256];
+	size_t i, n, len, before, used, worst = 0, bound;
+	unsigned char *volatile probe;
+
+	/* under valgrind (its own allocator) mallinfo2 sees nothing: say so
+	 * instead of passing on zeros */
+	before = heap_in_use();
+	probe = malloc(100000);
+	ck_assert_ptr_nonnull(probe);
+	memset(probe, 1, 100000);
+	used = heap_in_use() - before;
+	free(probe);
+	if (used < 100000) {
+		fprintf(stderr, "wire/request/item-memory: mallinfo2 does not see this "
+		    "allocator; not measured\n");
+		return;
+	}
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		n = (TCA_FRAME_MAX_ITEMS - ITEMS_HEAD) / shapes[i].items;
+		b = items_frame(shapes[i].e, shapes[i].elen, n, &len);
+		before = heap_in_use();
+		ck_assert_msg(decode_raw(b, len, &req, why, sizeof(why)) == TCA_OK, "%s: %s",
+		    shapes[i].name, why);
+		used = heap_in_use() - before;
+		tca_request_clear(&req);
+		bound = len + 128 * (size_t)TCA_FRAME_MAX_ITEMS;
+		ck_assert_msg(used <= bound && used <= 8 * 65536, "%s: %zu items in %zu bytes "
+		    "took %zu bytes (bound %zu)", shapes[i].name, n * shapes[i].items +
+		    ITEMS_HEAD, len, used, bound);
+		if (used > worst)
+			worst = used;
+		free(b);
+	}
+	fprintf(stderr, "wire/request/item-memory: worst decoded request under the limit: "
+	    "%zu bytes\n", worst);
+
+	/* over the limit: the pre-check refuses before libcbor allocates */
+	b = items_frame(one, 1, 65000, &len);
+	before = heap_in_use();
+	ck_assert_int_eq(decode_raw(b, len, &req, why, sizeof(why)), TCA_ERR_BAD_REQUEST);
+	used = heap_in_use() - before;
+	ck_assert_msg(used < 1024, "a refused frame left %zu bytes allocated", used);
+	free(b);
+}
+END_TEST
+
+/* /wire/request/peek-op: the op name without decoding; anything else is
+ * BAD_REQUEST, never a read past the buffer */
+START_TEST(test_request_peek_op)
+{
+	static const unsigned char ok[] = { 0xa4, K_V, 0x01, K_ID, 0x07, K_OP, OP_STATUS,
+		K_ARGS, 0xa0 };
+	/* args first, with nested values to skip, then op */
+	static const unsigned char late[] = { 0xa4, K_ARGS, 0xa2, 0x61, 'a', 0x82, 0x81, 0x01,
+		0xa1, 0x61, 'b', 0x43, 1, 2, 3, 0x61, 'c', 0xf5, K_V, 0x01, K_ID, 0x07,
+		K_OP, 0x67, 'c', 'a', 'c', 'e', 'r', 't', 's' };
+	static const unsigned char no_op[] = { 0xa3, K_V, 0x01, K_ID, 0x07, K_ARGS, 0xa0 };
+	static const unsigned char op_int[] = { 0xa4, K_V, 0x01, K_ID, 0x07, K_OP, 0x05,
+		K_ARGS, 0xa0 };
+	static const unsigned char op_bad[] = { 0xa1, K_OP, 0x62, 'A', 'B' };
+	static const unsigned char arr[] = { 0x82, K_OP, OP_STATUS };
+	static const unsigned char forged[] = { 0xa2, K_ARGS, 0x9b, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0x00, K_OP, OP_STATUS };
+	char op[TCA_OP_MAX + 1];
+	unsigned char rnd[64];
+	size_t i, j;
+
+	ck_assert_int_eq(tca_request_peek_op(ok, sizeof(ok), op, sizeof(op)), TCA_OK);
+	ck_assert_str_eq(op, "status");
+	ck_assert_int_eq(tca_request_peek_op(late, sizeof(late), op, sizeof(op)), TCA_OK);
+	ck_assert_str_eq(op, "cacerts");
+	ck_assert_int_eq(tca_request_peek_op(ok, sizeof(ok), op, 6), TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(no_op, sizeof(no_op), op, sizeof(op)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(op_int, sizeof(op_int), op, sizeof(op)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(op_bad, sizeof(op_bad), op, sizeof(op)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(arr, sizeof(arr), op, sizeof(op)),
+	    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(forged, sizeof(forged), op, sizeof(op)),
+	    TCA_ERR_BAD_REQUEST);
+	for (i = 1; i < sizeof(late); i++)	/* every truncation */
+		ck_assert_int_eq(tca_request_peek_op(late, i, op, sizeof(op)),
+		    TCA_ERR_BAD_REQUEST);
+	ck_assert_int_eq(tca_request_peek_op(NULL, 0, op, sizeof(op)), TCA_ERR_BAD_REQUEST);
+	/* random bytes: any answer, no crash (run under valgrind/ASan to see reads) */
+	srandom(11);
+	for (i = 0; i < 20000; i++) {
+		for (j = 0; j < sizeof(rnd); j++)
+			rnd[j] = (unsigned char)random();
+		rnd[0] = (unsigned char)(0xa0 | (rnd[0] & 0x1f));
+		(void)tca_request_peek_op(rnd, (size_t)(random() % (long)sizeof(rnd)) + 1, op,
+		    sizeof(op));
+	}
 }
 END_TEST
 
@@ -1384,6 +1633,9 @@ wire_suite(void)
 	tcase_add_test(tc, test_request_trailing);
 	tcase_add_test(tc, test_request_malformed);
 	tcase_add_test(tc, test_request_deep);
+	tcase_add_test(tc, test_request_items);
+	tcase_add_test(tc, test_request_items_memory);
+	tcase_add_test(tc, test_request_peek_op);
 	tcase_add_test(tc, test_args_check);
 	tcase_add_test(tc, test_result_check);
 	tcase_add_test(tc, test_op_table);
