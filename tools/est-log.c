@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "est-log.h"
+#include "text.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_syslog;
@@ -48,20 +49,21 @@ est_log_enabled(int level)
 void
 est_vlog(int level, const char *fmt, va_list ap)
 {
-	char msg[2048], ts[32];
+	char raw[2048], msg[4096], ts[32];
 	struct timeval tv;
 	struct tm tm;
-	size_t i, len;
+	size_t len;
 
 	if (!est_log_enabled(level))
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	len = strlen(msg);
-	while (len > 0 && msg[len - 1] == '\n')	/* libmicrohttpd ends its own */
-		msg[--len] = '\0';
-	for (i = 0; i < len; i++)
-		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
-			msg[i] = '?';
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	len = strlen(raw);
+	while (len > 0 && raw[len - 1] == '\n')	/* libmicrohttpd ends its own */
+		raw[--len] = '\0';
+	/* peer text (paths, device ids, user names) in the engine's one escaped
+	 * form: controls, bidi overrides, NEL and U+2028 as \u{XXXX}, bytes that
+	 * are not UTF-8 as \x{XX}; one record stays one line */
+	tca_escape((const unsigned char *)raw, len, msg, sizeof(msg));
 	pthread_mutex_lock(&log_lock);
 	if (log_syslog) {
 		syslog(level, "%s", msg);

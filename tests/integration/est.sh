@@ -248,6 +248,7 @@ device d1 dev-1
 expect 404 "unknown tenant (enroll)" none /.well-known/est/nosuch/simpleenroll \
 	-H 'Content-Type: application/pkcs10' --data-binary "@$WORK/d1.b64"
 expect 404 "bad label" none '/.well-known/est/-t1/cacerts'
+expect 404 "label with a right-to-left override and a NEL" none '/.well-known/est/t1%E2%80%AE%C2%85x/cacerts'
 expect 404 "unknown operation" none /.well-known/est/t1/cacert
 expect 404 "outside /.well-known/est" none /t1/cacerts
 expect 404 "too deep" none /.well-known/est/t1/x/cacerts
@@ -519,6 +520,13 @@ grep -q "request method=POST path=/.well-known/est/t1/simpleenroll tenant=t1 dev
 grep -q "status=503 engine=UNREACHABLE" "$WORK/estd-none.log" || fail "no request line for the 503"
 grep -q "status=413" "$WORK/estd-none.log" || fail "no request line for the 413"
 grep -q "status=401 .*device=dev-otp\|device=dev-otp .*status=" "$WORK/estd-otp.log" || fail "no request line naming dev-otp"
+# request fields keep the key=value line parseable: bytes outside printable
+# ASCII, space, quote and backslash become '?'
+grep -q 'path=/.well-known/est/t1?????x/cacerts .*status=404' "$WORK/estd-none.log" ||
+	fail "no request line with U+202E and U+0085 in the path replaced: $(grep status=404 "$WORK/estd-none.log")"
+if LC_ALL=C grep -q "$(printf '\342\200\256')\|$(printf '\302\205')" "$WORK"/estd-*.log; then
+	fail "a raw U+202E or U+0085 reached tca-estd's log"
+fi
 if grep -q -- "$OTP_SECRET" "$WORK"/estd-*.log; then
 	fail "a one-time password reached the log"
 fi
