@@ -88,7 +88,7 @@ usage(FILE *f)
 	    "            engine, token and store status\n"
 	    "  crl       --tenant T [--out FILE] [--pem]\n"
 	    "            the tenant's current CRL (DER unless --pem)\n"
-	    "  ocsp      --tenant T --cert FILE [--out FILE]\n"
+	    "  ocsp      --tenant T --cert FILE [--out FILE] [--reqout FILE]\n"
 	    "            the certificate's revocation status, by OCSP (good, revoked, unknown)\n"
 	    "  csrattrs  --tenant T --out FILE\n"
 	    "            the tenant's RFC 7030 CSR attributes (DER), from its policy\n"
@@ -838,7 +838,17 @@ main(int argc, char **argv)
 		return cmd_ocsp(&g, argc, argv);
 	if (strcmp(cmd, "csrattrs") == 0)
 		return cmd_csrattrs(&g, argc, argv);
-	if (strcmp(cmd, "ops") == 0 && argc == 1) {
+	if (strcmp(cmd, "ops") == 0) {
+		if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+			printf("usage: " PROG " ops\n"
+			    "  the engine operations a front end may call, with their schemas\n"
+			    "  (from this tool's copy of the operation table; no engine needed)\n");
+			return CLI_EXIT_OK;
+		}
+		if (argc != 1) {
+			fprintf(stderr, PROG ": ops takes no arguments\n");
+			return CLI_EXIT_USAGE;
+		}
 		cli_print_ops(stdout, 0, TCA_ROLE_FRONTEND);
 		return CLI_EXIT_OK;
 	}

@@ -688,6 +688,39 @@ START_TEST(test_kill9_fifty)
 }
 END_TEST
 
+/* renewal_failed[0].attempts from status (0 if none failed yet) */
+static uint64_t
+failed_attempts(const char *sock)
+{
+	struct tca_client_error err;
+	cbor_item_t *res = NULL, *ren;
+	uint64_t attempts = 0;
+	tca_client *c = connect_or_die(sock);
+
+	ck_assert_int_eq(tca_client_call(c, "status", NULL, &res, &err), TCA_OK);
+	ren = cbor_array_get(tca_map_get(res, "renewal_failed"), 0);
+	if (ren != NULL) {
+		ck_assert_int_eq(tca_map_get_uint(ren, "attempts", &attempts), TCA_OK);
+		cbor_decref(&ren);
+	}
+	cbor_decref(&res);
+	tca_client_close(c);
+	return attempts;
+}
+
+/* waits (up to 30 s) until the scheduler has made `want` attempts */
+static void
+wait_attempts(const char *sock, uint64_t want)
+{
+	uint64_t got = 0;
+	int i;
+
+	for (i = 0; i < 600 && (got = failed_attempts(sock)) < want; i++)
+		usleep(50000);
+	ck_assert_msg(got == want, "%llu re-issuance attempts, expected %llu",
+	    (unsigned long long)got, (unsigned long long)want);
+}
+
 START_TEST(test_token_error)
 {
 	struct rig g;
@@ -720,18 +753,20 @@ START_TEST(test_token_error)
 	set_clock(&g, INSTANT_2026 + 10);
 	daemon_exec(&g.d, NULL);
 	ck_assert_int_eq(wait_reissued(g.d.socket, "good", fpg, 10000), 0);
-	usleep(600000);
+	wait_attempts(g.d.socket, 1);
 	res = ca_show(g.d.socket, "bad", &err);
 	ck_assert_ptr_nonnull(res);
 	ck_assert_int_eq(tca_map_get_text(res, "status", status, sizeof(status)), TCA_OK);
 	ck_assert_str_eq(status, "key-missing");
 	cbor_decref(&res);
+	ck_assert_msg(wait_lines(g.alerts, "renewal-failed bad", 1, 10000) == 0,
+	    "no \"renewal-failed bad\" alert");
 	ck_assert_int_eq(count_lines(g.alerts, "renewal-failed bad"), 1);
 	/* retried with backoff: 60 s later, a second attempt, no second alert */
 	set_clock(&g, INSTANT_2026 + 10 + 61);
-	usleep(800000);
+	wait_attempts(g.d.socket, 2);
 	set_clock(&g, INSTANT_2026 + 10 + 61 + 121);
-	usleep(800000);
+	wait_attempts(g.d.socket, 3);
 	c = connect_or_die(g.d.socket);
 	ck_assert_int_eq(tca_client_call(c, "status", NULL, &res, &err), TCA_OK);
 	ck_assert_int_eq(tca_map_get_uint(tca_map_get(res, "tenants"), "renewal_failed", &nfailed), TCA_OK);
@@ -807,15 +842,17 @@ START_TEST(test_expiry_alert)
 {
 	struct rig g;
 	struct tca_client_error err;
+	int i;
 
 	/* a window longer than the validity: alerted at once, once */
 	rig_start(&g, "tca-rs-expiry", test_utc(2026, 9, 1, 0, 0, 0), "alert.expiry_window_days = 1100\n");
 	ck_assert_int_eq(ca_create(g.d.socket, "te", NULL, &err), TCA_OK);
-	usleep(800000);
+	for (i = 0; i < 400 && count_lines(g.alerts, "expiring te") < 1; i++)
+		usleep(25000);
 	ck_assert_int_eq(count_lines(g.alerts, "expiring te"), 1);
 	ck_assert_int_eq(daemon_stop(&g.d), 0);
 	daemon_exec(&g.d, NULL);
-	usleep(800000);
+	usleep(800000);	/* several scheduler passes at 200 ms: no second alert */
 	ck_assert_int_eq(count_lines(g.alerts, "expiring te"), 1);
 	rig_stop(&g);
 }

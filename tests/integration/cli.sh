@@ -24,7 +24,8 @@ for args in "--help" "ca --help" "ca create --help" "journal --help" "token init
 	expect_rc 0 "ca-admin $args" "$CA_ADMIN" $args
 	grep -qi usage "$WORK/out" || fail "ca-admin $args printed no usage"
 done
-for args in "--help" "issue --help" "reenroll --help" "cacerts --help"; do
+for args in "--help" "issue --help" "reenroll --help" "cacerts --help" "status --help" \
+	"crl --help" "ocsp --help" "csrattrs --help" "ops --help"; do
 	# shellcheck disable=SC2086
 	expect_rc 0 "tca-client $args" "$TCA_CLIENT" $args
 done
@@ -42,6 +43,7 @@ while read -r op role; do
 	grep -q "^### 7\.[0-9]* \`$op\` ($role)\$" "$TCA_SRCDIR/docs/rpc.md" ||
 		fail "docs/rpc.md has no section \"### 7.N \`$op\` ($role)\""
 done
+expect_rc 2 "tca-client ops with an argument" "$TCA_CLIENT" ops x
 expect_rc 0 "tca-client ops" "$TCA_CLIENT" ops
 grep -q '^issue (frontend)' "$WORK/out" || fail "tca-client ops does not list issue"
 if grep -q '(admin)' "$WORK/out"; then fail "tca-client ops lists admin operations"; fi
