@@ -7,16 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 #include "secret.h"
 #include "log.h"
 #include "renewal.h"
 #include "tca-error.h"
-
-#ifndef TCA_SYSCONFDIR
-#define TCA_SYSCONFDIR "/etc"
-#endif
 
 #define MAX_LINE 4096
 #define MAX_KEYS 64
@@ -37,7 +34,7 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->admin_uids.n = 1;
 	cfg->admin_uids.ids[0] = 0;	/* root */
 	snprintf(cfg->profile, sizeof(cfg->profile), "softhsm2");
-	snprintf(cfg->profiles_dir, sizeof(cfg->profiles_dir), "%s/tca/hsm-profiles", TCA_SYSCONFDIR);
+	/* profiles_dir stays empty: TCA_PROFILES_ETC_DIR, then TCA_PROFILES_DATA_DIR */
 	cfg->pool_size = 4;
 	cfg->recovery_wait_ms = TCA_TOKEN_DEFAULT_WAIT_MS;
 	cfg->call_timeout_ms = TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS;
@@ -354,6 +351,7 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("device.otp_max_failures", otp_max_failures, 1, 100)
 	UINT("device.otp_expiry_days", otp_expiry_days, 0, 3650)
 	UINT("device.min_validity_days", min_validity_days, 0, 3650)
+	UINT("watchdog.token_down_s", watchdog_token_down_s, 0, 86400)
 	if (strcmp(k, "device.registration") == 0) {
 		if (strcmp(v, "required") == 0)
 			cfg->registration_required = 1;
@@ -603,12 +601,30 @@ profile_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 }
 
 void
+tca_profile_path_in(const char *etc_dir, const char *data_dir, const char *profile,
+    char *out, size_t outsz)
+{
+	struct stat st;
+
+	/* an administrator's profile of the same name replaces the shipped one;
+	 * lstat: a dangling symlink there is still the administrator's choice,
+	 * and loading it then fails naming it */
+	snprintf(out, outsz, "%s/%s.conf", etc_dir, profile);
+	if (lstat(out, &st) == 0)
+		return;
+	snprintf(out, outsz, "%s/%s.conf", data_dir, profile);
+}
+
+void
 tca_profile_path(const struct tca_config *cfg, const char *profile, char *out, size_t outsz)
 {
 	if (strchr(profile, '/') != NULL)
 		snprintf(out, outsz, "%s", profile);
-	else
+	else if (cfg->profiles_dir[0] != '\0')
 		snprintf(out, outsz, "%s/%s.conf", cfg->profiles_dir, profile);
+	else
+		tca_profile_path_in(TCA_PROFILES_ETC_DIR, TCA_PROFILES_DATA_DIR, profile,
+		    out, outsz);
 }
 
 int

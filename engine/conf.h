@@ -100,6 +100,9 @@ struct tca_config {
 	char alert_command[PATH_MAX];
 	unsigned int alert_expiry_window_days;
 	unsigned int alert_timeout_s;
+	/* systemd watchdog (restart): withhold it once the token has not been
+	 * ok for this long; 0 = never (sd-notify.h) */
+	unsigned int watchdog_token_down_s;
 	/* test hook: read "now" (unix seconds) from this file instead of the clock */
 	char testing_clock_file[PATH_MAX];
 };
@@ -125,10 +128,32 @@ void tca_profile_apply_env(const struct tca_config *cfg);
 int tca_profile_check_pin(const struct tca_config *cfg, size_t pin_len, const char *what,
     char *why, size_t whylen);
 
-/* Resolves a profile name ("softhsm2") to profiles_dir/name.conf; a value
- * containing '/' is taken as a path. */
+/*
+ * Resolves an hsm-profile name ("softhsm2") to a file: a value containing '/'
+ * is a path and taken as is; with token.profiles_dir set (profiles_dir
+ * non-empty) it is profiles_dir/name.conf; otherwise the administrator's
+ * TCA_SYSCONFDIR/tca/hsm-profiles/name.conf if that exists, else the shipped
+ * TCA_DATADIR/tca/hsm-profiles/name.conf.
+ */
 void tca_profile_path(const struct tca_config *cfg, const char *profile,
     char *out, size_t outsz);
+
+/* The lookup of tca_profile_path without token.profiles_dir, in the
+ * directories given (tests): etc_dir/name.conf if it exists (lstat), else
+ * data_dir/name.conf. */
+void tca_profile_path_in(const char *etc_dir, const char *data_dir, const char *profile,
+    char *out, size_t outsz);
+
+/* The two directories tca_profile_path searches by default (Makefile.am
+ * passes sysconfdir and datadir). */
+#ifndef TCA_SYSCONFDIR
+#define TCA_SYSCONFDIR "/etc"
+#endif
+#ifndef TCA_DATADIR
+#define TCA_DATADIR "/usr/share"
+#endif
+#define TCA_PROFILES_ETC_DIR TCA_SYSCONFDIR "/tca/hsm-profiles"
+#define TCA_PROFILES_DATA_DIR TCA_DATADIR "/tca/hsm-profiles"
 
 /* Parses "1, 2,3" into list.  TCA_OK or TCA_ERR_CONFIG. */
 int tca_parse_id_list(const char *value, struct tca_id_list *list);

@@ -1,7 +1,8 @@
 /*
  * check_config.c - configuration and hsm-profile parsing.
  *
- * /config/defaults, /config/full, /config/errors/..., /config/profile
+ * /config/defaults, /config/full, /config/errors/..., /config/profile,
+ * /config/profile_lookup (sysconfdir overrides datadir), /config/watchdog
  * /fileperm/...: owner and mode of the paths the engine trusts (fileperm.h),
  * in temp dirs under /tmp (sticky, root-owned: the case the checks must
  * accept); the foreign-owner cases chown to nobody and run only as root.
@@ -725,6 +726,84 @@ START_TEST(test_fileperm_config)
 }
 END_TEST
 
+/* /config/profile_lookup: a name is looked up in sysconfdir's hsm-profiles
+ * first, then in datadir's (the shipped ones); token.profiles_dir, when set,
+ * is the only place; a path is a path */
+START_TEST(test_profile_lookup)
+{
+	static const char shipped[] = "name = x\nmodule = /usr/lib/shipped.so\n";
+	static const char local[] = "name = x\nmodule = /usr/lib/local.so\n";
+	struct tca_config cfg;
+	char etc[PATH_MAX + 8], data[PATH_MAX + 8], p[PATH_MAX + 32], want[PATH_MAX + 32];
+	char out[2 * PATH_MAX + 16], err[512];
+	struct stat st;
+
+	snprintf(etc, sizeof(etc), "%s/etc", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	ck_assert_int_eq(mkdir(etc, 0755), 0);
+	ck_assert_int_eq(mkdir(data, 0755), 0);
+	snprintf(p, sizeof(p), "%s/x.conf", data);
+	ck_assert_int_eq(test_write_file(p, shipped, strlen(shipped), 0644), 0);
+	snprintf(p, sizeof(p), "%s/y.conf", data);
+	ck_assert_int_eq(test_write_file(p, shipped, strlen(shipped), 0644), 0);
+
+	/* only shipped: datadir's */
+	tca_profile_path_in(etc, data, "x", out, sizeof(out));
+	snprintf(want, sizeof(want), "%s/x.conf", data);
+	ck_assert_str_eq(out, want);
+	/* the administrator's of the same name wins, the other stays shipped */
+	snprintf(p, sizeof(p), "%s/x.conf", etc);
+	ck_assert_int_eq(test_write_file(p, local, strlen(local), 0644), 0);
+	tca_profile_path_in(etc, data, "x", out, sizeof(out));
+	ck_assert_str_eq(out, p);
+	tca_config_defaults(&cfg);
+	ck_assert_int_eq(tca_profile_load(out, &cfg, err, sizeof(err)), TCA_OK);
+	ck_assert_str_eq(cfg.module, "/usr/lib/local.so");
+	tca_profile_path_in(etc, data, "y", out, sizeof(out));
+	snprintf(want, sizeof(want), "%s/y.conf", data);
+	ck_assert_str_eq(out, want);
+	/* a name found nowhere: the shipped path, which the error then names */
+	tca_profile_path_in(etc, data, "z", out, sizeof(out));
+	snprintf(want, sizeof(want), "%s/z.conf", data);
+	ck_assert_str_eq(out, want);
+
+	/* the default configuration searches the installed directories */
+	tca_config_defaults(&cfg);
+	ck_assert_str_eq(cfg.profiles_dir, "");
+	tca_profile_path(&cfg, "softhsm2", out, sizeof(out));
+	if (lstat(TCA_PROFILES_ETC_DIR "/softhsm2.conf", &st) == 0)
+		ck_assert_str_eq(out, TCA_PROFILES_ETC_DIR "/softhsm2.conf");
+	else
+		ck_assert_str_eq(out, TCA_PROFILES_DATA_DIR "/softhsm2.conf");
+	/* token.profiles_dir: only there, even when etc has one */
+	ck_assert_uint_lt(strlen(data), sizeof(cfg.profiles_dir));
+	memcpy(cfg.profiles_dir, data, strlen(data) + 1);
+	tca_profile_path(&cfg, "x", out, sizeof(out));
+	snprintf(want, sizeof(want), "%s/x.conf", data);
+	ck_assert_str_eq(out, want);
+	/* a path is a path */
+	tca_profile_path(&cfg, "/opt/p/x.conf", out, sizeof(out));
+	ck_assert_str_eq(out, "/opt/p/x.conf");
+}
+END_TEST
+
+/* /config/watchdog: watchdog.token_down_s */
+START_TEST(test_watchdog_key)
+{
+	struct tca_config cfg;
+	char err[512];
+
+	tca_config_defaults(&cfg);
+	ck_assert_uint_eq(cfg.watchdog_token_down_s, 0);
+	ck_assert_int_eq(load("token.uri = pkcs11:token=x\ntoken.pin_env = P\n"
+	    "watchdog.token_down_s = 120\n", &cfg, err, sizeof(err)), TCA_OK);
+	ck_assert_uint_eq(cfg.watchdog_token_down_s, 120);
+	ck_assert_int_ne(load("token.uri = pkcs11:token=x\ntoken.pin_env = P\n"
+	    "watchdog.token_down_s = 86401\n", &cfg, err, sizeof(err)), TCA_OK);
+	ck_assert_ptr_nonnull(strstr(err, "watchdog.token_down_s"));
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -740,6 +819,8 @@ config_suite(void)
 	tcase_add_test(tc, test_id_list);
 	tcase_add_test(tc, test_profile_hsm_keys);
 	tcase_add_test(tc, test_init_args_override);
+	tcase_add_test(tc, test_profile_lookup);
+	tcase_add_test(tc, test_watchdog_key);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fileperm");
 	tcase_add_checked_fixture(tc, setup, teardown);
