@@ -58,6 +58,7 @@ struct uid_slots {
 
 struct tca_server {
 	int fd;
+	int inherited;		/* fd came from systemd: never unlink path */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_mutex_t lock;	/* params (roles, timeouts), active, uids */
 	pthread_cond_t idle;
@@ -238,7 +239,7 @@ tca_server_open(const struct tca_server_params *p, tca_server **s_ptr,
 		snprintf(err, errlen, "socket path %s is too long", p->socket_path);
 		return TCA_ERR_CONFIG;
 	}
-	if (lstat(p->socket_path, &st) == 0) {
+	if (p->listen_fd <= 2 && lstat(p->socket_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "%s exists and is not a socket", p->socket_path);
 			return TCA_ERR_CONFIG;
@@ -270,6 +271,13 @@ tca_server_open(const struct tca_server_params *p, tca_server **s_ptr,
 	pthread_cond_init(&s->idle, NULL);
 	memcpy(s->path, p->socket_path, strlen(p->socket_path) + 1);
 	s->params.socket_path = s->path;
+	if (p->listen_fd > 2) {
+		/* socket activation: sd-listen.c checked what it is */
+		s->fd = p->listen_fd;
+		s->inherited = 1;
+		*s_ptr = s;
+		return TCA_OK;
+	}
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -628,6 +636,8 @@ tca_server_run(tca_server *s, const struct tca_rpc_ctx *base,
 			if (on_reload != NULL)
 				on_reload(reload_ctx);
 		}
+		if (s->params.tick != NULL)
+			s->params.tick(s->params.tick_ctx);
 		pfd.fd = s->fd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
@@ -640,7 +650,10 @@ tca_server_run(tca_server *s, const struct tca_rpc_ctx *base,
 	log_notice("shutting down: closing %s, finishing requests in flight", s->path);
 	close(s->fd);
 	s->fd = -1;
-	unlink(s->path);
+	/* an inherited socket stays systemd's: it queues connections for the
+	 * next start */
+	if (!s->inherited)
+		unlink(s->path);
 	/* read by every connection thread (TSan: a plain store raced them) */
 	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -665,7 +678,8 @@ tca_server_close(tca_server *s)
 		return;
 	if (s->fd >= 0) {
 		close(s->fd);
-		unlink(s->path);
+		if (!s->inherited)
+			unlink(s->path);
 	}
 	/* connection threads hold s; only free it once they are gone */
 	pthread_mutex_lock(&s->lock);

@@ -45,6 +45,14 @@ struct tca_server_params {
 	unsigned int max_connections_per_uid;	/* non-admin peers; 0 = no bound */
 	unsigned int admin_reserved_connections;	/* of max_connections */
 	struct tca_roles roles;
+	/* > 2: a listening socket systemd passed (sd-listen.h), used as it is:
+	 * not bound, chmod-ed or unlinked by the server, only closed.
+	 * 0 (memset): the server creates socket_path itself. */
+	int listen_fd;
+	/* called from the accept loop at least every 200 ms (the systemd
+	 * watchdog, sd-notify.h); NULL: none */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
 };
 
 /* File descriptors kept free beyond max_connections for the store, the token
@@ -60,7 +68,8 @@ struct tca_server_params {
 int tca_server_check_nofile(unsigned int max_connections, char *err, size_t errlen);
 
 /*
- * Creates and binds the socket (mode applied atomically through umask, then
+ * With p->listen_fd > 2 takes that socket over (after the RLIMIT_NOFILE
+ * check); otherwise creates and binds the socket (mode applied atomically through umask, then
  * chmod/chown).  A stale socket file left by a crashed engine is replaced; a
  * live one (something accepts connections on it) is an error, as is any
  * non-socket file at the path; so is a soft RLIMIT_NOFILE below
@@ -84,7 +93,8 @@ int tca_server_run(tca_server *s, const struct tca_rpc_ctx *base,
     volatile sig_atomic_t *stop, volatile sig_atomic_t *reload,
     void (*on_reload)(void *ctx), void *reload_ctx);
 
-/* Closes and unlinks the socket if still open, frees s.  NULL ok. */
+/* Closes and unlinks the socket if still open (an inherited one is closed,
+ * not unlinked), frees s.  NULL ok. */
 void tca_server_close(tca_server *s);
 
 #endif

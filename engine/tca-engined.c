@@ -24,6 +24,8 @@
 #include "log.h"
 #include "renewal.h"
 #include "rpc-ops.h"
+#include "sd-listen.h"
+#include "sd-notify.h"
 #include "secret.h"
 #include "server.h"
 #include "store.h"
@@ -55,6 +57,7 @@ struct daemon {
 	tca_engine *engine;
 	tca_server *server;
 	tca_renewal *renewal;
+	tca_sd_watch *watch;		/* systemd notifications; NULL without */
 	pthread_mutex_t reload_lock;
 };
 
@@ -187,6 +190,7 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(reissue_serial, "reissue.serial")
 	RESTART_ONLY(reissue_workers, "reissue.workers")
 	RESTART_ONLY(reissue_rate, "reissue.rate")
+	RESTART_ONLY(watchdog_token_down_s, "watchdog.token_down_s")
 #undef RESTART_ONLY
 	what[0] = '\0';
 	roles_from_config(ncfg, &roles);
@@ -239,7 +243,11 @@ usage(FILE *f)
 	    "  -s, --syslog        log to syslog instead of stderr\n"
 	    "  -h, --help          this text\n"
 	    "\n"
-	    "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the configuration.\n");
+	    "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the configuration.\n"
+	    "Under systemd: takes the listening socket of tca-engined.socket (LISTEN_FDS),\n"
+	    "notifies readiness and feeds the watchdog (NOTIFY_SOCKET, WATCHDOG_USEC).\n"
+	    "hsm-profiles by name: %s, then %s.\n",
+	    TCA_PROFILES_ETC_DIR, TCA_PROFILES_DATA_DIR);
 }
 
 int
@@ -261,7 +269,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	char err[1024] = "", *pin = NULL;
 	size_t pin_len = 0;
-	int ch, check_only = 0, force_syslog = 0, r, rc = 1;
+	int ch, check_only = 0, force_syslog = 0, listen_fd = -1, r, rc = 1;
 
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.reload_lock, NULL);
@@ -289,6 +297,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tca_log_init("tca-engined", 0, LOG_INFO);
+	/* systemd's environment, taken (and removed) before anything could fork */
+	if (tca_sd_notify_init(err, sizeof(err)) != TCA_OK) {
+		log_error("systemd: %s", err);
+		return 1;
+	}
 	if (tca_rpc_ops_selfcheck(err, sizeof(err)) != TCA_OK) {
 		log_error("operation table: %s", err);
 		return 1;
@@ -398,7 +411,16 @@ main(int argc, char **argv)
 		/* nor alerts: say once which CAs are expired or expiring */
 		(void)tca_engine_warn_expiry(d.engine);
 	}
+	/* socket activation: the socket of tca-engined.socket, if it checks out */
+	if ((r = tca_sd_listen_fd(d.cfg.socket_path, &listen_fd, err, sizeof(err))) != TCA_OK) {
+		log_error("socket: %s", err);
+		goto out;
+	}
+	d.watch = tca_sd_watch_new(d.tok, d.cfg.watchdog_token_down_s);
 	memset(&sp, 0, sizeof(sp));
+	sp.listen_fd = listen_fd;
+	sp.tick = tca_sd_watch_tick;
+	sp.tick_ctx = d.watch;
 	sp.socket_path = d.cfg.socket_path;
 	sp.mode = d.cfg.socket_mode;
 	sp.gid = d.cfg.socket_gid;
@@ -413,6 +435,10 @@ main(int argc, char **argv)
 		log_error("socket: %s", err);
 		goto out;
 	}
+	listen_fd = -1;	/* the server's now */
+	if (sp.listen_fd > 2)
+		log_notice("socket activation: serving on the socket systemd passed (%s)",
+		    d.cfg.socket_path);
 	memset(&base, 0, sizeof(base));
 	base.engine = d.engine;
 	base.tok = d.tok;
@@ -424,9 +450,13 @@ main(int argc, char **argv)
 	base.serial_mode = d.cfg.reissue_serial;
 	base.schedule = d.cfg.schedule;
 	log_notice("tca-engined %s ready", PACKAGE_VERSION);
+	(void)tca_sd_notify("READY=1\nSTATUS=serving");
 	r = tca_server_run(d.server, &base, &stop_flag, &reload_flag, on_reload, &d);
 	rc = r == TCA_OK ? 0 : 1;
  out:
+	(void)tca_sd_notify("STOPPING=1");
+	if (listen_fd >= 0)
+		close(listen_fd);
 	tca_server_close(d.server);
 	/* a re-issuance in progress completes (it goes through the committer) */
 	tca_renewal_stop(d.renewal);
@@ -435,6 +465,7 @@ main(int argc, char **argv)
 	tca_engine_free(d.engine);
 	if (d.st != NULL)
 		d.st->ops->close(d.st);
+	tca_sd_watch_free(d.watch);
 	tca_token_close(d.tok);
 	if (pin != NULL)
 		tca_secret_free(pin, pin_len);
