@@ -3,7 +3,7 @@
  * with tca-engined.socket, for tests/integration/install.sh.
  *
  *   sd-launch [--listen PATH [--mode OCTAL]] [--fds N] [--notify PATH]
- *             [--watchdog-usec N] [--log FILE] -- PROGRAM ARGS...
+ *             [--watchdog-usec N] [--log FILE] [--mdwe] -- PROGRAM ARGS...
  *
  * --listen: creates a listening AF_UNIX stream socket at PATH (mode through
  * the umask) and passes it as descriptor 3 with LISTEN_FDS=1 and LISTEN_PID
@@ -12,6 +12,9 @@
  * with --watchdog-usec WATCHDOG_USEC and WATCHDOG_PID) for the child, and
  * appends every notification it receives to --log, one "KEY=value" per
  * line, flushed at once.  SIGTERM and SIGINT are passed on to the child.
+ * --mdwe: the child runs with PR_SET_MDWE (PR_MDWE_REFUSE_EXEC_GAIN, Linux
+ * 6.3+), the kernel's form of systemd's MemoryDenyWriteExecute=yes: no
+ * mapping may become writable and executable; exit 77 if the kernel lacks it.
  * Exits with the child's exit status (128 + signal if it was killed).
  * A test helper, never installed.
  */
@@ -22,11 +25,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#endif
+#ifndef PR_MDWE_REFUSE_EXEC_GAIN
+#define PR_MDWE_REFUSE_EXEC_GAIN 1
+#endif
 
 static volatile sig_atomic_t got_signal;
 
@@ -77,7 +88,7 @@ main(int argc, char **argv)
 	const char *listen_path = NULL, *notify_path = NULL, *log_path = NULL;
 	const char *wd_usec = NULL;
 	unsigned long mode = 0660;
-	int i, nfds = 1, lfd = -1, nfd = -1, status = 0;
+	int i, nfds = 1, lfd = -1, nfd = -1, status = 0, mdwe = 0;
 	FILE *log = NULL;
 	struct sigaction sa;
 	pid_t child;
@@ -87,6 +98,10 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
+		}
+		if (strcmp(argv[i], "--mdwe") == 0) {
+			mdwe = 1;
+			continue;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "sd-launch: %s needs a value\n", argv[i]);
@@ -111,8 +126,12 @@ main(int argc, char **argv)
 	}
 	if (i >= argc || nfds < 1 || nfds > 4) {
 		fprintf(stderr, "usage: sd-launch [--listen PATH [--mode OCTAL]] [--fds N] "
-		    "[--notify PATH] [--watchdog-usec N] [--log FILE] -- PROGRAM ARGS...\n");
+		    "[--notify PATH] [--watchdog-usec N] [--log FILE] [--mdwe] -- PROGRAM ARGS...\n");
 		return 2;
+	}
+	if (mdwe && prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0L, 0L, 0L) != 0) {
+		fprintf(stderr, "sd-launch: PR_SET_MDWE: %s\n", strerror(errno));
+		return 77;
 	}
 	if (listen_path != NULL && (lfd = unix_socket(listen_path, SOCK_STREAM, (mode_t)mode)) < 0)
 		return 1;

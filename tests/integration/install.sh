@@ -16,7 +16,8 @@
 #    LISTEN_PID, NOTIFY_SOCKET, WATCHDOG_USEC): READY=1 and WATCHDOG=1 seen,
 #    the socket systemd holds survives the engine's stop; a passed socket
 #    that is not socket.path, has mode 0666 or comes twice is refused; the
-#    same through systemd's own systemd-socket-activate.
+#    same through systemd's own systemd-socket-activate; where the kernel has
+#    PR_SET_MDWE, under MemoryDenyWriteExecute's rule (no W+X mappings).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_tool softhsm2-util
@@ -214,6 +215,14 @@ tca_stop_engine || fail "the installed engine did not stop cleanly"
 # WatchdogSec of 2 s (the engine feeds it every second)
 SOCK="$WORK/run/engine.sock"
 mkdir -m 0755 "$WORK/run"
+# and, where the kernel has PR_SET_MDWE (Linux 6.3+), under the kernel's form
+# of MemoryDenyWriteExecute=yes: the engine with SoftHSMv2 must not need a
+# writable and executable mapping
+MDWE=--mdwe
+if ! "$SD_LAUNCH" --mdwe -- true 2>/dev/null; then
+	MDWE=
+	echo "note: this kernel has no PR_SET_MDWE; the engine runs without MemoryDenyWriteExecute here"
+fi
 write_installed_config "$SOCK"
 launch() { # log-file extra-sd-launch-args...: starts the engine under sd-launch
 	local log=$1
@@ -233,7 +242,8 @@ wait_line() { # file pattern what
 	fail "$3: no '$2' in $1 after 60 s"
 }
 : >"$WORK/engine.log"
-launch "$WORK/engine.log" --listen "$SOCK" --mode 0660
+# shellcheck disable=SC2086
+launch "$WORK/engine.log" --listen "$SOCK" --mode 0660 $MDWE
 wait_line "$WORK/notify.log" '^READY=1$' "READY=1"
 grep -q "socket activation: serving on the socket systemd passed ($SOCK)" "$WORK/engine.log" ||
 	fail "the engine did not take the passed socket"
