@@ -195,10 +195,14 @@ tca_sd_watch_tick(void *ctx)
 	down = w->token_down_s > 0 && w->down_since_ms != 0 &&
 	    now - w->down_since_ms >= (int64_t)w->token_down_s * 1000;
 	if (down) {
-		if (!w->withholding)
+		if (!w->withholding) {
 			log_error("the token has not been ok for %u s (watchdog.token_down_s): "
 			    "no longer feeding the systemd watchdog, systemd will restart the "
 			    "engine", w->token_down_s);
+			/* after every WATCHDOG=1 sent so far (datagrams keep their order) */
+			(void)tca_sd_notify("STATUS=token down: watchdog withheld "
+			    "(watchdog.token_down_s), systemd will restart the engine");
+		}
 		w->withholding = 1;
 		return;
 	}
