@@ -119,12 +119,26 @@ if systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
 fi
 
 # ------------------------------------------------------------- man pages
+# the installed page: a staging prefix makes long paths, so a wide page
+man_warnings() {
+	LC_ALL=C.UTF-8 MANWIDTH=400 man --warnings -l "$1" 2>"$WORK/manwarn" >/dev/null || true
+	[ ! -s "$WORK/manwarn" ] || { cat "$WORK/manwarn" >&2; fail "man --warnings: $(basename "$1")"; }
+	! grep -n '@[a-zA-Z_]*@' "$1" >&2 || fail "$(basename "$1"): a placeholder was not filled in"
+}
+# and every page as a --prefix=/usr --sysconfdir=/etc build has it, 80 wide
+for src in "$TCA_SRCDIR"/man/*.in; do
+	sed -e 's|@sysconfdir@|/etc|g; s|@datadir@|/usr/share|g; s|@docdir@|/usr/share/doc/tca|g' \
+	    -e 's|@systemdsystemunitdir@|/lib/systemd/system|g; s|@sysusersdir@|/usr/lib/sysusers.d|g' \
+	    -e 's|@tmpfilesdir@|/usr/lib/tmpfiles.d|g; s|@PACKAGE_VERSION@|0.1.0|g' \
+	    -e 's|@sbindir@|/usr/sbin|g; s|@bindir@|/usr/bin|g' "$src" >"$WORK/page"
+	LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$WORK/page" 2>"$WORK/manwarn" >/dev/null || true
+	[ ! -s "$WORK/manwarn" ] || { cat "$WORK/manwarn" >&2; fail "man --warnings at 80 columns: $(basename "$src")"; }
+done
 man_text() { MANWIDTH=200 man -l "$1" 2>/dev/null | sed 's/.\x08//g'; }
 check_man() { # page help-command...
 	local page=$1 opt
 	shift
-	LC_ALL=C.UTF-8 man --warnings -l "$page" 2>"$WORK/manwarn" >/dev/null || true
-	[ ! -s "$WORK/manwarn" ] || { cat "$WORK/manwarn" >&2; fail "man --warnings: $(basename "$page")"; }
+	man_warnings "$page"
 	man_text "$page" >"$WORK/man.txt"
 	"$@" >"$WORK/help.txt" 2>&1 || true
 	for opt in $(grep -oE -- '--[a-z][a-z0-9-]*' "$WORK/help.txt" | sort -u); do
@@ -143,8 +157,7 @@ for c in "" ca cert device policy crl journal "token init" hsm-check status relo
 	# shellcheck disable=SC2086
 	check_man "$MANDIR/man8/ca-admin.8" "$I_CA_ADMIN" $c --help
 done
-LC_ALL=C.UTF-8 man --warnings -l "$MANDIR/man5/engine.conf.5" 2>"$WORK/manwarn" >/dev/null || true
-[ ! -s "$WORK/manwarn" ] || { cat "$WORK/manwarn" >&2; fail "man --warnings: engine.conf.5"; }
+man_warnings "$MANDIR/man5/engine.conf.5"
 
 # ------------------------------------- configuration keys: docs, sample, man
 sed -n 's/^| `\([a-z_]*\.[a-z_]*\)` |.*/\1/p' "$TCA_SRCDIR/docs/configuration.md" | sort -u >"$WORK/keys.doc"
