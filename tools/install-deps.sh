@@ -2,7 +2,9 @@
 # install-deps.sh - Debian 12 packages needed to build, test and demo tca.
 # The second group are the real PKCS#11 modules the tests run the engine on
 # (tests/integration/modules.sh): openCryptoki's soft token, tpm2-pkcs11 on
-# swtpm with tpm2-abrmd, NSS softokn.
+# swtpm with tpm2-abrmd, NSS softokn.  The third: what the installed-service
+# test needs (tests/integration/install.sh): systemd-analyze and
+# systemd-socket-activate, man.
 # Installs only what is missing; uses sudo when not root.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -12,7 +14,8 @@ libengine-pkcs11-openssl
 libmicrohttpd-dev libgnutls28-dev curl wrk
 default-jdk-headless libbcpkix-java libbcutil-java libbcprov-java
 opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
-libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux"
+libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux
+systemd man-db groff-base"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
