@@ -208,6 +208,7 @@ write_installed_config "$WORK/engine.sock"
 	{ cat "$WORK/out" >&2; fail "the installed engine refuses the installed sample"; }
 grep -q "profile softhsm2" "$WORK/out" || fail "check-config did not load the installed softhsm2 profile"
 
+# shellcheck disable=SC2034 # tca_start_engine (lib.sh) runs $ENGINED
 ENGINED=$I_ENGINED
 tca_start_engine
 "$I_CA_ADMIN" --socket "$WORK/engine.sock" --json status >"$WORK/status.json" || fail "installed ca-admin status"
@@ -246,8 +247,8 @@ launch() { # log-file extra-sd-launch-args...: starts the engine under sd-launch
 	ENGINE_PID=$!
 }
 wait_line() { # file pattern what
-	local i
-	for i in $(seq 1 600); do
+	local _
+	for _ in $(seq 1 600); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		kill -0 "$ENGINE_PID" 2>/dev/null || { cat "$WORK/engine.log" >&2; fail "$3: the engine exited"; }
 		sleep 0.1

@@ -47,8 +47,8 @@ stop() {
 	[ "$rc" = 0 ] || fail "the engine exited $rc"
 }
 wait_for() { # file pattern what: polls for up to 60 s
-	local i
-	for i in $(seq 1 600); do
+	local _
+	for _ in $(seq 1 600); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		kill -0 "$ENGINE_PID" 2>/dev/null || fail "$3: the engine exited"
 		sleep 0.1
@@ -57,8 +57,8 @@ wait_for() { # file pattern what: polls for up to 60 s
 }
 fed() { grep -c '^WATCHDOG=1$' "$WORK/notify.log" || true; }
 wait_fed() { # n what: until n more WATCHDOG=1 than now arrived
-	local want=$(($(fed) + $1)) i
-	for i in $(seq 1 600); do
+	local want=$(($(fed) + $1)) _
+	for _ in $(seq 1 600); do
 		[ "$(fed)" -ge "$want" ] && return 0
 		sleep 0.1
 	done
