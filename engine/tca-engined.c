@@ -4,8 +4,9 @@
  * Start-up order: configuration and hsm-profile -> owner and mode of every
  * file and directory they name (fileperm.h) -> PIN (file or environment,
  * wiped right after login) -> token (session pool, login, key index) -> state
- * store -> group committer -> engine (CA cache) -> socket.  Shutdown runs the
- * other way round after the server has drained.
+ * store -> group committer -> engine (CA cache) -> socket.  A socket passed by
+ * systemd (sd-listen.h) is checked right after the configuration, before the
+ * PIN.  Shutdown runs the other way round after the server has drained.
  */
 #include "config.h"
 
@@ -328,6 +329,14 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	/* socket activation: the socket of tca-engined.socket, if it checks out
+	 * (before the token: a unit that does not match the configuration fails
+	 * at once) */
+	if (tca_sd_listen_fd(d.cfg.socket_path, &listen_fd, err, sizeof(err)) != TCA_OK) {
+		log_error("socket: %s", err);
+		(void)tca_sd_notify("STOPPING=1");
+		return 1;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -410,11 +419,6 @@ main(int argc, char **argv)
 		    "re-signs CRLs by itself (ca-admin ca reissue / crl sign do)");
 		/* nor alerts: say once which CAs are expired or expiring */
 		(void)tca_engine_warn_expiry(d.engine);
-	}
-	/* socket activation: the socket of tca-engined.socket, if it checks out */
-	if ((r = tca_sd_listen_fd(d.cfg.socket_path, &listen_fd, err, sizeof(err))) != TCA_OK) {
-		log_error("socket: %s", err);
-		goto out;
 	}
 	d.watch = tca_sd_watch_new(d.tok, d.cfg.watchdog_token_down_s);
 	memset(&sp, 0, sizeof(sp));
