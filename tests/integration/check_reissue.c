@@ -71,10 +71,14 @@ struct rig {
 static void
 set_clock(struct rig *g, time_t t)
 {
-	char buf[32];
+	char buf[32], tmp[PATH_MAX];
 
+	/* written aside and renamed: the engine reads the file at any moment,
+	 * and an empty (truncated) file would make it fall back to the real clock */
 	snprintf(buf, sizeof(buf), "%lld\n", (long long)t);
-	ck_assert_int_eq(test_write_file(g->clock, buf, strlen(buf), 0644), 0);
+	ck_assert_int_lt(snprintf(tmp, sizeof(tmp), "%s.tmp", g->clock), (int)sizeof(tmp));
+	ck_assert_int_eq(test_write_file(tmp, buf, strlen(buf), 0644), 0);
+	ck_assert_int_eq(rename(tmp, g->clock), 0);
 }
 
 /* token + clock file + alert script; extra config appended; module: a

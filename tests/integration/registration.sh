@@ -383,7 +383,7 @@ otpfile dev-6 "$p6"
 expect_rc 0 "register dev-6 for a day" "$CA_ADMIN" device register t1 dev-6 \
 	--otp-file "$WORK/dev-6.otp" --expires 1d
 registered=$((registered + 1))
-echo $(( $(cat "$WORK/clock") + 7200 )) >"$WORK/clock"
+echo $(( $(cat "$WORK/clock") + 7200 )) >"$WORK/clock.tmp" && mv "$WORK/clock.tmp" "$WORK/clock"
 [ "$(show t1 dev-5 state)" = expired ] || fail "dev-5 not expired after 2 h"
 issue_refused t1 dev-5 "expired" "an expired password" --otp-file "$WORK/dev-5.otp"
 [ "$(show t1 dev-5 failures)" = 0 ] || fail "an expired password counted as wrong"
