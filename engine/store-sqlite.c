@@ -86,6 +86,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -495,6 +496,7 @@ struct sqlite_store {
 	long long schema_version;
 	int wlock_init, rlock_init;
 	char path[PATH_MAX];	/* for connections of their own (cert_counts) */
+	int lock_fd;		/* TCA_STORE_EXCLUSIVE: "<path>.lock", flock()ed; -1 */
 };
 
 static const struct tca_store_ops sqlite_ops;
@@ -755,6 +757,64 @@ setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	return TCA_OK;
 }
 
+/*
+ * TCA_STORE_EXCLUSIVE: flock(LOCK_EX | LOCK_NB) on "<path>.lock" (created
+ * 0600 and left in place: removing a lock file races with the next taker).
+ * The holder writes its pid into the file so that a refused start can name
+ * it.  flock() locks belong to the open file description, so a second open
+ * in the same process is refused too, and they never interact with SQLite's
+ * fcntl() locks on the database file (on Linux NFS, flock() is emulated with
+ * a byte-range lock, still on this separate file).
+ */
+static int
+take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+{
+	char lpath[PATH_MAX + 8], buf[32];
+	ssize_t n;
+	long pid = 0;
+	int fd, len;
+
+	if ((size_t)snprintf(lpath, sizeof(lpath), "%s.lock", path) >= sizeof(lpath)) {
+		tca_setf(err, errlen, "store path too long");
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		tca_setf(err, errlen, "cannot open the store lock %s: %s",
+		    lpath, strerror(errno));
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK && errno != EAGAIN) {
+			tca_setf(err, errlen, "cannot lock %s: %s", lpath,
+			    strerror(errno));
+			close(fd);
+			return TCA_ERR_JOURNAL_UNAVAILABLE;
+		}
+		memset(buf, 0, sizeof(buf));
+		if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0)
+			pid = strtol(buf, NULL, 10);
+		close(fd);
+		if (pid > 0)
+			tca_setf(err, errlen, "store %s is in use by another engine "
+			    "(pid %ld holds %s): one tca-engined per store; stop "
+			    "the other one or give this one its own store.path",
+			    path, pid, lpath);
+		else
+			tca_setf(err, errlen, "store %s is in use by another engine "
+			    "(%s is locked): one tca-engined per store; stop the "
+			    "other one or give this one its own store.path",
+			    path, lpath);
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
+		log_warn("store: cannot record the pid in %s: %s", lpath,
+		    strerror(errno));
+	s->lock_fd = fd;
+	return TCA_OK;
+}
+
 static void
 sq_close(tca_store *st)
 {
@@ -775,6 +835,9 @@ sq_close(tca_store *st)
 		pthread_mutex_destroy(&s->wlock);
 	if (s->rlock_init)
 		pthread_mutex_destroy(&s->rlock);
+	/* last: the database is closed, another engine may take it now */
+	if (s->lock_fd != -1)
+		close(s->lock_fd);
 	free(s);
 }
 
@@ -800,7 +863,13 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 		return TCA_ERR_NOMEM;
 	}
 	s->base.ops = &sqlite_ops;
+	s->lock_fd = -1;
 	s->readonly = (flags & TCA_STORE_READONLY) != 0;
+	if (s->readonly && (flags & TCA_STORE_EXCLUSIVE)) {
+		tca_setf(err, errlen, "a read-only store open takes no lock");
+		free(s);
+		return TCA_ERR_INVALID_ARG;
+	}
 	if (strlen(path) >= sizeof(s->path)) {
 		tca_setf(err, errlen, "store path too long");
 		goto out;
@@ -823,6 +892,8 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 	}
 	pthread_mutexattr_destroy(&attr);
 	s->rlock_init = 1;
+	if ((flags & TCA_STORE_EXCLUSIVE) && take_lock(s, path, err, errlen) != TCA_OK)
+		goto out;
 	if (!s->readonly && setup_writer(s, path, err, errlen) != TCA_OK)
 		goto out;
 	if (setup_reader(s, path, err, errlen) != TCA_OK)

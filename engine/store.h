@@ -384,6 +384,20 @@ struct tca_store {
 };
 
 #define TCA_STORE_READONLY 0x1	/* open for audit tools: no writes, no schema creation */
+/*
+ * The engine's own open (tca-engined): an exclusive advisory lock (flock(2))
+ * on "<path>.lock", held until close, so that a second engine cannot open a
+ * store in use - it would serve stale CA rows and interleave its journal.
+ * A second EXCLUSIVE open of the same store, from this or another process,
+ * fails with TCA_ERR_JOURNAL_UNAVAILABLE and an error naming the store and
+ * the pid recorded in the lock file.  READONLY opens (ca-admin journal
+ * verify/export) take no lock and keep working while the engine runs.  The
+ * lock is a separate file because SQLite uses fcntl(2) byte-range locks on
+ * the database file itself (and POSIX locks on a file are dropped when ANY
+ * descriptor of the process on it is closed).  One engine per store until a
+ * multi-node backend exists (issue 13, PostgreSQL).
+ */
+#define TCA_STORE_EXCLUSIVE 0x2
 
 /*
  * Opens (creating if needed, unless READONLY) the SQLite store at path.

@@ -378,7 +378,7 @@ main(int argc, char **argv)
 	}
 	log_info("token open: %s via %s (%zu keys indexed, %u sessions)", d.cfg.token_uri,
 	    d.cfg.module, tca_token_key_count(d.tok), d.cfg.pool_size);
-	if ((r = tca_store_open_sqlite(d.cfg.store_path, 0, &d.st, err, sizeof(err))) != TCA_OK) {
+	if ((r = tca_store_open_sqlite(d.cfg.store_path, TCA_STORE_EXCLUSIVE, &d.st, err, sizeof(err))) != TCA_OK) {
 		log_error("store: %s", err);
 		goto out;
 	}

@@ -4781,6 +4781,45 @@ START_TEST(test_committer_failure)
 }
 END_TEST
 
+/* ------------------------------------------------------------ integrity */
+
+/* /store/integrity/exclusive-lock: a second engine open of a store in use is
+ * refused naming the store and the holder's pid; read-only opens still
+ * work; the lock goes with the close. */
+START_TEST(test_exclusive_lock)
+{
+	tca_store *a = NULL, *b = NULL, *ro = NULL;
+	char err[1024], want[64], lockpath[sizeof(dbpath) + 8];
+	struct stat sb;
+
+	st->ops->close(st);
+	st = NULL;
+	ck_assert_msg(tca_store_open_sqlite(dbpath, TCA_STORE_EXCLUSIVE, &a, err,
+	    sizeof(err)) == TCA_OK, "%s", err);
+	snprintf(lockpath, sizeof(lockpath), "%s.lock", dbpath);
+	ck_assert_int_eq(stat(lockpath, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_EXCLUSIVE, &b, err,
+	    sizeof(err)), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(strstr(err, dbpath) != NULL, "%s", err);
+	snprintf(want, sizeof(want), "pid %ld", (long)getpid());
+	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
+	/* audit tools open read-only and take no lock */
+	ck_assert_msg(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &ro, err,
+	    sizeof(err)) == TCA_OK, "%s", err);
+	ro->ops->close(ro);
+	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY |
+	    TCA_STORE_EXCLUSIVE, &ro, err, sizeof(err)), TCA_ERR_INVALID_ARG);
+	a->ops->close(a);
+	ck_assert_msg(tca_store_open_sqlite(dbpath, TCA_STORE_EXCLUSIVE, &b, err,
+	    sizeof(err)) == TCA_OK, "%s", err);
+	b->ops->close(b);
+	open_store();
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -4875,6 +4914,11 @@ store_suite(void)
 	tcase_add_test(tc, test_committer_concurrent);
 	tcase_add_test(tc, test_committer_stop_drains);
 	tcase_add_test(tc, test_committer_failure);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("integrity");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_exclusive_lock);
 	suite_add_tcase(s, tc);
 	return s;
 }
