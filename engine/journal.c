@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +236,371 @@ tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
 	if (head != NULL)
 		memcpy(head, v.last_hash, 32);
 	return TCA_OK;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define START_REPORT_MAX 20
+
+static void
+start_report(void *ctx, const char *line)
+{
+	unsigned int *shown = ctx;
+
+	if (*shown < START_REPORT_MAX)
+		log_error("store: %s", line);
+	else if (*shown == START_REPORT_MAX)
+		log_error("store: (more certificate problems not shown here)");
+	(*shown)++;
+}
+
+int
+tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whylen)
+{
+	char reason[160] = "", headhex[65];
+	unsigned char head[32];
+	unsigned int shown = 0;
+	uint64_t count = 0, problems = 0, certs = 0;
+	int64_t bad = 0, t0;
+	int r;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	t0 = mono_ms();
+	r = tca_journal_verify(st, &count, &bad, head, reason, sizeof(reason));
+	if (r == TCA_ERR_POLICY_VIOLATION) {
+		tca_setf(why, whylen, "the journal of %s is broken at record %lld "
+		    "(%s): the engine does not start on a store whose history was "
+		    "changed. Find out what happened (ca-admin journal verify --db "
+		    "%s; journal export), then restore the store from a backup "
+		    "whose journal verifies", path, (long long)bad, reason, path);
+		return r;
+	}
+	if (r != TCA_OK) {
+		tca_setf(why, whylen, "verifying the journal of %s: %s", path,
+		    reason);
+		return r;
+	}
+	tca_hex(head, sizeof(head), headhex);
+	log_info("store: journal of %s verified at start: %llu records, head %s "
+	    "(%lld ms)", path, (unsigned long long)count, count > 0 ? headhex :
+	    "(empty)", (long long)(mono_ms() - t0));
+	t0 = mono_ms();
+	r = tca_journal_crosscheck(st, 0, start_report, &shown, &problems, &certs);
+	if (r == TCA_ERR_POLICY_VIOLATION) {
+		tca_setf(why, whylen, "%llu certificate(s) of %s do not match the "
+		    "journal (the first are logged above): the engine does not start "
+		    "on a store whose certificates were changed. Find out what "
+		    "happened (ca-admin journal verify --db %s lists them all), then "
+		    "restore the store from a backup that verifies",
+		    (unsigned long long)problems, path, path);
+		return r;
+	}
+	if (r != TCA_OK) {
+		tca_setf(why, whylen, "cross-checking the certificates of %s "
+		    "against the journal: %s", path, tca_strerror(r));
+		return r;
+	}
+	log_info("store: certificates of %s match the journal: %llu rows (%lld ms)",
+	    path, (unsigned long long)certs, (long long)(mono_ms() - t0));
+	return TCA_OK;
+}
+
+/* ------------------------------------------------------------ cross-check */
+
+#define JOURNAL_OP_REVOKE "revoke"
+
+/* One journal record that recorded (or revoked) a certificate. */
+struct xc_entry {
+	unsigned char fp[32];
+	unsigned char serial[TCA_SERIAL_MAX];
+	uint8_t serial_len;
+	uint8_t seen;
+	uint64_t name_hash;	/* FNV-1a of tenant NUL subject */
+	int64_t seq;
+};
+
+struct xc_set {
+	struct xc_entry *v;
+	size_t n, cap;
+};
+
+struct xc_ctx {
+	struct xc_set certs, revokes;
+	void (*report)(void *ctx, const char *line);
+	void *report_ctx;
+	uint64_t problems, rows;
+	int nomem, der;
+};
+
+static uint64_t
+fnv1a(uint64_t h, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t
+name_hash(const char *tenant, const char *subject)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (tenant == NULL)
+		tenant = "";
+	if (subject == NULL)
+		subject = "";
+	h = fnv1a(h, tenant, strlen(tenant) + 1);
+	return fnv1a(h, subject, strlen(subject));
+}
+
+static int
+unhex(const char *hex, unsigned char *out, size_t max, size_t *len_ptr)
+{
+	size_t n = strlen(hex), i;
+	int hi, lo;
+
+	if (n == 0 || n % 2 != 0 || n / 2 > max)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*len_ptr = n / 2;
+	return 0;
+}
+
+static void
+xc_problem(struct xc_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+xc_problem(struct xc_ctx *x, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	x->problems++;
+	if (x->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	x->report(x->report_ctx, line);
+}
+
+static struct xc_entry *
+xc_add(struct xc_ctx *x, struct xc_set *set)
+{
+	struct xc_entry *nv;
+	size_t cap;
+
+	if (set->n == set->cap) {
+		cap = set->cap == 0 ? 1024 : set->cap * 2;
+		if (cap > SIZE_MAX / sizeof(*nv) ||
+		    (nv = realloc(set->v, cap * sizeof(*nv))) == NULL) {
+			x->nomem = 1;
+			return NULL;
+		}
+		set->v = nv;
+		set->cap = cap;
+	}
+	memset(&set->v[set->n], 0, sizeof(set->v[0]));
+	return &set->v[set->n++];
+}
+
+static int
+xc_journal_cb(void *arg, const struct tca_journal_record *rec)
+{
+	struct xc_ctx *x = arg;
+	struct xc_entry *e;
+	unsigned char fp[32];
+	size_t len = 0, slen = 0;
+	int revoke;
+
+	if (rec->fingerprint_hex == NULL || rec->fingerprint_hex[0] == '\0')
+		return 0;
+	revoke = rec->op != NULL && strcmp(rec->op, JOURNAL_OP_REVOKE) == 0;
+	if (unhex(rec->fingerprint_hex, fp, sizeof(fp), &len) != 0 || len != 32) {
+		xc_problem(x, "journal record %lld (%s, tenant %s, serial %s): "
+		    "its fingerprint is not 64 hex digits", (long long)rec->seq,
+		    rec->op, rec->tenant, rec->serial_hex);
+		return 0;
+	}
+	if ((e = xc_add(x, revoke ? &x->revokes : &x->certs)) == NULL)
+		return TCA_ERR_NOMEM;
+	memcpy(e->fp, fp, 32);
+	e->seq = rec->seq;
+	e->name_hash = name_hash(rec->tenant, rec->subject);
+	if (rec->serial_hex != NULL && unhex(rec->serial_hex, e->serial,
+	    sizeof(e->serial), &slen) == 0)
+		e->serial_len = (uint8_t)slen;
+	return 0;
+}
+
+static int
+xc_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct xc_entry *)a)->fp,
+	    ((const struct xc_entry *)b)->fp, 32);
+}
+
+static int
+xc_cmp_seq(const void *a, const void *b)
+{
+	int64_t x = ((const struct xc_entry *)a)->seq, y = ((const struct xc_entry *)b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct xc_entry *
+xc_find(struct xc_set *set, const unsigned char fp[32])
+{
+	struct xc_entry key;
+
+	if (set->n == 0)
+		return NULL;
+	memcpy(key.fp, fp, 32);
+	return bsearch(&key, set->v, set->n, sizeof(key), xc_cmp);
+}
+
+static int
+xc_cert_cb(void *arg, const struct tca_cert_audit_row *row)
+{
+	struct xc_ctx *x = arg;
+	struct xc_entry *e, *rv;
+	unsigned char h[32];
+	unsigned int hlen = 0;
+	char serial[2 * TCA_SERIAL_MAX + 1] = "?";
+
+	x->rows++;
+	if (row->serial_len > 0 && row->serial_len <= TCA_SERIAL_MAX)
+		tca_hex(row->serial, row->serial_len, serial);
+	if (row->fingerprint_len != 32) {
+		xc_problem(x, "certificate serial %s of tenant %s (row %lld): "
+		    "its fingerprint is %zu bytes, not 32 (row altered)", serial,
+		    row->tenant, (long long)row->cert_id, row->fingerprint_len);
+		return 0;
+	}
+	if (x->der && (EVP_Digest(row->der, row->der_len, h, &hlen, EVP_sha256(),
+	    NULL) != 1 || hlen != 32))
+		return TCA_ERR_CRYPTO;
+	if (x->der && CRYPTO_memcmp(h, row->fingerprint, 32) != 0)
+		xc_problem(x, "certificate serial %s of tenant %s (row %lld): "
+		    "its DER does not hash to its fingerprint (row altered)",
+		    serial, row->tenant, (long long)row->cert_id);
+	if ((e = xc_find(&x->certs, row->fingerprint)) == NULL) {
+		xc_problem(x, "certificate serial %s of tenant %s (row %lld, %s) "
+		    "has no journal record (row added or altered outside the "
+		    "engine)", serial, row->tenant, (long long)row->cert_id,
+		    row->kind);
+		return 0;
+	}
+	if (e->seen)
+		xc_problem(x, "certificate serial %s of tenant %s (row %lld): a "
+		    "second row for journal record %lld", serial, row->tenant,
+		    (long long)row->cert_id, (long long)e->seq);
+	e->seen = 1;
+	if (e->serial_len != row->serial_len ||
+	    memcmp(e->serial, row->serial, row->serial_len) != 0 ||
+	    e->name_hash != name_hash(row->tenant, row->subject))
+		xc_problem(x, "certificate serial %s of tenant %s (row %lld) "
+		    "differs from journal record %lld in serial, tenant or "
+		    "subject (row altered)", serial, row->tenant,
+		    (long long)row->cert_id, (long long)e->seq);
+	rv = xc_find(&x->revokes, row->fingerprint);
+	if (row->revoked && rv == NULL)
+		xc_problem(x, "certificate serial %s of tenant %s is revoked, but "
+		    "the journal has no revoke record for it (revocation added "
+		    "outside the engine)", serial, row->tenant);
+	else if (rv != NULL && !row->revoked)
+		xc_problem(x, "certificate serial %s of tenant %s: journal record "
+		    "%lld revoked it, but the store does not show it revoked "
+		    "(revocation row deleted)", serial, row->tenant,
+		    (long long)rv->seq);
+	if (rv != NULL)
+		rv->seen = 1;
+	return 0;
+}
+
+int
+tca_journal_crosscheck(tca_store *st, int flags,
+    void (*report)(void *ctx, const char *line), void *ctx,
+    uint64_t *problems_ptr, uint64_t *certs_ptr)
+{
+	struct xc_ctx x;
+	char serial[2 * TCA_SERIAL_MAX + 1];
+	size_t i;
+	int r;
+
+	memset(&x, 0, sizeof(x));
+	x.report = report;
+	x.report_ctx = ctx;
+	x.der = (flags & TCA_XC_DER) != 0;
+	if (problems_ptr != NULL)
+		*problems_ptr = 0;
+	if (certs_ptr != NULL)
+		*certs_ptr = 0;
+	if (st == NULL || st->ops == NULL || st->ops->journal_foreach == NULL ||
+	    st->ops->cert_audit_foreach == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if ((r = st->ops->journal_foreach(st, 1, xc_journal_cb, &x)) != TCA_OK)
+		goto out;
+	qsort(x.certs.v, x.certs.n, sizeof(x.certs.v[0]), xc_cmp);
+	qsort(x.revokes.v, x.revokes.n, sizeof(x.revokes.v[0]), xc_cmp);
+	if ((r = st->ops->cert_audit_foreach(st, x.der, xc_cert_cb, &x)) != TCA_OK)
+		goto out;
+	/* what is left, in journal order (sorted only when something is) */
+	for (i = 0; i < x.certs.n && x.certs.v[i].seen; i++)
+		;
+	if (i < x.certs.n)
+		qsort(x.certs.v, x.certs.n, sizeof(x.certs.v[0]), xc_cmp_seq);
+	for (i = 0; i < x.revokes.n && x.revokes.v[i].seen; i++)
+		;
+	if (i < x.revokes.n)
+		qsort(x.revokes.v, x.revokes.n, sizeof(x.revokes.v[0]), xc_cmp_seq);
+	for (i = 0; i < x.certs.n; i++) {
+		if (x.certs.v[i].seen)
+			continue;
+		tca_hex(x.certs.v[i].serial, x.certs.v[i].serial_len, serial);
+		xc_problem(&x, "certificate serial %s recorded by journal record "
+		    "%lld has no row in the store (row deleted)", serial,
+		    (long long)x.certs.v[i].seq);
+	}
+	for (i = 0; i < x.revokes.n; i++) {
+		if (x.revokes.v[i].seen)
+			continue;
+		tca_hex(x.revokes.v[i].serial, x.revokes.v[i].serial_len, serial);
+		xc_problem(&x, "certificate serial %s revoked by journal record "
+		    "%lld has no row in the store (row deleted)", serial,
+		    (long long)x.revokes.v[i].seq);
+	}
+	r = x.problems > 0 ? TCA_ERR_POLICY_VIOLATION : TCA_OK;
+ out:
+	if (x.nomem && r != TCA_OK && r != TCA_ERR_POLICY_VIOLATION)
+		r = TCA_ERR_NOMEM;
+	if (problems_ptr != NULL)
+		*problems_ptr = x.problems;
+	if (certs_ptr != NULL)
+		*certs_ptr = x.rows;
+	free(x.certs.v);
+	free(x.revokes.v);
+	return r;
 }
 
 /* ---------------------------------------------------------------- export */

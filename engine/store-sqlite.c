@@ -497,9 +497,12 @@ struct sqlite_store {
 	int wlock_init, rlock_init;
 	char path[PATH_MAX];	/* for connections of their own (cert_counts) */
 	int lock_fd;		/* TCA_STORE_EXCLUSIVE: "<path>.lock", flock()ed; -1 */
+	int guards_restored;	/* triggers/indexes check_guards() repaired at open */
 };
 
 static const struct tca_store_ops sqlite_ops;
+
+static const char *col_text(sqlite3_stmt *stmt, int col);
 
 
 /* ------------------------------------------------------------------ open */
@@ -653,6 +656,181 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 	return r;
 }
 
+/*
+ * The guards of the schema - every trigger (append-only journal and
+ * certificate history, irreversible revocations, growing CRL numbers,
+ * unique serials) and every index, the unique ones among them - are
+ * compared, by their SQL text as SQLite keeps it in sqlite_schema, with
+ * those of a fresh schema built in memory by the same statements.  One that
+ * is missing or differs is (re)created and a trigger the schema does not
+ * have is dropped, each logged as an ALERT: someone with write access to the
+ * file changed it, or the store is damaged.  Restoring rather than refusing
+ * (docs/security.md, Store integrity): a guard is schema, not data; the
+ * data checks at start (journal chain, certificates against the journal)
+ * decide whether the data can be trusted.  An index that cannot be
+ * recreated (a unique one over rows that are no longer unique) refuses the
+ * open.  Runs in one transaction; *restored_ptr = how many were repaired.
+ */
+#define GUARD_EXTRA_MAX 64
+
+static int
+check_guards(struct sqlite_store *s, const char *path, int *restored_ptr,
+    char *err, size_t errlen)
+{
+	sqlite3 *mem = NULL;
+	sqlite3_stmt *exp = NULL, *cur = NULL, *known = NULL, *all = NULL;
+	char *extra[GUARD_EXTRA_MAX], drop[160];
+	const char *type, *name, *sql, *have;
+	size_t nextra = 0, i;
+	int rc, krc = SQLITE_DONE, in_txn = 0, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	*restored_ptr = 0;
+	if ((rc = sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_MEMORY, NULL)) != SQLITE_OK) {
+		tca_setf(err, errlen, "checking the guards of %s: %s", path,
+		    sqlite3_errstr(rc));
+		goto out;
+	}
+	if (sqlite3_create_function(mem, "tca_subject_cn", 1,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_subject_cn, NULL,
+	    NULL) != SQLITE_OK ||
+	    exec_sql(mem, schema_v2, err, errlen) != TCA_OK ||
+	    exec_sql(mem, migrate_v2_v3, err, errlen) != TCA_OK ||
+	    exec_sql(mem, migrate_v3_v4, err, errlen) != TCA_OK)
+		goto out;
+	if (exec_sql(s->wdb, "BEGIN IMMEDIATE", err, errlen) != TCA_OK)
+		goto out;
+	in_txn = 1;
+	if (sqlite3_prepare_v2(mem, "SELECT type, name, sql FROM sqlite_schema"
+	    " WHERE type IN ('trigger', 'index') AND sql IS NOT NULL"
+	    " ORDER BY name", -1, &exp, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(mem, "SELECT 1 FROM sqlite_schema WHERE"
+	    " type = 'trigger' AND name = ?1", -1, &known, NULL) != SQLITE_OK) {
+		tca_setf(err, errlen, "checking the guards of %s: %s", path,
+		    sqlite3_errmsg(mem));
+		goto out;
+	}
+	if (sqlite3_prepare_v2(s->wdb, "SELECT sql FROM sqlite_schema WHERE"
+	    " type = ?1 AND name = ?2", -1, &cur, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->wdb, "SELECT name FROM sqlite_schema WHERE"
+	    " type = 'trigger'", -1, &all, NULL) != SQLITE_OK) {
+		tca_setf(err, errlen, "checking the guards of %s: %s", path,
+		    sqlite3_errmsg(s->wdb));
+		goto out;
+	}
+	/* triggers the schema does not have: collected, then dropped (not
+	 * while reading sqlite_schema) */
+	while ((rc = sqlite3_step(all)) == SQLITE_ROW) {
+		name = col_text(all, 0);
+		sqlite3_reset(known);
+		if (sqlite3_bind_text(known, 1, name, -1, SQLITE_TRANSIENT) !=
+		    SQLITE_OK || (krc = sqlite3_step(known)) == SQLITE_ROW)
+			continue;
+		if (krc != SQLITE_DONE) {
+			tca_setf(err, errlen, "checking the guards of %s: %s",
+			    path, sqlite3_errmsg(mem));
+			goto out;
+		}
+		if (nextra == GUARD_EXTRA_MAX ||
+		    (extra[nextra] = strdup(name)) == NULL) {
+			tca_setf(err, errlen, "%s: too many unknown triggers",
+			    path);
+			goto out;
+		}
+		nextra++;
+	}
+	if (rc != SQLITE_DONE) {
+		tca_setf(err, errlen, "checking the guards of %s: %s", path,
+		    sqlite3_errmsg(s->wdb));
+		goto out;
+	}
+	sqlite3_finalize(all);
+	all = NULL;
+	for (i = 0; i < nextra; i++) {
+		/* names in sqlite_schema cannot hold a NUL; double any quote */
+		if (strchr(extra[i], '"') != NULL || strlen(extra[i]) > 100) {
+			tca_setf(err, errlen, "%s: a trigger the schema does not "
+			    "have, with an unusual name, is in the store: "
+			    "investigate with sqlite3 (.schema)", path);
+			goto out;
+		}
+		log_error("store: ALERT: %s holds trigger \"%s\", which the tca "
+		    "schema does not have: dropped. Someone with write access "
+		    "to the store changed it, or it is damaged; check the "
+		    "journal (ca-admin journal verify) and the host", path,
+		    extra[i]);
+		snprintf(drop, sizeof(drop), "DROP TRIGGER \"%s\"", extra[i]);
+		if (exec_sql(s->wdb, drop, err, errlen) != TCA_OK)
+			goto out;
+		(*restored_ptr)++;
+	}
+	while ((rc = sqlite3_step(exp)) == SQLITE_ROW) {
+		type = col_text(exp, 0);
+		name = col_text(exp, 1);
+		sql = col_text(exp, 2);
+		sqlite3_reset(cur);
+		if (sqlite3_bind_text(cur, 1, type, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+		    sqlite3_bind_text(cur, 2, name, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+			tca_setf(err, errlen, "checking the guards of %s: bind",
+			    path);
+			goto out;
+		}
+		rc = sqlite3_step(cur);
+		have = rc == SQLITE_ROW ? col_text(cur, 0) : NULL;
+		if (have != NULL && strcmp(have, sql) == 0)
+			continue;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			tca_setf(err, errlen, "checking the guards of %s: %s",
+			    path, sqlite3_errmsg(s->wdb));
+			goto out;
+		}
+		log_error("store: ALERT: %s %s of %s %s: restored. Someone with "
+		    "write access to the store changed it, or it is damaged; "
+		    "check the journal (ca-admin journal verify) and the host",
+		    type, name, path, have == NULL ? "was missing" :
+		    "had been altered");
+		sqlite3_reset(cur);
+		if (have != NULL) {
+			snprintf(drop, sizeof(drop), "DROP %s \"%s\"",
+			    strcmp(type, "index") == 0 ? "INDEX" : "TRIGGER", name);
+			if (exec_sql(s->wdb, drop, err, errlen) != TCA_OK)
+				goto out;
+		}
+		if (exec_sql(s->wdb, sql, err, errlen) != TCA_OK) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", err);
+			tca_setf(err, errlen, "%s: cannot restore %s %s: %s; the "
+			    "rows it guards were changed: restore the store from a "
+			    "backup", path, type, name, why);
+			goto out;
+		}
+		(*restored_ptr)++;
+	}
+	if (rc != SQLITE_DONE) {
+		tca_setf(err, errlen, "checking the guards of %s: %s", path,
+		    sqlite3_errmsg(mem));
+		goto out;
+	}
+	sqlite3_finalize(cur);
+	cur = NULL;
+	if (exec_sql(s->wdb, "COMMIT", err, errlen) != TCA_OK)
+		goto out;
+	in_txn = 0;
+	r = TCA_OK;
+ out:
+	for (i = 0; i < nextra; i++)
+		free(extra[i]);
+	sqlite3_finalize(exp);
+	sqlite3_finalize(cur);
+	sqlite3_finalize(known);
+	sqlite3_finalize(all);
+	if (in_txn)
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(mem);
+	return r;
+}
+
 static int
 setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 {
@@ -705,6 +883,7 @@ setup_writer(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	    exec_sql(s->wdb, "CREATE INDEX IF NOT EXISTS certificates_state ON"
 	    " certificates(ca_id, not_after, kind) WHERE kind = 'device'", err,
 	    errlen) != TCA_OK ||
+	    check_guards(s, path, &s->guards_restored, err, errlen) != TCA_OK ||
 	    exec_sql(s->wdb, "PRAGMA foreign_keys = ON", err, errlen) != TCA_OK ||
 	    query_int(s->wdb, "PRAGMA foreign_keys", &fk, err, errlen) != TCA_OK)
 		goto out;
@@ -2573,6 +2752,68 @@ tca_store_sqlite_set_busy_timeout(tca_store *st, int ms)
 	return rc == SQLITE_OK ? TCA_OK : TCA_ERR_JOURNAL_UNAVAILABLE;
 }
 
+static int
+sq_cert_audit_foreach(tca_store *st, int with_der,
+    int (*cb)(void *ctx, const struct tca_cert_audit_row *row), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	struct tca_cert_audit_row row;
+	sqlite3_stmt *stmt = NULL;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	/* schema versions 1 and 2 (read-only opens) have no revocations */
+	/* the der column comes last in each row, so skipping it skips its
+	 * overflow pages */
+	if ((rc = sqlite3_prepare_v2(s->rdb, s->schema_version >= 3 ? (with_der ?
+	    "SELECT c.cert_id, c.tenant, c.kind, c.subject, c.serial,"
+	    " c.fingerprint, c.der, r.cert_id IS NOT NULL FROM certificates c"
+	    " LEFT JOIN revocations r ON r.cert_id = c.cert_id ORDER BY c.cert_id" :
+	    "SELECT c.cert_id, c.tenant, c.kind, c.subject, c.serial,"
+	    " c.fingerprint, NULL, r.cert_id IS NOT NULL FROM certificates c"
+	    " LEFT JOIN revocations r ON r.cert_id = c.cert_id ORDER BY c.cert_id") :
+	    with_der ? "SELECT cert_id, tenant, kind, subject, serial, fingerprint,"
+	    " der, 0 FROM certificates ORDER BY cert_id" :
+	    "SELECT cert_id, tenant, kind, subject, serial, fingerprint, NULL, 0"
+	    " FROM certificates ORDER BY cert_id", -1, &stmt, NULL)) != SQLITE_OK) {
+		r = read_error(s, rc, "cert_audit_foreach");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof(row));
+		row.cert_id = sqlite3_column_int64(stmt, 0);
+		row.tenant = col_text(stmt, 1);
+		row.kind = col_text(stmt, 2);
+		row.subject = col_text(stmt, 3);
+		row.serial = sqlite3_column_blob(stmt, 4);
+		row.serial_len = (size_t)sqlite3_column_bytes(stmt, 4);
+		row.fingerprint = sqlite3_column_blob(stmt, 5);
+		row.fingerprint_len = (size_t)sqlite3_column_bytes(stmt, 5);
+		row.der = sqlite3_column_blob(stmt, 6);
+		row.der_len = (size_t)sqlite3_column_bytes(stmt, 6);
+		row.revoked = sqlite3_column_int(stmt, 7) != 0;
+		if (row.serial == NULL)
+			row.serial_len = 0;
+		if (row.fingerprint == NULL)
+			row.fingerprint_len = 0;
+		if (row.der == NULL)
+			row.der_len = 0;
+		if ((r = cb(ctx, &row)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = read_error(s, rc, "cert_audit_foreach");
+		goto out;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
 static const struct tca_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -2589,4 +2830,5 @@ static const struct tca_store_ops sqlite_ops = {
 	.cert_counts = sq_cert_counts,
 	.device_get = sq_device_get,
 	.device_list = sq_device_list,
+	.cert_audit_foreach = sq_cert_audit_foreach,
 };

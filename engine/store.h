@@ -317,6 +317,20 @@ struct tca_crl_row {
 typedef int (*tca_revoked_cb)(void *ctx, const unsigned char *serial, size_t serial_len,
     int64_t revoked_at, int reason, int64_t not_after);
 
+/* Every certificate row as stored, for the journal cross-check
+ * (tca_journal_crosscheck); valid during the callback only. */
+struct tca_cert_audit_row {
+	int64_t cert_id;
+	const char *tenant, *kind, *subject;
+	const unsigned char *serial;	/* as stored (1..20 bytes expected) */
+	size_t serial_len;
+	const unsigned char *fingerprint;	/* as stored (32 bytes expected) */
+	size_t fingerprint_len;
+	const unsigned char *der;
+	size_t der_len;
+	int revoked;		/* a revocation row exists for it */
+};
+
 struct tca_store_ops {
 	const char *name;	/* "sqlite" */
 	void (*close)(tca_store *st);
@@ -377,6 +391,12 @@ struct tca_store_ops {
 	 * start), at most limit. */
 	int (*device_list)(tca_store *st, const char *tenant, const char *after, size_t limit,
 	    int (*cb)(void *ctx, const struct tca_device_row *row), void *ctx);
+	/* Every certificate row (CA and device, of every CA ever), with its
+	 * DER if with_der (else der NULL: a much shorter read) and whether it
+	 * is revoked, in issue order: what the journal cross-check compares
+	 * with the journal. */
+	int (*cert_audit_foreach)(tca_store *st, int with_der,
+	    int (*cb)(void *ctx, const struct tca_cert_audit_row *row), void *ctx);
 };
 
 struct tca_store {
@@ -427,6 +447,40 @@ void tca_journal_hash(const struct tca_journal_record *rec, unsigned char out[32
  */
 int tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
     unsigned char head[32], char *why, size_t whylen);
+
+/*
+ * The engine's integrity check at start (tca-engined, after the store is
+ * open): the whole journal chain is recomputed (tca_journal_verify), then
+ * the certificates are cross-checked against it (tca_journal_crosscheck;
+ * the first 20 problems are logged).  TCA_OK (logs counts, head and time
+ * taken), or TCA_ERR_POLICY_VIOLATION with why naming the first bad record
+ * (or the number of certificate problems) and what to do (the engine then
+ * refuses to start), or the store's read error.
+ * path names the store in messages.
+ */
+int tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whylen);
+
+/*
+ * Cross-checks the certificates table against the journal: every
+ * certificate row must have the journal record that recorded it (same
+ * fingerprint, serial, tenant and subject; its DER must hash to the
+ * fingerprint) and every certificate record of the journal (ops other than
+ * "revoke" that carry a fingerprint: ca-create, issue, reenroll,
+ * ca-reissue) its row; every revoked certificate its "revoke" record and
+ * every "revoke" record a revoked row.  TCA_XC_DER also reads every DER
+ * and checks that it hashes to the row's fingerprint (an altered DER with
+ * its fingerprint left alone); without it the check reads no DER (about a
+ * fifth of the time at 1,000,000 certificates: docs/performance.md).
+ * Each mismatch is passed to report
+ * (one line naming the serial and the journal record; may be NULL) and
+ * counted.  TCA_OK with no problem, TCA_ERR_POLICY_VIOLATION with
+ * *problems_ptr > 0, or a read error / TCA_ERR_NOMEM.  Memory: about 80
+ * bytes per journal certificate record.  *certs_ptr: rows checked.
+ */
+#define TCA_XC_DER 0x1
+int tca_journal_crosscheck(tca_store *st, int flags,
+    void (*report)(void *ctx, const char *line), void *ctx,
+    uint64_t *problems_ptr, uint64_t *certs_ptr);
 
 /* Writes every record as one JSON object per line (JSON Lines). */
 int tca_journal_export_json(tca_store *st, FILE *out);

@@ -382,6 +382,11 @@ main(int argc, char **argv)
 		log_error("store: %s", err);
 		goto out;
 	}
+	/* journal chain (and certificates against it) before anything is served */
+	if ((r = tca_journal_check_start(d.st, d.cfg.store_path, err, sizeof(err))) != TCA_OK) {
+		log_error("store: %s", err);
+		goto out;
+	}
 	if ((r = tca_committer_start(d.st, d.cfg.group_commit_max, &d.cm)) != TCA_OK) {
 		log_error("committer: %s", tca_strerror(r));
 		goto out;

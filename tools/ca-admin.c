@@ -1905,6 +1905,38 @@ store_path_from(const char *db, const char *config, char *out, size_t outsz)
 	return 0;
 }
 
+/* The cross-check's problem lines, for --json (arr) and text (text). */
+struct xc_lines {
+	cbor_item_t *arr;
+	char *text;
+	size_t len;
+	int nomem;
+};
+
+static void
+xc_line(void *ctx, const char *line)
+{
+	struct xc_lines *xl = ctx;
+	cbor_item_t *s;
+	size_t n = strlen(line);
+	char *nt;
+
+	if (xl->arr != NULL) {
+		if ((s = cbor_build_string(line)) == NULL ||
+		    !cbor_array_push(xl->arr, s))
+			xl->nomem = 1;
+		if (s != NULL)
+			cbor_decref(&s);
+	}
+	if ((nt = realloc(xl->text, xl->len + n + 4)) == NULL) {
+		xl->nomem = 1;
+		return;
+	}
+	xl->text = nt;
+	snprintf(xl->text + xl->len, n + 4, "  %s\n", line);
+	xl->len += n + 3;
+}
+
 static int
 cmd_journal(const struct globals *g, int argc, char **argv)
 {
@@ -1949,30 +1981,59 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 		r = tca_journal_verify(st, &count, &bad, head, why, sizeof(why));
 		tca_hex(head, sizeof(head), headhex);
 		if (r == TCA_OK || r == TCA_ERR_POLICY_VIOLATION) {
-			cbor_item_t *m = cbor_new_definite_map(r == TCA_OK ? 3 : 5);
+			/* the certificates against the journal, broken chain or not */
+			struct xc_lines xl;
+			uint64_t problems = 0, certs = 0;
+			cbor_item_t *m = cbor_new_definite_map(r == TCA_OK ? 6 : 8);
+			int xr;
 
-			if (m == NULL || tca_map_add_bool(m, "ok", r == TCA_OK) != TCA_OK ||
+			memset(&xl, 0, sizeof(xl));
+			xl.arr = cbor_new_indefinite_array();
+			xr = tca_journal_crosscheck(st, TCA_XC_DER, xc_line, &xl, &problems, &certs);
+			if (xr != TCA_OK && xr != TCA_ERR_POLICY_VIOLATION) {
+				fprintf(stderr, "ca-admin: journal verify: cross-checking "
+				    "the certificates: %s\n", tca_strerror(xr));
+				r = EXIT_REFUSED;
+			} else if (m == NULL || xl.arr == NULL || xl.nomem ||
+			    tca_map_add_bool(m, "ok", r == TCA_OK && xr == TCA_OK) != TCA_OK ||
 			    tca_map_add_uint(m, "records", count) != TCA_OK ||
 			    tca_map_add_text(m, "head", r == TCA_OK && count > 0 ? headhex : "") != TCA_OK ||
 			    (r != TCA_OK && (tca_map_add_int(m, "first_bad_seq", bad) != TCA_OK ||
-			    tca_map_add_text(m, "reason", why) != TCA_OK))) {
+			    tca_map_add_text(m, "reason", why) != TCA_OK)) ||
+			    tca_map_add_uint(m, "certificates", certs) != TCA_OK ||
+			    tca_map_add_uint(m, "certificate_problems", problems) != TCA_OK ||
+			    tca_map_add_item(m, "problems", xl.arr) != TCA_OK) {
 				fprintf(stderr, "ca-admin: out of memory\n");
 				r = EXIT_REFUSED;
-			} else if (g->json) {
-				cli_print_json(stdout, m);
-				putchar('\n');
-			} else if (r == TCA_OK) {
-				printf("journal OK: %" PRIu64 " records, head hash %s\n", count,
-				    count > 0 ? headhex : "(empty)");
 			} else {
-				printf("journal BROKEN at record %" PRId64 ": %s\n", bad, why);
+				xl.arr = NULL;	/* the map holds it */
+				if (g->json) {
+					cli_print_json(stdout, m);
+					putchar('\n');
+				} else {
+					if (r == TCA_OK)
+						printf("journal OK: %" PRIu64 " records, head hash %s\n",
+						    count, count > 0 ? headhex : "(empty)");
+					else
+						printf("journal BROKEN at record %" PRId64 ": %s\n", bad, why);
+					if (xr == TCA_OK)
+						printf("certificates OK: %" PRIu64 " rows match the journal\n",
+						    certs);
+					else
+						printf("certificates DO NOT MATCH the journal: %" PRIu64
+						    " problem(s) in %" PRIu64 " rows\n%s", problems,
+						    certs, xl.text != NULL ? xl.text : "");
+				}
+				if (r == TCA_OK && xr == TCA_OK)
+					r = 0;
+				else
+					r = EXIT_JOURNAL_BROKEN;
 			}
+			if (xl.arr != NULL)
+				cbor_decref(&xl.arr);
+			free(xl.text);
 			if (m != NULL)
 				cbor_decref(&m);
-			if (r == TCA_OK)
-				r = 0;
-			else if (r == TCA_ERR_POLICY_VIOLATION)
-				r = EXIT_JOURNAL_BROKEN;
 		} else {
 			fprintf(stderr, "ca-admin: journal verify: %s %s\n", tca_strerror(r), why);
 			r = EXIT_REFUSED;

@@ -68,4 +68,87 @@ tca_stop_engine || fail "engine exit status"
 tca_start_engine
 expect_rc 0 "ca show t1 after restart" "$CA_ADMIN" ca show t1
 
+# --- 2. checks at start ---------------------------------------------------
+tca_stop_engine || fail "engine exit status"
+sqlite3 "$WORK/state.db" ".backup '$WORK/good.db'"
+# dropped and altered guard triggers are restored, each with an ALERT
+sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_delete; DROP TRIGGER revocations_no_delete;
+	DROP TRIGGER journal_no_update; CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+	WHEN 0 BEGIN SELECT 1; END;"
+tca_start_engine
+grep -q "ALERT: trigger journal_no_delete of $WORK/state.db was missing: restored" "$WORK/engine.log" ||
+	fail "no ALERT for the dropped journal_no_delete"
+grep -q "ALERT: trigger journal_no_update of $WORK/state.db had been altered: restored" "$WORK/engine.log" ||
+	fail "no ALERT for the altered journal_no_update"
+grep -q "ALERT: trigger revocations_no_delete of $WORK/state.db was missing: restored" "$WORK/engine.log" ||
+	fail "no ALERT for the dropped revocations_no_delete"
+if sqlite3 "$WORK/state.db" "DELETE FROM journal WHERE seq = 1" 2>"$WORK/err"; then
+	fail "the journal accepts DELETE after a restart"
+fi
+grep -q "append-only" "$WORK/err" || fail "DELETE refused, but not by the trigger: $(cat "$WORK/err")"
+grep -q "journal of $WORK/state.db verified at start: 4 records" "$WORK/engine.log" ||
+	fail "no journal verification at start"
+issue t1 dev-c c
+tca_stop_engine || fail "engine exit status"
+# an edited journal record: the engine refuses to start, naming it
+sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_update;
+	UPDATE journal SET subject = 'CN=someone-else' WHERE seq = 3;"
+: >"$WORK/engine.log"
+rc=0
+timeout 120 "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" || rc=$?
+[ "$rc" = 1 ] || fail "engine on an edited journal: exit $rc, expected 1"
+grep -q "the journal of $WORK/state.db is broken at record 3 (hash mismatch" "$WORK/engine.log" ||
+	fail "the refusal does not name record 3"
+[ ! -e "$WORK/engine.sock" ] || fail "the refused engine left a socket"
+# back to the copy taken before the tampering
+cp "$WORK/good.db" "$WORK/state.db"
+rm -f "$WORK/state.db-wal" "$WORK/state.db-shm"
+tca_start_engine
+
+# --- 3. certificates against the journal ----------------------------------
+issue t1 dev-d d
+issue t1 dev-e e
+sd=$(serial_of d)
+se=$(serial_of e)
+expect_rc 0 "revoke dev-e" "$CA_ADMIN" cert revoke t1 "$se" --reason keyCompromise
+expect_rc 0 "journal verify, intact" "$CA_ADMIN" journal verify --db "$WORK/state.db"
+grep -q "certificates OK: 5 rows match the journal" "$WORK/out" || fail "journal verify: $(cat "$WORK/out")"
+tca_stop_engine || fail "engine exit status"
+sqlite3 "$WORK/state.db" ".backup '$WORK/good.db'"
+# a deleted certificate row and a deleted revocation, guards dropped first
+sqlite3 "$WORK/state.db" "DROP TRIGGER certificates_no_delete; DROP TRIGGER revocations_no_delete;
+	DELETE FROM revocations; DELETE FROM certificates WHERE serial = x'$sd';"
+expect_rc 4 "journal verify, certificate row deleted" "$CA_ADMIN" journal verify --db "$WORK/state.db"
+grep -q "journal OK" "$WORK/out" || fail "the chain itself is intact: $(cat "$WORK/out")"
+grep -q "certificates DO NOT MATCH the journal: 2 problem(s)" "$WORK/out" || fail "journal verify: $(cat "$WORK/out")"
+grep -q "certificate serial $sd recorded by journal record [0-9]* has no row in the store (row deleted)" "$WORK/out" ||
+	fail "the deleted row is not named: $(cat "$WORK/out")"
+grep -q "certificate serial $se of tenant t1: journal record [0-9]* revoked it, but the store does not show it revoked" "$WORK/out" ||
+	fail "the deleted revocation is not named: $(cat "$WORK/out")"
+expect_rc 4 "journal verify --json" "$CA_ADMIN" --json journal verify --db "$WORK/state.db"
+[ "$(jq -r .ok "$WORK/out")" = false ] || fail "--json ok"
+[ "$(jq -r .certificate_problems "$WORK/out")" = 2 ] || fail "--json problems: $(cat "$WORK/out")"
+# an altered DER (its fingerprint left alone): journal verify reads every DER
+cp "$WORK/good.db" "$WORK/state.db"
+sqlite3 "$WORK/state.db" "UPDATE certificates SET der = x'3003020101' WHERE serial = x'$sd';"
+expect_rc 4 "journal verify, DER altered" "$CA_ADMIN" journal verify --db "$WORK/state.db"
+grep -q "certificate serial $sd of tenant t1 (row [0-9]*): its DER does not hash to its fingerprint" "$WORK/out" ||
+	fail "the altered DER is not named: $(cat "$WORK/out")"
+# the engine's start check refuses a deleted row, naming it
+cp "$WORK/good.db" "$WORK/state.db"
+sqlite3 "$WORK/state.db" "DROP TRIGGER certificates_no_delete; DELETE FROM certificates WHERE serial = x'$sd';"
+: >"$WORK/engine.log"
+rc=0
+timeout 120 "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" || rc=$?
+[ "$rc" = 1 ] || fail "engine on a store with a deleted certificate: exit $rc, expected 1"
+grep -q "certificate serial $sd recorded by journal record [0-9]* has no row in the store" "$WORK/engine.log" ||
+	fail "the engine does not name the deleted certificate"
+grep -q "1 certificate(s) of $WORK/state.db do not match the journal" "$WORK/engine.log" ||
+	fail "the engine's refusal does not say why"
+cp "$WORK/good.db" "$WORK/state.db"
+rm -f "$WORK/state.db-wal" "$WORK/state.db-shm"
+tca_start_engine
+grep -q "certificates of $WORK/state.db match the journal: 5 rows" "$WORK/engine.log" ||
+	fail "no cross-check at start"
+
 echo "store-integrity: all checks passed"

@@ -4820,6 +4820,201 @@ START_TEST(test_exclusive_lock)
 }
 END_TEST
 
+/* /store/integrity/guards-restored: dropped, altered and added triggers and
+ * a dropped unique index are put back as the schema has them at the next
+ * read-write open; the data is untouched. */
+START_TEST(test_guards_restored)
+{
+	struct tchange tc[2];
+
+	tc_ca_create(&tc[0], "acme");
+	ck_assert_int_eq(commit1(st, &tc[0]), TCA_OK);
+	tc_issue(&tc[1], "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &tc[1]), TCA_OK);
+	st->ops->close(st);
+	st = NULL;
+	raw_exec("DROP TRIGGER journal_no_delete;"
+	    "DROP TRIGGER journal_no_update;"
+	    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+	    " WHEN 0 BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END;"
+	    "DROP TRIGGER certificates_no_delete;"
+	    "DROP TRIGGER revocations_no_replace;"
+	    "DROP INDEX cas_one_active;"
+	    "CREATE TRIGGER evil AFTER INSERT ON journal BEGIN"
+	    " UPDATE cas SET status = 'deleted'; END;");
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name = 'evil'"), 1);
+	open_store();
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name IN"
+	    " ('journal_no_delete', 'journal_no_update', 'certificates_no_delete',"
+	    " 'revocations_no_replace', 'cas_one_active')"), 5);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name = 'evil'"), 0);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'journal_no_update' AND sql LIKE '% WHEN 0 %'"), 0);
+	raw_exec_fail("DELETE FROM journal WHERE seq = 2", "append-only");
+	raw_exec_fail("UPDATE journal SET subject = 'x' WHERE seq = 2", "append-only");
+	raw_exec_fail("DELETE FROM certificates", "append-only");
+	verify_ok(st, 2, NULL);
+	/* a healthy store is left alone */
+	st->ops->close(st);
+	st = NULL;
+	open_store();
+	verify_ok(st, 2, NULL);
+}
+END_TEST
+
+/* /store/integrity/start-check: the engine's start check passes an intact
+ * journal and names the first bad record of an edited one. */
+START_TEST(test_start_check)
+{
+	char why[1024], want[64];
+	int i;
+
+	fill_journal(st, 5, 2);
+	ck_assert_msg(tca_journal_check_start(st, dbpath, why, sizeof(why)) == TCA_OK,
+	    "%s", why);
+	st->ops->close(st);
+	st = NULL;
+	raw_exec("DROP TRIGGER journal_no_update;"
+	    "UPDATE journal SET subject = 'CN=other' WHERE seq = 3;");
+	open_store();
+	ck_assert_int_eq(tca_journal_check_start(st, dbpath, why, sizeof(why)),
+	    TCA_ERR_POLICY_VIOLATION);
+	snprintf(want, sizeof(want), "broken at record 3 ");
+	ck_assert_msg(strstr(why, want) != NULL, "%s", why);
+	ck_assert_msg(strstr(why, dbpath) != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "hash mismatch") != NULL, "%s", why);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(tca_journal_check_start(st, dbpath, why,
+		    sizeof(why)), TCA_ERR_POLICY_VIOLATION);
+}
+END_TEST
+
+struct xc_report {
+	char lines[16][512];
+	int n;
+};
+
+static void
+xc_report_cb(void *ctx, const char *line)
+{
+	struct xc_report *xr = ctx;
+
+	if (xr->n < 16)
+		snprintf(xr->lines[xr->n], sizeof(xr->lines[0]), "%s", line);
+	xr->n++;
+}
+
+static int
+xc_has(const struct xc_report *xr, const char *a, const char *b)
+{
+	int i;
+
+	for (i = 0; i < xr->n && i < 16; i++)
+		if (strstr(xr->lines[i], a) != NULL && (b == NULL ||
+		    strstr(xr->lines[i], b) != NULL))
+			return 1;
+	return 0;
+}
+
+/* /store/integrity/crosscheck: certificates and revocations against the
+ * journal: a clean store passes; a deleted, altered or added certificate
+ * row and a deleted revocation row are each reported by serial. */
+START_TEST(test_crosscheck)
+{
+	struct tchange ca, dev[4], rv;
+	struct xc_report xr;
+	uint64_t problems = 99, certs = 0;
+	char sql[512], cn[4][16], s0[41], s1[41], s2[41], s3[41];
+	int i;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	for (i = 0; i < 4; i++) {
+		snprintf(cn[i], sizeof(cn[i]), "dev-%d", i);
+		tc_issue(&dev[i], "acme", cn[i]);
+		ck_assert_int_eq(commit1(st, &dev[i]), TCA_OK);
+	}
+	tc_revoke(&rv, "acme", &dev[3].ci, 1, T_BASE_MS / 1000);
+	ck_assert_int_eq(commit1(st, &rv), TCA_OK);
+	memset(&xr, 0, sizeof(xr));
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, xc_report_cb, &xr, &problems,
+	    &certs), TCA_OK);
+	ck_assert_uint_eq(problems, 0);
+	ck_assert_uint_eq(certs, 5);
+	ck_assert_int_eq(xr.n, 0);
+
+	tca_hex(dev[0].ci.serial, dev[0].ci.serial_len, s0);
+	tca_hex(dev[1].ci.serial, dev[1].ci.serial_len, s1);
+	tca_hex(dev[2].ci.serial, dev[2].ci.serial_len, s2);
+	tca_hex(dev[3].ci.serial, dev[3].ci.serial_len, s3);
+	/* what someone with the file can do once the guards are gone */
+	snprintf(sql, sizeof(sql), "DROP TRIGGER certificates_no_delete;"
+	    "DROP TRIGGER revocations_no_delete;"
+	    "DELETE FROM certificates WHERE serial = x'%s';"
+	    "UPDATE certificates SET subject = 'CN=forged' WHERE serial = x'%s';"
+	    "UPDATE certificates SET der = x'3000' WHERE serial = x'%s';"
+	    "DELETE FROM revocations;", s0, s1, s2);
+	raw_exec(sql);
+	memset(&xr, 0, sizeof(xr));
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, xc_report_cb, &xr, &problems,
+	    &certs), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_uint_eq(certs, 4);
+	ck_assert_uint_eq(problems, 4);
+	ck_assert_msg(xc_has(&xr, s0, "has no row in the store (row deleted)"),
+	    "%s", xr.lines[0]);
+	ck_assert_msg(xc_has(&xr, s1, "differs from journal record 3"), "%s", xr.lines[0]);
+	ck_assert_msg(xc_has(&xr, s2, "DER does not hash"), "%s", xr.lines[0]);
+	ck_assert_msg(xc_has(&xr, s3, "revocation row deleted"), "%s", xr.lines[0]);
+	/* NULL report: counted all the same */
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, NULL, NULL, &problems, &certs),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_uint_eq(problems, 4);
+	/* without the DERs (the engine's start check) the altered DER goes
+	 * unseen, the rest does not */
+	memset(&xr, 0, sizeof(xr));
+	ck_assert_int_eq(tca_journal_crosscheck(st, 0, xc_report_cb, &xr, &problems,
+	    &certs), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_uint_eq(problems, 3);
+	ck_assert(!xc_has(&xr, s2, NULL));
+}
+END_TEST
+
+/* /store/integrity/crosscheck-added: a certificate row (or revocation)
+ * added outside the engine has no journal record. */
+START_TEST(test_crosscheck_added)
+{
+	struct tchange ca, dev;
+	struct xc_report xr;
+	uint64_t problems = 0, certs = 0;
+	char sql[512];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&dev, "acme", "dev-0");
+	ck_assert_int_eq(commit1(st, &dev), TCA_OK);
+	/* a consistent row (its fingerprint is its DER's SHA-256) that the
+	 * engine never recorded */
+	snprintf(sql, sizeof(sql), "INSERT INTO certificates (ca_id, tenant, kind,"
+	    " issuer_hash, serial, subject, fingerprint, not_before, not_after,"
+	    " issued_at, der, device_id) SELECT ca_id, tenant, kind, issuer_hash,"
+	    " x'0badc0de', 'CN=ghost', x'%s', not_before, not_after, issued_at,"
+	    " x'3001ff', 'ghost' FROM certificates WHERE kind = 'device'",
+	    /* SHA-256 of 30 01 ff */
+	    "160ccc62545ede1d999d8732e7186f6a1d225ce8ef31da02ddd66e16132d7041");
+	raw_exec(sql);
+	raw_exec("INSERT INTO revocations (cert_id, ca_id, revoked_at, reason, not_after)"
+	    " SELECT cert_id, ca_id, 0, 1, not_after FROM certificates"
+	    " WHERE serial <> x'0badc0de' AND kind = 'device'");
+	memset(&xr, 0, sizeof(xr));
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, xc_report_cb, &xr, &problems,
+	    &certs), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_uint_eq(certs, 3);
+	ck_assert_msg(xc_has(&xr, "serial 0badc0de", "has no journal record"), "%s", xr.lines[0]);
+	ck_assert_msg(xc_has(&xr, "revoked, but the journal has no revoke record", NULL),
+	    "%s", xr.lines[0]);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -4918,6 +5113,10 @@ store_suite(void)
 
 	tc = tcase_create("integrity");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_crosscheck_added);
+	tcase_add_test(tc, test_crosscheck);
+	tcase_add_test(tc, test_start_check);
+	tcase_add_test(tc, test_guards_restored);
 	tcase_add_test(tc, test_exclusive_lock);
 	suite_add_tcase(s, tc);
 	return s;
