@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	struct tca_token_status ts;
 	struct tca_engine_status es;
 	unsigned long long commits = 0, changes = 0, failures = 0;
+	char store_why[PATH_MAX + 200] = "";
+	int store_ok;
 	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL, *certs = NULL;
 	struct tca_cert_counts counts;
 	struct banner bn;
@@ -348,6 +351,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	}
 	tca_engine_status(ctx->engine, &es);
 	tca_committer_stats(ctx->cm, &commits, &changes, &failures);
+	store_ok = ctx->st->ops->health == NULL ||
+	    ctx->st->ops->health(ctx->st, store_why, sizeof(store_why)) == TCA_OK;
 	r = TCA_ERR_NOMEM;
 	if ((bn.arr = cbor_new_definite_array(100)) == NULL ||
 	    (bn.crl_arr = cbor_new_definite_array(100)) == NULL ||
@@ -357,7 +362,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		log_warn("status: certificate counts unavailable");
 	if ((m = cbor_new_definite_map(13)) == NULL ||
 	    (tok = cbor_new_definite_map(20)) == NULL ||
-	    (store = cbor_new_definite_map(4)) == NULL ||
+	    (store = cbor_new_definite_map(6)) == NULL ||
 	    (ten = cbor_new_definite_map(7)) == NULL ||
 	    (certs = cbor_new_definite_map(3)) == NULL)
 		goto out;
@@ -385,6 +390,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
 	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||
 	    tca_map_add_uint(store, "failures", failures) != TCA_OK ||
+	    tca_map_add_text(store, "health", store_ok ? "ok" : "lost") != TCA_OK ||
+	    tca_map_add_text(store, "problem", store_why) != TCA_OK ||
 	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
 	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||
 	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK ||

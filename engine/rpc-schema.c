@@ -160,6 +160,8 @@ static const struct tca_arg_spec store_status_fields[] = {
 	F("commits", UINT, 1, 0, NULL),
 	F("changes", UINT, 1, 0, NULL),
 	F("failures", UINT, 1, 0, NULL),
+	F("health", TEXT, 0, 0, "\"ok\", or \"lost\": the store files were unlinked or replaced under the engine"),
+	F("problem", TEXT, 0, 0, "what happened to the store, \"\" if nothing"),
 };
 static const struct tca_arg_spec tenants_status_fields[] = {
 	F("active", UINT, 1, 0, NULL),

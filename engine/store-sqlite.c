@@ -498,7 +498,21 @@ struct sqlite_store {
 	char path[PATH_MAX];	/* for connections of their own (cert_counts) */
 	int lock_fd;		/* TCA_STORE_EXCLUSIVE: "<path>.lock", flock()ed; -1 */
 	int guards_restored;	/* triggers/indexes check_guards() repaired at open */
+	/* read-write opens: the files as they were at open (the database, its
+	 * -wal and -shm), compared with what the path names now before and
+	 * after every commit (watch_check()) */
+	struct {
+		dev_t dev;
+		ino_t ino;
+		int have;
+	} watch[3];
+	pthread_mutex_t hlock;	/* lost, lost_why */
+	int hlock_init;
+	int lost;		/* the files were unlinked or replaced: nothing more */
+	char lost_why[PATH_MAX + 200];
 };
+
+static const char *const watch_suffix[3] = { "", "-wal", "-shm" };
 
 static const struct tca_store_ops sqlite_ops;
 
@@ -994,6 +1008,132 @@ take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	return TCA_OK;
 }
 
+/* ----------------------------------------------------- files under us */
+
+/*
+ * Records st_dev/st_ino of the database, -wal and -shm paths right after
+ * the connections opened them.  SQLite keeps the -wal and -shm files for as
+ * long as a connection is open (our writer and reader stay open), and the
+ * open descriptors keep the inodes alive, so an inode number cannot be
+ * reused for another file while we run: a different st_ino at the path
+ * means another file.
+ */
+static void
+watch_init(struct sqlite_store *s)
+{
+	char p[PATH_MAX + 8];
+	struct stat sb;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", s->path, watch_suffix[i]);
+		if (stat(p, &sb) == 0) {
+			s->watch[i].dev = sb.st_dev;
+			s->watch[i].ino = sb.st_ino;
+			s->watch[i].have = 1;
+		}
+	}
+}
+
+static int
+is_lost(struct sqlite_store *s, char *why, size_t whylen)
+{
+	int lost;
+
+	pthread_mutex_lock(&s->hlock);
+	lost = s->lost;
+	if (lost && why != NULL && whylen > 0)
+		snprintf(why, whylen, "%s", s->lost_why);
+	pthread_mutex_unlock(&s->hlock);
+	return lost;
+}
+
+/*
+ * TCA_OK while the path still names the files the engine has open; else
+ * TCA_ERR_JOURNAL_UNAVAILABLE, for good: the store is marked lost (every
+ * later commit is refused, status shows it) and the log says what
+ * happened and what to do, once.  A commit that went to an unlinked file is
+ * lost with it, so the committer checks before and after each batch and
+ * answers a batch whose files vanished meanwhile with
+ * JOURNAL_UNAVAILABLE instead of its certificates.
+ */
+static int
+watch_check(struct sqlite_store *s)
+{
+	char p[PATH_MAX + 8], what[PATH_MAX + 160];
+	struct stat sb;
+	int i, gone = 0;
+
+	if (s->readonly)
+		return TCA_OK;
+	if (is_lost(s, NULL, 0))
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
+	for (i = 0; i < 3 && !gone; i++) {
+		snprintf(p, sizeof(p), "%s%s", s->path, watch_suffix[i]);
+		if (stat(p, &sb) == -1) {
+			if (errno != ENOENT && errno != ENOTDIR)
+				continue;	/* not a verdict about the file */
+			if (!s->watch[i].have)
+				continue;
+			snprintf(what, sizeof(what), "%s was unlinked under the "
+			    "running engine", p);
+			gone = 1;
+		} else if (!s->watch[i].have) {
+			/* appeared after the open: watched from now on */
+			s->watch[i].dev = sb.st_dev;
+			s->watch[i].ino = sb.st_ino;
+			s->watch[i].have = 1;
+		} else if (sb.st_dev != s->watch[i].dev ||
+		    sb.st_ino != s->watch[i].ino) {
+			snprintf(what, sizeof(what), "%s was replaced under the "
+			    "running engine (inode %llu, now %llu)", p,
+			    (unsigned long long)s->watch[i].ino,
+			    (unsigned long long)sb.st_ino);
+			gone = 1;
+		}
+	}
+	if (!gone)
+		return TCA_OK;
+	pthread_mutex_lock(&s->hlock);
+	if (!s->lost) {
+		s->lost = 1;
+		snprintf(s->lost_why, sizeof(s->lost_why), "%s", what);
+		log_error("store: %s: every change is refused from now on "
+		    "(JOURNAL_UNAVAILABLE), since it would be committed to a file "
+		    "that is no longer the store. What the engine committed so far "
+		    "is in the files it still has open: while it runs they can be "
+		    "copied from /proc/%ld/fd (ls -l shows them as \"(deleted)\"; "
+		    "copy the database and its -wal to a new name pair before "
+		    "stopping the engine). Then stop the engine, find out what "
+		    "removed or replaced the store, and start it on the recovered "
+		    "or the newest backed-up store (docs/operations.md, \"Store "
+		    "files removed under the engine\")", what, (long)getpid());
+	}
+	pthread_mutex_unlock(&s->hlock);
+	return TCA_ERR_JOURNAL_UNAVAILABLE;
+}
+
+static int
+sq_health(tca_store *st, char *why, size_t whylen)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	int r;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (s == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->readonly)
+		return TCA_OK;
+	/* serialised with commits: watch[] is the writer's */
+	pthread_mutex_lock(&s->wlock);
+	r = watch_check(s);
+	pthread_mutex_unlock(&s->wlock);
+	if (r != TCA_OK)
+		(void)is_lost(s, why, whylen);
+	return r;
+}
+
 static void
 sq_close(tca_store *st)
 {
@@ -1005,6 +1145,14 @@ sq_close(tca_store *st)
 	for (i = 0; i < W_NSTMT; i++)
 		sqlite3_finalize(s->ws[i]);
 	sqlite3_finalize(s->get_ca_stmt);
+	if (s->lost) {
+		/* SQLite's last close deletes the -wal and -shm BY NAME: what is
+		 * at those paths now is not ours (a restored store, perhaps).
+		 * The connections are left to the process exit. */
+		log_warn("store: %s: not closing the database connections, the "
+		    "files at that path are no longer the ones they use", s->path);
+		s->rdb = s->wdb = NULL;
+	}
 	if (s->rdb != NULL && sqlite3_close(s->rdb) != SQLITE_OK)
 		log_warn("store: closing reader: %s", sqlite3_errmsg(s->rdb));
 	/* last close of the writer checkpoints the WAL into the database */
@@ -1014,6 +1162,8 @@ sq_close(tca_store *st)
 		pthread_mutex_destroy(&s->wlock);
 	if (s->rlock_init)
 		pthread_mutex_destroy(&s->rlock);
+	if (s->hlock_init)
+		pthread_mutex_destroy(&s->hlock);
 	/* last: the database is closed, another engine may take it now */
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
@@ -1059,6 +1209,11 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 		goto out;
 	}
 	s->wlock_init = 1;
+	if (pthread_mutex_init(&s->hlock, NULL) != 0) {
+		tca_setf(err, errlen, "mutex init failed");
+		goto out;
+	}
+	s->hlock_init = 1;
 	if (pthread_mutexattr_init(&attr) != 0) {
 		tca_setf(err, errlen, "mutex init failed");
 		goto out;
@@ -1077,6 +1232,8 @@ tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
 		goto out;
 	if (setup_reader(s, path, err, errlen) != TCA_OK)
 		goto out;
+	if (!s->readonly)
+		watch_init(s);
 	log_debug("store: opened %s%s", path, s->readonly ? " read-only" : "");
 	*st_ptr = &s->base;
 	s = NULL;
@@ -1870,6 +2027,12 @@ sq_commit(tca_store *st, struct tca_change *const *changes, size_t n,
 		return TCA_OK;
 	pthread_mutex_lock(&s->wlock);
 	locked = 1;
+	if (watch_check(s) != TCA_OK) {
+		snprintf(t.msg, sizeof(t.msg), "the store files were unlinked or "
+		    "replaced under the engine");
+		t.rc = SQLITE_OK;	/* not SQLite's error */
+		goto out;
+	}
 	if (run_w(&t, W_BEGIN) != TCA_OK || read_head(&t) != TCA_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -1894,11 +2057,25 @@ sq_commit(tca_store *st, struct tca_change *const *changes, size_t n,
 	}
 	if (run_w(&t, W_COMMIT) != TCA_OK)
 		goto out;
+	/* committed - but to the store, or to a file unlinked meanwhile?  In
+	 * the latter case it is lost with that file: answer as not committed,
+	 * so that no certificate of it leaves the engine */
+	if (watch_check(s) != TCA_OK) {
+		snprintf(t.msg, sizeof(t.msg), "the store files were unlinked or "
+		    "replaced under the engine during the commit: it went to the "
+		    "old files and is lost with them; answered as not committed");
+		t.rc = SQLITE_OK;
+		goto out;
+	}
 	r = TCA_OK;
  out:
 	if (r != TCA_OK) {
-		log_error("store: commit of %zu change(s) failed, nothing "
-		    "committed: %s (%s)", n, t.msg, sqlite3_errstr(t.rc));
+		if (t.rc == SQLITE_OK)
+			log_error("store: commit of %zu change(s) refused: %s", n,
+			    t.msg);
+		else
+			log_error("store: commit of %zu change(s) failed, nothing "
+			    "committed: %s (%s)", n, t.msg, sqlite3_errstr(t.rc));
 		/* an I/O error or SQLITE_FULL may already have rolled back */
 		if (!sqlite3_get_autocommit(s->wdb) &&
 		    step_done(s->ws[W_ROLLBACK]) != SQLITE_OK)
@@ -2582,6 +2759,9 @@ sq_cert_counts(tca_store *st, int64_t now, struct tca_cert_counts *out)
 		return TCA_ERR_INVALID_ARG;
 	if (s->schema_version < 3)
 		return TCA_OK;
+	/* this connection opens the path: not ours once the store is lost */
+	if (is_lost(s, NULL, 0))
+		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	if (open_conn(s->path, SQLITE_OPEN_READONLY, &db, err, sizeof(err)) != TCA_OK) {
 		log_error("store: cert_counts: %s", err);
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
@@ -2831,4 +3011,5 @@ static const struct tca_store_ops sqlite_ops = {
 	.device_get = sq_device_get,
 	.device_list = sq_device_list,
 	.cert_audit_foreach = sq_cert_audit_foreach,
+	.health = sq_health,
 };

@@ -397,6 +397,16 @@ struct tca_store_ops {
 	 * with the journal. */
 	int (*cert_audit_foreach)(tca_store *st, int with_der,
 	    int (*cb)(void *ctx, const struct tca_cert_audit_row *row), void *ctx);
+	/*
+	 * Whether the store can still take commits: TCA_OK, or
+	 * TCA_ERR_JOURNAL_UNAVAILABLE with why (status shows it).  SQLite:
+	 * the database, -wal and -shm paths must still name the files opened
+	 * (st_dev/st_ino compared before and after every commit batch and on
+	 * every call here); once they do not, the store is lost for good -
+	 * every commit fails with JOURNAL_UNAVAILABLE, a batch committed to
+	 * files unlinked meanwhile included - and the log says what to do.
+	 */
+	int (*health)(tca_store *st, char *why, size_t whylen);
 };
 
 struct tca_store {

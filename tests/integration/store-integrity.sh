@@ -151,4 +151,52 @@ tca_start_engine
 grep -q "certificates of $WORK/state.db match the journal: 5 rows" "$WORK/engine.log" ||
 	fail "no cross-check at start"
 
+# --- 4. store files unlinked or replaced under the running engine ---------
+# (the outside testers' reproduction: certificates were returned after the
+# files were gone, and lost with them)
+issue t1 dev-f f
+expect_rc 0 "status before" "$CA_ADMIN" --json status
+[ "$(jq -r .store.health "$WORK/out")" = ok ] || fail "store health before: $(jq -c .store "$WORK/out")"
+rm -f "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm"
+issue t1 dev-g g 1
+grep -q "JOURNAL_UNAVAILABLE" "$WORK/err" || fail "issue after unlink: $(cat "$WORK/out" "$WORK/err")"
+[ ! -s "$WORK/g.pem" ] || fail "a certificate was returned after its store was unlinked"
+grep -q "store: $WORK/state.db was unlinked under the running engine" "$WORK/engine.log" ||
+	fail "the log does not say what happened"
+expect_rc 0 "status after" "$CA_ADMIN" --json status
+[ "$(jq -r .store.health "$WORK/out")" = lost ] || fail "store health after: $(jq -c .store "$WORK/out")"
+jq -r .store.problem "$WORK/out" | grep -q "state.db was unlinked" || fail "status problem: $(jq -c .store "$WORK/out")"
+# it stays refused (no commit may go to the unlinked file), also for admin changes
+issue t1 dev-h h 1
+grep -q "JOURNAL_UNAVAILABLE" "$WORK/err" || fail "second issue after unlink: $(cat "$WORK/err")"
+expect_rc 1 "ca create after unlink" "$CA_ADMIN" ca create t9
+# what was committed before the unlink is recovered through /proc, as the
+# log says (docs/operations.md): the database and its -wal
+fd_of() { # name -> the engine's descriptor of the deleted file
+	ls -l "/proc/$ENGINE_PID/fd" | awk -v n="$WORK/$1" '$(NF-1) == n && $NF == "(deleted)" { print $9; exit }'
+}
+dbfd=$(fd_of state.db)
+walfd=$(fd_of state.db-wal)
+[ -n "$dbfd" ] && [ -n "$walfd" ] || fail "no deleted store files open: $(ls -l "/proc/$ENGINE_PID/fd")"
+cp "/proc/$ENGINE_PID/fd/$dbfd" "$WORK/recovered.db"
+cp "/proc/$ENGINE_PID/fd/$walfd" "$WORK/recovered.db-wal"
+tca_stop_engine || true
+[ ! -e "$WORK/state.db-wal" ] || fail "something recreated the store at the path"
+expect_rc 0 "journal verify of the recovered store" "$CA_ADMIN" journal verify --db "$WORK/recovered.db"
+sqlite3 "$WORK/recovered.db" "SELECT lower(hex(serial)) FROM certificates" >"$WORK/serials"
+grep -qx "$(serial_of f)" "$WORK/serials" || fail "dev-f, issued before the unlink, is not in the recovered store"
+
+# a store replaced by another file under the running engine
+rm -f "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm"
+cp "$WORK/good.db" "$WORK/state.db"
+tca_start_engine
+issue t1 dev-i i
+sqlite3 "$WORK/state.db" ".backup '$WORK/other.db'"
+mv "$WORK/other.db" "$WORK/state.db"
+issue t1 dev-j j 1
+grep -q "JOURNAL_UNAVAILABLE" "$WORK/err" || fail "issue after replace: $(cat "$WORK/err")"
+grep -q "store: $WORK/state.db was replaced under the running engine" "$WORK/engine.log" ||
+	fail "the log does not say the store was replaced"
+tca_stop_engine || true
+
 echo "store-integrity: all checks passed"

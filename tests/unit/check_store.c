@@ -5015,6 +5015,73 @@ START_TEST(test_crosscheck_added)
 }
 END_TEST
 
+/* The batch of one change is refused as a whole: nothing committed. */
+static void
+commit_refused(struct tchange *t)
+{
+	struct tca_change *chg = &t->chg;
+	int res = 12345;
+
+	ck_assert_int_eq(st->ops->commit(st, &chg, 1, &res), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(res, TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(chg->journal_seq, 0);
+}
+
+/* /store/integrity/unlinked: once the database files are unlinked under an
+ * open store, no commit succeeds any more (it would go to the unlinked
+ * files), and health says why. */
+START_TEST(test_files_unlinked)
+{
+	struct tchange tc[3];
+	char why[PATH_MAX + 256], p[sizeof(dbpath) + 8];
+
+	tc_ca_create(&tc[0], "acme");
+	ck_assert_int_eq(commit1(st, &tc[0]), TCA_OK);
+	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)), TCA_OK);
+	ck_assert_str_eq(why, "");
+	ck_assert_int_eq(unlink(dbpath), 0);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ck_assert_int_eq(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	ck_assert_int_eq(unlink(p), 0);
+	tc_issue(&tc[1], "acme", "dev-1");
+	commit_refused(&tc[1]);
+	ck_assert_int_eq(tc[1].chg.journal_seq, 0);
+	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)),
+	    TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_msg(strstr(why, "was unlinked under the running engine") != NULL,
+	    "%s", why);
+	ck_assert_msg(strstr(why, dbpath) != NULL, "%s", why);
+	/* for good, even once a file is back at the path */
+	raw_exec("CREATE TABLE unrelated (x)");
+	tc_issue(&tc[2], "acme", "dev-2");
+	commit_refused(&tc[2]);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name = 'unrelated'"), 1);
+}
+END_TEST
+
+/* /store/integrity/replaced: a store file replaced by another (rename over
+ * it) is noticed too; the -wal alone as well. */
+START_TEST(test_files_replaced)
+{
+	struct tchange tc[3];
+	char why[PATH_MAX + 256], p[sizeof(dbpath) + 8], q[sizeof(dbpath) + 8];
+
+	tc_ca_create(&tc[0], "acme");
+	ck_assert_int_eq(commit1(st, &tc[0]), TCA_OK);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	snprintf(q, sizeof(q), "%s-new", dbpath);
+	test_sh("cp '%s' '%s'", p, q);
+	ck_assert_int_eq(rename(q, p), 0);
+	tc_issue(&tc[1], "acme", "dev-1");
+	commit_refused(&tc[1]);
+	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)),
+	    TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_msg(strstr(why, "-wal was replaced under the running engine") != NULL,
+	    "%s", why);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -5113,6 +5180,8 @@ store_suite(void)
 
 	tc = tcase_create("integrity");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_files_replaced);
+	tcase_add_test(tc, test_files_unlinked);
 	tcase_add_test(tc, test_crosscheck_added);
 	tcase_add_test(tc, test_crosscheck);
 	tcase_add_test(tc, test_start_check);
