@@ -314,6 +314,72 @@ tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whyle
 	return TCA_OK;
 }
 
+/* ------------------------------------------------------------ saved head */
+
+struct head_ctx {
+	int64_t seq;
+	unsigned char hash[32];
+	int found;
+};
+
+static int
+head_cb(void *arg, const struct tca_journal_record *rec)
+{
+	struct head_ctx *h = arg;
+
+	if (rec->seq != h->seq)
+		return 0;
+	memcpy(h->hash, rec->hash, 32);
+	h->found = 1;
+	return 1;	/* stop */
+}
+
+static int
+last_cb(void *arg, const struct tca_journal_record *rec)
+{
+	*(int64_t *)arg = rec->seq;
+	return 0;
+}
+
+int
+tca_journal_check_head(tca_store *st, int64_t seq, const unsigned char hash[32],
+    char *why, size_t whylen)
+{
+	struct head_ctx h;
+	char want[65], got[65];
+	int64_t last = 0;
+	int r;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (st == NULL || st->ops == NULL || hash == NULL || seq < 1)
+		return TCA_ERR_INVALID_ARG;
+	memset(&h, 0, sizeof(h));
+	h.seq = seq;
+	r = st->ops->journal_foreach(st, seq, head_cb, &h);
+	if (r != TCA_OK && r != 1)
+		return r;
+	tca_hex(hash, 32, want);
+	if (!h.found) {
+		/* the newest record: the walk from seq found nothing, so this
+		 * reads from the start only when the journal is short anyway */
+		if ((r = st->ops->journal_foreach(st, 1, last_cb, &last)) != TCA_OK)
+			return r;
+		tca_setf(why, whylen, "the journal ends at record %lld, before the "
+		    "saved head %lld (%.16s...): its newest records were removed",
+		    (long long)last, (long long)seq, want);
+		return TCA_ERR_POLICY_VIOLATION;
+	}
+	if (CRYPTO_memcmp(h.hash, hash, 32) != 0) {
+		tca_hex(h.hash, 32, got);
+		tca_setf(why, whylen, "record %lld has hash %s, the saved head %s: "
+		    "the journal was rewritten from there on", (long long)seq, got,
+		    want);
+		return TCA_ERR_POLICY_VIOLATION;
+	}
+	return TCA_OK;
+}
+
 /* ------------------------------------------------------------ cross-check */
 
 #define JOURNAL_OP_REVOKE "revoke"

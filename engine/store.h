@@ -459,6 +459,17 @@ int tca_journal_verify(tca_store *st, uint64_t *count_ptr, int64_t *bad_seq_ptr,
     unsigned char head[32], char *why, size_t whylen);
 
 /*
+ * Whether the journal still holds record seq with this hash: a head saved
+ * elsewhere earlier (ca-admin journal verify --json prints records and
+ * head; --head N:HASH checks them).  Run after tca_journal_verify() passed,
+ * so that every record before seq is intact too.  TCA_OK, or
+ * TCA_ERR_POLICY_VIOLATION with why: the journal ends before seq (its newest
+ * records were cut off) or record seq has another hash; or a read error.
+ */
+int tca_journal_check_head(tca_store *st, int64_t seq, const unsigned char hash[32],
+    char *why, size_t whylen);
+
+/*
  * The engine's integrity check at start (tca-engined, after the store is
  * open): the whole journal chain is recomputed (tca_journal_verify), then
  * the certificates are cross-checked against it (tca_journal_crosscheck;

@@ -22,7 +22,7 @@
  *   ca-admin [--socket PATH] [--json] device list TENANT
  *   ca-admin [--socket PATH] [--json] device show TENANT DEVICE_ID
  *   ca-admin [--socket PATH] [--json] device unregister TENANT DEVICE_ID
- *   ca-admin journal verify (--db FILE | --config FILE)
+ *   ca-admin journal verify (--db FILE | --config FILE) [--head N:HASH]
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
  *                       --so-pin-file F --pin-file F
@@ -135,7 +135,9 @@ usage(FILE *f)
 	    "  ops [--markdown]                 the RPC operations, roles and schemas\n"
 	    "\n"
 	    "Audit journal (reads the state store file directly, read-only):\n"
-	    "  journal verify --db FILE | --config FILE\n"
+	    "  journal verify --db FILE | --config FILE [--head N:HASH]\n"
+	    "                                  chain, certificates against it, and that record N\n"
+	    "                                  still has HASH (a head saved by an earlier verify --json)\n"
 	    "  journal export --db FILE | --config FILE [--out FILE]\n"
 	    "\n"
 	    "Token provisioning for development (SoftHSMv2):\n"
@@ -1940,9 +1942,11 @@ xc_line(void *ctx, const char *line)
 static int
 cmd_journal(const struct globals *g, int argc, char **argv)
 {
-	const char *db = NULL, *config = NULL, *outpath = NULL;
-	char path[PATH_MAX], why[512] = "", headhex[65];
-	unsigned char head[32];
+	const char *db = NULL, *config = NULL, *outpath = NULL, *saved = NULL;
+	char path[PATH_MAX], why[512] = "", headhex[65], hwhy[512] = "";
+	unsigned char head[32], saved_hash[32];
+	long long saved_seq = 0;
+	int hr = TCA_OK;
 	uint64_t count = 0;
 	int64_t bad = 0;
 	tca_store *st = NULL;
@@ -1951,7 +1955,7 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 
 	if (argc < 1 || wants_help(argc, argv)) {
 		fprintf(argc < 1 ? stderr : stdout,
-		    "usage: ca-admin journal verify (--db FILE | --config FILE)\n"
+		    "usage: ca-admin journal verify (--db FILE | --config FILE) [--head N:HASH]\n"
 		    "       ca-admin journal export (--db FILE | --config FILE) [--out FILE]\n");
 		return argc < 1 ? EXIT_USAGE : 0;
 	}
@@ -1962,9 +1966,39 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 			config = argv[++i];
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			outpath = argv[++i];
+		else if (strcmp(argv[i], "--head") == 0 && i + 1 < argc &&
+		    strcmp(argv[0], "verify") == 0)
+			saved = argv[++i];
 		else {
 			fprintf(stderr, "ca-admin journal: unexpected argument %s\n", argv[i]);
 			return EXIT_USAGE;
+		}
+	}
+	/* --head N:HASH, as journal verify --json printed records and head */
+	if (saved != NULL) {
+		const char *colon = strchr(saved, ':');
+		char *end = NULL;
+		size_t k;
+
+		errno = 0;
+		saved_seq = strtoll(saved, &end, 10);
+		if (colon == NULL || end != colon || errno != 0 || saved_seq < 1 ||
+		    strlen(colon + 1) != 64) {
+			fprintf(stderr, "ca-admin journal verify: --head wants N:HASH "
+			    "(records and head of an earlier journal verify --json), "
+			    "not %s\n", saved);
+			return EXIT_USAGE;
+		}
+		for (k = 0; k < 32; k++) {
+			int hi = OPENSSL_hexchar2int((unsigned char)colon[1 + 2 * k]);
+			int lo = OPENSSL_hexchar2int((unsigned char)colon[2 + 2 * k]);
+
+			if (hi < 0 || lo < 0) {
+				fprintf(stderr, "ca-admin journal verify: --head: %s "
+				    "is not 64 hex digits\n", colon + 1);
+				return EXIT_USAGE;
+			}
+			saved_hash[k] = (unsigned char)(hi << 4 | lo);
 		}
 	}
 	if (strcmp(argv[0], "verify") != 0 && strcmp(argv[0], "export") != 0) {
@@ -1984,10 +2018,21 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 			/* the certificates against the journal, broken chain or not */
 			struct xc_lines xl;
 			uint64_t problems = 0, certs = 0;
-			cbor_item_t *m = cbor_new_definite_map(r == TCA_OK ? 6 : 8);
+			cbor_item_t *m = cbor_new_definite_map((r == TCA_OK ? 6 : 8) +
+			    (saved != NULL && r == TCA_OK ? 1 : 0));
 			int xr;
 
 			memset(&xl, 0, sizeof(xl));
+			if (saved != NULL && r == TCA_OK) {
+				hr = tca_journal_check_head(st, saved_seq, saved_hash,
+				    hwhy, sizeof(hwhy));
+				if (hr != TCA_OK && hr != TCA_ERR_POLICY_VIOLATION) {
+					fprintf(stderr, "ca-admin journal verify: --head: %s\n",
+					    tca_strerror(hr));
+					st->ops->close(st);
+					return EXIT_REFUSED;
+				}
+			}
 			xl.arr = cbor_new_indefinite_array();
 			xr = tca_journal_crosscheck(st, TCA_XC_DER, xc_line, &xl, &problems, &certs);
 			if (xr != TCA_OK && xr != TCA_ERR_POLICY_VIOLATION) {
@@ -1995,7 +2040,10 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 				    "the certificates: %s\n", tca_strerror(xr));
 				r = EXIT_REFUSED;
 			} else if (m == NULL || xl.arr == NULL || xl.nomem ||
-			    tca_map_add_bool(m, "ok", r == TCA_OK && xr == TCA_OK) != TCA_OK ||
+			    tca_map_add_bool(m, "ok", r == TCA_OK && xr == TCA_OK &&
+			    hr == TCA_OK) != TCA_OK ||
+			    (saved != NULL && r == TCA_OK && tca_map_add_text(m,
+			    "saved_head", hr == TCA_OK ? "ok" : hwhy) != TCA_OK) ||
 			    tca_map_add_uint(m, "records", count) != TCA_OK ||
 			    tca_map_add_text(m, "head", r == TCA_OK && count > 0 ? headhex : "") != TCA_OK ||
 			    (r != TCA_OK && (tca_map_add_int(m, "first_bad_seq", bad) != TCA_OK ||
@@ -2016,6 +2064,11 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 						    count, count > 0 ? headhex : "(empty)");
 					else
 						printf("journal BROKEN at record %" PRId64 ": %s\n", bad, why);
+					if (saved != NULL && r == TCA_OK && hr == TCA_OK)
+						printf("saved head OK: record %lld is still there, "
+						    "unchanged\n", saved_seq);
+					else if (saved != NULL && r == TCA_OK)
+						printf("saved head MISSING: %s\n", hwhy);
 					if (xr == TCA_OK)
 						printf("certificates OK: %" PRIu64 " rows match the journal\n",
 						    certs);
@@ -2024,7 +2077,7 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 						    " problem(s) in %" PRIu64 " rows\n%s", problems,
 						    certs, xl.text != NULL ? xl.text : "");
 				}
-				if (r == TCA_OK && xr == TCA_OK)
+				if (r == TCA_OK && xr == TCA_OK && hr == TCA_OK)
 					r = 0;
 				else
 					r = EXIT_JOURNAL_BROKEN;

@@ -151,6 +151,32 @@ tca_start_engine
 grep -q "certificates of $WORK/state.db match the journal: 5 rows" "$WORK/engine.log" ||
 	fail "no cross-check at start"
 
+# --- 3b. the newest records cut off: only a head saved elsewhere shows it ---
+expect_rc 0 "journal verify --json" "$CA_ADMIN" --json journal verify --db "$WORK/state.db"
+saved="$(jq -r .records "$WORK/out"):$(jq -r .head "$WORK/out")"
+issue t1 dev-k k
+expect_rc 0 "journal verify --head, grown" "$CA_ADMIN" journal verify --db "$WORK/state.db" --head "$saved"
+grep -q "saved head OK: record ${saved%%:*} is still there" "$WORK/out" || fail "--head: $(cat "$WORK/out")"
+tca_stop_engine || fail "engine exit status"
+sqlite3 "$WORK/state.db" ".backup '$WORK/good.db'"
+# the newest records (from the saved head on) and the certificate row of
+# dev-k removed, consistently
+sk=$(serial_of k)
+n=${saved%%:*}
+sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_delete; DROP TRIGGER certificates_no_delete;
+	DELETE FROM journal WHERE seq >= $n; DELETE FROM certificates WHERE serial = x'$sk';"
+expect_rc 0 "journal verify without a saved head: cannot tell" "$CA_ADMIN" journal verify --db "$WORK/state.db"
+expect_rc 4 "journal verify --head, truncated" "$CA_ADMIN" journal verify --db "$WORK/state.db" --head "$saved"
+grep -q "saved head MISSING: the journal ends at record $((n - 1)), before the saved head $n" "$WORK/out" ||
+	fail "--head after truncation: $(cat "$WORK/out")"
+expect_rc 4 "journal verify --head --json" "$CA_ADMIN" --json journal verify --db "$WORK/state.db" --head "$saved"
+[ "$(jq -r .ok "$WORK/out")" = false ] || fail "--json ok"
+jq -r .saved_head "$WORK/out" | grep -q "newest records were removed" || fail "--json saved_head: $(cat "$WORK/out")"
+expect_rc 2 "journal verify --head, malformed" "$CA_ADMIN" journal verify --db "$WORK/state.db" --head "7:abc"
+cp "$WORK/good.db" "$WORK/state.db"
+rm -f "$WORK/state.db-wal" "$WORK/state.db-shm"
+tca_start_engine
+
 # --- 4. store files unlinked or replaced under the running engine ---------
 # (the outside testers' reproduction: certificates were returned after the
 # files were gone, and lost with them)

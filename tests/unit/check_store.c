@@ -5082,6 +5082,38 @@ START_TEST(test_files_replaced)
 }
 END_TEST
 
+/* /store/integrity/saved-head: a head saved earlier is found while the
+ * journal grows; cutting off the newest records (which the chain alone
+ * cannot show) or rewriting them is reported. */
+START_TEST(test_saved_head)
+{
+	struct tchange tc;
+	unsigned char head[32], other[32];
+	char why[512];
+
+	fill_journal(st, 6, 3);
+	verify_ok(st, 6, head);
+	ck_assert_int_eq(tca_journal_check_head(st, 6, head, why, sizeof(why)), TCA_OK);
+	tc_ca_create(&tc, "other");	/* the journal grows to 7 */
+	ck_assert_int_eq(commit1(st, &tc), TCA_OK);
+	ck_assert_int_eq(tca_journal_check_head(st, 6, head, why, sizeof(why)), TCA_OK);
+	memcpy(other, head, 32);
+	other[0] ^= 1;
+	ck_assert_int_eq(tca_journal_check_head(st, 6, other, why, sizeof(why)),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "record 6 has hash") != NULL, "%s", why);
+	st->ops->close(st);
+	st = NULL;
+	raw_exec("DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq >= 5;");
+	open_store();
+	verify_ok(st, 4, NULL);	/* the chain alone cannot tell */
+	ck_assert_int_eq(tca_journal_check_head(st, 6, head, why, sizeof(why)),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "the journal ends at record 4, before the saved "
+	    "head 6") != NULL, "%s", why);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -5180,6 +5212,7 @@ store_suite(void)
 
 	tc = tcase_create("integrity");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_saved_head);
 	tcase_add_test(tc, test_files_replaced);
 	tcase_add_test(tc, test_files_unlinked);
 	tcase_add_test(tc, test_crosscheck_added);
