@@ -411,6 +411,8 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	STR("alert.command", alert_command, 1)
 	UINT("alert.expiry_window_days", alert_expiry_window_days, 0, 3650)
 	UINT("alert.timeout_s", alert_timeout_s, 1, 3600)
+	UINT("journal.checkpoint_interval_s", checkpoint_interval_s, 0, 7 * 86400)
+	STR("journal.checkpoint_command", checkpoint_command, 1)
 	STR("testing.clock_file", testing_clock_file, 1)
 #undef UINT
 #undef STR
@@ -687,6 +689,11 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 	}
 	if (cfg->alert_command[0] != '\0' && cfg->alert_command[0] != '/') {
 		snprintf(err, errlen, "%s: alert.command must be an absolute path", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->checkpoint_command[0] != '\0' && cfg->checkpoint_command[0] != '/') {
+		snprintf(err, errlen, "%s: journal.checkpoint_command must be an absolute path",
+		    path);
 		return TCA_ERR_CONFIG;
 	}
 	tca_profile_path(cfg, cfg->profile, ppath, sizeof(ppath));

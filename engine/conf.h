@@ -103,6 +103,9 @@ struct tca_config {
 	/* systemd watchdog (restart): withhold it once the token has not been
 	 * ok for this long; 0 = never (sd-notify.h) */
 	unsigned int watchdog_token_down_s;
+	/* signed journal checkpoints (restart only; checkpoint.h) */
+	unsigned int checkpoint_interval_s;	/* 0 = off */
+	char checkpoint_command[PATH_MAX];	/* "" = log only */
 	/* test hook: read "now" (unix seconds) from this file instead of the clock */
 	char testing_clock_file[PATH_MAX];
 };

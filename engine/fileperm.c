@@ -400,6 +400,9 @@ tca_fileperm_check_config(const struct tca_config *cfg, char *err, size_t errlen
 	if (cfg->alert_command[0] != '\0' &&
 	    tca_fileperm_check(cfg->alert_command, TCA_FILEPERM_PROGRAM, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;
+	if (cfg->checkpoint_command[0] != '\0' &&
+	    tca_fileperm_check(cfg->checkpoint_command, TCA_FILEPERM_PROGRAM, err, errlen) != TCA_OK)
+		return TCA_ERR_CONFIG;
 	if (tca_fileperm_check(cfg->socket_path, TCA_FILEPERM_SOCKET, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;
 	if (tca_fileperm_check(cfg->store_path, TCA_FILEPERM_STORE, err, errlen) != TCA_OK)

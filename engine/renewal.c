@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "log.h"
 #include "renewal.h"
 #include "tca-error.h"
@@ -24,17 +25,9 @@ struct tca_renewal {
 	pthread_t thread;
 	pthread_mutex_t lock;	/* everything below */
 	pthread_cond_t wake;
-	pthread_cond_t alerts_done;
 	struct tca_renewal_params p;
 	int stop, kicked;
-	unsigned int alerts_running;
-};
-
-struct alert {
-	tca_renewal *r;
-	pid_t pid;
-	unsigned int timeout_s;
-	char what[160];
+	tca_hooks *hooks;	/* alert commands */
 };
 
 unsigned int
@@ -48,44 +41,6 @@ tca_renewal_backoff(unsigned int attempts, unsigned int min_s, unsigned int max_
 	return d > max_s ? max_s : (unsigned int)d;
 }
 
-static void *
-alert_reaper(void *arg)
-{
-	struct alert *a = arg;
-	tca_renewal *r = a->r;
-	unsigned int waited_ms = 0;
-	int st = 0;
-	pid_t w;
-
-	for (;;) {
-		w = waitpid(a->pid, &st, WNOHANG);
-		if (w == a->pid || (w < 0 && errno != EINTR))
-			break;
-		if (waited_ms >= a->timeout_s * 1000) {
-			log_error("alert command for %s still running after %u s: killed",
-			    a->what, a->timeout_s);
-			kill(a->pid, SIGKILL);
-			waitpid(a->pid, &st, 0);
-			w = -1;
-			break;
-		}
-		usleep(100000);
-		waited_ms += 100;
-	}
-	if (w == a->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		log_info("alert command for %s done", a->what);
-	else if (w == a->pid)
-		log_error("alert command for %s failed (%s %d)", a->what,
-		    WIFEXITED(st) ? "exit" : "signal",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-	pthread_mutex_lock(&r->lock);
-	r->alerts_running--;
-	pthread_cond_broadcast(&r->alerts_done);
-	pthread_mutex_unlock(&r->lock);
-	free(a);
-	return NULL;
-}
-
 /* Starts the alert command; never waits for it.  Returns TCA_OK if it was
  * started (or none is configured: then it only logs). */
 static int
@@ -93,15 +48,9 @@ run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reas
     int64_t not_after, unsigned int attempts)
 {
 	char cmd[PATH_MAX], e_kind[64], e_tenant[128], e_reason[600], e_na[64], e_att[48];
-	char *argv[2], *envp[7];
-	posix_spawn_file_actions_t fa;
-	pthread_attr_t attr;
-	pthread_t th;
-	struct alert *a;
+	char *envp[7], what[160];
 	unsigned int timeout_s;
 	char na[32];
-	pid_t pid;
-	int rc;
 
 	pthread_mutex_lock(&r->lock);
 	snprintf(cmd, sizeof(cmd), "%s", r->p.alert_command);
@@ -125,41 +74,8 @@ run_alert(tca_renewal *r, const char *kind, const char *tenant, const char *reas
 	envp[4] = e_na;
 	envp[5] = e_att;
 	envp[6] = NULL;
-	argv[0] = cmd;
-	argv[1] = NULL;
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return TCA_ERR_SYSTEM;
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawn(&pid, cmd, &fa, NULL, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		log_error("alert command %s could not be started: %s", cmd, strerror(rc));
-		return TCA_ERR_SYSTEM;
-	}
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		waitpid(pid, NULL, 0);	/* cannot track it: do not leave a zombie */
-		return TCA_ERR_NOMEM;
-	}
-	a->r = r;
-	a->pid = pid;
-	a->timeout_s = timeout_s;
-	snprintf(a->what, sizeof(a->what), "%s/%s", kind, tenant);
-	pthread_mutex_lock(&r->lock);
-	r->alerts_running++;
-	pthread_mutex_unlock(&r->lock);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, alert_reaper, a) != 0) {
-		pthread_attr_destroy(&attr);
-		waitpid(pid, NULL, 0);
-		pthread_mutex_lock(&r->lock);
-		r->alerts_running--;
-		pthread_mutex_unlock(&r->lock);
-		free(a);
-		return TCA_ERR_SYSTEM;
-	}
-	pthread_attr_destroy(&attr);
-	return TCA_OK;
+	snprintf(what, sizeof(what), "%s/%s", kind, tenant);
+	return tca_hooks_spawn(r->hooks, "alert", what, cmd, envp, timeout_s);
 }
 
 struct pass_ctx {
@@ -564,13 +480,16 @@ tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p, tca_renewal
 	r->p = *p;
 	if (r->p.poll_ms == 0)
 		r->p.poll_ms = 60000;
+	if (tca_hooks_new(&r->hooks) != TCA_OK) {
+		free(r);
+		return TCA_ERR_NOMEM;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
-	pthread_cond_init(&r->alerts_done, NULL);
 	if (pthread_create(&r->thread, NULL, renewal_main, r) != 0) {
 		pthread_mutex_destroy(&r->lock);
 		pthread_cond_destroy(&r->wake);
-		pthread_cond_destroy(&r->alerts_done);
+		tca_hooks_free(r->hooks);
 		free(r);
 		return TCA_ERR_SYSTEM;
 	}
@@ -616,12 +535,8 @@ tca_renewal_stop(tca_renewal *r)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	/* alert reapers kill their command at its timeout, so this ends */
-	pthread_mutex_lock(&r->lock);
-	while (r->alerts_running > 0)
-		pthread_cond_wait(&r->alerts_done, &r->lock);
-	pthread_mutex_unlock(&r->lock);
+	tca_hooks_free(r->hooks);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->wake);
-	pthread_cond_destroy(&r->alerts_done);
 	free(r);
 }

@@ -29,6 +29,7 @@
 #include "sd-notify.h"
 #include "secret.h"
 #include "server.h"
+#include "checkpoint.h"
 #include "store.h"
 #include "tca-error.h"
 #include "token.h"
@@ -59,6 +60,7 @@ struct daemon {
 	tca_server *server;
 	tca_renewal *renewal;
 	tca_sd_watch *watch;		/* systemd notifications; NULL without */
+	tca_checkpointer *checkpoints;	/* journal.checkpoint_interval_s > 0 */
 	pthread_mutex_t reload_lock;
 };
 
@@ -192,6 +194,8 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(reissue_workers, "reissue.workers")
 	RESTART_ONLY(reissue_rate, "reissue.rate")
 	RESTART_ONLY(watchdog_token_down_s, "watchdog.token_down_s")
+	RESTART_ONLY(checkpoint_interval_s, "journal.checkpoint_interval_s")
+	RESTART_ONLY(checkpoint_command, "journal.checkpoint_command")
 #undef RESTART_ONLY
 	what[0] = '\0';
 	roles_from_config(ncfg, &roles);
@@ -387,6 +391,20 @@ main(int argc, char **argv)
 		log_error("store: %s", err);
 		goto out;
 	}
+	if (d.cfg.checkpoint_interval_s > 0) {
+		struct tca_checkpoint_params cp;
+
+		memset(&cp, 0, sizeof(cp));
+		cp.interval_s = d.cfg.checkpoint_interval_s;
+		snprintf(cp.command, sizeof(cp.command), "%s", d.cfg.checkpoint_command);
+		cp.timeout_s = d.cfg.alert_timeout_s;
+		snprintf(cp.store_path, sizeof(cp.store_path), "%s", d.cfg.store_path);
+		if ((r = tca_checkpoint_start(d.tok, d.st, &cp, &d.checkpoints, err,
+		    sizeof(err))) != TCA_OK) {
+			log_error("journal checkpoints: %s", err);
+			goto out;
+		}
+	}
 	if ((r = tca_committer_start(d.st, d.cfg.group_commit_max, &d.cm)) != TCA_OK) {
 		log_error("committer: %s", tca_strerror(r));
 		goto out;
@@ -471,6 +489,7 @@ main(int argc, char **argv)
 	tca_renewal_stop(d.renewal);
 	/* the committer drains its queue: every answered request is durable */
 	tca_committer_stop(d.cm);
+	tca_checkpoint_stop(d.checkpoints);
 	tca_engine_free(d.engine);
 	if (d.st != NULL)
 		d.st->ops->close(d.st);

@@ -22,7 +22,8 @@
  *   ca-admin [--socket PATH] [--json] device list TENANT
  *   ca-admin [--socket PATH] [--json] device show TENANT DEVICE_ID
  *   ca-admin [--socket PATH] [--json] device unregister TENANT DEVICE_ID
- *   ca-admin journal verify (--db FILE | --config FILE) [--head N:HASH]
+ *   ca-admin journal verify (--db FILE | --config FILE)
+ *       [--head N:HASH | --checkpoint FILE [--pubkey PEM]]
  *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
  *                       --so-pin-file F --pin-file F
@@ -70,6 +71,7 @@
 #include "log.h"
 #include "otp.h"
 #include "secret.h"
+#include "checkpoint.h"
 #include "store.h"
 #include "tca-client.h"
 #include "rpc-schema.h"
@@ -135,9 +137,10 @@ usage(FILE *f)
 	    "  ops [--markdown]                 the RPC operations, roles and schemas\n"
 	    "\n"
 	    "Audit journal (reads the state store file directly, read-only):\n"
-	    "  journal verify --db FILE | --config FILE [--head N:HASH]\n"
+	    "  journal verify --db FILE | --config FILE [--head N:HASH | --checkpoint FILE [--pubkey PEM]]\n"
 	    "                                  chain, certificates against it, and that record N\n"
-	    "                                  still has HASH (a head saved by an earlier verify --json)\n"
+	    "                                  still has HASH (a head saved by an earlier verify --json,\n"
+	    "                                  or the last signed line of a checkpoint file)\n"
 	    "  journal export --db FILE | --config FILE [--out FILE]\n"
 	    "\n"
 	    "Token provisioning for development (SoftHSMv2):\n"
@@ -1907,6 +1910,66 @@ store_path_from(const char *db, const char *config, char *out, size_t outsz)
 	return 0;
 }
 
+/*
+ * --checkpoint FILE [--pubkey PEM]: the last "tca-checkpoint-v1" line of
+ * FILE, its signature checked (against PEM if given).  0 with the head it
+ * names and a description ("(signed ... by audit key ...)"), or an exit
+ * code after a message.
+ */
+static int
+read_checkpoint(const char *file, const char *pubfile, long long *seq_ptr,
+    unsigned char hash[32], char *desc, size_t desclen)
+{
+	char buf[TCA_CHECKPOINT_LINE_MAX + 2], last[TCA_CHECKPOINT_LINE_MAX + 2] = "";
+	char why[256] = "", fp[65] = "", when[40];
+	EVP_PKEY *pin = NULL;
+	FILE *f;
+	int64_t seq = 0, t = 0;
+	size_t n;
+	int r;
+
+	if (pubfile != NULL) {
+		if ((f = fopen(pubfile, "re")) == NULL ||
+		    (pin = PEM_read_PUBKEY(f, NULL, NULL, NULL)) == NULL) {
+			fprintf(stderr, "ca-admin journal verify: --pubkey %s: %s\n",
+			    pubfile, f == NULL ? strerror(errno) : "not a PEM public key");
+			if (f != NULL)
+				fclose(f);
+			return EXIT_USAGE;
+		}
+		fclose(f);
+	}
+	if ((f = fopen(file, "re")) == NULL) {
+		fprintf(stderr, "ca-admin journal verify: --checkpoint %s: %s\n", file,
+		    strerror(errno));
+		EVP_PKEY_free(pin);
+		return EXIT_REFUSED;
+	}
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		n = strcspn(buf, "\r\n");
+		buf[n] = '\0';
+		if (strncmp(buf, TCA_CHECKPOINT_TAG " ", strlen(TCA_CHECKPOINT_TAG) + 1) == 0)
+			snprintf(last, sizeof(last), "%s", buf);
+	}
+	fclose(f);
+	if (last[0] == '\0') {
+		fprintf(stderr, "ca-admin journal verify: %s holds no %s line\n", file,
+		    TCA_CHECKPOINT_TAG);
+		EVP_PKEY_free(pin);
+		return EXIT_REFUSED;
+	}
+	r = tca_checkpoint_verify_line(last, pin, &seq, hash, &t, fp, why, sizeof(why));
+	EVP_PKEY_free(pin);
+	if (r != TCA_OK) {
+		printf("checkpoint INVALID: %s\n", why);
+		return EXIT_JOURNAL_BROKEN;
+	}
+	tca_iso_time(t, when, sizeof(when));
+	snprintf(desc, desclen, " (signed %s by audit key %.16s...)", when, fp);
+	*seq_ptr = seq;
+	return 0;
+}
+
 /* The cross-check's problem lines, for --json (arr) and text (text). */
 struct xc_lines {
 	cbor_item_t *arr;
@@ -1943,7 +2006,8 @@ static int
 cmd_journal(const struct globals *g, int argc, char **argv)
 {
 	const char *db = NULL, *config = NULL, *outpath = NULL, *saved = NULL;
-	char path[PATH_MAX], why[512] = "", headhex[65], hwhy[512] = "";
+	const char *cpfile = NULL, *pubfile = NULL;
+	char path[PATH_MAX], why[512] = "", headhex[65], hwhy[512] = "", cpdesc[200] = "";
 	unsigned char head[32], saved_hash[32];
 	long long saved_seq = 0;
 	int hr = TCA_OK;
@@ -1955,7 +2019,8 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 
 	if (argc < 1 || wants_help(argc, argv)) {
 		fprintf(argc < 1 ? stderr : stdout,
-		    "usage: ca-admin journal verify (--db FILE | --config FILE) [--head N:HASH]\n"
+		    "usage: ca-admin journal verify (--db FILE | --config FILE)\n"
+		    "           [--head N:HASH | --checkpoint FILE [--pubkey PEM]]\n"
 		    "       ca-admin journal export (--db FILE | --config FILE) [--out FILE]\n");
 		return argc < 1 ? EXIT_USAGE : 0;
 	}
@@ -1969,13 +2034,35 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 		else if (strcmp(argv[i], "--head") == 0 && i + 1 < argc &&
 		    strcmp(argv[0], "verify") == 0)
 			saved = argv[++i];
+		else if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc &&
+		    strcmp(argv[0], "verify") == 0)
+			cpfile = argv[++i];
+		else if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc &&
+		    strcmp(argv[0], "verify") == 0)
+			pubfile = argv[++i];
 		else {
 			fprintf(stderr, "ca-admin journal: unexpected argument %s\n", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
+	if (saved != NULL && cpfile != NULL) {
+		fprintf(stderr, "ca-admin journal verify: give --head or --checkpoint, "
+		    "not both\n");
+		return EXIT_USAGE;
+	}
+	if (pubfile != NULL && cpfile == NULL) {
+		fprintf(stderr, "ca-admin journal verify: --pubkey goes with "
+		    "--checkpoint\n");
+		return EXIT_USAGE;
+	}
+	/* --checkpoint FILE: its last signed line becomes the saved head */
+	if (cpfile != NULL && (r = read_checkpoint(cpfile, pubfile, &saved_seq,
+	    saved_hash, cpdesc, sizeof(cpdesc))) != 0)
+		return r;
+	if (cpfile != NULL)
+		saved = cpfile;
 	/* --head N:HASH, as journal verify --json printed records and head */
-	if (saved != NULL) {
+	if (saved != NULL && cpfile == NULL) {
 		const char *colon = strchr(saved, ':');
 		char *end = NULL;
 		size_t k;
@@ -2023,7 +2110,9 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 			int xr;
 
 			memset(&xl, 0, sizeof(xl));
-			if (saved != NULL && r == TCA_OK) {
+			if (saved != NULL && r == TCA_OK && saved_seq == 0) {
+				hr = TCA_OK;	/* a checkpoint of the empty journal */
+			} else if (saved != NULL && r == TCA_OK) {
 				hr = tca_journal_check_head(st, saved_seq, saved_hash,
 				    hwhy, sizeof(hwhy));
 				if (hr != TCA_OK && hr != TCA_ERR_POLICY_VIOLATION) {
@@ -2043,7 +2132,8 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 			    tca_map_add_bool(m, "ok", r == TCA_OK && xr == TCA_OK &&
 			    hr == TCA_OK) != TCA_OK ||
 			    (saved != NULL && r == TCA_OK && tca_map_add_text(m,
-			    "saved_head", hr == TCA_OK ? "ok" : hwhy) != TCA_OK) ||
+			    cpfile != NULL ? "checkpoint" : "saved_head",
+			    hr == TCA_OK ? "ok" : hwhy) != TCA_OK) ||
 			    tca_map_add_uint(m, "records", count) != TCA_OK ||
 			    tca_map_add_text(m, "head", r == TCA_OK && count > 0 ? headhex : "") != TCA_OK ||
 			    (r != TCA_OK && (tca_map_add_int(m, "first_bad_seq", bad) != TCA_OK ||
@@ -2065,10 +2155,12 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 					else
 						printf("journal BROKEN at record %" PRId64 ": %s\n", bad, why);
 					if (saved != NULL && r == TCA_OK && hr == TCA_OK)
-						printf("saved head OK: record %lld is still there, "
-						    "unchanged\n", saved_seq);
+						printf("%s OK: record %lld is still there, "
+						    "unchanged%s\n", cpfile != NULL ? "checkpoint" :
+						    "saved head", saved_seq, cpdesc);
 					else if (saved != NULL && r == TCA_OK)
-						printf("saved head MISSING: %s\n", hwhy);
+						printf("%s MISSING: %s%s\n", cpfile != NULL ?
+						    "checkpoint" : "saved head", hwhy, cpdesc);
 					if (xr == TCA_OK)
 						printf("certificates OK: %" PRIu64 " rows match the journal\n",
 						    certs);

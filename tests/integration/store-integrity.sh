@@ -225,4 +225,71 @@ grep -q "store: $WORK/state.db was replaced under the running engine" "$WORK/eng
 	fail "the log does not say the store was replaced"
 tca_stop_engine || true
 
+# --- 5. signed checkpoints ------------------------------------------------
+rm -f "$WORK/state.db" "$WORK/state.db-wal" "$WORK/state.db-shm"
+cp "$WORK/good.db" "$WORK/state.db"
+cat >"$WORK/checkpoint.sh" <<'EOS'
+#!/bin/sh
+printf '%s\n' "$TCA_CHECKPOINT" >>"$(dirname "$0")/checkpoints.txt"
+EOS
+chmod 0755 "$WORK/checkpoint.sh"
+printf 'journal.checkpoint_interval_s = 1\njournal.checkpoint_command = %s\n' \
+	"$WORK/checkpoint.sh" >>"$WORK/engine.conf"
+: >"$WORK/engine.log"
+tca_start_engine
+grep -q "journal checkpoints: generated the audit key in the token (CKA_ID \"tca-journal-audit-v1\"" \
+	"$WORK/engine.log" || fail "no audit key generated"
+[ -s "$WORK/state.db.audit-key.pem" ] || fail "no public key file"
+openssl pkey -pubin -in "$WORK/state.db.audit-key.pem" -noout || fail "the public key file does not parse"
+# the first checkpoint is made at start; later ones carry new records
+issue t1 dev-l l
+last=$(sqlite3 "$WORK/state.db" "SELECT max(seq) FROM journal")
+ok=
+for _ in $(seq 1 300); do
+	if [ -f "$WORK/checkpoints.txt" ] && grep -q "^tca-checkpoint-v1 seq=$last " "$WORK/checkpoints.txt"; then
+		ok=1
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "no checkpoint of record $last: $(cat "$WORK/checkpoints.txt" 2>/dev/null)"
+grep -q "journal checkpoint: tca-checkpoint-v1 seq=$last " "$WORK/engine.log" || fail "checkpoint not logged"
+grep "^tca-checkpoint-v1 seq=$last " "$WORK/checkpoints.txt" | tail -1 >"$WORK/cp-last.txt"
+expect_rc 0 "journal verify --checkpoint" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
+	--checkpoint "$WORK/cp-last.txt" --pubkey "$WORK/state.db.audit-key.pem"
+grep -q "checkpoint OK: record $last is still there, unchanged (signed " "$WORK/out" || fail "--checkpoint: $(cat "$WORK/out")"
+tca_stop_engine || fail "engine exit status"
+# the same key at the next start: not generated again
+: >"$WORK/engine.log"
+tca_start_engine
+if grep -q "generated the audit key" "$WORK/engine.log"; then fail "the audit key was generated again"; fi
+grep -q "journal checkpoint: tca-checkpoint-v1 seq=$last " "$WORK/engine.log" || fail "no checkpoint at the second start"
+tca_stop_engine || fail "engine exit status"
+# an altered line, and another key, are refused
+sed 's/ seq=[0-9]* / seq=1 /' "$WORK/cp-last.txt" >"$WORK/cp-bad.txt"
+expect_rc 4 "journal verify --checkpoint, line altered" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
+	--checkpoint "$WORK/cp-bad.txt"
+grep -q "checkpoint INVALID: the signature does not verify" "$WORK/out" || fail "altered line: $(cat "$WORK/out")"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout >"$WORK/other.pem"
+expect_rc 4 "journal verify --checkpoint, other key" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
+	--checkpoint "$WORK/cp-last.txt" --pubkey "$WORK/other.pem"
+grep -q "checkpoint INVALID: signed by another key" "$WORK/out" || fail "other key: $(cat "$WORK/out")"
+# the newest records cut off, consistently: the checkpoint shows it
+sl=$(serial_of l)
+sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_delete; DROP TRIGGER certificates_no_delete;
+	DELETE FROM journal WHERE seq >= $last; DELETE FROM certificates WHERE serial = x'$sl';"
+expect_rc 0 "journal verify, truncated, without the checkpoint" "$CA_ADMIN" journal verify --db "$WORK/state.db"
+expect_rc 4 "journal verify --checkpoint, truncated" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
+	--checkpoint "$WORK/checkpoints.txt" --pubkey "$WORK/state.db.audit-key.pem"
+grep -q "checkpoint MISSING: the journal ends at record $((last - 1)), before the saved head $last" "$WORK/out" ||
+	fail "truncation: $(cat "$WORK/out")"
+# the key on the token without its public key file: start refused, saying how to fix it
+mv "$WORK/state.db.audit-key.pem" "$WORK/saved-key.pem"
+: >"$WORK/engine.log"
+rc=0
+timeout 120 "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" || rc=$?
+[ "$rc" = 1 ] || fail "engine without the audit public key: exit $rc, expected 1"
+grep -q "journal checkpoints: the journal audit key (CKA_ID \"tca-journal-audit-v1\") is on the token, but its public key $WORK/state.db.audit-key.pem cannot be read" \
+	"$WORK/engine.log" || fail "no reason for the refusal"
+
 echo "store-integrity: all checks passed"

@@ -101,7 +101,12 @@ START_TEST(test_full)
 	    "reissue.serial = keep\nreissue.retry_min_s = 30\nreissue.retry_max_s = 900\n"
 	    "reissue.workers = 8\nreissue.rate = 0\n"
 	    "alert.command = /usr/local/bin/tca-alert\nalert.expiry_window_days = 45\n"
-	    "alert.timeout_s = 10\n", &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	    "alert.timeout_s = 10\n"
+	    "journal.checkpoint_interval_s = 300\n"
+	    "journal.checkpoint_command = /usr/local/bin/tca-publish-checkpoint\n",
+	    &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_uint_eq(cfg.checkpoint_interval_s, 300);
+	ck_assert_str_eq(cfg.checkpoint_command, "/usr/local/bin/tca-publish-checkpoint");
 	ck_assert_int_eq(cfg.schedule_enabled, 0);
 	ck_assert_int_eq(cfg.schedule.month, 10);
 	ck_assert_int_eq(cfg.schedule.day, 2);

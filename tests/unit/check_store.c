@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <sqlite3.h>
 
+#include "checkpoint.h"
 #include "committer.h"
 #include "store.h"
 #include "tca-error.h"
@@ -5114,6 +5115,94 @@ START_TEST(test_saved_head)
 }
 END_TEST
 
+/* A checkpoint line signed here with a software key, the way the engine
+ * signs with the token's audit key (checkpoint.h). */
+static void
+make_checkpoint(EVP_PKEY *key, int64_t seq, const unsigned char hash[32],
+    char *line, size_t linelen)
+{
+	unsigned char *spki = NULL, fp[32], sig[160];
+	char hash_hex[65], fp_hex[65], spki_b64[800], sig_b64[240];
+	unsigned int fplen = 0;
+	size_t siglen = sizeof(sig);
+	EVP_MD_CTX *md;
+	int spki_len, n;
+
+	spki_len = i2d_PUBKEY(key, &spki);
+	ck_assert_int_gt(spki_len, 0);
+	ck_assert_int_eq(EVP_Digest(spki, (size_t)spki_len, fp, &fplen, EVP_sha256(), NULL), 1);
+	tca_hex(fp, 32, fp_hex);
+	tca_hex(hash, 32, hash_hex);
+	n = snprintf(line, linelen, "tca-checkpoint-v1 seq=%lld hash=%s time=1790000000 key=%s",
+	    (long long)seq, hash_hex, fp_hex);
+	ck_assert((md = EVP_MD_CTX_new()) != NULL);
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, (const unsigned char *)line,
+	    (size_t)n), 1);
+	EVP_MD_CTX_free(md);
+	EVP_EncodeBlock((unsigned char *)spki_b64, spki, spki_len);
+	EVP_EncodeBlock((unsigned char *)sig_b64, sig, (int)siglen);
+	ck_assert_uint_lt(strlen(spki_b64) + strlen(sig_b64) + 12, linelen - (size_t)n);
+	memcpy(line + n, " spki=", 6);
+	n += 6;
+	memcpy(line + n, spki_b64, strlen(spki_b64));
+	n += (int)strlen(spki_b64);
+	memcpy(line + n, " sig=", 5);
+	n += 5;
+	memcpy(line + n, sig_b64, strlen(sig_b64) + 1);
+	OPENSSL_free(spki);
+}
+
+/* /store/integrity/checkpoint-line: the format, the key fingerprint, the
+ * signature and the pinned key are all checked. */
+START_TEST(test_checkpoint_line)
+{
+	EVP_PKEY *key = NULL, *other = NULL;
+	unsigned char hash[32], got[32];
+	char line[1024], bad[1024], fp[65], why[256], *p;
+	int64_t seq = 0, t = 0;
+
+	key = EVP_EC_gen("P-256");
+	other = EVP_EC_gen("P-256");
+	ck_assert(key != NULL && other != NULL);
+	memset(hash, 0xab, sizeof(hash));
+	make_checkpoint(key, 42, hash, line, sizeof(line));
+	ck_assert_msg(tca_checkpoint_verify_line(line, NULL, &seq, got, &t, fp, why,
+	    sizeof(why)) == TCA_OK, "%s", why);
+	ck_assert_int_eq(seq, 42);
+	ck_assert_int_eq(t, 1790000000);
+	ck_assert_mem_eq(got, hash, 32);
+	ck_assert_int_eq(tca_checkpoint_verify_line(line, key, &seq, got, &t, fp, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_checkpoint_verify_line(line, other, &seq, got, &t, fp, why,
+	    sizeof(why)), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "another key") != NULL, "%s", why);
+	/* an altered head */
+	snprintf(bad, sizeof(bad), "%s", line);
+	p = strstr(bad, " seq=42 ");
+	ck_assert_ptr_nonnull(p);
+	p[6] = '3';
+	ck_assert_int_eq(tca_checkpoint_verify_line(bad, NULL, &seq, got, &t, fp, why,
+	    sizeof(why)), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "signature does not verify") != NULL, "%s", why);
+	/* another key's spki under this key's fingerprint */
+	make_checkpoint(other, 42, hash, bad, sizeof(bad));
+	memcpy(strstr(bad, " key=") + 5, strstr(line, " key=") + 5, 64);
+	ck_assert_int_eq(tca_checkpoint_verify_line(bad, NULL, &seq, got, &t, fp, why,
+	    sizeof(why)), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "key= is not the SHA-256") != NULL, "%s", why);
+	/* not a checkpoint at all, or cut short */
+	ck_assert_int_eq(tca_checkpoint_verify_line("hello", NULL, &seq, got, &t, fp,
+	    why, sizeof(why)), TCA_ERR_INVALID_ARG);
+	snprintf(bad, sizeof(bad), "%s", line);
+	*strstr(bad, " sig=") = '\0';
+	ck_assert_int_eq(tca_checkpoint_verify_line(bad, NULL, &seq, got, &t, fp, why,
+	    sizeof(why)), TCA_ERR_INVALID_ARG);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -5212,6 +5301,7 @@ store_suite(void)
 
 	tc = tcase_create("integrity");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_checkpoint_line);
 	tcase_add_test(tc, test_saved_head);
 	tcase_add_test(tc, test_files_replaced);
 	tcase_add_test(tc, test_files_unlinked);
