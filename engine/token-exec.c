@@ -65,7 +65,7 @@ job_put_locked(struct tok_job *j)
 static void *
 executor_main(void *arg)
 {
-	tca_token *tok = arg;
+	tok_local *tok = arg;
 	struct tok_job *j;
 	CK_SESSION_HANDLE stale;
 	int close_it;
@@ -125,7 +125,7 @@ executor_main(void *arg)
 
 /* Starts one executor thread; caller holds exec_lock. */
 static int
-executor_spawn_locked(tca_token *tok)
+executor_spawn_locked(tok_local *tok)
 {
 	pthread_attr_t attr;
 	pthread_t th;
@@ -143,7 +143,7 @@ executor_spawn_locked(tca_token *tok)
 }
 
 int
-tok_exec_start(tca_token *tok, unsigned int n)
+tok_exec_start(tok_local *tok, unsigned int n)
 {
 	unsigned int i;
 	int r = TCA_OK;
@@ -157,7 +157,7 @@ tok_exec_start(tca_token *tok, unsigned int n)
 }
 
 void
-tok_exec_stop(tca_token *tok)
+tok_exec_stop(tok_local *tok)
 {
 	struct timespec ts;
 	int64_t until;
@@ -177,7 +177,7 @@ tok_exec_stop(tca_token *tok)
 }
 
 int
-tok_exec_hung(tca_token *tok)
+tok_exec_hung(tok_local *tok)
 {
 	int n;
 
@@ -188,7 +188,7 @@ tok_exec_hung(tca_token *tok)
 }
 
 CK_RV
-tok_exec_call(tca_token *tok, struct session *s, tok_op_fn fn, struct tok_op *op,
+tok_exec_call(tok_local *tok, struct session *s, tok_op_fn fn, struct tok_op *op,
     struct tok_ref *ctx, int *timed_out)
 {
 	struct tok_job *j;

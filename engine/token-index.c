@@ -77,7 +77,7 @@ index_new(void)
 }
 
 int
-tok_index_init(tca_token *tok)
+tok_index_init(tok_local *tok)
 {
 	if ((tok->idx = index_new()) == NULL)
 		return TCA_ERR_NOMEM;
@@ -85,7 +85,7 @@ tok_index_init(tca_token *tok)
 }
 
 void
-tok_index_free(tca_token *tok)
+tok_index_free(tok_local *tok)
 {
 	index_destroy(tok->idx);
 	tok->idx = NULL;
@@ -166,7 +166,7 @@ index_put_locked(struct key_index *ix, struct key_entry *e, int replace)
 }
 
 int
-tok_index_insert(tca_token *tok, struct key_entry *e)
+tok_index_insert(tok_local *tok, struct key_entry *e)
 {
 	int r;
 
@@ -177,7 +177,7 @@ tok_index_insert(tca_token *tok, struct key_entry *e)
 }
 
 int
-tok_index_update(tca_token *tok, struct key_entry *e)
+tok_index_update(tok_local *tok, struct key_entry *e)
 {
 	int r;
 
@@ -188,7 +188,7 @@ tok_index_update(tca_token *tok, struct key_entry *e)
 }
 
 int
-tok_index_remove(tca_token *tok, const unsigned char *id, size_t id_len)
+tok_index_remove(tok_local *tok, const unsigned char *id, size_t id_len)
 {
 	struct key_index *ix;
 	struct key_entry **pp, *e;
@@ -240,7 +240,7 @@ tok_entry_new(const unsigned char *id, size_t id_len, const char *label, size_t 
 
 /* The entry may go away once the lock is dropped: copy out what is needed. */
 int
-tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
+tok_index_lookup(tok_local *tok, const unsigned char *id, size_t id_len,
     CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr, int64_t *searched_ptr)
 {
 	struct key_entry *e;
@@ -265,7 +265,7 @@ tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
 }
 
 size_t
-tok_index_count(tca_token *tok)
+tok_index_count(tok_local *tok)
 {
 	size_t n;
 
@@ -276,7 +276,7 @@ tok_index_count(tca_token *tok)
 }
 
 int
-tok_index_foreach(tca_token *tok, tca_token_key_cb cb, void *ctx)
+tok_index_foreach(tok_local *tok, tca_token_key_cb cb, void *ctx)
 {
 	struct key_index *ix;
 	struct key_entry *e;
@@ -327,7 +327,7 @@ rsa_bits_type(CK_ULONG bits)
 /* Works out the index type of a private key (TCA_KEY_NONE for keys we cannot
  * sign with, which are still indexed so their ids count as taken). */
 static CK_RV
-classify_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_KEY_TYPE kt,
+classify_key(tok_local *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_KEY_TYPE kt,
     enum tca_key_type *type_ptr)
 {
 	unsigned char params[64];
@@ -375,7 +375,7 @@ classify_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_KEY_T
  * token's index replacing whatever entry has the same id (a key found again).
  */
 static int
-index_add_object(tca_token *tok, struct key_index *ix, CK_SESSION_HANDLE h,
+index_add_object(tok_local *tok, struct key_index *ix, CK_SESSION_HANDLE h,
     CK_OBJECT_HANDLE obj)
 {
 	unsigned char id[TOKEN_MAX_ID], params[64];
@@ -481,7 +481,7 @@ index_add_object(tca_token *tok, struct key_index *ix, CK_SESSION_HANDLE h,
 }
 
 int
-tok_index_build(tca_token *tok, CK_SESSION_HANDLE h)
+tok_index_build(tok_local *tok, CK_SESSION_HANDLE h)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[1];
@@ -520,7 +520,7 @@ tok_index_build(tca_token *tok, CK_SESSION_HANDLE h)
 }
 
 int
-tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *id,
+tok_index_refresh(tok_local *tok, CK_SESSION_HANDLE h, const unsigned char *id,
     size_t id_len, CK_RV *rv_ptr)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;

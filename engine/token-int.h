@@ -19,6 +19,7 @@
 
 #include "keytype.h"
 #include "token.h"
+#include "token-backend.h"
 
 #define TOKEN_MAX_ID		128	/* longest CKA_ID we index or accept */
 #define TOKEN_MAX_LABEL		255	/* longest CKA_LABEL we keep */
@@ -51,7 +52,10 @@ enum tok_health {
 	TOK_PIN_REFUSED,	/* the token refused the PIN: waits for an operator */
 };
 
-struct tca_token {
+/* The in-process backend: the module is loaded into this process. */
+typedef struct tok_local tok_local;
+struct tok_local {
+	struct tca_token base;	/* first: a tca_token * of this backend is a tok_local * */
 	struct tca_p11 *mod;
 	CK_SLOT_ID slot;
 	struct tca_token_quirks quirks;
@@ -103,20 +107,29 @@ struct tca_token {
 	int locks_ok;
 };
 
+/* ---- token.c: the in-process implementation of token.h, one function per
+ * entry of the backend table (tok_local_ops) */
+extern const struct tca_token_ops tok_local_ops;
+int tok_local_open(const struct tca_token_params *params, const char *pin,
+    size_t pin_len, tok_local **tok_ptr, char *err, size_t errlen);
+void tok_local_close(tok_local *tok);
+int tok_local_retry(tok_local *tok, const char *pin, size_t pin_len);
+size_t tok_local_key_count(tok_local *tok);
+
 /* ---- token-pool.c */
 
 /* Opens n sessions on tok->slot.  TCA_OK or TOKEN_UNAVAILABLE (err set). */
-int tok_pool_open(tca_token *tok, unsigned int n, char *err, size_t errlen);
+int tok_pool_open(tok_local *tok, unsigned int n, char *err, size_t errlen);
 
 /* Closes every session (after logging out once if logged in).  Frees the pool. */
-void tok_pool_close(tca_token *tok);
+void tok_pool_close(tok_local *tok);
 
 /* Closes every session handle without logging out (the module is about to be
  * re-initialised, or already was); keeps the pool's arrays. */
-void tok_pool_drop_sessions(tca_token *tok);
+void tok_pool_drop_sessions(tok_local *tok);
 
 /* Opens a session for every slot of the pool again (after a re-initialisation). */
-int tok_pool_reopen(tca_token *tok, char *err, size_t errlen);
+int tok_pool_reopen(tok_local *tok, char *err, size_t errlen);
 
 /*
  * Borrows a session, waiting while all are busy or the token is recovering,
@@ -124,32 +137,32 @@ int tok_pool_reopen(tca_token *tok, char *err, size_t errlen);
  * first.  TCA_ERR_TOKEN_UNAVAILABLE on timeout, when the PIN was refused, or
  * when no replacement session can be opened.
  */
-int tok_pool_borrow(tca_token *tok, int64_t deadline_ms, struct session **s_ptr);
+int tok_pool_borrow(tok_local *tok, int64_t deadline_ms, struct session **s_ptr);
 
 /* Gives s back (NULL ok). */
-void tok_pool_return(tca_token *tok, struct session *s);
+void tok_pool_return(tok_local *tok, struct session *s);
 
 /* Marks s broken if rv kills sessions; it is replaced at its next borrow. */
-void tok_session_failed(tca_token *tok, struct session *s, CK_RV rv);
+void tok_session_failed(tok_local *tok, struct session *s, CK_RV rv);
 
 /* 1 if rv means the session is useless. */
 int tok_rv_breaks_session(CK_RV rv);
 
 /* Logs the application in on h with the kept PIN.  CKR_OK (also if it already
  * was), or the CK_RV. */
-CK_RV tok_login(tca_token *tok, CK_SESSION_HANDLE h);
+CK_RV tok_login(tok_local *tok, CK_SESSION_HANDLE h);
 
 /* ---- token.c */
 
 /* Picks the one present, initialised token uri_str matches; sets tok->slot and
  * *ti_ptr.  TCA_ERR_CONFIG (bad URI, no or several matches: err lists the
  * tokens present) or TOKEN_UNAVAILABLE. */
-int tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
+int tok_select(tok_local *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
     char *err, size_t errlen);
 
 /* Reads the token's mechanisms and works out which key types it can
  * generate and sign with, and by which mechanism.  TCA_OK or the failure. */
-int tok_discover(tca_token *tok, char *err, size_t errlen);
+int tok_discover(tok_local *tok, char *err, size_t errlen);
 
 /* ---- token-supervisor.c */
 
@@ -170,7 +183,7 @@ struct tok_op {
 };
 /* fn returned a result of its own in op->r (not a token failure) */
 #define TOK_RV_ENGINE	((CK_RV)(CKR_VENDOR_DEFINED | 0x7ca0001UL))
-typedef CK_RV (*tok_op_fn)(tca_token *tok, struct session *s, struct tok_op *op, void *ctx);
+typedef CK_RV (*tok_op_fn)(tok_local *tok, struct session *s, struct tok_op *op, void *ctx);
 
 /*
  * Runs fn on a borrowed session until it succeeds, a failure that recovery
@@ -179,7 +192,7 @@ typedef CK_RV (*tok_op_fn)(tca_token *tok, struct session *s, struct tok_op *op,
  * TCA_ERR_* of the failure (TOKEN_UNAVAILABLE for outages and missing keys).
  * fn must be safe to run again after a failure (no key generation).
  */
-int tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx);
+int tok_run(tok_local *tok, tok_op_fn fn, struct tok_op *op, void *ctx);
 
 /*
  * Does what a failed call's rv calls for on the borrowed session s: marks it
@@ -188,24 +201,24 @@ int tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx);
  * operation may be tried again (a stale handle: after looking the key up),
  * else the TCA_ERR_* to report.  what names the operation for the log.
  */
-int tok_recover(tca_token *tok, struct session *s, CK_RV rv, const char *what);
+int tok_recover(tok_local *tok, struct session *s, CK_RV rv, const char *what);
 
-int tok_supervisor_start(tca_token *tok);
-void tok_supervisor_stop(tca_token *tok);
+int tok_supervisor_start(tok_local *tok);
+void tok_supervisor_stop(tok_local *tok);
 
 
 /* Asks the supervisor thread to re-initialise the module; from now on borrowers
  * wait (health TOK_RECOVERING).  why goes to the log and status. */
-void tok_request_reinit(tca_token *tok, const char *why);
+void tok_request_reinit(tok_local *tok, const char *why);
 
 /* The token refused the kept PIN: no automatic retry (it would lock the
  * token); requests fail at once until an operator reloads. */
-void tok_pin_refused(tca_token *tok, const char *during);
+void tok_pin_refused(tok_local *tok, const char *during);
 
 /* ---- token-index.c */
 
-int tok_index_init(tca_token *tok);
-void tok_index_free(tca_token *tok);
+int tok_index_init(tok_local *tok);
+void tok_index_free(tok_local *tok);
 
 /* A new entry (not in the index); NULL if id is empty/too long or no memory. */
 struct key_entry *tok_entry_new(const unsigned char *id, size_t id_len, const char *label,
@@ -213,34 +226,34 @@ struct key_entry *tok_entry_new(const unsigned char *id, size_t id_len, const ch
 
 /* Takes ownership of e.  TCA_ERR_ALREADY_EXISTS (e not consumed) if a key with
  * e's id is indexed. */
-int tok_index_insert(tca_token *tok, struct key_entry *e);
+int tok_index_insert(tok_local *tok, struct key_entry *e);
 
 /* Like insert, but an entry with e's id takes over e's handle and type. */
-int tok_index_update(tca_token *tok, struct key_entry *e);
+int tok_index_update(tok_local *tok, struct key_entry *e);
 
 /* 1 if a key (an entry with a handle) was removed. */
-int tok_index_remove(tca_token *tok, const unsigned char *id, size_t id_len);
+int tok_index_remove(tok_local *tok, const unsigned char *id, size_t id_len);
 
 /* Copies handle and type of the key with this id out of the index (any
  * pointer may be NULL).  TCA_OK, or TCA_ERR_NOT_FOUND if no key is indexed;
  * *searched_ptr is then the time (ms) the token was last searched for it, 0 if
  * never. */
-int tok_index_lookup(tca_token *tok, const unsigned char *id, size_t id_len,
+int tok_index_lookup(tok_local *tok, const unsigned char *id, size_t id_len,
     CK_OBJECT_HANDLE *handle_ptr, enum tca_key_type *type_ptr, int64_t *searched_ptr);
 
 /* Keys indexed; and a walk over them under the read lock. */
-size_t tok_index_count(tca_token *tok);
-int tok_index_foreach(tca_token *tok, tca_token_key_cb cb, void *ctx);
+size_t tok_index_count(tok_local *tok);
+int tok_index_foreach(tok_local *tok, tca_token_key_cb cb, void *ctx);
 
 /* One enumeration of the token's private keys into a new index, which then
  * replaces the old one (every handle is new after a re-initialisation). */
-int tok_index_build(tca_token *tok, CK_SESSION_HANDLE h);
+int tok_index_build(tok_local *tok, CK_SESSION_HANDLE h);
 
 /* One C_FindObjects for the private key with this id (a stale handle, or a key
  * another engine sharing the token made): TCA_OK and the index updated, or
  * TCA_ERR_NOT_FOUND (the search time is remembered), or TOKEN_UNAVAILABLE
  * with the CK_RV in *rv_ptr. */
-int tok_index_refresh(tca_token *tok, CK_SESSION_HANDLE h, const unsigned char *id,
+int tok_index_refresh(tok_local *tok, CK_SESSION_HANDLE h, const unsigned char *id,
     size_t id_len, CK_RV *rv_ptr);
 
 /* The index type of an EC or Edwards key from its CKA_EC_PARAMS. */
@@ -259,11 +272,11 @@ void tok_ref_put(struct tok_ref *r);	/* NULL ok */
 struct tok_job;
 
 /* Starts n executor threads. */
-int tok_exec_start(tca_token *tok, unsigned int n);
+int tok_exec_start(tok_local *tok, unsigned int n);
 /* Stops the idle executors; a stuck one is left to finish by itself. */
-void tok_exec_stop(tca_token *tok);
+void tok_exec_stop(tok_local *tok);
 /* Calls abandoned and still inside the module. */
-int tok_exec_hung(tca_token *tok);
+int tok_exec_hung(tok_local *tok);
 
 /*
  * Runs fn(tok, copy of s, copy of op, ctx) on an executor thread and waits up
@@ -272,7 +285,7 @@ int tok_exec_hung(tca_token *tok);
  * *timed_out set; a call that had started is abandoned and s retired (its
  * handle belongs to the stuck executor now; s is broken).
  */
-CK_RV tok_exec_call(tca_token *tok, struct session *s, tok_op_fn fn, struct tok_op *op,
+CK_RV tok_exec_call(tok_local *tok, struct session *s, tok_op_fn fn, struct tok_op *op,
     struct tok_ref *ctx, int *timed_out);
 
 #endif

@@ -28,7 +28,7 @@ tok_rv_breaks_session(CK_RV rv)
 }
 
 CK_RV
-tok_login(tca_token *tok, CK_SESSION_HANDLE h)
+tok_login(tok_local *tok, CK_SESSION_HANDLE h)
 {
 	CK_RV rv;
 
@@ -45,7 +45,7 @@ tok_login(tca_token *tok, CK_SESSION_HANDLE h)
 }
 
 static int
-pool_open_sessions(tca_token *tok, char *err, size_t errlen)
+pool_open_sessions(tok_local *tok, char *err, size_t errlen)
 {
 	unsigned int i;
 	CK_RV rv;
@@ -70,7 +70,7 @@ pool_open_sessions(tca_token *tok, char *err, size_t errlen)
 }
 
 int
-tok_pool_open(tca_token *tok, unsigned int n, char *err, size_t errlen)
+tok_pool_open(tok_local *tok, unsigned int n, char *err, size_t errlen)
 {
 	if ((tok->sessions = calloc(n, sizeof(*tok->sessions))) == NULL ||
 	    (tok->free_idx = calloc(n, sizeof(*tok->free_idx))) == NULL) {
@@ -82,13 +82,13 @@ tok_pool_open(tca_token *tok, unsigned int n, char *err, size_t errlen)
 }
 
 int
-tok_pool_reopen(tca_token *tok, char *err, size_t errlen)
+tok_pool_reopen(tok_local *tok, char *err, size_t errlen)
 {
 	return pool_open_sessions(tok, err, errlen);
 }
 
 void
-tok_pool_drop_sessions(tca_token *tok)
+tok_pool_drop_sessions(tok_local *tok)
 {
 	unsigned int i;
 
@@ -102,7 +102,7 @@ tok_pool_drop_sessions(tca_token *tok)
 }
 
 void
-tok_pool_close(tca_token *tok)
+tok_pool_close(tok_local *tok)
 {
 	unsigned int i;
 	CK_RV rv;
@@ -133,7 +133,7 @@ tok_pool_close(tca_token *tok)
  * borrower of s only.
  */
 static int
-session_replace(tca_token *tok, struct session *s)
+session_replace(tok_local *tok, struct session *s)
 {
 	CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
 	CK_SESSION_INFO info;
@@ -179,7 +179,7 @@ ms_to_timespec(int64_t ms, struct timespec *ts)
 }
 
 int
-tok_pool_borrow(tca_token *tok, int64_t deadline_ms, struct session **s_ptr)
+tok_pool_borrow(tok_local *tok, int64_t deadline_ms, struct session **s_ptr)
 {
 	struct session *s;
 	struct timespec ts;
@@ -231,7 +231,7 @@ tok_pool_borrow(tca_token *tok, int64_t deadline_ms, struct session **s_ptr)
 }
 
 void
-tok_pool_return(tca_token *tok, struct session *s)
+tok_pool_return(tok_local *tok, struct session *s)
 {
 	if (s == NULL)
 		return;
@@ -246,7 +246,7 @@ tok_pool_return(tca_token *tok, struct session *s)
 }
 
 void
-tok_session_failed(tca_token *tok, struct session *s, CK_RV rv)
+tok_session_failed(tok_local *tok, struct session *s, CK_RV rv)
 {
 	(void)tok;
 	if (tok_rv_breaks_session(rv))

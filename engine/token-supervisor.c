@@ -53,11 +53,11 @@
 #define TOK_ATTEMPTS		4	/* tries of one operation */
 
 static void
-problem_locked(tca_token *tok, const char *fmt, ...)
+problem_locked(tok_local *tok, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-problem_locked(tca_token *tok, const char *fmt, ...)
+problem_locked(tok_local *tok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -68,7 +68,7 @@ problem_locked(tca_token *tok, const char *fmt, ...)
 }
 
 void
-tok_request_reinit(tca_token *tok, const char *why)
+tok_request_reinit(tok_local *tok, const char *why)
 {
 	pthread_mutex_lock(&tok->pool_lock);
 	if (tok->health == TOK_OK) {
@@ -83,7 +83,7 @@ tok_request_reinit(tca_token *tok, const char *why)
 }
 
 void
-tok_pin_refused(tca_token *tok, const char *during)
+tok_pin_refused(tok_local *tok, const char *during)
 {
 	pthread_mutex_lock(&tok->pool_lock);
 	if (tok->health != TOK_PIN_REFUSED) {
@@ -100,7 +100,7 @@ tok_pin_refused(tca_token *tok, const char *during)
 /* Runs with every session returned and health TOK_RECOVERING: nobody else
  * touches the module meanwhile. */
 static int
-reopen(tca_token *tok, char *err, size_t errlen)
+reopen(tok_local *tok, char *err, size_t errlen)
 {
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
@@ -134,7 +134,7 @@ reopen(tca_token *tok, char *err, size_t errlen)
  * re-initialised regardless (the alternative is never recovering).
  */
 static void
-wait_for_hung_calls(tca_token *tok)
+wait_for_hung_calls(tok_local *tok)
 {
 	int64_t until = tca_p11_now_ms() + 2 * (int64_t)tok->call_timeout_ms;
 	struct timespec ts = { 0, 50 * 1000000L };
@@ -153,7 +153,7 @@ wait_for_hung_calls(tca_token *tok)
 static void *
 supervisor_main(void *arg)
 {
-	tca_token *tok = arg;
+	tok_local *tok = arg;
 	int64_t delay = SUP_BACKOFF_MIN_MS, until;
 	struct timespec ts;
 	char err[256];
@@ -205,7 +205,7 @@ supervisor_main(void *arg)
 }
 
 int
-tok_supervisor_start(tca_token *tok)
+tok_supervisor_start(tok_local *tok)
 {
 	if (pthread_create(&tok->sup_thread, NULL, supervisor_main, tok) != 0)
 		return TCA_ERR_SYSTEM;
@@ -214,7 +214,7 @@ tok_supervisor_start(tca_token *tok)
 }
 
 void
-tok_supervisor_stop(tca_token *tok)
+tok_supervisor_stop(tok_local *tok)
 {
 	if (!tok->sup_started)
 		return;
@@ -228,7 +228,7 @@ tok_supervisor_stop(tca_token *tok)
 }
 
 int
-tca_token_retry(tca_token *tok, const char *pin, size_t pin_len)
+tok_local_retry(tok_local *tok, const char *pin, size_t pin_len)
 {
 	char *copy = NULL;
 	size_t copy_len = 0;
@@ -265,7 +265,7 @@ tca_token_retry(tca_token *tok, const char *pin, size_t pin_len)
 /* The key op->id on s, looked up in the index or (refresh, or an index miss
  * not searched for lately) on the token. */
 static int
-op_key(tca_token *tok, struct session *s, struct tok_op *op, int refresh, CK_RV *rv_ptr)
+op_key(tok_local *tok, struct session *s, struct tok_op *op, int refresh, CK_RV *rv_ptr)
 {
 	char hex[2 * 16 + 1];
 	int64_t searched = 0;
@@ -299,7 +299,7 @@ op_key(tca_token *tok, struct session *s, struct tok_op *op, int refresh, CK_RV 
 }
 
 int
-tok_recover(tca_token *tok, struct session *s, CK_RV rv, const char *what)
+tok_recover(tok_local *tok, struct session *s, CK_RV rv, const char *what)
 {
 	char why[160];
 
@@ -343,7 +343,7 @@ tok_recover(tca_token *tok, struct session *s, CK_RV rv, const char *what)
 }
 
 int
-tok_run(tca_token *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
+tok_run(tok_local *tok, tok_op_fn fn, struct tok_op *op, void *ctx)
 {
 	int64_t deadline = tca_p11_now_ms() + tok->wait_ms;
 	struct session *s = NULL;

@@ -76,7 +76,7 @@ list_token(char *list, size_t listsz, const CK_TOKEN_INFO *ti, CK_SLOT_ID slot)
 }
 
 int
-tok_select(tca_token *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
+tok_select(tok_local *tok, const char *uri_str, CK_TOKEN_INFO *ti_ptr,
     char *err, size_t errlen)
 {
 	char present[512] = "";
@@ -204,7 +204,7 @@ check_preferred(const struct tca_token_quirks *q, char *err, size_t errlen)
 /* The token's locks; condition variables time out on the monotonic clock
  * (tca_p11_now_ms). */
 static int
-token_locks_init(tca_token *tok)
+token_locks_init(tok_local *tok)
 {
 	int step = 0;
 
@@ -251,10 +251,10 @@ token_locks_init(tca_token *tok)
 }
 
 int
-tca_token_open(const struct tca_token_params *params, const char *pin, size_t pin_len,
-    tca_token **tok_ptr, char *err, size_t errlen)
+tok_local_open(const struct tca_token_params *params, const char *pin, size_t pin_len,
+    tok_local **tok_ptr, char *err, size_t errlen)
 {
-	tca_token *tok = NULL;
+	tok_local *tok = NULL;
 	CK_TOKEN_INFO ti;
 	unsigned int n;
 	CK_RV rv;
@@ -280,6 +280,7 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 		tca_setf(err, errlen, "out of memory");
 		return TCA_ERR_NOMEM;
 	}
+	tok->base.ops = &tok_local_ops;
 	tok->quirks = params->quirks;
 	if ((r = check_preferred(&tok->quirks, err, errlen)) != TCA_OK) {
 		free(tok);
@@ -362,12 +363,12 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	tok = NULL;
 	r = TCA_OK;
  out:
-	tca_token_close(tok);
+	tok_local_close(tok);
 	return r;
 }
 
 void
-tca_token_close(tca_token *tok)
+tok_local_close(tok_local *tok)
 {
 	if (tok == NULL)
 		return;
@@ -404,7 +405,7 @@ tca_token_close(tca_token *tok)
 }
 
 size_t
-tca_token_key_count(tca_token *tok)
+tok_local_key_count(tok_local *tok)
 {
 	return tok != NULL ? tok_index_count(tok) : 0;
 }
@@ -415,8 +416,8 @@ id_ok(const unsigned char *id, size_t id_len)
 	return id != NULL && id_len > 0 && id_len <= TOKEN_MAX_ID;
 }
 
-int
-tca_token_find_key(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_find_key(tok_local *tok, const unsigned char *id, size_t id_len,
     enum tca_key_type *type_ptr)
 {
 	if (tok == NULL || !id_ok(id, id_len))
@@ -449,7 +450,7 @@ pkey_from_params(const char *keytype, OSSL_PARAM_BLD *bld, EVP_PKEY **pkey_ptr)
 
 /* Builds the EVP_PKEY of a generated key from its public key object. */
 static int
-read_public_key(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE pub,
+read_public_key(tok_local *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE pub,
     enum tca_key_type type, EVP_PKEY **pkey_ptr, CK_RV *rv_ptr)
 {
 	unsigned char buf[600], e_buf[16];
@@ -561,7 +562,7 @@ size_fits(const struct tca_key_desc *kd, const CK_MECHANISM_INFO *mi)
 
 /* 1 if m is in the list, has flag and fits kd's size. */
 static int
-mech_usable(tca_token *tok, const CK_MECHANISM_TYPE *mechs, CK_ULONG n, CK_MECHANISM_TYPE m,
+mech_usable(tok_local *tok, const CK_MECHANISM_TYPE *mechs, CK_ULONG n, CK_MECHANISM_TYPE m,
     CK_FLAGS flag, const struct tca_key_desc *kd)
 {
 	CK_MECHANISM_INFO mi;
@@ -580,7 +581,7 @@ mech_usable(tca_token *tok, const CK_MECHANISM_TYPE *mechs, CK_ULONG n, CK_MECHA
 
 /* 1 if the profile's prefer_mechanisms names m. */
 static int
-mech_preferred(tca_token *tok, CK_MECHANISM_TYPE m)
+mech_preferred(tok_local *tok, CK_MECHANISM_TYPE m)
 {
 	char buf[sizeof(tok->quirks.prefer_mechanisms)], *t, *save = NULL;
 	CK_MECHANISM_TYPE pm;
@@ -593,7 +594,7 @@ mech_preferred(tca_token *tok, CK_MECHANISM_TYPE m)
 }
 
 int
-tok_discover(tca_token *tok, char *err, size_t errlen)
+tok_discover(tok_local *tok, char *err, size_t errlen)
 {
 	CK_MECHANISM_TYPE *mechs = NULL, sign_mech[TCA_KEY_TYPE_COUNT + 1], cand[2];
 	int hash_on_token[TCA_KEY_TYPE_COUNT + 1];
@@ -666,8 +667,8 @@ tok_discover(tca_token *tok, char *err, size_t errlen)
 	return r;
 }
 
-unsigned int
-tca_token_key_types(tca_token *tok, const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT + 1])
+static unsigned int
+tok_local_key_types(tok_local *tok, const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT + 1])
 {
 	unsigned int mask;
 	size_t i;
@@ -686,7 +687,7 @@ tca_token_key_types(tca_token *tok, const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT
 
 /* 1 if the token hands out the value of attribute type of obj. */
 static int
-attr_readable(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
+attr_readable(tok_local *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
     CK_ATTRIBUTE_TYPE type)
 {
 	unsigned char *buf = NULL;
@@ -717,7 +718,7 @@ attr_readable(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj,
 /* The security attributes of private key obj, read on session h.  An
  * attribute the token does not have reads as 0 (CKR_ATTRIBUTE_TYPE_INVALID). */
 static CK_RV
-read_key_attrs(tca_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key,
+read_key_attrs(tok_local *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key,
     struct tca_key_attrs *attrs)
 {
 	static const CK_ATTRIBUTE_TYPE secret_parts[] = {
@@ -777,7 +778,7 @@ key_attrs_weakness(const struct tca_key_attrs *a)
 
 /* Removes a half-made key pair.  0 if nothing is left behind. */
 static int
-destroy_pair(tca_token *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
+destroy_pair(tok_local *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
 {
 	CK_OBJECT_HANDLE objs[2];
 	CK_RV rv;
@@ -797,8 +798,8 @@ destroy_pair(tca_token *tok, struct session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_
 	return left;
 }
 
-int
-tca_token_generate_key(tca_token *tok, enum tca_key_type type,
+static int
+tok_local_generate_key(tok_local *tok, enum tca_key_type type,
     const unsigned char *id, size_t id_len, const char *label, EVP_PKEY **pub_ptr)
 {
 	CK_BBOOL t = CK_TRUE, f = CK_FALSE;
@@ -832,7 +833,7 @@ tca_token_generate_key(tca_token *tok, enum tca_key_type type,
 	tca_p11_id_hex(id, id_len > 16 ? 16 : id_len, hex, sizeof(hex));
 	if ((kd = tca_key_desc(type)) == NULL)
 		return TCA_ERR_INVALID_ARG;
-	if (!(tca_token_key_types(tok, NULL) & (1u << type))) {
+	if (!(tok_local_key_types(tok, NULL) & (1u << type))) {
 		log_error("token: refusing to make a %s key: the token does not offer its "
 		    "generation and signing mechanisms", kd->name);
 		return TCA_ERR_POLICY_VIOLATION;
@@ -968,7 +969,7 @@ struct sign_ctx {
 };
 
 static CK_RV
-sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
+sign_op(tok_local *tok, struct session *s, struct tok_op *op, void *vctx)
 {
 	struct sign_ctx *c = vctx;	/* its tok_ref comes first */
 	CK_MECHANISM mech = { CKM_VENDOR_DEFINED, NULL, 0 };
@@ -1003,7 +1004,7 @@ sign_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 }
 
 static void
-count_sign(tca_token *tok, int ok)
+count_sign(tok_local *tok, int ok)
 {
 	pthread_mutex_lock(&tok->pool_lock);
 	if (ok)
@@ -1071,8 +1072,8 @@ sign_ctx_free(struct tok_ref *ref)
 	free(c);
 }
 
-int
-tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_sign(tok_local *tok, const unsigned char *id, size_t id_len,
     enum tca_sig_alg alg, const unsigned char *msg, size_t msg_len,
     unsigned char *sig, size_t *sig_len)
 {
@@ -1160,8 +1161,8 @@ tca_token_sign(tca_token *tok, const unsigned char *id, size_t id_len,
 	return r;
 }
 
-int
-tca_token_check_key(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_check_key(tok_local *tok, const unsigned char *id, size_t id_len,
     enum tca_key_type *type_ptr)
 {
 	struct tok_op op;
@@ -1197,7 +1198,7 @@ struct find_ctx {
 /* Finds every object with the id and counts or destroys them.  Safe to run
  * again: what was destroyed is not found the next time. */
 static CK_RV
-find_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
+find_op(tok_local *tok, struct session *s, struct tok_op *op, void *vctx)
 {
 	struct find_ctx *c = vctx;
 	CK_OBJECT_HANDLE *objs = NULL;
@@ -1226,8 +1227,8 @@ find_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
 	return rv;
 }
 
-int
-tca_token_destroy_key(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_destroy_key(tok_local *tok, const unsigned char *id, size_t id_len,
     unsigned long *destroyed_ptr)
 {
 	struct find_ctx c;
@@ -1263,8 +1264,8 @@ tca_token_destroy_key(tca_token *tok, const unsigned char *id, size_t id_len,
 	return r;
 }
 
-int
-tca_token_count_objects(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_count_objects(tok_local *tok, const unsigned char *id, size_t id_len,
     unsigned long *count_ptr)
 {
 	struct find_ctx c;
@@ -1286,13 +1287,13 @@ tca_token_count_objects(tca_token *tok, const unsigned char *id, size_t id_len,
 }
 
 static CK_RV
-attrs_op(tca_token *tok, struct session *s, struct tok_op *op, void *vctx)
+attrs_op(tok_local *tok, struct session *s, struct tok_op *op, void *vctx)
 {
 	return read_key_attrs(tok, s->h, op->key, vctx);
 }
 
-int
-tca_token_key_attrs(tca_token *tok, const unsigned char *id, size_t id_len,
+static int
+tok_local_key_attrs(tok_local *tok, const unsigned char *id, size_t id_len,
     struct tca_key_attrs *attrs)
 {
 	struct tok_op op;
@@ -1309,8 +1310,8 @@ tca_token_key_attrs(tca_token *tok, const unsigned char *id, size_t id_len,
 	return op.key_missing ? TCA_ERR_NOT_FOUND : r;
 }
 
-int
-tca_token_foreach_key(tca_token *tok, tca_token_key_cb cb, void *ctx)
+static int
+tok_local_foreach_key(tok_local *tok, tca_token_key_cb cb, void *ctx)
 {
 	if (tok == NULL || cb == NULL)
 		return TCA_ERR_INVALID_ARG;
@@ -1332,8 +1333,8 @@ health_name(enum tok_health h)
 	}
 }
 
-int
-tca_token_get_status(tca_token *tok, struct tca_token_status *st)
+static int
+tok_local_get_status(tok_local *tok, struct tca_token_status *st)
 {
 	char fn[64];
 	CK_RV rv = CKR_OK;
@@ -1368,6 +1369,109 @@ tca_token_get_status(tca_token *tok, struct tca_token_status *st)
 		    tca_p11_rv_name(rv));
 	st->last_error_time = when;
 	st->call_failures = failures;
-	st->keys = tca_token_key_count(tok);
+	st->keys = tok_local_key_count(tok);
 	return TCA_OK;
 }
+
+/* ---- the backend table (token-backend.h) */
+
+#define LOCAL(t) ((tok_local *)(void *)(t))
+
+static void
+l_close(tca_token *t)
+{
+	tok_local_close(LOCAL(t));
+}
+
+static int
+l_retry(tca_token *t, const char *pin, size_t pin_len)
+{
+	return tok_local_retry(LOCAL(t), pin, pin_len);
+}
+
+static size_t
+l_key_count(tca_token *t)
+{
+	return tok_local_key_count(LOCAL(t));
+}
+
+static int
+l_find_key(tca_token *t, const unsigned char *id, size_t id_len, enum tca_key_type *type_ptr)
+{
+	return tok_local_find_key(LOCAL(t), id, id_len, type_ptr);
+}
+
+static unsigned int
+l_key_types(tca_token *t, const char *sign_mech_ptr[TCA_KEY_TYPE_COUNT + 1])
+{
+	return tok_local_key_types(LOCAL(t), sign_mech_ptr);
+}
+
+static int
+l_check_key(tca_token *t, const unsigned char *id, size_t id_len, enum tca_key_type *type_ptr)
+{
+	return tok_local_check_key(LOCAL(t), id, id_len, type_ptr);
+}
+
+static int
+l_generate_key(tca_token *t, enum tca_key_type type, const unsigned char *id,
+    size_t id_len, const char *label, EVP_PKEY **pub_ptr)
+{
+	return tok_local_generate_key(LOCAL(t), type, id, id_len, label, pub_ptr);
+}
+
+static int
+l_sign(tca_token *t, const unsigned char *id, size_t id_len, enum tca_sig_alg alg,
+    const unsigned char *msg, size_t msg_len, unsigned char *sig, size_t *sig_len)
+{
+	return tok_local_sign(LOCAL(t), id, id_len, alg, msg, msg_len, sig, sig_len);
+}
+
+static int
+l_destroy_key(tca_token *t, const unsigned char *id, size_t id_len,
+    unsigned long *destroyed_ptr)
+{
+	return tok_local_destroy_key(LOCAL(t), id, id_len, destroyed_ptr);
+}
+
+static int
+l_count_objects(tca_token *t, const unsigned char *id, size_t id_len,
+    unsigned long *count_ptr)
+{
+	return tok_local_count_objects(LOCAL(t), id, id_len, count_ptr);
+}
+
+static int
+l_key_attrs(tca_token *t, const unsigned char *id, size_t id_len, struct tca_key_attrs *attrs)
+{
+	return tok_local_key_attrs(LOCAL(t), id, id_len, attrs);
+}
+
+static int
+l_foreach_key(tca_token *t, tca_token_key_cb cb, void *ctx)
+{
+	return tok_local_foreach_key(LOCAL(t), cb, ctx);
+}
+
+static int
+l_get_status(tca_token *t, struct tca_token_status *st)
+{
+	return tok_local_get_status(LOCAL(t), st);
+}
+
+const struct tca_token_ops tok_local_ops = {
+	.name = "none",
+	.close = l_close,
+	.retry = l_retry,
+	.key_count = l_key_count,
+	.find_key = l_find_key,
+	.key_types = l_key_types,
+	.check_key = l_check_key,
+	.generate_key = l_generate_key,
+	.sign = l_sign,
+	.destroy_key = l_destroy_key,
+	.count_objects = l_count_objects,
+	.key_attrs = l_key_attrs,
+	.foreach_key = l_foreach_key,
+	.get_status = l_get_status,
+};

@@ -218,6 +218,10 @@ struct tca_token_status {
 };
 int tca_token_get_status(tca_token *tok, struct tca_token_status *st);
 
+/* Where the module runs: "none" (in this process) or "process" (in the
+ * tca-tokend helper, docs/architecture.md "Privilege separation"). */
+const char *tca_token_isolation(tca_token *tok);
+
 /*
  * Development provisioning (ca-admin token init): loads the module (with
  * init_args, may be NULL), picks the first slot whose token is present but not
