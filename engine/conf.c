@@ -38,6 +38,7 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->pool_size = 4;
 	cfg->recovery_wait_ms = TCA_TOKEN_DEFAULT_WAIT_MS;
 	cfg->call_timeout_ms = TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS;
+	cfg->isolation = TCA_ISOLATION_DEFAULT;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "/var/lib/tca/state.db");
 	cfg->group_commit_max = 256;
 	snprintf(cfg->ca_organization, sizeof(cfg->ca_organization), "Cumulocity");
@@ -323,6 +324,26 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		cfg->call_timeout_set = 1;
 		return TCA_OK;
 	}
+	if (strcmp(k, "token.isolation") == 0) {
+		if (strcmp(v, "process") == 0) {
+			cfg->isolation = TCA_ISOLATION_PROCESS;
+		} else if (strcmp(v, "none") == 0) {
+			cfg->isolation = TCA_ISOLATION_NONE;
+		} else {
+			snprintf(why, whylen, "must be process (the module and the PIN in the "
+			    "tca-tokend helper) or none (in the engine)");
+			return TCA_ERR_CONFIG;
+		}
+		cfg->isolation_set = 1;
+		return TCA_OK;
+	}
+	if (strcmp(k, "token.helper") == 0) {
+		if (v[0] != '/') {
+			snprintf(why, whylen, "must be an absolute path (of tca-tokend)");
+			return TCA_ERR_CONFIG;
+		}
+	}
+	STR("token.helper", helper_path, 0)
 	STR("store.path", store_path, 0)
 	UINT("store.group_commit_max", group_commit_max, 1, 4096)
 	STR("ca.organization", ca_organization, 1)
@@ -676,6 +697,17 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 	if ((cfg->pin_file[0] == '\0') == (cfg->pin_env[0] == '\0')) {
 		snprintf(err, errlen, "%s: set exactly one of token.pin_file and token.pin_env", path);
 		return TCA_ERR_CONFIG;
+	}
+	/* a restarted helper must read the PIN again; the engine cannot hand
+	 * it one without holding it */
+	if (cfg->isolation == TCA_ISOLATION_PROCESS && cfg->pin_env[0] != '\0') {
+		if (cfg->isolation_set) {
+			snprintf(err, errlen, "%s: token.isolation = process needs "
+			    "token.pin_file (a restarted helper reads the PIN again); use a PIN "
+			    "file, or token.isolation = none with token.pin_env", path);
+			return TCA_ERR_CONFIG;
+		}
+		cfg->isolation = TCA_ISOLATION_NONE;
 	}
 	if (cfg->retry_max_s < cfg->retry_min_s) {
 		snprintf(err, errlen, "%s: reissue.retry_max_s is below reissue.retry_min_s", path);

@@ -28,6 +28,10 @@ struct tca_id_list {
 
 #define TCA_PROFILE_MAX_ENV 8
 
+#define TCA_ISOLATION_NONE	0
+#define TCA_ISOLATION_PROCESS	1
+#define TCA_ISOLATION_DEFAULT	TCA_ISOLATION_PROCESS
+
 struct tca_config {
 	char path[PATH_MAX];	/* the file this was loaded from */
 	/* socket */
@@ -57,6 +61,12 @@ struct tca_config {
 	 * profile (network HSMs bound it) unless the configuration sets it. */
 	unsigned int call_timeout_ms;
 	int call_timeout_set;		/* token.call_timeout_ms was given */
+	/* token.isolation: the module and the PIN in the tca-tokend helper
+	 * process (TCA_ISOLATION_PROCESS) or in the engine (NONE) */
+	int isolation;
+	int isolation_set;		/* token.isolation was given */
+	char helper_path[PATH_MAX];	/* token.helper; "" = beside tca-engined,
+					 * else $(pkglibexecdir)/tca-tokend */
 	struct tca_token_quirks quirks;	/* from the profile */
 	char profile_name[64];
 	/* from the profile: PIN length bounds (0 = none), how C_InitToken takes

@@ -361,7 +361,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if (tca_engine_cert_counts(ctx->engine, &counts) != TCA_OK)
 		log_warn("status: certificate counts unavailable");
 	if ((m = cbor_new_definite_map(13)) == NULL ||
-	    (tok = cbor_new_definite_map(20)) == NULL ||
+	    (tok = cbor_new_definite_map(23)) == NULL ||
 	    (store = cbor_new_definite_map(6)) == NULL ||
 	    (ten = cbor_new_definite_map(7)) == NULL ||
 	    (certs = cbor_new_definite_map(3)) == NULL)
@@ -386,6 +386,9 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(tok, "problem_time", (uint64_t)ts.problem_time) != TCA_OK ||
 	    tca_map_add_text(tok, "last_error", ts.last_error) != TCA_OK ||
 	    tca_map_add_uint(tok, "last_error_time", (uint64_t)ts.last_error_time) != TCA_OK ||
+	    tca_map_add_text(tok, "isolation", ts.isolation) != TCA_OK ||
+	    tca_map_add_uint(tok, "helper_restarts", ts.helper_restarts) != TCA_OK ||
+	    tca_map_add_uint(tok, "helper_pid", ts.helper_pid > 0 ? (uint64_t)ts.helper_pid : 0) != TCA_OK ||
 	    tca_map_add_text(store, "backend", ctx->st->ops->name) != TCA_OK ||
 	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
 	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||

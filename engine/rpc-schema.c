@@ -154,6 +154,9 @@ static const struct tca_arg_spec token_status_fields[] = {
 	F("problem_time", UINT, 1, 0, NULL),
 	F("last_error", TEXT, 1, 0, NULL),
 	F("last_error_time", UINT, 1, 0, NULL),
+	F("isolation", TEXT, 0, 0, "none, or process: the module in the tca-tokend helper"),
+	F("helper_restarts", UINT, 0, 0, "times the token helper was replaced"),
+	F("helper_pid", UINT, 0, 0, "the token helper's process id; 0: none running"),
 };
 static const struct tca_arg_spec store_status_fields[] = {
 	F("backend", TEXT, 1, 0, NULL),

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +138,8 @@ retry_refused_pin(struct daemon *d, char *what, size_t whatlen)
 
 	if (tca_token_get_status(d->tok, &ts) != TCA_OK || strcmp(ts.health, "pin-refused") != 0)
 		return;
-	if (d->cfg.pin_file[0] != '\0' &&
+	/* with the helper, the engine never reads the PIN: the helper does */
+	if (strcmp(ts.isolation, "process") != 0 && d->cfg.pin_file[0] != '\0' &&
 	    tca_secret_read_file(d->cfg.pin_file, &pin, &pin_len, err, sizeof(err)) != TCA_OK) {
 		log_error("reload: PIN: %s; the token stays without login", err);
 		return;
@@ -232,6 +234,30 @@ on_reload(void *vctx)
 	char what[512], why[1024];
 
 	(void)reload_config(vctx, what, sizeof(what), why, sizeof(why));
+}
+
+/* token.helper, else tca-tokend beside this program (a build tree), else
+ * the installed one */
+static void
+helper_path(const struct tca_config *cfg, char *out, size_t outsz)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (cfg->helper_path[0] != '\0') {
+		snprintf(out, outsz, "%s", cfg->helper_path);
+		return;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(out, outsz, "%s/tca-tokend", self);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, outsz, "%s/tca-tokend", TCA_PKGLIBEXECDIR);
 }
 
 static void
@@ -352,6 +378,28 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	memset(&tp, 0, sizeof(tp));
+	tp.module_path = d.cfg.module;
+	tp.init_args = d.cfg.init_args[0] != '\0' ? d.cfg.init_args : NULL;
+	tp.token_uri = d.cfg.token_uri;
+	tp.pool_size = d.cfg.pool_size;
+	tp.wait_ms = d.cfg.recovery_wait_ms;
+	tp.call_timeout_ms = d.cfg.call_timeout_ms;
+	tp.quirks = d.cfg.quirks;
+	if (d.cfg.isolation == TCA_ISOLATION_PROCESS) {
+		/* the helper loads the module and reads the PIN; this process
+		 * does neither (docs/security.md) */
+		struct tca_token_helper_params hp;
+		char hpath[PATH_MAX + 16];
+
+		helper_path(&d.cfg, hpath, sizeof(hpath));
+		memset(&hp, 0, sizeof(hp));
+		hp.helper_path = hpath;
+		hp.config_path = d.cfg.path;
+		hp.syslog = force_syslog || d.cfg.log_syslog;
+		r = tca_token_open_helper(&tp, &hp, &d.tok, err, sizeof(err));
+		goto opened;
+	}
 	/* PIN: read, log in, wipe - it lives only for tca_token_open */
 	r = d.cfg.pin_file[0] != '\0' ?
 	    tca_secret_read_file(d.cfg.pin_file, &pin, &pin_len, err, sizeof(err)) :
@@ -365,23 +413,17 @@ main(int argc, char **argv)
 		goto out;
 	}
 	tca_profile_apply_env(&d.cfg);
-	memset(&tp, 0, sizeof(tp));
-	tp.module_path = d.cfg.module;
-	tp.init_args = d.cfg.init_args[0] != '\0' ? d.cfg.init_args : NULL;
-	tp.token_uri = d.cfg.token_uri;
-	tp.pool_size = d.cfg.pool_size;
-	tp.wait_ms = d.cfg.recovery_wait_ms;
-	tp.call_timeout_ms = d.cfg.call_timeout_ms;
-	tp.quirks = d.cfg.quirks;
 	r = tca_token_open(&tp, pin, pin_len, &d.tok, err, sizeof(err));
 	tca_secret_free(pin, pin_len);
 	pin = NULL;
+ opened:
 	if (r != TCA_OK) {
 		log_error("token: %s", err);
 		goto out;
 	}
-	log_info("token open: %s via %s (%zu keys indexed, %u sessions)", d.cfg.token_uri,
-	    d.cfg.module, tca_token_key_count(d.tok), d.cfg.pool_size);
+	log_info("token open: %s via %s (%zu keys indexed, %u sessions, isolation %s)",
+	    d.cfg.token_uri, d.cfg.module, tca_token_key_count(d.tok), d.cfg.pool_size,
+	    tca_token_isolation(d.tok));
 	if ((r = tca_store_open_sqlite(d.cfg.store_path, TCA_STORE_EXCLUSIVE, &d.st, err, sizeof(err))) != TCA_OK) {
 		log_error("store: %s", err);
 		goto out;

@@ -1370,6 +1370,7 @@ tok_local_get_status(tok_local *tok, struct tca_token_status *st)
 	st->last_error_time = when;
 	st->call_failures = failures;
 	st->keys = tok_local_key_count(tok);
+	snprintf(st->isolation, sizeof(st->isolation), "none");
 	return TCA_OK;
 }
 

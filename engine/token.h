@@ -215,8 +215,36 @@ struct tca_token_status {
 	char last_error[96];	/* last failed C_* call: "C_Sign: CKR_DEVICE_ERROR" */
 	int64_t last_error_time;
 	unsigned long long call_failures;
+	/* privilege separation: "none" (the module in this process) or
+	 * "process" (in tca-tokend); how often the helper was replaced and its
+	 * pid (0 while it is away, and without a helper) */
+	char isolation[8];
+	unsigned long long helper_restarts;
+	long helper_pid;
 };
 int tca_token_get_status(tca_token *tok, struct tca_token_status *st);
+
+/*
+ * Privilege separation (docs/architecture.md): the module and the PIN in a
+ * separate process, tca-tokend, started here with fork + exec.  The helper
+ * reads the token.* keys, the profile and the PIN from config_path itself;
+ * this process never maps the module and never reads the PIN.  params gives
+ * pool_size (the helper's sessions; one connection each, plus one for
+ * status), wait_ms and call_timeout_ms (a call the helper has not answered
+ * within wait_ms + call_timeout_ms - 30 s if 0 - is taken for a hung module:
+ * the helper is killed and started again); module, URI and PIN fields are
+ * not used.  Returns what tca_token_open would, with the helper's reason in
+ * err.  Everything else - every function of this header - works on the
+ * result as on an in-process token; tca_token_retry ignores its PIN (the
+ * helper re-reads token.pin_file).
+ */
+struct tca_token_helper_params {
+	const char *helper_path;	/* absolute path of tca-tokend */
+	const char *config_path;	/* the engine's configuration file */
+	int syslog;			/* --syslog: the helper logs to syslog */
+};
+int tca_token_open_helper(const struct tca_token_params *params,
+    const struct tca_token_helper_params *hp, tca_token **tok_ptr, char *err, size_t errlen);
 
 /* Where the module runs: "none" (in this process) or "process" (in the
  * tca-tokend helper, docs/architecture.md "Privilege separation"). */

@@ -11,6 +11,10 @@
  *                                      certificate lost or duplicated under
  *                                      16 issuing clients; a refused PIN is
  *                                      not retried; a hung call is bounded
+ *
+ * These drive the in-process token layer (token.isolation = none): the
+ * supervisor's own recovery, which runs the same way inside the tca-tokend
+ * helper.
  */
 #include "config.h"
 
@@ -80,7 +84,7 @@ START_TEST(test_token_dir_moved)
 	char tokdir[PATH_MAX], away[PATH_MAX + 8];
 
 	test_token_create(&t, "tca-rec-dir");
-	daemon_start(&d, &t, "token.recovery_wait_ms = 2000\n", NULL);
+	daemon_start(&d, &t, "token.isolation = none\ntoken.recovery_wait_ms = 2000\n", NULL);
 	ck_assert_int_eq(ca_create(d.socket, "t-moved", NULL, &err), TCA_OK);
 	ck_assert_msg(issue(d.socket, "t-moved", "dev-1", "ec-p256", &der, &len, &err) == TCA_OK,
 	    "%s", err.message);
@@ -166,10 +170,11 @@ log_wait(const struct faulty *f, const char *prefix, int n, int timeout_s)
 static void
 faulty_start(struct faulty *f, const char *label, const char *profile, const char *extra)
 {
-	char so[PATH_MAX];
+	char so[PATH_MAX], conf[1024];
 	struct tca_client_error err;
 
 	memset(f, 0, sizeof(*f));
+	snprintf(conf, sizeof(conf), "token.isolation = none\n%s", extra != NULL ? extra : "");
 	test_build_path("tests/.libs/p11-faulty.so", so, sizeof(so));
 	ck_assert_msg(access(so, R_OK) == 0, "%s missing (make check builds it)", so);
 	test_token_create(&f->t, label);
@@ -179,7 +184,7 @@ faulty_start(struct faulty *f, const char *label, const char *profile, const cha
 	setenv(TCA_FAULTY_ENV_CTL, f->ctl, 1);
 	setenv(TCA_FAULTY_ENV_LOG, f->log, 1);
 	ctl_write(f, "");
-	daemon_start_module(&f->d, &f->t, so, profile != NULL ? profile : "softhsm2", extra, NULL);
+	daemon_start_module(&f->d, &f->t, so, profile != NULL ? profile : "softhsm2", conf, NULL);
 	ck_assert_msg(ca_create(f->d.socket, "t-fault", NULL, &err) == TCA_OK, "%s", err.message);
 }
 
