@@ -18,6 +18,7 @@
  *   fail FUNC RV [count N|inf]   next N (default 1) calls return RV
  *   hang FUNC MS [count N|inf]   next N (default 1) calls sleep MS ms first
  *   latency FUNC MS              every call sleeps MS ms first
+ *   crash FUNC [count N|inf]     next N (default 1) calls abort() the process
  *   remove                       token not present while the line is there
  *   invalidate-handles [N]       new N: all object handles become invalid
  *   logout [N]                   new N: the real module is logged out
@@ -206,7 +207,7 @@ static const struct {
 
 /* ---------------------------------------------------------------- state */
 
-enum rule_kind { RULE_FAIL, RULE_HANG, RULE_LATENCY };
+enum rule_kind { RULE_FAIL, RULE_HANG, RULE_LATENCY, RULE_CRASH };
 
 /*
  * The calls a fail or hang line has left.  Kept by line text (and, for
@@ -805,7 +806,24 @@ parse_line(struct conf *cf, struct rule ***tail, char **w, int nw, const char *t
 	unsigned long v;
 	const char *why = NULL;
 
-	if (strcmp(w[0], "fail") == 0 || strcmp(w[0], "hang") == 0 ||
+	if (strcmp(w[0], "crash") == 0) {
+		/* crash FUNC [count N|inf]: parsed as a fail line without an rv */
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return "out of memory";
+		snprintf(r->text, sizeof(r->text), "%s", text);
+		r->kind = RULE_CRASH;
+		if (nw < 2)
+			why = "missing arguments";
+		else if ((r->fn = parse_fn(w[1])) < 0)
+			why = "unknown function";
+		else if (parse_count(w, nw, 2, &r->count) != 0)
+			why = "bad count";
+		if (why != NULL)
+			goto out;
+		**tail = r;
+		*tail = &r->next;
+		r = NULL;
+	} else if (strcmp(w[0], "fail") == 0 || strcmp(w[0], "hang") == 0 ||
 	    strcmp(w[0], "latency") == 0) {
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return "out of memory";
@@ -1358,6 +1376,16 @@ call_begin(struct call *c, int fn)
 	lock_state();
 	if ((rv = state_check_locked(fn)) != CKR_OK)
 		goto out;
+	/* a crashing module takes its process with it (the logged line is
+	 * written with write(2) before) */
+	for (r = ctl.conf.rules; r != NULL; r = r->next) {
+		if (r->kind != RULE_CRASH || !fn_matches(r->fn, fn) || r->cnt->left == 0)
+			continue;
+		if (r->cnt->left > 0)
+			r->cnt->left--;
+		ev_log_locked("crash %s", fn_names[fn]);
+		abort();
+	}
 	/* a failing call fails at once: fail rules before any sleep */
 	for (r = ctl.conf.rules; r != NULL; r = r->next) {
 		if (r->kind != RULE_FAIL || !fn_matches(r->fn, fn) || r->cnt->left == 0)
@@ -1370,7 +1398,7 @@ call_begin(struct call *c, int fn)
 		goto out;
 	}
 	for (r = ctl.conf.rules; r != NULL; r = r->next) {
-		if (!fn_matches(r->fn, fn) || r->kind == RULE_FAIL ||
+		if (!fn_matches(r->fn, fn) || r->kind == RULE_FAIL || r->kind == RULE_CRASH ||
 		    (r->kind == RULE_HANG && r->cnt->left == 0))
 			continue;
 		if (r->kind == RULE_HANG && !hang) {

@@ -23,6 +23,10 @@
  *                                MS ms first; ends early when the line is
  *                                removed from the file
  *   latency FUNC MS              every call of FUNC sleeps MS ms first
+ *   crash FUNC [count N|inf]     the next N (default 1) calls of FUNC log
+ *                                "crash FUNC" and abort() the process: a
+ *                                module that crashes (token.isolation =
+ *                                process: the helper dies, not the engine)
  *   remove                       the token is out of its slot for as long as
  *                                the line is there; when it goes, the token
  *                                is back as after a re-insertion (all
@@ -124,6 +128,7 @@
  *   call C_Finalize rv=%s        every C_Finalize
  *   ctl-error line %u: %s        a control line was ignored
  */
+#define TCA_FAULTY_LOG_CRASH		"crash"
 #define TCA_FAULTY_LOG_REMOVE		"remove"
 #define TCA_FAULTY_LOG_RETURN		"return"
 #define TCA_FAULTY_LOG_INVALIDATE	"invalidate-handles"

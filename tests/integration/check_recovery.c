@@ -12,19 +12,27 @@
  *                                      16 issuing clients; a refused PIN is
  *                                      not retried; a hung call is bounded
  *
- * These drive the in-process token layer (token.isolation = none): the
- * supervisor's own recovery, which runs the same way inside the tca-tokend
- * helper.
+ * The faulty cases drive the in-process token layer (token.isolation =
+ * none): the supervisor's own recovery, which runs the same way inside the
+ * tca-tokend helper.
+ *
+ * /recovery/privsep/...                the helper (token.isolation = process):
+ *                                      the engine maps no module and holds no
+ *                                      PIN; a helper killed, crashing in the
+ *                                      module or hung in it is replaced under
+ *                                      16 issuing clients, without a restart
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,15 +174,17 @@ log_wait(const struct faulty *f, const char *prefix, int n, int timeout_s)
 	}
 }
 
-/* A throwaway token, the engine on p11-faulty over it, one CA. */
+/* A throwaway token, the engine on p11-faulty over it (token.isolation =
+ * iso), one CA. */
 static void
-faulty_start(struct faulty *f, const char *label, const char *profile, const char *extra)
+faulty_start_iso(struct faulty *f, const char *label, const char *profile, const char *extra,
+    const char *iso)
 {
 	char so[PATH_MAX], conf[1024];
 	struct tca_client_error err;
 
 	memset(f, 0, sizeof(*f));
-	snprintf(conf, sizeof(conf), "token.isolation = none\n%s", extra != NULL ? extra : "");
+	snprintf(conf, sizeof(conf), "token.isolation = %s\n%s", iso, extra != NULL ? extra : "");
 	test_build_path("tests/.libs/p11-faulty.so", so, sizeof(so));
 	ck_assert_msg(access(so, R_OK) == 0, "%s missing (make check builds it)", so);
 	test_token_create(&f->t, label);
@@ -186,6 +196,12 @@ faulty_start(struct faulty *f, const char *label, const char *profile, const cha
 	ctl_write(f, "");
 	daemon_start_module(&f->d, &f->t, so, profile != NULL ? profile : "softhsm2", conf, NULL);
 	ck_assert_msg(ca_create(f->d.socket, "t-fault", NULL, &err) == TCA_OK, "%s", err.message);
+}
+
+static void
+faulty_start(struct faulty *f, const char *label, const char *profile, const char *extra)
+{
+	faulty_start_iso(f, label, profile, extra, "none");
 }
 
 static void
@@ -296,8 +312,24 @@ load_main(void *arg)
  * certificates, only TOKEN_UNAVAILABLE may have been seen meanwhile, and the
  * journal must hold every certificate returned, once, and no other.
  */
+struct ctl_fault {
+	const char *fault, *event, *heal;
+};
+
 static void
-load_through_fault(struct faulty *f, const char *fault, const char *event, const char *heal)
+ctl_fault(struct faulty *f, const void *arg)
+{
+	const struct ctl_fault *cf = arg;
+
+	ctl_write(f, cf->fault);
+	log_wait(f, cf->event, 1, 30);
+	if (cf->heal != NULL)
+		ctl_write(f, cf->heal);
+}
+
+/* As load_through_fault, with what happens after 32 certificates in act. */
+static void
+load_through(struct faulty *f, void (*act)(struct faulty *, const void *), const void *arg)
 {
 	struct load *l = calloc(LOAD_CLIENTS, sizeof(*l));
 	pthread_t th[LOAD_CLIENTS];
@@ -318,10 +350,7 @@ load_through_fault(struct faulty *f, const char *fault, const char *event, const
 	end = time(NULL) + 60;
 	while (__atomic_load_n(&total, __ATOMIC_RELAXED) < 32 && time(NULL) < end)
 		usleep(5 * 1000);
-	ctl_write(f, fault);
-	log_wait(f, event, 1, 30);
-	if (heal != NULL)
-		ctl_write(f, heal);
+	act(f, arg);
 	for (i = 0; i < LOAD_CLIENTS; i++) {
 		pthread_join(th[i], NULL);
 		ck_assert_msg(l[i].wrong == 0, "client %d saw %s, not TOKEN_UNAVAILABLE", i,
@@ -343,10 +372,18 @@ load_through_fault(struct faulty *f, const char *fault, const char *event, const
 	}
 	/* nothing committed that no client received */
 	ck_assert_uint_eq(set.n, (size_t)returned);
-	fprintf(stderr, "%s: %d certificates, %d TOKEN_UNAVAILABLE meanwhile\n", event,
-	    returned, unavailable);
+	fprintf(stderr, "%s: %d certificates, %d TOKEN_UNAVAILABLE meanwhile\n",
+	    f->t.label, returned, unavailable);
 	free(set.s);
 	free(l);
+}
+
+static void
+load_through_fault(struct faulty *f, const char *fault, const char *event, const char *heal)
+{
+	struct ctl_fault cf = { fault, event, heal };
+
+	load_through(f, ctl_fault, &cf);
 }
 
 /* /recovery/faulty/device-error: everything fails with CKR_DEVICE_ERROR until
@@ -683,6 +720,229 @@ START_TEST(test_faulty_idle_timeout)
 }
 END_TEST
 
+/* ------------------------------------------------------------ privsep */
+
+/* The token helper's pid from the engine's status (0: none running). */
+static pid_t
+helper_pid(const char *sock)
+{
+	return (pid_t)token_counter(sock, "helper_pid");
+}
+
+/* Waits (bounded) until status counts at least n helper restarts. */
+static void
+restarts_wait(const char *sock, uint64_t n, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+
+	while (token_counter(sock, "helper_restarts") < n) {
+		ck_assert_msg(time(NULL) <= end, "no helper restart within %d s", timeout_s);
+		usleep(20 * 1000);
+	}
+}
+
+/* 1 if a line of /proc/pid/maps names a file containing what. */
+static int
+maps_contain(pid_t pid, const char *what)
+{
+	char path[64], line[1024];
+	FILE *fp;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL)
+		found |= strstr(line, what) != NULL;
+	fclose(fp);
+	return found;
+}
+
+/* 1 if the process's readable memory holds needle (read through
+ * /proc/pid/mem, as root). */
+static int
+mem_contains(pid_t pid, const char *needle)
+{
+	char path[64], line[1024], perms[8];
+	unsigned long lo, hi;
+	size_t nl = strlen(needle), cap = 0, n;
+	unsigned char *buf = NULL;
+	FILE *maps;
+	int fd, found = 0;
+	ssize_t got;
+
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	maps = fopen(path, "r");
+	ck_assert_msg(maps != NULL, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
+	fd = open(path, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	while (!found && fgets(line, sizeof(line), maps) != NULL) {
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar") != NULL || hi - lo > (1ul << 30))
+			continue;
+		n = hi - lo;
+		if (n > cap) {
+			free(buf);
+			cap = n;
+			buf = malloc(cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		if ((got = pread(fd, buf, n, (off_t)lo)) <= 0)
+			continue;
+		found = memmem(buf, (size_t)got, needle, nl) != NULL;
+	}
+	close(fd);
+	fclose(maps);
+	free(buf);
+	return found;
+}
+
+/*
+ * /recovery/privsep/separated: with the default token.isolation (process)
+ * the engine has not mapped the PKCS#11 module and its memory does not hold
+ * the PIN; the helper has both (which shows the checks can see them).
+ */
+START_TEST(test_privsep_separated)
+{
+	static const char pin[] = "tca-privsep-7f3a9c2e51d8";
+	struct test_token t;
+	struct daemon d;
+	struct tca_client_error err;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char iso[16];
+	pid_t hp;
+
+	test_token_store_create(&t);
+	snprintf(t.label, sizeof(t.label), "tca-privsep");
+	snprintf(t.uri, sizeof(t.uri), "pkcs11:token=%s", t.label);
+	ck_assert_int_eq(test_sh("softhsm2-util --init-token --free --label '%s' --pin %s "
+	    "--so-pin %s >/dev/null", t.label, pin, TEST_SO_PIN), 0);
+	ck_assert_int_eq(test_write_file(t.pin_file, pin, strlen(pin), 0600), 0);
+	daemon_start(&d, &t, NULL, NULL);
+	ck_assert_msg(ca_create(d.socket, "t-sep", NULL, &err) == TCA_OK, "%s", err.message);
+	ck_assert_msg(issue(d.socket, "t-sep", "dev-1", "ec-p256", &der, &len, &err) == TCA_OK,
+	    "%s", err.message);
+	free(der);
+	token_status(d.socket, "isolation", iso, sizeof(iso), NULL);
+	ck_assert_str_eq(iso, "process");
+	hp = helper_pid(d.socket);
+	ck_assert_msg(hp > 0 && hp != d.pid, "helper pid %ld", (long)hp);
+	ck_assert_msg(maps_contain(hp, "libsofthsm2"), "the helper has not mapped the module");
+	ck_assert_msg(!maps_contain(d.pid, "libsofthsm2"), "the engine has mapped the module");
+	ck_assert_msg(mem_contains(hp, pin), "the PIN is not in the helper's memory");
+	ck_assert_msg(!mem_contains(d.pid, pin), "the PIN is in the engine's memory");
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	/* the engine waited for its helper */
+	ck_assert_int_ne(kill(hp, 0), 0);
+	daemon_cleanup(&d);
+	test_token_destroy(&t);
+}
+END_TEST
+
+static void
+kill_helper(struct faulty *f, const void *arg)
+{
+	pid_t hp = helper_pid(f->d.socket);
+
+	(void)arg;
+	ck_assert_int_gt(hp, 0);
+	ck_assert_int_eq(kill(hp, SIGKILL), 0);
+	restarts_wait(f->d.socket, 1, 30);
+}
+
+/* The module crashes inside C_Sign (abort) until the helper was replaced. */
+static void
+crash_module(struct faulty *f, const void *arg)
+{
+	(void)arg;
+	ctl_write(f, "crash C_Sign\n");
+	log_wait(f, "crash C_Sign", 1, 30);
+	restarts_wait(f->d.socket, 1, 30);
+	ctl_write(f, "");
+}
+
+/* A C_Sign hangs (each new helper's first, while the line is there) until the
+ * engine took it for hung and replaced the helper. */
+static void
+hang_module(struct faulty *f, const void *arg)
+{
+	(void)arg;
+	ctl_write(f, "hang C_Sign 60000\n");
+	log_wait(f, "hang C_Sign 60000 begin", 1, 30);
+	restarts_wait(f->d.socket, 1, 30);
+	ctl_write(f, "");
+}
+
+/*
+ * /recovery/privsep/helper-fails-under-load: the helper killed (kill -9),
+ * the module crashing in C_Sign, the module hanging in C_Sign: each time the
+ * engine replaces the helper, the 16 clients get all their certificates
+ * (meanwhile only TOKEN_UNAVAILABLE), nothing is lost or duplicated, the
+ * engine process is the same, and status counts the restart.
+ */
+START_TEST(test_privsep_helper_fails_under_load)
+{
+	static const struct {
+		const char *label;
+		void (*act)(struct faulty *, const void *);
+	} cases[] = {
+		{ "tca-ps-kill", kill_helper },
+		{ "tca-ps-crash", crash_module },
+		{ "tca-ps-hang", hang_module },
+	};
+	struct faulty f;
+	char code[32], health[16];
+	pid_t engine, hp;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		faulty_start_iso(&f, cases[i].label, NULL,
+		    "token.call_timeout_ms = 500\ntoken.recovery_wait_ms = 1000\n", "process");
+		engine = f.d.pid;
+		hp = helper_pid(f.d.socket);
+		ck_assert_int_gt(hp, 0);
+		ck_assert_msg(!maps_contain(engine, "p11-faulty"), "the engine has mapped the module");
+		load_through(&f, cases[i].act, NULL);
+		ck_assert_uint_ge(token_counter(f.d.socket, "helper_restarts"), 1);
+		ck_assert_int_ne(helper_pid(f.d.socket), hp);
+		ck_assert_int_eq(kill(engine, 0), 0);
+		ck_assert_int_eq(f.d.pid, engine);
+		ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+		token_status(f.d.socket, "health", health, sizeof(health), NULL);
+		ck_assert_str_eq(health, "ok");
+		faulty_stop(&f);
+	}
+}
+END_TEST
+
+/* /recovery/privsep/hung-request-bounded: a request whose C_Sign hangs fails
+ * with TOKEN_UNAVAILABLE within token.recovery_wait_ms + call_timeout_ms
+ * (plus slack); the helper is replaced and the next request works */
+START_TEST(test_privsep_hung_request_bounded)
+{
+	struct faulty f;
+	struct timespec t0, t1;
+	char code[32];
+	double ms;
+
+	faulty_start_iso(&f, "tca-ps-hang1", NULL,
+	    "token.call_timeout_ms = 500\ntoken.recovery_wait_ms = 1000\n", "process");
+	ctl_write(&f, "hang C_Sign 60000\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1000 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	ck_assert_msg(ms < 15000, "the hung request took %.0f ms", ms);
+	restarts_wait(f.d.socket, 1, 30);
+	ctl_write(&f, "");
+	ck_assert_int_eq(issue_until_ok(f.d.socket, "t-fault", "dev-after", 20), TCA_OK);
+	faulty_stop(&f);
+}
+END_TEST
+
 static Suite *
 recovery_suite(void)
 {
@@ -708,6 +968,13 @@ recovery_suite(void)
 	tcase_add_test(tc, test_faulty_hung_every_session);
 	tcase_add_test(tc, test_faulty_idle_timeout);
 	tcase_add_test(tc, test_faulty_orphan);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("privsep");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_privsep_separated);
+	tcase_add_test(tc, test_privsep_helper_fails_under_load);
+	tcase_add_test(tc, test_privsep_hung_request_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
