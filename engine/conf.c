@@ -334,7 +334,6 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 			    "tca-tokend helper) or none (in the engine)");
 			return TCA_ERR_CONFIG;
 		}
-		cfg->isolation_set = 1;
 		return TCA_OK;
 	}
 	if (strcmp(k, "token.helper") == 0) {
@@ -701,13 +700,10 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 	/* a restarted helper must read the PIN again; the engine cannot hand
 	 * it one without holding it */
 	if (cfg->isolation == TCA_ISOLATION_PROCESS && cfg->pin_env[0] != '\0') {
-		if (cfg->isolation_set) {
-			snprintf(err, errlen, "%s: token.isolation = process needs "
-			    "token.pin_file (a restarted helper reads the PIN again); use a PIN "
-			    "file, or token.isolation = none with token.pin_env", path);
-			return TCA_ERR_CONFIG;
-		}
-		cfg->isolation = TCA_ISOLATION_NONE;
+		snprintf(err, errlen, "%s: token.isolation = process needs token.pin_file (a "
+		    "restarted helper reads the PIN again); use a PIN file, or "
+		    "token.isolation = none with token.pin_env", path);
+		return TCA_ERR_CONFIG;
 	}
 	if (cfg->retry_max_s < cfg->retry_min_s) {
 		snprintf(err, errlen, "%s: reissue.retry_max_s is below reissue.retry_min_s", path);

@@ -30,7 +30,9 @@ struct tca_id_list {
 
 #define TCA_ISOLATION_NONE	0
 #define TCA_ISOLATION_PROCESS	1
-#define TCA_ISOLATION_DEFAULT	TCA_ISOLATION_PROCESS
+/* none: the helper costs about a quarter of the issuance rate on SoftHSMv2
+ * (docs/performance.md, "Privilege separation"), outside the targets */
+#define TCA_ISOLATION_DEFAULT	TCA_ISOLATION_NONE
 
 struct tca_config {
 	char path[PATH_MAX];	/* the file this was loaded from */
@@ -64,7 +66,6 @@ struct tca_config {
 	/* token.isolation: the module and the PIN in the tca-tokend helper
 	 * process (TCA_ISOLATION_PROCESS) or in the engine (NONE) */
 	int isolation;
-	int isolation_set;		/* token.isolation was given */
 	char helper_path[PATH_MAX];	/* token.helper; "" = beside tca-engined,
 					 * else $(pkglibexecdir)/tca-tokend */
 	struct tca_token_quirks quirks;	/* from the profile */

@@ -799,8 +799,8 @@ mem_contains(pid_t pid, const char *needle)
 }
 
 /*
- * /recovery/privsep/separated: with the default token.isolation (process)
- * the engine has not mapped the PKCS#11 module and its memory does not hold
+ * /recovery/privsep/separated: with token.isolation = process the engine
+ * has not mapped the PKCS#11 module and its memory does not hold
  * the PIN; the helper has both (which shows the checks can see them).
  */
 START_TEST(test_privsep_separated)
@@ -820,7 +820,7 @@ START_TEST(test_privsep_separated)
 	ck_assert_int_eq(test_sh("softhsm2-util --init-token --free --label '%s' --pin %s "
 	    "--so-pin %s >/dev/null", t.label, pin, TEST_SO_PIN), 0);
 	ck_assert_int_eq(test_write_file(t.pin_file, pin, strlen(pin), 0600), 0);
-	daemon_start(&d, &t, NULL, NULL);
+	daemon_start(&d, &t, "token.isolation = process\n", NULL);
 	ck_assert_msg(ca_create(d.socket, "t-sep", NULL, &err) == TCA_OK, "%s", err.message);
 	ck_assert_msg(issue(d.socket, "t-sep", "dev-1", "ec-p256", &der, &len, &err) == TCA_OK,
 	    "%s", err.message);

@@ -351,6 +351,39 @@ START_TEST(test_init_args_override)
 }
 END_TEST
 
+/* /config/token-isolation: none by default; process needs a PIN file (a
+ * restarted helper reads it again); token.helper is an absolute path */
+START_TEST(test_token_isolation)
+{
+	static const char prof[] = "name = s\nmodule = /usr/lib/s.so\n";
+	struct tca_config cfg;
+	char err[512];
+
+	ck_assert_int_eq(test_write_file(profile, prof, strlen(prof), 0644), 0);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n", &cfg, err, sizeof(err)) == TCA_OK,
+	    "%s", err);
+	ck_assert_int_eq(cfg.isolation, TCA_ISOLATION_NONE);
+	ck_assert_str_eq(cfg.helper_path, "");
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\ntoken.isolation = process\n"
+	    "token.helper = /usr/libexec/tca/tca-tokend\n", &cfg, err, sizeof(err)) == TCA_OK,
+	    "%s", err);
+	ck_assert_int_eq(cfg.isolation, TCA_ISOLATION_PROCESS);
+	ck_assert_str_eq(cfg.helper_path, "/usr/libexec/tca/tca-tokend");
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\ntoken.isolation = yes\n",
+	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "process") != NULL, "%s", err);
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\ntoken.helper = tca-tokend\n",
+	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "absolute") != NULL, "%s", err);
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_env = TCA_PIN\ntoken.isolation = process\n",
+	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "token.pin_file") != NULL, "%s", err);
+	ck_assert_msg(load("token.uri = x\ntoken.pin_env = TCA_PIN\n", &cfg, err,
+	    sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_int_eq(cfg.isolation, TCA_ISOLATION_NONE);
+}
+END_TEST
+
 /* /config/id-list */
 START_TEST(test_id_list)
 {
@@ -826,6 +859,7 @@ config_suite(void)
 	tcase_add_test(tc, test_init_args_override);
 	tcase_add_test(tc, test_profile_lookup);
 	tcase_add_test(tc, test_watchdog_key);
+	tcase_add_test(tc, test_token_isolation);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fileperm");
 	tcase_add_checked_fixture(tc, setup, teardown);
