@@ -257,8 +257,16 @@ tokp_response_encode(int r, const char *why, const cbor_item_t *res,
 		goto out;
 	if (why != NULL && why[0] != '\0') {
 		char w[TOKP_MAX_WHY + 1];
+		size_t n = strlen(why);
 
-		snprintf(w, sizeof(w), "%s", why);
+		/* cut at a character boundary: the reader wants valid UTF-8 */
+		if (n > TOKP_MAX_WHY) {
+			n = TOKP_MAX_WHY;
+			while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
+				n--;
+		}
+		memcpy(w, why, n);
+		w[n] = '\0';
 		if (tca_map_add_text(m, "why", w) != TCA_OK)
 			goto out;
 	}

@@ -55,6 +55,7 @@
 #define START_MS	600000	/* login and the key index of a large token */
 #define EXIT_WAIT_MS	5000	/* a closing helper logs out and finalizes */
 #define SMALL_RESPONSE	65536
+#define WATCH_MS	200	/* how often the supervisor looks whether the helper exited */
 
 enum h_state {
 	H_UP = 0,
@@ -315,8 +316,30 @@ supervise(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
-		while (!t->sup_stop && !t->restart_wanted)
-			pthread_cond_wait(&t->sup_cond, &t->lock);
+		while (!t->sup_stop && !t->restart_wanted) {
+			int status;
+
+			abs_deadline(mono_ms() + WATCH_MS, &ts);
+			(void)pthread_cond_timedwait(&t->sup_cond, &t->lock, &ts);
+			/* a helper that died between requests is replaced now, not
+			 * at the next request */
+			if (t->state == H_UP && t->pid > 0 &&
+			    waitpid(t->pid, &status, WNOHANG) == t->pid) {
+				char why[128];
+
+				snprintf(why, sizeof(why), "the token helper (pid %ld) %s %d%s",
+				    (long)t->pid, WIFSIGNALED(status) ? "was killed by signal" :
+				    "exited with status", WIFSIGNALED(status) ? WTERMSIG(status) :
+				    WEXITSTATUS(status), WIFSIGNALED(status) &&
+				    WTERMSIG(status) != SIGKILL ? " (a crash in the module?)" : "");
+				log_error("%s; restarting it", why);
+				t->pid = -1;	/* reaped */
+				t->state = H_RESTARTING;
+				t->restart_wanted = 1;
+				set_problem(t, why);
+				pthread_cond_broadcast(&t->cond);
+			}
+		}
 		if (t->sup_stop)
 			break;
 		t->state = H_RESTARTING;
@@ -388,6 +411,7 @@ struct call {
 	const cbor_item_t *args;	/* NULL = empty */
 	unsigned int bound_ms;		/* the helper must answer within this */
 	int again_ok;			/* may be sent again to a new helper */
+	int no_wait;			/* fail at once while no helper is running */
 	size_t max_response;
 	/* out: the decoded response (caller frees with cbor_decref) */
 	cbor_item_t *item;
@@ -397,7 +421,7 @@ struct call {
 
 /* Borrows a connection of a running helper, waiting until deadline.  Under lock. */
 static int
-borrow(tok_remote *t, int status_conn, int64_t deadline, unsigned int *idx_ptr,
+borrow(tok_remote *t, int status_conn, int no_wait, int64_t deadline, unsigned int *idx_ptr,
     unsigned long long *gen_ptr)
 {
 	struct timespec ts;
@@ -407,7 +431,8 @@ borrow(tok_remote *t, int status_conn, int64_t deadline, unsigned int *idx_ptr,
 	hi = status_conn ? t->n : t->n - 1;
 	abs_deadline(deadline, &ts);
 	for (;;) {
-		if (t->state == H_PIN_REFUSED || t->state == H_STOPPING)
+		if (t->state == H_PIN_REFUSED || t->state == H_STOPPING ||
+		    (no_wait && t->state != H_UP))
 			return TCA_ERR_TOKEN_UNAVAILABLE;
 		if (t->state == H_UP) {
 			for (i = lo; i < hi; i++) {
@@ -443,7 +468,7 @@ give_back(tok_remote *t, unsigned int i)
 static int
 call(tok_remote *t, struct call *c, int *r_ptr)
 {
-	int64_t deadline = mono_ms() + t->wait_ms;
+	int64_t deadline = mono_ms() + (c->no_wait ? c->bound_ms : t->wait_ms);
 	unsigned char *req = NULL, *buf = NULL;
 	size_t req_len = 0, len = 0;
 	unsigned long long gen;
@@ -458,7 +483,7 @@ call(tok_remote *t, struct call *c, int *r_ptr)
 		return r;
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
-		r = borrow(t, c->op == TOKP_STATUS, deadline, &i, &gen);
+		r = borrow(t, c->op == TOKP_STATUS, c->no_wait, deadline, &i, &gen);
 		fd = r == TCA_OK ? t->c[i].fd : -1;
 		if (r != TCA_OK)
 			snprintf(c->why, sizeof(c->why), "%s", t->state == H_PIN_REFUSED ?
@@ -993,6 +1018,7 @@ r_get_status(tca_token *tt, struct tca_token_status *st)
 		call_init(t, &c, TOKP_STATUS, NULL, 0);
 		c.bound_ms = STATUS_MS;
 		c.again_ok = 0;
+		c.no_wait = 1;		/* answered from memory while it is away */
 		if (call(t, &c, &r) != TCA_OK)
 			r = TCA_ERR_TOKEN_UNAVAILABLE;
 		if (r == TCA_OK) {

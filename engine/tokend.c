@@ -430,6 +430,9 @@ serve(void *arg)
 	if (req != NULL)
 		cbor_decref(&req);
 	free(buf);
+	/* the engine sees EOF on this connection and replaces the helper,
+	 * rather than waiting for an answer that will not come */
+	(void)close(fd);
 	return NULL;
 }
 

@@ -943,6 +943,52 @@ START_TEST(test_privsep_hung_request_bounded)
 }
 END_TEST
 
+/* /recovery/privsep/pin-refused: a new helper whose login the token refuses
+ * is not started again by itself (that could lock the token); requests fail
+ * with TOKEN_UNAVAILABLE, status says pin-refused, and ca-admin reload
+ * starts one that logs in */
+START_TEST(test_privsep_pin_refused)
+{
+	struct faulty f;
+	struct tca_client_error err;
+	cbor_item_t *res = NULL;
+	tca_client *c;
+	char code[32], health[16];
+	time_t end;
+	int i;
+
+	faulty_start_iso(&f, "tca-ps-pin", NULL, "token.recovery_wait_ms = 500\n", "process");
+	ctl_write(&f, "fail C_Login CKR_PIN_INCORRECT count inf\n");
+	ck_assert_int_eq(kill(helper_pid(f.d.socket), SIGKILL), 0);
+	log_wait(&f, "call C_Login rv=CKR_PIN_INCORRECT", 1, 30);
+	end = time(NULL) + 30;
+	for (;;) {
+		token_status(f.d.socket, "health", health, sizeof(health), NULL);
+		if (strcmp(health, "pin-refused") == 0)
+			break;
+		ck_assert_msg(time(NULL) <= end, "health %s, not pin-refused", health);
+		usleep(20 * 1000);
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+		ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	}
+	ck_assert_int_eq(log_count(&f, "call C_Login rv=CKR_PIN_INCORRECT"), 1);
+	ck_assert_uint_eq(helper_pid(f.d.socket), 0);
+	ctl_write(&f, "");
+	c = connect_or_die(f.d.socket);
+	ck_assert_msg(tca_client_call(c, "reload", NULL, &res, &err) == TCA_OK, "%s", err.message);
+	cbor_decref(&res);
+	tca_client_close(c);
+	ck_assert_int_eq(issue_until_ok(f.d.socket, "t-fault", "dev-pin", 20), TCA_OK);
+	token_status(f.d.socket, "health", health, sizeof(health), NULL);
+	ck_assert_str_eq(health, "ok");
+	ck_assert_uint_ge(token_counter(f.d.socket, "helper_restarts"), 1);
+	ck_assert_int_eq(log_count(&f, "call C_Login rv=CKR_PIN_INCORRECT"), 1);
+	faulty_stop(&f);
+}
+END_TEST
+
 static Suite *
 recovery_suite(void)
 {
@@ -975,6 +1021,7 @@ recovery_suite(void)
 	tcase_add_test(tc, test_privsep_separated);
 	tcase_add_test(tc, test_privsep_helper_fails_under_load);
 	tcase_add_test(tc, test_privsep_hung_request_bounded);
+	tcase_add_test(tc, test_privsep_pin_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
