@@ -42,6 +42,8 @@ kind_name(enum tca_fileperm_kind kind)
 		return "socket.path";
 	case TCA_FILEPERM_STORE:
 		return "store";
+	case TCA_FILEPERM_HELPER:
+		return "token helper";
 	}
 	return "file";
 }
@@ -402,6 +404,10 @@ tca_fileperm_check_config(const struct tca_config *cfg, char *err, size_t errlen
 		return TCA_ERR_CONFIG;
 	if (cfg->checkpoint_command[0] != '\0' &&
 	    tca_fileperm_check(cfg->checkpoint_command, TCA_FILEPERM_PROGRAM, err, errlen) != TCA_OK)
+		return TCA_ERR_CONFIG;
+	/* the program that gets the module and the PIN */
+	if (cfg->isolation == TCA_ISOLATION_PROCESS && cfg->helper_path[0] != '\0' &&
+	    tca_fileperm_check(cfg->helper_path, TCA_FILEPERM_HELPER, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;
 	if (tca_fileperm_check(cfg->socket_path, TCA_FILEPERM_SOCKET, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;

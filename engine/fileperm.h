@@ -44,6 +44,7 @@ enum tca_fileperm_kind {
 				 * strictly (the engine creates the socket there) */
 	TCA_FILEPERM_STORE,	/* store.path: may not exist yet; its directory
 				 * strictly; the -wal/-shm files next to it if present */
+	TCA_FILEPERM_HELPER,	/* the token helper, tca-tokend: must exist */
 };
 
 /* TCA_OK if path is safe for an engine running as geteuid(); else

@@ -393,6 +393,9 @@ main(int argc, char **argv)
 		char hpath[PATH_MAX + 16];
 
 		helper_path(&d.cfg, hpath, sizeof(hpath));
+		/* token.helper was checked with the configuration; the default too */
+		if ((r = tca_fileperm_check(hpath, TCA_FILEPERM_HELPER, err, sizeof(err))) != TCA_OK)
+			goto opened;
 		memset(&hp, 0, sizeof(hp));
 		hp.helper_path = hpath;
 		hp.config_path = d.cfg.path;

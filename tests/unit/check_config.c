@@ -472,6 +472,7 @@ START_TEST(test_fileperm_good)
 	ck_assert_trusted(profile, TCA_FILEPERM_PROFILE);
 	ck_assert_trusted(pin, TCA_FILEPERM_SECRET);
 	ck_assert_trusted(prog, TCA_FILEPERM_PROGRAM);
+	ck_assert_trusted(prog, TCA_FILEPERM_HELPER);
 	ck_assert_trusted(sock, TCA_FILEPERM_SOCKET);
 	ck_assert_trusted(db, TCA_FILEPERM_STORE);	/* not created yet */
 	ck_assert_int_eq(test_write_file(db, "", 0, 0600), 0);
@@ -536,6 +537,7 @@ START_TEST(test_fileperm_writable)
 	ck_assert_refused(conf, TCA_FILEPERM_PROFILE, "hsm-profile ", fix);
 	ck_assert_refused(conf, TCA_FILEPERM_PROGRAM, "alert.command ", fix);
 	ck_assert_refused(conf, TCA_FILEPERM_MODULE, "PKCS#11 module ", fix);
+	ck_assert_refused(conf, TCA_FILEPERM_HELPER, "token helper ", fix);
 	chmod(conf, 0620);
 	ck_assert_refused(conf, TCA_FILEPERM_CONFIG, "chmod g-w ", "writable by group");
 	/* a PIN file: no group/other access at all */
