@@ -25,6 +25,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -798,6 +799,32 @@ mem_contains(pid_t pid, const char *needle)
 	return found;
 }
 
+/* Descriptors of pid that are sockets. */
+static int
+count_sockets(pid_t pid)
+{
+	char dir[64], path[PATH_MAX], link[256];
+	struct dirent *de;
+	DIR *d;
+	ssize_t n;
+	int sockets = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)pid);
+	d = opendir(dir);
+	ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		sockets += strncmp(link, "socket:", 7) == 0;
+	}
+	closedir(d);
+	return sockets;
+}
+
 /*
  * /recovery/privsep/separated: with token.isolation = process the engine
  * has not mapped the PKCS#11 module and its memory does not hold
@@ -833,6 +860,8 @@ START_TEST(test_privsep_separated)
 	ck_assert_msg(!maps_contain(d.pid, "libsofthsm2"), "the engine has mapped the module");
 	ck_assert_msg(mem_contains(hp, pin), "the PIN is not in the helper's memory");
 	ck_assert_msg(!mem_contains(d.pid, pin), "the PIN is in the engine's memory");
+	/* the helper's only sockets are its connections: pool_size + 1 */
+	ck_assert_int_eq(count_sockets(hp), 5);
 	ck_assert_int_eq(daemon_stop(&d), 0);
 	/* the engine waited for its helper */
 	ck_assert_int_ne(kill(hp, 0), 0);
