@@ -46,6 +46,7 @@ I_ENGINED=$(find_one tca-engined)
 I_CA_ADMIN=$(find_one ca-admin)
 I_TCA_CLIENT=$(find_one tca-client)
 I_ESTD=$(find_one tca-estd)
+I_TOKEND=$(find_one tca-tokend)
 I_LIBDIR=$(dirname "$(find_one 'libtca-client.so.*')")
 export LD_LIBRARY_PATH="$I_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # the installed programs must not run the build tree's library
@@ -67,6 +68,8 @@ SAMPLE="$STAGE$SYSCONFDIR/tca/engine.conf.sample"
 [ -f "$SAMPLE" ] || fail "no sample configuration at $SYSCONFDIR/tca/engine.conf.sample"
 grep -q "^token.pin_file = $SYSCONFDIR/tca/user.pin\$" "$SAMPLE" ||
 	fail "the sample's token.pin_file is not under the installed sysconfdir $SYSCONFDIR"
+grep -q "^#token.helper = ${I_TOKEND#"$STAGE"}\$" "$SAMPLE" ||
+	fail "the sample's token.helper is not where tca-tokend was installed (${I_TOKEND#"$STAGE"})"
 for m in man1/tca-client.1 man5/engine.conf.5 man8/tca-engined.8 man8/ca-admin.8 man8/tca-estd.8; do
 	[ "$(find "$STAGE" -path "*/man/$m" -type f | wc -l)" = 1 ] || fail "man page $m not installed"
 done
