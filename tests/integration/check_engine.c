@@ -1182,7 +1182,7 @@ child_per_uid(void)
 	}
 	/* closing one gives this uid a slot again */
 	tca_client_close(held[0]);
-	for (i = 0; i < 40; i++) {
+	for (i = 0; i < 200; i++) {
 		if (open_status(lim.socket, &held[0], &err) == TCA_OK)
 			return 0;
 		usleep(50000);
@@ -1190,14 +1190,20 @@ child_per_uid(void)
 	return 23;
 }
 
-/* as NOBODY: one status connection */
+/* as NOBODY: one status connection, once the engine has seen the holder's
+ * connections close (their slots are freed by the connection threads when
+ * they read EOF: BUSY until then, for up to 10 s) */
 static int
 child_one_status(void)
 {
 	struct tca_client_error err;
 	tca_client *c = NULL;
-	int r = open_status(lim.socket, &c, &err);
+	int i, r = TCA_ERR_BUSY;
 
+	for (i = 0; i < 200 && r == TCA_ERR_BUSY; i++) {
+		if ((r = open_status(lim.socket, &c, &err)) == TCA_ERR_BUSY)
+			usleep(50000);
+	}
 	tca_client_close(c);
 	return r == TCA_OK ? 0 : 30;
 }
