@@ -302,7 +302,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	char err[1024] = "", *pin = NULL;
 	size_t pin_len = 0;
-	int ch, check_only = 0, force_syslog = 0, listen_fd = -1, r, rc = 1;
+	int ch, check_only = 0, force_syslog = 0, listen_fd = -1, hung, r, rc = 1;
 
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.reload_lock, NULL);
@@ -541,9 +541,18 @@ main(int argc, char **argv)
 	if (d.st != NULL)
 		d.st->ops->close(d.st);
 	tca_sd_watch_free(d.watch);
-	tca_token_close(d.tok);
+	hung = tca_token_close(d.tok);
 	if (pin != NULL)
 		tca_secret_free(pin, pin_len);
+	if (hung > 0) {
+		/* a thread is still inside the module: exit() would run the
+		 * module's exit handlers (SoftHSMv2's destructors) under it and
+		 * crash there.  Everything of ours is closed and durable. */
+		log_notice("tca-engined stopped (exit %d), leaving %d hung PKCS#11 calls to "
+		    "the kernel", rc, hung);
+		fflush(NULL);
+		_exit(rc);
+	}
 	log_notice("tca-engined stopped (exit %d)", rc);
 	return rc;
 }

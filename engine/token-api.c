@@ -28,11 +28,10 @@ tca_token_open(const struct tca_token_params *params, const char *pin, size_t pi
 	return TCA_OK;
 }
 
-void
+int
 tca_token_close(tca_token *tok)
 {
-	if (tok != NULL)
-		tok->ops->close(tok);
+	return tok != NULL ? tok->ops->close(tok) : 0;
 }
 
 int

@@ -24,7 +24,7 @@
 
 struct tca_token_ops {
 	const char *name;	/* "none" (in process) or "process" (helper) */
-	void (*close)(tca_token *tok);
+	int (*close)(tca_token *tok);	/* calls left inside the module */
 	int (*retry)(tca_token *tok, const char *pin, size_t pin_len);
 	size_t (*key_count)(tca_token *tok);
 	int (*find_key)(tca_token *tok, const unsigned char *id, size_t id_len,

@@ -97,24 +97,29 @@ executor_main(void *arg)
 		close_it = 0;
 		if (j->abandoned) {
 			/* the requester gave up and this thread was replaced */
-			tok->exec_hung--;
-			tok->exec_workers--;
 			stale = j->sess.h;
 			pthread_mutex_lock(&tok->pool_lock);
 			close_it = j->generation == tok->generation;
 			pthread_mutex_unlock(&tok->pool_lock);
 			log_warn("token: a %s call that hung returned after all (%s)",
 			    j->op.what, tca_p11_rv_name(rv));
-			pthread_cond_broadcast(&tok->exec_cond);
-		}
-		pthread_cond_signal(&j->cond);
-		if (j->abandoned) {
+			pthread_cond_signal(&j->cond);
 			job_put_locked(j);
 			pthread_mutex_unlock(&tok->exec_lock);
 			if (close_it && stale != CK_INVALID_HANDLE)
 				(void)P11_CALL_QUIET(tok->mod, C_CloseSession, stale);
+			/* only now is this thread out of the module: until then it is
+			 * counted hung, so neither the supervisor (re-initialising)
+			 * nor tca_token_close (finalizing, unloading) pulls the
+			 * module from under the C_CloseSession above */
+			pthread_mutex_lock(&tok->exec_lock);
+			tok->exec_hung--;
+			tok->exec_workers--;
+			pthread_cond_broadcast(&tok->exec_cond);
+			pthread_mutex_unlock(&tok->exec_lock);
 			return NULL;
 		}
+		pthread_cond_signal(&j->cond);
 		job_put_locked(j);
 	}
 	tok->exec_workers--;

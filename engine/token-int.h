@@ -112,7 +112,7 @@ struct tok_local {
 extern const struct tca_token_ops tok_local_ops;
 int tok_local_open(const struct tca_token_params *params, const char *pin,
     size_t pin_len, tok_local **tok_ptr, char *err, size_t errlen);
-void tok_local_close(tok_local *tok);
+int tok_local_close(tok_local *tok);	/* token.h: tca_token_close */
 int tok_local_retry(tok_local *tok, const char *pin, size_t pin_len);
 size_t tok_local_key_count(tok_local *tok);
 

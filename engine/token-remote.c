@@ -596,7 +596,7 @@ id_ok(const unsigned char *id, size_t id_len)
 
 /* ---- the backend table */
 
-static void
+static int
 r_close(tca_token *tt)
 {
 	tok_remote *t = REMOTE(tt);
@@ -632,6 +632,7 @@ r_close(tca_token *tt)
 	free(t->helper_path);
 	free(t->config_path);
 	free(t);
+	return 0;	/* a hung call dies with the helper */
 }
 
 static int

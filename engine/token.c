@@ -367,21 +367,23 @@ tok_local_open(const struct tca_token_params *params, const char *pin, size_t pi
 	return r;
 }
 
-void
+int
 tok_local_close(tok_local *tok)
 {
+	int hung;
+
 	if (tok == NULL)
-		return;
+		return 0;
 	tok_supervisor_stop(tok);
 	if (tok->locks_ok)
 		tok_exec_stop(tok);
-	if (tok->locks_ok && tok_exec_hung(tok) > 0) {
+	if (tok->locks_ok && (hung = tok_exec_hung(tok)) > 0) {
 		/* a call is still inside the module and its thread will touch tok
-		 * and the module when it returns: neither can be freed.  Only at
-		 * exit (the process ends) or in tests. */
+		 * and the module when it returns: neither can be freed, and the
+		 * caller must not run the module's exit handlers (token.h) */
 		log_error("token: closing with %d PKCS#11 calls still hung; the token's "
-		    "memory and module stay as they are", tok_exec_hung(tok));
-		return;
+		    "memory and module stay as they are", hung);
+		return hung;
 	}
 	if (tok->mod != NULL) {
 		tok_pool_close(tok);
@@ -402,6 +404,7 @@ tok_local_close(tok_local *tok)
 		pthread_condattr_destroy(&tok->cond_attr);
 	}
 	free(tok);
+	return 0;
 }
 
 size_t
@@ -1378,10 +1381,10 @@ tok_local_get_status(tok_local *tok, struct tca_token_status *st)
 
 #define LOCAL(t) ((tok_local *)(void *)(t))
 
-static void
+static int
 l_close(tca_token *t)
 {
-	tok_local_close(LOCAL(t));
+	return tok_local_close(LOCAL(t));
 }
 
 static int

@@ -87,8 +87,17 @@ int tca_token_open(const struct tca_token_params *params,
     const char *pin, size_t pin_len, tca_token **tok_ptr,
     char *err, size_t errlen);
 
-/* Logs out, closes every session, finalizes the module, frees tok.  NULL ok. */
-void tca_token_close(tca_token *tok);
+/*
+ * Logs out, closes every session, finalizes the module, frees tok.  NULL ok.
+ * Returns the number of PKCS#11 calls still inside the module (calls that
+ * hung past token.call_timeout_ms and never returned): when it is not 0 the
+ * module was left loaded and initialised, and tok is not freed, because those
+ * threads will touch both when they return.  A process that got a non-zero
+ * answer must leave with _exit(): exit() would run the module's own exit
+ * handlers (SoftHSMv2's C++ destructors) under the still-running call, which
+ * then crashes inside the module.
+ */
+int tca_token_close(tca_token *tok);
 
 /*
  * Session supervisor (token-supervisor.c): a failed call is classified

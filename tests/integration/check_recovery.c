@@ -575,6 +575,35 @@ START_TEST(test_faulty_pin_refused)
 }
 END_TEST
 
+/* /recovery/faulty/stop-while-hung: the engine stops (SIGTERM) while a
+ * C_Sign it gave up on is still inside the module.  It must not finalize or
+ * unload the module under that call, nor run the module's exit handlers
+ * (SoftHSMv2's destructors) under it: once seen in CI as a SEGV inside
+ * SoftHSMv2's C_Sign at exit.  It leaves with _exit and says so. */
+START_TEST(test_faulty_stop_while_hung)
+{
+	struct faulty f;
+	char code[32];
+
+	faulty_start(&f, "tca-f-stophang", NULL, "token.call_timeout_ms = 300\n");
+	ck_assert_int_eq(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ctl_write(&f, "hang C_Sign 120000 count 1\n");
+	ck_assert_int_ne(issue_once(f.d.socket, code, sizeof(code)), TCA_OK);
+	ck_assert_str_eq(code, "TOKEN_UNAVAILABLE");
+	ck_assert_int_eq(log_count(&f, "hang C_Sign 120000 begin"), 1);
+	/* the call still hangs (the rule stays) while the engine stops */
+	ck_assert_int_eq(daemon_stop(&f.d), 0);
+	ck_assert_int_eq(log_count(&f, "hang C_Sign end"), 0);
+	ck_assert_int_eq(test_sh("grep -q 'leaving 1 hung PKCS#11 calls' '%s'", f.d.log), 0);
+	ctl_write(&f, "");
+	daemon_cleanup(&f.d);
+	test_token_destroy(&f.t);
+	unsetenv(TCA_FAULTY_ENV_MODULE);
+	unsetenv(TCA_FAULTY_ENV_CTL);
+	unsetenv(TCA_FAULTY_ENV_LOG);
+}
+END_TEST
+
 /* /recovery/faulty/hung-call: a C_Sign that never returns fails its request
  * after token.call_timeout_ms and retires the session; the others go on */
 START_TEST(test_faulty_hung_call)
@@ -1040,6 +1069,7 @@ recovery_suite(void)
 	tcase_add_test(tc, test_faulty_session_lost);
 	tcase_add_test(tc, test_faulty_pin_refused);
 	tcase_add_test(tc, test_faulty_hung_call);
+	tcase_add_test(tc, test_faulty_stop_while_hung);
 	tcase_add_test(tc, test_faulty_hung_every_session);
 	tcase_add_test(tc, test_faulty_idle_timeout);
 	tcase_add_test(tc, test_faulty_orphan);
