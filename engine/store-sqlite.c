@@ -105,6 +105,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store-change.h"
 #include "tca-error.h"
 #include "text.h"
 
@@ -1331,82 +1332,6 @@ read_head(struct txn *t)
 	return r;
 }
 
-static int
-valid_cert(const struct tca_cert_info *ci)
-{
-	return ci != NULL && ci->der != NULL && ci->der_len > 0 &&
-	    ci->der_len <= INT32_MAX &&
-	    ci->serial_len > 0 && ci->serial_len <= TCA_SERIAL_MAX &&
-	    memchr(ci->subject, '\0', sizeof(ci->subject)) != NULL;
-}
-
-static int
-valid_device_id(const char *id)
-{
-	return id != NULL && id[0] != '\0' && strlen(id) <= 256;
-}
-
-static int
-valid_change(const struct tca_change *chg)
-{
-	size_t tlen;
-
-	if (chg == NULL || chg->tenant == NULL)
-		return 0;
-	/* every kind but the bookkeeping ones writes a journal record */
-	if (chg->kind != TCA_CHANGE_RENEWAL_STATE && chg->kind != TCA_CHANGE_CRL_STATE &&
-	    chg->kind != TCA_CHANGE_DEVICE_ATTEMPT && chg->kind != TCA_CHANGE_DEVICE_FAILURE &&
-	    chg->kind != TCA_CHANGE_DEVICE_RELEASE &&
-	    (chg->op == NULL || *chg->op == '\0'))
-		return 0;
-	tlen = strlen(chg->tenant);
-	if (tlen == 0 || tlen > TCA_TENANT_MAX)
-		return 0;
-	switch (chg->kind) {
-	case TCA_CHANGE_CA_CREATE:
-		return chg->key_type != NULL && *chg->key_type != '\0' &&
-		    strlen(chg->key_type) < sizeof(((struct tca_ca_row *)0)->key_type) &&
-		    chg->key_id != NULL && chg->key_id_len > 0 &&
-		    chg->key_id_len <= TCA_KEY_ID_MAX && valid_cert(chg->cert);
-	case TCA_CHANGE_CA_DELETE:
-		return 1;
-	case TCA_CHANGE_CERT_ISSUE:
-		return valid_cert(chg->cert) && (chg->consume_secret == NULL ||
-		    (valid_device_id(chg->device_id) && chg->consume_secret[0] != '\0'));
-	case TCA_CHANGE_CA_REISSUE:
-		return valid_cert(chg->cert) && chg->expect_current_sha256 != NULL;
-	case TCA_CHANGE_RENEWAL_STATE:
-	case TCA_CHANGE_CRL_STATE:
-		return chg->renewal != NULL &&
-		    memchr(chg->renewal->reason, '\0',
-		    sizeof(chg->renewal->reason)) != NULL;
-	case TCA_CHANGE_CERT_REVOKE:
-		return chg->serial != NULL && chg->serial_len > 0 &&
-		    chg->serial_len <= TCA_SERIAL_MAX &&
-		    chg->reason >= 0 && chg->reason <= 9 && chg->reason != 6 &&
-		    chg->reason != 7 && chg->reason != 8;
-	case TCA_CHANGE_CRL_PUBLISH:
-		return chg->crl_der != NULL && chg->crl_len > 0 &&
-		    chg->crl_len <= INT32_MAX && chg->crl_number > 0 &&
-		    chg->crl_number <= INT64_MAX &&
-		    chg->next_update > chg->this_update;
-	case TCA_CHANGE_POLICY_SET:
-		return chg->policy != NULL && strlen(chg->policy) <= 16384;
-	case TCA_CHANGE_DEVICE_REGISTER:
-		return valid_device_id(chg->device_id) && chg->secret != NULL &&
-		    chg->secret[0] != '\0' && strlen(chg->secret) <= TCA_DEVICE_SECRET_MAX &&
-		    chg->expires_at >= 0;
-	case TCA_CHANGE_DEVICE_UNREGISTER:
-		return valid_device_id(chg->device_id);
-	case TCA_CHANGE_DEVICE_ATTEMPT:
-	case TCA_CHANGE_DEVICE_FAILURE:
-		return valid_device_id(chg->device_id) && chg->max_failures > 0;
-	case TCA_CHANGE_DEVICE_RELEASE:
-		return valid_device_id(chg->device_id);
-	}
-	return 0;
-}
-
 /*
  * Maps the result of a row insert that may violate a uniqueness rule: a
  * constraint violation fails this change alone, anything else the batch.
@@ -1873,35 +1798,11 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject,
 {
 	sqlite3_stmt *stmt = t->s->ws[W_INSERT_JOURNAL];
 	struct tca_journal_record rec;
-	char serial_hex[2 * TCA_SERIAL_MAX + 1] = "";
-	char fp_hex[2 * 32 + 1] = "";
-	static const unsigned char zero[32];
+	struct tca_change_hex hex;
 	int rc;
 
-	memset(&rec, 0, sizeof(rec));
-	if (chg->cert != NULL && (chg->kind == TCA_CHANGE_CA_CREATE ||
-	    chg->kind == TCA_CHANGE_CERT_ISSUE || chg->kind == TCA_CHANGE_CA_REISSUE)) {
-		tca_hex(chg->cert->serial, chg->cert->serial_len, serial_hex);
-		tca_hex(chg->cert->sha256, sizeof(chg->cert->sha256), fp_hex);
-	} else if (chg->kind == TCA_CHANGE_CERT_REVOKE) {
-		tca_hex(chg->serial, chg->serial_len, serial_hex);
-		snprintf(fp_hex, sizeof(fp_hex), "%s", fp_of_revoked);
-	}
-	rec.seq = t->last_seq + 1;
-	rec.time_ms = chg->time_ms;
-	rec.op = chg->op;
-	rec.tenant = chg->tenant;
-	rec.serial_hex = serial_hex;
-	rec.subject = subject;
-	rec.fingerprint_hex = fp_hex;
-	rec.uid = chg->who.uid;
-	rec.pid = chg->who.pid;
-	rec.details = chg->kind == TCA_CHANGE_POLICY_SET ? chg->policy :
-	    chg->details != NULL ? chg->details : "";
-	memcpy(rec.prev_hash, t->last_hash, 32);
-	tca_journal_hash(&rec, rec.hash);
-	if (memcmp(rec.hash, zero, sizeof(zero)) == 0) {
-		/* tca_journal_hash() signals a digest failure this way */
+	if (tca_change_journal_record(chg, subject, fp_of_revoked, t->last_seq,
+	    t->last_hash, &hex, &rec) != TCA_OK) {
 		t->rc = SQLITE_INTERNAL;
 		snprintf(t->msg, sizeof(t->msg), "journal hash computation failed");
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
@@ -1996,9 +1897,8 @@ apply_change(struct txn *t, struct tca_change *chg)
 	}
 	if (r != TCA_OK)
 		return r;
-	return append_journal(t, chg, chg->cert != NULL &&
-	    (chg->kind == TCA_CHANGE_CA_CREATE || chg->kind == TCA_CHANGE_CERT_ISSUE ||
-	    chg->kind == TCA_CHANGE_CA_REISSUE) ? chg->cert->subject : subject, fp_hex);
+	/* the certificate kinds journal chg->cert's subject */
+	return append_journal(t, chg, subject, fp_hex);
 }
 
 static int
@@ -2036,7 +1936,7 @@ sq_commit(tca_store *st, struct tca_change *const *changes, size_t n,
 	if (run_w(&t, W_BEGIN) != TCA_OK || read_head(&t) != TCA_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (!valid_change(changes[i])) {
+		if (!tca_change_valid(changes[i])) {
 			log_error("store: commit: change %zu is malformed", i);
 			results[i] = TCA_ERR_INVALID_ARG;
 			continue;
