@@ -1114,6 +1114,33 @@ watch_check(struct sqlite_store *s)
 	return TCA_ERR_JOURNAL_UNAVAILABLE;
 }
 
+/*
+ * Connections of a lost store are never closed (sq_close says why); they are
+ * kept here until the process exits, so that they stay reachable - an
+ * intentional keep, not a leak for valgrind or LeakSanitizer to report.
+ * If the list node cannot be allocated the connection is dropped anyway.
+ */
+struct parked_conn {
+	sqlite3 *db;
+	struct parked_conn *next;
+};
+static struct parked_conn *parked_conns;
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+park_conn(sqlite3 *db)
+{
+	struct parked_conn *p;
+
+	if (db == NULL || (p = malloc(sizeof(*p))) == NULL)
+		return;
+	p->db = db;
+	pthread_mutex_lock(&parked_lock);
+	p->next = parked_conns;
+	parked_conns = p;
+	pthread_mutex_unlock(&parked_lock);
+}
+
 static int
 sq_health(tca_store *st, char *why, size_t whylen)
 {
@@ -1152,6 +1179,8 @@ sq_close(tca_store *st)
 		 * The connections are left to the process exit. */
 		log_warn("store: %s: not closing the database connections, the "
 		    "files at that path are no longer the ones they use", s->path);
+		park_conn(s->rdb);
+		park_conn(s->wdb);
 		s->rdb = s->wdb = NULL;
 	}
 	if (s->rdb != NULL && sqlite3_close(s->rdb) != SQLITE_OK)
