@@ -627,8 +627,11 @@ tca_journal_crosscheck(tca_store *st, int flags,
 		return TCA_ERR_INVALID_ARG;
 	if ((r = st->ops->journal_foreach(st, 1, xc_journal_cb, &x)) != TCA_OK)
 		goto out;
-	qsort(x.certs.v, x.certs.n, sizeof(x.certs.v[0]), xc_cmp);
-	qsort(x.revokes.v, x.revokes.n, sizeof(x.revokes.v[0]), xc_cmp);
+	/* an empty set has no array: qsort(NULL, 0, ...) is undefined */
+	if (x.certs.n > 0)
+		qsort(x.certs.v, x.certs.n, sizeof(x.certs.v[0]), xc_cmp);
+	if (x.revokes.n > 0)
+		qsort(x.revokes.v, x.revokes.n, sizeof(x.revokes.v[0]), xc_cmp);
 	if ((r = st->ops->cert_audit_foreach(st, x.der, xc_cert_cb, &x)) != TCA_OK)
 		goto out;
 	/* what is left, in journal order (sorted only when something is) */

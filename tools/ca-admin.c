@@ -1479,7 +1479,8 @@ import_parse(struct import *im, const char *b, size_t len)
 		}
 		for (i = 0; i < im->n; i++)
 			sorted[i] = &im->rows[i];
-		qsort(sorted, im->n, sizeof(*sorted), row_cmp);
+		if (im->n > 0)
+			qsort(sorted, im->n, sizeof(*sorted), row_cmp);
 		for (i = 1; i < im->n; i++) {
 			size_t first = i - 1;
 
@@ -1535,7 +1536,8 @@ cmd_device_import(const struct globals *g, const char *tenant, const char *path,
 	if (import_parse(&im, (const char *)data, len) != 0 || im.nerr > 0 || im.oom) {
 		if (im.oom)
 			fprintf(stderr, "ca-admin device import: out of memory\n");
-		qsort(im.errs, im.nerr, sizeof(*im.errs), import_err_cmp);
+		if (im.nerr > 0)
+			qsort(im.errs, im.nerr, sizeof(*im.errs), import_err_cmp);
 		for (i = 0; i < im.nerr; i++) {
 			if (im.errs[i].line > 0)
 				fprintf(stderr, "ca-admin device import: %s: line %zu: %s\n", path,
