@@ -318,6 +318,8 @@ struct tca_crl_published {
 	uint64_t number;
 	int64_t this_update, next_update;
 	uint64_t entries;
+	int superseded;		/* tca_engine_crl_refresh: not signed, the CRL
+				 * above was published since seen_number */
 };
 
 /*
@@ -346,6 +348,19 @@ int tca_engine_revoke_device(tca_engine *e, const char *tenant, const char *devi
  * revocation's path); who is journaled (NULL: the engine itself).
  * TOKEN_UNAVAILABLE, JOURNAL_UNAVAILABLE, NOT_FOUND. */
 int tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    struct tca_crl_published *out, char *why, size_t whylen);
+
+/*
+ * The scheduler's re-signing: as tca_engine_crl_sign, but only if the
+ * tenant's current CRL is still the one numbered seen_number (0: none)
+ * when its turn comes (checked in the store under the CRL lock).  If
+ * another signer published one meanwhile - the CA's first CRL, signed by
+ * ca.create while the pass was collecting, a revocation, `ca-admin crl
+ * sign` - nothing is signed: TCA_OK with out->superseded set and out
+ * describing that CRL.
+ */
+int tca_engine_crl_refresh(tca_engine *e, const char *tenant,
+    const struct tca_requester *who, uint64_t seen_number,
     struct tca_crl_published *out, char *why, size_t whylen);
 
 /* The tenant's current CRL from the store (no signing).  *row: caller

@@ -200,7 +200,14 @@ crl_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 	char why[512] = "";
 	int rc;
 
-	rc = tca_engine_crl_sign(pc->r->e, b->tenant, &pc->self, &ci, why, sizeof(why));
+	/* only if no one published a CRL since this pass read the CA: its
+	 * first CRL, signed by ca.create while the pass was collecting, must
+	 * not be followed at once by a second */
+	rc = tca_engine_crl_refresh(pc->r->e, b->tenant, &pc->self, b->crl_number,
+	    &ci, why, sizeof(why));
+	if (rc == TCA_OK && ci.superseded)
+		log_info("tenant %s: CRL re-signing skipped: CRL %llu was published "
+		    "since this pass began", b->tenant, (unsigned long long)ci.number);
 	if (rc == TCA_OK) {
 		note_next(pc, ci.this_update + (ci.next_update - ci.this_update) *
 		    (int64_t)pc->pol.crl_refresh_percent / 100);

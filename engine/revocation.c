@@ -407,10 +407,12 @@ apply_crl_update(struct ca_entry *nent, void *ctx)
 }
 
 /* One attempt: sign with the next number and publish.  ALREADY_EXISTS when
- * another signer took that number meanwhile. */
+ * another signer took that number meanwhile.  seen (may be NULL): sign only
+ * if the current CRL is still number *seen (0: none), else TCA_OK with
+ * out->superseded and out describing the current one. */
 static int
 crl_sign_once(tca_engine *e, struct ca_entry *ent, const struct tca_requester *who,
-    struct tca_crl_published *out, char *why, size_t whylen)
+    const uint64_t *seen, struct tca_crl_published *out, char *why, size_t whylen)
 {
 	struct tca_token_signer sctx;
 	struct tca_signer signer;
@@ -435,6 +437,15 @@ crl_sign_once(tca_engine *e, struct ca_entry *ent, const struct tca_requester *w
 	}
 	if (r != TCA_OK && r != TCA_ERR_NOT_FOUND) {
 		tca_setf(why, whylen, "the store could not be read (%s)", tca_strerror(r));
+		goto out;
+	}
+	if (seen != NULL && (r == TCA_OK ? row.crl_number : 0) != *seen) {
+		out->number = row.crl_number;
+		out->this_update = row.this_update;
+		out->next_update = row.next_update;
+		out->entries = row.entries;
+		out->superseded = 1;
+		r = TCA_OK;
 		goto out;
 	}
 	if ((r = e->st->ops->revoked_foreach(e->st, ent->tenant, now, collect_entry,
@@ -487,9 +498,9 @@ crl_sign_once(tca_engine *e, struct ca_entry *ent, const struct tca_requester *w
 	return r;
 }
 
-int
-tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
-    struct tca_crl_published *out, char *why, size_t whylen)
+static int
+crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    const uint64_t *seen, struct tca_crl_published *out, char *why, size_t whylen)
 {
 	static const struct tca_renewal_state clear;
 	struct crl_update u;
@@ -504,11 +515,12 @@ tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requeste
 	pthread_mutex_lock(&e->crl_lock);
 	for (attempt = 0; attempt < CRL_SIGN_ATTEMPTS; attempt++) {
 		why[0] = '\0';
-		if ((r = crl_sign_once(e, ent, who, out, why, whylen)) != TCA_ERR_ALREADY_EXISTS)
+		if ((r = crl_sign_once(e, ent, who, seen, out, why, whylen)) !=
+		    TCA_ERR_ALREADY_EXISTS)
 			break;
 	}
 	pthread_mutex_unlock(&e->crl_lock);
-	if (r != TCA_OK)
+	if (r != TCA_OK || out->superseded)
 		goto out;
 	memset(&u, 0, sizeof(u));
 	u.info = out;
@@ -521,6 +533,21 @@ tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requeste
  out:
 	tca_engine_entry_unref(ent);
 	return r;
+}
+
+int
+tca_engine_crl_sign(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    struct tca_crl_published *out, char *why, size_t whylen)
+{
+	return crl_sign(e, tenant, who, NULL, out, why, whylen);
+}
+
+int
+tca_engine_crl_refresh(tca_engine *e, const char *tenant,
+    const struct tca_requester *who, uint64_t seen_number,
+    struct tca_crl_published *out, char *why, size_t whylen)
+{
+	return crl_sign(e, tenant, who, &seen_number, out, why, whylen);
 }
 
 int

@@ -1184,6 +1184,53 @@ START_TEST(test_crl_refresh)
 END_TEST
 
 /*
+ * /reissue/crl-first-once: a CA's first CRL is signed once.  ca.create
+ * puts the CA in service, then signs its first CRL; a scheduler pass that
+ * read the CA in between (no CRL yet: due at once) used to sign a second
+ * one right after - CRL 2 where one CRL was due (seen as a flaky
+ * /reissue/crl-token-error under ASan).  C_Sign made slow (2.5 s a call)
+ * keeps the window open for many 200 ms passes; the pass that took the CA
+ * must now find CRL 1 published and skip.
+ */
+START_TEST(test_crl_first_once)
+{
+	struct rig g;
+	struct tca_client_error err;
+	struct crl_got c;
+	char rel[1100], so[PATH_MAX], fdir[256], ctl[512], flog[512];
+
+	test_build_path("tests/.libs/p11-faulty.so", rel, sizeof(rel));
+	ck_assert_msg(realpath(rel, so) != NULL && access(so, R_OK) == 0,
+	    "%s missing (make check builds it)", rel);
+	test_mkdtemp(fdir, sizeof(fdir));
+	snprintf(ctl, sizeof(ctl), "%s/faulty.ctl", fdir);
+	snprintf(flog, sizeof(flog), "%s/faulty.log", fdir);
+	faulty_ctl(ctl, "");
+	setenv(TCA_FAULTY_ENV_MODULE, test_softhsm_module(), 1);
+	setenv(TCA_FAULTY_ENV_CTL, ctl, 1);
+	setenv(TCA_FAULTY_ENV_LOG, flog, 1);
+	rig_start_module(&g, "tca-rs-crl1", CRL_T0, CRL_CONF, so);
+	faulty_ctl(ctl, "latency C_Sign 2500\n");
+	ck_assert_int_eq(ca_create(g.d.socket, "c1", NULL, &err), TCA_OK);
+	faulty_ctl(ctl, "");
+	ck_assert_int_eq(count_lines(g.d.log, "tenant c1: CRL 1 signed"), 1);
+	/* the pass that collected c1 while its first CRL was being signed */
+	ck_assert_msg(wait_lines(g.d.log, "tenant c1: CRL re-signing skipped: CRL 1 "
+	    "was published since this pass began", 1, 20000) == 0,
+	    "no scheduler pass skipped c1's first CRL (CRL 2 signed: %d)",
+	    count_lines(g.d.log, "tenant c1: CRL 2 signed"));
+	ck_assert_int_eq(count_lines(g.d.log, "tenant c1: CRL 2 signed"), 0);
+	crl_fetch(g.d.socket, "c1", &c);
+	ck_assert_uint_eq(c.number, 1);
+	crl_got_clear(&c);
+	rig_stop(&g);
+	unsetenv(TCA_FAULTY_ENV_MODULE);
+	unsetenv(TCA_FAULTY_ENV_CTL);
+	unsetenv(TCA_FAULTY_ENV_LOG);
+}
+END_TEST
+
+/*
  * /reissue/crl-token-error: every C_Sign fails (p11-faulty "fail C_Sign
  * CKR_FUNCTION_FAILED count inf": an error the session supervisor does not
  * recover from, so it keeps failing; nothing else of the token is touched).
@@ -1508,6 +1555,7 @@ reissue_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_crl_refresh);
 	tcase_add_test(tc, test_crl_token_error);
+	tcase_add_test(tc, test_crl_first_once);
 	tcase_add_test(tc, test_crl_after_revocation);
 	suite_add_tcase(s, tc);
 	return s;
