@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "store.h"
 #include "secret.h"
 #include "log.h"
 #include "renewal.h"
@@ -40,6 +41,7 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->call_timeout_ms = TCA_TOKEN_DEFAULT_CALL_TIMEOUT_MS;
 	cfg->isolation = TCA_ISOLATION_DEFAULT;
 	snprintf(cfg->store_path, sizeof(cfg->store_path), "/var/lib/tca/state.db");
+	snprintf(cfg->store_uri, sizeof(cfg->store_uri), "sqlite:/var/lib/tca/state.db");
 	cfg->group_commit_max = 256;
 	snprintf(cfg->ca_organization, sizeof(cfg->ca_organization), "Cumulocity");
 	snprintf(cfg->ca_country, sizeof(cfg->ca_country), "US");
@@ -343,7 +345,14 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		}
 	}
 	STR("token.helper", helper_path, 0)
-	STR("store.path", store_path, 0)
+	if (strcmp(k, "store.path") == 0) {
+		cfg->store_path_set = 1;
+		return parse_str(v, cfg->store_path, sizeof(cfg->store_path), 0, why, whylen);
+	}
+	if (strcmp(k, "store.uri") == 0) {
+		cfg->store_uri_set = 1;
+		return parse_str(v, cfg->store_uri, sizeof(cfg->store_uri), 0, why, whylen);
+	}
 	UINT("store.group_commit_max", group_commit_max, 1, 4096)
 	STR("ca.organization", ca_organization, 1)
 	if (strcmp(k, "ca.country") == 0) {
@@ -676,6 +685,46 @@ tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t err
 }
 
 int
+tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t errlen)
+{
+	const char *backend, *file;
+	char shown[1024];
+
+	if (cfg->store_uri_set && cfg->store_path_set) {
+		snprintf(err, errlen, "%s: both store.uri and store.path are set; keep "
+		    "one (store.path = P means store.uri = sqlite:P)", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (!cfg->store_uri_set &&
+	    (size_t)snprintf(cfg->store_uri, sizeof(cfg->store_uri), "sqlite:%s",
+	    cfg->store_path) >= sizeof(cfg->store_uri)) {
+		snprintf(err, errlen, "%s: store.path too long", path);
+		return TCA_ERR_CONFIG;
+	}
+	tca_store_uri_redact(cfg->store_uri, shown, sizeof(shown));
+	if ((backend = tca_store_uri_backend(cfg->store_uri, &file)) == NULL) {
+		snprintf(err, errlen, "%s: store.uri %s: unknown URI scheme (accepted: "
+		    "sqlite:PATH, a file path, postgresql://..., postgres://... or a "
+		    "libpq key=value string)", path, shown);
+		return TCA_ERR_CONFIG;
+	}
+	if (strcmp(backend, "sqlite") != 0) {
+		cfg->store_path[0] = '\0';
+		return TCA_OK;
+	}
+	if (*file == '\0') {
+		snprintf(err, errlen, "%s: store.uri %s names no file", path, shown);
+		return TCA_ERR_CONFIG;
+	}
+	if (strlen(file) >= sizeof(cfg->store_path)) {
+		snprintf(err, errlen, "%s: store.uri: file path too long", path);
+		return TCA_ERR_CONFIG;
+	}
+	memmove(cfg->store_path, file, strlen(file) + 1);
+	return TCA_OK;
+}
+
+int
 tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen)
 {
 	char ppath[2 * PATH_MAX + 16];
@@ -693,6 +742,8 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 		snprintf(err, errlen, "%s: token.uri is required", path);
 		return TCA_ERR_CONFIG;
 	}
+	if ((r = tca_config_store(cfg, path, err, errlen)) != TCA_OK)
+		return r;
 	if ((cfg->pin_file[0] == '\0') == (cfg->pin_env[0] == '\0')) {
 		snprintf(err, errlen, "%s: set exactly one of token.pin_file and token.pin_env", path);
 		return TCA_ERR_CONFIG;

@@ -79,8 +79,13 @@ struct tca_config {
 		char name[64];
 		char value[512];
 	} env[TCA_PROFILE_MAX_ENV];
-	/* store */
+	/* store: store.uri, or store.path P meaning store.uri = sqlite:P (not
+	 * both).  store_uri is the effective URI (tca_store_open); store_path
+	 * the SQLite file it names, "" for another backend - the file checks,
+	 * the lock and the audit key file beside it are SQLite-store matters. */
+	char store_uri[1024];
 	char store_path[PATH_MAX];
+	int store_uri_set, store_path_set;	/* which of the two keys were given */
 	unsigned int group_commit_max;
 	/* CA and device policy (reload: yes, applies to new CAs/certificates) */
 	char ca_organization[65];
@@ -127,6 +132,14 @@ void tca_config_defaults(struct tca_config *cfg);
 /* Defaults, then path, then the hsm-profile it names (module, quirks).
  * TCA_OK or TCA_ERR_CONFIG with "file:line: reason" in err. */
 int tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen);
+
+/*
+ * The store keys of cfg as read from the file path (named in messages):
+ * refuses store.uri and store.path both set, or a store.uri of no known
+ * form; sets store_uri (store.path P: "sqlite:P") and store_path (the
+ * SQLite file, "" for another backend).  Called by tca_config_load.
+ */
+int tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Reads one hsm-profile file into cfg (module unless already set, quirks,
  * profile_name). */

@@ -411,7 +411,10 @@ tca_fileperm_check_config(const struct tca_config *cfg, char *err, size_t errlen
 		return TCA_ERR_CONFIG;
 	if (tca_fileperm_check(cfg->socket_path, TCA_FILEPERM_SOCKET, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;
-	if (tca_fileperm_check(cfg->store_path, TCA_FILEPERM_STORE, err, errlen) != TCA_OK)
+	/* the store's file and directory: a SQLite store only (store_path is
+	 * "" for another backend, whose data is not a file of ours) */
+	if (cfg->store_path[0] != '\0' &&
+	    tca_fileperm_check(cfg->store_path, TCA_FILEPERM_STORE, err, errlen) != TCA_OK)
 		return TCA_ERR_CONFIG;
 	return TCA_OK;
 }

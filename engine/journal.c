@@ -263,7 +263,7 @@ start_report(void *ctx, const char *line)
 }
 
 int
-tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whylen)
+tca_journal_check_start(tca_store *st, const char *name, char *why, size_t whylen)
 {
 	char reason[160] = "", headhex[65];
 	unsigned char head[32];
@@ -279,19 +279,19 @@ tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whyle
 	if (r == TCA_ERR_POLICY_VIOLATION) {
 		tca_setf(why, whylen, "the journal of %s is broken at record %lld "
 		    "(%s): the engine does not start on a store whose history was "
-		    "changed. Find out what happened (ca-admin journal verify --db "
+		    "changed. Find out what happened (ca-admin journal verify --store "
 		    "%s; journal export), then restore the store from a backup "
-		    "whose journal verifies", path, (long long)bad, reason, path);
+		    "whose journal verifies", name, (long long)bad, reason, name);
 		return r;
 	}
 	if (r != TCA_OK) {
-		tca_setf(why, whylen, "verifying the journal of %s: %s", path,
+		tca_setf(why, whylen, "verifying the journal of %s: %s", name,
 		    reason);
 		return r;
 	}
 	tca_hex(head, sizeof(head), headhex);
 	log_info("store: journal of %s verified at start: %llu records, head %s "
-	    "(%lld ms)", path, (unsigned long long)count, count > 0 ? headhex :
+	    "(%lld ms)", name, (unsigned long long)count, count > 0 ? headhex :
 	    "(empty)", (long long)(mono_ms() - t0));
 	t0 = mono_ms();
 	r = tca_journal_crosscheck(st, 0, start_report, &shown, &problems, &certs);
@@ -299,18 +299,18 @@ tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whyle
 		tca_setf(why, whylen, "%llu certificate(s) of %s do not match the "
 		    "journal (the first are logged above): the engine does not start "
 		    "on a store whose certificates were changed. Find out what "
-		    "happened (ca-admin journal verify --db %s lists them all), then "
+		    "happened (ca-admin journal verify --store %s lists them all), then "
 		    "restore the store from a backup that verifies",
-		    (unsigned long long)problems, path, path);
+		    (unsigned long long)problems, name, name);
 		return r;
 	}
 	if (r != TCA_OK) {
 		tca_setf(why, whylen, "cross-checking the certificates of %s "
-		    "against the journal: %s", path, tca_strerror(r));
+		    "against the journal: %s", name, tca_strerror(r));
 		return r;
 	}
 	log_info("store: certificates of %s match the journal: %llu rows (%lld ms)",
-	    path, (unsigned long long)certs, (long long)(mono_ms() - t0));
+	    name, (unsigned long long)certs, (long long)(mono_ms() - t0));
 	return TCA_OK;
 }
 

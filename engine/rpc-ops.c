@@ -362,7 +362,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		log_warn("status: certificate counts unavailable");
 	if ((m = cbor_new_definite_map(13)) == NULL ||
 	    (tok = cbor_new_definite_map(23)) == NULL ||
-	    (store = cbor_new_definite_map(6)) == NULL ||
+	    (store = cbor_new_definite_map(7)) == NULL ||
 	    (ten = cbor_new_definite_map(7)) == NULL ||
 	    (certs = cbor_new_definite_map(3)) == NULL)
 		goto out;
@@ -390,6 +390,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(tok, "helper_restarts", ts.helper_restarts) != TCA_OK ||
 	    tca_map_add_uint(tok, "helper_pid", ts.helper_pid > 0 ? (uint64_t)ts.helper_pid : 0) != TCA_OK ||
 	    tca_map_add_text(store, "backend", ctx->st->ops->name) != TCA_OK ||
+	    tca_map_add_text(store, "uri", ctx->store_name != NULL ?
+	    ctx->store_name : "") != TCA_OK ||
 	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
 	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||
 	    tca_map_add_uint(store, "failures", failures) != TCA_OK ||

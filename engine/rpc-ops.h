@@ -33,6 +33,7 @@ struct tca_rpc_ctx {
 	tca_token *tok;
 	tca_committer *cm;
 	tca_store *st;
+	const char *store_name;	/* the store's redacted URI (status); NULL = "" */
 	struct tca_requester who;
 	enum tca_role role;
 	time_t started;

@@ -106,6 +106,7 @@
 #include "log.h"
 #include "store.h"
 #include "store-change.h"
+#include "store-sqlite.h"
 #include "tca-error.h"
 #include "text.h"
 
@@ -992,12 +993,12 @@ take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 		if (pid > 0)
 			tca_setf(err, errlen, "store %s is in use by another engine "
 			    "(pid %ld holds %s): one tca-engined per store; stop "
-			    "the other one or give this one its own store.path",
+			    "the other one or give this one its own store",
 			    path, pid, lpath);
 		else
 			tca_setf(err, errlen, "store %s is in use by another engine "
 			    "(%s is locked): one tca-engined per store; stop the "
-			    "other one or give this one its own store.path",
+			    "other one or give this one its own store",
 			    path, lpath);
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	}

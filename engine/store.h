@@ -3,10 +3,17 @@
  * hash-chained audit journal.
  *
  * The token holds key pairs only; everything else lives here.  The engine only
- * talks to a store through struct tca_store_ops, so a second backend
- * (PostgreSQL for multi-node deployments) can be added without touching the
- * engine.  store-sqlite.c is the first backend: one database file, WAL mode,
- * synchronous=FULL (a commit is durable when commit() returns).
+ * talks to a store through struct tca_store_ops, and opens one with
+ * tca_store_open(uri), which picks the backend from the URI:
+ *  - "sqlite:PATH" (or a plain PATH): store-sqlite.c, one database file, WAL
+ *    mode, synchronous=FULL (a commit is durable when commit() returns);
+ *    its own knobs are in store-sqlite.h;
+ *  - "postgresql://..." / "postgres://..." or a libpq key=value string:
+ *    store-postgresql.c (store-postgresql.h), built only with libpq
+ *    (HAVE_LIBPQ); a PostgreSQL store is shared by several engines by design.
+ * Every backend validates changes and builds journal records with the shared
+ * store-change.c, and passes the same conformance suite
+ * (tests/unit/check_store.c).
  *
  * Invariants every backend enforces itself (not the engine):
  *  - at most one CA with status "active" per tenant;
@@ -332,7 +339,7 @@ struct tca_cert_audit_row {
 };
 
 struct tca_store_ops {
-	const char *name;	/* "sqlite" */
+	const char *name;	/* "sqlite", "postgresql" */
 	void (*close)(tca_store *st);
 	/* The active CA of tenant.  TCA_OK, TCA_ERR_NOT_FOUND, TCA_ERR_JOURNAL_UNAVAILABLE. */
 	int (*get_ca)(tca_store *st, const char *tenant, struct tca_ca_row *row);
@@ -415,26 +422,48 @@ struct tca_store {
 
 #define TCA_STORE_READONLY 0x1	/* open for audit tools: no writes, no schema creation */
 /*
- * The engine's own open (tca-engined): an exclusive advisory lock (flock(2))
- * on "<path>.lock", held until close, so that a second engine cannot open a
- * store in use - it would serve stale CA rows and interleave its journal.
- * A second EXCLUSIVE open of the same store, from this or another process,
- * fails with TCA_ERR_JOURNAL_UNAVAILABLE and an error naming the store and
- * the pid recorded in the lock file.  READONLY opens (ca-admin journal
- * verify/export) take no lock and keep working while the engine runs.  The
- * lock is a separate file because SQLite uses fcntl(2) byte-range locks on
- * the database file itself (and POSIX locks on a file are dropped when ANY
- * descriptor of the process on it is closed).  One engine per store until a
- * multi-node backend exists (issue 13, PostgreSQL).
+ * The engine's own open (tca-engined): one engine per store, for a backend
+ * that cannot be shared.  This is a SQLite-backend matter: there it is an
+ * exclusive flock(2) on "<path>.lock", held until close (store-sqlite.h
+ * says how; a second EXCLUSIVE open fails with TCA_ERR_JOURNAL_UNAVAILABLE
+ * naming the store and the pid holding it).  READONLY opens (ca-admin
+ * journal verify/export) take no lock.  A PostgreSQL store is shared by
+ * several engines by design and ignores this flag.
  */
 #define TCA_STORE_EXCLUSIVE 0x2
 
 /*
- * Opens (creating if needed, unless READONLY) the SQLite store at path.
- * TCA_OK and *st_ptr, or TCA_ERR_JOURNAL_UNAVAILABLE with a reason in err.
+ * Opens the store named by uri with the backend its form names:
+ *   "sqlite:PATH", or a PATH with no scheme   -> SQLite file (store-sqlite.h)
+ *   "postgresql://..." / "postgres://...", or a libpq "key=value ..." string
+ *   (contains '=' and no scheme)              -> PostgreSQL (store-postgresql.h),
+ *     if this build has libpq; else refused, saying so.
+ * Any other "scheme:" is refused naming the scheme and the accepted forms.
+ * flags: TCA_STORE_READONLY, TCA_STORE_EXCLUSIVE.  TCA_OK and *st_ptr
+ * (st->ops->close() frees it), or TCA_ERR_JOURNAL_UNAVAILABLE (the store
+ * could not be opened) / TCA_ERR_INVALID_ARG (uri of no known form) with a
+ * reason in err that names the store by its redacted URI only.
  */
-int tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
+int tca_store_open(const char *uri, int flags, tca_store **st_ptr,
     char *err, size_t errlen);
+
+/*
+ * Which backend uri names, without opening it: "sqlite", "postgresql", or
+ * NULL (unknown scheme).  For SQLite, *path_ptr (if non-NULL) points into
+ * uri at the file path (after "sqlite:"), else it is set to NULL.
+ */
+const char *tca_store_uri_backend(const char *uri, const char **path_ptr);
+
+/*
+ * Copies uri to out (always NUL-terminated, truncated to outlen) with any
+ * password hidden as "***": the password of a postgresql:// or postgres://
+ * URI's userinfo ("user:secret@host" -> "user:***@host"; so for any
+ * "scheme://" URI, even one no backend takes), its "password=" query
+ * parameter, and the value of a "password" key of a libpq key=value
+ * string (quoted values included).  Nothing else is altered.  Every message
+ * or log line naming a store uses this.
+ */
+void tca_store_uri_redact(const char *uri, char *out, size_t outlen);
 
 void tca_crl_row_clear(struct tca_crl_row *row);
 
@@ -477,9 +506,9 @@ int tca_journal_check_head(tca_store *st, int64_t seq, const unsigned char hash[
  * taken), or TCA_ERR_POLICY_VIOLATION with why naming the first bad record
  * (or the number of certificate problems) and what to do (the engine then
  * refuses to start), or the store's read error.
- * path names the store in messages.
+ * name names the store in messages (a redacted URI: tca_store_uri_redact).
  */
-int tca_journal_check_start(tca_store *st, const char *path, char *why, size_t whylen);
+int tca_journal_check_start(tca_store *st, const char *name, char *why, size_t whylen);
 
 /*
  * Cross-checks the certificates table against the journal: every
@@ -506,22 +535,5 @@ int tca_journal_crosscheck(tca_store *st, int flags,
 /* Writes every record as one JSON object per line (JSON Lines). */
 int tca_journal_export_json(tca_store *st, FILE *out);
 
-
-/*
- * SQLite store: operational caps, also used for testing and fault simulation.
- * Both act on the writer connection of a store from tca_store_open_sqlite()
- * and return TCA_OK, or TCA_ERR_INVALID_ARG for another backend.
- *
- * tca_store_sqlite_set_max_pages: caps the database file at max_pages pages
- * (PRAGMA max_page_count; never below its current size).  A commit that
- * would grow it further fails as on a full disk (TCA_ERR_JOURNAL_UNAVAILABLE,
- * nothing committed).  max_pages <= 0 restores SQLite's default.
- *
- * tca_store_sqlite_set_busy_timeout: how long a commit waits for a write lock
- * held by another process before failing with TCA_ERR_JOURNAL_UNAVAILABLE
- * (default 5000 ms).
- */
-int tca_store_sqlite_set_max_pages(tca_store *st, long max_pages);
-int tca_store_sqlite_set_busy_timeout(tca_store *st, int ms);
 
 #endif

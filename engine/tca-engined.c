@@ -187,7 +187,7 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(pool_size, "token.pool_size")
 	RESTART_ONLY(isolation, "token.isolation")
 	RESTART_ONLY(helper_path, "token.helper")
-	RESTART_ONLY(store_path, "store.path")
+	RESTART_ONLY(store_uri, "store.uri/store.path")
 	RESTART_ONLY(max_frame, "rpc.max_frame")
 	RESTART_ONLY(max_connections, "rpc.max_connections")
 	RESTART_ONLY(max_connections_per_uid, "rpc.max_connections_per_uid")
@@ -301,6 +301,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	const char *config_path = NULL;
 	char err[1024] = "", *pin = NULL;
+	char store_name[1024];
 	size_t pin_len = 0;
 	int ch, check_only = 0, force_syslog = 0, listen_fd = -1, hung, r, rc = 1;
 
@@ -429,17 +430,32 @@ main(int argc, char **argv)
 	log_info("token open: %s via %s (%zu keys indexed, %u sessions, isolation %s)",
 	    d.cfg.token_uri, d.cfg.module, tca_token_key_count(d.tok), d.cfg.pool_size,
 	    tca_token_isolation(d.tok));
-	if ((r = tca_store_open_sqlite(d.cfg.store_path, TCA_STORE_EXCLUSIVE, &d.st, err, sizeof(err))) != TCA_OK) {
+	/* TCA_STORE_EXCLUSIVE: the lock file of a SQLite store; a PostgreSQL
+	 * store is shared by several engines and takes no lock */
+	tca_store_uri_redact(d.cfg.store_uri, store_name, sizeof(store_name));
+	if ((r = tca_store_open(d.cfg.store_uri, TCA_STORE_EXCLUSIVE, &d.st, err, sizeof(err))) != TCA_OK) {
 		log_error("store: %s", err);
 		goto out;
 	}
+	log_info("store open: %s (backend %s)", store_name, d.st->ops->name);
 	/* journal chain (and certificates against it) before anything is served */
-	if ((r = tca_journal_check_start(d.st, d.cfg.store_path, err, sizeof(err))) != TCA_OK) {
+	if ((r = tca_journal_check_start(d.st, store_name, err, sizeof(err))) != TCA_OK) {
 		log_error("store: %s", err);
 		goto out;
 	}
 	if (d.cfg.checkpoint_interval_s > 0) {
 		struct tca_checkpoint_params cp;
+
+		/* the audit public key is a file beside a SQLite store; another
+		 * backend has no such place yet */
+		if (d.cfg.store_path[0] == '\0') {
+			log_error("journal checkpoints: journal.checkpoint_interval_s "
+			    "needs a SQLite store (the audit public key is written "
+			    "beside its file); store %s is %s", store_name,
+			    d.st->ops->name);
+			r = TCA_ERR_CONFIG;
+			goto out;
+		}
 
 		memset(&cp, 0, sizeof(cp));
 		cp.interval_s = d.cfg.checkpoint_interval_s;
@@ -518,6 +534,7 @@ main(int argc, char **argv)
 	base.tok = d.tok;
 	base.cm = d.cm;
 	base.st = d.st;
+	base.store_name = store_name;
 	base.started = time(NULL);
 	base.reload = reload_config;
 	base.reload_ctx = &d;

@@ -2096,7 +2096,7 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 	}
 	if ((r = store_path_from(db, config, path, sizeof(path))) != 0)
 		return r;
-	if (tca_store_open_sqlite(path, TCA_STORE_READONLY, &st, why, sizeof(why)) != TCA_OK) {
+	if (tca_store_open(path, TCA_STORE_READONLY, &st, why, sizeof(why)) != TCA_OK) {
 		fprintf(stderr, "ca-admin: cannot open store %s: %s\n", path, why);
 		return EXIT_REFUSED;
 	}

@@ -51,7 +51,7 @@
  *   tca-bench-client revpop --db FILE --tenant T --count N [--batch B]
  *                          [--der-bytes N] [--out FILE]
  *       writes N revoked device certificates of tenant T straight into a
- *       stopped engine's store (tca_store_open_sqlite): per batch of B
+ *       stopped engine's store (tca_store_open): per batch of B
  *       (default 1000) one commit of B TCA_CHANGE_CERT_ISSUE changes (fake
  *       but well-formed tca_cert_info: random 16-byte serials, issuer_hash =
  *       SHA-256 of the CA certificate's subject Name DER as read with
@@ -106,7 +106,7 @@
  *   tca-bench-client invparts --db FILE --tenant T [--repeat N] [--device D]
  *                          [--label L] [--out FILE]
  *       the store side of the inventory, in process on a stopped engine's
- *       store (opened read-only with tca_store_open_sqlite, as the engine's
+ *       store (opened read-only with tca_store_open, as the engine's
  *       reader): cert_counts N times (the first on the fresh connection, as
  *       the engine's first `status`), then cert_list as the engine calls it
  *       for the pages `inventory` asks for (limit + 1 rows) and cert_get,
@@ -1241,7 +1241,7 @@ cmd_revpop(const struct opts *o)
 
 	if (o->db == NULL || o->tenant == NULL || o->count == 0 || b == 0 || dl < 16)
 		bench_die("revpop: --db, --tenant, --count >= 1, --batch >= 1, --der-bytes >= 16 needed");
-	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+	if ((r = tca_store_open(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
 		bench_die("revpop: %s", err);
 	memset(&row, 0, sizeof(row));
 	if ((r = st->ops->get_ca(st, o->tenant, &row)) != TCA_OK)
@@ -1408,7 +1408,7 @@ cmd_invpop(const struct opts *o)
 		bench_die("invpop: --db, --count >= 1, --per-tenant 1..1000, --revoked-per-tenant "
 		    "<= per-tenant, --batch >= 1, --der-bytes >= 16 needed");
 	step = rv > 0 ? p / rv : 1;
-	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+	if ((r = tca_store_open(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
 		bench_die("invpop: %s", err);
 	/* every tenant's issuer, read once (as revpop does for its one tenant) */
 	tr0 = bench_now_ns();
@@ -2130,7 +2130,7 @@ cmd_invparts(const struct opts *o)
 		ops[k].name = names[k];
 		ops[k].rows = -1;
 	}
-	if ((r = tca_store_open_sqlite(o->db, TCA_STORE_READONLY, &st, err, sizeof(err))) != TCA_OK)
+	if ((r = tca_store_open(o->db, TCA_STORE_READONLY, &st, err, sizeof(err))) != TCA_OK)
 		bench_die("invparts: %s", err);
 	/* the counts first, on the fresh connection: what the engine's first
 	 * `status` after start-up does */
@@ -2428,7 +2428,7 @@ cmd_crlparts(const struct opts *o)
 	if (o->db == NULL || o->module == NULL || o->uri == NULL || o->pin_file == NULL ||
 	    o->tenant == NULL || n == 0)
 		bench_die("crlparts: --db, --module, --uri, --pin-file, --tenant, --repeat >= 1 needed");
-	if ((r = tca_store_open_sqlite(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
+	if ((r = tca_store_open(o->db, 0, &st, err, sizeof(err))) != TCA_OK)
 		bench_die("crlparts: %s", err);
 	memset(&row, 0, sizeof(row));
 	if ((r = st->ops->get_ca(st, o->tenant, &row)) != TCA_OK)

@@ -111,8 +111,29 @@ mkdir "$WORK/store" && chmod 0777 "$WORK/store"
 refused_at_start "$WORK/store.conf" "store in a world-writable directory" \
 	"store $WORK/store/state.db: directory $WORK/store is writable" "fix: chmod go-w $WORK/store"
 [ ! -e "$WORK/store/state.db" ] || fail "the store was created in a world-writable directory"
+# store.uri = sqlite:PATH is the same SQLite file, checked the same way
+variant storeuri "s|^store.path = .*|store.uri = sqlite:$WORK/store/state.db|"
+refused_at_start "$WORK/storeuri.conf" "sqlite: store.uri in a world-writable directory" \
+	"store $WORK/store/state.db: directory $WORK/store is writable" "fix: chmod go-w $WORK/store"
 chmod 0755 "$WORK/store"
 expect_rc 0 "store directory fixed" "$ENGINED" --config "$WORK/store.conf" --check-config
+expect_rc 0 "store directory fixed (store.uri)" "$ENGINED" --config "$WORK/storeuri.conf" --check-config
+# store.path and store.uri together: refused, naming both
+variant storeboth "\$a store.uri = sqlite:$WORK/other.db"
+refused_at_start "$WORK/storeboth.conf" "store.path and store.uri both set" \
+	"both store.uri and store.path are set"
+# a PostgreSQL store in a build without libpq: refused at start, saying
+# so, the password never shown; the SQLite file checks do not apply to it
+if ! grep -q '^#define HAVE_LIBPQ 1' "$TCA_BUILDDIR/config.h" 2>/dev/null; then
+	variant storepg "s|^store.path = .*|store.uri = postgresql://tca:s3cret@127.0.0.1:1/tca|"
+	expect_rc 0 "postgresql store.uri (--check-config)" "$ENGINED" --config "$WORK/storepg.conf" --check-config
+	expect_rc 1 "postgresql store.uri without libpq" timeout 30 "$ENGINED" --config "$WORK/storepg.conf"
+	grep -qF "this build has no PostgreSQL support (configure found no libpq)" "$WORK/err" ||
+		{ cat "$WORK/err" >&2; fail "postgresql store: no clear refusal"; }
+	grep -qF "postgresql://tca:***@127.0.0.1:1/tca" "$WORK/err" ||
+		{ cat "$WORK/err" >&2; fail "postgresql store: not named by its redacted URI"; }
+	! grep -q s3cret "$WORK/err" || fail "postgresql store: the password was logged"
+fi
 variant run "s|^socket.path = .*|socket.path = $WORK/run/engine.sock|"
 mkdir "$WORK/run" && chmod 0777 "$WORK/run"
 refused_at_start "$WORK/run.conf" "socket in a world-writable directory" \

@@ -366,7 +366,7 @@ journal_issue_serials(const char *db, struct serial_set *set)
 	uint64_t count = 0;
 	int64_t bad = 0;
 
-	ck_assert_msg(tca_store_open_sqlite(db, TCA_STORE_READONLY, &st, why, sizeof(why)) ==
+	ck_assert_msg(tca_store_open(db, TCA_STORE_READONLY, &st, why, sizeof(why)) ==
 	    TCA_OK, "%s", why);
 	ck_assert_msg(tca_journal_verify(st, &count, &bad, NULL, why, sizeof(why)) == TCA_OK,
 	    "journal: %s", why);

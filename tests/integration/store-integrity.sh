@@ -86,7 +86,7 @@ if sqlite3 "$WORK/state.db" "DELETE FROM journal WHERE seq = 1" 2>"$WORK/err"; t
 	fail "the journal accepts DELETE after a restart"
 fi
 grep -q "append-only" "$WORK/err" || fail "DELETE refused, but not by the trigger: $(cat "$WORK/err")"
-grep -q "journal of $WORK/state.db verified at start: 4 records" "$WORK/engine.log" ||
+grep -q "journal of sqlite:$WORK/state.db verified at start: 4 records" "$WORK/engine.log" ||
 	fail "no journal verification at start"
 issue t1 dev-c c
 tca_stop_engine || fail "engine exit status"
@@ -97,7 +97,7 @@ sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_update;
 rc=0
 timeout 120 "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" || rc=$?
 [ "$rc" = 1 ] || fail "engine on an edited journal: exit $rc, expected 1"
-grep -q "the journal of $WORK/state.db is broken at record 3 (hash mismatch" "$WORK/engine.log" ||
+grep -q "the journal of sqlite:$WORK/state.db is broken at record 3 (hash mismatch" "$WORK/engine.log" ||
 	fail "the refusal does not name record 3"
 [ ! -e "$WORK/engine.sock" ] || fail "the refused engine left a socket"
 # back to the copy taken before the tampering
@@ -143,12 +143,12 @@ timeout 120 "$ENGINED" --config "$WORK/engine.conf" 2>>"$WORK/engine.log" || rc=
 [ "$rc" = 1 ] || fail "engine on a store with a deleted certificate: exit $rc, expected 1"
 grep -q "certificate serial $sd recorded by journal record [0-9]* has no row in the store" "$WORK/engine.log" ||
 	fail "the engine does not name the deleted certificate"
-grep -q "1 certificate(s) of $WORK/state.db do not match the journal" "$WORK/engine.log" ||
+grep -q "1 certificate(s) of sqlite:$WORK/state.db do not match the journal" "$WORK/engine.log" ||
 	fail "the engine's refusal does not say why"
 cp "$WORK/good.db" "$WORK/state.db"
 rm -f "$WORK/state.db-wal" "$WORK/state.db-shm"
 tca_start_engine
-grep -q "certificates of $WORK/state.db match the journal: 5 rows" "$WORK/engine.log" ||
+grep -q "certificates of sqlite:$WORK/state.db match the journal: 5 rows" "$WORK/engine.log" ||
 	fail "no cross-check at start"
 
 # --- 3b. the newest records cut off: only a head saved elsewhere shows it ---

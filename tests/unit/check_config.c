@@ -2,6 +2,7 @@
  * check_config.c - configuration and hsm-profile parsing.
  *
  * /config/defaults, /config/full, /config/errors/..., /config/profile,
+ * /config/store (store.uri / store.path),
  * /config/profile_lookup (sysconfdir overrides datadir), /config/watchdog
  * /fileperm/...: owner and mode of the paths the engine trusts (fileperm.h),
  * in temp dirs under /tmp (sticky, root-owned: the case the checks must
@@ -844,6 +845,48 @@ START_TEST(test_watchdog_key)
 }
 END_TEST
 
+/* /config/store: store.uri, store.path meaning sqlite:PATH, not both */
+START_TEST(test_store_keys)
+{
+	struct tca_config cfg;
+	char err[512];
+
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n", &cfg, err,
+	    sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.store_uri, "sqlite:/var/lib/tca/state.db");
+	ck_assert_str_eq(cfg.store_path, "/var/lib/tca/state.db");
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\nstore.path = /srv/s.db\n",
+	    &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.store_uri, "sqlite:/srv/s.db");
+	ck_assert_str_eq(cfg.store_path, "/srv/s.db");
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\nstore.uri = sqlite:/srv/u.db\n",
+	    &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.store_uri, "sqlite:/srv/u.db");
+	ck_assert_str_eq(cfg.store_path, "/srv/u.db");
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\nstore.uri = /srv/v.db\n",
+	    &cfg, err, sizeof(err)) == TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.store_path, "/srv/v.db");
+	/* another backend: no SQLite file (no file checks, no lock file) */
+	ck_assert_msg(load("token.uri = x\ntoken.pin_file = /p\n"
+	    "store.uri = postgresql://tca:s3cret@db/tca\n", &cfg, err, sizeof(err)) ==
+	    TCA_OK, "%s", err);
+	ck_assert_str_eq(cfg.store_uri, "postgresql://tca:s3cret@db/tca");
+	ck_assert_str_eq(cfg.store_path, "");
+	/* both keys, an unknown scheme (its password not shown), no file */
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\nstore.path = /a.db\n"
+	    "store.uri = sqlite:/b.db\n", &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "store.uri") != NULL && strstr(err, "store.path") != NULL,
+	    "%s", err);
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\n"
+	    "store.uri = mysql://tca:s3cret@db/tca\n", &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "unknown URI scheme") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "s3cret") == NULL, "%s", err);
+	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\nstore.uri = sqlite:\n",
+	    &cfg, err, sizeof(err)), TCA_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "names no file") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -862,6 +905,7 @@ config_suite(void)
 	tcase_add_test(tc, test_profile_lookup);
 	tcase_add_test(tc, test_watchdog_key);
 	tcase_add_test(tc, test_token_isolation);
+	tcase_add_test(tc, test_store_keys);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fileperm");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -26,6 +26,7 @@
 #include "checkpoint.h"
 #include "committer.h"
 #include "store.h"
+#include "store-sqlite.h"
 #include "tca-error.h"
 #include "testutil.h"
 
