@@ -22,9 +22,9 @@
  *   ca-admin [--socket PATH] [--json] device list TENANT
  *   ca-admin [--socket PATH] [--json] device show TENANT DEVICE_ID
  *   ca-admin [--socket PATH] [--json] device unregister TENANT DEVICE_ID
- *   ca-admin journal verify (--db FILE | --config FILE)
+ *   ca-admin journal verify (--db FILE | --store URI | --config FILE)
  *       [--head N:HASH | --checkpoint FILE [--pubkey PEM]]
- *   ca-admin journal export (--db FILE | --config FILE) [--out FILE]
+ *   ca-admin journal export (--db FILE | --store URI | --config FILE) [--out FILE]
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
  *                       --so-pin-file F --pin-file F
  *   ca-admin [--json] hsm-check --profile P [--config FILE] [--uri URI]
@@ -137,11 +137,11 @@ usage(FILE *f)
 	    "  ops [--markdown]                 the RPC operations, roles and schemas\n"
 	    "\n"
 	    "Audit journal (reads the state store file directly, read-only):\n"
-	    "  journal verify --db FILE | --config FILE [--head N:HASH | --checkpoint FILE [--pubkey PEM]]\n"
+	    "  journal verify --db FILE | --store URI | --config FILE [--head N:HASH | --checkpoint FILE [--pubkey PEM]]\n"
 	    "                                  chain, certificates against it, and that record N\n"
 	    "                                  still has HASH (a head saved by an earlier verify --json,\n"
 	    "                                  or the last signed line of a checkpoint file)\n"
-	    "  journal export --db FILE | --config FILE [--out FILE]\n"
+	    "  journal export --db FILE | --store URI | --config FILE [--out FILE]\n"
 	    "\n"
 	    "Token provisioning for development (SoftHSMv2):\n"
 	    "  token init --profile NAME [--profiles-dir DIR] --label LABEL\n"
@@ -1879,37 +1879,66 @@ cmd_ops(int argc, char **argv)
 	return 0;
 }
 
+/* store.uri / store.path of the engine configuration */
 static int
-take_store_path(void *ctx, const char *key, const char *value, char *why, size_t whylen)
+take_store_keys(void *ctx, const char *key, const char *value, char *why, size_t whylen)
 {
-	if (strcmp(key, "store.path") == 0)
-		snprintf(ctx, PATH_MAX, "%s", value);
+	struct tca_config *cfg = ctx;
+
+	(void)why;
+	(void)whylen;
+	if (strcmp(key, "store.path") == 0) {
+		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s", value);
+		cfg->store_path_set = 1;
+	} else if (strcmp(key, "store.uri") == 0) {
+		snprintf(cfg->store_uri, sizeof(cfg->store_uri), "%s", value);
+		cfg->store_uri_set = 1;
+	}
 	return TCA_OK;
 }
 
-/* The store file: --db, or store.path of the engine configuration (only that
- * key is read, so the journal can be audited on a machine without the token). */
+/* The store: --db FILE (a SQLite file), --store URI, or store.uri /
+ * store.path of the engine configuration (only those keys are read, so the
+ * journal can be audited on a machine without the token). */
 static int
-store_path_from(const char *db, const char *config, char *out, size_t outsz)
+store_uri_from(const char *db, const char *uri, const char *config, char *out,
+    size_t outsz)
 {
-	struct tca_config defaults;
+	struct tca_config *k = NULL;  /* large: not on the stack */
 	char err[1024];
+	int r = EXIT_REFUSED;
 
-	if ((db == NULL) == (config == NULL)) {
-		fprintf(stderr, "ca-admin journal: give exactly one of --db FILE and --config FILE\n");
+	if ((db != NULL) + (uri != NULL) + (config != NULL) != 1) {
+		fprintf(stderr, "ca-admin journal: give exactly one of --db FILE, "
+		    "--store URI and --config FILE\n");
 		return EXIT_USAGE;
 	}
-	if (db != NULL) {
-		snprintf(out, outsz, "%s", db);
+	if (db != NULL || uri != NULL) {
+		if ((size_t)snprintf(out, outsz, "%s%s", db != NULL ? "sqlite:" : "",
+		    db != NULL ? db : uri) >= outsz) {
+			fprintf(stderr, "ca-admin: store name too long\n");
+			return EXIT_USAGE;
+		}
 		return 0;
 	}
-	tca_config_defaults(&defaults);
-	snprintf(out, outsz, "%s", defaults.store_path);
-	if (tca_kv_parse_file(config, take_store_path, out, err, sizeof(err)) != TCA_OK) {
-		fprintf(stderr, "ca-admin: %s\n", err);
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		fprintf(stderr, "ca-admin: out of memory\n");
 		return EXIT_REFUSED;
 	}
-	return 0;
+	tca_config_defaults(k);
+	if (tca_kv_parse_file(config, take_store_keys, k, err, sizeof(err)) != TCA_OK ||
+	    tca_config_store(k, config, err, sizeof(err)) != TCA_OK) {
+		fprintf(stderr, "ca-admin: %s\n", err);
+		goto out;
+	}
+	if ((size_t)snprintf(out, outsz, "%s", k->store_uri) >= outsz) {
+		fprintf(stderr, "ca-admin: store.uri too long\n");
+		goto out;
+	}
+	r = 0;
+ out:
+	free(k);
+	return r;
 }
 
 /*
@@ -2007,9 +2036,10 @@ xc_line(void *ctx, const char *line)
 static int
 cmd_journal(const struct globals *g, int argc, char **argv)
 {
-	const char *db = NULL, *config = NULL, *outpath = NULL, *saved = NULL;
-	const char *cpfile = NULL, *pubfile = NULL;
-	char path[PATH_MAX], why[512] = "", headhex[65], hwhy[512] = "", cpdesc[200] = "";
+	const char *db = NULL, *uri = NULL, *config = NULL, *outpath = NULL;
+	const char *saved = NULL, *cpfile = NULL, *pubfile = NULL;
+	char path[PATH_MAX + 16], shown[PATH_MAX + 16], why[512] = "", headhex[65];
+	char hwhy[512] = "", cpdesc[200] = "";
 	unsigned char head[32], saved_hash[32];
 	long long saved_seq = 0;
 	int hr = TCA_OK;
@@ -2021,14 +2051,20 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 
 	if (argc < 1 || wants_help(argc, argv)) {
 		fprintf(argc < 1 ? stderr : stdout,
-		    "usage: ca-admin journal verify (--db FILE | --config FILE)\n"
+		    "usage: ca-admin journal verify (--db FILE | --store URI | --config FILE)\n"
 		    "           [--head N:HASH | --checkpoint FILE [--pubkey PEM]]\n"
-		    "       ca-admin journal export (--db FILE | --config FILE) [--out FILE]\n");
+		    "       ca-admin journal export (--db FILE | --store URI | --config FILE)\n"
+		    "           [--out FILE]\n"
+		    "  --db FILE: a SQLite store file; --store URI: sqlite:PATH,\n"
+		    "  postgresql://... or a libpq key=value string; --config FILE:\n"
+		    "  store.uri / store.path of the engine configuration\n");
 		return argc < 1 ? EXIT_USAGE : 0;
 	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
 			db = argv[++i];
+		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+			uri = argv[++i];
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config = argv[++i];
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
@@ -2094,10 +2130,11 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 		fprintf(stderr, "ca-admin: unknown command journal %s\n", argv[0]);
 		return EXIT_USAGE;
 	}
-	if ((r = store_path_from(db, config, path, sizeof(path))) != 0)
+	if ((r = store_uri_from(db, uri, config, path, sizeof(path))) != 0)
 		return r;
+	tca_store_uri_redact(path, shown, sizeof(shown));
 	if (tca_store_open(path, TCA_STORE_READONLY, &st, why, sizeof(why)) != TCA_OK) {
-		fprintf(stderr, "ca-admin: cannot open store %s: %s\n", path, why);
+		fprintf(stderr, "ca-admin: cannot open store %s: %s\n", shown, why);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(argv[0], "verify") == 0) {

@@ -241,6 +241,24 @@ expect_rc 0 "journal export" "$CA_ADMIN" journal export --db "$WORK/state.db" --
 jq -s -e 'map(.op) == ["ca-create","crl","ca-create","crl","issue","reenroll","ca-delete"]' "$WORK/journal.jsonl" >/dev/null \
 	|| fail "export: ops $(jq -s -c 'map(.op)' "$WORK/journal.jsonl")"
 [ "$(jq -r -s '.[1].prev_hash == .[0].hash' "$WORK/journal.jsonl")" = true ] || fail "chain link in export"
+# the store named by URI (--store), and by store.uri of the configuration
+expect_rc 0 "journal verify --store sqlite:" "$CA_ADMIN" journal verify --store "sqlite:$WORK/state.db"
+grep -q "journal OK: 7 records" "$WORK/out" || fail "journal verify --store: $(cat "$WORK/out")"
+expect_rc 0 "journal export --store sqlite:" "$CA_ADMIN" journal export --store "sqlite:$WORK/state.db" \
+	--out "$WORK/journal2.jsonl"
+cmp -s "$WORK/journal.jsonl" "$WORK/journal2.jsonl" || fail "export --store differs from export --db"
+sed "s|^store.path = .*|store.uri = sqlite:$WORK/state.db|" "$WORK/engine.conf" >"$WORK/uri.conf"
+expect_rc 0 "journal verify --config with store.uri" "$CA_ADMIN" journal verify --config "$WORK/uri.conf"
+grep -q "journal OK: 7 records" "$WORK/out" || fail "journal verify store.uri: $(cat "$WORK/out")"
+printf 'store.uri = sqlite:%s/other.db\n' "$WORK" >>"$WORK/engine.conf.both"
+cat "$WORK/engine.conf" "$WORK/engine.conf.both" >"$WORK/both.conf"
+expect_rc 1 "journal verify --config with store.uri and store.path" "$CA_ADMIN" journal verify --config "$WORK/both.conf"
+grep -q "both store.uri and store.path" "$WORK/err" || fail "both keys: $(cat "$WORK/err")"
+expect_rc 2 "journal verify --db and --store" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
+	--store "sqlite:$WORK/state.db"
+expect_rc 1 "journal verify --store mysql://" "$CA_ADMIN" journal verify --store "mysql://tca:s3cret@db/tca"
+grep -q 'unknown URI scheme "mysql"' "$WORK/err" || fail "unknown scheme: $(cat "$WORK/err")"
+! grep -q s3cret "$WORK/err" || fail "ca-admin showed the store's password"
 
 # issue 11: text that is not UTF-8 never goes on the wire as CBOR text (the
 # engine would answer "malformed CBOR at offset N"): both tools refuse it
