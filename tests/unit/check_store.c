@@ -1,7 +1,21 @@
 /*
- * check_store.c - the SQLite state store, the hash-chained journal and the
- * group committer.  No token: certificate facts are built by hand around
- * random bytes standing in for DER.
+ * check_store.c - the state store, the hash-chained journal and the group
+ * committer.  No token: certificate facts are built by hand around random
+ * bytes standing in for DER.
+ *
+ * Two suites:
+ *  - the conformance suite: every test that uses only the store.h interface,
+ *    run once per backend of the backends[] table below (today "sqlite"),
+ *    each test on a fresh, empty store from the backend's fresh_uri(), TCase
+ *    names prefixed by the backend name ("sqlite/journal").  A new backend
+ *    adds one table entry (e.g. "postgresql", whose fresh_uri creates a
+ *    fresh database on a test cluster) and runs the same tests.
+ *    A tampering test runs SQL through the backend's tamper hook.
+ *  - the SQLite-only suite ("sqlite-only/..."): tests that read or edit the
+ *    database file directly (raw sqlite3 edits of the journal, triggers and
+ *    certificate rows, migrations from older schema versions, disk full via
+ *    max_pages, busy timeout, files unlinked or replaced, the lock file,
+ *    the file's mode).
  */
 #include "config.h"
 
@@ -32,8 +46,9 @@
 
 #define T_BASE_MS 1700000000123LL	/* 2023-11-14T22:13:20.123Z */
 
-static char tmpdir[PATH_MAX];
-static char dbpath[PATH_MAX + 16];
+static char tmpdir[PATH_MAX];	/* the test's own directory */
+static char dbpath[PATH_MAX + 16];	/* SQLite: the file; "" for another backend */
+static char store_uri[PATH_MAX + 32];	/* what open_store() opens */
 static tca_store *st;
 static int64_t clock_ms = T_BASE_MS;
 
@@ -315,24 +330,104 @@ verify_bad(tca_store *s, int64_t want_bad, uint64_t want_good,
 	ck_assert_uint_eq(count, want_good);
 }
 
+/*
+ * A store backend under test.  fresh_uri fills out with the URI of a fresh,
+ * empty store for one test (test: the TCase name; the per-test directory
+ * tmpdir exists already; a backend on a server makes the name unique, e.g.
+ * with the pid of the forked test) and returns 0, or -1 with why in out.
+ */
+struct store_backend {
+	const char *name;
+	int (*fresh_uri)(const char *test, char *out, size_t outlen);
+	/*
+	 * An attacker with full write access to the store's database: removes
+	 * the journal's append-only guards (SQLite: its triggers) and runs
+	 * sql, written with the table and column names every backend shares
+	 * (journal.seq, ...).  0, or -1 with the database's error on stderr.
+	 */
+	int (*tamper)(const char *uri, const char *sql);
+};
+
+static int
+sqlite_tamper(const char *uri, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+
+	if (strncmp(uri, "sqlite:", 7) != 0 || sqlite3_open(uri + 7, &db) != SQLITE_OK) {
+		fprintf(stderr, "tamper: cannot open %s\n", uri);
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if ((rc = sqlite3_exec(db, "DROP TRIGGER IF EXISTS journal_no_update;"
+	    "DROP TRIGGER IF EXISTS journal_no_delete", NULL, NULL, &msg)) == SQLITE_OK) {
+		sqlite3_free(msg);
+		msg = NULL;
+		rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	}
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "tamper: %s: %s\n", sql, msg != NULL ? msg : "?");
+	sqlite3_free(msg);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+sqlite_fresh_uri(const char *test, char *out, size_t outlen)
+{
+	(void)test;
+	snprintf(dbpath, sizeof(dbpath), "%s/state.db", tmpdir);
+	if ((size_t)snprintf(out, outlen, "sqlite:%s", dbpath) >= outlen) {
+		snprintf(out, outlen, "path too long");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct store_backend sqlite_backend = {
+	"sqlite", sqlite_fresh_uri, sqlite_tamper
+};
+
+/* every backend the conformance suite runs on */
+static const struct store_backend *const backends[] = {
+	&sqlite_backend,
+};
+
+static const struct store_backend *be = &sqlite_backend;	/* under test */
+
 static void
 open_store(void)
 {
 	char err[256] = "";
 	int r;
 
-	r = tca_store_open_sqlite(dbpath, 0, &st, err, sizeof(err));
-	ck_assert_msg(r == TCA_OK, "open: %s", err);
+	r = tca_store_open(store_uri, 0, &st, err, sizeof(err));
+	ck_assert_msg(r == TCA_OK, "open %s: %s", store_uri, err);
 	ck_assert_ptr_nonnull(st);
+	ck_assert_str_eq(st->ops->name, be->name);
 }
 
 static void
 setup(void)
 {
+	const char *tc = tcase_name();
+
 	clock_ms = T_BASE_MS;
 	test_mkdtemp(tmpdir, sizeof(tmpdir));
-	snprintf(dbpath, sizeof(dbpath), "%s/state.db", tmpdir);
+	dbpath[0] = '\0';
+	ck_assert_msg(be->fresh_uri(tc != NULL ? tc : "?", store_uri,
+	    sizeof(store_uri)) == 0, "%s: no fresh store: %s", be->name, store_uri);
 	open_store();
+}
+
+/* the SQLite-only suite: whatever the conformance runs are on */
+static void
+setup_sqlite(void)
+{
+	be = &sqlite_backend;
+	setup();
 }
 
 static void
@@ -383,7 +478,6 @@ START_TEST(test_ca_create_get)
 	struct tchange tc;
 	struct tca_ca_row row;
 	struct jcopy j;
-	struct stat sb;
 	char hex[80];
 
 	tc_ca_create(&tc, "acme");
@@ -423,7 +517,18 @@ START_TEST(test_ca_create_get)
 	ck_assert_int_eq(j.time_ms, tc.chg.time_ms);
 	ck_assert_int_eq(cert_count(st, "acme", "ca"), 1);
 	verify_ok(st, 1, NULL);
-	/* created without group or world access */
+}
+END_TEST
+
+/* /sqlite-only/store/file-mode: the database file is created without group
+ * or world access */
+START_TEST(test_file_mode)
+{
+	struct tchange tc;
+	struct stat sb;
+
+	tc_ca_create(&tc, "acme");
+	ck_assert_int_eq(commit1(st, &tc), TCA_OK);
 	ck_assert_int_eq(stat(dbpath, &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 077, 0);
 }
@@ -790,7 +895,7 @@ START_TEST(test_journal_delete)
 {
 	fill_journal(st, 40, 7);
 	verify_ok(st, 40, NULL);
-	raw_exec("DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq = 23");
+	ck_assert_int_eq(be->tamper(store_uri, "DELETE FROM journal WHERE seq = 23"), 0);
 	verify_bad(st, 24, 22, "sequence gap after 22");
 	ck_assert_int_eq(journal_count(st), 39);
 }
@@ -800,7 +905,7 @@ END_TEST
 START_TEST(test_journal_delete_first)
 {
 	fill_journal(st, 5, 5);
-	raw_exec("DROP TRIGGER journal_no_delete; DELETE FROM journal WHERE seq = 1");
+	ck_assert_int_eq(be->tamper(store_uri, "DELETE FROM journal WHERE seq = 1"), 0);
 	verify_bad(st, 2, 0, "sequence gap");
 }
 END_TEST
@@ -4766,8 +4871,8 @@ START_TEST(test_committer_failure)
 	unsigned long long commits = 9, changes = 9, failures = 0;
 
 	fill_journal(st, 1, 1);
-	ck_assert_int_eq(tca_store_open_sqlite(dbpath, TCA_STORE_READONLY, &ro,
-	    err, sizeof(err)), TCA_OK);
+	ck_assert_msg(tca_store_open(store_uri, TCA_STORE_READONLY, &ro,
+	    err, sizeof(err)) == TCA_OK, "%s", err);
 	ck_assert_int_eq(tca_committer_start(ro, 0, &c), TCA_OK);
 	tc_issue(&t, "acme", "dev");
 	ck_assert_int_eq(tca_committer_submit(c, &t.chg), TCA_ERR_JOURNAL_UNAVAILABLE);
@@ -5204,14 +5309,42 @@ START_TEST(test_checkpoint_line)
 }
 END_TEST
 
-static Suite *
-store_suite(void)
+/* One TCase of the suite: named "<prefix>/<name>" (the string lives as
+ * long as the program). */
+static TCase *
+tcase_of(Suite *s, const char *prefix, const char *name, void (*fixture)(void))
 {
-	Suite *s = suite_create("store");
+	static char names[64][64];
+	static size_t n;
 	TCase *tc;
 
-	tc = tcase_create("store");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	if (n >= sizeof(names) / sizeof(names[0])) {	/* not in a test: no ck_assert */
+		fprintf(stderr, "check_store: more than %zu TCases\n", n);
+		exit(EXIT_FAILURE);
+	}
+	snprintf(names[n], sizeof(names[n]), "%s/%s", prefix, name);
+	tc = tcase_create(names[n++]);
+	tcase_add_checked_fixture(tc, fixture, teardown);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/*
+ * The conformance suite on backend b: only the store.h interface (and
+ * tca_store_open of the URI the backend made), so that every backend passes
+ * the same tests.
+ */
+static Suite *
+conformance_suite(const struct store_backend *b)
+{
+	static char sname[64];
+	Suite *s;
+	TCase *tc;
+
+	snprintf(sname, sizeof(sname), "store-%s", b->name);
+	s = suite_create(sname);
+
+	tc = tcase_of(s, b->name, "store", setup);
 	tcase_add_test(tc, test_ca_create_get);
 	tcase_add_test(tc, test_ca_duplicate);
 	tcase_add_test(tc, test_ca_delete);
@@ -5219,90 +5352,95 @@ store_suite(void)
 	tcase_add_test(tc, test_unknown_tenant);
 	tcase_add_test(tc, test_duplicate_serial_batch);
 	tcase_add_test(tc, test_reopen_continues);
-	tcase_add_test(tc, test_commit_disk_full);
-	tcase_add_test(tc, test_commit_busy);
-	tcase_add_test(tc, test_open_newer_schema);
-	tcase_add_test(tc, test_open_foreign);
-	tcase_add_test(tc, test_readonly);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("reissue");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "reissue", setup);
 	tcase_add_test(tc, test_reissue_basic);
 	tcase_add_test(tc, test_reissue_stale);
 	tcase_add_test(tc, test_reissue_serial_modes);
 	tcase_add_test(tc, test_renewal_state);
 	tcase_add_test(tc, test_mixed_batch);
-	tcase_add_test(tc, test_migrate_v1);
-	tcase_add_test(tc, test_migrate_v1_dangling);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("journal");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "journal", setup);
 	tcase_add_test(tc, test_hash_spec);
-	tcase_add_test(tc, test_journal_edit);
 	tcase_add_test(tc, test_journal_delete);
 	tcase_add_test(tc, test_journal_delete_first);
 	tcase_add_test(tc, test_journal_export);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("revoke");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "revoke", setup);
 	tcase_add_test(tc, test_revoke);
-	tcase_add_test(tc, test_revoke_sql);
-	tcase_add_test(tc, test_revoke_replace_sql);
-	tcase_add_test(tc, test_revoke_deleted_ca);
 	tcase_add_test(tc, test_revoked_foreach);
 	tcase_add_test(tc, test_revoked_order);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("crl");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_crl);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("policy");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "policy", setup);
 	tcase_add_test(tc, test_policy);
 	tcase_add_test(tc, test_crl_state);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("inventory");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "inventory", setup);
 	tcase_add_test(tc, test_cert_list);
 	tcase_add_test(tc, test_cert_list_states);
 	tcase_add_test(tc, test_cert_list_deleted_ca);
 	tcase_add_test(tc, test_cert_get);
-	tcase_add_test(tc, test_inventory_plan);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("migrate-v3");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_migrate_v2);
-	tcase_add_test(tc, test_migrate_v2_readonly);
-	tcase_add_test(tc, test_migrate_same_schema);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("devices");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "devices", setup);
 	tcase_add_test(tc, test_device_register);
 	tcase_add_test(tc, test_device_reregister);
 	tcase_add_test(tc, test_device_unregister);
 	tcase_add_test(tc, test_device_failure);
 	tcase_add_test(tc, test_device_consume);
-	tcase_add_test(tc, test_device_migrate_v3);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("committer");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "committer", setup);
 	tcase_add_test(tc, test_committer_concurrent);
 	tcase_add_test(tc, test_committer_stop_drains);
 	tcase_add_test(tc, test_committer_failure);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("integrity");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = tcase_of(s, b->name, "integrity", setup);
 	tcase_add_test(tc, test_checkpoint_line);
+	return s;
+}
+
+/* Tests that read or edit the SQLite file directly, or use what only the
+ * SQLite backend has (store-sqlite.h). */
+static Suite *
+sqlite_only_suite(void)
+{
+	Suite *s = suite_create("store-sqlite-only");
+	TCase *tc;
+
+	tc = tcase_of(s, "sqlite-only", "store", setup_sqlite);
+	tcase_add_test(tc, test_file_mode);
+	tcase_add_test(tc, test_commit_disk_full);
+	tcase_add_test(tc, test_commit_busy);
+	tcase_add_test(tc, test_open_newer_schema);
+	tcase_add_test(tc, test_open_foreign);
+	tcase_add_test(tc, test_readonly);
+
+	tc = tcase_of(s, "sqlite-only", "reissue", setup_sqlite);
+	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_migrate_v1_dangling);
+
+	tc = tcase_of(s, "sqlite-only", "journal", setup_sqlite);
+	tcase_add_test(tc, test_journal_edit);
+
+	tc = tcase_of(s, "sqlite-only", "revoke", setup_sqlite);
+	tcase_add_test(tc, test_revoke_sql);
+	tcase_add_test(tc, test_revoke_replace_sql);
+	tcase_add_test(tc, test_revoke_deleted_ca);
+
+	tc = tcase_of(s, "sqlite-only", "crl", setup_sqlite);
+	tcase_add_test(tc, test_crl);
+
+	tc = tcase_of(s, "sqlite-only", "inventory", setup_sqlite);
+	tcase_add_test(tc, test_inventory_plan);
+
+	tc = tcase_of(s, "sqlite-only", "migrate-v3", setup_sqlite);
+	tcase_add_test(tc, test_migrate_v2);
+	tcase_add_test(tc, test_migrate_v2_readonly);
+	tcase_add_test(tc, test_migrate_same_schema);
+
+	tc = tcase_of(s, "sqlite-only", "devices", setup_sqlite);
+	tcase_add_test(tc, test_device_migrate_v3);
+
+	tc = tcase_of(s, "sqlite-only", "integrity", setup_sqlite);
 	tcase_add_test(tc, test_saved_head);
 	tcase_add_test(tc, test_files_replaced);
 	tcase_add_test(tc, test_files_unlinked);
@@ -5311,18 +5449,28 @@ store_suite(void)
 	tcase_add_test(tc, test_start_check);
 	tcase_add_test(tc, test_guards_restored);
 	tcase_add_test(tc, test_exclusive_lock);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
+/*
+ * One runner per backend (the fixture reads `be`, set before the run; forked
+ * tests inherit it); the SQLite-only suite runs with the SQLite backend's.
+ */
 int
 main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
+	SRunner *sr;
+	size_t i;
+	int failed = 0;
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		be = backends[i];
+		sr = srunner_create(conformance_suite(be));
+		if (be == &sqlite_backend)
+			srunner_add_suite(sr, sqlite_only_suite());
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
 	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
