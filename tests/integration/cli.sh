@@ -176,6 +176,9 @@ openssl x509 -in "$WORK/out" -noout -subject | grep -q "CN *= *t200" || fail "sh
 expect_rc 0 "ca list --json" "$CA_ADMIN" ca list --json
 [ "$(jq length "$WORK/out")" = 2 ] || fail "list: expected 2 CAs"
 expect_rc 0 "status --json" "$CA_ADMIN" status --json
+# the store by its (redacted) URI and backend
+[ "$(jq -r .store.uri "$WORK/out")" = "sqlite:$WORK/state.db" ] || fail "status: store.uri $(jq -c .store "$WORK/out")"
+[ "$(jq -r .store.backend "$WORK/out")" = sqlite ] || fail "status: store.backend"
 [ "$(jq -r .tenants.active "$WORK/out")" = 2 ] || fail "status: active tenants"
 [ "$(jq -r .role "$WORK/out")" = admin ] || fail "status: role"
 
