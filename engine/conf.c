@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,20 +81,18 @@ trim(char *s)
 	return s;
 }
 
-int
-tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t errlen)
+/* The line parser of tca_kv_parse_file and tca_kv_parse_buffer; path names
+ * the input in messages. */
+static int
+kv_parse_stream(FILE *f, const char *path, tca_kv_cb cb, void *ctx, char *err,
+    size_t errlen)
 {
 	char line[MAX_LINE + 2], why[512];
 	char seen[MAX_KEYS][64];
 	size_t n_seen = 0, i;
 	unsigned int lineno = 0;
-	FILE *f;
 	int r = TCA_OK;
 
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return TCA_ERR_CONFIG;
-	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *s, *eq, *key, *value;
 
@@ -140,6 +139,38 @@ tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t e
 		snprintf(err, errlen, "%s: read error", path);
 		r = TCA_ERR_CONFIG;
 	}
+	return r;
+}
+
+int
+tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t errlen)
+{
+	FILE *f;
+	int r;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return TCA_ERR_CONFIG;
+	}
+	r = kv_parse_stream(f, path, cb, ctx, err, errlen);
+	fclose(f);
+	return r;
+}
+
+int
+tca_kv_parse_buffer(const char *name, const char *buf, size_t len, tca_kv_cb cb,
+    void *ctx, char *err, size_t errlen)
+{
+	FILE *f;
+	int r;
+
+	if (len == 0)
+		return TCA_OK;	/* as an empty file: nothing set */
+	if ((f = fmemopen((void *)(uintptr_t)buf, len, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return TCA_ERR_CONFIG;
+	}
+	r = kv_parse_stream(f, name, cb, ctx, err, errlen);
 	fclose(f);
 	return r;
 }
@@ -724,20 +755,12 @@ tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t err
 	return TCA_OK;
 }
 
-int
-tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen)
+/* The checks across keys, after every line was read. */
+static int
+config_check(struct tca_config *cfg, const char *path, char *err, size_t errlen)
 {
-	char ppath[2 * PATH_MAX + 16];
 	int r;
 
-	tca_config_defaults(cfg);
-	if (strlen(path) >= sizeof(cfg->path)) {
-		snprintf(err, errlen, "configuration path too long");
-		return TCA_ERR_CONFIG;
-	}
-	memcpy(cfg->path, path, strlen(path) + 1);
-	if ((r = tca_kv_parse_file(path, config_kv, cfg, err, errlen)) != TCA_OK)
-		return r;
 	if (cfg->token_uri[0] == '\0') {
 		snprintf(err, errlen, "%s: token.uri is required", path);
 		return TCA_ERR_CONFIG;
@@ -775,6 +798,44 @@ tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errl
 		    path);
 		return TCA_ERR_CONFIG;
 	}
+	return TCA_OK;
+}
+
+/* Defaults, path into cfg->path. */
+static int
+config_start(const char *path, struct tca_config *cfg, char *err, size_t errlen)
+{
+	tca_config_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		snprintf(err, errlen, "configuration path too long");
+		return TCA_ERR_CONFIG;
+	}
+	memcpy(cfg->path, path, strlen(path) + 1);
+	return TCA_OK;
+}
+
+int
+tca_config_parse_buffer(const char *name, const char *buf, size_t len,
+    struct tca_config *cfg, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = config_start(name, cfg, err, errlen)) != TCA_OK ||
+	    (r = tca_kv_parse_buffer(name, buf, len, config_kv, cfg, err, errlen)) != TCA_OK)
+		return r;
+	return config_check(cfg, name, err, errlen);
+}
+
+int
+tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t errlen)
+{
+	char ppath[2 * PATH_MAX + 16];
+	int r;
+
+	if ((r = config_start(path, cfg, err, errlen)) != TCA_OK ||
+	    (r = tca_kv_parse_file(path, config_kv, cfg, err, errlen)) != TCA_OK ||
+	    (r = config_check(cfg, path, err, errlen)) != TCA_OK)
+		return r;
 	tca_profile_path(cfg, cfg->profile, ppath, sizeof(ppath));
 	return tca_profile_load(ppath, cfg, err, errlen);
 }

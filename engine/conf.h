@@ -137,9 +137,20 @@ int tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t 
  * The store keys of cfg as read from the file path (named in messages):
  * refuses store.uri and store.path both set, or a store.uri of no known
  * form; sets store_uri (store.path P: "sqlite:P") and store_path (the
- * SQLite file, "" for another backend).  Called by tca_config_load.
+ * SQLite file, "" for another backend).  Called by tca_config_load and
+ * tca_config_parse_buffer.
  */
 int tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * As tca_config_load on the configuration held in buf[0..len) (name stands
+ * for the file in messages and cfg->path), except that the hsm-profile it
+ * names is not read: defaults, every line, and the checks across keys.  The
+ * same parser and the same messages as a file; for the fuzz target
+ * (tests/fuzz/fuzz-conf.c) and tests.
+ */
+int tca_config_parse_buffer(const char *name, const char *buf, size_t len,
+    struct tca_config *cfg, char *err, size_t errlen);
 
 /* Reads one hsm-profile file into cfg (module unless already set, quirks,
  * profile_name). */
@@ -191,5 +202,9 @@ int tca_id_list_contains(const struct tca_id_list *list, unsigned long id);
 typedef int (*tca_kv_cb)(void *ctx, const char *key, const char *value,
     char *err, size_t errlen);
 int tca_kv_parse_file(const char *path, tca_kv_cb cb, void *ctx, char *err, size_t errlen);
+/* The same on buf[0..len) (a NUL inside a line ends it there, as in a file);
+ * name stands for the file in messages. */
+int tca_kv_parse_buffer(const char *name, const char *buf, size_t len, tca_kv_cb cb,
+    void *ctx, char *err, size_t errlen);
 
 #endif

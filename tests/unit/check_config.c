@@ -4,6 +4,8 @@
  * /config/defaults, /config/full, /config/errors/..., /config/profile,
  * /config/store (store.uri / store.path),
  * /config/profile_lookup (sysconfdir overrides datadir), /config/watchdog
+ * /config/buffer: tca_config_parse_buffer (the fuzz target's entry point)
+ * gives the file parser's result and message for the same bytes
  * /fileperm/...: owner and mode of the paths the engine trusts (fileperm.h),
  * in temp dirs under /tmp (sticky, root-owned: the case the checks must
  * accept); the foreign-owner cases chown to nobody and run only as root.
@@ -186,6 +188,76 @@ START_TEST(test_errors)
 	ck_assert_int_eq(load("token.uri = x\ntoken.pin_file = /p\nbogus = 1\n", &cfg, err, sizeof(err)),
 	    TCA_ERR_CONFIG);
 	ck_assert_msg(strstr(err, ":5:") != NULL, "%s", err);
+}
+END_TEST
+
+/* /config/buffer: the buffer entry point agrees with the file parser on
+ * every error case above, on a valid file, and on bytes a file may hold (a
+ * NUL inside a line, no final newline, a line too long, nothing at all) */
+START_TEST(test_buffer)
+{
+	static const char *const texts[] = {
+		"token.uri = x\ntoken.pin_file = /p\nbogus.key = 1\n",
+		"token.uri = x\ntoken.pin_file = /p\nsocket.mode = 0666\n",
+		"token.uri = x\ntoken.pin_file = /p\ntoken.uri = y\n",
+		"token.pin_file = /p\n",
+		"token.uri = x\n",
+		"token.uri = x\ntoken.pin_file = /p\nreissue.retry_min_s = 100\nreissue.retry_max_s = 10\n",
+		"token.uri = x\ntoken.pin_file = /p\nalert.command = mail-me\n",
+		"token.uri = x\ntoken.pin_file = /p\nno equals sign\n",
+		"# comment\n\n  token.uri = pkcs11:token=a  \r\ntoken.pin_env = PIN\nlog.level = debug",
+		"token.uri = x\ntoken.pin_env = PIN\nsocket.path = /tmp/a\0.sock\n",
+		"",
+	};
+	struct tca_config fcfg, bcfg;
+	char path[PATH_MAX + 32], ferr[512], berr[512], expect[600], *big;
+	size_t i, len;
+	int fr, br;
+
+	snprintf(path, sizeof(path), "%s/buffer.conf", dir);
+	for (i = 0; i <= sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *t;
+
+		if (i < sizeof(texts) / sizeof(texts[0])) {
+			t = texts[i];
+			/* the NUL case: the file holds the bytes after it too */
+			len = strlen(t) + (strstr(t, "/tmp/a") != NULL ? strlen(t + strlen(t) + 1) + 1 : 0);
+			big = NULL;
+		} else {
+			/* a line longer than the parser's 4096 bytes */
+			ck_assert_ptr_nonnull(big = malloc(9000));
+			memset(big, 'a', 8999);
+			big[8999] = '\0';
+			t = big;
+			len = 8999;
+		}
+		ck_assert_int_eq(test_write_file(path, t, len, 0600), 0);
+		ferr[0] = berr[0] = '\0';
+		/* the file path loads the profile too; compare before it: a missing
+		 * profile is the only message the buffer cannot give */
+		fr = tca_config_load(path, &fcfg, ferr, sizeof(ferr));
+		br = tca_config_parse_buffer(path, t, len, &bcfg, berr, sizeof(berr));
+		if (fr != TCA_OK && strstr(ferr, "testhsm") == NULL && strstr(ferr, "profile") == NULL &&
+		    strstr(ferr, "softhsm2") == NULL) {
+			ck_assert_msg(br == fr, "case %zu: buffer %d, file %d (%s)", i, br, fr, ferr);
+			ck_assert_str_eq(berr, ferr);
+		} else {
+			ck_assert_msg(br == TCA_OK, "case %zu: %s", i, berr);
+			ck_assert_str_eq(bcfg.token_uri, fcfg.token_uri);
+			ck_assert_str_eq(bcfg.socket_path, fcfg.socket_path);
+			ck_assert_int_eq(bcfg.log_level, fcfg.log_level);
+		}
+		free(big);
+	}
+	/* the NUL ends the value, as in the file */
+	ck_assert_int_eq(tca_config_parse_buffer("b.conf", texts[9], strlen(texts[9]) + 7,
+	    &bcfg, berr, sizeof(berr)), TCA_OK);
+	ck_assert_str_eq(bcfg.socket_path, "/tmp/a");
+	/* messages name the buffer as they would the file */
+	snprintf(expect, sizeof(expect), "b.conf:3: bogus.key: unknown key");
+	ck_assert_int_eq(tca_config_parse_buffer("b.conf", texts[0], strlen(texts[0]), &bcfg, berr,
+	    sizeof(berr)), TCA_ERR_CONFIG);
+	ck_assert_str_eq(berr, expect);
 }
 END_TEST
 
@@ -897,6 +969,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_buffer);
 	tcase_add_test(tc, test_profile_missing);
 	tcase_add_test(tc, test_shipped_profile);
 	tcase_add_test(tc, test_id_list);
