@@ -4,7 +4,9 @@
 # (tests/integration/modules.sh): openCryptoki's soft token, tpm2-pkcs11 on
 # swtpm with tpm2-abrmd, NSS softokn.  The third: what the installed-service
 # test needs (tests/integration/install.sh): systemd-analyze and
-# systemd-socket-activate, man.
+# systemd-socket-activate, man.  The fourth: the fuzzing and sanitizer
+# stages of CI (tools/run-sanitizers.sh): clang with libFuzzer,
+# llvm-symbolizer, valgrind.
 # Installs only what is missing; uses sudo when not root.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -15,7 +17,8 @@ libmicrohttpd-dev libgnutls28-dev curl wrk
 default-jdk-headless libbcpkix-java libbcutil-java libbcprov-java
 opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux
-systemd man-db groff-base"
+systemd man-db groff-base
+clang libclang-rt-14-dev llvm valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
