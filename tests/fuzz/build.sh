@@ -16,7 +16,7 @@
 # Output: $builddir/tests/fuzz/fuzz-NAME, objects in $builddir/tests/fuzz/obj.
 set -eu
 
-: "${FUZZ_CC:=clang}"
+: "${FUZZ_CC:=clang}" "${srcdir:?}" "${builddir:?}"
 out="$builddir/tests/fuzz"
 obj="$out/obj"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
