@@ -108,7 +108,8 @@ run_path(const char *path, int missing_ok)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 0)	/* an empty directory: names is NULL, which qsort may not get */
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n && r == 0; i++) {
 		if (snprintf(child, sizeof(child), "%s/%s", path, names[i]) >= (int)sizeof(child)) {
 			fprintf(stderr, "replay-%s: %s/%s: path too long\n", FUZZ_TARGET,
