@@ -26,7 +26,7 @@ took() { echo "== $1: $(( $(stamp) - $2 )) s"; }
 show_failed_logs() {
 	for f in "$@"; do
 		[ -f "$f" ] || continue
-		grep -q -E '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null || continue
+		grep -q -E '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null || continue
 		echo "==== $f"; tail -n 80 "$f"
 	done
 }
@@ -107,6 +107,13 @@ stage_asan() {
 		    TESTS="$token_tests" CK_TIMEOUT_MULTIPLIER=4 || rc=$?
 		if [ "$rc" != 0 ]; then
 			show_failed_logs tests/unit/*.log tests/integration/*.log tests/fuzz/*.log
+		fi
+		# UBSan (halt_on_error) ends the process; its report may go to
+		# stderr rather than log_path: look for it in the tests' logs too
+		if grep -l -E 'runtime error:|ERROR: (Address|Leak)Sanitizer' \
+		    tests/*/*.log >/dev/null 2>&1; then
+			grep -l -E 'runtime error:|ERROR: (Address|Leak)Sanitizer' tests/*/*.log
+			rc=1
 		fi
 		if [ -n "$(ls -A "$reports")" ]; then
 			for f in "$reports"/*; do echo "==== $f"; cat "$f"; done

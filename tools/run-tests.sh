@@ -13,7 +13,7 @@ make -j"$(nproc)"
 if ! make -j"$(nproc)" check; then
 	for f in tests/unit/*.log tests/integration/*.log; do
 		[ -f "$f" ] || continue
-		grep -q -E '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null || continue
+		grep -q -E '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null || continue
 		echo "==== $f"; tail -n 80 "$f"
 	done
 	exit 1
