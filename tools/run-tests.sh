@@ -6,10 +6,13 @@
 # TCA_SANITIZERS=0 skips those stages (a quick local run).
 set -eu
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
+took() { echo "== $1: $(( $(date +%s) - t0 )) s"; t0=$(date +%s); }
 tools/install-deps.sh
 ./autogen.sh
 ./configure --enable-werror
 make -j"$(nproc)"
+took "dependencies, configure and build"
 if ! make -j"$(nproc)" check; then
 	for f in tests/unit/*.log tests/integration/*.log; do
 		[ -f "$f" ] || continue
@@ -18,6 +21,7 @@ if ! make -j"$(nproc)" check; then
 	done
 	exit 1
 fi
+took "make check"
 if [ "${TCA_SANITIZERS:-1}" = 0 ]; then
 	make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
 	exit 0
@@ -31,4 +35,5 @@ tests/unit/check_config tests/unit/check_wire tests/unit/check_certs tests/unit/
 tests/unit/check_store tests/unit/check_token tests/unit/check_schedule tests/unit/check_policy
 tests/unit/check_faulty tests/fuzz/replay-frame tests/fuzz/replay-csr tests/fuzz/replay-reenroll
 tests/fuzz/replay-conf tests/integration/demo.sh"
+took "make distcheck"
 tools/run-sanitizers.sh
