@@ -6,7 +6,9 @@
 # test needs (tests/integration/install.sh): systemd-analyze and
 # systemd-socket-activate, man.  The fourth: the fuzzing and sanitizer
 # stages of CI (tools/run-sanitizers.sh): clang with libFuzzer,
-# llvm-symbolizer, valgrind.
+# llvm-symbolizer, valgrind.  The fifth: the PostgreSQL store backend
+# (libpq-dev) and the server its tests start throwaway clusters of
+# (postgresql: Debian 12 ships 15, its programs in /usr/lib/postgresql/15/bin).
 # Installs only what is missing; uses sudo when not root.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
@@ -18,7 +20,8 @@ default-jdk-headless libbcpkix-java libbcutil-java libbcprov-java
 opencryptoki libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 swtpm dbus-daemon dbus-bin libnss3 util-linux
 systemd man-db groff-base
-clang libclang-rt-14-dev llvm valgrind"
+clang libclang-rt-14-dev llvm valgrind
+libpq-dev postgresql"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -77,7 +77,7 @@ stage_asan() {
 		# -Wformat-truncation and -Wmaybe-uninitialized: gcc's value-range
 		# analysis at -O1 under -fsanitize gives false positives the normal
 		# (-O2, -Werror) build does not; that build keeps both as errors
-		../configure --enable-werror CFLAGS="-fsanitize=address,undefined \
+		../configure --enable-werror --with-postgresql=yes CFLAGS="-fsanitize=address,undefined \
 -fno-omit-frame-pointer -fno-sanitize-recover=all -g -O1 \
 -Wno-format-truncation -Wno-maybe-uninitialized" >/dev/null
 		make -j"$jobs" >/dev/null

@@ -10,7 +10,7 @@ t0=$(date +%s)
 took() { echo "== $1: $(( $(date +%s) - t0 )) s"; t0=$(date +%s); }
 tools/install-deps.sh
 ./autogen.sh
-./configure --enable-werror
+./configure --enable-werror --with-postgresql=yes
 make -j"$(nproc)"
 took "dependencies, configure and build"
 if ! make -j"$(nproc)" check; then
@@ -23,14 +23,14 @@ if ! make -j"$(nproc)" check; then
 fi
 took "make check"
 if [ "${TCA_SANITIZERS:-1}" = 0 ]; then
-	make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
+	make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-postgresql=yes"
 	exit 0
 fi
 # distcheck proves the tarball builds (VPATH, -Werror), installs and
 # uninstalls; its test run is cut to the unit tests, the corpus replays and
 # the walkthrough, because the ASan stage below runs the whole suite again
 # from the same distribution tree in a VPATH build (CI time: ~100 s saved)
-make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror TESTS="tests/unit/check_basics
+make distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-postgresql=yes" TESTS="tests/unit/check_basics
 tests/unit/check_config tests/unit/check_wire tests/unit/check_certs tests/unit/check_revocation
 tests/unit/check_store tests/unit/check_token tests/unit/check_schedule tests/unit/check_policy
 tests/unit/check_faulty tests/fuzz/replay-frame tests/fuzz/replay-csr tests/fuzz/replay-reenroll
