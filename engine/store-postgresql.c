@@ -1338,6 +1338,7 @@ struct txn {
 	int journaled;		/* records this try appended */
 	int lost;		/* the connection must be re-established */
 	int is_transient;
+	int data_error;		/* SQLSTATE class 22: this change's data, not the batch */
 	char state[6];		/* SQLSTATE of the failure ("" if none) */
 	char msg[512];
 };
@@ -1353,6 +1354,8 @@ txn_fail(struct txn *t, const PGresult *res, const char *what)
 	snprintf(t->msg, sizeof(t->msg), "%s: %s", what, msg);
 	t->lost = conn_lost(t->s->wconn, t->state);
 	t->is_transient = transient(t->s->wconn, t->state);
+	/* e.g. 22021: a string that is not valid in the database's encoding */
+	t->data_error = !t->lost && strncmp(t->state, "22", 2) == 0;
 	return TCA_ERR_JOURNAL_UNAVAILABLE;
 }
 
@@ -1367,6 +1370,7 @@ txn_refuse(struct txn *t, const char *fmt, ...)
 	va_end(ap);
 	t->state[0] = '\0';
 	t->is_transient = 0;
+	t->data_error = 0;
 	return TCA_ERR_JOURNAL_UNAVAILABLE;
 }
 
@@ -2029,7 +2033,16 @@ run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *resul
 		}
 		if (w_run(t, "SAVEPOINT chg", NULL, "SAVEPOINT", NULL) != TCA_OK)
 			goto failed;
+		t->data_error = 0;
 		r = apply_change(t, changes[i]);
+		if (r == TCA_ERR_JOURNAL_UNAVAILABLE && t->data_error) {
+			/* the server refused this change's data (a text not valid
+			 * in the database's encoding, a number out of range):
+			 * refused alone, like a malformed change */
+			log_error("store: %s: commit: change %zu refused: %s", s->desc, i,
+			    t->msg);
+			r = TCA_ERR_INVALID_ARG;
+		}
 		if (r == TCA_ERR_JOURNAL_UNAVAILABLE)
 			goto failed;
 		if (r != TCA_OK) {

@@ -837,6 +837,30 @@ START_TEST(test_append_only)
 }
 END_TEST
 
+/* /store-pg/bad-encoding: a change whose text the database cannot store
+ * (not UTF-8) is refused alone (INVALID_ARG); the batch commits */
+START_TEST(test_bad_encoding)
+{
+	struct tchange ca, d1, d2, *batch[2];
+	int res[2];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	d1.chg.details = "caf\xe9";	/* Latin-1, not UTF-8 */
+	tc_issue(&d2, "acme", "dev-2");
+	batch[0] = &d1;
+	batch[1] = &d2;
+	ck_assert_int_eq(commit_n(st, batch, 2, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(res[1], TCA_OK);
+	ck_assert_int_eq(d1.chg.journal_seq, 0);
+	ck_assert_int_eq(d2.chg.journal_seq, 2);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 2);
+	verify_ok(st, 2);
+}
+END_TEST
+
 /* /store-pg/guards-restored: a dropped, a disabled and an altered trigger
  * and an unknown one are repaired at the next read-write open */
 START_TEST(test_guards_restored)
@@ -1261,6 +1285,7 @@ pg_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_every_kind);
 	tcase_add_test(tc, test_uniqueness);
+	tcase_add_test(tc, test_bad_encoding);
 	tcase_add_test(tc, test_large_walk);
 	tcase_add_test(tc, test_two_nodes);
 	suite_add_tcase(s, tc);
