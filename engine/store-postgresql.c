@@ -36,6 +36,12 @@
  *     certificates never deleted, revocations never updated or deleted,
  *     CRL numbers only grow, CRLs never deleted: triggers raising TCA02
  *     (TRUNCATE refused too).
+ *   journal.subject and journal.details are bytea, not text: the journal
+ *                 hash covers their bytes, which need not be valid in the
+ *                 database's encoding (details is free text).  Other text
+ *                 that the database cannot store (SQLSTATE class 22, e.g.
+ *                 not UTF-8 in a UTF8 database) refuses its change alone
+ *                 with TCA_ERR_INVALID_ARG, where SQLite would store it.
  *   journal_head  one row (seq, hash): the newest journal record, or 0 and
  *                 32 zero bytes.  A trigger lets it move only to a record
  *                 that is in the journal, one at a time forward.
@@ -390,11 +396,11 @@ static const char schema_v1[] =
     " op text NOT NULL,"
     " tenant text NOT NULL,"
     " serial_hex text NOT NULL,"
-    " subject text NOT NULL,"
+    " subject bytea NOT NULL,"
     " fingerprint_hex text NOT NULL,"
     " uid bigint NOT NULL,"
     " pid bigint NOT NULL,"
-    " details text NOT NULL,"
+    " details bytea NOT NULL,"
     " prev_hash bytea NOT NULL,"
     " hash bytea NOT NULL);"
     "CREATE TABLE journal_head ("
@@ -1911,11 +1917,12 @@ append_journal(struct txn *t, struct tca_change *chg, const char *subject,
 	qp_text(&q, rec.op);
 	qp_text(&q, rec.tenant);
 	qp_text(&q, rec.serial_hex);
-	qp_text(&q, rec.subject);
+	/* bytes, not text: hashed as they are, whatever their encoding */
+	qp_bin(&q, rec.subject, strlen(rec.subject));
 	qp_text(&q, rec.fingerprint_hex);
 	qp_int(&q, rec.uid);
 	qp_int(&q, rec.pid);
-	qp_text(&q, rec.details);
+	qp_bin(&q, rec.details, strlen(rec.details));
 	qp_bin(&q, rec.prev_hash, 32);
 	qp_bin(&q, rec.hash, 32);
 	/* a journal insert that fails is never this change's fault */

@@ -837,8 +837,9 @@ START_TEST(test_append_only)
 }
 END_TEST
 
-/* /store-pg/bad-encoding: a change whose text the database cannot store
- * (not UTF-8) is refused alone (INVALID_ARG); the batch commits */
+/* /store-pg/bad-encoding: journal text is stored as bytes (any details
+ * round-trip and hash as given); other text the database cannot store (not
+ * UTF-8) refuses its change alone (INVALID_ARG); the batch commits */
 START_TEST(test_bad_encoding)
 {
 	struct tchange ca, d1, d2, *batch[2];
@@ -847,8 +848,11 @@ START_TEST(test_bad_encoding)
 	tc_ca_create(&ca, "acme");
 	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
 	tc_issue(&d1, "acme", "dev-1");
-	d1.chg.details = "caf\xe9";	/* Latin-1, not UTF-8 */
+	/* a device id in Latin-1, not UTF-8: the certificates table's text */
+	snprintf(d1.device, sizeof(d1.device), "caf\xe9");
 	tc_issue(&d2, "acme", "dev-2");
+	/* journal text is bytes: any details are recorded as they are */
+	d2.chg.details = "line1\nline2\t\x01 bad-utf8:\xff ok-utf8:\xc3\xa9";
 	batch[0] = &d1;
 	batch[1] = &d2;
 	ck_assert_int_eq(commit_n(st, batch, 2, res), TCA_OK);
@@ -858,6 +862,8 @@ START_TEST(test_bad_encoding)
 	ck_assert_int_eq(d2.chg.journal_seq, 2);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 2);
 	verify_ok(st, 2);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM journal WHERE details ="
+	    " '\\x6c696e65310a6c696e65320901206261642d757466383aff206f6b2d757466383ac3a9'"), 1);
 }
 END_TEST
 
