@@ -928,11 +928,13 @@ START_TEST(test_large_walk)
 {
 	struct tchange *tc, *batch[50];
 	struct walk_check w;
+	double t0, t_pg = 0, t_sq = 0;
 	int res[50], i, b;
 
 	ck_assert_ptr_nonnull(tc = calloc(2500, sizeof(*tc)));
 	tc_ca_create(&tc[0], "acme");
 	ck_assert_int_eq(commit1(st, &tc[0]), TCA_OK);
+	ck_assert_int_eq(commit1(sq, &tc[0]), TCA_OK);
 	for (b = 0; b < 50; b++) {
 		for (i = 0; i < 50; i++) {
 			if (b * 50 + i == 0)
@@ -942,10 +944,19 @@ START_TEST(test_large_walk)
 		}
 		if (b == 0)
 			batch[0] = &tc[2499];
+		t0 = pgtest_now();
 		ck_assert_int_eq(commit_n(st, batch, 50, res), TCA_OK);
+		t_pg += pgtest_now() - t0;
 		for (i = 0; i < 50; i++)
 			ck_assert_int_eq(res[i], TCA_OK);
+		t0 = pgtest_now();
+		ck_assert_int_eq(commit_n(sq, batch, 50, res), TCA_OK);
+		t_sq += pgtest_now() - t0;
 	}
+	/* a measurement for the log, not asserted */
+	fprintf(stderr, "check_store_pg: 2500 certificates in 50 batches of 50: "
+	    "PostgreSQL %.3f s (%.1f ms a batch), SQLite %.3f s (%.1f ms a batch)\n",
+	    t_pg, t_pg * 1000 / 50, t_sq, t_sq * 1000 / 50);
 	w.s = st;
 	w.n = 0;
 	w.next = 1;
