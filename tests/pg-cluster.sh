@@ -10,6 +10,10 @@
 #   pg-cluster.sh restart DIR  pg_ctl restart -m fast, waits until it is up
 #   pg-cluster.sh bindir       prints the directory of initdb/pg_ctl
 #
+# The PostgreSQL programs are found with `pg_config --bindir`, else in the
+# newest /usr/lib/postgresql/*/bin (Debian keeps them off PATH), or exactly
+# where TCA_PG_BINDIR says (no search then).
+#
 # The server listens on no TCP address (listen_addresses = ''): its Unix
 # socket is DIR/.s.PGSQL.5432, trust authentication for that socket only.
 # PostgreSQL refuses to run as root, so as root initdb and pg_ctl run as the
@@ -30,10 +34,15 @@ die() {
 
 find_bindir() {
 	d=""
-	if command -v pg_config >/dev/null 2>&1; then
+	if [ -n "${TCA_PG_BINDIR:-}" ]; then
+		# given: used as it is, no search
+		[ -x "$TCA_PG_BINDIR/initdb" ] && [ -x "$TCA_PG_BINDIR/pg_ctl" ] &&
+			d=$TCA_PG_BINDIR
+	elif command -v pg_config >/dev/null 2>&1; then
 		d=$(pg_config --bindir 2>/dev/null || true)
 	fi
-	if [ -z "$d" ] || [ ! -x "$d/initdb" ] || [ ! -x "$d/pg_ctl" ]; then
+	if [ -z "${TCA_PG_BINDIR:-}" ] &&
+	    { [ -z "$d" ] || [ ! -x "$d/initdb" ] || [ ! -x "$d/pg_ctl" ]; }; then
 		d=""
 		# the newest installed major version
 		for c in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
@@ -72,6 +81,8 @@ case "$dir" in
 /*) ;;
 *) die "DIR must be absolute: $dir" ;;
 esac
+# nothing to stop where no cluster was made (and no programs needed for it)
+[ "$cmd" = stop ] && [ ! -d "$dir/data" ] && exit 0
 bindir=$(find_bindir) || exit $?
 
 case "$cmd" in
@@ -110,7 +121,6 @@ EOF
 	echo "host=$dir port=5432 dbname=postgres user=postgres"
 	;;
 stop)
-	[ -d "$dir/data" ] || exit 0
 	if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 \
 	    stop >/dev/null 2>&1; then
 		as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 \

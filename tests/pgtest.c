@@ -17,6 +17,8 @@
 #include "pgtest.h"
 #include "testutil.h"
 
+static int watchdog_fd = -1;	/* the running cluster's, for the skip path */
+
 static void
 fatal(const char *what)
 {
@@ -67,7 +69,10 @@ cluster_cmd(const char *cmd, const char *dir, char *out, size_t outlen)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	if (WEXITSTATUS(st) == 77 && strcmp(cmd, "start") == 0) {
+		/* skipped: no server was started, the watchdog has nothing to do */
 		test_sh("rm -rf '%s'", dir);
+		if (watchdog_fd != -1 && write(watchdog_fd, "s", 1) != 1)
+			fprintf(stderr, "pgtest: telling the watchdog: %s\n", strerror(errno));
 		exit(77);
 	}
 	return WEXITSTATUS(st) == 0 ? 0 : -1;
@@ -129,7 +134,7 @@ pgtest_start(struct pgtest_cluster *c)
 	}
 	close(fds[0]);
 	c->watchdog = pid;
-	c->wfd = fds[1];
+	c->wfd = watchdog_fd = fds[1];
 	t0 = pgtest_now();
 	if (cluster_cmd("start", c->dir, c->conninfo, sizeof(c->conninfo)) != 0 ||
 	    c->conninfo[0] == '\0')
@@ -148,7 +153,7 @@ pgtest_stop(struct pgtest_cluster *c)
 	if (write(c->wfd, "s", 1) != 1)
 		fprintf(stderr, "pgtest: telling the watchdog: %s\n", strerror(errno));
 	close(c->wfd);
-	c->wfd = -1;
+	c->wfd = watchdog_fd = -1;
 	if (c->watchdog > 0)
 		(void)waitpid(c->watchdog, NULL, 0);
 	c->watchdog = 0;

@@ -17,6 +17,8 @@
  * a SIGKILL of the watchdog itself can leave a server behind; its directory
  * is then $TMPDIR/tca-pg-* and `pg-cluster.sh stop DIR` stops it.
  *
+ * As root, $TMPDIR must be traversable by the postgres user (/tmp is).
+ *
  * Everything here aborts the test binary (exit 99, automake's hard error)
  * when the cluster cannot be set up, and exits 77 (skip) when the server
  * programs are absent outside CI (CI set: exit 1).
