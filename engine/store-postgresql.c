@@ -1400,7 +1400,7 @@ txn_refuse(struct txn *t, const char *fmt, ...)
  * Runs a writer statement of the commit path as a prepared statement
  * (parsed and planned once per connection, not per change): a batch is
  * several round trips per change, and the parse was a good part of each.
- * A statement that cannot be prepared runs unprepared.
+ * A failure to prepare is returned as the statement's failure.
  */
 static PGresult *
 w_exec(struct pg_store *s, const char *sql, const struct qp *q)
@@ -1417,11 +1417,12 @@ w_exec(struct pg_store *s, const char *sql, const struct qp *q)
 			return q_exec(s->wconn, sql, q);
 		snprintf(name, sizeof(name), "tca_w%d", i);
 		res = PQprepare(s->wconn, name, sql, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			/* its error is the statement's: report it as such */
-			PQclear(res);
-			return q_exec(s->wconn, sql, q);
-		}
+		/* preparing parses, which locks the tables named: it may fail
+		 * as the statement would (lock timeout, deadlock, connection
+		 * lost), and then the transaction is aborted - that error is
+		 * the statement's */
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res;
 		PQclear(res);
 		s->prepared[s->nprepared++] = sql;
 	}

@@ -1221,6 +1221,7 @@ struct blocker {
 	PGconn *conn;
 	int writer_pid;
 	int restart;		/* restart the server instead of terminating */
+	int deadlock;		/* close a lock cycle instead of terminating */
 	int hit;		/* the writer was caught waiting and hit */
 };
 
@@ -1253,6 +1254,15 @@ blocker_main(void *arg)
 	}
 	if (i == 6000)
 		return NULL;
+	if (b->deadlock) {
+		/* the writer holds journal_head and waits for devices, which we
+		 * hold: wanting journal_head closes the cycle.  Our detector
+		 * waits 60 s, the writer's 1 s: the writer is the one aborted
+		 * (40P01), and we get the head once it rolled back */
+		b->hit = conn_int(b->conn, "SELECT seq FROM journal_head FOR UPDATE") >= 0;
+		PQclear(PQexec(b->conn, "COMMIT"));
+		return NULL;
+	}
 	if (b->restart) {
 		/* drops every session, ours (and its lock) included */
 		b->hit = pgtest_restart(&cluster) == 0;
@@ -1265,7 +1275,7 @@ blocker_main(void *arg)
 }
 
 static void
-mid_batch(int restart)
+mid_batch(int restart, int deadlock)
 {
 	struct tchange ca, *d, *batch[61];
 	struct blocker b;
@@ -1288,11 +1298,13 @@ mid_batch(int restart)
 	ck_assert_int_eq(tca_store_postgresql_set_retry(st, 20, 100), TCA_OK);
 	memset(&b, 0, sizeof(b));
 	b.restart = restart;
+	b.deadlock = deadlock;
 	b.writer_pid = tca_store_postgresql_writer_pid(st);
 	ck_assert_int_gt(b.writer_pid, 0);
 	b.conn = PQconnectdb(conninfo);
 	ck_assert_int_eq(PQstatus(b.conn), CONNECTION_OK);
-	res = PQexec(b.conn, "BEGIN; LOCK TABLE devices IN ACCESS EXCLUSIVE MODE");
+	res = PQexec(b.conn, "SET deadlock_timeout = '60s'; BEGIN;"
+	    " LOCK TABLE devices IN ACCESS EXCLUSIVE MODE");
 	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	ck_assert_int_eq(pthread_create(&b.th, NULL, blocker_main, &b), 0);
@@ -1309,20 +1321,30 @@ mid_batch(int restart)
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 61);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM devices"), 1);
 	verify_ok(st, 62);
+	if (deadlock)
+		ck_assert_int_ge(pgtest_int(conninfo, "SELECT deadlocks FROM pg_stat_database"
+		    " WHERE datname = current_database()"), 1);
 	free(d);
 }
 
 /* /store-pg/kill-mid-batch: the writer terminated inside its batch */
 START_TEST(test_kill_mid_batch)
 {
-	mid_batch(0);
+	mid_batch(0, 0);
 }
 END_TEST
 
 /* /store-pg/restart-mid-batch: the server restarted under a batch */
 START_TEST(test_restart_mid_batch)
 {
-	mid_batch(1);
+	mid_batch(1, 0);
+}
+
+/* /store-pg/deadlock: the writer chosen as a deadlock's victim (40P01)
+ * inside its batch: retried, everything once */
+START_TEST(test_deadlock)
+{
+	mid_batch(0, 1);
 }
 END_TEST
 
@@ -1370,6 +1392,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_bookkeeping_unknown);
 	tcase_add_test(tc, test_kill_mid_batch);
 	tcase_add_test(tc, test_restart_mid_batch);
+	tcase_add_test(tc, test_deadlock);
 	tcase_add_test(tc, test_server_restart);
 	suite_add_tcase(s, tc);
 	return s;
