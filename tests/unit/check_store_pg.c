@@ -749,6 +749,20 @@ START_TEST(test_every_kind)
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT seq FROM journal_head"),
 	    journal_count(sq));
 	assert_same_stores(tenants, 3);
+	{
+		uint64_t problems = 1, certs = 0, sq_problems = 1, sq_certs = 0;
+		char why[512] = "";
+
+		ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, NULL, NULL,
+		    &problems, &certs), TCA_OK);
+		ck_assert_int_eq(tca_journal_crosscheck(sq, TCA_XC_DER, NULL, NULL,
+		    &sq_problems, &sq_certs), TCA_OK);
+		ck_assert_uint_eq(problems, 0);
+		ck_assert_uint_eq(certs, 9);	/* 4 CA certificates, 5 devices */
+		ck_assert_uint_eq(certs, sq_certs);
+		ck_assert_msg(tca_journal_check_start(st, "pg", why, sizeof(why)) == TCA_OK,
+		    "%s", why);
+	}
 }
 END_TEST
 
@@ -897,6 +911,42 @@ START_TEST(test_guards_restored)
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM pg_indexes"
 	    " WHERE indexname = 'cas_one_active'"), 1);
 	verify_ok(st, 1);
+}
+END_TEST
+
+/* /store-pg/tamper-detected: what the guards cannot stop (a superuser
+ * disabling the triggers) the chain and the cross-check find, and the next
+ * read-write open restores the guards */
+START_TEST(test_tamper_detected)
+{
+	struct tchange ca, d1, d2;
+	uint64_t count = 0, problems = 0, certs = 0;
+	int64_t bad = 0;
+	tca_store *again = NULL;
+	char why[256];
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+	sql_ok("ALTER TABLE journal DISABLE TRIGGER USER;"
+	    "ALTER TABLE certificates DISABLE TRIGGER USER;"
+	    "UPDATE journal SET subject = 'CN=evil'::bytea WHERE seq = 2;"
+	    "DELETE FROM certificates WHERE cert_id = 3");
+	ck_assert_int_eq(tca_journal_verify(st, &count, &bad, NULL, why, sizeof(why)),
+	    TCA_ERR_POLICY_VIOLATION);
+	ck_assert_int_eq(bad, 2);
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, NULL, NULL, &problems,
+	    &certs), TCA_ERR_POLICY_VIOLATION);
+	ck_assert_uint_ge(problems, 1);
+	open_pg(&again, 0);
+	again->ops->close(again);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM pg_trigger t"
+	    " JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname IN ('journal',"
+	    " 'certificates') AND NOT t.tgisinternal AND t.tgenabled = 'O'"), 6);
+	sql_fails("DELETE FROM journal", "journal is append-only");
 }
 END_TEST
 
@@ -1371,6 +1421,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_no_password_in_errors);
 	tcase_add_test(tc, test_append_only);
 	tcase_add_test(tc, test_guards_restored);
+	tcase_add_test(tc, test_tamper_detected);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("semantics");
