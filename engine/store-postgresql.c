@@ -560,13 +560,21 @@ g_isnull(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col);
 }
 
-/* The server's message of res (or the connection's), one line. */
+/*
+ * The server's message of res (or the connection's), one line.  Only the
+ * primary message: CONTEXT and DETAIL may quote a parameter's value (with
+ * log_parameter_max_length_on_error, or a key in a unique violation), and
+ * data stays out of the log.
+ */
 static void
 res_msg(PGconn *conn, const PGresult *res, char *out, size_t outlen)
 {
-	const char *m = res != NULL ? PQresultErrorMessage(res) : "";
+	const char *m = res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	size_t i;
 
+	if ((m == NULL || *m == '\0') && res != NULL)
+		m = PQresultErrorMessage(res);
 	if (m == NULL || *m == '\0')
 		m = conn != NULL ? PQerrorMessage(conn) : "no connection";
 	snprintf(out, outlen, "%s", m != NULL && *m != '\0' ? m : "unknown error");
