@@ -652,18 +652,29 @@ describe(const char *conninfo, char *out, size_t outlen)
 static PGconn *
 connect_db(struct pg_store *s, char *err, size_t errlen)
 {
-	/* ours first: the conninfo's own settings override them */
+	/*
+	 * Ours first: the conninfo's own settings override them.  Over TCP a
+	 * server that vanished without a word (a failover, a partition) is
+	 * noticed within about half a minute, not at the kernel's TCP timeout
+	 * (minutes), so a commit waiting on it fails and is retried elsewhere.
+	 */
 	static const char *const kw[] = {
-		"connect_timeout", "fallback_application_name", "dbname", NULL
+		"connect_timeout", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", "tcp_user_timeout", "fallback_application_name",
+		"dbname", NULL
 	};
-	const char *val[4];
+	const char *val[8];
 	char msg[512];
 	PGconn *conn;
 
 	val[0] = "10";
-	val[1] = "tca";
-	val[2] = s->conninfo;
-	val[3] = NULL;
+	val[1] = "10";
+	val[2] = "5";
+	val[3] = "3";
+	val[4] = "30000";
+	val[5] = "tca";
+	val[6] = s->conninfo;
+	val[7] = NULL;
 	conn = PQconnectdbParams(kw, val, 1);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		res_msg(conn, NULL, msg, sizeof(msg));
