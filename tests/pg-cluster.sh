@@ -8,6 +8,9 @@
 #   pg-cluster.sh stop DIR     stop it (fast, then immediate); DIR is left
 #                              for the caller to remove
 #   pg-cluster.sh restart DIR  pg_ctl restart -m fast, waits until it is up
+#   pg-cluster.sh halt DIR     stop the server, keep the cluster (a database
+#                              that is down)
+#   pg-cluster.sh resume DIR   start it again (nothing to do if it runs)
 #   pg-cluster.sh bindir       prints the directory of initdb/pg_ctl
 #
 # The PostgreSQL programs are found with `pg_config --bindir`, else in the
@@ -69,7 +72,7 @@ as_owner() {
 	fi
 }
 
-[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart DIR, or bindir"
+[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart|halt|resume DIR, or bindir"
 cmd=$1
 if [ "$cmd" = bindir ]; then
 	find_bindir
@@ -127,12 +130,21 @@ stop)
 		    stop >/dev/null 2>&1 || true
 	fi
 	;;
+halt)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+		die "pg_ctl stop failed (log: $dir/server.log)"
+	;;
+resume)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && exit 0
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+	    start >/dev/null 2>&1 || die "pg_ctl start failed (log: $dir/server.log)"
+	;;
 restart)
 	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
 	    -m fast -w -t 60 restart >/dev/null 2>&1 ||
 		die "pg_ctl restart failed (log: $dir/server.log)"
 	;;
 *)
-	die "unknown command $cmd: start|stop|restart DIR, or bindir"
+	die "unknown command $cmd: start|stop|restart|halt|resume DIR, or bindir"
 	;;
 esac

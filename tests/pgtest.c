@@ -166,6 +166,18 @@ pgtest_restart(const struct pgtest_cluster *c)
 }
 
 int
+pgtest_halt(const struct pgtest_cluster *c)
+{
+	return cluster_cmd("halt", c->dir, NULL, 0);
+}
+
+int
+pgtest_resume(const struct pgtest_cluster *c)
+{
+	return cluster_cmd("resume", c->dir, NULL, 0);
+}
+
+int
 pgtest_exec(const char *conninfo, const char *sql, char *err, size_t errlen)
 {
 	PGconn *conn;

@@ -48,6 +48,11 @@ void pgtest_stop(struct pgtest_cluster *c);
  * server accepts connections again.  0 or -1. */
 int pgtest_restart(const struct pgtest_cluster *c);
 
+/* The server stopped, the cluster kept (a database that is down), and
+ * started again; resume does nothing if it runs.  0 or -1. */
+int pgtest_halt(const struct pgtest_cluster *c);
+int pgtest_resume(const struct pgtest_cluster *c);
+
 /*
  * Creates database name (letters, digits, '_') and writes its conninfo
  * to out.  0, or -1 with the server's message on stderr.

@@ -274,6 +274,15 @@ journal_count(tca_store *s)
 	return n;
 }
 
+/* journal_foreach's own result (the walk may fail) */
+static int
+journal_count_r(tca_store *s)
+{
+	int64_t n = 0;
+
+	return s->ops->journal_foreach(s, 1, count_cb, &n);
+}
+
 static void
 open_pg(tca_store **s, int flags)
 {
@@ -309,6 +318,8 @@ setup(void)
 	double t0;
 
 	clock_ms = T_BASE_MS;
+	/* a test that failed while the server was down left it down */
+	ck_assert_int_eq(pgtest_resume(&cluster), 0);
 	snprintf(name, sizeof(name), "t_%ld_%d", (long)getpid(), db_counter++);
 	t0 = pgtest_now();
 	ck_assert_int_eq(pgtest_createdb(&cluster, name, conninfo, sizeof(conninfo)), 0);
@@ -1140,6 +1151,45 @@ START_TEST(test_terminated)
 }
 END_TEST
 
+/* /store-pg/database-down: with the server stopped, commits and reads
+ * fail typed (JOURNAL_UNAVAILABLE, every result), health says why; once it
+ * is back, the same store works again and nothing was lost or doubled */
+START_TEST(test_database_down)
+{
+	struct tchange ca, d1, d2;
+	struct tca_ca_row row;
+	struct tca_change *c;
+	char why[512] = "";
+	int res = 0;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	ck_assert_int_eq(tca_store_postgresql_set_retry(st, 2, 10), TCA_OK);
+	ck_assert_int_eq(pgtest_halt(&cluster), 0);
+	tc_issue(&d1, "acme", "dev-1");
+	c = &d1.chg;
+	ck_assert_int_eq(st->ops->commit(st, &c, 1, &res), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(res, TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(d1.chg.journal_seq, 0);
+	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_msg(strstr(why, "unreachable") != NULL && strstr(why, "dbname=") != NULL,
+	    "%s", why);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(journal_count_r(st), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(pgtest_resume(&cluster), 0);
+	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	tca_ca_row_clear(&row);
+	/* the refused change is sent again, as the engine's client would */
+	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
+	ck_assert_int_eq(d2.chg.journal_seq, 3);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 3);
+	verify_ok(st, 3);
+}
+END_TEST
+
 /* /store-pg/commit-reply-lost: COMMIT ran but its reply was lost: the
  * outcome check finds the batch's last record and answers TCA_OK; nothing
  * is committed twice */
@@ -1438,6 +1488,7 @@ pg_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_terminated);
+	tcase_add_test(tc, test_database_down);
 	tcase_add_test(tc, test_commit_reply_lost);
 	tcase_add_test(tc, test_cut_before_commit);
 	tcase_add_test(tc, test_bookkeeping_unknown);
