@@ -8,6 +8,10 @@
 #   pg-cluster.sh stop DIR     stop it (fast, then immediate); DIR is left
 #                              for the caller to remove
 #   pg-cluster.sh restart DIR  pg_ctl restart -m fast, waits until it is up
+#   pg-cluster.sh standby PRIMARY DIR
+#                              a streaming standby of the cluster in PRIMARY
+#                              (pg_basebackup -R), started; prints its conninfo
+#   pg-cluster.sh promote DIR  the standby in DIR becomes a primary (failover)
 #   pg-cluster.sh halt DIR     stop the server, keep the cluster (a database
 #                              that is down)
 #   pg-cluster.sh resume DIR   start it again (nothing to do if it runs)
@@ -72,11 +76,17 @@ as_owner() {
 	fi
 }
 
-[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart|halt|resume DIR, or bindir"
+[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
 cmd=$1
 if [ "$cmd" = bindir ]; then
 	find_bindir
 	exit 0
+fi
+primary=""
+if [ "$cmd" = standby ]; then
+	[ $# -eq 3 ] || die "usage: pg-cluster.sh standby PRIMARY DIR"
+	primary=$2
+	shift
 fi
 [ $# -eq 2 ] || die "usage: pg-cluster.sh $cmd DIR"
 dir=$2
@@ -115,7 +125,7 @@ shared_buffers = 32MB
 logging_collector = off
 log_min_messages = warning
 EOF
-	printf 'local all all trust\n' >"$dir/data/pg_hba.conf"
+	printf 'local all all trust\nlocal replication all trust\n' >"$dir/data/pg_hba.conf"
 	if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
 	    -w -t 60 start >/dev/null 2>&1; then
 		tail -n 30 "$dir/server.log" >&2 2>/dev/null || true
@@ -129,6 +139,30 @@ stop)
 		as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 \
 		    stop >/dev/null 2>&1 || true
 	fi
+	;;
+standby)
+	[ -d "$dir" ] || mkdir -p "$dir"
+	[ ! -e "$dir/data" ] || die "$dir/data exists already: a cluster is there"
+	[ "$(id -u)" != 0 ] || chown postgres:postgres "$dir"
+	chmod 0700 "$dir"
+	if ! as_owner "$bindir/pg_basebackup" -h "$primary" -p 5432 -U postgres \
+	    -D "$dir/data" -R -X stream --checkpoint=fast --no-sync \
+	    >"$dir/basebackup.log" 2>&1; then
+		cat "$dir/basebackup.log" >&2
+		die "pg_basebackup from $primary failed"
+	fi
+	# later lines win: its own socket, not the primary's
+	printf "unix_socket_directories = '%s'\n" "$dir" >>"$dir/data/postgresql.conf"
+	if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+	    -w -t 60 start >/dev/null 2>&1; then
+		tail -n 30 "$dir/server.log" >&2 2>/dev/null || true
+		die "pg_ctl start of the standby failed (log: $dir/server.log)"
+	fi
+	echo "host=$dir port=5432 dbname=postgres user=postgres"
+	;;
+promote)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null 2>&1 ||
+		die "pg_ctl promote failed (log: $dir/server.log)"
 	;;
 halt)
 	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
@@ -145,6 +179,6 @@ restart)
 		die "pg_ctl restart failed (log: $dir/server.log)"
 	;;
 *)
-	die "unknown command $cmd: start|stop|restart|halt|resume DIR, or bindir"
+	die "unknown command $cmd: start|stop|restart|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
 	;;
 esac

@@ -47,14 +47,19 @@ script_path(char *out, size_t outlen)
 /* Runs pg-cluster.sh cmd dir; exits 77/1 as the script says when the
  * PostgreSQL programs are absent. */
 static int
-cluster_cmd(const char *cmd, const char *dir, char *out, size_t outlen)
+cluster_cmd2(const char *cmd, const char *primary, const char *dir, char *out,
+    size_t outlen)
 {
-	char script[PATH_MAX], line[PATH_MAX + 128], *nl;
+	char script[PATH_MAX], line[3 * PATH_MAX], *nl;
 	FILE *p;
 	int st;
 
 	script_path(script, sizeof(script));
-	snprintf(line, sizeof(line), "sh '%s' %s '%s'", script, cmd, dir);
+	if (primary != NULL)
+		snprintf(line, sizeof(line), "sh '%s' %s '%s' '%s'", script, cmd,
+		    primary, dir);
+	else
+		snprintf(line, sizeof(line), "sh '%s' %s '%s'", script, cmd, dir);
 	if ((p = popen(line, "r")) == NULL)
 		return -1;
 	if (out != NULL && outlen > 0) {
@@ -68,7 +73,8 @@ cluster_cmd(const char *cmd, const char *dir, char *out, size_t outlen)
 	st = pclose(p);
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
-	if (WEXITSTATUS(st) == 77 && strcmp(cmd, "start") == 0) {
+	if (WEXITSTATUS(st) == 77 && (strcmp(cmd, "start") == 0 ||
+	    strcmp(cmd, "standby") == 0)) {
 		/* skipped: no server was started, the watchdog has nothing to do */
 		test_sh("rm -rf '%s'", dir);
 		if (watchdog_fd != -1 && write(watchdog_fd, "s", 1) != 1)
@@ -76,6 +82,12 @@ cluster_cmd(const char *cmd, const char *dir, char *out, size_t outlen)
 		exit(77);
 	}
 	return WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int
+cluster_cmd(const char *cmd, const char *dir, char *out, size_t outlen)
+{
+	return cluster_cmd2(cmd, NULL, dir, out, outlen);
 }
 
 /*
@@ -105,8 +117,8 @@ watchdog_main(int rfd, const char *dir)
 	_exit(0);
 }
 
-void
-pgtest_start(struct pgtest_cluster *c)
+static void
+start_cluster(struct pgtest_cluster *c, const struct pgtest_cluster *primary)
 {
 	const char *tmp = getenv("TMPDIR");
 	int fds[2];
@@ -136,10 +148,29 @@ pgtest_start(struct pgtest_cluster *c)
 	c->watchdog = pid;
 	c->wfd = watchdog_fd = fds[1];
 	t0 = pgtest_now();
-	if (cluster_cmd("start", c->dir, c->conninfo, sizeof(c->conninfo)) != 0 ||
-	    c->conninfo[0] == '\0')
+	if (cluster_cmd2(primary != NULL ? "standby" : "start",
+	    primary != NULL ? primary->dir : NULL, c->dir, c->conninfo,
+	    sizeof(c->conninfo)) != 0 || c->conninfo[0] == '\0')
 		fatal("pg-cluster.sh start failed (see above)");
 	c->start_s = pgtest_now() - t0;
+}
+
+void
+pgtest_start(struct pgtest_cluster *c)
+{
+	start_cluster(c, NULL);
+}
+
+void
+pgtest_start_standby(struct pgtest_cluster *c, const struct pgtest_cluster *primary)
+{
+	start_cluster(c, primary);
+}
+
+int
+pgtest_promote(const struct pgtest_cluster *c)
+{
+	return cluster_cmd("promote", c->dir, NULL, 0);
 }
 
 void
@@ -153,7 +184,9 @@ pgtest_stop(struct pgtest_cluster *c)
 	if (write(c->wfd, "s", 1) != 1)
 		fprintf(stderr, "pgtest: telling the watchdog: %s\n", strerror(errno));
 	close(c->wfd);
-	c->wfd = watchdog_fd = -1;
+	if (watchdog_fd == c->wfd)
+		watchdog_fd = -1;
+	c->wfd = -1;
 	if (c->watchdog > 0)
 		(void)waitpid(c->watchdog, NULL, 0);
 	c->watchdog = 0;

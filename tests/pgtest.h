@@ -41,6 +41,13 @@ struct pgtest_cluster {
 /* Starts a cluster in a fresh $TMPDIR/tca-pg-XXXXXX. */
 void pgtest_start(struct pgtest_cluster *c);
 
+/* A streaming standby of primary in a fresh directory, started, with a
+ * watchdog of its own (pg_basebackup -R; pgtest_stop() ends it). */
+void pgtest_start_standby(struct pgtest_cluster *c, const struct pgtest_cluster *primary);
+
+/* The standby becomes a primary (pg_ctl promote).  0 or -1. */
+int pgtest_promote(const struct pgtest_cluster *c);
+
 /* Stops it and removes its directory (the watchdog is told and exits). */
 void pgtest_stop(struct pgtest_cluster *c);
 

@@ -1448,6 +1448,79 @@ START_TEST(test_deadlock)
 }
 END_TEST
 
+/*
+ * /store-pg/failover: a streaming standby promoted after the primary
+ * stopped; the store's conninfo names both (target_session_attrs =
+ * read-write): the next batch lands on the new primary, the chain goes on
+ * there without a fork, nothing lost or doubled.
+ */
+START_TEST(test_failover)
+{
+	struct pgtest_cluster sb;
+	struct tchange ca, d[3];
+	char ci[3 * PATH_MAX], sql[256], sb_ci[PATH_MAX + 128], *dbname;
+	char lsn[64] = "";
+	tca_store *fo = NULL;
+	double t0;
+	PGresult *res;
+	PGconn *p;
+	int i;
+
+	/* the test's database, on the primary and (copied) on the standby */
+	dbname = strstr(conninfo, "dbname=");
+	ck_assert_ptr_nonnull(dbname);
+	pgtest_start_standby(&sb, &cluster);
+	snprintf(ci, sizeof(ci), "host=%s,%s port=5432,5432 %.*s user=postgres"
+	    " target_session_attrs=read-write", cluster.dir, sb.dir,
+	    (int)strcspn(dbname, " "), dbname);
+	snprintf(sb_ci, sizeof(sb_ci), "host=%s port=5432 %.*s user=postgres", sb.dir,
+	    (int)strcspn(dbname, " "), dbname);
+	{
+		char err[512];
+
+		ck_assert_msg(tca_store_open_postgresql(ci, 0, &fo, err, sizeof(err)) ==
+		    TCA_OK, "%s", err);
+	}
+	ck_assert_int_eq(tca_store_postgresql_set_retry(fo, 20, 100), TCA_OK);
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(fo, &ca), TCA_OK);
+	tc_issue(&d[0], "acme", "dev-0");
+	ck_assert_int_eq(commit1(fo, &d[0]), TCA_OK);
+	/* wait until the standby has replayed all of it (bounded) */
+	p = PQconnectdb(conninfo);
+	ck_assert_int_eq(PQstatus(p), CONNECTION_OK);
+	res = PQexec(p, "SELECT pg_current_wal_lsn()::text");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	snprintf(lsn, sizeof(lsn), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(p);
+	snprintf(sql, sizeof(sql), "SELECT (pg_last_wal_replay_lsn() >= '%s')::int", lsn);
+	for (i = 0; i < 600 && pgtest_int(sb_ci, sql) != 1; i++)
+		usleep(100000);
+	ck_assert_int_lt(i, 600);
+	ck_assert_int_eq(pgtest_int(sb_ci, "SELECT count(*) FROM journal"), 2);
+	/* the primary goes away, the standby takes over */
+	ck_assert_int_eq(pgtest_halt(&cluster), 0);
+	ck_assert_int_eq(pgtest_promote(&sb), 0);
+	t0 = pgtest_now();
+	tc_issue(&d[1], "acme", "dev-1");
+	ck_assert_int_eq(commit1(fo, &d[1]), TCA_OK);
+	fprintf(stderr, "check_store_pg: standby made in %.3f s; the first commit "
+	    "after the failover took %.3f s\n", sb.start_s, pgtest_now() - t0);
+	ck_assert_int_eq(d[1].chg.journal_seq, 3);
+	tc_issue(&d[2], "acme", "dev-2");
+	ck_assert_int_eq(commit1(fo, &d[2]), TCA_OK);
+	verify_ok(fo, 4);
+	ck_assert_int_eq(pgtest_int(sb_ci, "SELECT count(*) FROM certificates"), 4);
+	ck_assert_int_eq(pgtest_int(sb_ci, "SELECT seq FROM journal_head"), 4);
+	fo->ops->close(fo);
+	pgtest_stop(&sb);
+	/* the old primary comes back on its own (the next test's setup would
+	 * too) */
+	ck_assert_int_eq(pgtest_resume(&cluster), 0);
+}
+END_TEST
+
 /* /store-pg/timings: what a cluster and a database cost (CI budget) */
 START_TEST(test_timings)
 {
@@ -1496,6 +1569,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_restart_mid_batch);
 	tcase_add_test(tc, test_deadlock);
 	tcase_add_test(tc, test_server_restart);
+	tcase_add_test(tc, test_failover);
 	suite_add_tcase(s, tc);
 	return s;
 }
