@@ -37,6 +37,9 @@
 #include <openssl/x509.h>
 #include <sqlite3.h>
 
+#if HAVE_LIBPQ
+#include "pgtest.h"
+#endif
 #include "checkpoint.h"
 #include "committer.h"
 #include "store.h"
@@ -390,9 +393,59 @@ static const struct store_backend sqlite_backend = {
 	"sqlite", sqlite_fresh_uri, sqlite_tamper
 };
 
+#if HAVE_LIBPQ
+/*
+ * PostgreSQL: one throwaway cluster per run of this binary (tests/pgtest.h:
+ * started in main() before the PostgreSQL runner, stopped however the
+ * binary ends), a fresh database per test.
+ */
+static struct pgtest_cluster pg_cluster;
+static int pg_started;
+
+static int
+pg_fresh_uri(const char *test, char *out, size_t outlen)
+{
+	static unsigned int n;
+	char name[64];
+
+	(void)test;
+	/* Check forks each test: the pid keeps the names apart */
+	snprintf(name, sizeof(name), "conf_%ld_%u", (long)getpid(), n++);
+	if (pgtest_createdb(&pg_cluster, name, out, outlen) != 0) {
+		snprintf(out, outlen, "CREATE DATABASE %s failed", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* as a superuser would: the user triggers off (append-only guards and
+ * the head row's), then the edit */
+static int
+pg_tamper(const char *uri, const char *sql)
+{
+	char q[1024], err[512] = "";
+
+	if ((size_t)snprintf(q, sizeof(q), "ALTER TABLE journal DISABLE TRIGGER USER;"
+	    "ALTER TABLE journal_head DISABLE TRIGGER USER; %s", sql) >= sizeof(q))
+		return -1;
+	if (pgtest_exec(uri, q, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tamper: %s: %s\n", sql, err);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct store_backend pg_backend = {
+	"postgresql", pg_fresh_uri, pg_tamper
+};
+#endif
+
 /* every backend the conformance suite runs on */
 static const struct store_backend *const backends[] = {
 	&sqlite_backend,
+#if HAVE_LIBPQ
+	&pg_backend,
+#endif
 };
 
 static const struct store_backend *be = &sqlite_backend;	/* under test */
@@ -5465,6 +5518,12 @@ main(void)
 
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		be = backends[i];
+#if HAVE_LIBPQ
+		if (be == &pg_backend && !pg_started) {
+			pgtest_start(&pg_cluster);
+			pg_started = 1;
+		}
+#endif
 		sr = srunner_create(conformance_suite(be));
 		if (be == &sqlite_backend)
 			srunner_add_suite(sr, sqlite_only_suite());
@@ -5472,5 +5531,9 @@ main(void)
 		failed += srunner_ntests_failed(sr);
 		srunner_free(sr);
 	}
+#if HAVE_LIBPQ
+	if (pg_started)
+		pgtest_stop(&pg_cluster);
+#endif
 	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
