@@ -395,7 +395,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(store, "commits", commits) != TCA_OK ||
 	    tca_map_add_uint(store, "changes", changes) != TCA_OK ||
 	    tca_map_add_uint(store, "failures", failures) != TCA_OK ||
-	    tca_map_add_text(store, "health", store_ok ? "ok" : "lost") != TCA_OK ||
+	    tca_map_add_text(store, "health", store_ok ? "ok" :
+	    strcmp(ctx->st->ops->name, "sqlite") == 0 ? "lost" : "unavailable") != TCA_OK ||
 	    tca_map_add_text(store, "problem", store_why) != TCA_OK ||
 	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
 	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||

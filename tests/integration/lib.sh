@@ -64,7 +64,7 @@ token.module = $SOFTHSM_MODULE
 token.uri = pkcs11:token=$1
 token.pin_file = $WORK/user.pin
 token.pool_size = 2
-store.path = $WORK/state.db
+$(if [ -n "${TCA_STORE_URI:-}" ]; then echo "store.uri = $TCA_STORE_URI"; else echo "store.path = $WORK/state.db"; fi)
 roles.admin_uids = $(id -u)
 roles.frontend_uids = $(id -u)
 log.level = ${TCA_LOG_LEVEL:-info}
