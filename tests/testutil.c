@@ -183,3 +183,18 @@ test_token_destroy(struct test_token *t)
 		test_sh("rm -rf '%s'", t->dir);
 	t->dir[0] = '\0';
 }
+
+unsigned int
+test_repeat(unsigned int n)
+{
+	const char *d = getenv("TCA_TEST_REPEAT_DIVISOR");
+	unsigned long div;
+	char *end;
+
+	if (d == NULL || *d == '\0')
+		return n;
+	div = strtoul(d, &end, 10);
+	if (*end != '\0' || div < 1)
+		div = 1;
+	return n / div > 0 ? (unsigned int)(n / div) : 1;
+}

@@ -59,4 +59,13 @@ time_t test_utc(int year, int month, int day, int hour, int minute, int second);
 /* Path of a built program/library: $TCA_BUILDDIR/rel (or ./rel). */
 void test_build_path(const char *rel, char *out, size_t outsz);
 
+/*
+ * How many times a repetition loop (mutations, threads hammering one
+ * function) runs: n, divided by $TCA_TEST_REPEAT_DIVISOR when set (at
+ * least 1).  tests/valgrind.sh sets it: under memcheck what matters is that
+ * every path runs, not how often; the plain and ASan runs do all n.
+ * Assertions about counts must scale with the result.
+ */
+unsigned int test_repeat(unsigned int n);
+
 #endif

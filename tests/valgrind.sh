@@ -6,6 +6,10 @@
 # certtool, ...) run natively.  SoftHSMv2's own leaks are suppressed by name
 # in tests/valgrind.supp, nothing of ours.
 set -eu
+# repetition loops run a tenth of their rounds (tests/testutil.h
+# test_repeat): every path still runs, under a tenth of the time
+TCA_TEST_REPEAT_DIVISOR=${TCA_TEST_REPEAT_DIVISOR:-10}
+export TCA_TEST_REPEAT_DIVISOR
 : "${TCA_BUILDDIR:=.}"
 : "${TCA_SRCDIR:=.}"
 exec "$TCA_BUILDDIR/libtool" --mode=execute valgrind --quiet --tool=memcheck \
