@@ -43,12 +43,6 @@ struct tca_checkpointer {
 	int stop;
 };
 
-static void
-pubkey_path(const char *store_path, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s.audit-key.pem", store_path);
-}
-
 static int
 spki_of(EVP_PKEY *pub, unsigned char *out, size_t *len_ptr, char keyfp[65])
 {
@@ -79,7 +73,7 @@ load_or_make_key(struct tca_checkpointer *cp, char *err, size_t errlen)
 	FILE *f = NULL;
 	int fd, r;
 
-	pubkey_path(cp->p.store_path, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s", cp->p.key_file);
 	r = tca_token_check_key(cp->tok, (const unsigned char *)TCA_AUDIT_KEY_ID,
 	    AUDIT_ID_LEN, &type);
 	if (r == TCA_ERR_NOT_FOUND) {
@@ -300,7 +294,7 @@ tca_checkpoint_start(tca_token *tok, tca_store *st,
 	/* the public key file must belong to the key on the token */
 	if (tca_checkpoint_verify_line(line, NULL, &seq, h, &t, fp, why,
 	    sizeof(why)) != TCA_OK) {
-		pubkey_path(p->store_path, path, sizeof(path));
+		snprintf(path, sizeof(path), "%s", p->key_file);
 		tca_setf(err, errlen, "the journal audit key on the token does not "
 		    "match its public key %s (%s): restore the right file, or "
 		    "destroy the key on the token (CKA_ID \"%s\") to have a new one "

@@ -46,7 +46,8 @@ struct tca_checkpoint_params {
 	unsigned int interval_s;	/* > 0 */
 	char command[PATH_MAX];		/* "" = log only */
 	unsigned int timeout_s;		/* the command's (alert.timeout_s) */
-	char store_path[PATH_MAX];	/* names the public key file */
+	char key_file[PATH_MAX];	/* the public key file (conf.h
+					 * tca_config_checkpoint_key_file) */
 };
 
 typedef struct tca_checkpointer tca_checkpointer;

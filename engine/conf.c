@@ -473,6 +473,7 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 	UINT("alert.timeout_s", alert_timeout_s, 1, 3600)
 	UINT("journal.checkpoint_interval_s", checkpoint_interval_s, 0, 7 * 86400)
 	STR("journal.checkpoint_command", checkpoint_command, 1)
+	STR("journal.checkpoint_key_file", checkpoint_key_file, 1)
 	STR("testing.clock_file", testing_clock_file, 1)
 #undef UINT
 #undef STR
@@ -716,6 +717,20 @@ tca_profile_load(const char *path, struct tca_config *cfg, char *err, size_t err
 }
 
 int
+tca_config_checkpoint_key_file(const struct tca_config *cfg, char *out, size_t outlen)
+{
+	int n;
+
+	if (cfg->checkpoint_key_file[0] != '\0')
+		n = snprintf(out, outlen, "%s", cfg->checkpoint_key_file);
+	else if (cfg->store_path[0] != '\0')
+		n = snprintf(out, outlen, "%s.audit-key.pem", cfg->store_path);
+	else
+		n = snprintf(out, outlen, "%s", "");
+	return n >= 0 && (size_t)n < outlen && out[0] != '\0' ? TCA_OK : TCA_ERR_CONFIG;
+}
+
+int
 tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t errlen)
 {
 	const char *backend, *file;
@@ -791,6 +806,18 @@ config_check(struct tca_config *cfg, const char *path, char *err, size_t errlen)
 	}
 	if (cfg->alert_command[0] != '\0' && cfg->alert_command[0] != '/') {
 		snprintf(err, errlen, "%s: alert.command must be an absolute path", path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->checkpoint_key_file[0] != '\0' && cfg->checkpoint_key_file[0] != '/') {
+		snprintf(err, errlen, "%s: journal.checkpoint_key_file must be an absolute path",
+		    path);
+		return TCA_ERR_CONFIG;
+	}
+	if (cfg->checkpoint_interval_s > 0 && cfg->store_path[0] == '\0' &&
+	    cfg->checkpoint_key_file[0] == '\0') {
+		snprintf(err, errlen, "%s: journal.checkpoint_interval_s with a store that "
+		    "is not a SQLite file needs journal.checkpoint_key_file (where the "
+		    "audit public key is written)", path);
 		return TCA_ERR_CONFIG;
 	}
 	if (cfg->checkpoint_command[0] != '\0' && cfg->checkpoint_command[0] != '/') {

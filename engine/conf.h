@@ -122,6 +122,8 @@ struct tca_config {
 	/* signed journal checkpoints (restart only; checkpoint.h) */
 	unsigned int checkpoint_interval_s;	/* 0 = off */
 	char checkpoint_command[PATH_MAX];	/* "" = log only */
+	char checkpoint_key_file[PATH_MAX];	/* the audit public key; "": beside a
+						 * SQLite store (tca_config_checkpoint_key_file) */
 	/* test hook: read "now" (unix seconds) from this file instead of the clock */
 	char testing_clock_file[PATH_MAX];
 };
@@ -141,6 +143,14 @@ int tca_config_load(const char *path, struct tca_config *cfg, char *err, size_t 
  * tca_config_parse_buffer.
  */
 int tca_config_store(struct tca_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Where the journal audit key's public key lives: journal.checkpoint_key_file,
+ * else beside a SQLite store (store.path + ".audit-key.pem").  TCA_OK, or
+ * TCA_ERR_CONFIG when neither applies (another backend and no key file) or
+ * the path does not fit (out is then "").
+ */
+int tca_config_checkpoint_key_file(const struct tca_config *cfg, char *out, size_t outlen);
 
 /*
  * As tca_config_load on the configuration held in buf[0..len) (name stands

@@ -200,6 +200,7 @@ reload_config(void *vctx, char *what, size_t whatlen, char *why, size_t whylen)
 	RESTART_ONLY(watchdog_token_down_s, "watchdog.token_down_s")
 	RESTART_ONLY(checkpoint_interval_s, "journal.checkpoint_interval_s")
 	RESTART_ONLY(checkpoint_command, "journal.checkpoint_command")
+	RESTART_ONLY(checkpoint_key_file, "journal.checkpoint_key_file")
 #undef RESTART_ONLY
 	what[0] = '\0';
 	roles_from_config(ncfg, &roles);
@@ -446,22 +447,18 @@ main(int argc, char **argv)
 	if (d.cfg.checkpoint_interval_s > 0) {
 		struct tca_checkpoint_params cp;
 
-		/* the audit public key is a file beside a SQLite store; another
-		 * backend has no such place yet */
-		if (d.cfg.store_path[0] == '\0') {
-			log_error("journal checkpoints: journal.checkpoint_interval_s "
-			    "needs a SQLite store (the audit public key is written "
-			    "beside its file); store %s is %s", store_name,
-			    d.st->ops->name);
-			r = TCA_ERR_CONFIG;
+		memset(&cp, 0, sizeof(cp));
+		/* journal.checkpoint_key_file, or beside a SQLite store (the
+		 * configuration check refused another backend without it) */
+		if ((r = tca_config_checkpoint_key_file(&d.cfg, cp.key_file,
+		    sizeof(cp.key_file))) != TCA_OK) {
+			log_error("journal checkpoints: no place for the audit public "
+			    "key: set journal.checkpoint_key_file");
 			goto out;
 		}
-
-		memset(&cp, 0, sizeof(cp));
 		cp.interval_s = d.cfg.checkpoint_interval_s;
 		snprintf(cp.command, sizeof(cp.command), "%s", d.cfg.checkpoint_command);
 		cp.timeout_s = d.cfg.alert_timeout_s;
-		snprintf(cp.store_path, sizeof(cp.store_path), "%s", d.cfg.store_path);
 		if ((r = tca_checkpoint_start(d.tok, d.st, &cp, &d.checkpoints, err,
 		    sizeof(err))) != TCA_OK) {
 			log_error("journal checkpoints: %s", err);

@@ -1893,7 +1893,9 @@ take_store_keys(void *ctx, const char *key, const char *value, char *why, size_t
 	} else if (strcmp(key, "store.uri") == 0) {
 		snprintf(cfg->store_uri, sizeof(cfg->store_uri), "%s", value);
 		cfg->store_uri_set = 1;
-	}
+	} else if (strcmp(key, "journal.checkpoint_key_file") == 0)
+		snprintf(cfg->checkpoint_key_file, sizeof(cfg->checkpoint_key_file),
+		    "%s", value);
 	return TCA_OK;
 }
 
@@ -1902,7 +1904,7 @@ take_store_keys(void *ctx, const char *key, const char *value, char *why, size_t
  * journal can be audited on a machine without the token). */
 static int
 store_uri_from(const char *db, const char *uri, const char *config, char *out,
-    size_t outsz)
+    size_t outsz, char *keyfile, size_t keylen)
 {
 	struct tca_config *k = NULL;  /* large: not on the stack */
 	char err[1024];
@@ -1913,12 +1915,21 @@ store_uri_from(const char *db, const char *uri, const char *config, char *out,
 		    "--store URI and --config FILE\n");
 		return EXIT_USAGE;
 	}
+	keyfile[0] = '\0';
 	if (db != NULL || uri != NULL) {
+		const char *backend, *file = NULL;
+
 		if ((size_t)snprintf(out, outsz, "%s%s", db != NULL ? "sqlite:" : "",
 		    db != NULL ? db : uri) >= outsz) {
 			fprintf(stderr, "ca-admin: store name too long\n");
 			return EXIT_USAGE;
 		}
+		/* the audit public key the engine writes beside a SQLite store */
+		backend = tca_store_uri_backend(out, &file);
+		if (backend != NULL && strcmp(backend, "sqlite") == 0 && file != NULL &&
+		    *file != '\0' &&
+		    (size_t)snprintf(keyfile, keylen, "%s.audit-key.pem", file) >= keylen)
+			keyfile[0] = '\0';
 		return 0;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
@@ -1935,6 +1946,8 @@ store_uri_from(const char *db, const char *uri, const char *config, char *out,
 		fprintf(stderr, "ca-admin: store.uri too long\n");
 		goto out;
 	}
+	if (tca_config_checkpoint_key_file(k, keyfile, keylen) != TCA_OK)
+		keyfile[0] = '\0';
 	r = 0;
  out:
 	free(k);
@@ -2039,7 +2052,7 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 	const char *db = NULL, *uri = NULL, *config = NULL, *outpath = NULL;
 	const char *saved = NULL, *cpfile = NULL, *pubfile = NULL;
 	char path[PATH_MAX + 16], shown[PATH_MAX + 16], why[512] = "", headhex[65];
-	char hwhy[512] = "", cpdesc[200] = "";
+	char hwhy[512] = "", cpdesc[200] = "", keyfile[PATH_MAX + 32];
 	unsigned char head[32], saved_hash[32];
 	long long saved_seq = 0;
 	int hr = TCA_OK;
@@ -2093,7 +2106,20 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 		    "--checkpoint\n");
 		return EXIT_USAGE;
 	}
-	/* --checkpoint FILE: its last signed line becomes the saved head */
+	if ((r = store_uri_from(db, uri, config, path, sizeof(path), keyfile,
+	    sizeof(keyfile))) != 0)
+		return r;
+	/* --checkpoint FILE: its last signed line becomes the saved head; the
+	 * audit key pinned by --pubkey, else by the public key file the engine
+	 * wrote (journal.checkpoint_key_file, or beside a SQLite store) */
+	if (cpfile != NULL && pubfile == NULL && keyfile[0] != '\0' &&
+	    access(keyfile, F_OK) == 0)
+		pubfile = keyfile;
+	if (cpfile != NULL && pubfile == NULL)
+		fprintf(stderr, "ca-admin journal verify: warning: no audit public key "
+		    "(--pubkey, journal.checkpoint_key_file of --config, or the file "
+		    "beside a SQLite store): the checkpoint's signature is checked "
+		    "against the key in its own line only\n");
 	if (cpfile != NULL && (r = read_checkpoint(cpfile, pubfile, &saved_seq,
 	    saved_hash, cpdesc, sizeof(cpdesc))) != 0)
 		return r;
@@ -2130,8 +2156,6 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 		fprintf(stderr, "ca-admin: unknown command journal %s\n", argv[0]);
 		return EXIT_USAGE;
 	}
-	if ((r = store_uri_from(db, uri, config, path, sizeof(path))) != 0)
-		return r;
 	tca_store_uri_redact(path, shown, sizeof(shown));
 	if (tca_store_open(path, TCA_STORE_READONLY, &st, why, sizeof(why)) != TCA_OK) {
 		fprintf(stderr, "ca-admin: cannot open store %s: %s\n", shown, why);

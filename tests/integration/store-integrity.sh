@@ -274,6 +274,22 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | ope
 expect_rc 4 "journal verify --checkpoint, other key" "$CA_ADMIN" journal verify --db "$WORK/state.db" \
 	--checkpoint "$WORK/cp-last.txt" --pubkey "$WORK/other.pem"
 grep -q "checkpoint INVALID: signed by another key" "$WORK/out" || fail "other key: $(cat "$WORK/out")"
+# without --pubkey the key is pinned by the file beside the store: the
+# same line against another key there is refused, and with it back passes
+cp "$WORK/state.db.audit-key.pem" "$WORK/audit-key.saved"
+cp "$WORK/other.pem" "$WORK/state.db.audit-key.pem"
+expect_rc 4 "journal verify --checkpoint, another key beside the store" "$CA_ADMIN" journal verify \
+	--db "$WORK/state.db" --checkpoint "$WORK/cp-last.txt"
+grep -q "checkpoint INVALID: signed by another key" "$WORK/out" || fail "default pin: $(cat "$WORK/out")"
+cp "$WORK/audit-key.saved" "$WORK/state.db.audit-key.pem"
+expect_rc 0 "journal verify --checkpoint, key beside the store" "$CA_ADMIN" journal verify \
+	--db "$WORK/state.db" --checkpoint "$WORK/cp-last.txt"
+# journal.checkpoint_key_file names it for --config
+cp "$WORK/engine.conf" "$WORK/engine-kf.conf"
+printf 'journal.checkpoint_key_file = %s\n' "$WORK/other.pem" >>"$WORK/engine-kf.conf"
+expect_rc 4 "journal verify --config --checkpoint, checkpoint_key_file" "$CA_ADMIN" journal verify \
+	--config "$WORK/engine-kf.conf" --checkpoint "$WORK/cp-last.txt"
+grep -q "checkpoint INVALID: signed by another key" "$WORK/out" || fail "key file: $(cat "$WORK/out")"
 # the newest records cut off, consistently: the checkpoint shows it
 sl=$(serial_of l)
 sqlite3 "$WORK/state.db" "DROP TRIGGER journal_no_delete; DROP TRIGGER certificates_no_delete;

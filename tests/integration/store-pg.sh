@@ -84,7 +84,32 @@ tca_stop_engine || fail "engine stop"
 n=$(psql "${conninfo/dbname=postgres/dbname=tca}" -At -c \
 	"SELECT count(*) FROM certificates WHERE kind = 'device'")
 [ "$n" = 4 ] || fail "$n device certificates in the database, 4 expected"
-if grep -q s3cret "$WORK/engine.log" "$WORK/verify.out" "$WORK/down.err"; then
+# signed checkpoints on PostgreSQL: the audit public key needs a home
+# (journal.checkpoint_key_file); without it the configuration is refused
+cp "$WORK/engine.conf" "$WORK/engine-cp.conf"
+printf 'journal.checkpoint_interval_s = 1\n' >>"$WORK/engine-cp.conf"
+if "$ENGINED" --config "$WORK/engine-cp.conf" --check-config >"$WORK/cp.out" 2>&1; then
+	fail "checkpoints on PostgreSQL without journal.checkpoint_key_file were accepted"
+fi
+grep -q "needs journal.checkpoint_key_file" "$WORK/cp.out" || fail "refusal: $(cat "$WORK/cp.out")"
+printf 'journal.checkpoint_key_file = %s\n' "$WORK/audit-key.pem" >>"$WORK/engine.conf"
+printf 'journal.checkpoint_interval_s = 1\n' >>"$WORK/engine.conf"
+tca_start_engine
+for _ in $(seq 1 200); do
+	grep -q "journal checkpoint: tca-checkpoint-v1 " "$WORK/engine.log" && break
+	sleep 0.1
+done
+grep -o "tca-checkpoint-v1 .*" "$WORK/engine.log" | tail -1 >"$WORK/cp-line.txt"
+[ -s "$WORK/cp-line.txt" ] || fail "no checkpoint logged"
+tca_stop_engine || fail "engine stop (checkpoints)"
+[ -s "$WORK/audit-key.pem" ] || fail "no audit public key at journal.checkpoint_key_file"
+"$CA_ADMIN" journal verify --config "$WORK/engine.conf" --checkpoint "$WORK/cp-line.txt" \
+	>"$WORK/verify-cp.out" 2>&1 || fail "journal verify --checkpoint: $(cat "$WORK/verify-cp.out")"
+grep -q "checkpoint OK" "$WORK/verify-cp.out" || fail "checkpoint: $(cat "$WORK/verify-cp.out")"
+if grep -q "warning: no audit public key" "$WORK/verify-cp.out"; then
+	fail "the key file of the configuration was not used"
+fi
+if grep -q s3cret "$WORK/engine.log" "$WORK/verify.out" "$WORK/down.err" "$WORK/verify-cp.out"; then
 	fail "the store password was shown"
 fi
 echo "store-pg: engine on PostgreSQL - restart, server restart, outage and verify OK"
