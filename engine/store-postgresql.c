@@ -102,6 +102,21 @@
  * health() is TCA_OK while the writer connection is up (no round trip);
  * after a failure it tries to reconnect and says why not.
  *
+ * Leadership (store.h leader(); the scheduler's election): a third
+ * connection of its own holds a session-level pg_try_advisory_lock per role,
+ * in the two-int4 key space (LEADER_CLASS, hashtext(current_schema() || '/'
+ * || role)), which never meets the one-bigint ADVISORY_KEY of the schema
+ * check; the writer's and reader's resets never touch it.  While a role is
+ * held, each call makes one round trip on that session: if it fails, the
+ * session (and with it every lock) is gone, the role is reported lost, and
+ * the next call reconnects and tries again.  The server releases the lock
+ * the moment the session ends: the holder closes the store, its process
+ * dies, or its connection is terminated; if the holder's network goes, the
+ * server notices within about 25 s (server-side keepalives set on that
+ * session: 10 s idle, 3 probes 5 s apart) and the holder within about 30 s
+ * (tcp_user_timeout), so it may think itself the leader a few seconds
+ * longer than it is - harmless for the scheduler (docs/architecture.md).
+ *
  * Reading: a connection of its own, serialised by a recursive mutex
  * (callbacks may re-enter the store).  Single-statement reads run in
  * READ COMMITTED; a result is received whole before any callback runs.
@@ -142,6 +157,12 @@
 #define DEFAULT_BACKOFF_MS 100
 #define MAX_BACKOFF_MS 2000
 #define PREPARED_MAX 48
+/* Leadership locks: the two-int4 advisory key space (which does not overlap
+ * the one-bigint space of ADVISORY_KEY), class LEADER_CLASS ("TCA1" as an
+ * int4), object hashtext(current_schema() || '/' || role), computed by the
+ * server, so the same for every node, and distinct per schema. */
+#define LEADER_CLASS 0x54434131
+#define LEADER_ROLES 8
 
 /* ------------------------------------------------------------ schema */
 
@@ -449,6 +470,16 @@ struct pg_store {
 	const char *prepared[PREPARED_MAX];
 	int nprepared;
 	int guards_restored;
+	/* leadership (pg_leader): a connection of its own holding the
+	 * session-level advisory locks of the roles held */
+	pthread_mutex_t llock;
+	int llock_init;
+	PGconn *lconn;
+	struct {
+		char role[TCA_LEADER_ROLE_MAX + 1];
+		int held;
+	} roles[LEADER_ROLES];
+	int nroles;
 };
 
 static const struct tca_store_ops pg_ops;
@@ -1058,6 +1089,9 @@ pg_close(tca_store *st)
 		return;
 	PQfinish(s->wconn);
 	PQfinish(s->rconn);
+	PQfinish(s->lconn);	/* the server releases our leadership at once */
+	if (s->llock_init)
+		pthread_mutex_destroy(&s->llock);
 	if (s->wlock_init)
 		pthread_mutex_destroy(&s->wlock);
 	if (s->rlock_init)
@@ -1119,6 +1153,11 @@ tca_store_open_postgresql(const char *conninfo, int flags, tca_store **st_ptr,
 		goto out;
 	}
 	s->hlock_init = 1;
+	if (pthread_mutex_init(&s->llock, NULL) != 0) {
+		tca_setf(err, errlen, "mutex init failed");
+		goto out;
+	}
+	s->llock_init = 1;
 	if (pthread_mutexattr_init(&attr) != 0) {
 		tca_setf(err, errlen, "mutex init failed");
 		goto out;
@@ -1184,6 +1223,21 @@ tca_store_postgresql_writer_pid(tca_store *st)
 	if (s->wconn != NULL && PQstatus(s->wconn) == CONNECTION_OK)
 		pid = PQbackendPID(s->wconn);
 	pthread_mutex_unlock(&s->wlock);
+	return pid;
+}
+
+int
+tca_store_postgresql_leader_pid(tca_store *st)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	int pid = 0;
+
+	if (s == NULL || st->ops != &pg_ops)
+		return 0;
+	pthread_mutex_lock(&s->llock);
+	if (s->lconn != NULL && PQstatus(s->lconn) == CONNECTION_OK)
+		pid = PQbackendPID(s->lconn);
+	pthread_mutex_unlock(&s->llock);
 	return pid;
 }
 
@@ -3276,6 +3330,147 @@ pg_cert_audit_foreach(tca_store *st, int with_der,
 	return r;
 }
 
+/* ------------------------------------------------------------ leadership */
+
+/*
+ * The leader connection: a session of its own (never the writer's or the
+ * reader's, whose resets by the retry logic would silently drop or re-take
+ * a lock behind the caller's back).  The server is asked to notice a
+ * client that vanished as the client notices a server (connect_db): TCP
+ * keepalives after 10 s idle, every 5 s, 3 lost = gone, and unacknowledged
+ * data dropped after 30 s; it then ends the session and releases the lock.
+ * Over a Unix socket these settings do nothing (and need not: a dead
+ * process closes its socket).
+ */
+static PGconn *
+leader_connect(struct pg_store *s, char *why, size_t whylen)
+{
+	char msg[512];
+	PGconn *conn;
+
+	if ((conn = connect_db(s, why, whylen)) == NULL)
+		return NULL;
+	if (exec_simple(conn, "SET application_name = 'tca-leader'", "leader session",
+	    msg, sizeof(msg)) != TCA_OK ||
+	    exec_simple(conn, "SET tcp_keepalives_idle = 10", "leader session",
+	    msg, sizeof(msg)) != TCA_OK ||
+	    exec_simple(conn, "SET tcp_keepalives_interval = 5", "leader session",
+	    msg, sizeof(msg)) != TCA_OK ||
+	    exec_simple(conn, "SET tcp_keepalives_count = 3", "leader session",
+	    msg, sizeof(msg)) != TCA_OK ||
+	    (PQserverVersion(conn) >= 120000 &&
+	    exec_simple(conn, "SET tcp_user_timeout = 30000", "leader session",
+	    msg, sizeof(msg)) != TCA_OK)) {
+		tca_setf(why, whylen, "%s: %s", s->desc, msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Drops the leader connection: every role it held is lost. */
+static void
+leader_drop(struct pg_store *s)
+{
+	int i;
+
+	PQfinish(s->lconn);
+	s->lconn = NULL;
+	for (i = 0; i < s->nroles; i++)
+		s->roles[i].held = 0;
+}
+
+static int
+pg_leader(tca_store *st, const char *role, int *is_leader_ptr, char *why, size_t whylen)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	char msg[512];
+	PGresult *res = NULL;
+	struct qp q;
+	int i, slot = -1, any = 0, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (is_leader_ptr != NULL)
+		*is_leader_ptr = 0;
+	if (s == NULL || is_leader_ptr == NULL || role == NULL || *role == '\0' ||
+	    strlen(role) > TCA_LEADER_ROLE_MAX) {
+		tca_setf(why, whylen, "leadership: a role of 1 to %d bytes is needed",
+		    TCA_LEADER_ROLE_MAX);
+		return TCA_ERR_INVALID_ARG;
+	}
+	if (s->readonly)
+		return TCA_OK;	/* audit tools lead nothing */
+	pthread_mutex_lock(&s->llock);
+	for (i = 0; i < s->nroles; i++) {
+		if (strcmp(s->roles[i].role, role) == 0)
+			slot = i;
+		any |= s->roles[i].held;
+	}
+	if (slot < 0) {
+		if (s->nroles == LEADER_ROLES) {
+			tca_setf(why, whylen, "leadership: more than %d roles", LEADER_ROLES);
+			r = TCA_ERR_INVALID_ARG;
+			goto out;
+		}
+		slot = s->nroles++;
+		snprintf(s->roles[slot].role, sizeof(s->roles[slot].role), "%s", role);
+		s->roles[slot].held = 0;
+	}
+	/*
+	 * Holding something: is the session (and so every lock it holds) still
+	 * there?  One round trip.  If not, the server has released our locks
+	 * or will: lost now; the next call reconnects and tries again.
+	 */
+	if (s->lconn != NULL && !any && PQstatus(s->lconn) != CONNECTION_OK)
+		leader_drop(s);	/* held nothing: nothing lost */
+	if (s->lconn != NULL && any) {
+		res = PQexec(s->lconn, "SELECT 1");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQstatus(s->lconn) != CONNECTION_OK) {
+			res_msg(s->lconn, res, msg, sizeof(msg));
+			tca_setf(why, whylen, "%s: the leader session was lost: %s",
+			    s->desc, msg);
+			log_warn("store: %s: leadership lost with the session: %s",
+			    s->desc, msg);
+			PQclear(res);
+			res = NULL;
+			leader_drop(s);
+			r = TCA_OK;
+			goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (s->roles[slot].held) {
+		*is_leader_ptr = 1;
+		r = TCA_OK;
+		goto out;
+	}
+	if (s->lconn == NULL && (s->lconn = leader_connect(s, why, whylen)) == NULL)
+		goto out;
+	memset(&q, 0, sizeof(q));
+	qp_int(&q, LEADER_CLASS);
+	qp_text(&q, role);
+	res = q_exec(s->lconn, "SELECT pg_try_advisory_lock($1::int4,"
+	    " hashtext(current_schema() || '/' || $2::text))", &q);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
+		res_msg(s->lconn, res, msg, sizeof(msg));
+		tca_setf(why, whylen, "%s: leadership of %s: %s", s->desc, role, msg);
+		if (PQstatus(s->lconn) != CONNECTION_OK)
+			leader_drop(s);
+		goto out;
+	}
+	s->roles[slot].held = g_i64(res, 0, 0) != 0;
+	*is_leader_ptr = s->roles[slot].held;
+	r = TCA_OK;
+ out:
+	PQclear(res);
+	pthread_mutex_unlock(&s->llock);
+	return r;
+}
+
 static const struct tca_store_ops pg_ops = {
 	.name = "postgresql",
 	.close = pg_close,
@@ -3294,4 +3489,5 @@ static const struct tca_store_ops pg_ops = {
 	.device_list = pg_device_list,
 	.cert_audit_foreach = pg_cert_audit_foreach,
 	.health = pg_health,
+	.leader = pg_leader,
 };

@@ -42,6 +42,9 @@ int tca_store_postgresql_set_retry(tca_store *st, int attempts, int backoff_ms);
 /* The server process id of the writer connection (pg_backend_pid()), 0 if
  * it is down: a test terminates it with pg_terminate_backend(). */
 int tca_store_postgresql_writer_pid(tca_store *st);
+/* The server process id of the leader session (store.h leader()), 0 if
+ * there is none (never asked, or lost): a test terminates it. */
+int tca_store_postgresql_leader_pid(tca_store *st);
 
 /*
  * One-shot faults for the tests, applied to the next commit batch:

@@ -1163,6 +1163,27 @@ sq_health(tca_store *st, char *why, size_t whylen)
 	return r;
 }
 
+/* One engine per SQLite store (the flock of TCA_STORE_EXCLUSIVE): that
+ * engine is the leader of every role; a read-only handle of none. */
+static int
+sq_leader(tca_store *st, const char *role, int *is_leader_ptr, char *why, size_t whylen)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (is_leader_ptr != NULL)
+		*is_leader_ptr = 0;
+	if (s == NULL || is_leader_ptr == NULL || role == NULL || *role == '\0' ||
+	    strlen(role) > TCA_LEADER_ROLE_MAX) {
+		tca_setf(why, whylen, "leadership: a role of 1 to %d bytes is needed",
+		    TCA_LEADER_ROLE_MAX);
+		return TCA_ERR_INVALID_ARG;
+	}
+	*is_leader_ptr = !s->readonly;
+	return TCA_OK;
+}
+
 static void
 sq_close(tca_store *st)
 {
@@ -2942,4 +2963,5 @@ static const struct tca_store_ops sqlite_ops = {
 	.device_list = sq_device_list,
 	.cert_audit_foreach = sq_cert_audit_foreach,
 	.health = sq_health,
+	.leader = sq_leader,
 };

@@ -414,7 +414,29 @@ struct tca_store_ops {
 	 * files unlinked meanwhile included - and the log says what to do.
 	 */
 	int (*health)(tca_store *st, char *why, size_t whylen);
+	/*
+	 * Leadership of role (e.g. "scheduler"; at most TCA_LEADER_ROLE_MAX
+	 * bytes): tries to become, or to stay, the one holder of role among
+	 * every handle open on this store, and sets *is_leader_ptr to 1 if
+	 * this handle holds it now, else 0.  Never blocks waiting for another
+	 * holder.  Call it again before each piece of work: a holder can lose
+	 * the role (its database session died) and learns it on its next call.
+	 * TCA_OK (also when not the leader), TCA_ERR_INVALID_ARG (role), or
+	 * TCA_ERR_JOURNAL_UNAVAILABLE with why (the store cannot tell: then
+	 * *is_leader_ptr is 0 too).
+	 *  - SQLite: always the leader (one engine per store: the flock of
+	 *    TCA_STORE_EXCLUSIVE sees to that).
+	 *  - PostgreSQL: a session-level advisory lock held on a connection of
+	 *    its own (store-postgresql.c says which key); released at once when
+	 *    the holder closes the store or its process dies, and by the server
+	 *    after the TCP keepalive / tcp_user_timeout bound when its network
+	 *    goes (docs/architecture.md, Scheduler election).
+	 */
+	int (*leader)(tca_store *st, const char *role, int *is_leader_ptr,
+	    char *why, size_t whylen);
 };
+
+#define TCA_LEADER_ROLE_MAX 64
 
 struct tca_store {
 	const struct tca_store_ops *ops;

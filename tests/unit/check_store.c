@@ -5387,6 +5387,54 @@ tcase_of(Suite *s, const char *prefix, const char *name, void (*fixture)(void))
  * tca_store_open of the URI the backend made), so that every backend passes
  * the same tests.
  */
+/*
+ * /store/leader: the one handle on a store leads (SQLite: always; PostgreSQL:
+ * no one else holds the role), stays the leader call after call, may lead
+ * several roles; a role of no or too many bytes is refused; a read-only
+ * handle leads nothing and takes nothing from the leader.
+ */
+START_TEST(test_leader)
+{
+	char role[TCA_LEADER_ROLE_MAX + 2], why[512], err[512] = "";
+	tca_store *ro = NULL;
+	int lead = -1, i;
+
+	ck_assert_ptr_nonnull(st->ops->leader);
+	for (i = 0; i < 3; i++) {
+		lead = -1;
+		ck_assert_int_eq(st->ops->leader(st, "scheduler", &lead, why, sizeof(why)),
+		    TCA_OK);
+		ck_assert_msg(lead == 1, "call %d: not the leader: %s", i, why);
+	}
+	lead = -1;
+	ck_assert_int_eq(st->ops->leader(st, "other-role", &lead, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(lead, 1);
+	lead = -1;
+	ck_assert_int_eq(st->ops->leader(st, "", &lead, why, sizeof(why)), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(lead, 0);
+	ck_assert_int_eq(st->ops->leader(st, NULL, &lead, why, sizeof(why)), TCA_ERR_INVALID_ARG);
+	memset(role, 'r', sizeof(role) - 1);
+	role[sizeof(role) - 1] = '\0';
+	lead = -1;
+	ck_assert_int_eq(st->ops->leader(st, role, &lead, why, sizeof(why)), TCA_ERR_INVALID_ARG);
+	ck_assert_int_eq(lead, 0);
+	ck_assert_ptr_nonnull(strstr(why, "role"));
+	role[TCA_LEADER_ROLE_MAX] = '\0';	/* the longest allowed */
+	ck_assert_int_eq(st->ops->leader(st, role, &lead, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(lead, 1);
+
+	ck_assert_msg(tca_store_open(store_uri, TCA_STORE_READONLY, &ro, err,
+	    sizeof(err)) == TCA_OK, "read-only open: %s", err);
+	lead = -1;
+	ck_assert_int_eq(ro->ops->leader(ro, "scheduler", &lead, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(lead, 0);
+	ro->ops->close(ro);
+	lead = -1;
+	ck_assert_int_eq(st->ops->leader(st, "scheduler", &lead, why, sizeof(why)), TCA_OK);
+	ck_assert_int_eq(lead, 1);
+}
+END_TEST
+
 static Suite *
 conformance_suite(const struct store_backend *b)
 {
@@ -5405,6 +5453,7 @@ conformance_suite(const struct store_backend *b)
 	tcase_add_test(tc, test_unknown_tenant);
 	tcase_add_test(tc, test_duplicate_serial_batch);
 	tcase_add_test(tc, test_reopen_continues);
+	tcase_add_test(tc, test_leader);
 
 	tc = tcase_of(s, b->name, "reissue", setup);
 	tcase_add_test(tc, test_reissue_basic);

@@ -1529,6 +1529,113 @@ START_TEST(test_timings)
 }
 END_TEST
 
+/* ------------------------------------------------ leadership */
+
+static int
+lead1(tca_store *s, char *why, size_t whylen)
+{
+	int lead = -1;
+
+	ck_assert_int_eq(s->ops->leader(s, "scheduler", &lead, why, whylen), TCA_OK);
+	ck_assert(lead == 0 || lead == 1);
+	return lead;
+}
+
+/* Polls s for leadership of "scheduler" for up to 20 s (the server ends a
+ * closed or terminated session asynchronously). */
+static int
+wait_lead(tca_store *s, double *waited_ptr)
+{
+	char why[512];
+	double t0 = pgtest_now();
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		if (lead1(s, why, sizeof(why))) {
+			if (waited_ptr != NULL)
+				*waited_ptr = pgtest_now() - t0;
+			return 1;
+		}
+		usleep(50000);
+	}
+	return 0;
+}
+
+/*
+ * /store-pg/leader-two: of two handles on one database one leads, the other
+ * does not, call after call; opening a store meanwhile (the schema check's
+ * advisory transaction lock) is not blocked by the leader's lock; the
+ * leader's handle closed, the other leads on a next call.
+ */
+START_TEST(test_leader_two)
+{
+	tca_store *b = NULL, *c = NULL;
+	char why[512];
+	double waited = 0;
+	int i;
+
+	open_pg(&b, TCA_STORE_EXCLUSIVE);
+	ck_assert_int_eq(lead1(st, why, sizeof(why)), 1);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(lead1(b, why, sizeof(why)), 0);
+		ck_assert_int_eq(lead1(st, why, sizeof(why)), 1);
+	}
+	ck_assert_int_gt(tca_store_postgresql_leader_pid(st), 0);
+	/* one session lock, in the two-int4 key space, held by st's session */
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM pg_locks"
+	    " WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+	    " AND classid = 1413693745"), 1);
+	open_pg(&c, 0);	/* the schema check's lock is another key */
+	ck_assert_int_eq(lead1(c, why, sizeof(why)), 0);
+	c->ops->close(c);
+	st->ops->close(st);
+	st = NULL;
+	ck_assert_msg(wait_lead(b, &waited), "the other handle never led");
+	fprintf(stderr, "leader-two: the other handle led %.3f s after the close\n", waited);
+	ck_assert_int_eq(lead1(b, why, sizeof(why)), 1);
+	b->ops->close(b);
+}
+END_TEST
+
+/*
+ * /store-pg/leader-terminated: the leader's session terminated by the
+ * server (pg_terminate_backend): the other handle takes over; the old
+ * leader's next call says it is no longer the leader (and why), the call
+ * after reconnects and stays a standby; the writer was not touched.
+ */
+START_TEST(test_leader_terminated)
+{
+	tca_store *b = NULL;
+	char sql[128], why[512];
+	double waited = 0;
+	int pid, wpid;
+
+	open_pg(&b, TCA_STORE_EXCLUSIVE);
+	ck_assert_int_eq(lead1(st, why, sizeof(why)), 1);
+	ck_assert_int_eq(lead1(b, why, sizeof(why)), 0);
+	pid = tca_store_postgresql_leader_pid(st);
+	wpid = tca_store_postgresql_writer_pid(st);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_ne(pid, wpid);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+	sql_ok(sql);
+	ck_assert_msg(wait_lead(b, &waited), "the other handle never took over");
+	fprintf(stderr, "leader-terminated: taken over %.3f s after the kill\n", waited);
+	why[0] = '\0';
+	ck_assert_int_eq(lead1(st, why, sizeof(why)), 0);
+	ck_assert_msg(strstr(why, "lost") != NULL, "why: \"%s\"", why);
+	ck_assert_int_eq(tca_store_postgresql_leader_pid(st), 0);
+	ck_assert_int_eq(lead1(st, why, sizeof(why)), 0);	/* reconnected: standby */
+	ck_assert_int_gt(tca_store_postgresql_leader_pid(st), 0);
+	ck_assert_int_ne(tca_store_postgresql_leader_pid(st), pid);
+	ck_assert_int_eq(lead1(b, why, sizeof(why)), 1);
+	ck_assert_int_eq(tca_store_postgresql_writer_pid(st), wpid);
+	/* and back when b goes */
+	b->ops->close(b);
+	ck_assert_msg(wait_lead(st, NULL), "the old leader never led again");
+}
+END_TEST
+
 static Suite *
 pg_suite(void)
 {
@@ -1555,6 +1662,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_bad_encoding);
 	tcase_add_test(tc, test_large_walk);
 	tcase_add_test(tc, test_two_nodes);
+	tcase_add_test(tc, test_leader_two);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("faults");
@@ -1570,6 +1678,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_deadlock);
 	tcase_add_test(tc, test_server_restart);
 	tcase_add_test(tc, test_failover);
+	tcase_add_test(tc, test_leader_terminated);
 	suite_add_tcase(s, tc);
 	return s;
 }
