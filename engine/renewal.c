@@ -28,6 +28,8 @@ struct tca_renewal {
 	struct tca_renewal_params p;
 	int stop, kicked;
 	tca_hooks *hooks;	/* alert commands */
+	int leader;		/* -1: not asked yet; 0: standby; 1: the leader */
+	char standby_why[256];	/* why the last ask failed ("" = another node leads) */
 };
 
 unsigned int
@@ -94,6 +96,7 @@ struct pass_ctx {
 	void (*work)(struct pass_ctx *pc, const struct tca_ca_brief *b);
 	const char *what;
 	uint64_t slot_ns;	/* pacing: monotonic time of the next start */
+	int lost;		/* leadership lost during this pass: take no more */
 };
 
 static void
@@ -249,6 +252,54 @@ stopping(tca_renewal *r)
 	return stop;
 }
 
+/*
+ * Asks the store whether this node is (still) the scheduler's leader and
+ * logs a change of role.  1: lead; 0: stand by (another node leads, or the
+ * store cannot tell: doing nothing is the safe side).
+ */
+static int
+lead(tca_renewal *r)
+{
+	char why[512] = "";
+	int is_leader = 0, rc, was;
+
+	if (r->p.store == NULL || r->p.store->ops->leader == NULL)
+		is_leader = 1;
+	else if ((rc = r->p.store->ops->leader(r->p.store, "scheduler", &is_leader,
+	    why, sizeof(why))) != TCA_OK) {
+		is_leader = 0;
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s", tca_strerror(rc));
+	}
+	pthread_mutex_lock(&r->lock);
+	was = r->leader;
+	r->leader = is_leader;
+	snprintf(r->standby_why, sizeof(r->standby_why), "%s", is_leader ? "" : why);
+	pthread_mutex_unlock(&r->lock);
+	if (is_leader && was != 1)
+		log_notice("scheduler: this node is now the leader");
+	else if (!is_leader && was == 1)
+		log_notice("scheduler: this node is no longer the leader%s%s",
+		    why[0] != '\0' ? ": " : "", why);
+	else if (!is_leader && was == -1)
+		log_notice("scheduler: another node is the leader; this one stands by%s%s",
+		    why[0] != '\0' ? " (" : "", why[0] != '\0' ? why : "");
+	return is_leader;
+}
+
+const char *
+tca_renewal_role(tca_renewal *r)
+{
+	int l;
+
+	if (r == NULL)
+		return "disabled";
+	pthread_mutex_lock(&r->lock);
+	l = r->leader;
+	pthread_mutex_unlock(&r->lock);
+	return l == 1 ? "leader" : "standby";
+}
+
 static uint64_t
 mono_ns(void)
 {
@@ -337,12 +388,16 @@ reissue_worker(void *arg)
 	for (;;) {
 		if (stopping(pc->r))
 			break;
+		pace(pc);
+		/* still the leader?  (one round trip; asked under pc->lock, so
+		 * that no worker takes a CA after another saw the role lost) */
 		pthread_mutex_lock(&pc->lock);
-		i = pc->taken < pc->n_due ? pc->taken++ : pc->n_due;
+		if (!pc->lost && pc->taken < pc->n_due && !lead(pc->r))
+			pc->lost = 1;
+		i = !pc->lost && pc->taken < pc->n_due ? pc->taken++ : pc->n_due;
 		pthread_mutex_unlock(&pc->lock);
 		if (i >= pc->n_due)
 			break;
-		pace(pc);
 		pc->work(pc, &pc->due[i]);
 	}
 	return NULL;
@@ -379,8 +434,9 @@ reissue_due(struct pass_ctx *pc)
 	(void)reissue_worker(pc);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	log_notice("%s: pass over %zu CA%s took %.1f s", pc->what, pc->taken,
-	    pc->taken == 1 ? "" : "s", (double)(mono_ns() - t0) / 1e9);
+	log_notice("%s: pass over %zu CA%s took %.1f s%s", pc->what, pc->taken,
+	    pc->taken == 1 ? "" : "s", (double)(mono_ns() - t0) / 1e9,
+	    pc->lost ? "; stopped: leadership lost, the new leader does the rest" : "");
 }
 
 time_t
@@ -395,6 +451,9 @@ tca_renewal_pass(tca_renewal *r)
 	pc.p = r->p;
 	pthread_mutex_unlock(&r->lock);
 	pc.now = tca_engine_now(r->e);
+	/* a standby does nothing and asks again at its next wake-up */
+	if (!lead(r))
+		return pc.now + 3600;
 	pc.self.uid = (uint32_t)getuid();
 	pc.self.gid = (uint32_t)getgid();
 	pc.self.pid = (int32_t)getpid();
@@ -423,7 +482,7 @@ tca_renewal_pass(tca_renewal *r)
 	pc.taken = 0;
 	pc.work = crl_one;
 	pc.what = "CRLs";
-	if (!stopping(r))
+	if (!stopping(r) && !pc.lost)
 		reissue_due(&pc);
 	pthread_mutex_destroy(&pc.lock);
 	free(pc.due);
@@ -485,6 +544,7 @@ tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p, tca_renewal
 		return TCA_ERR_NOMEM;
 	r->e = e;
 	r->p = *p;
+	r->leader = -1;
 	if (r->p.poll_ms == 0)
 		r->p.poll_ms = 60000;
 	if (tca_hooks_new(&r->hooks) != TCA_OK) {

@@ -17,6 +17,16 @@
  * and failure bookkeeping ("crl-failed" alert once per episode); a failed
  * re-signing leaves the last CRL served.
  *
+ * Election (several nodes on one PostgreSQL store, issue 13): every pass
+ * first asks the store for leadership of the role "scheduler" (store.h
+ * leader()); a node that is not the leader does nothing in that pass and
+ * asks again at its next wake-up (at most poll_ms later).  The leader asks
+ * again before each CA it takes from its due lists, and stops taking when it
+ * lost the role (what is in flight completes: CA_REISSUE is conditional on
+ * the certificate it replaces and CRL re-signing on the CRL number read, so
+ * two nodes cannot both re-issue one CA for one year).  Changes of role are
+ * logged at notice level.
+ *
  * The alert command runs in its own process (posix_spawn) with a minimal
  * environment: TCA_ALERT_KIND (renewal-failed | expiring | crl-failed), TCA_ALERT_TENANT,
  * TCA_ALERT_REASON, TCA_ALERT_NOT_AFTER (ISO 8601 UTC), TCA_ALERT_ATTEMPTS.
@@ -44,6 +54,9 @@ struct tca_renewal_params {
 	unsigned int poll_ms;	/* longest sleep between passes (60000; tests less) */
 	unsigned int workers;	/* re-issuing threads per pass, 1..TCA_RENEWAL_MAX_WORKERS */
 	unsigned int rate;	/* re-issuances started per second at most; 0 = unpaced */
+	/* where the scheduler is elected (store.h leader(), role "scheduler");
+	 * borrowed; NULL: this node is always the leader */
+	tca_store *store;
 };
 
 #define TCA_RENEWAL_MAX_WORKERS	16
@@ -55,6 +68,10 @@ int tca_renewal_start(tca_engine *e, const struct tca_renewal_params *p,
 /* Replaces the alert settings (SIGHUP). */
 void tca_renewal_update_alerts(tca_renewal *r, const char *command,
     unsigned int expiry_window_days, unsigned int timeout_s);
+
+/* The scheduler's role on this node: "leader" or "standby" (before its
+ * first pass: "standby"); r NULL: "disabled" (schedule.enabled = false). */
+const char *tca_renewal_role(tca_renewal *r);
 
 /* Wakes the scheduler for an immediate pass. */
 void tca_renewal_kick(tca_renewal *r);

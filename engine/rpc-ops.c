@@ -337,6 +337,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	char store_why[PATH_MAX + 200] = "";
 	int store_ok;
 	cbor_item_t *m = NULL, *tok = NULL, *store = NULL, *ten = NULL, *certs = NULL;
+	cbor_item_t *sched = NULL;
 	struct tca_cert_counts counts;
 	struct banner bn;
 	int r = TCA_ERR_NOMEM;
@@ -360,7 +361,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		goto out;
 	if (tca_engine_cert_counts(ctx->engine, &counts) != TCA_OK)
 		log_warn("status: certificate counts unavailable");
-	if ((m = cbor_new_definite_map(13)) == NULL ||
+	if ((m = cbor_new_definite_map(14)) == NULL ||
+	    (sched = cbor_new_definite_map(1)) == NULL ||
 	    (tok = cbor_new_definite_map(23)) == NULL ||
 	    (store = cbor_new_definite_map(7)) == NULL ||
 	    (ten = cbor_new_definite_map(7)) == NULL ||
@@ -407,7 +409,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_uint(ten, "expiring", es.expiring) != TCA_OK ||
 	    tca_map_add_uint(certs, "valid", counts.valid) != TCA_OK ||
 	    tca_map_add_uint(certs, "revoked", counts.revoked) != TCA_OK ||
-	    tca_map_add_uint(certs, "expired", counts.expired) != TCA_OK)
+	    tca_map_add_uint(certs, "expired", counts.expired) != TCA_OK ||
+	    tca_map_add_text(sched, "role", tca_renewal_role(ctx->renewal)) != TCA_OK)
 		goto out;
 	if (tca_map_add_text(m, "version", PACKAGE_VERSION) != TCA_OK ||
 	    tca_map_add_uint(m, "proto_min", TCA_PROTO_VERSION_MIN) != TCA_OK ||
@@ -435,6 +438,9 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if (tca_map_add_item(m, "crl_failed", bn.crl_arr) != TCA_OK)
 		goto out;
 	bn.crl_arr = NULL;
+	if (tca_map_add_item(m, "schedule", sched) != TCA_OK)
+		goto out;
+	sched = NULL;
 	*result = m;
 	m = NULL;
 	r = TCA_OK;
@@ -447,6 +453,8 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 		cbor_decref(&store);
 	if (ten != NULL)
 		cbor_decref(&ten);
+	if (sched != NULL)
+		cbor_decref(&sched);
 	if (bn.arr != NULL)
 		cbor_decref(&bn.arr);
 	if (bn.crl_arr != NULL)

@@ -13,6 +13,7 @@
 
 #include "committer.h"
 #include "conf.h"
+#include "renewal.h"
 #include "rpc-schema.h"
 #include "engine.h"
 #include "schedule.h"
@@ -45,6 +46,8 @@ struct tca_rpc_ctx {
 	 * gets the scheduled instant as notBefore, otherwise now) */
 	enum tca_serial_mode serial_mode;
 	struct tca_schedule schedule;
+	/* the scheduler (status: schedule.role); NULL: schedule.enabled = false */
+	tca_renewal *renewal;
 };
 
 /*

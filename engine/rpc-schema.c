@@ -200,6 +200,9 @@ static const struct tca_arg_spec banner_fields[] = {
 static const struct tca_arg_spec banner_elem[] = {
 	F_MAP("tenant", 1, banner_fields, NULL),
 };
+static const struct tca_arg_spec schedule_status_fields[] = {
+	F("role", TEXT, 1, 0, "the yearly scheduler on this node: leader, standby or disabled"),
+};
 static const struct tca_arg_spec status_result[] = {
 	F("version", TEXT, 1, 0, "engine version"),
 	F("proto_min", UINT, 1, 0, NULL),
@@ -214,6 +217,7 @@ static const struct tca_arg_spec status_result[] = {
 	F_ARRAY("renewal_failed", 1, 100, banner_elem, "first 100 CAs whose re-issuance fails"),
 	F_MAP("certificates", 1, cert_counts_fields, "device certificates of active CAs"),
 	F_ARRAY("crl_failed", 1, 100, crl_banner_elem, "first 100 CAs whose CRL re-signing fails"),
+	F_MAP("schedule", 0, schedule_status_fields, "the yearly scheduler (issue 13)"),
 };
 
 static const struct tca_arg_spec crl_info_fields[] = {

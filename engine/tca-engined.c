@@ -493,6 +493,7 @@ main(int argc, char **argv)
 		rp.expiry_window_days = d.cfg.alert_expiry_window_days;
 		rp.alert_timeout_s = d.cfg.alert_timeout_s;
 		rp.poll_ms = d.cfg.testing_clock_file[0] != '\0' ? 200 : 60000;
+		rp.store = d.st;	/* elected there: one leader among the nodes */
 		if ((r = tca_renewal_start(d.engine, &rp, &d.renewal)) != TCA_OK) {
 			log_error("re-issuance scheduler: %s", tca_strerror(r));
 			goto out;
@@ -537,6 +538,7 @@ main(int argc, char **argv)
 	base.reload_ctx = &d;
 	base.serial_mode = d.cfg.reissue_serial;
 	base.schedule = d.cfg.schedule;
+	base.renewal = d.renewal;
 	log_notice("tca-engined %s ready", PACKAGE_VERSION);
 	(void)tca_sd_notify("READY=1\nSTATUS=serving");
 	r = tca_server_run(d.server, &base, &stop_flag, &reload_flag, on_reload, &d);
