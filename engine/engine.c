@@ -592,6 +592,42 @@ tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 	return TCA_OK;
 }
 
+int
+tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr)
+{
+	struct tca_cert_info info;
+	struct tca_ca_row row;
+	struct load_ctx lc;
+	char err[256] = "";
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	if ((r = e->st->ops->get_ca(e->st, tenant, &row)) != TCA_OK)
+		goto out;
+	if ((r = tca_cert_info_from_der(row.cert_der, row.cert_der_len, &info)) != TCA_OK) {
+		log_error("tenant %s: the CA certificate in the store is unreadable", tenant);
+		goto out;
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.e = e;
+	lc.err = err;
+	lc.errlen = sizeof(err);
+	pthread_rwlock_wrlock(&e->lock);
+	(void)load_ca_row(&lc, &row);
+	pthread_rwlock_unlock(&e->lock);
+	if ((r = lc.r) != TCA_OK) {
+		log_error("tenant %s: reloading the CA from the store failed: %s", tenant,
+		    err[0] != '\0' ? err : tca_strerror(r));
+		goto out;
+	}
+	log_info("tenant %s: CA reloaded from the store (changed by another node)", tenant);
+	if (not_before_ptr != NULL)
+		*not_before_ptr = info.not_before;
+ out:
+	tca_ca_row_clear(&row);
+	return r;
+}
+
 void
 tca_engine_free(tca_engine *e)
 {

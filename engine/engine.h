@@ -247,6 +247,17 @@ typedef int (*tca_ca_brief_cb)(void *ctx, const struct tca_ca_brief *b);
 /* Calls cb for every active CA (from a snapshot: cb may call back into e). */
 int tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx);
 
+/*
+ * Re-reads tenant's active CA from the store into the cache (its current and
+ * previous certificate, renewal and CRL state, policy): for the scheduler
+ * when the store refused work computed from the cache because another node
+ * changed the CA since this one loaded it (issue 13: a leader elected after
+ * another one worked).  *not_before_ptr (may be NULL): the current
+ * certificate's notBefore.  TCA_OK; TCA_ERR_NOT_FOUND (no active CA in the
+ * store: the cache is left alone); a read error.
+ */
+int tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr);
+
 /* The engine's clock (the injected one if set). */
 time_t tca_engine_now(tca_engine *e);
 

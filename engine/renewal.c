@@ -208,9 +208,12 @@ crl_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 	 * not be followed at once by a second */
 	rc = tca_engine_crl_refresh(pc->r->e, b->tenant, &pc->self, b->crl_number,
 	    &ci, why, sizeof(why));
-	if (rc == TCA_OK && ci.superseded)
+	if (rc == TCA_OK && ci.superseded) {
 		log_info("tenant %s: CRL re-signing skipped: CRL %llu was published "
 		    "since this pass began", b->tenant, (unsigned long long)ci.number);
+		/* maybe by another node: the next pass works from the store's */
+		(void)tca_engine_ca_reload(pc->r->e, b->tenant, NULL);
+	}
 	if (rc == TCA_OK) {
 		note_next(pc, ci.this_update + (ci.next_update - ci.this_update) *
 		    (int64_t)pc->pol.crl_refresh_percent / 100);
@@ -366,8 +369,24 @@ reissue_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 	char why[512] = "";
 	int rc;
 
+	int64_t nb = 0;
+
 	rc = tca_engine_ca_reissue(pc->r->e, b->tenant, pc->last_instant, pc->p.serial_mode,
 	    0, &pc->self, &res, why, sizeof(why));
+	/*
+	 * Refused because the current certificate is no longer the one this
+	 * node's cache holds: another node re-issued the CA since this one
+	 * loaded it.  If that was for this year, it is done; if for an earlier
+	 * year (a leader elected after another one worked), it is still due:
+	 * once more from the certificate the store holds.
+	 */
+	if (rc == TCA_ERR_ALREADY_EXISTS &&
+	    tca_engine_ca_reload(pc->r->e, b->tenant, &nb) == TCA_OK &&
+	    nb < pc->last_instant) {
+		why[0] = '\0';
+		rc = tca_engine_ca_reissue(pc->r->e, b->tenant, pc->last_instant,
+		    pc->p.serial_mode, 0, &pc->self, &res, why, sizeof(why));
+	}
 	if (rc == TCA_OK || rc == TCA_ERR_ALREADY_EXISTS || rc == TCA_ERR_NOT_FOUND) {
 		/* done, done by someone else meanwhile, or deleted meanwhile */
 		if (rc != TCA_OK)

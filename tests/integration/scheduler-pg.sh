@@ -9,7 +9,12 @@
 # process) and finish: every CA re-issued exactly once for the year (one
 # ca-reissue journal record per tenant), the journal records of the run from
 # the old leader and then the new one, never interleaved, the chain
-# verifying.  Synchronised on log lines and the database, never on sleeps.
+# verifying.  Then two more years: 2027 with the leader's database session
+# terminated while its process lives (it notices, stops taking CAs; one
+# node finishes, each CA once), 2028 with the leader killed again and a
+# survivor whose CA cache predates the other nodes' re-issuances (it reloads
+# them from the store).  Synchronised on log lines, status and the database,
+# never on sleeps.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_tool softhsm2-util
@@ -164,12 +169,96 @@ overlap=$(sql "SELECT count(*) FROM journal WHERE op = 'ca-reissue' AND pid = $O
 	AND seq > (SELECT min(seq) FROM journal WHERE op = 'ca-reissue' AND pid = $new_pid)")
 [ "$overlap" = 0 ] || fail "the old leader's records interleave with the new one's"
 
-for i in 2 3; do
-	kill -TERM "${PIDS[$i]}"
-	wait "${PIDS[$i]}" || fail "node$i exit status"
-	PIDS[$i]=
-done
-"$CA_ADMIN" journal verify --store "$DB" >"$WORK/verify.out" || fail "journal verify: $(cat "$WORK/verify.out")"
-echo "scheduler-pg: $N_CAS CAs, node1 (leader) killed after $done_by_old re-issued;" \
+echo "scheduler-pg: 2026: $N_CAS CAs, node1 (leader) killed after $done_by_old re-issued;" \
 	"node$new led $takeover s after the kill (bound: 0.2 s poll + lock release)," \
-	"finished $(awk -v a="$t_done" -v b="$t_kill" 'BEGIN { printf "%.3f", a - b }') s after it; each CA once, journal verify OK"
+	"finished $(awk -v a="$t_done" -v b="$t_kill" 'BEGIN { printf "%.3f", a - b }') s after it; each CA once"
+
+# the year's ca-reissue records (their details name the new notBefore)
+year_count() { sql "SELECT count(*) FROM journal WHERE op = 'ca-reissue'
+	AND details LIKE '%not_before=$1-10-02T02:00:00Z%'"; }
+check_year() { # year: every CA exactly once for it
+	local n twice
+	n=$(sql "SELECT count(DISTINCT tenant) FROM journal WHERE op = 'ca-reissue'
+		AND details LIKE '%not_before=$1-10-02T02:00:00Z%'")
+	[ "$n" = "$N_CAS" ] || fail "$1: $n of $N_CAS tenants re-issued"
+	twice=$(sql "SELECT string_agg(tenant, ' ') FROM (SELECT tenant FROM journal
+		WHERE op = 'ca-reissue' AND details LIKE '%not_before=$1-10-02T02:00:00Z%'
+		GROUP BY tenant HAVING count(*) <> 1) x")
+	[ -z "$twice" ] || fail "$1: re-issued more than once: $twice"
+}
+wait_year() { # year: all done (bounded)
+	local _
+	for _ in $(seq 1 1200); do
+		[ "$(year_count "$1")" -ge "$N_CAS" ] && return 0
+		sleep 0.05
+	done
+	fail "$1: only $(year_count "$1") of $N_CAS re-issued"
+}
+wait_roles() { # exactly one of nodes 2 and 3 leads, the other stands by -> $leader
+	local _ r2 r3
+	for _ in $(seq 1 200); do
+		r2=$(role 2); r3=$(role 3)
+		if [ "$r2.$r3" = leader.standby ]; then leader=2; return 0; fi
+		if [ "$r2.$r3" = standby.leader ]; then leader=3; return 0; fi
+		sleep 0.05
+	done
+	fail "roles: node2 $r2, node3 $r3"
+}
+wait_count() { # year n
+	local _
+	for _ in $(seq 1 1200); do
+		[ "$(year_count "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	fail "$1: fewer than $2 re-issued"
+}
+
+# 2027: the leader's database session is terminated while its process
+# lives: it says it is no longer the leader and stops taking CAs; one of
+# the two leads afterwards (it may be the same node again, reconnected) and
+# the year completes, each CA once (only the re-issuances in flight - at
+# most reissue.workers - may land after the other node's first)
+set_clock $(($(date -u -d 2027-10-02T02:00:00Z +%s) + 1))
+wait_count 2027 10
+lost_before=$(grep -c "no longer the leader" "$WORK/node$new.log" || true)
+[ "$(sql "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks
+	WHERE locktype = 'advisory' AND classid = 1413693745 AND objsubid = 2
+	AND granted) x")" = 1 ] || fail "2027: no leader session to terminate"
+wait_log "$new" "no longer the leader" $((lost_before + 1)) ||
+	fail "2027: node$new did not notice it lost the leadership"
+wait_log "$new" "stopped: leadership lost" 1 || fail "2027: node$new did not stop its pass"
+wait_year 2027
+wait_roles
+check_year 2027
+late=$(sql "SELECT count(*) FROM journal a WHERE a.op = 'ca-reissue'
+	AND a.details LIKE '%not_before=2027-10-02T02:00:00Z%'
+	AND EXISTS (SELECT 1 FROM journal b WHERE b.op = 'ca-reissue' AND b.pid <> a.pid
+	AND b.details LIKE '%not_before=2027-10-02T02:00:00Z%' AND b.seq < a.seq
+	AND EXISTS (SELECT 1 FROM journal c WHERE c.op = 'ca-reissue' AND c.pid = a.pid
+	AND c.details LIKE '%not_before=2027-10-02T02:00:00Z%' AND c.seq < b.seq))")
+[ "$late" -le 2 ] || fail "2027: $late records interleaved (at most 2 in flight)"
+echo "scheduler-pg: 2027: node$new's session terminated mid-run; node$leader led after," \
+	"each CA once ($late in flight after the switch)"
+
+# 2028: the leader killed again; the survivor - whose cache still holds
+# certificates another node re-issued since it started - finishes the year
+set_clock $(($(date -u -d 2028-10-02T02:00:00Z +%s) + 1))
+wait_count 2028 10
+survivor=$((leader == 2 ? 3 : 2))
+led_before=$(grep -c "this node is now the leader" "$WORK/node$survivor.log" || true)
+kill -KILL "${PIDS[$leader]}"
+wait "${PIDS[$leader]}" 2>/dev/null || true
+PIDS[$leader]=
+wait_log "$survivor" "this node is now the leader" $((led_before + 1)) ||
+	fail "2028: node$survivor did not take over"
+wait_year 2028
+check_year 2028
+reloaded=$(grep -c "CA reloaded from the store" "$WORK/node$survivor.log" || true)
+echo "scheduler-pg: 2028: node$leader killed, node$survivor finished" \
+	"($reloaded CAs reloaded from the store), each CA once"
+
+kill -TERM "${PIDS[$survivor]}"
+wait "${PIDS[$survivor]}" || fail "node$survivor exit status"
+PIDS[$survivor]=
+"$CA_ADMIN" journal verify --store "$DB" >"$WORK/verify.out" || fail "journal verify: $(cat "$WORK/verify.out")"
+echo "scheduler-pg: journal verify OK"
