@@ -620,7 +620,7 @@ tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr)
 		    err[0] != '\0' ? err : tca_strerror(r));
 		goto out;
 	}
-	log_info("tenant %s: CA reloaded from the store (changed by another node)", tenant);
+	log_info("tenant %s: CA reloaded from the store (changed since this node read it)", tenant);
 	if (not_before_ptr != NULL)
 		*not_before_ptr = info.not_before;
  out:
