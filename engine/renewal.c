@@ -29,7 +29,6 @@ struct tca_renewal {
 	int stop, kicked;
 	tca_hooks *hooks;	/* alert commands */
 	int leader;		/* -1: not asked yet; 0: standby; 1: the leader */
-	char standby_why[256];	/* why the last ask failed ("" = another node leads) */
 };
 
 unsigned int
@@ -277,7 +276,6 @@ lead(tca_renewal *r)
 	pthread_mutex_lock(&r->lock);
 	was = r->leader;
 	r->leader = is_leader;
-	snprintf(r->standby_why, sizeof(r->standby_why), "%s", is_leader ? "" : why);
 	pthread_mutex_unlock(&r->lock);
 	if (is_leader && was != 1)
 		log_notice("scheduler: this node is now the leader");
@@ -367,9 +365,8 @@ reissue_one(struct pass_ctx *pc, const struct tca_ca_brief *b)
 {
 	struct tca_reissue_result res;
 	char why[512] = "";
-	int rc;
-
 	int64_t nb = 0;
+	int rc;
 
 	rc = tca_engine_ca_reissue(pc->r->e, b->tenant, pc->last_instant, pc->p.serial_mode,
 	    0, &pc->self, &res, why, sizeof(why));
@@ -407,6 +404,11 @@ reissue_worker(void *arg)
 	for (;;) {
 		if (stopping(pc->r))
 			break;
+		pthread_mutex_lock(&pc->lock);
+		i = pc->lost || pc->taken >= pc->n_due;
+		pthread_mutex_unlock(&pc->lock);
+		if (i)
+			break;	/* nothing left: no pacing slot to wait for */
 		pace(pc);
 		/* still the leader?  (one round trip; asked under pc->lock, so
 		 * that no worker takes a CA after another saw the role lost) */

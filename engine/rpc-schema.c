@@ -217,7 +217,7 @@ static const struct tca_arg_spec status_result[] = {
 	F_ARRAY("renewal_failed", 1, 100, banner_elem, "first 100 CAs whose re-issuance fails"),
 	F_MAP("certificates", 1, cert_counts_fields, "device certificates of active CAs"),
 	F_ARRAY("crl_failed", 1, 100, crl_banner_elem, "first 100 CAs whose CRL re-signing fails"),
-	F_MAP("schedule", 0, schedule_status_fields, "the yearly scheduler (issue 13)"),
+	F_MAP("schedule", 1, schedule_status_fields, "the yearly scheduler (issue 13)"),
 };
 
 static const struct tca_arg_spec crl_info_fields[] = {
