@@ -144,6 +144,7 @@
 #include "log.h"
 #include "store.h"
 #include "store-change.h"
+#include "store-migrate.h"
 #include "store-postgresql.h"
 #include "tca-error.h"
 #include "text.h"
@@ -3471,6 +3472,279 @@ pg_leader(tca_store *st, const char *role, int *is_leader_ptr, char *why, size_t
 	return r;
 }
 
+/* ------------------------------------------------------------ migration */
+
+struct pg_export {
+	enum tca_mig_table_id t;
+	tca_mig_row_cb cb;
+	void *ctx;
+};
+
+static int
+export_row(void *ctx, const PGresult *res, int i)
+{
+	struct pg_export *e = ctx;
+	const struct tca_mig_table *tb = &tca_mig_tables[e->t];
+	struct tca_mig_row row;
+	struct tca_mig_value *v;
+	size_t c;
+
+	memset(&row, 0, sizeof(row));
+	row.table = e->t;
+	row.ncols = tb->ncols;
+	for (c = 0; c < tb->ncols; c++) {
+		v = &row.v[c];
+		if (g_isnull(res, i, (int)c)) {
+			v->type = TCA_MIG_NULL;
+			continue;
+		}
+		v->type = tb->cols[c].type;
+		if (v->type == TCA_MIG_INT)
+			v->i = g_i64(res, i, (int)c);
+		else	/* binary results: text and bytea are their bytes,
+			 * NUL-terminated by libpq */
+			v->p = g_bin(res, i, (int)c, &v->len);
+	}
+	return e->cb(e->ctx, &row);
+}
+
+static int
+pg_export_rows(tca_store *st, tca_mig_row_cb cb, void *ctx)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	struct pg_export e;
+	PGresult *res;
+	char sql[1024];
+	int t, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	r_enter(s);
+	if (s->rtxn) {
+		r = TCA_ERR_INVALID_ARG;	/* not from inside another walk */
+		goto out;
+	}
+	/* one snapshot for every table: the cursor walks below run inside it */
+	if ((res = r_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    NULL, "export_rows")) == NULL)
+		goto out;
+	PQclear(res);
+	s->rtxn = 1;
+	e.cb = cb;
+	e.ctx = ctx;
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		if (tca_mig_select_sql((enum tca_mig_table_id)t, sql, sizeof(sql)) != TCA_OK) {
+			r = TCA_ERR_INTERNAL;
+			break;
+		}
+		e.t = (enum tca_mig_table_id)t;
+		if ((r = cursor_walk(s, sql, NULL, "export_rows", export_row, &e)) != TCA_OK)
+			break;
+	}
+	if (PQstatus(s->rconn) == CONNECTION_OK)
+		PQclear(PQexec(s->rconn, r == TCA_OK ? "COMMIT" : "ROLLBACK"));
+	s->rtxn = 0;
+ out:
+	r_leave(s);
+	return r;
+}
+
+struct pg_import {
+	struct pg_store *s;
+	int refused;
+	char why[512];
+	int64_t head_seq;
+	unsigned char head[32];
+};
+
+static int
+pg_import_row(void *ctx, const struct tca_mig_row *row)
+{
+	struct pg_import *im = ctx;
+	const struct tca_mig_table *tb;
+	const struct tca_mig_value *v;
+	char name[32], msg[256];
+	const char *vals[TCA_MIG_COLS_MAX];
+	int lens[TCA_MIG_COLS_MAX], fmts[TCA_MIG_COLS_MAX];
+	char num[TCA_MIG_COLS_MAX][24];
+	PGresult *res;
+	size_t i;
+	int r = 0;
+
+	if ((unsigned)row->table >= TCA_MIG_NTABLES || row->ncols > TCA_MIG_COLS_MAX)
+		return TCA_ERR_INVALID_ARG;
+	tb = &tca_mig_tables[row->table];
+	for (i = 0; i < row->ncols; i++) {
+		v = &row->v[i];
+		lens[i] = 0;
+		fmts[i] = 0;
+		switch (v->type) {
+		case TCA_MIG_INT:
+			snprintf(num[i], sizeof(num[i]), "%lld", (long long)v->i);
+			vals[i] = num[i];
+			break;
+		case TCA_MIG_TEXT:
+		case TCA_MIG_BLOB:
+			/* binary: text as its bytes (the server checks the
+			 * encoding), bytea as is */
+			vals[i] = v->p != NULL ? (const char *)v->p : "";
+			lens[i] = (int)v->len;
+			fmts[i] = 1;
+			break;
+		default:
+			vals[i] = NULL;
+			break;
+		}
+	}
+	snprintf(name, sizeof(name), "tca_mig%d", (int)row->table);
+	res = PQexecPrepared(im->s->wconn, name, (int)row->ncols, vals, lens, fmts, 1);
+	if (!res_ok(res)) {
+		res_msg(im->s->wconn, res, msg, sizeof(msg));
+		im->refused = 1;
+		if (row->v[0].type == TCA_MIG_INT)
+			tca_setf(im->why, sizeof(im->why), "the target refused %s row "
+			    "%s %lld: %s", tb->label, tb->cols[0].name,
+			    (long long)row->v[0].i, msg);
+		else
+			tca_setf(im->why, sizeof(im->why), "the target refused %s row "
+			    "%s \"%s\": %s", tb->label, tb->cols[0].name,
+			    row->v[0].p != NULL ? (const char *)row->v[0].p : "", msg);
+		r = PQstatus(im->s->wconn) == CONNECTION_OK ?
+		    TCA_ERR_POLICY_VIOLATION : TCA_ERR_JOURNAL_UNAVAILABLE;
+	} else if (tb->update && cmd_rows(res) != 1) {
+		im->refused = 1;
+		tca_setf(im->why, sizeof(im->why), "%s: no CA %lld to link",
+		    tb->label, (long long)row->v[0].i);
+		r = TCA_ERR_POLICY_VIOLATION;
+	} else if (row->table == TCA_MIG_JOURNAL && row->v[11].len == 32) {
+		im->head_seq = row->v[0].i;
+		memcpy(im->head, row->v[11].p, 32);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_import_rows(tca_store *st,
+    int (*walk)(void *wctx, tca_mig_row_cb sink, void *sink_ctx), void *wctx,
+    char *why, size_t whylen)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	struct pg_import im;
+	struct qp q;
+	PGresult *res = NULL;
+	char sql[1024], name[32], held[512], msg[256];
+	size_t off = 0;
+	int64_t n;
+	int t, r = TCA_ERR_JOURNAL_UNAVAILABLE, in_txn = 0;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (s == NULL || walk == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->readonly) {
+		tca_setf(why, whylen, "%s is open read-only", s->desc);
+		return TCA_ERR_INVALID_ARG;
+	}
+	memset(&im, 0, sizeof(im));
+	im.s = s;
+	held[0] = '\0';
+	pthread_mutex_lock(&s->wlock);
+	if (writer_up(s, why, whylen) != TCA_OK)
+		goto out;
+	if (exec_simple(s->wconn, "BEGIN", "import", why, whylen) != TCA_OK)
+		goto out;
+	in_txn = 1;
+	/* the head row locked: no engine commits while the store fills */
+	if ((res = PQexecParams(s->wconn, SQL_HEAD_LOCK, 0, NULL, NULL, NULL, NULL,
+	    1)) == NULL || !res_ok(res) || PQntuples(res) != 1) {
+		res_msg(s->wconn, res, msg, sizeof(msg));
+		tca_setf(why, whylen, "%s: locking journal_head: %s", s->desc, msg);
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		if (tca_mig_tables[t].update)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s",
+		    tca_mig_tables[t].sql_table);
+		if (query_i64(s->wconn, sql, NULL, &n, NULL, why, whylen) != TCA_OK)
+			goto out;
+		if (n > 0 && off < sizeof(held))
+			off += (size_t)snprintf(held + off, sizeof(held) - off, "%s%lld %s",
+			    off > 0 ? ", " : "", (long long)n, tca_mig_tables[t].label);
+	}
+	if (off > 0) {
+		tca_setf(why, whylen, "the target %s is not empty (%s): a migration "
+		    "only fills an empty store", s->desc, held);
+		r = TCA_ERR_ALREADY_EXISTS;
+		goto out;
+	}
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		if (tca_mig_write_sql((enum tca_mig_table_id)t, 1, sql,
+		    sizeof(sql)) != TCA_OK) {
+			r = TCA_ERR_INTERNAL;
+			goto out;
+		}
+		snprintf(name, sizeof(name), "tca_mig%d", t);
+		res = PQprepare(s->wconn, name, sql, 0, NULL);
+		if (!res_ok(res)) {
+			res_msg(s->wconn, res, msg, sizeof(msg));
+			tca_setf(why, whylen, "%s: prepare %s: %s", s->desc,
+			    tca_mig_tables[t].label, msg);
+			goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if ((r = walk(wctx, pg_import_row, &im)) != TCA_OK) {
+		if (im.refused)
+			tca_setf(why, whylen, "%s", im.why);
+		goto out;
+	}
+	r = TCA_ERR_JOURNAL_UNAVAILABLE;
+	if (query_i64(s->wconn, "SELECT count(*) FROM cas WHERE current_cert_id IS NULL",
+	    NULL, &n, NULL, why, whylen) != TCA_OK)
+		goto out;
+	if (n > 0) {
+		tca_setf(why, whylen, "%lld CA(s) without a current certificate "
+		    "after the import", (long long)n);
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	/* the head row ends at the last record (its guard checks that the
+	 * record exists with this hash) */
+	memset(&q, 0, sizeof(q));
+	qp_int(&q, im.head_seq);
+	qp_bin(&q, im.head, 32);
+	res = q_exec(s->wconn, SQL_SET_HEAD, &q);
+	if (!res_ok(res)) {
+		res_msg(s->wconn, res, msg, sizeof(msg));
+		tca_setf(why, whylen, "%s: moving journal_head to record %lld: %s",
+		    s->desc, (long long)im.head_seq, msg);
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	if (exec_simple(s->wconn, "COMMIT", "import", why, whylen) != TCA_OK)
+		goto out;
+	in_txn = 0;
+	r = TCA_OK;
+ out:
+	PQclear(res);
+	if (in_txn)
+		w_rollback(s);
+	if (s->wconn != NULL && PQstatus(s->wconn) == CONNECTION_OK) {
+		/* our statements, and the writer's cache with them */
+		PQclear(PQexec(s->wconn, "DEALLOCATE ALL"));
+		s->nprepared = 0;
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
 static const struct tca_store_ops pg_ops = {
 	.name = "postgresql",
 	.close = pg_close,
@@ -3490,4 +3764,6 @@ static const struct tca_store_ops pg_ops = {
 	.cert_audit_foreach = pg_cert_audit_foreach,
 	.health = pg_health,
 	.leader = pg_leader,
+	.export_rows = pg_export_rows,
+	.import_rows = pg_import_rows,
 };

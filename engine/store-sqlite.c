@@ -106,6 +106,7 @@
 #include "log.h"
 #include "store.h"
 #include "store-change.h"
+#include "store-migrate.h"
 #include "store-sqlite.h"
 #include "tca-error.h"
 #include "text.h"
@@ -961,8 +962,8 @@ setup_reader(struct sqlite_store *s, const char *path, char *err, size_t errlen)
  * fcntl() locks on the database file (on Linux NFS, flock() is emulated with
  * a byte-range lock, still on this separate file).
  */
-static int
-take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+int
+tca_store_sqlite_lock(const char *path, int *fd_ptr, char *err, size_t errlen)
 {
 	char lpath[PATH_MAX + 8], buf[32];
 	ssize_t n;
@@ -1006,8 +1007,14 @@ take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
 		log_warn("store: cannot record the pid in %s: %s", lpath,
 		    strerror(errno));
-	s->lock_fd = fd;
+	*fd_ptr = fd;
 	return TCA_OK;
+}
+
+static int
+take_lock(struct sqlite_store *s, const char *path, char *err, size_t errlen)
+{
+	return tca_store_sqlite_lock(path, &s->lock_fd, err, errlen);
 }
 
 /* ----------------------------------------------------- files under us */
@@ -2945,6 +2952,275 @@ sq_cert_audit_foreach(tca_store *st, int with_der,
 	return r;
 }
 
+
+/* ------------------------------------------------------------ migration */
+
+/* Fills the neutral value of column col (store-migrate.h) from stmt. */
+static void
+mig_value(sqlite3_stmt *stmt, int col, enum tca_mig_type type,
+    struct tca_mig_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL) {
+		v->type = TCA_MIG_NULL;
+		return;
+	}
+	v->type = type;
+	switch (type) {
+	case TCA_MIG_INT:
+		v->i = sqlite3_column_int64(stmt, col);
+		break;
+	case TCA_MIG_TEXT:
+		v->p = sqlite3_column_text(stmt, col);
+		v->len = (size_t)sqlite3_column_bytes(stmt, col);
+		if (v->p == NULL) {
+			v->p = (const unsigned char *)"";
+			v->len = 0;
+		}
+		break;
+	case TCA_MIG_BLOB:
+		v->p = sqlite3_column_blob(stmt, col);
+		v->len = (size_t)sqlite3_column_bytes(stmt, col);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+sq_export_rows(tca_store *st, tca_mig_row_cb cb, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	const struct tca_mig_table *tb;
+	sqlite3_stmt *stmt = NULL;
+	struct tca_mig_row row;
+	char sql[1024];
+	int t, rc, r = TCA_ERR_INTERNAL, in_txn = 0;
+	size_t i;
+
+	if (s == NULL || cb == NULL)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->rlock);
+	if (s->schema_version != SCHEMA_VERSION) {
+		log_error("store: %s: schema version %lld, not %d: open it read-write "
+		    "once (start the engine on it) to bring it up to date, then "
+		    "migrate", s->path, s->schema_version, SCHEMA_VERSION);
+		r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		goto out;
+	}
+	/* one read transaction: every table from the same snapshot */
+	if ((rc = sqlite3_exec(s->rdb, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
+		r = read_error(s, rc, "export_rows");
+		goto out;
+	}
+	in_txn = 1;
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		tb = &tca_mig_tables[t];
+		if (tca_mig_select_sql((enum tca_mig_table_id)t, sql, sizeof(sql)) != TCA_OK)
+			goto out;
+		if ((rc = sqlite3_prepare_v2(s->rdb, sql, -1, &stmt, NULL)) != SQLITE_OK) {
+			r = read_error(s, rc, "export_rows");
+			goto out;
+		}
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			memset(&row, 0, sizeof(row));
+			row.table = (enum tca_mig_table_id)t;
+			row.ncols = tb->ncols;
+			for (i = 0; i < tb->ncols; i++)
+				mig_value(stmt, (int)i, tb->cols[i].type, &row.v[i]);
+			if ((r = cb(ctx, &row)) != 0)
+				goto out;
+		}
+		if (rc != SQLITE_DONE) {
+			r = read_error(s, rc, "export_rows");
+			goto out;
+		}
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	if (in_txn)
+		(void)sqlite3_exec(s->rdb, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+struct sq_import {
+	struct sqlite_store *s;
+	sqlite3_stmt *ins[TCA_MIG_NTABLES];
+	int refused;
+	char why[512];
+};
+
+static int
+sq_import_row(void *ctx, const struct tca_mig_row *row)
+{
+	struct sq_import *im = ctx;
+	const struct tca_mig_table *tb;
+	sqlite3_stmt *stmt;
+	const struct tca_mig_value *v;
+	int rc = SQLITE_OK, col;
+	size_t i;
+
+	if ((unsigned)row->table >= TCA_MIG_NTABLES)
+		return TCA_ERR_INVALID_ARG;
+	tb = &tca_mig_tables[row->table];
+	stmt = im->ins[row->table];
+	for (i = 0; i < row->ncols && i < tb->ncols && rc == SQLITE_OK; i++) {
+		v = &row->v[i];
+		col = (int)i + 1;
+		switch (v->type) {
+		case TCA_MIG_INT:
+			rc = sqlite3_bind_int64(stmt, col, v->i);
+			break;
+		case TCA_MIG_TEXT:
+			rc = sqlite3_bind_text(stmt, col, v->p != NULL ?
+			    (const char *)v->p : "", (int)v->len, SQLITE_TRANSIENT);
+			break;
+		case TCA_MIG_BLOB:
+			/* a NULL pointer would bind NULL, not an empty blob */
+			rc = v->len == 0 ? sqlite3_bind_zeroblob(stmt, col, 0) :
+			    sqlite3_bind_blob(stmt, col, v->p, (int)v->len,
+			    SQLITE_TRANSIENT);
+			break;
+		default:
+			rc = sqlite3_bind_null(stmt, col);
+			break;
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = step_done(stmt);
+	else {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	if (rc == SQLITE_OK && tb->update && sqlite3_changes(im->s->wdb) != 1) {
+		tca_setf(im->why, sizeof(im->why), "%s: no CA %lld to link",
+		    tb->label, (long long)row->v[0].i);
+		im->refused = 1;
+		return TCA_ERR_POLICY_VIOLATION;
+	}
+	if (rc != SQLITE_OK) {
+		im->refused = 1;
+		if (row->v[0].type == TCA_MIG_INT)
+			tca_setf(im->why, sizeof(im->why), "the target refused %s row "
+			    "%s %lld: %s", tb->label, tb->cols[0].name,
+			    (long long)row->v[0].i, sqlite3_errmsg(im->s->wdb));
+		else
+			tca_setf(im->why, sizeof(im->why), "the target refused %s row "
+			    "%s \"%s\": %s", tb->label, tb->cols[0].name,
+			    row->v[0].p != NULL ? (const char *)row->v[0].p : "",
+			    sqlite3_errmsg(im->s->wdb));
+		return (rc & 0xff) == SQLITE_CONSTRAINT ? TCA_ERR_POLICY_VIOLATION :
+		    TCA_ERR_JOURNAL_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int
+sq_import_rows(tca_store *st,
+    int (*walk)(void *wctx, tca_mig_row_cb sink, void *sink_ctx), void *wctx,
+    char *why, size_t whylen)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	struct sq_import im;
+	sqlite3_stmt *stmt = NULL;
+	char sql[1024], held[512];
+	size_t off = 0;
+	int t, rc, r = TCA_ERR_JOURNAL_UNAVAILABLE, in_txn = 0;
+	long long n;
+
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (s == NULL || walk == NULL)
+		return TCA_ERR_INVALID_ARG;
+	if (s->readonly) {
+		tca_setf(why, whylen, "%s is open read-only", s->path);
+		return TCA_ERR_INVALID_ARG;
+	}
+	memset(&im, 0, sizeof(im));
+	im.s = s;
+	held[0] = '\0';
+	pthread_mutex_lock(&s->wlock);
+	if (exec_sql(s->wdb, "BEGIN IMMEDIATE", why, whylen) != TCA_OK)
+		goto out;
+	in_txn = 1;
+	/* empty, or refused naming what it holds */
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		if (tca_mig_tables[t].update)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s",
+		    tca_mig_tables[t].sql_table);
+		if (query_int(s->wdb, sql, &n, why, whylen) != TCA_OK)
+			goto out;
+		if (n > 0 && off < sizeof(held))
+			off += (size_t)snprintf(held + off, sizeof(held) - off, "%s%lld %s",
+			    off > 0 ? ", " : "", n, tca_mig_tables[t].label);
+	}
+	if (off > 0) {
+		tca_setf(why, whylen, "the target %s is not empty (%s): a migration "
+		    "only fills an empty store", s->path, held);
+		r = TCA_ERR_ALREADY_EXISTS;
+		goto out;
+	}
+	for (t = 0; t < TCA_MIG_NTABLES; t++) {
+		if (tca_mig_write_sql((enum tca_mig_table_id)t, 0, sql,
+		    sizeof(sql)) != TCA_OK) {
+			r = TCA_ERR_INTERNAL;
+			goto out;
+		}
+		if (sqlite3_prepare_v2(s->wdb, sql, -1, &im.ins[t], NULL) != SQLITE_OK) {
+			tca_setf(why, whylen, "prepare \"%s\": %s", sql,
+			    sqlite3_errmsg(s->wdb));
+			goto out;
+		}
+	}
+	if ((r = walk(wctx, sq_import_row, &im)) != TCA_OK) {
+		if (im.refused)
+			tca_setf(why, whylen, "%s", im.why);
+		goto out;
+	}
+	r = TCA_ERR_JOURNAL_UNAVAILABLE;
+	/* what the constraints do not check row by row: every CA links its
+	 * current certificate, and the foreign keys hold */
+	if (query_int(s->wdb, "SELECT count(*) FROM cas WHERE current_cert_id IS NULL",
+	    &n, why, whylen) != TCA_OK)
+		goto out;
+	if (n > 0) {
+		tca_setf(why, whylen, "%lld CA(s) without a current certificate "
+		    "after the import", n);
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	if ((rc = sqlite3_prepare_v2(s->wdb, "PRAGMA foreign_key_check", -1,
+	    &stmt, NULL)) != SQLITE_OK) {
+		tca_setf(why, whylen, "foreign_key_check: %s", sqlite3_errmsg(s->wdb));
+		goto out;
+	}
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		tca_setf(why, whylen, "a foreign key does not hold in table %s",
+		    col_text(stmt, 0));
+		r = TCA_ERR_POLICY_VIOLATION;
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (exec_sql(s->wdb, "COMMIT", why, whylen) != TCA_OK)
+		goto out;
+	in_txn = 0;
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	for (t = 0; t < TCA_MIG_NTABLES; t++)
+		sqlite3_finalize(im.ins[t]);
+	if (in_txn && !sqlite3_get_autocommit(s->wdb))
+		(void)sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
 static const struct tca_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -2964,4 +3240,6 @@ static const struct tca_store_ops sqlite_ops = {
 	.cert_audit_foreach = sq_cert_audit_foreach,
 	.health = sq_health,
 	.leader = sq_leader,
+	.export_rows = sq_export_rows,
+	.import_rows = sq_import_rows,
 };

@@ -29,6 +29,15 @@ int tca_store_open_sqlite(const char *path, int flags, tca_store **st_ptr,
     char *err, size_t errlen);
 
 /*
+ * The engine's lock of the store at path, taken alone (what
+ * TCA_STORE_EXCLUSIVE takes): ca-admin store migrate holds it while it
+ * reads a source opened READONLY, so that no engine runs on the store
+ * meanwhile.  TCA_OK and *fd_ptr (close() releases the lock), or
+ * TCA_ERR_JOURNAL_UNAVAILABLE with err naming the pid holding it.
+ */
+int tca_store_sqlite_lock(const char *path, int *fd_ptr, char *err, size_t errlen);
+
+/*
  * Operational caps, also used for testing and fault simulation.  Both act on
  * the writer connection of a store from tca_store_open_sqlite() and return
  * TCA_OK, or TCA_ERR_INVALID_ARG for another backend.

@@ -338,6 +338,9 @@ struct tca_cert_audit_row {
 	int revoked;		/* a revocation row exists for it */
 };
 
+struct tca_mig_row;	/* store-migrate.h */
+typedef int (*tca_mig_row_cb)(void *ctx, const struct tca_mig_row *row);
+
 struct tca_store_ops {
 	const char *name;	/* "sqlite", "postgresql" */
 	void (*close)(tca_store *st);
@@ -433,6 +436,27 @@ struct tca_store_ops {
 	 *    goes (docs/architecture.md, Scheduler election).
 	 */
 	int (*leader)(tca_store *st, const char *role, int *is_leader_ptr,
+	    char *why, size_t whylen);
+	/*
+	 * Migration (store-migrate.h: the backend-neutral rows, and
+	 * tca_store_migrate() which pairs the two).
+	 * export_rows: every row of every table, table by table in the
+	 * order of tca_mig_tables[], each in key order, from one consistent
+	 * snapshot, streamed (one row in memory at a time).  cb's non-zero
+	 * return stops the walk and is returned.
+	 * import_rows: into an EMPTY store (TCA_ERR_ALREADY_EXISTS otherwise,
+	 * why naming what it holds), in ONE transaction: begins it, runs
+	 * walk(wctx, sink, sink_ctx), which feeds every row to sink, then
+	 * finishes what the backend keeps beside the rows (PostgreSQL: the
+	 * journal_head row moved to the last record) and commits.  Rows go
+	 * through the store's own constraints and triggers.  If walk or a
+	 * row fails, nothing is written (why set when the store refused a
+	 * row: TCA_ERR_POLICY_VIOLATION naming the table and key; left
+	 * empty when walk failed by itself).  A READONLY store refuses.
+	 */
+	int (*export_rows)(tca_store *st, tca_mig_row_cb cb, void *ctx);
+	int (*import_rows)(tca_store *st,
+	    int (*walk)(void *wctx, tca_mig_row_cb sink, void *sink_ctx), void *wctx,
 	    char *why, size_t whylen);
 };
 
