@@ -43,6 +43,7 @@
 #include "checkpoint.h"
 #include "committer.h"
 #include "store.h"
+#include "store-migrate.h"
 #include "store-sqlite.h"
 #include "tca-error.h"
 #include "testutil.h"
@@ -5364,6 +5365,324 @@ END_TEST
 
 /* One TCase of the suite: named "<prefix>/<name>" (the string lives as
  * long as the program). */
+
+/* ------------------------------------------------------------ store migrate */
+
+static void
+hexf(FILE *f, const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static int
+dump_journal_cb(void *ctx, const struct tca_journal_record *r)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "J %lld %lld %s|%s|%s|%s|%s|%u|%d|%s|", (long long)r->seq,
+	    (long long)r->time_ms, r->op, r->tenant, r->serial_hex, r->subject,
+	    r->fingerprint_hex, r->uid, r->pid, r->details);
+	hexf(f, r->prev_hash, 32);
+	fputc('|', f);
+	hexf(f, r->hash, 32);
+	fputc('\n', f);
+	return 0;
+}
+
+static void
+dump_state(FILE *f, const struct tca_renewal_state *rs)
+{
+	fprintf(f, " %d %s %u %lld %lld %d %d", rs->failed, rs->reason, rs->attempts,
+	    (long long)rs->failed_since, (long long)rs->next_retry, rs->alerted,
+	    rs->expiry_alerted);
+}
+
+static int
+dump_ca_cb(void *ctx, const struct tca_ca_row *r)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "C %lld %s %d %s ", (long long)r->ca_id, r->tenant, r->status,
+	    r->key_type);
+	hexf(f, r->key_id, r->key_id_len);
+	fprintf(f, " %lld %lld ", (long long)r->created_at, (long long)r->deleted_at);
+	hexf(f, r->cert_der, r->cert_der_len);
+	fputc(' ', f);
+	if (r->prev_der != NULL)
+		hexf(f, r->prev_der, r->prev_der_len);
+	dump_state(f, &r->renewal);
+	dump_state(f, &r->crl);
+	fprintf(f, " [%s] %llu %lld %lld\n", r->policy != NULL ? r->policy : "",
+	    (unsigned long long)r->crl_number, (long long)r->crl_this_update,
+	    (long long)r->crl_next_update);
+	return 0;
+}
+
+static int
+dump_cert_cb(void *ctx, const struct tca_cert_row *r)
+{
+	fprintf(ctx, "R %s %s %s %s %s %lld %lld %lld\n", r->tenant, r->kind,
+	    r->serial_hex, r->subject, r->fingerprint_hex, (long long)r->not_before,
+	    (long long)r->not_after, (long long)r->issued_at);
+	return 0;
+}
+
+static int
+dump_audit_cb(void *ctx, const struct tca_cert_audit_row *r)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "A %lld %s %s %s ", (long long)r->cert_id, r->tenant, r->kind,
+	    r->subject);
+	hexf(f, r->serial, r->serial_len);
+	fputc(' ', f);
+	hexf(f, r->fingerprint, r->fingerprint_len);
+	fputc(' ', f);
+	hexf(f, r->der, r->der_len);
+	fprintf(f, " %d\n", r->revoked);
+	return 0;
+}
+
+static int
+dump_revoked_cb(void *ctx, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "V %s ", tenant);
+	hexf(f, serial, serial_len);
+	fprintf(f, " %lld %d\n", (long long)revoked_at, reason);
+	return 0;
+}
+
+static int
+dump_device_cb(void *ctx, const struct tca_device_row *r)
+{
+	fprintf(ctx, "D %s %s %s %lld %lld %lld %u %d %s\n", r->tenant, r->device_id,
+	    r->secret, (long long)r->registered_at, (long long)r->expires_at,
+	    (long long)r->consumed_at, r->failures, r->locked, r->consumed_serial_hex);
+	return 0;
+}
+
+/* Runs sql on the store at uri as its owner would, guards left in place:
+ * 0, or -1 when the database refused it. */
+static int
+raw_sql(const char *uri, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (strncmp(uri, "sqlite:", 7) != 0) {
+#if HAVE_LIBPQ
+		char err[512] = "";
+
+		return pgtest_exec(uri, sql, err, sizeof(err)) == 0 ? 0 : -1;
+#else
+		return -1;
+#endif
+	}
+	if (sqlite3_open(uri + 7, &db) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Every read op's answers on s, as text (free()). */
+static char *
+dump_store(tca_store *s)
+{
+	static const char *const tenants[] = { "acme", "beta", "gamma" };
+	struct tca_crl_row crl;
+	struct tca_cert_counts cc;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&buf, &len);
+	int r;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(s->ops->journal_foreach(s, 1, dump_journal_cb, f), TCA_OK);
+	ck_assert_int_eq(s->ops->foreach_ca(s, 1, dump_ca_cb, f), TCA_OK);
+	ck_assert_int_eq(s->ops->cert_foreach(s, NULL, dump_cert_cb, f), TCA_OK);
+	ck_assert_int_eq(s->ops->cert_audit_foreach(s, 1, dump_audit_cb, f), TCA_OK);
+	ck_assert_int_eq(s->ops->revoked_all(s, INT64_MIN, dump_revoked_cb, f), TCA_OK);
+	for (i = 0; i < sizeof(tenants) / sizeof(tenants[0]); i++) {
+		memset(&crl, 0, sizeof(crl));
+		r = s->ops->crl_get(s, tenants[i], &crl);
+		fprintf(f, "L %s %d %llu %llu %lld %lld %llu ", tenants[i], r,
+		    (unsigned long long)crl.next_number,
+		    (unsigned long long)crl.crl_number, (long long)crl.this_update,
+		    (long long)crl.next_update, (unsigned long long)crl.entries);
+		if (crl.der != NULL)
+			hexf(f, crl.der, crl.der_len);
+		fputc('\n', f);
+		tca_crl_row_clear(&crl);
+		ck_assert_int_eq(s->ops->device_list(s, tenants[i], "", 100,
+		    dump_device_cb, f), TCA_OK);
+	}
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(s->ops->cert_counts(s, T_BASE_MS / 1000 + 3600, &cc), TCA_OK);
+	fprintf(f, "N %llu %llu %llu\n", (unsigned long long)cc.valid,
+	    (unsigned long long)cc.revoked, (unsigned long long)cc.expired);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
+/* A store with every change kind: CAs created, re-issued, deleted and
+ * re-created, device certificates, revocations, CRLs, renewal and CRL
+ * state, policy, device registrations failed, locked and used. */
+static void
+populate_all(tca_store *s)
+{
+	struct tchange ca, d1, d2, t, beta;
+	struct tca_renewal_state rs;
+	int locked;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(s, &ca), TCA_OK);
+	tc_issue(&d1, "acme", "dev-1");
+	ck_assert_int_eq(commit1(s, &d1), TCA_OK);
+	tc_issue(&d2, "acme", "dev-2");
+	ck_assert_int_eq(commit1(s, &d2), TCA_OK);
+	tc_reissue(&t, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	memset(&rs, 0, sizeof(rs));
+	rs.failed = 1;
+	snprintf(rs.reason, sizeof(rs.reason), "token said no");
+	rs.attempts = 3;
+	rs.failed_since = 1000;
+	rs.next_retry = 2000;
+	rs.alerted = 1;
+	tc_renewal(&t, "acme", &rs);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_revoke(&t, "acme", &d1.ci, 1, T_BASE_MS / 1000 + 5);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_crl(&t, "acme", 1, T_BASE_MS / 1000 + 6, 1);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	rs.attempts = 1;
+	snprintf(rs.reason, sizeof(rs.reason), "crl: later");
+	tc_crl_state(&t, "acme", &rs);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_policy(&t, "acme", "validity-days=30");
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_dev_register(&t, "acme", "dev-9", "hash$locked", 0);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	ck_assert_int_eq(dev_wrong(s, "acme", "dev-9", 1, &locked), TCA_OK);
+	ck_assert_int_eq(locked, 1);
+	tc_dev_register(&t, "acme", "dev-3", "hash$used", T_BASE_MS / 1000 + 86400);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_issue_consume(&t, "acme", "dev-3", "hash$used");
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_dev_register(&t, "acme", "dev-4", "hash$fresh", 0);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	/* a tenant deleted and re-created, with a CRL on each CA */
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(s, &beta), TCA_OK);
+	tc_crl(&t, "beta", 1, T_BASE_MS / 1000 + 7, 0);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_ca_delete(&t, "beta");
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_ca_create(&beta, "beta");
+	ck_assert_int_eq(commit1(s, &beta), TCA_OK);
+	tc_crl(&t, "beta", 2, T_BASE_MS / 1000 + 8, 0);
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+	tc_issue(&t, "beta", "b-1");
+	ck_assert_int_eq(commit1(s, &t), TCA_OK);
+}
+
+/* /store/migrate/in: a SQLite store with every change kind migrated into
+ * the (empty) store under test: every read gives the same answers, the
+ * chain goes on from the same head; a broken source and a non-empty target
+ * are refused, leaving the target as it was. */
+START_TEST(test_store_migrate_in)
+{
+	char src_path[PATH_MAX + 32], bad_path[PATH_MAX + 32], uri[PATH_MAX + 48];
+	char err[512] = "", why[512] = "", *want, *got;
+	unsigned char head[32], head2[32];
+	struct tca_mig_stats stats;
+	struct tchange t;
+	tca_store *src = NULL;
+	uint64_t count = 0, count2 = 0;
+	int64_t bad = 0;
+	int r;
+
+	snprintf(src_path, sizeof(src_path), "%s/source.db", tmpdir);
+	snprintf(bad_path, sizeof(bad_path), "%s/broken.db", tmpdir);
+	snprintf(uri, sizeof(uri), "sqlite:%s", src_path);
+	ck_assert_int_eq(tca_store_open(uri, 0, &src, err, sizeof(err)), TCA_OK);
+	populate_all(src);
+	src->ops->close(src);
+	src = NULL;
+	test_sh("cp '%s' '%s'", src_path, bad_path);
+	snprintf(uri, sizeof(uri), "sqlite:%s", bad_path);
+	ck_assert_int_eq(sqlite_tamper(uri, "UPDATE journal SET details = 'x' "
+	    "WHERE seq = 3"), 0);
+
+	/* a broken source: refused naming the record, nothing written */
+	ck_assert_int_eq(tca_store_open(uri, TCA_STORE_READONLY, &src, err,
+	    sizeof(err)), TCA_OK);
+	r = tca_store_migrate(src, st, &stats, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_POLICY_VIOLATION);
+	ck_assert_msg(strstr(why, "record 3") != NULL, "why: %s", why);
+	ck_assert_int_eq(journal_count(st), 0);
+	src->ops->close(src);
+	src = NULL;
+
+	snprintf(uri, sizeof(uri), "sqlite:%s", src_path);
+	ck_assert_int_eq(tca_store_open(uri, TCA_STORE_READONLY, &src, err,
+	    sizeof(err)), TCA_OK);
+	r = tca_store_migrate(src, st, &stats, why, sizeof(why));
+	ck_assert_msg(r == TCA_OK, "migrate: %d %s", r, why);
+	ck_assert_uint_eq(stats.rows[TCA_MIG_CAS], 3);
+	ck_assert_uint_eq(stats.rows[TCA_MIG_DEVICES], 3);
+	ck_assert_uint_eq(stats.rows[TCA_MIG_REVOCATIONS], 1);
+	ck_assert_uint_eq(stats.rows[TCA_MIG_CRLS], 3);
+	want = dump_store(src);
+	got = dump_store(st);
+	ck_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	ck_assert_int_eq(tca_journal_verify(src, &count, &bad, head, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_journal_verify(st, &count2, &bad, head2, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_uint_eq(count, count2);
+	ck_assert_uint_eq(count, stats.records);
+	ck_assert_mem_eq(head, head2, 32);
+	ck_assert_mem_eq(head, stats.head, 32);
+	ck_assert_int_eq(tca_journal_crosscheck(st, TCA_XC_DER, NULL, NULL, NULL,
+	    NULL), TCA_OK);
+
+	/* a non-empty target: refused, naming what it holds */
+	r = tca_store_migrate(src, st, &stats, why, sizeof(why));
+	ck_assert_int_eq(r, TCA_ERR_ALREADY_EXISTS);
+	ck_assert_msg(strstr(why, "not empty") != NULL &&
+	    strstr(why, "3 cas") != NULL, "why: %s", why);
+	ck_assert_uint_eq((uint64_t)journal_count(st), count);
+
+	/* the chain goes on from the source's head */
+	tc_issue(&t, "acme", "dev-after");
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);
+	ck_assert_int_eq(t.chg.journal_seq, (int64_t)count + 1);
+	ck_assert_int_eq(tca_journal_verify(st, &count2, &bad, head2, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_uint_eq(count2, count + 1);
+	/* the target's append-only guards hold after the import */
+	ck_assert_int_ne(raw_sql(store_uri, "UPDATE journal SET details = 'x' "
+	    "WHERE seq = 2"), 0);
+	ck_assert_int_ne(raw_sql(store_uri, "DELETE FROM journal WHERE seq = 1"), 0);
+	ck_assert_int_eq(tca_journal_verify(st, &count2, &bad, head2, why,
+	    sizeof(why)), TCA_OK);
+	src->ops->close(src);
+}
+END_TEST
+
 static TCase *
 tcase_of(Suite *s, const char *prefix, const char *name, void (*fixture)(void))
 {
@@ -5498,6 +5817,9 @@ conformance_suite(const struct store_backend *b)
 	tc = tcase_of(s, b->name, "integrity", setup);
 	tcase_add_test(tc, test_checkpoint_line);
 	tcase_add_test(tc, test_saved_head);
+
+	tc = tcase_of(s, b->name, "migrate", setup);
+	tcase_add_test(tc, test_store_migrate_in);
 	return s;
 }
 
