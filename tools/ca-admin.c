@@ -25,6 +25,7 @@
  *   ca-admin journal verify (--db FILE | --store URI | --config FILE)
  *       [--head N:HASH | --checkpoint FILE [--pubkey PEM]]
  *   ca-admin journal export (--db FILE | --store URI | --config FILE) [--out FILE]
+ *   ca-admin [--json] store migrate (--from URI | --config FILE) --to URI
  *   ca-admin token init --profile NAME [--profiles-dir DIR] --label L
  *                       --so-pin-file F --pin-file F
  *   ca-admin [--json] hsm-check --profile P [--config FILE] [--uri URI]
@@ -43,7 +44,8 @@
  *
  * Exit codes: 0 success; 1 the engine refused or the operation failed;
  * 2 usage error; 3 the engine could not be reached (transport error);
- * 4 journal verification found a broken record.
+ * 4 journal verification found a broken record; 5 store migrate refused
+ * (the source is in use by an engine, or the target is not empty).
  */
 #include "config.h"
 
@@ -73,6 +75,8 @@
 #include "secret.h"
 #include "checkpoint.h"
 #include "store.h"
+#include "store-migrate.h"
+#include "store-sqlite.h"
 #include "tca-client.h"
 #include "rpc-schema.h"
 #include "tenant-policy.h"
@@ -143,6 +147,11 @@ usage(FILE *f)
 	    "                                  or the last signed line of a checkpoint file)\n"
 	    "  journal export --db FILE | --store URI | --config FILE [--out FILE]\n"
 	    "\n"
+	    "Moving a deployment to another store (engine stopped; ca-admin store --help):\n"
+	    "  store migrate (--from URI | --config FILE) --to URI\n"
+	    "                                   copy every row into an empty store, in one\n"
+	    "                                   transaction, both journals verified\n"
+	    "\n"
 	    "Token provisioning for development (SoftHSMv2):\n"
 	    "  token init --profile NAME [--profiles-dir DIR] --label LABEL\n"
 	    "             --so-pin-file FILE --pin-file FILE\n"
@@ -158,7 +167,8 @@ usage(FILE *f)
 	    "  -h, --help          this text (also after any command)\n"
 	    "\n"
 	    "Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 engine unreachable,\n"
-	    "4 journal verification failed.\n", TCA_CLIENT_DEFAULT_SOCKET);
+	    "4 journal verification failed, 5 store migrate refused.\n",
+	    TCA_CLIENT_DEFAULT_SOCKET);
 }
 
 /* ------------------------------------------------------------ RPC commands */
@@ -2262,6 +2272,252 @@ cmd_journal(const struct globals *g, int argc, char **argv)
 	return r;
 }
 
+/* ------------------------------------------------------------ store migrate */
+
+#define EXIT_MIGRATE_REFUSED 5
+
+static const char store_usage[] =
+    "usage: ca-admin store migrate (--from URI | --config FILE) --to URI\n"
+    "  Copies a whole store (every CA with its state, certificate, revocation,\n"
+    "  CRL, device registration and journal record, ids and hashes kept) into\n"
+    "  an EMPTY store of any backend, in one transaction, e.g.\n"
+    "    --from sqlite:/var/lib/tca/state.db --to postgresql://tca@db/tca\n"
+    "  --from URI: the source store; --config FILE: the source is store.uri of\n"
+    "  this engine configuration; --to URI: the target (sqlite:PATH,\n"
+    "  postgresql://... or a libpq key=value string).\n"
+    "  Stop the engine first: a SQLite source locked by an engine is refused.\n"
+    "  The source is read-only and verified first (journal chain, certificates\n"
+    "  against it); the target is verified after (same record count and head).\n"
+    "  Exit codes: 0 migrated and verified; 1 failed (cannot open, I/O; nothing\n"
+    "  written); 2 usage; 4 a journal did not verify (source: nothing written;\n"
+    "  target: see the message); 5 refused (the source is in use by an engine,\n"
+    "  or the target is not empty).\n";
+
+struct verified {
+	uint64_t records;
+	unsigned char head[32];
+	uint64_t certs;
+};
+
+/* Chain and cross-check (with DER) of st, named shown in messages.  0, or
+ * EXIT_JOURNAL_BROKEN / EXIT_REFUSED after a message. */
+static int
+verify_store(tca_store *st, const char *role, const char *shown, struct verified *v)
+{
+	struct xc_lines xl;
+	char why[512] = "";
+	uint64_t problems = 0;
+	int64_t bad = 0;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = tca_journal_verify(st, &v->records, &bad, v->head, why, sizeof(why));
+	if (r == TCA_ERR_POLICY_VIOLATION) {
+		fprintf(stderr, "ca-admin store migrate: the %s %s: journal BROKEN at "
+		    "record %" PRId64 ": %s\n", role, shown, bad, why);
+		return EXIT_JOURNAL_BROKEN;
+	}
+	if (r != TCA_OK) {
+		fprintf(stderr, "ca-admin store migrate: the %s %s: reading the journal: "
+		    "%s %s\n", role, shown, tca_strerror(r), why);
+		return EXIT_REFUSED;
+	}
+	memset(&xl, 0, sizeof(xl));
+	r = tca_journal_crosscheck(st, TCA_XC_DER, xc_line, &xl, &problems, &v->certs);
+	if (r == TCA_ERR_POLICY_VIOLATION) {
+		fprintf(stderr, "ca-admin store migrate: the %s %s: certificates DO NOT "
+		    "MATCH the journal: %" PRIu64 " problem(s) in %" PRIu64 " rows\n%s",
+		    role, shown, problems, v->certs, xl.text != NULL ? xl.text : "");
+		free(xl.text);
+		return EXIT_JOURNAL_BROKEN;
+	}
+	free(xl.text);
+	if (r != TCA_OK) {
+		fprintf(stderr, "ca-admin store migrate: the %s %s: cross-checking the "
+		    "certificates: %s\n", role, shown, tca_strerror(r));
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
+static double
+elapsed_s(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int
+cmd_store(const struct globals *g, int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL, *config = NULL, *src_path = NULL, *dst_path;
+	char src_uri[PATH_MAX + 16], src_shown[PATH_MAX + 16], dst_shown[PATH_MAX + 16];
+	char keyfile[PATH_MAX + 32];	/* store_uri_from fills it; unused here */
+	char why[1024] = "", headhex[65];
+	struct tca_mig_stats stats;
+	struct verified vs, vd;
+	struct timespec t0;
+	struct stat sb;
+	tca_store *src = NULL, *dst = NULL;
+	int i, r = EXIT_REFUSED, lock_fd = -1, mr, t;
+	cbor_item_t *m = NULL, *tables = NULL;
+
+	if (argc < 1 || wants_help(argc, argv)) {
+		fputs(store_usage, argc < 1 ? stderr : stdout);
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[0], "migrate") != 0) {
+		fprintf(stderr, "ca-admin: unknown command store %s\n%s", argv[0], store_usage);
+		return EXIT_USAGE;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config = argv[++i];
+		else {
+			fprintf(stderr, "ca-admin store migrate: unexpected argument %s\n%s",
+			    argv[i], store_usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (to == NULL || (from == NULL) == (config == NULL)) {
+		fprintf(stderr, "ca-admin store migrate: give --to URI and one of "
+		    "--from URI and --config FILE\n%s", store_usage);
+		return EXIT_USAGE;
+	}
+	if ((r = store_uri_from(NULL, from, config, src_uri, sizeof(src_uri), keyfile,
+	    sizeof(keyfile))) != 0)
+		return r;
+	r = EXIT_REFUSED;
+	tca_store_uri_redact(src_uri, src_shown, sizeof(src_shown));
+	tca_store_uri_redact(to, dst_shown, sizeof(dst_shown));
+	if (tca_store_uri_backend(src_uri, &src_path) == NULL ||
+	    tca_store_uri_backend(to, &dst_path) == NULL) {
+		fprintf(stderr, "ca-admin store migrate: %s: not a store URI (sqlite:PATH, "
+		    "postgresql://... or a libpq key=value string)\n",
+		    tca_store_uri_backend(src_uri, NULL) == NULL ? src_shown : dst_shown);
+		return EXIT_USAGE;
+	}
+	if (strcmp(src_uri, to) == 0 || (src_path != NULL && dst_path != NULL &&
+	    strcmp(src_path, dst_path) == 0)) {
+		fprintf(stderr, "ca-admin store migrate: --from and --to name the same "
+		    "store\n");
+		return EXIT_USAGE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* a SQLite source: no engine may run on it meanwhile (we hold its
+	 * lock until the end, so none starts either) */
+	if (src_path != NULL) {
+		if (stat(src_path, &sb) != 0) {
+			fprintf(stderr, "ca-admin store migrate: the source %s: %s\n",
+			    src_shown, strerror(errno));
+			return EXIT_REFUSED;
+		}
+		if (tca_store_sqlite_lock(src_path, &lock_fd, why, sizeof(why)) != TCA_OK) {
+			fprintf(stderr, "ca-admin store migrate: refused: %s\n"
+			    "  Stop the engine on it (systemctl stop tca-engined), then run "
+			    "the migration again.\n", why);
+			return EXIT_MIGRATE_REFUSED;
+		}
+	}
+	if (tca_store_open(src_uri, TCA_STORE_READONLY, &src, why, sizeof(why)) != TCA_OK) {
+		fprintf(stderr, "ca-admin store migrate: cannot open the source %s: %s\n",
+		    src_shown, why);
+		goto out;
+	}
+	if ((r = verify_store(src, "source", src_shown, &vs)) != 0) {
+		fprintf(stderr, "ca-admin store migrate: nothing was migrated: the "
+		    "source must verify first\n");
+		goto out;
+	}
+	r = EXIT_REFUSED;
+	if (tca_store_open(to, dst_path != NULL ? TCA_STORE_EXCLUSIVE : 0, &dst, why,
+	    sizeof(why)) != TCA_OK) {
+		fprintf(stderr, "ca-admin store migrate: cannot open the target %s: %s\n",
+		    dst_shown, why);
+		goto out;
+	}
+	mr = tca_store_migrate(src, dst, &stats, why, sizeof(why));
+	if (mr != TCA_OK) {
+		fprintf(stderr, "ca-admin store migrate: %s: %s\n"
+		    "  Nothing was written: the target %s is as it was.\n",
+		    mr == TCA_ERR_ALREADY_EXISTS ? "refused" : "failed", why, dst_shown);
+		r = mr == TCA_ERR_ALREADY_EXISTS ? EXIT_MIGRATE_REFUSED :
+		    mr == TCA_ERR_POLICY_VIOLATION ? EXIT_JOURNAL_BROKEN : EXIT_REFUSED;
+		goto out;
+	}
+	if ((r = verify_store(dst, "target", dst_shown, &vd)) != 0)
+		goto committed_bad;
+	if (vd.records != vs.records || stats.records != vs.records ||
+	    memcmp(vd.head, vs.head, 32) != 0 || vd.certs != vs.certs) {
+		fprintf(stderr, "ca-admin store migrate: the target does not match the "
+		    "source: %" PRIu64 " records and %" PRIu64 " certificates there, %"
+		    PRIu64 " and %" PRIu64 " here, or another head hash\n",
+		    vs.records, vs.certs, vd.records, vd.certs);
+		r = EXIT_JOURNAL_BROKEN;
+		goto committed_bad;
+	}
+	tca_hex(vd.head, 32, headhex);
+	if (g->json) {
+		if ((m = cbor_new_definite_map(7)) == NULL ||
+		    (tables = cbor_new_definite_map(TCA_MIG_NTABLES)) == NULL)
+			goto nomem;
+		for (t = 0; t < TCA_MIG_NTABLES; t++)
+			if (tca_map_add_uint(tables, tca_mig_tables[t].label,
+			    stats.rows[t]) != TCA_OK)
+				goto nomem;
+		if (tca_map_add_bool(m, "ok", 1) != TCA_OK ||
+		    tca_map_add_text(m, "from", src_shown) != TCA_OK ||
+		    tca_map_add_text(m, "to", dst_shown) != TCA_OK ||
+		    tca_map_add_item(m, "rows", tables) != TCA_OK)
+			goto nomem;
+		tables = NULL;
+		if (tca_map_add_uint(m, "records", vd.records) != TCA_OK ||
+		    tca_map_add_text(m, "head", vd.records > 0 ? headhex : "") != TCA_OK ||
+		    tca_map_add_uint(m, "milliseconds",
+		    (uint64_t)(elapsed_s(&t0) * 1000.0)) != TCA_OK)
+			goto nomem;
+		cli_print_json(stdout, m);
+		putchar('\n');
+	} else {
+		printf("migrated %s -> %s\n", src_shown, dst_shown);
+		for (t = 0; t < TCA_MIG_NTABLES; t++)
+			printf("  %-13s %" PRIu64 "\n", tca_mig_tables[t].label, stats.rows[t]);
+		printf("journal OK on the target: %" PRIu64 " records, head seq %" PRId64
+		    " hash %s (the source's)\n", vd.records, stats.head_seq,
+		    vd.records > 0 ? headhex : "(empty)");
+		printf("certificates OK: %" PRIu64 " rows match the journal\n", vd.certs);
+		printf("took %.3f s\n", elapsed_s(&t0));
+	}
+	r = 0;
+	goto out;
+ nomem:
+	fprintf(stderr, "ca-admin: out of memory (the migration itself succeeded)\n");
+	r = EXIT_REFUSED;
+	goto out;
+ committed_bad:
+	fprintf(stderr, "ca-admin store migrate: the copy was committed to %s but "
+	    "does not verify: do not start an engine on it; drop the target "
+	    "(a fresh database or file) and report this\n", dst_shown);
+ out:
+	if (tables != NULL)
+		cbor_decref(&tables);
+	if (m != NULL)
+		cbor_decref(&m);
+	if (dst != NULL)
+		dst->ops->close(dst);
+	if (src != NULL)
+		src->ops->close(src);
+	if (lock_fd != -1)
+		close(lock_fd);
+	return r;
+}
+
 static int
 cmd_token(const struct globals *g, int argc, char **argv)
 {
@@ -2791,6 +3047,8 @@ main(int argc, char **argv)
 		return cmd_device(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "journal") == 0)
 		return cmd_journal(&g, argc - 1, argv + 1);
+	if (strcmp(cmd, "store") == 0)
+		return cmd_store(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "token") == 0)
 		return cmd_token(&g, argc - 1, argv + 1);
 	if (strcmp(cmd, "hsm-check") == 0)

@@ -156,7 +156,7 @@ for c in "" issue reenroll cacerts status crl ocsp csrattrs; do
 	# shellcheck disable=SC2086
 	check_man "$MANDIR/man1/tca-client.1" "$I_TCA_CLIENT" $c --help
 done
-for c in "" ca cert device policy crl journal "token init" hsm-check status reload ops; do
+for c in "" ca cert device policy crl journal store "token init" hsm-check status reload ops; do
 	# shellcheck disable=SC2086
 	check_man "$MANDIR/man8/ca-admin.8" "$I_CA_ADMIN" $c --help
 done
