@@ -5683,6 +5683,43 @@ START_TEST(test_store_migrate_in)
 }
 END_TEST
 
+
+/* /store/migrate/out: the store under test, with every change kind,
+ * migrated into a fresh SQLite file (postgresql->sqlite on PostgreSQL):
+ * the same answers, the same head. */
+START_TEST(test_store_migrate_out)
+{
+	char uri[PATH_MAX + 48], err[512] = "", why[512] = "", *want, *got;
+	unsigned char head[32], head2[32];
+	struct tca_mig_stats stats;
+	tca_store *dst = NULL;
+	uint64_t count = 0, count2 = 0;
+	int64_t bad = 0;
+	int r;
+
+	populate_all(st);
+	snprintf(uri, sizeof(uri), "sqlite:%s/out.db", tmpdir);
+	ck_assert_int_eq(tca_store_open(uri, TCA_STORE_EXCLUSIVE, &dst, err,
+	    sizeof(err)), TCA_OK);
+	r = tca_store_migrate(st, dst, &stats, why, sizeof(why));
+	ck_assert_msg(r == TCA_OK, "migrate: %d %s", r, why);
+	want = dump_store(st);
+	got = dump_store(dst);
+	ck_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	ck_assert_int_eq(tca_journal_verify(st, &count, &bad, head, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_int_eq(tca_journal_verify(dst, &count2, &bad, head2, why,
+	    sizeof(why)), TCA_OK);
+	ck_assert_uint_eq(count, count2);
+	ck_assert_mem_eq(head, head2, 32);
+	ck_assert_int_eq(tca_journal_crosscheck(dst, TCA_XC_DER, NULL, NULL, NULL,
+	    NULL), TCA_OK);
+	dst->ops->close(dst);
+}
+END_TEST
+
 static TCase *
 tcase_of(Suite *s, const char *prefix, const char *name, void (*fixture)(void))
 {
@@ -5820,6 +5857,7 @@ conformance_suite(const struct store_backend *b)
 
 	tc = tcase_of(s, b->name, "migrate", setup);
 	tcase_add_test(tc, test_store_migrate_in);
+	tcase_add_test(tc, test_store_migrate_out);
 	return s;
 }
 
