@@ -5630,7 +5630,12 @@ START_TEST(test_store_migrate_in)
 	r = tca_store_migrate(src, st, &stats, why, sizeof(why));
 	ck_assert_int_eq(r, TCA_ERR_POLICY_VIOLATION);
 	ck_assert_msg(strstr(why, "record 3") != NULL, "why: %s", why);
+	/* the CAs and certificates copied before record 3 were rolled back */
 	ck_assert_int_eq(journal_count(st), 0);
+	got = dump_store(st);
+	ck_assert_msg(strstr(got, "\nC ") == NULL && strncmp(got, "C ", 2) != 0 &&
+	    strstr(got, "A ") == NULL, "the target is not empty: %s", got);
+	free(got);
 	src->ops->close(src);
 	src = NULL;
 
