@@ -404,6 +404,28 @@ START_TEST(test_faulty_reinit)
 }
 END_TEST
 
+/* Pulls the token and puts it back only once the engine has seen it gone
+ * (its token health left "ok"): put back at once, no call may have met the
+ * removal, and there would be nothing to recover from. */
+static void
+remove_seen_return(struct faulty *f, const void *arg)
+{
+	char health[16];
+	time_t end = time(NULL) + 30;
+
+	(void)arg;
+	ctl_write(f, "remove\n");
+	log_wait(f, TCA_FAULTY_LOG_REMOVE, 1, 30);
+	for (;;) {
+		token_status(f->d.socket, "health", health, sizeof(health), NULL);
+		if (strcmp(health, "ok") != 0)
+			break;
+		ck_assert_msg(time(NULL) <= end, "the engine did not see the removal in 30 s");
+		usleep(5 * 1000);
+	}
+	ctl_write(f, "");
+}
+
 /* /recovery/faulty/removed-returned: the token is pulled and put back under
  * load */
 START_TEST(test_faulty_remove_under_load)
@@ -411,7 +433,7 @@ START_TEST(test_faulty_remove_under_load)
 	struct faulty f;
 
 	faulty_start(&f, "tca-f-remove", NULL, "token.recovery_wait_ms = 300\n");
-	load_through_fault(&f, "remove\n", TCA_FAULTY_LOG_REMOVE, "");
+	load_through(&f, remove_seen_return, NULL);
 	ck_assert_uint_ge(token_counter(f.d.socket, "recoveries"), 1);
 	faulty_stop(&f);
 }
