@@ -19,6 +19,7 @@
 /* Immutable once published; freed when the last reference goes. */
 struct ca_entry {
 	unsigned int refs;
+	int64_t ca_id;			/* the store's id of this CA */
 	char tenant[TCA_TENANT_MAX + 1];
 	unsigned char key_id[TCA_KEY_ID_LEN];
 	enum tca_key_type key_type;
@@ -45,8 +46,19 @@ struct pending {
 	struct pending *next;
 };
 
+/*
+ * How long a CA creation's reservation in the store (store.h, CA_RESERVE)
+ * keeps other engines from creating the tenant: far beyond a key
+ * generation and a commit, so that only an engine that died mid-create
+ * lets it lapse, and another engine then takes it over.
+ */
+#define TCA_CA_RESERVE_LEASE_MS (10 * 60 * 1000)
+
 struct tca_engine {
 	tca_token *tok;
+	/* this engine among those sharing the store: "host:pid:random" (the
+	 * holder of its CA reservations) */
+	char node_id[TCA_HOLDER_MAX + 1];
 	tca_store *st;
 	tca_committer *cm;
 	pthread_rwlock_t lock;	/* buckets, pending, policy, clock */

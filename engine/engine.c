@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "certs.h"
@@ -464,6 +466,7 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 		return 1;
 	}
 	ent->cur = cur;
+	ent->ca_id = row->ca_id;
 	if (row->prev_der != NULL &&
 	    tca_issuer_new(row->prev_der, row->prev_der_len, &ent->prev) != TCA_OK)
 		log_warn("tenant %s: previous CA certificate unreadable; ignored", row->tenant);
@@ -543,6 +546,29 @@ orphan_cb(void *ctx, const unsigned char *id, size_t id_len, const char *label,
 	return 0;
 }
 
+/* "host:pid:random": names this engine among those sharing a store (the
+ * random part tells a restarted engine from the one that died). */
+static void
+node_id_init(char *out, size_t outlen)
+{
+	char host[65] = "";
+	unsigned char rnd[4];
+	char hex[2 * sizeof(rnd) + 1];
+
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "unknown");
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	tca_hex(rnd, sizeof(rnd), hex);
+	snprintf(out, outlen, "%s:%ld:%s", host, (long)getpid(), hex);
+}
+
+const char *
+tca_engine_node_id(const tca_engine *e)
+{
+	return e->node_id;
+}
+
 int
 tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
     const struct tca_policy *policy, tca_engine **e_ptr, char *err, size_t errlen)
@@ -559,6 +585,7 @@ tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 	e->cm = cm;
 	e->policy = *policy;
 	e->started = time(NULL);
+	node_id_init(e->node_id, sizeof(e->node_id));
 	if (pthread_rwlock_init(&e->lock, NULL) != 0) {
 		free(e);
 		return TCA_ERR_SYSTEM;
@@ -713,6 +740,58 @@ pending_remove(tca_engine *e, const char *tenant)
 	pthread_rwlock_unlock(&e->lock);
 }
 
+/*
+ * Reserves tenant's CA creation in the store for this engine, before its key
+ * is made (store.h, CA_RESERVE): the other engines sharing the store then
+ * refuse to create it too.  TCA_OK, or ALREADY_EXISTS / the store's error
+ * with why.
+ */
+static int
+ca_reserve(tca_engine *e, const char *tenant, const struct tca_requester *who,
+    char *why, size_t whylen)
+{
+	struct tca_change chg;
+	char since[32], until[32];
+	int r;
+
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CA_RESERVE, "ca-reserve", tenant, who);
+	chg.holder = e->node_id;
+	chg.lease_until_ms = chg.time_ms + TCA_CA_RESERVE_LEASE_MS;
+	if ((r = tca_committer_submit(e->cm, &chg)) == TCA_OK)
+		return TCA_OK;
+	if (r == TCA_ERR_ALREADY_EXISTS && chg.reserved.by[0] != '\0') {
+		tca_iso_time(chg.reserved.at_ms / 1000, since, sizeof(since));
+		tca_iso_time(chg.reserved.until_ms / 1000, until, sizeof(until));
+		snprintf(why, whylen, "a CA for tenant %s is being created by engine %s "
+		    "(since %s; should that engine have died, its reservation lapses at "
+		    "%s)", tenant, chg.reserved.by, since, until);
+	} else if (r == TCA_ERR_ALREADY_EXISTS) {
+		snprintf(why, whylen, "tenant %s already has a CA (created by another "
+		    "engine sharing the store)", tenant);
+		/* serve it from now on */
+		(void)tca_engine_ca_reload(e, tenant, NULL);
+	} else {
+		snprintf(why, whylen, "the state store could not reserve the CA "
+		    "creation (%s)", tca_strerror(r));
+	}
+	return r;
+}
+
+/* Gives a reservation back after a create that committed nothing. */
+static void
+ca_release(tca_engine *e, const char *tenant, const struct tca_requester *who)
+{
+	struct tca_change chg;
+	int r;
+
+	tca_engine_change_init(e, &chg, TCA_CHANGE_CA_RELEASE, "ca-release", tenant, who);
+	chg.holder = e->node_id;
+	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK && r != TCA_ERR_NOT_FOUND)
+		log_warn("tenant %s: giving back the CA reservation failed (%s); it "
+		    "lapses by itself within %d minutes", tenant, tca_strerror(r),
+		    TCA_CA_RESERVE_LEASE_MS / 60000);
+}
+
 int
 tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
     const struct tca_requester *who, struct tca_ca_desc *out, char *why, size_t whylen)
@@ -731,7 +810,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	enum tca_key_type type;
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
-	int r, generated = 0, committed = 0, pending = 0;
+	int r, generated = 0, committed = 0, pending = 0, reserved = 0;
 	time_t now;
 
 	if (out != NULL)
@@ -768,6 +847,9 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	if (r != TCA_OK)
 		return r;
 	pending = 1;
+	if ((r = ca_reserve(e, tenant, who, why, whylen)) != TCA_OK)
+		goto out;
+	reserved = 1;
 
 	tca_tenant_key_id(tenant, key_id);
 	tca_tenant_key_label(tenant, label, sizeof(label));
@@ -818,13 +900,16 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 	chg.key_id_len = sizeof(key_id);
 	chg.cert = &info;
 	chg.details = details;
+	chg.holder = e->node_id;
 	if ((r = tca_committer_submit(e->cm, &chg)) != TCA_OK) {
 		snprintf(why, whylen, r == TCA_ERR_ALREADY_EXISTS ?
-		    "the store already has an active CA for this tenant" :
+		    "the store already has an active CA for this tenant, or another "
+		    "engine took over its reservation" :
 		    "the state store could not commit the new CA (%s)", tca_strerror(r));
 		goto out;
 	}
 	committed = 1;
+	ent->ca_id = chg.ca_id;
 	if (out != NULL && (r = desc_from_entry(e, ent, out)) != TCA_OK)
 		log_error("tenant %s: describing the new CA failed", tenant);
 	pthread_rwlock_wrlock(&e->lock);
@@ -856,6 +941,9 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 			log_error("tenant %s: removing the key of a failed CA create failed; "
 			    "it is now an orphan", tenant);
 	}
+	/* after the key is gone: whoever reserves next finds no orphan */
+	if (r != TCA_OK && reserved && !committed)
+		ca_release(e, tenant, who);
 	if (r != TCA_OK && out != NULL)
 		tca_ca_desc_clear(out);
 	tca_engine_entry_unref(ent);

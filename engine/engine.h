@@ -258,6 +258,10 @@ int tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx);
  */
 int tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr);
 
+/* This engine's name among the engines sharing its store ("host:pid:random";
+ * the holder of its CA reservations).  Owned by e. */
+const char *tca_engine_node_id(const tca_engine *e);
+
 /* The engine's clock (the injected one if set). */
 time_t tca_engine_now(tca_engine *e);
 

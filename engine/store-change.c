@@ -26,6 +26,12 @@ valid_device_id(const char *id)
 	return id != NULL && id[0] != '\0' && strlen(id) <= 256;
 }
 
+static int
+valid_holder(const char *holder)
+{
+	return holder != NULL && holder[0] != '\0' && strlen(holder) <= TCA_HOLDER_MAX;
+}
+
 int
 tca_change_journaled(enum tca_change_kind kind)
 {
@@ -34,6 +40,8 @@ tca_change_journaled(enum tca_change_kind kind)
 	case TCA_CHANGE_CRL_STATE:
 	case TCA_CHANGE_DEVICE_ATTEMPT:
 	case TCA_CHANGE_DEVICE_RELEASE:
+	case TCA_CHANGE_CA_RESERVE:
+	case TCA_CHANGE_CA_RELEASE:
 		return 0;
 	case TCA_CHANGE_DEVICE_FAILURE:	/* when it locks */
 	default:
@@ -51,7 +59,8 @@ tca_change_valid(const struct tca_change *chg)
 	/* every kind that may write a journal record needs its op */
 	if (chg->kind != TCA_CHANGE_RENEWAL_STATE && chg->kind != TCA_CHANGE_CRL_STATE &&
 	    chg->kind != TCA_CHANGE_DEVICE_ATTEMPT && chg->kind != TCA_CHANGE_DEVICE_FAILURE &&
-	    chg->kind != TCA_CHANGE_DEVICE_RELEASE &&
+	    chg->kind != TCA_CHANGE_DEVICE_RELEASE && chg->kind != TCA_CHANGE_CA_RESERVE &&
+	    chg->kind != TCA_CHANGE_CA_RELEASE &&
 	    (chg->op == NULL || *chg->op == '\0'))
 		return 0;
 	tlen = strlen(chg->tenant);
@@ -59,7 +68,8 @@ tca_change_valid(const struct tca_change *chg)
 		return 0;
 	switch (chg->kind) {
 	case TCA_CHANGE_CA_CREATE:
-		return chg->key_type != NULL && *chg->key_type != '\0' &&
+		return (chg->holder == NULL || valid_holder(chg->holder)) &&
+		    chg->key_type != NULL && *chg->key_type != '\0' &&
 		    strlen(chg->key_type) < sizeof(((struct tca_ca_row *)0)->key_type) &&
 		    chg->key_id != NULL && chg->key_id_len > 0 &&
 		    chg->key_id_len <= TCA_KEY_ID_MAX && valid_cert(chg->cert);
@@ -98,6 +108,10 @@ tca_change_valid(const struct tca_change *chg)
 		return valid_device_id(chg->device_id) && chg->max_failures > 0;
 	case TCA_CHANGE_DEVICE_RELEASE:
 		return valid_device_id(chg->device_id);
+	case TCA_CHANGE_CA_RESERVE:
+		return valid_holder(chg->holder) && chg->lease_until_ms > chg->time_ms;
+	case TCA_CHANGE_CA_RELEASE:
+		return valid_holder(chg->holder);
 	}
 	return 0;
 }

@@ -47,6 +47,10 @@
  *   journal_head  one row (seq, hash): the newest journal record, or 0 and
  *                 32 zero bytes.  A trigger lets it move only to a record
  *                 that is in the journal, one at a time forward.
+ *   ca_reservations (version 2, SQLite version 5) tenant, holder,
+ *                 reserved_at_ms, lease_until_ms: CA creations under way
+ *                 (store.h, CA_RESERVE); short-lived, never journaled, not
+ *                 copied by `store migrate`.
  *
  *   Text is ordered as SQLite orders it (COLLATE "C": bytes), whatever the
  *   database's collation.
@@ -149,7 +153,7 @@
 #include "tca-error.h"
 #include "text.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
 #define ADVISORY_KEY 0x5443413153544f52LL	/* "TCA1STOR" */
 #define FETCH_ROWS "1000"
@@ -443,8 +447,18 @@ static const char schema_v1[] =
  * tca_meta.schema_version.  Later versions append here; a step never
  * changes once released.
  */
+/* Version 2 (issue 13): CA creations reserved before the key is made. */
+static const char schema_v2[] =
+    "CREATE TABLE ca_reservations ("
+    " tenant text PRIMARY KEY,"
+    " holder text NOT NULL,"
+    " reserved_at_ms bigint NOT NULL,"
+    " lease_until_ms bigint NOT NULL);"
+    "UPDATE tca_meta SET schema_version = 2;";
+
 static const char *const migrations[SCHEMA_VERSION] = {
 	schema_v1,
+	schema_v2,
 };
 
 /* ------------------------------------------------------------ state */
@@ -1417,6 +1431,15 @@ pg_health(tca_store *st, char *why, size_t whylen)
     " failures = GREATEST(failures - 1, 0)" \
     " WHERE tenant = $1 AND device_id = $2 AND secret = $3 AND consumed_at = 0" \
     " AND locked = 0 AND (expires_at = 0 OR expires_at >= $4)"
+#define SQL_RESERVATION_GET "SELECT holder, reserved_at_ms, lease_until_ms" \
+    " FROM ca_reservations WHERE tenant = $1"
+#define SQL_RESERVATION_PUT "INSERT INTO ca_reservations (tenant, holder," \
+    " reserved_at_ms, lease_until_ms) VALUES ($1, $2, $3, $4)" \
+    " ON CONFLICT (tenant) DO UPDATE SET holder = excluded.holder," \
+    " reserved_at_ms = excluded.reserved_at_ms, lease_until_ms = excluded.lease_until_ms"
+#define SQL_RESERVATION_DROP "DELETE FROM ca_reservations WHERE tenant = $1"
+#define SQL_RESERVATION_DROP_MINE "DELETE FROM ca_reservations WHERE tenant = $1" \
+    " AND holder = $2"
 
 /* How one try of a batch ended. */
 enum batch_outcome {
@@ -1708,8 +1731,83 @@ update_one(struct txn *t, const char *sql, const struct qp *q, const char *what,
 	return txn_refuse(t, "CA %lld of %s vanished", (long long)ca_id, tenant);
 }
 
+/*
+ * ALREADY_EXISTS (chg->reserved filled) if another holder than chg->holder
+ * (NULL: any holder) has a reservation of chg->tenant whose lease runs at
+ * chg->time_ms, else TCA_OK.
+ */
 static int
-apply_ca_create(struct txn *t, const struct tca_change *chg)
+reservation_check(struct txn *t, struct tca_change *chg)
+{
+	PGresult *res = NULL;
+	const char *holder;
+	struct qp q;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	qp_text(&q, chg->tenant);
+	if ((r = w_run(t, SQL_RESERVATION_GET, &q, "reading the CA reservation",
+	    &res)) != TCA_OK)
+		return r;
+	if (PQntuples(res) == 1) {
+		holder = g_text(res, 0, 0);
+		if ((chg->holder == NULL || strcmp(holder, chg->holder) != 0) &&
+		    g_i64(res, 0, 2) > chg->time_ms) {
+			snprintf(chg->reserved.by, sizeof(chg->reserved.by), "%s", holder);
+			chg->reserved.at_ms = g_i64(res, 0, 1);
+			chg->reserved.until_ms = g_i64(res, 0, 2);
+			r = TCA_ERR_ALREADY_EXISTS;
+		}
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+apply_ca_reserve(struct txn *t, struct tca_change *chg)
+{
+	int64_t ca_id = 0;
+	struct qp q;
+	int r;
+
+	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
+	if (r == TCA_OK)
+		return TCA_ERR_ALREADY_EXISTS;
+	if (r != TCA_ERR_NOT_FOUND)
+		return r;
+	if ((r = reservation_check(t, chg)) != TCA_OK)
+		return r;
+	memset(&q, 0, sizeof(q));
+	qp_text(&q, chg->tenant);
+	qp_text(&q, chg->holder);
+	qp_int(&q, chg->time_ms);
+	qp_int(&q, chg->lease_until_ms);
+	return w_run(t, SQL_RESERVATION_PUT, &q, "reserving the CA creation", NULL);
+}
+
+/* mine: only chg->holder's reservation; TCA_OK or NOT_FOUND (none dropped) */
+static int
+reservation_drop(struct txn *t, const struct tca_change *chg, int mine)
+{
+	PGresult *res = NULL;
+	struct qp q;
+	long rows;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	qp_text(&q, chg->tenant);
+	if (mine)
+		qp_text(&q, chg->holder);
+	if ((r = w_run(t, mine ? SQL_RESERVATION_DROP_MINE : SQL_RESERVATION_DROP, &q,
+	    "removing the CA reservation", &res)) != TCA_OK)
+		return r;
+	rows = cmd_rows(res);
+	PQclear(res);
+	return rows > 0 ? TCA_OK : TCA_ERR_NOT_FOUND;
+}
+
+static int
+apply_ca_create(struct txn *t, struct tca_change *chg)
 {
 	PGresult *res = NULL;
 	int64_t ca_id = 0, cert_id = 0;
@@ -1720,6 +1818,8 @@ apply_ca_create(struct txn *t, const struct tca_change *chg)
 	if (r == TCA_OK)
 		return TCA_ERR_ALREADY_EXISTS;
 	if (r != TCA_ERR_NOT_FOUND)
+		return r;
+	if ((r = reservation_check(t, chg)) != TCA_OK)
 		return r;
 	memset(&q, 0, sizeof(q));
 	qp_text(&q, chg->tenant);
@@ -1735,7 +1835,12 @@ apply_ca_create(struct txn *t, const struct tca_change *chg)
 	memset(&q, 0, sizeof(q));
 	qp_int(&q, ca_id);
 	qp_int(&q, cert_id);
-	return w_run(t, SQL_LINK_CERT, &q, "linking the CA certificate", NULL);
+	if ((r = w_run(t, SQL_LINK_CERT, &q, "linking the CA certificate", NULL)) != TCA_OK)
+		return r;
+	if ((r = reservation_drop(t, chg, 0)) != TCA_OK && r != TCA_ERR_NOT_FOUND)
+		return r;
+	chg->ca_id = ca_id;
+	return TCA_OK;
 }
 
 static int
@@ -2077,6 +2182,10 @@ apply_change(struct txn *t, struct tca_change *chg)
 	case TCA_CHANGE_CA_CREATE:
 		r = apply_ca_create(t, chg);
 		break;
+	case TCA_CHANGE_CA_RESERVE:
+		return apply_ca_reserve(t, chg);
+	case TCA_CHANGE_CA_RELEASE:
+		return reservation_drop(t, chg, 1);
 	case TCA_CHANGE_CA_DELETE:
 		r = apply_ca_delete(t, chg, subject, sizeof(subject));
 		break;

@@ -9,8 +9,8 @@
  * in progress.  Every statement is bound, never formatted from data.
  *
  * Schema (PRAGMA application_id = 0x54434131 "TCA1", PRAGMA user_version =
- * SCHEMA_VERSION): version 2 as described here, then what the v2 -> v3 and
- * v3 -> v4 migrations (further down) add.  A fresh store is created by
+ * SCHEMA_VERSION): version 2 as described here, then what the v2 -> v3,
+ * v3 -> v4 and v4 -> v5 migrations (further down) add.  A fresh store is created by
  * running schema_v2 and those migrations in one transaction, so a fresh and
  * a migrated store cannot differ.  Version 2:
  *
@@ -111,7 +111,7 @@
 #include "tca-error.h"
 #include "text.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define APPLICATION_ID 0x54434131	/* "TCA1" */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -335,6 +335,24 @@ static const char migrate_v3_v4[] =
     " WHERE kind = 'device';"
     "PRAGMA user_version = 4;";
 
+/*
+ * v4 -> v5 (issue 13: CA creation reserved before the key is made):
+ *   ca_reservations   one row per tenant whose CA is being created
+ *     tenant          PRIMARY KEY
+ *     holder          TEXT NOT NULL, the creating engine's node id
+ *     reserved_at_ms, lease_until_ms   INTEGER NOT NULL (unix ms); after
+ *                     lease_until_ms another engine may take it over
+ *   Rows are short-lived (CA_CREATE removes its tenant's, CA_RELEASE the
+ *   holder's) and never journaled; `store migrate` does not copy them.
+ */
+static const char migrate_v4_v5[] =
+    "CREATE TABLE ca_reservations ("
+    " tenant TEXT PRIMARY KEY,"
+    " holder TEXT NOT NULL,"
+    " reserved_at_ms INTEGER NOT NULL,"
+    " lease_until_ms INTEGER NOT NULL);"
+    "PRAGMA user_version = 5;";
+
 /* tca_subject_cn(der): the subject CN of a DER certificate as UTF-8, "" if
  * it has none or does not parse.  Registered on the writer for the v2 -> v3
  * migration only. */
@@ -374,6 +392,7 @@ enum wstmt {
 	W_SET_CRL_STATE, W_SET_POLICY,
 	W_DEVICE_UPSERT, W_DEVICE_DELETE, W_DEVICE_ATTEMPT, W_DEVICE_FAIL,
 	W_DEVICE_RELEASE, W_DEVICE_CONSUME,
+	W_RESERVATION_GET, W_RESERVATION_PUT, W_RESERVATION_DROP, W_RESERVATION_DROP_MINE,
 	W_NSTMT
 };
 
@@ -456,6 +475,16 @@ static const char *const wsql[W_NSTMT] = {
 	    " failures = max(failures - 1, 0)"
 	    " WHERE tenant = ?1 AND device_id = ?2 AND secret = ?3 AND consumed_at = 0"
 	    " AND locked = 0 AND (expires_at = 0 OR expires_at >= ?4)",
+	[W_RESERVATION_GET] = "SELECT holder, reserved_at_ms, lease_until_ms"
+	    " FROM ca_reservations WHERE tenant = ?1",
+	[W_RESERVATION_PUT] = "INSERT INTO ca_reservations (tenant, holder,"
+	    " reserved_at_ms, lease_until_ms) VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT (tenant) DO UPDATE SET holder = excluded.holder,"
+	    " reserved_at_ms = excluded.reserved_at_ms,"
+	    " lease_until_ms = excluded.lease_until_ms",
+	[W_RESERVATION_DROP] = "DELETE FROM ca_reservations WHERE tenant = ?1",
+	[W_RESERVATION_DROP_MINE] = "DELETE FROM ca_reservations WHERE tenant = ?1"
+	    " AND holder = ?2",
 };
 
 /*
@@ -635,7 +664,8 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 		 * the two cannot differ */
 		if (exec_sql(db, schema_v2, err, errlen) != TCA_OK ||
 		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK ||
-		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK)
+		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK ||
+		    exec_sql(db, migrate_v4_v5, err, errlen) != TCA_OK)
 			goto out;
 		log_info("store: created schema version %d in %s",
 		    SCHEMA_VERSION, path);
@@ -646,7 +676,9 @@ check_schema(sqlite3 *db, int may_create, const char *path,
 		    exec_sql(db, migrate_v1_v2, err, errlen) != TCA_OK) ||
 		    (version <= 2 &&
 		    exec_sql(db, migrate_v2_v3, err, errlen) != TCA_OK) ||
-		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK ||
+		    (version <= 3 &&
+		    exec_sql(db, migrate_v3_v4, err, errlen) != TCA_OK) ||
+		    exec_sql(db, migrate_v4_v5, err, errlen) != TCA_OK ||
 		    query_int(db, "SELECT count(*) FROM pragma_foreign_key_check",
 		    &fk_bad, err, errlen) != TCA_OK)
 			goto out;
@@ -713,7 +745,8 @@ check_guards(struct sqlite_store *s, const char *path, int *restored_ptr,
 	    NULL) != SQLITE_OK ||
 	    exec_sql(mem, schema_v2, err, errlen) != TCA_OK ||
 	    exec_sql(mem, migrate_v2_v3, err, errlen) != TCA_OK ||
-	    exec_sql(mem, migrate_v3_v4, err, errlen) != TCA_OK)
+	    exec_sql(mem, migrate_v3_v4, err, errlen) != TCA_OK ||
+	    exec_sql(mem, migrate_v4_v5, err, errlen) != TCA_OK)
 		goto out;
 	if (exec_sql(s->wdb, "BEGIN IMMEDIATE", err, errlen) != TCA_OK)
 		goto out;
@@ -1502,8 +1535,86 @@ expect_one_change(struct txn *t, int64_t ca_id, const char *tenant)
 	return TCA_ERR_JOURNAL_UNAVAILABLE;
 }
 
+/*
+ * ALREADY_EXISTS (chg->reserved filled) if another holder than chg->holder
+ * (NULL: any holder) has a reservation of chg->tenant whose lease runs at
+ * chg->time_ms, else TCA_OK.
+ */
 static int
-apply_ca_create(struct txn *t, const struct tca_change *chg)
+reservation_check(struct txn *t, struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_RESERVATION_GET];
+	const char *holder;
+	int rc, r = TCA_OK;
+
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		holder = col_text(stmt, 0);
+		if ((chg->holder == NULL || strcmp(holder, chg->holder) != 0) &&
+		    sqlite3_column_int64(stmt, 2) > chg->time_ms) {
+			snprintf(chg->reserved.by, sizeof(chg->reserved.by), "%s", holder);
+			chg->reserved.at_ms = sqlite3_column_int64(stmt, 1);
+			chg->reserved.until_ms = sqlite3_column_int64(stmt, 2);
+			r = TCA_ERR_ALREADY_EXISTS;
+		}
+	} else if (rc != SQLITE_DONE) {
+		r = txn_fail(t, rc, "reading the CA reservation");
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return r;
+}
+
+static int
+apply_ca_reserve(struct txn *t, struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_RESERVATION_PUT];
+	int64_t ca_id = 0;
+	int rc, r;
+
+	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
+	if (r == TCA_OK)
+		return TCA_ERR_ALREADY_EXISTS;
+	if (r != TCA_ERR_NOT_FOUND)
+		return r;
+	if ((r = reservation_check(t, chg)) != TCA_OK)
+		return r;
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(stmt, 2, chg->holder, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 3, chg->time_ms)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 4, chg->lease_until_ms)) != SQLITE_OK) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "reserving the CA creation");
+	return TCA_OK;
+}
+
+/* mine: only chg->holder's reservation; TCA_OK or NOT_FOUND (none dropped) */
+static int
+reservation_drop(struct txn *t, const struct tca_change *chg, int mine)
+{
+	sqlite3_stmt *stmt = t->s->ws[mine ? W_RESERVATION_DROP_MINE : W_RESERVATION_DROP];
+	int rc;
+
+	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (mine && (rc = sqlite3_bind_text(stmt, 2, chg->holder, -1,
+	    SQLITE_STATIC)) != SQLITE_OK)) {
+		sqlite3_clear_bindings(stmt);
+		return txn_fail(t, rc, "bind");
+	}
+	if ((rc = step_done(stmt)) != SQLITE_OK)
+		return txn_fail(t, rc, "removing the CA reservation");
+	return sqlite3_changes(t->s->wdb) > 0 ? TCA_OK : TCA_ERR_NOT_FOUND;
+}
+
+static int
+apply_ca_create(struct txn *t, struct tca_change *chg)
 {
 	sqlite3_stmt *stmt = t->s->ws[W_INSERT_CA];
 	int64_t ca_id = 0, cert_id = 0;
@@ -1513,6 +1624,8 @@ apply_ca_create(struct txn *t, const struct tca_change *chg)
 	if (r == TCA_OK)
 		return TCA_ERR_ALREADY_EXISTS;
 	if (r != TCA_ERR_NOT_FOUND)
+		return r;
+	if ((r = reservation_check(t, chg)) != TCA_OK)
 		return r;
 	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(stmt, 2, chg->key_type, -1, SQLITE_STATIC)) != SQLITE_OK ||
@@ -1535,6 +1648,9 @@ apply_ca_create(struct txn *t, const struct tca_change *chg)
 	}
 	if ((rc = step_done(stmt)) != SQLITE_OK)
 		return txn_fail(t, rc, "linking the CA certificate");
+	if ((r = reservation_drop(t, chg, 0)) != TCA_OK && r != TCA_ERR_NOT_FOUND)
+		return r;
+	chg->ca_id = ca_id;
 	return TCA_OK;
 }
 
@@ -1905,6 +2021,10 @@ apply_change(struct txn *t, struct tca_change *chg)
 	case TCA_CHANGE_CA_CREATE:
 		r = apply_ca_create(t, chg);
 		break;
+	case TCA_CHANGE_CA_RESERVE:
+		return apply_ca_reserve(t, chg);
+	case TCA_CHANGE_CA_RELEASE:
+		return reservation_drop(t, chg, 1);
 	case TCA_CHANGE_CA_DELETE:
 		/* journal the subject of the CA certificate being retired */
 		r = apply_ca_delete(t, chg, subject, sizeof(subject));

@@ -137,7 +137,12 @@ enum tca_change_kind {
 	TCA_CHANGE_DEVICE_ATTEMPT = 12,	/* a password about to be checked (not journaled) */
 	TCA_CHANGE_DEVICE_FAILURE = 13,	/* it was wrong: lock at the limit (journaled if so) */
 	TCA_CHANGE_DEVICE_RELEASE = 14,	/* it was right, but no certificate came of it */
+	TCA_CHANGE_CA_RESERVE = 15,	/* a CA creation about to start (not journaled) */
+	TCA_CHANGE_CA_RELEASE = 16,	/* ... given up (not journaled) */
 };
+
+/* The longest reservation holder name (an engine's node id). */
+#define TCA_HOLDER_MAX 127
 
 /*
  * One durable change and its journal record.  commit() applies all of a
@@ -230,6 +235,33 @@ struct tca_change {
 	const char *consume_secret;
 	unsigned int device_failures;	/* out */
 	int device_locked;		/* out */
+	/*
+	 * v5, CA creation by several engines sharing one store (issue 13):
+	 * the tenant is reserved in the store BEFORE its key is generated,
+	 * so two engines creating one tenant at once give one CA and one
+	 * ALREADY_EXISTS, and no second key in the token.
+	 * CA_RESERVE: tenant reserved for holder (the engine's node id,
+	 * 1..TCA_HOLDER_MAX bytes) until lease_until_ms (unix ms, after
+	 * time_ms).  ALREADY_EXISTS if the tenant has an active CA (then
+	 * reserved.by is ""), or a reservation of another holder whose lease
+	 * has not ended at time_ms (reserved.* describe it).  Another
+	 * holder's ended lease is taken over (its engine died mid-create);
+	 * the holder's own is renewed.
+	 * CA_RELEASE: the holder's reservation of tenant removed (the create
+	 * failed before its CA_CREATE); NOT_FOUND if it holds none.
+	 * CA_CREATE: ALREADY_EXISTS also while another holder's lease runs
+	 * (holder NULL: any holder's); when it applies, the tenant's
+	 * reservation is removed in the same transaction.
+	 * None of these three writes a journal record for the reservation;
+	 * the ca-create record is the one that counts.
+	 */
+	const char *holder;
+	int64_t lease_until_ms;
+	struct {
+		char by[TCA_HOLDER_MAX + 1];
+		int64_t at_ms, until_ms;
+	} reserved;		/* out, CA_RESERVE / CA_CREATE refused */
+	int64_t ca_id;		/* out, CA_CREATE: the new CA's id */
 	/* optional free text recorded in the journal record (NULL = "") */
 	const char *details;
 	/* out, set by commit() when the change applied */

@@ -617,6 +617,114 @@ START_TEST(test_ca_duplicate)
 }
 END_TEST
 
+static void
+tc_reserve(struct tchange *t, enum tca_change_kind kind, const char *tenant,
+    const char *holder, int64_t lease_ms)
+{
+	tc_base(t, kind, NULL, tenant);
+	t->chg.holder = holder;
+	t->chg.lease_until_ms = t->chg.time_ms + lease_ms;
+}
+
+/* /store/ca/reserve: a CA creation reserved before its key is made (issue
+ * 13): another holder is refused until the reservation is released, used
+ * by its CA_CREATE or lapsed; nothing of it is journaled */
+START_TEST(test_ca_reserve)
+{
+	char err[256] = "", longh[TCA_HOLDER_MAX + 2];
+	struct tchange a, b, c, rel;
+	struct tca_ca_row row;
+	tca_store *st2 = NULL;
+	int64_t a_at;
+
+	/* node-a reserves acme; node-b, on a handle of its own, is refused */
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "acme", "node-a", 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	a_at = a.chg.time_ms;
+	ck_assert_msg(tca_store_open(store_uri, 0, &st2, err, sizeof(err)) == TCA_OK,
+	    "second handle: %s", err);
+	tc_reserve(&b, TCA_CHANGE_CA_RESERVE, "acme", "node-b", 600000);
+	ck_assert_int_eq(commit1(st2, &b), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_str_eq(b.chg.reserved.by, "node-a");
+	ck_assert_int_eq(b.chg.reserved.at_ms, a_at);
+	ck_assert_int_eq(b.chg.reserved.until_ms, a_at + 600000);
+	/* ... and so is its CA_CREATE, and one naming no holder */
+	tc_ca_create(&c, "acme");
+	c.chg.holder = "node-b";
+	ck_assert_int_eq(commit1(st2, &c), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_str_eq(c.chg.reserved.by, "node-a");
+	tc_ca_create(&c, "acme");
+	ck_assert_int_eq(commit1(st2, &c), TCA_ERR_ALREADY_EXISTS);
+	/* node-b cannot give back what it does not hold */
+	tc_reserve(&rel, TCA_CHANGE_CA_RELEASE, "acme", "node-b", 0);
+	ck_assert_int_eq(commit1(st2, &rel), TCA_ERR_NOT_FOUND);
+	/* node-a may reserve again (renewal) */
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "acme", "node-a", 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	ck_assert_int_eq(journal_count(st), 0);
+
+	/* node-a's CA_CREATE applies and takes the reservation with it */
+	tc_ca_create(&c, "acme");
+	c.chg.holder = "node-a";
+	ck_assert_int_eq(commit1(st, &c), TCA_OK);
+	ck_assert_int_eq(c.chg.journal_seq, 1);
+	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
+	ck_assert_int_gt(c.chg.ca_id, 0);
+	ck_assert_int_eq(c.chg.ca_id, row.ca_id);
+	tca_ca_row_clear(&row);
+	tc_reserve(&rel, TCA_CHANGE_CA_RELEASE, "acme", "node-a", 0);
+	ck_assert_int_eq(commit1(st, &rel), TCA_ERR_NOT_FOUND);
+	/* a tenant with a CA cannot be reserved: no holder named */
+	tc_reserve(&b, TCA_CHANGE_CA_RESERVE, "acme", "node-b", 600000);
+	ck_assert_int_eq(commit1(st2, &b), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_str_eq(b.chg.reserved.by, "");
+
+	/* a lapsed reservation (its engine died) is taken over */
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "beta", "node-a", 1000);
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	clock_ms += 998;	/* the next change is 999 ms later: 1 ms left */
+	tc_reserve(&b, TCA_CHANGE_CA_RESERVE, "beta", "node-b", 600000);
+	ck_assert_int_eq(b.chg.time_ms, a.chg.time_ms + 999);
+	ck_assert_int_eq(commit1(st2, &b), TCA_ERR_ALREADY_EXISTS);
+	/* the next one is at the lease's end */
+	tc_reserve(&b, TCA_CHANGE_CA_RESERVE, "beta", "node-b", 600000);
+	ck_assert_int_eq(commit1(st2, &b), TCA_OK);
+	tc_ca_create(&c, "beta");
+	c.chg.holder = "node-a";
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_ALREADY_EXISTS);
+	ck_assert_str_eq(c.chg.reserved.by, "node-b");
+	/* released, the tenant is free for anyone */
+	tc_reserve(&rel, TCA_CHANGE_CA_RELEASE, "beta", "node-b", 0);
+	ck_assert_int_eq(commit1(st2, &rel), TCA_OK);
+	tc_ca_create(&c, "beta");
+	c.chg.holder = "node-a";
+	ck_assert_int_eq(commit1(st, &c), TCA_OK);
+	ck_assert_int_eq(journal_count(st), 2);
+
+	/* malformed: no holder, an empty or too long one, a lease already over */
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "gamma", NULL, 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_INVALID_ARG);
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "gamma", "", 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_INVALID_ARG);
+	memset(longh, 'h', sizeof(longh) - 1);
+	longh[sizeof(longh) - 1] = '\0';
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "gamma", longh, 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_INVALID_ARG);
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "gamma", "node-a", 0);
+	ck_assert_int_eq(commit1(st, &a), TCA_ERR_INVALID_ARG);
+	tc_reserve(&rel, TCA_CHANGE_CA_RELEASE, "gamma", NULL, 0);
+	ck_assert_int_eq(commit1(st, &rel), TCA_ERR_INVALID_ARG);
+	tc_ca_create(&c, "gamma");
+	c.chg.holder = longh;
+	ck_assert_int_eq(commit1(st, &c), TCA_ERR_INVALID_ARG);
+	longh[TCA_HOLDER_MAX] = '\0';	/* the longest allowed */
+	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "gamma", longh, 600000);
+	ck_assert_int_eq(commit1(st, &a), TCA_OK);
+	st2->ops->close(st2);
+	verify_ok(st, 2, NULL);
+}
+END_TEST
+
 struct ca_list {
 	int n;
 	int64_t ca_id[8];
@@ -1143,7 +1251,7 @@ START_TEST(test_open_newer_schema)
 
 	st->ops->close(st);
 	st = NULL;
-	raw_exec("PRAGMA user_version = 5");
+	raw_exec("PRAGMA user_version = 6");
 	ck_assert_int_eq(tca_store_open_sqlite(dbpath, 0, &s2, err, sizeof(err)),
 	    TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_ptr_null(s2);
@@ -1771,7 +1879,7 @@ START_TEST(test_migrate_v1)
 
 	/* a read-write open migrates (through version 2 to the current one) */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name ="
 	    " 'sqlite_autoindex_certificates_1'"), 0);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type ="
@@ -1817,7 +1925,7 @@ START_TEST(test_migrate_v1)
 	st->ops->close(st);
 	st = NULL;
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ca_seen(st, "beta", &cs);
 	assert_renewal_eq(&cs.rs, &want);
 	assert_ca_certs(st, "acme", &keep, &ca);
@@ -3747,7 +3855,7 @@ START_TEST(test_migrate_v2)
 
 	/* the CN parses out of the real certificates only */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
 	    "'certificates') WHERE name = 'device_id'"), 1);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE"
@@ -3849,7 +3957,7 @@ START_TEST(test_migrate_v2)
 	st->ops->close(st);
 	st = NULL;
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(list_certs(st, "acme", NULL, TCA_CERT_ANY, T_NOW, 0, 100,
 	    &l), TCA_OK);
 	ck_assert_int_eq(l.n, 6);
@@ -3924,7 +4032,7 @@ START_TEST(test_migrate_v2_readonly)
 
 	/* a read-write open still migrates it afterwards */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	verify_ok(st, V2_RECORDS, head2);
 	ck_assert_mem_eq(head2, c->head, 32);
 	ck_assert_int_eq(list_certs(st, "acme", "sensor-7", TCA_CERT_ANY, T_NOW, 0,
@@ -4652,7 +4760,7 @@ START_TEST(test_device_migrate_v3)
 	st->ops->close(st);
 	st = NULL;
 	/* what a version 3 file looks like: no devices table, no state index */
-	raw_exec("DROP TABLE devices; DROP INDEX certificates_state; PRAGMA user_version = 3");
+	raw_exec("DROP TABLE devices; DROP TABLE ca_reservations; DROP INDEX certificates_state; PRAGMA user_version = 3");
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE name LIKE"
 	    " '%devices%'"), 0);
 
@@ -4670,7 +4778,7 @@ START_TEST(test_device_migrate_v3)
 
 	/* read-write: migrated to 4, the journal intact, registrations work */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 	    " AND name = 'devices'"), 1);
 	verify_ok(st, 2, NULL);
@@ -4694,7 +4802,7 @@ START_TEST(test_device_migrate_v3)
 	assert_same_header(path);
 	/* a second open changes nothing */
 	open_store();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
 }
 END_TEST
 
@@ -5809,6 +5917,7 @@ conformance_suite(const struct store_backend *b)
 	tc = tcase_of(s, b->name, "store", setup);
 	tcase_add_test(tc, test_ca_create_get);
 	tcase_add_test(tc, test_ca_duplicate);
+	tcase_add_test(tc, test_ca_reserve);
 	tcase_add_test(tc, test_ca_delete);
 	tcase_add_test(tc, test_foreach_order);
 	tcase_add_test(tc, test_unknown_tenant);

@@ -531,7 +531,7 @@ START_TEST(test_schema)
 	char err[512];
 	int res;
 
-	ck_assert_int_eq(pgtest_int(conninfo, "SELECT schema_version FROM tca_meta"), 1);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT schema_version FROM tca_meta"), 2);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT application_id FROM tca_meta"),
 	    0x54434131);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT seq FROM journal_head"), 0);
@@ -550,13 +550,20 @@ START_TEST(test_schema)
 	ro->ops->close(ro);
 	again->ops->close(again);
 	/* a newer schema is refused, read-write and read-only */
-	sql_ok("UPDATE tca_meta SET schema_version = 2");
+	sql_ok("UPDATE tca_meta SET schema_version = 3");
 	ck_assert_int_eq(tca_store_open_postgresql(conninfo, 0, &again, err, sizeof(err)),
 	    TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_msg(strstr(err, "newer") != NULL, "%s", err);
 	ck_assert_int_eq(tca_store_open_postgresql(conninfo, TCA_STORE_READONLY, &again,
 	    err, sizeof(err)), TCA_ERR_JOURNAL_UNAVAILABLE);
-	sql_ok("UPDATE tca_meta SET schema_version = 1");
+	/* a version 1 store (no CA reservations) is migrated by a read-write
+	 * open, its CA and journal kept */
+	sql_ok("DROP TABLE ca_reservations; UPDATE tca_meta SET schema_version = 1");
+	open_pg(&again, 0);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT schema_version FROM tca_meta"), 2);
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM ca_reservations"), 0);
+	verify_ok(again, 1);
+	again->ops->close(again);
 	/* a schema holding other tables of these names is not taken over */
 	sql_ok("CREATE SCHEMA other; CREATE TABLE other.journal (x int)");
 	{
