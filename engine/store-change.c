@@ -32,6 +32,29 @@ valid_holder(const char *holder)
 	return holder != NULL && holder[0] != '\0' && strlen(holder) <= TCA_HOLDER_MAX;
 }
 
+static int
+valid_expect(const struct tca_change *chg)
+{
+	return chg->expect_ca_id >= 0 &&
+	    (chg->expect_policy == NULL || strlen(chg->expect_policy) <= 16384);
+}
+
+int
+tca_change_is_cache_op(enum tca_change_kind kind)
+{
+	switch (kind) {
+	case TCA_CHANGE_CA_CREATE:
+	case TCA_CHANGE_CA_DELETE:
+	case TCA_CHANGE_CA_REISSUE:
+	case TCA_CHANGE_POLICY_SET:
+	case TCA_CHANGE_CRL_PUBLISH:
+	case TCA_CHANGE_CERT_REVOKE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int
 tca_change_journaled(enum tca_change_kind kind)
 {
@@ -76,7 +99,10 @@ tca_change_valid(const struct tca_change *chg)
 	case TCA_CHANGE_CA_DELETE:
 		return 1;
 	case TCA_CHANGE_CERT_ISSUE:
-		return valid_cert(chg->cert) && (chg->consume_secret == NULL ||
+		return valid_cert(chg->cert) && valid_expect(chg) &&
+		    (chg->renews_serial == NULL || (chg->renews_serial_len > 0 &&
+		    chg->renews_serial_len <= TCA_SERIAL_MAX)) &&
+		    (chg->consume_secret == NULL ||
 		    (valid_device_id(chg->device_id) && chg->consume_secret[0] != '\0'));
 	case TCA_CHANGE_CA_REISSUE:
 		return valid_cert(chg->cert) && chg->expect_current_sha256 != NULL;
@@ -96,7 +122,8 @@ tca_change_valid(const struct tca_change *chg)
 		    chg->crl_number <= INT64_MAX &&
 		    chg->next_update > chg->this_update;
 	case TCA_CHANGE_POLICY_SET:
-		return chg->policy != NULL && strlen(chg->policy) <= 16384;
+		return chg->policy != NULL && strlen(chg->policy) <= 16384 &&
+		    valid_expect(chg);
 	case TCA_CHANGE_DEVICE_REGISTER:
 		return valid_device_id(chg->device_id) && chg->secret != NULL &&
 		    chg->secret[0] != '\0' && strlen(chg->secret) <= TCA_DEVICE_SECRET_MAX &&

@@ -134,6 +134,7 @@
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <poll.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -162,6 +163,8 @@
 #define DEFAULT_BACKOFF_MS 100
 #define MAX_BACKOFF_MS 2000
 #define PREPARED_MAX 48
+/* LISTEN/NOTIFY channel of changes other engines cache (wait_change) */
+#define NOTIFY_CHANNEL "tca_changes"
 /* Leadership locks: the two-int4 advisory key space (which does not overlap
  * the one-bigint space of ADVISORY_KEY), class LEADER_CLASS ("TCA1" as an
  * int4), object hashtext(current_schema() || '/' || role), computed by the
@@ -490,6 +493,10 @@ struct pg_store {
 	pthread_mutex_t llock;
 	int llock_init;
 	PGconn *lconn;
+	/* wait_change: a connection of its own LISTENing on NOTIFY_CHANNEL */
+	pthread_mutex_t nlock;
+	int nlock_init;
+	PGconn *nconn;
 	struct {
 		char role[TCA_LEADER_ROLE_MAX + 1];
 		int held;
@@ -1105,8 +1112,11 @@ pg_close(tca_store *st)
 	PQfinish(s->wconn);
 	PQfinish(s->rconn);
 	PQfinish(s->lconn);	/* the server releases our leadership at once */
+	PQfinish(s->nconn);
 	if (s->llock_init)
 		pthread_mutex_destroy(&s->llock);
+	if (s->nlock_init)
+		pthread_mutex_destroy(&s->nlock);
 	if (s->wlock_init)
 		pthread_mutex_destroy(&s->wlock);
 	if (s->rlock_init)
@@ -1173,6 +1183,11 @@ tca_store_open_postgresql(const char *conninfo, int flags, tca_store **st_ptr,
 		goto out;
 	}
 	s->llock_init = 1;
+	if (pthread_mutex_init(&s->nlock, NULL) != 0) {
+		tca_setf(err, errlen, "mutex init failed");
+		goto out;
+	}
+	s->nlock_init = 1;
 	if (pthread_mutexattr_init(&attr) != 0) {
 		tca_setf(err, errlen, "mutex init failed");
 		goto out;
@@ -1368,7 +1383,7 @@ pg_health(tca_store *st, char *why, size_t whylen)
 #define SQL_HEAD_LOCK "SELECT seq, hash FROM journal_head FOR UPDATE"
 #define SQL_LAST_JOURNAL "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1"
 #define SQL_SET_HEAD "UPDATE journal_head SET seq = $1, hash = $2"
-#define SQL_FIND_ACTIVE "SELECT c.ca_id, cert.subject, cert.fingerprint FROM cas c" \
+#define SQL_FIND_ACTIVE "SELECT c.ca_id, cert.subject, cert.fingerprint, c.policy FROM cas c" \
     " LEFT JOIN certificates cert ON cert.cert_id = c.current_cert_id" \
     " WHERE c.tenant = $1 AND c.status = 'active'"
 /* ids are the highest + 1, as SQLite's rowids: no gaps from rolled-back
@@ -1651,8 +1666,23 @@ lock_head(struct txn *t)
 }
 
 static int
+find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
+    char *subject, size_t subjectlen, unsigned char fp[32],
+    const struct tca_change *expect);
+
+static int
 find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
     char *subject, size_t subjectlen, unsigned char fp[32])
+{
+	return find_active_x(t, tenant, ca_id_ptr, subject, subjectlen, fp, NULL);
+}
+
+/* As find_active, and TCA_ERR_STALE when the active CA is not what expect
+ * says the engine's cache held (store.h: expect_ca_id, expect_policy). */
+static int
+find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
+    char *subject, size_t subjectlen, unsigned char fp[32],
+    const struct tca_change *expect)
 {
 	PGresult *res = NULL;
 	const unsigned char *cur_fp;
@@ -1677,8 +1707,13 @@ find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 		snprintf(subject, subjectlen, "%s", g_text(res, 0, 1));
 	if (fp != NULL && (cur_fp = g_bin(res, 0, 2, &len)) != NULL && len == 32)
 		memcpy(fp, cur_fp, 32);
+	r = TCA_OK;
+	if (expect != NULL && ((expect->expect_ca_id != 0 &&
+	    expect->expect_ca_id != *ca_id_ptr) || (expect->expect_policy != NULL &&
+	    strcmp(g_text(res, 0, 3), expect->expect_policy) != 0)))
+		r = TCA_ERR_STALE;
 	PQclear(res);
-	return TCA_OK;
+	return r;
 }
 
 static int
@@ -1859,6 +1894,27 @@ apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
 	return update_one(t, SQL_DELETE_CA, &q, "deleting the CA", ca_id, chg->tenant);
 }
 
+/* A re-enrollment: REVOKED if the certificate it renews, of CA ca_id, is
+ * revoked (by another engine since this one's revocation set was read). */
+static int
+renewed_not_revoked(struct txn *t, const struct tca_change *chg, int64_t ca_id)
+{
+	PGresult *res = NULL;
+	struct qp q;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	qp_int(&q, ca_id);
+	qp_bin(&q, chg->renews_serial, chg->renews_serial_len);
+	if ((r = w_run(t, SQL_FIND_DEVICE_CERT, &q, "looking up the certificate renewed",
+	    &res)) != TCA_OK)
+		return r;
+	if (PQntuples(res) == 1 && !g_isnull(res, 0, 4))
+		r = TCA_ERR_REVOKED;
+	PQclear(res);
+	return r;
+}
+
 static int
 apply_cert_issue(struct txn *t, const struct tca_change *chg)
 {
@@ -1868,7 +1924,9 @@ apply_cert_issue(struct txn *t, const struct tca_change *chg)
 	long rows;
 	int r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+	if ((r = find_active_x(t, chg->tenant, &ca_id, NULL, 0, NULL, chg)) != TCA_OK ||
+	    (chg->renews_serial != NULL &&
+	    (r = renewed_not_revoked(t, chg, ca_id)) != TCA_OK))
 		return r;
 	if ((r = insert_cert(t, chg, ca_id, "device", &cert_id)) != TCA_OK ||
 	    chg->consume_secret == NULL)
@@ -2121,7 +2179,8 @@ apply_policy_set(struct txn *t, const struct tca_change *chg, char *subject,
 	struct qp q;
 	int r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen, NULL)) != TCA_OK)
+	if ((r = find_active_x(t, chg->tenant, &ca_id, subject, subjectlen, NULL,
+	    chg)) != TCA_OK)
 		return r;
 	memset(&q, 0, sizeof(q));
 	qp_int(&q, ca_id);
@@ -2304,6 +2363,14 @@ run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *resul
 		if (w_run(t, SQL_SET_HEAD, &q, "moving the journal head", NULL) != TCA_OK)
 			goto failed;
 	}
+	/* the other engines re-read what they cache once this commits
+	 * (delivered at COMMIT, never for a rollback) */
+	for (i = 0; i < n; i++)
+		if (results[i] == TCA_OK && tca_change_is_cache_op(changes[i]->kind))
+			break;
+	if (i < n && w_run(t, "SELECT pg_notify('" NOTIFY_CHANNEL "', '')", NULL,
+	    "notifying the other engines", NULL) != TCA_OK)
+		goto failed;
 	if (fault == TCA_PG_FAULT_CUT_BEFORE_COMMIT) {
 		log_warn("store: test fault: cutting the connection before COMMIT");
 		cut_connection(s->wconn);
@@ -2868,6 +2935,136 @@ pg_journal_foreach(tca_store *st, int64_t from_seq, tca_journal_cb cb, void *ctx
 	    " WHERE seq >= $1::bigint ORDER BY seq", &q, "journal_foreach",
 	    journal_row, &w);
 	r_leave(s);
+	return r;
+}
+
+static int
+pg_changes_since(tca_store *st, int64_t after_seq, size_t limit, int64_t *upto_ptr,
+    int (*cb)(void *ctx, int64_t seq, const char *op, const char *tenant,
+    const char *serial_hex), void *ctx)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	PGresult *res = NULL;
+	int64_t head, last = 0;
+	struct qp q;
+	int i, n, r = TCA_ERR_JOURNAL_UNAVAILABLE;
+
+	if (s == NULL || cb == NULL || upto_ptr == NULL || limit == 0 || limit > INT32_MAX)
+		return TCA_ERR_INVALID_ARG;
+	*upto_ptr = 0;
+	r_enter(s);
+	/* the head first: whatever commits after it is read next time (seqs
+	 * are taken under the head lock, so none below it can still come) */
+	if ((res = r_exec(s, "SELECT seq FROM journal_head", NULL, "changes_since")) == NULL ||
+	    PQntuples(res) != 1)
+		goto out;
+	head = g_i64(res, 0, 0);
+	PQclear(res);
+	memset(&q, 0, sizeof(q));
+	qp_int(&q, after_seq);
+	qp_int(&q, head);
+	qp_int(&q, (int64_t)limit);
+	if ((res = r_exec(s, "SELECT seq, op, tenant, serial_hex FROM journal"
+	    " WHERE seq > $1::bigint AND seq <= $2::bigint AND op IN " TCA_CACHE_OPS_SQL
+	    " ORDER BY seq LIMIT $3::bigint", &q, "changes_since")) == NULL)
+		goto out;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		last = g_i64(res, i, 0);
+		if ((r = cb(ctx, last, g_text(res, i, 1), g_text(res, i, 2),
+		    g_text(res, i, 3))) != 0)
+			goto out;
+	}
+	*upto_ptr = (size_t)n == limit ? last : head;
+	r = TCA_OK;
+ out:
+	PQclear(res);
+	r_leave(s);
+	return r;
+}
+
+/* The LISTEN connection (nlock held): up, or made; NULL with why. */
+static PGconn *
+notify_conn(struct pg_store *s, char *why, size_t whylen)
+{
+	char msg[512];
+
+	if (s->nconn != NULL && PQstatus(s->nconn) == CONNECTION_OK)
+		return s->nconn;
+	PQfinish(s->nconn);
+	if ((s->nconn = connect_db(s, why, whylen)) == NULL)
+		return NULL;
+	if (exec_simple(s->nconn, "SET application_name = 'tca-listen'", "listen session",
+	    msg, sizeof(msg)) != TCA_OK ||
+	    exec_simple(s->nconn, "LISTEN " NOTIFY_CHANNEL, "LISTEN", msg,
+	    sizeof(msg)) != TCA_OK ||
+	    PQsetnonblocking(s->nconn, 1) != 0) {
+		tca_setf(why, whylen, "%s: %s", s->desc, msg);
+		PQfinish(s->nconn);
+		s->nconn = NULL;
+		return NULL;
+	}
+	return s->nconn;
+}
+
+/* Takes every notification that arrived; 1 if there was one. */
+static int
+notify_drain(PGconn *conn)
+{
+	PGnotify *nt;
+	int got = 0;
+
+	while ((nt = PQnotifies(conn)) != NULL) {
+		got = 1;
+		PQfreemem(nt);
+	}
+	return got;
+}
+
+static int
+pg_wait_change(tca_store *st, int wake_fd, int timeout_ms, char *why, size_t whylen)
+{
+	struct pg_store *s = (struct pg_store *)st;
+	struct pollfd pfd[2];
+	PGconn *conn;
+	int nfd = 0, r = TCA_OK;
+
+	if (s == NULL || timeout_ms < 0)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->nlock);
+	if ((conn = notify_conn(s, why, whylen)) == NULL) {
+		r = TCA_ERR_JOURNAL_UNAVAILABLE;
+	} else {
+		/* one that came in with an earlier read counts at once */
+		if (PQconsumeInput(conn) == 1 && notify_drain(conn))
+			goto out;
+		pfd[nfd].fd = PQsocket(conn);
+		pfd[nfd++].events = POLLIN;
+	}
+	if (wake_fd >= 0) {
+		pfd[nfd].fd = wake_fd;
+		pfd[nfd++].events = POLLIN;
+	}
+	if (poll(pfd, (nfds_t)nfd, timeout_ms) < 0 && errno != EINTR) {
+		tca_setf(why, whylen, "poll: %s", strerror(errno));
+		r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		goto out;
+	}
+	if (conn != NULL && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+		if (PQconsumeInput(conn) != 1) {
+			/* lost: the next call makes a new one; the caller reads
+			 * changes_since anyway, so nothing missed meanwhile is lost */
+			tca_setf(why, whylen, "%s: the LISTEN connection was lost: %s",
+			    s->desc, PQerrorMessage(conn));
+			PQfinish(s->nconn);
+			s->nconn = NULL;
+			r = TCA_ERR_JOURNAL_UNAVAILABLE;
+			goto out;
+		}
+		(void)notify_drain(conn);
+	}
+ out:
+	pthread_mutex_unlock(&s->nlock);
 	return r;
 }
 
@@ -3861,6 +4058,8 @@ static const struct tca_store_ops pg_ops = {
 	.foreach_ca = pg_foreach_ca,
 	.commit = pg_commit,
 	.journal_foreach = pg_journal_foreach,
+	.changes_since = pg_changes_since,
+	.wait_change = pg_wait_change,
 	.cert_foreach = pg_cert_foreach,
 	.cert_list = pg_cert_list,
 	.cert_get = pg_cert_get,

@@ -404,7 +404,7 @@ static const char *const wsql[W_NSTMT] = {
 	[W_RELEASE] = "RELEASE chg",
 	[W_ROLLBACK_TO] = "ROLLBACK TO chg",
 	[W_LAST_JOURNAL] = "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-	[W_FIND_ACTIVE] = "SELECT c.ca_id, cert.subject, cert.fingerprint"
+	[W_FIND_ACTIVE] = "SELECT c.ca_id, cert.subject, cert.fingerprint, c.policy"
 	    " FROM cas c"
 	    " LEFT JOIN certificates cert ON cert.cert_id = c.current_cert_id"
 	    " WHERE c.tenant = ?1 AND c.status = 'active'",
@@ -1449,8 +1449,23 @@ insert_result(struct txn *t, int rc, const char *what)
  * of its current certificate (fp all zero if it has none).
  */
 static int
+find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
+    char *subject, size_t subjectlen, unsigned char fp[32],
+    const struct tca_change *expect);
+
+static int
 find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
     char *subject, size_t subjectlen, unsigned char fp[32])
+{
+	return find_active_x(t, tenant, ca_id_ptr, subject, subjectlen, fp, NULL);
+}
+
+/* As find_active, and TCA_ERR_STALE when the active CA is not what expect
+ * says the engine's cache held (store.h: expect_ca_id, expect_policy). */
+static int
+find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
+    char *subject, size_t subjectlen, unsigned char fp[32],
+    const struct tca_change *expect)
 {
 	sqlite3_stmt *stmt = t->s->ws[W_FIND_ACTIVE];
 	const unsigned char *subj;
@@ -1481,6 +1496,10 @@ find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 	    sqlite3_column_bytes(stmt, 2) == 32)
 		memcpy(fp, cur_fp, 32);
 	r = TCA_OK;
+	if (expect != NULL && ((expect->expect_ca_id != 0 &&
+	    expect->expect_ca_id != *ca_id_ptr) || (expect->expect_policy != NULL &&
+	    strcmp(col_text(stmt, 3), expect->expect_policy) != 0)))
+		r = TCA_ERR_STALE;
  out:
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
@@ -1675,6 +1694,31 @@ apply_ca_delete(struct txn *t, const struct tca_change *chg, char *subject,
 	return expect_one_change(t, ca_id, chg->tenant);
 }
 
+/* A re-enrollment: REVOKED if the certificate it renews, of CA ca_id, is
+ * revoked (by another engine since this one's revocation set was read). */
+static int
+renewed_not_revoked(struct txn *t, const struct tca_change *chg, int64_t ca_id)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_FIND_DEVICE_CERT];
+	int rc, r = TCA_OK;
+
+	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(stmt, 2, chg->renews_serial,
+	    (int)chg->renews_serial_len, SQLITE_STATIC)) != SQLITE_OK) {
+		r = txn_fail(t, rc, "bind");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 4) != SQLITE_NULL)
+		r = TCA_ERR_REVOKED;
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = txn_fail(t, rc, "looking up the certificate renewed");
+ out:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return r;
+}
+
 static int
 apply_cert_issue(struct txn *t, const struct tca_change *chg)
 {
@@ -1682,7 +1726,9 @@ apply_cert_issue(struct txn *t, const struct tca_change *chg)
 	int64_t ca_id = 0, cert_id = 0;
 	int rc, r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL)) != TCA_OK)
+	if ((r = find_active_x(t, chg->tenant, &ca_id, NULL, 0, NULL, chg)) != TCA_OK ||
+	    (chg->renews_serial != NULL &&
+	    (r = renewed_not_revoked(t, chg, ca_id)) != TCA_OK))
 		return r;
 	if ((r = insert_cert(t, chg, ca_id, "device", &cert_id)) != TCA_OK ||
 	    chg->consume_secret == NULL)
@@ -1954,7 +2000,8 @@ apply_policy_set(struct txn *t, const struct tca_change *chg, char *subject,
 	int64_t ca_id = 0;
 	int rc, r;
 
-	if ((r = find_active(t, chg->tenant, &ca_id, subject, subjectlen, NULL)) != TCA_OK)
+	if ((r = find_active_x(t, chg->tenant, &ca_id, subject, subjectlen, NULL,
+	    chg)) != TCA_OK)
 		return r;
 	if ((rc = sqlite3_bind_int64(stmt, 1, ca_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(stmt, 2, chg->policy, -1, SQLITE_STATIC)) != SQLITE_OK) {
@@ -2416,6 +2463,59 @@ sq_journal_foreach(tca_store *st, int64_t from_seq, tca_journal_cb cb, void *ctx
 		r = read_error(s, rc, "journal_foreach");
 		goto out;
 	}
+	r = TCA_OK;
+ out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->rlock);
+	return r;
+}
+
+static int
+sq_changes_since(tca_store *st, int64_t after_seq, size_t limit, int64_t *upto_ptr,
+    int (*cb)(void *ctx, int64_t seq, const char *op, const char *tenant,
+    const char *serial_hex), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)st;
+	sqlite3_stmt *stmt = NULL;
+	int64_t head = 0, last = 0;
+	size_t n = 0;
+	int rc, r = TCA_ERR_INTERNAL;
+
+	if (s == NULL || cb == NULL || upto_ptr == NULL || limit == 0 ||
+	    limit > INT32_MAX)
+		return TCA_ERR_INVALID_ARG;
+	*upto_ptr = 0;
+	pthread_mutex_lock(&s->rlock);
+	/* the head first: whatever commits after it is read next time */
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT COALESCE(MAX(seq), 0) FROM journal",
+	    -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_step(stmt)) != SQLITE_ROW) {
+		r = read_error(s, rc, "changes_since");
+		goto out;
+	}
+	head = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	if ((rc = sqlite3_prepare_v2(s->rdb, "SELECT seq, op, tenant, serial_hex"
+	    " FROM journal WHERE seq > ?1 AND seq <= ?2 AND op IN " TCA_CACHE_OPS_SQL
+	    " ORDER BY seq LIMIT ?3", -1, &stmt, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 1, after_seq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 2, head)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(stmt, 3, (int64_t)limit)) != SQLITE_OK) {
+		r = read_error(s, rc, "changes_since");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(stmt, 0);
+		n++;
+		if ((r = cb(ctx, last, col_text(stmt, 1), col_text(stmt, 2),
+		    col_text(stmt, 3))) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = read_error(s, rc, "changes_since");
+		goto out;
+	}
+	*upto_ptr = n == limit ? last : head;
 	r = TCA_OK;
  out:
 	sqlite3_finalize(stmt);
@@ -3348,6 +3448,7 @@ static const struct tca_store_ops sqlite_ops = {
 	.foreach_ca = sq_foreach_ca,
 	.commit = sq_commit,
 	.journal_foreach = sq_journal_foreach,
+	.changes_since = sq_changes_since,
 	.cert_foreach = sq_cert_foreach,
 	.cert_list = sq_cert_list,
 	.cert_get = sq_cert_get,

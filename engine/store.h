@@ -262,6 +262,21 @@ struct tca_change {
 		int64_t at_ms, until_ms;
 	} reserved;		/* out, CA_RESERVE / CA_CREATE refused */
 	int64_t ca_id;		/* out, CA_CREATE: the new CA's id */
+	/*
+	 * CERT_ISSUE and POLICY_SET: what the engine's cache held when it
+	 * decided, checked in the commit, so that no engine commits from a
+	 * cache another engine made stale (issue 13).  TCA_ERR_STALE, nothing
+	 * recorded, when the tenant's active CA is not expect_ca_id (0: not
+	 * checked; deleted, or deleted and created anew) or its policy text
+	 * is not expect_policy (NULL: not checked; "" = the defaults).
+	 * CERT_ISSUE with renews_serial (a re-enrollment: the serial of the
+	 * certificate presented): TCA_ERR_REVOKED, nothing recorded, when the
+	 * active CA's device certificate with that serial is revoked.
+	 */
+	int64_t expect_ca_id;
+	const char *expect_policy;
+	const unsigned char *renews_serial;
+	size_t renews_serial_len;
 	/* optional free text recorded in the journal record (NULL = "") */
 	const char *details;
 	/* out, set by commit() when the change applied */
@@ -486,6 +501,28 @@ struct tca_store_ops {
 	 * row: TCA_ERR_POLICY_VIOLATION naming the table and key; left
 	 * empty when walk failed by itself).  A READONLY store refuses.
 	 */
+	/*
+	 * Engines sharing one store see each other's changes (issue 13;
+	 * docs/architecture.md, Cache coherence across engines).
+	 * changes_since: the journal records with seq > after_seq whose op
+	 * changes what an engine caches - TCA_CACHE_OPS: ca-create,
+	 * ca-delete, ca-reissue, policy-set, crl, revoke - in order, at most
+	 * limit of them, each passed to cb (strings valid during the call;
+	 * serial_hex as journaled: the revoked certificate's for revoke).  *upto_ptr: how far the journal was
+	 * read - its head if fewer than limit were found (also when after_seq
+	 * lies beyond the head), else the seq of the last one passed.
+	 * wait_change: NULL in a backend whose store only one engine opens
+	 * (SQLite).  Blocks until a change of those ops is committed through
+	 * any handle (PostgreSQL: LISTEN/NOTIFY on a connection of its own),
+	 * wake_fd becomes readable, or timeout_ms passes; TCA_OK either way
+	 * (then call changes_since), or TCA_ERR_JOURNAL_UNAVAILABLE with why
+	 * after waiting timeout_ms (it cannot listen: poll changes_since).
+	 */
+	int (*changes_since)(tca_store *st, int64_t after_seq, size_t limit,
+	    int64_t *upto_ptr, int (*cb)(void *ctx, int64_t seq, const char *op,
+	    const char *tenant, const char *serial_hex), void *ctx);
+	int (*wait_change)(tca_store *st, int wake_fd, int timeout_ms, char *why,
+	    size_t whylen);
 	int (*export_rows)(tca_store *st, tca_mig_row_cb cb, void *ctx);
 	int (*import_rows)(tca_store *st,
 	    int (*walk)(void *wctx, tca_mig_row_cb sink, void *sink_ctx), void *wctx,
@@ -493,6 +530,11 @@ struct tca_store_ops {
 };
 
 #define TCA_LEADER_ROLE_MAX 64
+
+/* The journal ops changes_since() reports, as an SQL list. */
+#define TCA_CACHE_OPS_SQL "('ca-create', 'ca-delete', 'ca-reissue', 'policy-set', 'crl', 'revoke')"
+/* 1 if a change of this kind, applied, is one changes_since() reports. */
+int tca_change_is_cache_op(enum tca_change_kind kind);
 
 struct tca_store {
 	const struct tca_store_ops *ops;

@@ -42,6 +42,8 @@ static const struct err_name err_names[] = {
 	{ TCA_ERR_TOKEN_REFUSED, "INTERNAL", "the token refused the template or mechanism "
 	    "(token configuration or hsm-profile)" },
 	{ TCA_ERR_TOKEN_FULL, "INTERNAL", "the token has no room for another key" },
+	{ TCA_ERR_STALE, "BUSY", "another engine changed the tenant's CA or policy meanwhile; "
+	    "try again" },
 };
 
 static const struct err_name *

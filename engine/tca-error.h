@@ -44,6 +44,8 @@ enum {
 	TCA_ERR_TOKEN_REFUSED = -109,	/* the token refused a template or mechanism: its
 					 * configuration or profile, not an outage */
 	TCA_ERR_TOKEN_FULL = -110,	/* the token has no room for another object */
+	TCA_ERR_STALE = -111,	/* the store refused a change computed from a cached
+				 * CA or policy that another engine changed since */
 };
 
 /* Human-readable description; never NULL. */

@@ -5862,6 +5862,223 @@ tcase_of(Suite *s, const char *prefix, const char *name, void (*fixture)(void))
  * several roles; a role of no or too many bytes is refused; a read-only
  * handle leads nothing and takes nothing from the leader.
  */
+/* /store/commit/expect: a certificate or policy change made from a cache
+ * another engine made stale is refused (STALE), a re-enrollment of a
+ * certificate revoked meanwhile too (REVOKED); nothing of them recorded */
+START_TEST(test_commit_expect)
+{
+	struct tchange ca, ca2, is, pol, rev, del;
+	unsigned char serial1[TCA_SERIAL_MAX], other[TCA_SERIAL_MAX];
+	size_t serial1_len;
+	int64_t id1, seqs;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	id1 = ca.chg.ca_id;
+	ck_assert_int_gt(id1, 0);
+	tc_issue(&is, "acme", "dev-1");
+	is.chg.expect_ca_id = id1;
+	is.chg.expect_policy = "";
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	memcpy(serial1, is.ci.serial, is.ci.serial_len);
+	serial1_len = is.ci.serial_len;
+
+	/* one engine sets the policy from "" ... */
+	tc_policy(&pol, "acme", "max_days=30");
+	pol.chg.expect_policy = "";
+	ck_assert_int_eq(commit1(st, &pol), TCA_OK);
+	seqs = journal_count(st);
+	/* ... another, still holding "", can neither issue nor set it */
+	tc_issue(&is, "acme", "dev-2");
+	is.chg.expect_ca_id = id1;
+	is.chg.expect_policy = "";
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_STALE);
+	ck_assert_int_eq(is.chg.journal_seq, 0);
+	tc_policy(&pol, "acme", "suspended=true");
+	pol.chg.expect_policy = "";
+	ck_assert_int_eq(commit1(st, &pol), TCA_ERR_STALE);
+	ck_assert_int_eq(journal_count(st), seqs);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 1);
+	/* read again, it can */
+	tc_issue(&is, "acme", "dev-2");
+	is.chg.expect_ca_id = id1;
+	is.chg.expect_policy = "max_days=30";
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+
+	/* a re-enrollment of dev-1: fine until dev-1 is revoked */
+	tc_issue(&is, "acme", "dev-1");
+	is.chg.op = "reenroll";
+	is.chg.renews_serial = serial1;
+	is.chg.renews_serial_len = serial1_len;
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	tc_revoke(&rev, "acme", NULL, 1, T_NOW);
+	memcpy(rev.ci.serial, serial1, serial1_len);
+	rev.ci.serial_len = serial1_len;
+	rev.chg.serial_len = serial1_len;
+	ck_assert_int_eq(commit1(st, &rev), TCA_OK);
+	seqs = journal_count(st);
+	tc_issue(&is, "acme", "dev-1");
+	is.chg.op = "reenroll";
+	is.chg.renews_serial = serial1;
+	is.chg.renews_serial_len = serial1_len;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_REVOKED);
+	ck_assert_int_eq(journal_count(st), seqs);
+	/* a serial the CA never issued (a certificate of an earlier CA of
+	 * the tenant): nothing to refuse */
+	memset(other, 0x5a, sizeof(other));
+	tc_issue(&is, "acme", "dev-1");
+	is.chg.op = "reenroll";
+	is.chg.renews_serial = other;
+	is.chg.renews_serial_len = 12;
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+
+	/* deleted and created anew: a commit expecting the old CA is stale */
+	tc_ca_delete(&del, "acme");
+	ck_assert_int_eq(commit1(st, &del), TCA_OK);
+	tc_issue(&is, "acme", "dev-3");
+	is.chg.expect_ca_id = id1;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_NOT_FOUND);
+	tc_ca_create(&ca2, "acme");
+	ck_assert_int_eq(commit1(st, &ca2), TCA_OK);
+	ck_assert_int_ne(ca2.chg.ca_id, id1);
+	tc_issue(&is, "acme", "dev-3");
+	is.chg.expect_ca_id = id1;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_STALE);
+	tc_issue(&is, "acme", "dev-3");
+	is.chg.expect_ca_id = ca2.chg.ca_id;
+	is.chg.expect_policy = "";
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+	tc_issue(&is, "acme", "dev-4");	/* 0 and NULL: not checked */
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);
+
+	/* malformed */
+	tc_issue(&is, "acme", "dev-5");
+	is.chg.renews_serial = serial1;
+	is.chg.renews_serial_len = 0;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_INVALID_ARG);
+	is.chg.renews_serial_len = TCA_SERIAL_MAX + 1;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_INVALID_ARG);
+	tc_issue(&is, "acme", "dev-5");
+	is.chg.expect_ca_id = -1;
+	ck_assert_int_eq(commit1(st, &is), TCA_ERR_INVALID_ARG);
+	verify_ok(st, journal_count(st), NULL);
+}
+END_TEST
+
+struct chg_list {
+	int n, stop_at;
+	int64_t seq[16];
+	char op[16][16];
+	char tenant[16][TCA_TENANT_MAX + 1];
+	char serial[16][2 * TCA_SERIAL_MAX + 1];
+};
+
+static int
+chg_list_cb(void *ctx, int64_t seq, const char *op, const char *tenant,
+    const char *serial_hex)
+{
+	struct chg_list *l = ctx;
+
+	ck_assert_int_lt(l->n, 16);
+	l->seq[l->n] = seq;
+	snprintf(l->op[l->n], sizeof(l->op[0]), "%s", op);
+	snprintf(l->tenant[l->n], sizeof(l->tenant[0]), "%s", tenant);
+	snprintf(l->serial[l->n], sizeof(l->serial[0]), "%s", serial_hex);
+	l->n++;
+	return l->n == l->stop_at ? 7 : 0;
+}
+
+static int
+changes(int64_t after, size_t limit, int64_t *upto, struct chg_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	*upto = -1;
+	return st->ops->changes_since(st, after, limit, upto, chg_list_cb, l);
+}
+
+/* /store/changes-since: the journal records other engines must re-read,
+ * in order, in slices */
+START_TEST(test_changes_since)
+{
+	static const char *const want[] = {
+		"ca-create", "policy-set", "revoke", "crl", "ca-reissue", "ca-delete",
+	};
+	static const int64_t want_seq[] = { 1, 4, 5, 6, 8, 9 };
+	struct tchange t, ca, is;
+	struct chg_list l;
+	char hex[2 * TCA_SERIAL_MAX + 1];
+	int64_t upto;
+	int i;
+
+	ck_assert_ptr_nonnull(st->ops->changes_since);
+	ck_assert_int_eq(changes(0, 10, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(upto, 0);
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);			/* 1 */
+	tc_issue(&is, "acme", "dev-1");
+	ck_assert_int_eq(commit1(st, &is), TCA_OK);			/* 2 */
+	tc_issue(&t, "acme", "dev-2");
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 3 */
+	tc_policy(&t, "acme", "max_days=30");
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 4 */
+	tc_revoke(&t, "acme", &is.ci, 1, T_NOW);
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 5 */
+	tc_crl(&t, "acme", 1, T_NOW, 1);
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 6 */
+	tc_dev_register(&t, "acme", "dev-9", "$scrypt$x", 0);
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 7 */
+	tc_reissue(&t, "acme", ca.ci.sha256, NULL);
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 8 */
+	tc_ca_delete(&t, "acme");
+	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 9 */
+	ck_assert_int_eq(journal_count(st), 9);
+
+	ck_assert_int_eq(changes(0, 100, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 6);
+	ck_assert_int_eq(upto, 9);
+	for (i = 0; i < 6; i++) {
+		ck_assert_int_eq(l.seq[i], want_seq[i]);
+		ck_assert_str_eq(l.op[i], want[i]);
+		ck_assert_str_eq(l.tenant[i], "acme");
+	}
+	tca_hex(is.ci.serial, is.ci.serial_len, hex);
+	ck_assert_str_eq(l.serial[2], hex);
+	tca_hex(ca.ci.serial, ca.ci.serial_len, hex);
+	ck_assert_str_eq(l.serial[0], hex);	/* as journaled: the CA's */
+	/* in slices: a full slice ends at its last record, the rest at the head */
+	ck_assert_int_eq(changes(0, 2, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(upto, 4);
+	ck_assert_int_eq(changes(upto, 2, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.seq[0], 5);
+	ck_assert_int_eq(upto, 6);
+	ck_assert_int_eq(changes(upto, 3, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(l.seq[1], 9);
+	ck_assert_int_eq(upto, 9);
+	ck_assert_int_eq(changes(4, 100, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 4);
+	ck_assert_int_eq(l.seq[0], 5);
+	/* nothing after the head; beyond it, the head */
+	ck_assert_int_eq(changes(9, 100, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(upto, 9);
+	ck_assert_int_eq(changes(INT64_MAX, 1, &upto, &l), TCA_OK);
+	ck_assert_int_eq(l.n, 0);
+	ck_assert_int_eq(upto, 9);
+	/* the callback's non-zero return stops the walk and is returned */
+	memset(&l, 0, sizeof(l));
+	l.stop_at = 2;
+	ck_assert_int_eq(st->ops->changes_since(st, 0, 100, &upto, chg_list_cb, &l), 7);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_int_eq(st->ops->changes_since(st, 0, 0, &upto, chg_list_cb, &l),
+	    TCA_ERR_INVALID_ARG);
+}
+END_TEST
+
 START_TEST(test_leader)
 {
 	char role[TCA_LEADER_ROLE_MAX + 2], why[512], err[512] = "";
@@ -5924,6 +6141,8 @@ conformance_suite(const struct store_backend *b)
 	tcase_add_test(tc, test_duplicate_serial_batch);
 	tcase_add_test(tc, test_reopen_continues);
 	tcase_add_test(tc, test_leader);
+	tcase_add_test(tc, test_commit_expect);
+	tcase_add_test(tc, test_changes_since);
 
 	tc = tcase_of(s, b->name, "reissue", setup);
 	tcase_add_test(tc, test_reissue_basic);
