@@ -58,6 +58,7 @@ tca_config_defaults(struct tca_config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->log_syslog = 0;
 	cfg->schedule_enabled = 1;
+	cfg->testing_follow = 1;
 	tca_schedule_defaults(&cfg->schedule);
 	cfg->reissue_serial = TCA_SERIAL_NEW;
 	cfg->retry_min_s = 60;
@@ -434,6 +435,8 @@ config_kv(void *ctx, const char *k, const char *v, char *why, size_t whylen)
 		return parse_bool(v, &cfg->log_syslog, why, whylen);
 	if (strcmp(k, "schedule.enabled") == 0)
 		return parse_bool(v, &cfg->schedule_enabled, why, whylen);
+	if (strcmp(k, "testing.follow_other_engines") == 0)
+		return parse_bool(v, &cfg->testing_follow, why, whylen);
 	if (strcmp(k, "schedule.at") == 0) {
 		int mo, d, h, mi;
 		char tail;

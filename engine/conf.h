@@ -126,6 +126,9 @@ struct tca_config {
 						 * SQLite store (tca_config_checkpoint_key_file) */
 	/* test hook: read "now" (unix seconds) from this file instead of the clock */
 	char testing_clock_file[PATH_MAX];
+	/* test hook: 0 = no thread following other engines' changes (the
+	 * store's own checks and the cache-miss sync remain; engine-sync.c) */
+	int testing_follow;
 };
 
 /* Fills cfg with the defaults. */

@@ -34,6 +34,9 @@ struct ca_entry {
 	struct tca_renewal_state crl;
 	/* the tenant's own policy; NULL: the global one (most tenants) */
 	struct tca_tenant_policy *policy;
+	/* ... as the store holds it (NULL: ""): what a commit made from this
+	 * entry expects (store.h expect_policy) */
+	char *policy_text;
 };
 
 struct node {
@@ -77,6 +80,16 @@ struct tca_engine {
 	pthread_mutex_t counts_lock;	/* counts, counts_at */
 	struct tca_cert_counts counts;
 	time_t counts_at;
+	/* engine-sync.c: what other engines sharing the store changed */
+	uint64_t cache_gen;		/* __atomic; + 1 at every cache change */
+	pthread_mutex_t sync_lock;	/* one sync at a time; the fields below */
+	int64_t synced_seq;		/* journal read up to here */
+	uint64_t sync_started, sync_done;	/* rounds (__atomic reads) */
+	int sync_failing;		/* the last round failed (logged once) */
+	int shared;			/* the store is shared (wait_change) */
+	pthread_t sync_thread;
+	int sync_thread_running;
+	int sync_pipe[2];		/* written to stop the thread */
 };
 
 
@@ -97,6 +110,30 @@ int tca_engine_entry_update(tca_engine *e, const char *tenant,
 /* TCA_OK if ent's key is usable, else TOKEN_UNAVAILABLE with why. */
 int tca_engine_key_usable(tca_engine *e, const struct ca_entry *ent, char *why,
     size_t whylen);
+
+/*
+ * Brings tenant's cache entry in line with the store: loaded or replaced if
+ * the store's active CA differs from it (another engine created, re-issued
+ * or changed it), dropped if the store has none (deleted).  TCA_OK, a read
+ * error, or TCA_ERR_BUSY if the cache kept changing under it (try later).
+ */
+int tca_engine_ca_refresh(tca_engine *e, const char *tenant);
+
+/* ---- engines sharing a store (engine-sync.c) */
+
+/* Reads the journal head, before the cache is loaded (tca_engine_new).
+ * TCA_OK or the store's error with err. */
+int tca_engine_sync_init(tca_engine *e, char *err, size_t errlen);
+/* Stops the listener thread (tca_engine_free, before anything else). */
+void tca_engine_sync_stop(tca_engine *e);
+/*
+ * Applies what the journal records since the last round that engines cache
+ * (store.h changes_since): CAs created, deleted, re-issued, policies, CRLs
+ * refreshed, revocations added to the set.  A round that started after
+ * this call did is enough: concurrent callers share it.  TCA_OK or the
+ * store's error (the next round reads the same records again).
+ */
+int tca_engine_sync(tca_engine *e);
 
 /* ---- helpers (engine.c) */
 
@@ -135,5 +172,12 @@ int tca_engine_check_not_revoked(tca_engine *e, const char *tenant,
 /* 1 and the revocation if (tenant, serial) is revoked. */
 int tca_revset_find(tca_engine *e, const char *tenant, const unsigned char *serial,
     size_t serial_len, int64_t *revoked_at_ptr, int *reason_ptr);
+/* The serial (magnitude) of a certificate in DER or PEM; BAD_REQUEST. */
+int tca_cert_serial_of(const unsigned char *cert, size_t len,
+    unsigned char out[TCA_SERIAL_MAX], size_t *len_ptr);
+/* A revocation another engine recorded: looked up in the store (tenant's
+ * active CA, serial in hex) and added to the set.  TCA_OK (also when the
+ * store no longer has it revoked under an active CA: nothing to add). */
+int tca_revset_note(tca_engine *e, const char *tenant, const char *serial_hex);
 
 #endif

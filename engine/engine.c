@@ -47,6 +47,7 @@ tca_engine_entry_unref(struct ca_entry *ent)
 	tca_issuer_free(ent->cur);
 	tca_issuer_free(ent->prev);
 	free(ent->policy);
+	free(ent->policy_text);
 	free(ent);
 }
 
@@ -81,6 +82,10 @@ tca_engine_ca_lookup(tca_engine *e, const char *tenant, int *r_ptr, char *why, s
 {
 	struct ca_entry *ent = tca_engine_cache_get(e, tenant);
 
+	/* a CA another engine sharing the store created since this one last
+	 * looked: one sync round (usually nothing to read) finds it */
+	if (ent == NULL && e->shared && tca_engine_sync(e) == TCA_OK)
+		ent = tca_engine_cache_get(e, tenant);
 	if (ent == NULL) {
 		snprintf(why, whylen, "tenant %s has no CA", tenant);
 		*r_ptr = TCA_ERR_NOT_FOUND;
@@ -127,6 +132,7 @@ cache_put_locked(tca_engine *e, struct ca_entry *ent)
 {
 	struct node *n, **head = &e->buckets[hash_tenant(ent->tenant)];
 
+	__atomic_add_fetch(&e->cache_gen, 1, __ATOMIC_RELEASE);
 	for (n = *head; n != NULL; n = n->next) {
 		if (strcmp(n->ent->tenant, ent->tenant) == 0) {
 			if (!n->ent->key_present)
@@ -149,12 +155,12 @@ cache_put_locked(tca_engine *e, struct ca_entry *ent)
 	return TCA_OK;
 }
 
-static void
-cache_remove(tca_engine *e, const char *tenant)
+/* Caller holds the write lock.  1 if tenant had an entry. */
+static int
+cache_remove_locked(tca_engine *e, const char *tenant)
 {
 	struct node *n, **pp;
 
-	pthread_rwlock_wrlock(&e->lock);
 	for (pp = &e->buckets[hash_tenant(tenant)]; (n = *pp) != NULL; pp = &n->next) {
 		if (strcmp(n->ent->tenant, tenant) == 0) {
 			*pp = n->next;
@@ -163,9 +169,18 @@ cache_remove(tca_engine *e, const char *tenant)
 				e->n_missing--;
 			tca_engine_entry_unref(n->ent);
 			free(n);
-			break;
+			__atomic_add_fetch(&e->cache_gen, 1, __ATOMIC_RELEASE);
+			return 1;
 		}
 	}
+	return 0;
+}
+
+static void
+cache_remove(tca_engine *e, const char *tenant)
+{
+	pthread_rwlock_wrlock(&e->lock);
+	(void)cache_remove_locked(e, tenant);
 	pthread_rwlock_unlock(&e->lock);
 }
 
@@ -221,8 +236,14 @@ tca_engine_entry_clone(const struct ca_entry *ent)
 	c->refs = 1;
 	c->cur = c->prev = NULL;
 	c->policy = NULL;
+	c->policy_text = NULL;
+	if (ent->policy_text != NULL && (c->policy_text = strdup(ent->policy_text)) == NULL) {
+		free(c);
+		return NULL;
+	}
 	if (ent->policy != NULL) {
 		if ((c->policy = malloc(sizeof(*c->policy))) == NULL) {
+			free(c->policy_text);
 			free(c);
 			return NULL;
 		}
@@ -475,6 +496,12 @@ load_ca_row(void *ctx, const struct tca_ca_row *row)
 	if (row->policy != NULL && row->policy[0] != '\0') {
 		char pwhy[256];
 
+		if ((ent->policy_text = strdup(row->policy)) == NULL) {
+			tca_engine_entry_unref(ent);
+			lc->r = TCA_ERR_NOMEM;
+			return 1;
+		}
+
 		if ((ent->policy = malloc(sizeof(*ent->policy))) == NULL) {
 			tca_engine_entry_unref(ent);
 			lc->r = TCA_ERR_NOMEM;
@@ -592,8 +619,16 @@ tca_engine_new(tca_token *tok, tca_store *st, tca_committer *cm,
 	}
 	if (pthread_rwlock_init(&e->rev_lock, NULL) != 0 ||
 	    pthread_mutex_init(&e->crl_lock, NULL) != 0 ||
-	    pthread_mutex_init(&e->counts_lock, NULL) != 0)
+	    pthread_mutex_init(&e->counts_lock, NULL) != 0 ||
+	    pthread_mutex_init(&e->sync_lock, NULL) != 0)
 		abort();	/* cannot fail with default attributes on Linux */
+	e->sync_pipe[0] = e->sync_pipe[1] = -1;
+	/* the journal head before the cache is read: a change committed while
+	 * it loads is applied again by the first sync round, never missed */
+	if ((r = tca_engine_sync_init(e, err, errlen)) != TCA_OK) {
+		tca_engine_free(e);
+		return r;
+	}
 	memset(&lc, 0, sizeof(lc));
 	lc.e = e;
 	lc.err = err;
@@ -655,6 +690,83 @@ tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr)
 	return r;
 }
 
+/* Same DER (both absent counts as the same). */
+static int
+same_der(const struct tca_issuer *is, const unsigned char *der, size_t len)
+{
+	if (is == NULL || der == NULL)
+		return is == NULL && der == NULL;
+	return is->der_len == len && memcmp(is->der, der, len) == 0;
+}
+
+/* 1 if ent serves what row holds (the fields requests and the schedule
+ * read; renewal bookkeeping is the scheduler's and reloaded by it). */
+static int
+entry_matches(const struct ca_entry *ent, const struct tca_ca_row *row)
+{
+	const char *text = ent->policy_text != NULL ? ent->policy_text : "";
+
+	return ent->ca_id == row->ca_id &&
+	    same_der(ent->cur, row->cert_der, row->cert_der_len) &&
+	    same_der(ent->prev, row->prev_der, row->prev_der_len) &&
+	    ent->crl_number == row->crl_number &&
+	    strcmp(text, row->policy != NULL ? row->policy : "") == 0;
+}
+
+int
+tca_engine_ca_refresh(tca_engine *e, const char *tenant)
+{
+	struct tca_ca_row row;
+	struct ca_entry *ent;
+	struct load_ctx lc;
+	char err[256] = "";
+	uint64_t gen;
+	int r, tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		gen = __atomic_load_n(&e->cache_gen, __ATOMIC_ACQUIRE);
+		memset(&row, 0, sizeof(row));
+		r = e->st->ops->get_ca(e->st, tenant, &row);
+		if (r != TCA_OK && r != TCA_ERR_NOT_FOUND)
+			return r;
+		/* a key another engine made: looked for on the token once, here,
+		 * not under the cache lock (load_ca_row reads the index only) */
+		if (r == TCA_OK && row.key_id_len == TCA_KEY_ID_LEN &&
+		    tca_token_find_key(e->tok, row.key_id, row.key_id_len, NULL) != TCA_OK)
+			(void)tca_token_check_key(e->tok, row.key_id, row.key_id_len, NULL);
+		pthread_rwlock_wrlock(&e->lock);
+		if (__atomic_load_n(&e->cache_gen, __ATOMIC_ACQUIRE) != gen) {
+			/* this engine changed its cache meanwhile: what was read
+			 * may be older than what it holds now; read again */
+			pthread_rwlock_unlock(&e->lock);
+			tca_ca_row_clear(&row);
+			continue;
+		}
+		ent = cache_get_locked(e, tenant);
+		memset(&lc, 0, sizeof(lc));
+		lc.e = e;
+		lc.err = err;
+		lc.errlen = sizeof(err);
+		if (r == TCA_ERR_NOT_FOUND) {
+			if (ent != NULL && cache_remove_locked(e, tenant))
+				log_notice("tenant %s: cache refreshed from the store: CA "
+				    "deleted, no longer served", tenant);
+		} else if (ent == NULL || !entry_matches(ent, &row)) {
+			(void)load_ca_row(&lc, &row);
+			if (lc.r == TCA_OK)
+				log_info("tenant %s: cache refreshed from the store: CA %s",
+				    tenant, ent == NULL ? "new" : "changed");
+		}
+		pthread_rwlock_unlock(&e->lock);
+		tca_ca_row_clear(&row);
+		if (lc.r != TCA_OK)
+			log_error("tenant %s: reading the CA from the store failed: %s",
+			    tenant, err[0] != '\0' ? err : tca_strerror(lc.r));
+		return lc.r;
+	}
+	return TCA_ERR_BUSY;
+}
+
 void
 tca_engine_free(tca_engine *e)
 {
@@ -664,6 +776,7 @@ tca_engine_free(tca_engine *e)
 
 	if (e == NULL)
 		return;
+	tca_engine_sync_stop(e);
 	for (i = 0; i < N_BUCKETS; i++) {
 		for (n = e->buckets[i]; n != NULL; n = next) {
 			next = n->next;
@@ -679,6 +792,7 @@ tca_engine_free(tca_engine *e)
 	pthread_rwlock_destroy(&e->rev_lock);
 	pthread_mutex_destroy(&e->crl_lock);
 	pthread_mutex_destroy(&e->counts_lock);
+	pthread_mutex_destroy(&e->sync_lock);
 	pthread_rwlock_destroy(&e->lock);
 	free(e);
 }
@@ -1092,13 +1206,17 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 
 /* ------------------------------------------------------------ issuance */
 
-int
-tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
+/* tca_engine_issue, once: TCA_ERR_STALE (not counted) when the store
+ * refused a certificate made from a cache another engine made stale. */
+static int
+issue_once(tca_engine *e, const char *tenant, const char *device_id,
     const unsigned char *csr_data, size_t csr_len,
     const unsigned char *current, size_t current_len, unsigned int days,
     const char *otp, const struct tca_requester *who, struct tca_issued *out,
     char *why, size_t whylen)
 {
+	unsigned char renews[TCA_SERIAL_MAX];
+	size_t renews_len = 0;
 	struct tca_token_signer sctx;
 	struct tca_device_params dp;
 	struct tca_cert_info info;
@@ -1135,6 +1253,9 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		    (r = tca_engine_check_not_revoked(e, tenant, current, current_len,
 		    why, whylen)) != TCA_OK)
 			goto out;
+		/* and in the commit, against what other engines revoked */
+		if (tca_cert_serial_of(current, current_len, renews, &renews_len) != TCA_OK)
+			renews_len = 0;
 	}
 	tca_engine_policy_snapshot(e, &pol);
 	memset(&dp, 0, sizeof(dp));
@@ -1202,6 +1323,14 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		chg.device_id = device_id;
 		chg.consume_secret = consume ? secret : NULL;
 		chg.details = details;
+		/* what this was decided from; the store refuses it if another
+		 * engine changed that meanwhile (store.h) */
+		chg.expect_ca_id = ent->ca_id;
+		chg.expect_policy = ent->policy_text != NULL ? ent->policy_text : "";
+		if (renews_len > 0) {
+			chg.renews_serial = renews;
+			chg.renews_serial_len = renews_len;
+		}
 		r = tca_committer_submit(e->cm, &chg);
 		if (r != TCA_ERR_ALREADY_EXISTS)
 			break;
@@ -1213,6 +1342,13 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		snprintf(why, whylen, "the one-time password of device %s is no longer "
 		    "valid (used by a concurrent request, re-registered, locked or "
 		    "expired); no certificate was issued", device_id);
+		goto out;
+	}
+	if (r == TCA_ERR_STALE)
+		goto out;
+	if (r == TCA_ERR_REVOKED) {
+		snprintf(why, whylen, "the certificate presented was revoked (through "
+		    "another engine, a moment ago); no certificate was issued");
 		goto out;
 	}
 	if (r != TCA_OK) {
@@ -1240,7 +1376,7 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
  out:
 	if (r == TCA_OK)
 		__atomic_add_fetch(&e->issued, 1, __ATOMIC_RELAXED);
-	else
+	else if (r != TCA_ERR_STALE)
 		__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
 	tca_engine_entry_unref(ent);
 	tca_csr_free(csr);
@@ -1251,6 +1387,52 @@ tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
 		(void)tca_engine_device_release(e, tenant, device_id);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return r;
+}
+
+int
+tca_engine_issue(tca_engine *e, const char *tenant, const char *device_id,
+    const unsigned char *csr_data, size_t csr_len,
+    const unsigned char *current, size_t current_len, unsigned int days,
+    const char *otp, const struct tca_requester *who, struct tca_issued *out,
+    char *why, size_t whylen)
+{
+	uint64_t gen;
+	int r, round;
+
+	for (round = 0; round < 2; round++) {
+		gen = __atomic_load_n(&e->cache_gen, __ATOMIC_ACQUIRE);
+		r = issue_once(e, tenant, device_id, csr_data, csr_len, current,
+		    current_len, days, otp, who, out, why, whylen);
+		if (r == TCA_ERR_STALE) {
+			/* another engine changed the tenant's CA or policy since
+			 * this one cached it: read what changed, decide again */
+			log_info("tenant %s: CA or policy changed through another engine "
+			    "while issuing; deciding again from the store", tenant);
+			if (e->shared)
+				(void)tca_engine_sync(e);
+			else
+				(void)tca_engine_ca_refresh(e, tenant);
+			continue;
+		}
+		/* a refusal made from the cache alone (the tenant's policy, its
+		 * suspension), or a key that failed to sign (another engine may
+		 * have deleted the CA and destroyed its key a moment ago), is
+		 * checked against the store once when others share it: final
+		 * only if the cache did not change */
+		if (round > 0 || !e->shared || (r != TCA_ERR_TENANT_SUSPENDED &&
+		    r != TCA_ERR_POLICY_VIOLATION && r != TCA_ERR_TOKEN_UNAVAILABLE) ||
+		    tca_engine_sync(e) != TCA_OK ||
+		    __atomic_load_n(&e->cache_gen, __ATOMIC_ACQUIRE) == gen)
+			return r;
+		__atomic_sub_fetch(&e->refused, 1, __ATOMIC_RELAXED);
+	}
+	if (r != TCA_ERR_STALE)
+		return r;
+	snprintf(why, whylen, "tenant %s's CA or policy changed twice through another "
+	    "engine while the certificate was being issued; nothing was issued, try "
+	    "again", tenant);
+	__atomic_add_fetch(&e->refused, 1, __ATOMIC_RELAXED);
+	return TCA_ERR_BUSY;
 }
 
 int

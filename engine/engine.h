@@ -258,6 +258,16 @@ int tca_engine_foreach_brief(tca_engine *e, tca_ca_brief_cb cb, void *ctx);
  */
 int tca_engine_ca_reload(tca_engine *e, const char *tenant, int64_t *not_before_ptr);
 
+/*
+ * Starts following the other engines sharing the store (engine-sync.c): a
+ * thread applies what they change to this engine's caches as soon as the
+ * store notifies it, and at least every second.  Nothing to do for a store
+ * only one engine opens (SQLite).  Without it the store still refuses
+ * commits made from a stale cache, and a cache miss still reads the store.
+ * Call once, after tca_engine_new.  TCA_OK or TCA_ERR_SYSTEM with err.
+ */
+int tca_engine_follow(tca_engine *e, char *err, size_t errlen);
+
 /* This engine's name among the engines sharing its store ("host:pid:random";
  * the holder of its CA reservations).  Owned by e. */
 const char *tca_engine_node_id(const tca_engine *e);

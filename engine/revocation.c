@@ -202,6 +202,30 @@ tca_revset_free(tca_engine *e)
 }
 
 int
+tca_revset_note(tca_engine *e, const char *tenant, const char *serial_hex)
+{
+	unsigned char serial[TCA_SERIAL_MAX];
+	struct tca_cert_row row;
+	size_t len;
+	char why[128];
+	int r;
+
+	if (tca_serial_parse_hex(serial_hex, serial, &len, why, sizeof(why)) != TCA_OK) {
+		log_warn("tenant %s: journal revocation record with serial \"%s\" "
+		    "ignored: %s", tenant, serial_hex, why);
+		return TCA_OK;
+	}
+	memset(&row, 0, sizeof(row));
+	r = e->st->ops->cert_get(e->st, tenant, serial, len, &row);
+	if (r == TCA_OK && row.revoked)
+		r = revset_add(e, tenant, serial, len, row.revoked_at, row.reason);
+	else if (r == TCA_ERR_NOT_FOUND)
+		r = TCA_OK;	/* its CA was deleted since */
+	tca_cert_row_clear(&row);
+	return r;
+}
+
+int
 tca_revset_find(tca_engine *e, const char *tenant, const unsigned char *serial,
     size_t serial_len, int64_t *revoked_at_ptr, int *reason_ptr)
 {
@@ -288,8 +312,8 @@ tca_serial_parse_hex(const char *hex, unsigned char out[TCA_SERIAL_MAX],
 }
 
 /* The serial (magnitude) of a certificate given as DER or PEM. */
-static int
-cert_serial_of(const unsigned char *cert, size_t len, unsigned char out[TCA_SERIAL_MAX],
+int
+tca_cert_serial_of(const unsigned char *cert, size_t len, unsigned char out[TCA_SERIAL_MAX],
     size_t *len_ptr)
 {
 	struct tca_cert_info info;
@@ -332,7 +356,7 @@ tca_engine_check_not_revoked(tca_engine *e, const char *tenant,
 	int reason = 0;
 
 	/* the re-enrollment check already parsed it; a failure here is ours */
-	if (cert_serial_of(current, current_len, serial, &len) != TCA_OK) {
+	if (tca_cert_serial_of(current, current_len, serial, &len) != TCA_OK) {
 		tca_setf(why, whylen, "the current certificate's serial could not be read");
 		return TCA_ERR_BAD_REQUEST;
 	}

@@ -474,6 +474,15 @@ main(int argc, char **argv)
 		log_error("engine: %s", err);
 		goto out;
 	}
+	/* engines sharing the store: follow what the others change */
+	if (!d.cfg.testing_follow)
+		log_warn("testing.follow_other_engines = false: this engine does not "
+		    "follow other engines' changes. This is a test hook; never use it "
+		    "in production.");
+	else if ((r = tca_engine_follow(d.engine, err, sizeof(err))) != TCA_OK) {
+		log_error("engine: %s", err);
+		goto out;
+	}
 	if (d.cfg.testing_clock_file[0] != '\0') {
 		log_warn("testing.clock_file is set: the engine's clock is read from %s. "
 		    "This is a test hook; never use it in production.", d.cfg.testing_clock_file);
