@@ -1465,6 +1465,11 @@ tca_engine_status(tca_engine *e, struct tca_engine_status *st)
 
 	memset(st, 0, sizeof(*st));
 	tca_engine_policy_snapshot(e, &pol);
+	pthread_mutex_lock(&e->sync_lock);
+	st->synced_seq = e->synced_seq;
+	st->sync = !e->shared ? "off" : e->sync_failing ? "failing" :
+	    e->sync_thread_running ? "following" : "not-following";
+	pthread_mutex_unlock(&e->sync_lock);
 	pthread_rwlock_rdlock(&e->lock);
 	st->active_cas = e->n_active;
 	st->missing_keys = e->n_missing;

@@ -87,6 +87,10 @@ struct tca_engine_status {
 	size_t expired, expiring;	/* active CAs by tca_ca_expiry_of */
 	unsigned long long issued, refused;
 	time_t started;
+	/* engines sharing the store (engine-sync.c) */
+	const char *sync;	/* "off" (a store of one engine), "following",
+				 * "not-following" (testing hook), "failing" */
+	int64_t synced_seq;	/* the journal read up to this record */
 };
 
 /*

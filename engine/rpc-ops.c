@@ -364,7 +364,7 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	if ((m = cbor_new_definite_map(14)) == NULL ||
 	    (sched = cbor_new_definite_map(1)) == NULL ||
 	    (tok = cbor_new_definite_map(23)) == NULL ||
-	    (store = cbor_new_definite_map(7)) == NULL ||
+	    (store = cbor_new_definite_map(10)) == NULL ||
 	    (ten = cbor_new_definite_map(7)) == NULL ||
 	    (certs = cbor_new_definite_map(3)) == NULL)
 		goto out;
@@ -400,6 +400,9 @@ op_status(struct tca_rpc_ctx *ctx, const cbor_item_t *args, cbor_item_t **result
 	    tca_map_add_text(store, "health", store_ok ? "ok" :
 	    strcmp(ctx->st->ops->name, "sqlite") == 0 ? "lost" : "unavailable") != TCA_OK ||
 	    tca_map_add_text(store, "problem", store_why) != TCA_OK ||
+	    tca_map_add_text(store, "node", tca_engine_node_id(ctx->engine)) != TCA_OK ||
+	    tca_map_add_text(store, "sync", es.sync) != TCA_OK ||
+	    tca_map_add_uint(store, "synced_seq", (uint64_t)es.synced_seq) != TCA_OK ||
 	    tca_map_add_uint(ten, "active", es.active_cas) != TCA_OK ||
 	    tca_map_add_uint(ten, "missing_keys", es.missing_keys) != TCA_OK ||
 	    tca_map_add_uint(ten, "orphan_keys", es.orphan_keys) != TCA_OK ||

@@ -165,6 +165,11 @@ static const struct tca_arg_spec store_status_fields[] = {
 	F("failures", UINT, 1, 0, NULL),
 	F("health", TEXT, 0, 0, "\"ok\", or \"lost\": the store files were unlinked or replaced under the engine"),
 	F("problem", TEXT, 0, 0, "what happened to the store, \"\" if nothing"),
+	F("node", TEXT, 0, 0, "this engine among those sharing the store (host:pid:random)"),
+	F("sync", TEXT, 0, 0, "following other engines' changes: \"off\" (a store of one "
+	    "engine), \"following\", \"failing\" (the journal cannot be read: "
+	    "commits still checked)"),
+	F("synced_seq", UINT, 0, 0, "the journal record this engine's caches are read up to"),
 };
 static const struct tca_arg_spec tenants_status_fields[] = {
 	F("active", UINT, 1, 0, NULL),

@@ -180,6 +180,14 @@ done
 openssl verify -CAfile "$WORK/ca2.pem" "$WORK/dev-e.pem" >/dev/null ||
 	fail "node2's certificate does not verify against the new CA"
 
+# status: who follows, and how far node3 has read the journal
+[ "$(admin 3 status --json | jq -r .store.sync)" = following ] || fail "node3 sync"
+[ "$(admin 2 status --json | jq -r .store.sync)" = not-following ] || fail "node2 sync"
+head=$(sql "SELECT seq FROM journal_head")
+until_ok "synced_seq" sh -c "TCA_SOCKET='$WORK/node3.sock' '$CA_ADMIN' status --json |
+	jq -e '.store.synced_seq >= $head' >/dev/null"
+admin 3 status --json | jq -r .store.node | grep -q ':' || fail "node3 has no node id"
+
 n_issue=$(sql "SELECT count(*) FROM journal WHERE op IN ('issue', 'reenroll')")
 [ "$n_issue" = 4 ] || fail "$n_issue certificates journaled, 4 expected (dev-a, b, c, e)"
 "$CA_ADMIN" journal verify --store "$DB" >/dev/null || fail "journal verify"
