@@ -8,6 +8,10 @@
 #   pg-cluster.sh stop DIR     stop it (fast, then immediate); DIR is left
 #                              for the caller to remove
 #   pg-cluster.sh restart DIR  pg_ctl restart -m fast, waits until it is up
+#   pg-cluster.sh crash DIR    pg_ctl restart -m immediate: the server stops
+#                              without a shutdown checkpoint, as after a crash,
+#                              and recovers from its WAL at start; waits
+#                              until it is up
 #   pg-cluster.sh standby PRIMARY DIR
 #                              a streaming standby of the cluster in PRIMARY
 #                              (pg_basebackup -R), started; prints its conninfo
@@ -76,7 +80,7 @@ as_owner() {
 	fi
 }
 
-[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
+[ $# -ge 1 ] || die "usage: pg-cluster.sh start|stop|restart|crash|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
 cmd=$1
 if [ "$cmd" = bindir ]; then
 	find_bindir
@@ -178,7 +182,12 @@ restart)
 	    -m fast -w -t 60 restart >/dev/null 2>&1 ||
 		die "pg_ctl restart failed (log: $dir/server.log)"
 	;;
+crash)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+	    -m immediate -w -t 60 restart >/dev/null 2>&1 ||
+		die "pg_ctl restart -m immediate failed (log: $dir/server.log)"
+	;;
 *)
-	die "unknown command $cmd: start|stop|restart|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
+	die "unknown command $cmd: start|stop|restart|crash|halt|resume|promote DIR, standby PRIMARY DIR, or bindir"
 	;;
 esac
