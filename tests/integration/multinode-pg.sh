@@ -277,16 +277,19 @@ echo "multinode-pg: phase 1: $CLIENTS clients on 3 engines, $NT tenants: $n1 cer
 # ------------------------------------------------------------ phase 2
 # wait until every engine has had n successes in epoch e or later (bounded)
 wait_ok_each_node() { # epoch count what
-	local i k
-	for k in $(seq 1 1200); do
-		[ "$k" = 1 ] || sleep 0.05
+	local i end=$((SECONDS + 60))
+	while :; do
+		for i in 1 2 3; do
+			kill -0 "${PIDS[$i]}" 2>/dev/null || fail "$3: node$i died"
+		done
 		for i in 1 2 3; do
 			[ "$(results | awk -v e="$1" -v n="$i" '$1 >= e && $2 == n && $3 == "OK"' | wc -l)" -ge "$2" ] ||
-				continue 2
+				break
+			[ "$i" != 3 ] || return 0
 		done
-		return 0
+		[ "$SECONDS" -lt "$end" ] || fail "$3: not every engine issued $2 certificate(s) within 60 s"
+		sleep 0.05
 	done
-	fail "$3: not every engine issued $2 certificate(s) within 60 s"
 }
 # seconds since $1, one decimal
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
@@ -321,7 +324,8 @@ unavail() { # node: JOURNAL_UNAVAILABLE answers to attempts begun after the halt
 "$PGSH" halt "$PGDIR" >/dev/null
 t_halt=$(date +%s.%N)
 set_epoch 5
-for _ in $(seq 1 1200); do
+end=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$end" ]; do
 	[ "$(unavail 1)" -ge 1 ] && [ "$(unavail 2)" -ge 1 ] && [ "$(unavail 3)" -ge 1 ] && break
 	sleep 0.05
 done
