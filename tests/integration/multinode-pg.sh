@@ -16,14 +16,17 @@
 # `openssl verify` against its own tenant's CA (and not against another's).
 #
 # Phase 2: the clients keep issuing on the three engines while the database
-# is restarted (`pg-cluster.sh restart`, pg_ctl -m fast) and then halted
-# until every engine has answered JOURNAL_UNAVAILABLE and says so in
-# `status` (store.health "unavailable"), then resumed.  Clients see only
+# is restarted (`pg-cluster.sh restart`, pg_ctl -m fast), restarted as after
+# a crash (`pg-cluster.sh crash`, -m immediate), has the engines' sessions
+# terminated (pg_terminate_backend), and is halted until every engine has
+# answered JOURNAL_UNAVAILABLE and says so in `status` (store.health
+# "unavailable"; no node claims the scheduler's leadership meanwhile), then
+# resumed; each step waits until every engine has issued again.  Clients see only
 # JOURNAL_UNAVAILABLE (docs/rpc.md 5.2: the store could not commit, nothing
 # was issued; engine/store-postgresql.c answers every store failure with
 # it), never another code, a dropped connection or a written file; every
 # engine issues again without being restarted and its store.health is back
-# to "ok"; nothing lost: every certificate returned to a client is committed
+# to "ok", one node leads the scheduler again; nothing lost: every certificate returned to a client is committed
 # exactly once, and nothing is committed that was not returned (each
 # attempt has a device id of its own, so a committed row for a refused
 # attempt would show).
@@ -80,9 +83,13 @@ sql() { psql "$DB" -At -v ON_ERROR_STOP=1 -c "$1"; }
 "$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-multi \
 	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
 TCA_STORE_URI="$DB" tca_write_config tca-multi
+date +%s >"$WORK/clock"
 for i in 1 2 3; do
 	sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
 		>"$WORK/node$i.conf"
+	# an injected clock (the time the test began, never moved) for the
+	# scheduler's 200 ms wake-up: its leader election is watched below
+	echo "testing.clock_file = $WORK/clock" >>"$WORK/node$i.conf"
 	chmod 0600 "$WORK/node$i.conf"
 done
 start_node() { # n
@@ -97,6 +104,21 @@ start_node() { # n
 }
 status() { # n -> status JSON of node n
 	TCA_SOCKET="$WORK/node$1.sock" "$CA_ADMIN" status --json
+}
+# the three nodes' scheduler roles, sorted: "leader standby standby"
+roles() {
+	local i
+	for i in 1 2 3; do status "$i" | jq -r .schedule.role; done | LC_ALL=C sort | tr '\n' ' ' |
+		sed -e 's/ $//'
+}
+wait_roles() { # want what: bounded (the scheduler wakes every 200 ms here)
+	local r end=$((SECONDS + 30))
+	while :; do
+		r=$(roles)
+		[ "$r" != "$1" ] || return 0
+		[ "$SECONDS" -lt "$end" ] || fail "$2: scheduler roles '$r' after 30 s, want '$1'"
+		sleep 0.1
+	done
 }
 
 # the tenants' CAs through node 1, before the others start (an engine reads
@@ -115,6 +137,7 @@ start_node 3
 for i in 2 3; do
 	[ "$(status "$i" | jq -r .tenants.active)" = "$NT" ] || fail "node$i did not load the $NT CAs"
 done
+wait_roles "leader standby standby" "at start"
 t_ready=$(date +%s.%N)
 
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/dev.key" 2>/dev/null
@@ -337,6 +360,8 @@ for i in 1 2 3; do
 		fail "node$i store while the database is down: $(jq -c .store <<<"$s")"
 	[ -n "$(jq -r .store.problem <<<"$s")" ] || fail "node$i: no store.problem while down"
 done
+# no node leads the scheduler while the database is down
+wait_roles "standby standby standby" "database down"
 # nothing is returned as issued while the database is down
 ok_down=$(results | awk '$1 == 5 && $3 == "OK"' | wc -l)
 [ "$ok_down" = 0 ] || fail "$ok_down certificates returned for requests begun while the database was down"
@@ -355,6 +380,8 @@ for i in 1 2 3; do
 	TCA_SOCKET="$WORK/node$i.sock" "$CA_ADMIN" cert list m1 --limit 1 >/dev/null 2>"$WORK/list.err" ||
 		fail "node$i cannot read the store after recovery: $(cat "$WORK/list.err")"
 done
+# one of them leads again (the old leader's lock died with the server)
+wait_roles "leader standby standby" "after recovery"
 touch "$WORK/stop"
 wait_clients
 t_p2=$(date +%s.%N)
