@@ -1329,7 +1329,7 @@ pg_health(tca_store *st, char *why, size_t whylen)
 	struct pg_store *s = (struct pg_store *)st;
 	char msg[512];
 	PGresult *res;
-	int healthy, r;
+	int healthy, r, try;
 
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
@@ -1349,19 +1349,24 @@ pg_health(tca_store *st, char *why, size_t whylen)
 		pthread_mutex_unlock(&s->hlock);
 		return TCA_ERR_JOURNAL_UNAVAILABLE;
 	}
-	if (healthy && s->wconn != NULL && PQstatus(s->wconn) == CONNECTION_OK) {
-		pthread_mutex_unlock(&s->wlock);
-		return TCA_OK;
-	}
-	/* the last call failed: one round trip to see whether it is back */
-	r = writer_up(s, msg, sizeof(msg));
-	if (r == TCA_OK) {
+	/* one round trip, whatever the last commit said: libpq learns that an
+	 * idle connection died only when it is used, and an engine that
+	 * commits nothing must not report a database that went away as ok */
+	for (try = 0; try < 2; try++) {
+		if ((r = writer_up(s, msg, sizeof(msg))) != TCA_OK)
+			break;
 		res = PQexec(s->wconn, "SELECT 1");
-		if (!res_ok(res)) {
-			res_msg(s->wconn, res, msg, sizeof(msg));
-			r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		if (res_ok(res)) {
+			PQclear(res);
+			break;
 		}
+		res_msg(s->wconn, res, msg, sizeof(msg));
 		PQclear(res);
+		r = TCA_ERR_JOURNAL_UNAVAILABLE;
+		/* a connection the server dropped while idle (a restart):
+		 * made again once before calling the database unreachable */
+		if (PQstatus(s->wconn) == CONNECTION_OK)
+			break;
 	}
 	pthread_mutex_unlock(&s->wlock);
 	if (r == TCA_OK) {
@@ -2598,6 +2603,19 @@ reader_reset(struct pg_store *s)
  * callback, not inside a cursor walk) whose connection was lost resets it
  * and tries once more.  NULL on failure (logged).
  */
+/* A read that lost the database: status says so until a round trip
+ * (pg_health, the next commit) finds it back. */
+static void
+read_unhealthy(struct pg_store *s, const char *msg)
+{
+	char why[512];
+
+	if (s->readonly)
+		return;
+	tca_setf(why, sizeof(why), "%s: the database is unreachable: %s", s->desc, msg);
+	set_health(s, 0, why);
+}
+
 static PGresult *
 r_exec(struct pg_store *s, const char *sql, const struct qp *q, const char *what)
 {
@@ -2623,11 +2641,14 @@ r_exec(struct pg_store *s, const char *sql, const struct qp *q, const char *what
 		res_msg(s->rconn, res, msg, sizeof(msg));
 		log_error("store: %s: %s: %s%s%s", s->desc, what, msg,
 		    *state ? "; SQLSTATE " : "", state);
+		if (PQstatus(s->rconn) != CONNECTION_OK)
+			read_unhealthy(s, msg);
 		PQclear(res);
 		return NULL;
 	}
 	res_msg(s->rconn, NULL, msg, sizeof(msg));
 	log_error("store: %s: %s: %s", s->desc, what, msg);
+	read_unhealthy(s, msg);
 	return NULL;
 }
 

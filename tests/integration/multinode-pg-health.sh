@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # multinode-pg-health.sh - store.health of an engine that is idle while its
-# PostgreSQL database is down (issue 13).  An EXPECTED FAILURE today
-# (XFAIL_TESTS in Makefile.am): it shows a known bug.
+# PostgreSQL database is down (issue 13).  It failed before the fix: the
+# bug is described below.
 #
 # docs/rpc.md 7.4 says `status` shows store.health "unavailable" on a
 # PostgreSQL store "while the database cannot be reached".  Two engines on
@@ -14,12 +14,13 @@
 # PQstatus is CONNECTION_OK, which libpq only changes when the connection is
 # next used; a failed read does not touch the health either).  A load
 # balancer or monitor that asks an idle node's `status` is told the store is
-# fine while the database is down.
+# fine while the database is down.  Fixed: pg_health() makes one round trip
+# at every call, and a read that loses the database marks the store
+# unavailable.
 #
-# Exit status: 1 only for that bug (the XFAIL); 99 (a hard error, never an
-# expected failure) when anything else goes wrong; 0 once node 2 reports
-# "unavailable" within 5 s of its first failed read - then the bug is fixed
-# and this script must leave XFAIL_TESTS.
+# Exit status: 0 when node 2 reports "unavailable" within 5 s of its first
+# failed read and "ok" again after recovery; 1 for the bug; 99 when
+# anything else goes wrong.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_tool softhsm2-util
@@ -120,7 +121,7 @@ while [ "$SECONDS" -lt "$end" ]; do
 	sleep 0.1
 done
 if [ "$h2" != unavailable ]; then
-	echo "KNOWN BUG (expected failure): the database is down - node1 says store.health" \
+	echo "BUG: the database is down - node1 says store.health" \
 		"unavailable after its refused commit, node2 (reads refused with" \
 		"JOURNAL_UNAVAILABLE, no commit tried) still says store.health '$h2'" \
 		"after 5 s; docs/rpc.md 7.4 promises \"unavailable\" while the database" \
@@ -130,5 +131,4 @@ fi
 "$PGSH" resume "$PGDIR" >/dev/null
 issue 2 d4 >/dev/null || hard "node2 could not issue after the database came back"
 [ "$(health 2)" = ok ] || hard "node2 store.health after recovery: $(health 2)"
-echo "multinode-pg-health: an idle node reports store.health unavailable while the" \
-	"database is down: the known bug is fixed; remove this script from XFAIL_TESTS"
+echo "PASS: an idle node reports store.health unavailable while the database is down"
