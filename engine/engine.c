@@ -929,6 +929,7 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
+	memset(&chg, 0, sizeof(chg));
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	tca_engine_policy_snapshot(e, &pol);
@@ -1049,6 +1050,14 @@ tca_engine_ca_create(tca_engine *e, const char *tenant, const char *key_type,
 			log_warn("tenant %s: first CRL not signed yet: %s", tenant, cwhy);
 	}
  out:
+	if (r != TCA_OK && generated && !committed && chg.outcome_unknown) {
+		/* the CA may be recorded: its key must stay */
+		log_error("tenant %s: whether the new CA was recorded is unknown (the "
+		    "database went away during the commit); its key is kept - if the "
+		    "CA was not recorded, the key is an orphan: `ca-admin ca delete %s "
+		    "--confirm` removes it", tenant, tenant);
+		generated = 0;
+	}
 	if (r != TCA_OK && generated && !committed) {
 		/* nothing committed: take the key out of the token again */
 		if (tca_token_destroy_key(e->tok, key_id, sizeof(key_id), NULL) != TCA_OK)
@@ -1216,6 +1225,7 @@ issue_once(tca_engine *e, const char *tenant, const char *device_id,
     char *why, size_t whylen)
 {
 	unsigned char renews[TCA_SERIAL_MAX];
+	char serial_hex[2 * TCA_SERIAL_MAX + 1];
 	size_t renews_len = 0;
 	struct tca_token_signer sctx;
 	struct tca_device_params dp;
@@ -1351,9 +1361,17 @@ issue_once(tca_engine *e, const char *tenant, const char *device_id,
 		    "another engine, a moment ago); no certificate was issued");
 		goto out;
 	}
+	tca_hex(info.serial, info.serial_len, serial_hex);
 	if (r != TCA_OK) {
 		if (r == TCA_ERR_NOT_FOUND)
 			snprintf(why, whylen, "tenant %s has no CA", tenant);
+		else if (chg.outcome_unknown)
+			snprintf(why, whylen, "the database went away while the certificate "
+			    "(serial %s) was being committed and did not come back in time: "
+			    "whether it was recorded is unknown; it is not returned (the "
+			    "engine log says which once the database is back; `ca-admin "
+			    "cert list %s --device %s` shows it if it was)", serial_hex,
+			    tenant, device_id);
 		else
 			snprintf(why, whylen, "the certificate could not be recorded durably "
 			    "(%s); no certificate was issued", tca_strerror(r));

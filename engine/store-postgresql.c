@@ -162,6 +162,11 @@
 #define DEFAULT_ATTEMPTS 5
 #define DEFAULT_BACKOFF_MS 100
 #define MAX_BACKOFF_MS 2000
+/* How long a COMMIT whose reply was lost is resolved for (reconnecting, then
+ * looking for its journal record) before it is answered as unknown: an
+ * outage shorter than this costs no certificate that is committed but not
+ * returned.  Commits wait behind it meanwhile. */
+#define RESOLVE_WAIT_MS 30000
 #define PREPARED_MAX 48
 /* LISTEN/NOTIFY channel of changes other engines cache (wait_change) */
 #define NOTIFY_CHANNEL "tca_changes"
@@ -482,12 +487,18 @@ struct pg_store {
 	int healthy;
 	char why[512];
 	int attempts, backoff_ms;
+	int resolve_wait_ms;
 	int fault;		/* TCA_PG_FAULT_* for the next batch, one-shot */
 	/* writer statements prepared on the current writer connection (by
 	 * SQL text; forgotten whenever the connection is re-established) */
 	const char *prepared[PREPARED_MAX];
 	int nprepared;
 	int guards_restored;
+	/* a batch answered as unknown, checked once the writer is back
+	 * (report_unresolved; wlock) */
+	int64_t unresolved_seq;
+	unsigned char unresolved_hash[32];
+	char unresolved_what[512];
 	/* leadership (pg_leader): a connection of its own holding the
 	 * session-level advisory locks of the roles held */
 	pthread_mutex_t llock;
@@ -1155,6 +1166,7 @@ tca_store_open_postgresql(const char *conninfo, int flags, tca_store **st_ptr,
 	s->base.ops = &pg_ops;
 	s->readonly = (flags & TCA_STORE_READONLY) != 0;
 	s->attempts = DEFAULT_ATTEMPTS;
+	s->resolve_wait_ms = RESOLVE_WAIT_MS;
 	s->backoff_ms = DEFAULT_BACKOFF_MS;
 	if (describe(conninfo, s->desc, sizeof(s->desc)) != 0) {
 		tca_setf(err, errlen, "the PostgreSQL store's conninfo does not parse "
@@ -1269,6 +1281,19 @@ tca_store_postgresql_leader_pid(tca_store *st)
 		pid = PQbackendPID(s->lconn);
 	pthread_mutex_unlock(&s->llock);
 	return pid;
+}
+
+int
+tca_store_postgresql_set_resolve_wait(tca_store *st, int ms)
+{
+	struct pg_store *s = (struct pg_store *)st;
+
+	if (s == NULL || st->ops != &pg_ops || ms < 0)
+		return TCA_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->hlock);
+	s->resolve_wait_ms = ms;
+	pthread_mutex_unlock(&s->hlock);
+	return TCA_OK;
 }
 
 int
@@ -1478,6 +1503,7 @@ struct txn {
 	int lost;		/* the connection must be re-established */
 	int is_transient;
 	int data_error;		/* SQLSTATE class 22: this change's data, not the batch */
+	int unresolved;		/* lost during COMMIT, outcome still unknown */
 	char state[6];		/* SQLSTATE of the failure ("" if none) */
 	char msg[512];
 };
@@ -2381,7 +2407,8 @@ run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *resul
 		cut_connection(s->wconn);
 	}
 	res = PQexec(s->wconn, "COMMIT");
-	if (fault == TCA_PG_FAULT_LOSE_COMMIT_REPLY && res_ok(res)) {
+	if ((fault == TCA_PG_FAULT_LOSE_COMMIT_REPLY ||
+	    fault == TCA_PG_FAULT_LOSE_COMMIT_REPLY_OFFLINE) && res_ok(res)) {
 		log_warn("store: test fault: COMMIT ran; its reply is dropped");
 		cut_connection(s->wconn);
 		PQclear(res);
@@ -2435,9 +2462,85 @@ has_counter_change(struct tca_change *const *changes, size_t n)
  * B_RETRY (it certainly did not commit, or it is idempotent bookkeeping),
  * B_FAIL (unknown, or not idempotent: answered as not committed).
  */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remembers an unresolved batch: its last journal record and what it
+ * recorded (the certificates' serials), for report_unresolved. */
+static void
+unresolved_note(struct pg_store *s, const struct txn *t, struct tca_change *const *changes,
+    size_t n)
+{
+	char hex[2 * TCA_SERIAL_MAX + 1];
+	size_t i, len = 0;
+	int w;
+
+	s->unresolved_seq = t->journaled > 0 ? t->last_seq : 0;
+	memcpy(s->unresolved_hash, t->last_hash, 32);
+	s->unresolved_what[0] = '\0';
+	for (i = 0; i < n && len < sizeof(s->unresolved_what); i++) {
+		if (changes[i] == NULL)
+			continue;
+		if (changes[i]->cert != NULL) {
+			tca_hex(changes[i]->cert->serial, changes[i]->cert->serial_len, hex);
+			w = snprintf(s->unresolved_what + len, sizeof(s->unresolved_what) - len,
+			    "%s%s %s serial %s", len > 0 ? ", " : "", changes[i]->tenant,
+			    changes[i]->op != NULL ? changes[i]->op : "?", hex);
+		} else {
+			w = snprintf(s->unresolved_what + len, sizeof(s->unresolved_what) - len,
+			    "%s%s %s", len > 0 ? ", " : "", changes[i]->tenant,
+			    changes[i]->op != NULL ? changes[i]->op : "bookkeeping");
+		}
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
+
+/*
+ * A batch answered as unknown (its COMMIT reply lost and the database gone
+ * for RESOLVE_WAIT_MS): once the writer is back, says in the log whether it
+ * committed after all (wlock held, writer up).
+ */
+static void
+report_unresolved(struct pg_store *s)
+{
+	PGresult *res;
+	struct qp q;
+
+	if (s->unresolved_seq == 0)
+		return;
+	memset(&q, 0, sizeof(q));
+	qp_int(&q, s->unresolved_seq);
+	qp_bin(&q, s->unresolved_hash, 32);
+	res = w_exec(s, "SELECT 1 FROM journal WHERE seq = $1 AND hash = $2", &q);
+	if (!res_ok(res)) {
+		PQclear(res);
+		return;	/* asked again at the next commit */
+	}
+	if (PQntuples(res) == 1)
+		log_warn("store: %s: the batch whose COMMIT outcome was unknown DID "
+		    "commit (journal records up to %lld): its requests were answered "
+		    "JOURNAL_UNAVAILABLE, so these changes are recorded but were not "
+		    "returned: %s", s->desc, (long long)s->unresolved_seq,
+		    s->unresolved_what);
+	else
+		log_notice("store: %s: the batch whose COMMIT outcome was unknown did "
+		    "not commit (journal record %lld is not its): nothing of it is "
+		    "recorded", s->desc, (long long)s->unresolved_seq);
+	PQclear(res);
+	s->unresolved_seq = 0;
+}
+
 static enum batch_outcome
 resolve_unknown(struct txn *t, struct tca_change *const *changes, size_t n,
-    int attempts, int backoff_ms)
+    int attempts, int backoff_ms, int offline)
 {
 	struct pg_store *s = t->s;
 	enum batch_outcome o = B_FAIL;
@@ -2445,21 +2548,34 @@ resolve_unknown(struct txn *t, struct tca_change *const *changes, size_t n,
 	PGresult *res = NULL;
 	struct qp q;
 	char why[512] = "";
-	int i;
+	int64_t wait_ms, end;
+	int i, pause = backoff_ms > 0 ? backoff_ms : 1;
 
-	for (i = 0; i < attempts; i++) {
-		if (s->wconn != NULL && PQstatus(s->wconn) == CONNECTION_OK)
+	pthread_mutex_lock(&s->hlock);
+	wait_ms = s->resolve_wait_ms;
+	pthread_mutex_unlock(&s->hlock);
+	end = mono_ms() + wait_ms;
+
+	/* the database may be down for a while: the outcome is worth waiting
+	 * for (at least `attempts` tries, for RESOLVE_WAIT_MS at most) */
+	for (i = 0; ; i++) {
+		if (offline)
+			tca_setf(why, sizeof(why), "test fault: the database is unreachable");
+		else if (s->wconn != NULL && PQstatus(s->wconn) == CONNECTION_OK)
 			w_reset(s);	/* the old one is suspect */
-		if (writer_up(s, why, sizeof(why)) == TCA_OK)
+		if (!offline && writer_up(s, why, sizeof(why)) == TCA_OK)
 			break;
-		sleep_ms(backoff_ms << (i < 5 ? i : 5));
-	}
-	if (i == attempts) {
-		log_error("store: %s: the connection was lost during COMMIT and "
-		    "cannot be re-established (%s): whether the batch committed is "
-		    "unknown; it is answered as not committed and not retried",
-		    s->desc, why);
-		return B_FAIL;
+		if (i + 1 >= attempts && mono_ms() >= end) {
+			log_error("store: %s: the connection was lost during COMMIT and "
+			    "could not be re-established within %lld ms (%s): whether the "
+			    "batch committed is unknown; it is answered as unknown, not "
+			    "retried, and checked when the database is back", s->desc,
+			    (long long)wait_ms, why);
+			t->unresolved = 1;
+			return B_FAIL;
+		}
+		sleep_ms(pause);
+		pause = pause * 2 > 1000 ? 1000 : pause * 2;
 	}
 	memset(&c, 0, sizeof(c));
 	c.s = s;
@@ -2489,8 +2605,9 @@ resolve_unknown(struct txn *t, struct tca_change *const *changes, size_t n,
 	} else if (has_counter_change(changes, n)) {
 		log_error("store: %s: the connection was lost during COMMIT of a "
 		    "batch counting password attempts, which is not repeatable: "
-		    "answered as not committed (the attempt may stay counted)",
+		    "answered as unknown (the attempt may stay counted)",
 		    s->desc);
+		t->unresolved = 1;
 		o = B_FAIL;
 	} else {
 		log_warn("store: %s: the connection was lost during COMMIT of "
@@ -2502,9 +2619,10 @@ resolve_unknown(struct txn *t, struct tca_change *const *changes, size_t n,
  check_failed:
 	w_rollback(s);
 	log_error("store: %s: the connection was lost during COMMIT and the check "
-	    "of its outcome failed (%s): answered as not committed, not retried",
+	    "of its outcome failed (%s): answered as unknown, not retried",
 	    s->desc, c.msg);
 	tca_setf(t->msg, sizeof(t->msg), "outcome of COMMIT unknown: %s", c.msg);
+	t->unresolved = 1;
 	return B_FAIL;
 }
 
@@ -2546,9 +2664,12 @@ pg_commit(tca_store *st, struct tca_change *const *changes, size_t n, int *resul
 			tca_setf(t.msg, sizeof(t.msg), "cannot connect: %s", why);
 			o = B_RETRY;
 		} else {
+			report_unresolved(s);
 			o = run_batch(&t, changes, n, results, attempt == 1 ? fault : 0);
 			if (o == B_UNKNOWN)
-				o = resolve_unknown(&t, changes, n, attempts, backoff);
+				o = resolve_unknown(&t, changes, n, attempts, backoff,
+				    attempt == 1 &&
+				    fault == TCA_PG_FAULT_LOSE_COMMIT_REPLY_OFFLINE);
 		}
 		if (o == B_COMMITTED || o == B_FAIL || attempt >= attempts)
 			break;
@@ -2563,6 +2684,22 @@ pg_commit(tca_store *st, struct tca_change *const *changes, size_t n, int *resul
 	if (o == B_COMMITTED) {
 		r = TCA_OK;
 		set_health(s, 1, NULL);
+	} else if (t.unresolved) {
+		/* never "nothing committed": the caller says it does not know */
+		unresolved_note(s, &t, changes, n);
+		log_error("store: %s: commit of %zu change(s): outcome unknown (%s); "
+		    "answered JOURNAL_UNAVAILABLE as unknown: %s", s->desc, n, t.msg,
+		    s->unresolved_what);
+		for (i = 0; i < n; i++) {
+			results[i] = TCA_ERR_JOURNAL_UNAVAILABLE;
+			if (changes[i] != NULL) {
+				changes[i]->journal_seq = 0;
+				changes[i]->outcome_unknown = 1;
+			}
+		}
+		tca_setf(why, sizeof(why), "%s: the last commit's outcome is unknown: %s",
+		    s->desc, t.msg);
+		set_health(s, 0, why);
 	} else {
 		log_error("store: %s: commit of %zu change(s) failed, nothing committed: "
 		    "%s%s%s", s->desc, n, t.msg, t.state[0] ? "; SQLSTATE " : "", t.state);

@@ -53,10 +53,19 @@ int tca_store_postgresql_leader_pid(tca_store *st);
  *      committed (and answer TCA_OK without committing it again);
  *  TCA_PG_FAULT_CUT_BEFORE_COMMIT: the connection is cut just before COMMIT
  *      is sent: the outcome is unknown to commit(), the check finds the
- *      batch not committed, and it is retried.
+ *      batch not committed, and it is retried;
+ *  TCA_PG_FAULT_LOSE_COMMIT_REPLY_OFFLINE: as LOSE_COMMIT_REPLY, and the
+ *      database then seems unreachable to the outcome check for its whole
+ *      wait: the batch is answered JOURNAL_UNAVAILABLE with outcome_unknown
+ *      (store.h), and the next commit logs that it did commit.
  */
 #define TCA_PG_FAULT_LOSE_COMMIT_REPLY 1
 #define TCA_PG_FAULT_CUT_BEFORE_COMMIT 2
+#define TCA_PG_FAULT_LOSE_COMMIT_REPLY_OFFLINE 3
 int tca_store_postgresql_set_fault(tca_store *st, int fault);
+
+/* How long a COMMIT whose reply was lost is resolved for before it is
+ * answered as unknown (default 30000 ms). */
+int tca_store_postgresql_set_resolve_wait(tca_store *st, int ms);
 
 #endif

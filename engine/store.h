@@ -281,6 +281,11 @@ struct tca_change {
 	const char *details;
 	/* out, set by commit() when the change applied */
 	int64_t journal_seq;
+	/* out: commit() answered JOURNAL_UNAVAILABLE without knowing whether the
+	 * batch committed (PostgreSQL: the COMMIT's reply lost and the
+	 * database gone for longer than the backend waits to find out); the
+	 * backend logs the outcome once it can tell */
+	int outcome_unknown;
 	/* out, CERT_REVOKE (TCA_OK or ALREADY_EXISTS): the revoked certificate */
 	struct {
 		int64_t revoked_at;

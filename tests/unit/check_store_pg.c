@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1224,6 +1225,77 @@ START_TEST(test_commit_reply_lost)
 }
 END_TEST
 
+/* Reads a whole small file into buf (NUL-terminated). */
+static void
+slurp(const char *path, char *buf, size_t buflen)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(fp);
+	n = fread(buf, 1, buflen - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+}
+
+/* /store-pg/commit-unknown: COMMIT ran, its reply was lost and the
+ * database stays unreachable for the whole wait: the batch is answered
+ * JOURNAL_UNAVAILABLE marked outcome_unknown (never "nothing committed"),
+ * and once the database is back the next commit logs that it did commit */
+START_TEST(test_commit_unknown)
+{
+	struct tchange ca, d, e2;
+	char logpath[PATH_MAX + 16], log[8192];
+	struct tchange *pe2 = &e2, *pd;
+	int saved, fd, r, res = 0;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_issue(&d, "acme", "dev-1");
+	ck_assert_int_eq(tca_store_postgresql_set_resolve_wait(st, 200), TCA_OK);
+	ck_assert_int_eq(tca_store_postgresql_set_fault(st,
+	    TCA_PG_FAULT_LOSE_COMMIT_REPLY_OFFLINE), TCA_OK);
+	pd = &d;
+	res = 0;
+	ck_assert_int_eq(commit_n(st, &pd, 1, &res), TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(res, TCA_ERR_JOURNAL_UNAVAILABLE);
+	ck_assert_int_eq(d.chg.outcome_unknown, 1);
+	ck_assert_int_eq(d.chg.journal_seq, 0);
+	/* it did commit: recorded, not returned */
+	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 2);
+
+	/* the next commit finds out, and says so */
+	snprintf(logpath, sizeof(logpath), "%s/stderr.log", tmpdir);
+	fflush(stderr);
+	saved = dup(2);
+	ck_assert_int_ge((fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)), 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	close(fd);
+	tc_issue(&e2, "acme", "dev-2");
+	r = commit_n(st, &pe2, 1, &res);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	slurp(logpath, log, sizeof(log));
+	ck_assert_msg(r == TCA_OK && res == TCA_OK, "commit %d/%d; log: %s", r, res, log);
+	ck_assert_int_eq(e2.chg.outcome_unknown, 0);
+	ck_assert_int_eq(e2.chg.journal_seq, 3);
+	ck_assert_msg(strstr(log, "DID commit") != NULL && strstr(log, "serial") != NULL,
+	    "log: %s", log);
+	/* and only once */
+	tc_issue(&e2, "acme", "dev-3");
+	ck_assert_int_eq(commit1(st, &e2), TCA_OK);
+
+	/* a lost reply the check resolves is not unknown */
+	tc_issue(&d, "acme", "dev-4");
+	ck_assert_int_eq(tca_store_postgresql_set_fault(st, TCA_PG_FAULT_LOSE_COMMIT_REPLY),
+	    TCA_OK);
+	ck_assert_int_eq(commit1(st, &d), TCA_OK);
+	ck_assert_int_eq(d.chg.outcome_unknown, 0);
+	verify_ok(st, 5);
+}
+END_TEST
+
 /* /store-pg/cut-before-commit: the connection cut before COMMIT: the check
  * finds the batch not committed and it is run again, committed once */
 START_TEST(test_cut_before_commit)
@@ -1679,6 +1751,7 @@ pg_suite(void)
 	tcase_add_test(tc, test_database_down);
 	tcase_add_test(tc, test_commit_reply_lost);
 	tcase_add_test(tc, test_cut_before_commit);
+	tcase_add_test(tc, test_commit_unknown);
 	tcase_add_test(tc, test_bookkeeping_unknown);
 	tcase_add_test(tc, test_kill_mid_batch);
 	tcase_add_test(tc, test_restart_mid_batch);
