@@ -713,6 +713,22 @@ describe(const char *conninfo, char *out, size_t outlen)
 	return 0;
 }
 
+/* libpq notice processor: one log line per server notice (a WARNING such
+ * as a cancelled synchronous-replication wait), escaped like any text. */
+static void
+notice_to_log(void *arg, const char *message)
+{
+	const struct pg_store *s = arg;
+	char line[512];
+	size_t n;
+
+	snprintf(line, sizeof(line), "%s", message != NULL ? message : "");
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn("store: %s: the server says: %s", s->desc, line);
+}
+
 static PGconn *
 connect_db(struct pg_store *s, char *err, size_t errlen)
 {
@@ -746,6 +762,8 @@ connect_db(struct pg_store *s, char *err, size_t errlen)
 		PQfinish(conn);
 		return NULL;
 	}
+	/* the server's notices and warnings go to our log, not raw to stderr */
+	(void)PQsetNoticeProcessor(conn, notice_to_log, s);
 	return conn;
 }
 

@@ -48,7 +48,7 @@ trap cleanup_all EXIT
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR
 hard() {
 	local i
-	echo "ERROR (not the known bug): $*" >&2
+	echo "ERROR (not the bug this shows): $*" >&2
 	for i in 1 2; do
 		[ -f "$WORK/node$i.log" ] && { echo "--- node$i" >&2; tail -n 10 "$WORK/node$i.log" >&2; }
 	done
