@@ -44,7 +44,7 @@ cleanup_all() {
 	tca_cleanup
 }
 trap cleanup_all EXIT
-# anything unexpected is a hard error, so that the XFAIL cannot hide it
+# anything unexpected is a hard error (99), told apart from the bug (1)
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR
 hard() {
 	local i
