@@ -1847,11 +1847,12 @@ reservation_check(struct txn *t, struct tca_change *chg)
 	return r;
 }
 
+/* TCA_OK if chg->tenant may get a CA now: none active, no other holder's
+ * reservation running (else ALREADY_EXISTS), or the batch's error. */
 static int
-apply_ca_reserve(struct txn *t, struct tca_change *chg)
+creation_allowed(struct txn *t, struct tca_change *chg)
 {
 	int64_t ca_id = 0;
-	struct qp q;
 	int r;
 
 	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
@@ -1859,7 +1860,16 @@ apply_ca_reserve(struct txn *t, struct tca_change *chg)
 		return TCA_ERR_ALREADY_EXISTS;
 	if (r != TCA_ERR_NOT_FOUND)
 		return r;
-	if ((r = reservation_check(t, chg)) != TCA_OK)
+	return reservation_check(t, chg);
+}
+
+static int
+apply_ca_reserve(struct txn *t, struct tca_change *chg)
+{
+	struct qp q;
+	int r;
+
+	if ((r = creation_allowed(t, chg)) != TCA_OK)
 		return r;
 	memset(&q, 0, sizeof(q));
 	qp_text(&q, chg->tenant);
@@ -1898,12 +1908,7 @@ apply_ca_create(struct txn *t, struct tca_change *chg)
 	struct qp q;
 	int r;
 
-	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
-	if (r == TCA_OK)
-		return TCA_ERR_ALREADY_EXISTS;
-	if (r != TCA_ERR_NOT_FOUND)
-		return r;
-	if ((r = reservation_check(t, chg)) != TCA_OK)
+	if ((r = creation_allowed(t, chg)) != TCA_OK)
 		return r;
 	memset(&q, 0, sizeof(q));
 	qp_text(&q, chg->tenant);
@@ -2473,13 +2478,6 @@ has_counter_change(struct tca_change *const *changes, size_t n)
 	return 0;
 }
 
-/*
- * The connection was lost during COMMIT.  Reconnects, waits for the old
- * transaction to end by taking the journal head lock it held, and decides:
- * B_COMMITTED (the journal holds the batch's last record with its hash),
- * B_RETRY (it certainly did not commit, or it is idempotent bookkeeping),
- * B_FAIL (unknown, or not idempotent: answered as not committed).
- */
 static int64_t
 mono_ms(void)
 {
@@ -2556,6 +2554,14 @@ report_unresolved(struct pg_store *s)
 	s->unresolved_seq = 0;
 }
 
+/*
+ * The connection was lost during COMMIT.  Reconnects, waits for the old
+ * transaction to end by taking the journal head lock it held, and decides:
+ * B_COMMITTED (the journal holds the batch's last record with its hash),
+ * B_RETRY (it certainly did not commit, or it is idempotent bookkeeping),
+ * B_FAIL (not idempotent, or still unknown after resolve_wait_ms without
+ * the database: t->unresolved, answered as unknown).
+ */
 static enum batch_outcome
 resolve_unknown(struct txn *t, struct tca_change *const *changes, size_t n,
     int attempts, int backoff_ms, int offline)

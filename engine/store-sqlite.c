@@ -1588,19 +1588,29 @@ reservation_check(struct txn *t, struct tca_change *chg)
 	return r;
 }
 
+/* TCA_OK if chg->tenant may get a CA now: none active, no other holder's
+ * reservation running (else ALREADY_EXISTS), or the batch's error. */
 static int
-apply_ca_reserve(struct txn *t, struct tca_change *chg)
+creation_allowed(struct txn *t, struct tca_change *chg)
 {
-	sqlite3_stmt *stmt = t->s->ws[W_RESERVATION_PUT];
 	int64_t ca_id = 0;
-	int rc, r;
+	int r;
 
 	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
 	if (r == TCA_OK)
 		return TCA_ERR_ALREADY_EXISTS;
 	if (r != TCA_ERR_NOT_FOUND)
 		return r;
-	if ((r = reservation_check(t, chg)) != TCA_OK)
+	return reservation_check(t, chg);
+}
+
+static int
+apply_ca_reserve(struct txn *t, struct tca_change *chg)
+{
+	sqlite3_stmt *stmt = t->s->ws[W_RESERVATION_PUT];
+	int rc, r;
+
+	if ((r = creation_allowed(t, chg)) != TCA_OK)
 		return r;
 	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(stmt, 2, chg->holder, -1, SQLITE_STATIC)) != SQLITE_OK ||
@@ -1639,12 +1649,7 @@ apply_ca_create(struct txn *t, struct tca_change *chg)
 	int64_t ca_id = 0, cert_id = 0;
 	int rc, r;
 
-	r = find_active(t, chg->tenant, &ca_id, NULL, 0, NULL);
-	if (r == TCA_OK)
-		return TCA_ERR_ALREADY_EXISTS;
-	if (r != TCA_ERR_NOT_FOUND)
-		return r;
-	if ((r = reservation_check(t, chg)) != TCA_OK)
+	if ((r = creation_allowed(t, chg)) != TCA_OK)
 		return r;
 	if ((rc = sqlite3_bind_text(stmt, 1, chg->tenant, -1, SQLITE_STATIC)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(stmt, 2, chg->key_type, -1, SQLITE_STATIC)) != SQLITE_OK ||
