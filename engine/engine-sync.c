@@ -43,6 +43,7 @@
 #include "text.h"
 
 #define SYNC_POLL_MS 1000	/* a round at least this often */
+#define SYNC_POLL_MAX_MS 8000	/* ... or this, while rounds fail */
 #define SYNC_BATCH 1000		/* journal records per read */
 
 struct sync_item {
@@ -190,11 +191,11 @@ sync_main(void *arg)
 	tca_engine *e = arg;
 	char why[512], last[512] = "";
 	char c;
-	int r;
+	int r, wait_ms = SYNC_POLL_MS;
 
 	for (;;) {
 		why[0] = '\0';
-		r = e->st->ops->wait_change(e->st, e->sync_pipe[0], SYNC_POLL_MS, why,
+		r = e->st->ops->wait_change(e->st, e->sync_pipe[0], wait_ms, why,
 		    sizeof(why));
 		if (read(e->sync_pipe[0], &c, 1) == 1)
 			break;	/* stop */
@@ -204,7 +205,12 @@ sync_main(void *arg)
 		else if (r == TCA_OK && last[0] != '\0')
 			log_notice("sync: notified of other engines' changes again");
 		snprintf(last, sizeof(last), "%s", r != TCA_OK ? why : "");
-		(void)tca_engine_sync(e);
+		/* while the store cannot be read, fewer tries (and log lines):
+		 * the store still refuses commits made from a stale cache */
+		if (tca_engine_sync(e) == TCA_OK)
+			wait_ms = SYNC_POLL_MS;
+		else if ((wait_ms *= 2) > SYNC_POLL_MAX_MS)
+			wait_ms = SYNC_POLL_MAX_MS;
 	}
 	return NULL;
 }
