@@ -62,6 +62,19 @@
  *       cessationOfOperation, privilegeWithdrawn).  Journaled as the engine
  *       would.  Issuing and revoking them through the socket would re-sign
  *       the CRL after every revocation.
+ *   tca-bench-client commits --db URI --tenant T --batch B --seconds S
+ *                          [--clients K] [--warmup S] [--label L] [--out FILE]
+ *       the store's commit alone, in process, on a stopped engine's store
+ *       (any backend, tca_store_open): K committers (default 1), each with
+ *       its own store handle - for PostgreSQL its own connections, as K
+ *       engines' committers - commit batches of B TCA_CHANGE_CERT_ISSUE
+ *       changes of tenant T (fake certificates as revpop makes them,
+ *       journaled as the engine would) in a loop; after the warm-up
+ *       (default 1 s) every commit() that ends in the S-second window is
+ *       timed.  One JSON line (kind "commits"): commits/s, changes/s, the
+ *       commit() latency percentiles (ms per batch), commits per
+ *       committer.  What one batch costs the store, and, with K > 1 on
+ *       PostgreSQL, how the journal head lock serialises committers.
  *   tca-bench-client invpop --db FILE --count N [--per-tenant P]
  *                          [--revoked-per-tenant R] [--batch B] [--der-bytes N]
  *                          [--grouped] [--out FILE]
@@ -1359,6 +1372,206 @@ cmd_revpop(const struct opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ commits */
+
+/*
+ * One committer of `commits`: its own store handle (for PostgreSQL its own
+ * connections, as one engine's committer), batches of --batch device
+ * certificate issues of --tenant, each commit() timed, from the shared start
+ * until the end of the window; only commits that end inside the window
+ * count.
+ */
+struct commits_thread {
+	pthread_t th;
+	const struct opts *o;
+	const struct bench_clock *clk;
+	unsigned int id;
+	struct bench_lat lat;	/* ns per commit() in the window */
+	uint64_t changes;	/* in the window */
+	uint64_t errors;
+	char err[256];
+};
+
+static void *
+commits_main(void *arg)
+{
+	struct commits_thread *ct = arg;
+	const struct opts *o = ct->o;
+	struct tca_requester who;
+	struct tca_cert_info cainfo, *infos;
+	struct tca_change *chgs, **ptrs;
+	struct tca_ca_row row;
+	struct tca_issuer *iss = NULL;
+	tca_store *st = NULL;
+	unsigned char ihash[32], *ders;
+	char (*devids)[32], (*details)[64];
+	size_t b = o->batch, dl = o->der_bytes, j;
+	uint64_t seq = 0, t0, t1;
+	int64_t now = (int64_t)time(NULL);
+	int *results, r;
+
+	if ((r = tca_store_open(o->db, 0, &st, ct->err, sizeof(ct->err))) != TCA_OK)
+		bench_die("commits: %s", ct->err);
+	memset(&row, 0, sizeof(row));
+	if ((r = st->ops->get_ca(st, o->tenant, &row)) != TCA_OK)
+		bench_die("commits: tenant %s: get_ca: %s", o->tenant, tca_strerror(r));
+	if (tca_issuer_new(row.cert_der, row.cert_der_len, &iss) != TCA_OK ||
+	    EVP_Digest(iss->subject.p, iss->subject.len, ihash, NULL, EVP_sha256(), NULL) != 1 ||
+	    tca_cert_info_from_der(row.cert_der, row.cert_der_len, &cainfo) != TCA_OK)
+		bench_die("commits: the CA certificate of %s does not parse", o->tenant);
+	memset(&who, 0, sizeof(who));
+	who.uid = (uint32_t)getuid();
+	who.gid = (uint32_t)getgid();
+	who.pid = (int32_t)getpid();
+	infos = bench_xcalloc(b, sizeof(*infos));
+	ders = bench_xmalloc(b * dl);
+	devids = bench_xcalloc(b, sizeof(*devids));
+	details = bench_xcalloc(b, sizeof(*details));
+	chgs = bench_xcalloc(b, sizeof(*chgs));
+	ptrs = bench_xcalloc(b, sizeof(*ptrs));
+	results = bench_xcalloc(b, sizeof(*results));
+	bench_sleep_until(ct->clk->start_ns);
+	for (;;) {
+		if (bench_now_ns() >= ct->clk->end_ns)
+			break;
+		if (RAND_bytes(ders, (int)(b * dl)) != 1)
+			bench_die("RAND_bytes failed");
+		memset(chgs, 0, b * sizeof(*chgs));
+		for (j = 0; j < b; j++) {
+			struct tca_cert_info *ci = &infos[j];
+			struct tca_change *ic = &chgs[j];
+
+			memset(ci, 0, sizeof(*ci));
+			ci->der = ders + j * dl;
+			ci->der_len = dl;
+			if (tca_random_serial(ci->serial) != TCA_OK)
+				bench_die("tca_random_serial failed");
+			ci->serial_len = TCA_SERIAL_LEN;
+			snprintf(devids[j], sizeof(devids[j]), "c%u-%09llu", ct->id,
+			    (unsigned long long)seq++);
+			snprintf(ci->subject, sizeof(ci->subject), "CN=%s,OU=Device,O=Thin Edge",
+			    devids[j]);
+			snprintf(ci->issuer, sizeof(ci->issuer), "%s", cainfo.subject);
+			memcpy(ci->issuer_hash, ihash, 32);
+			if (EVP_Digest(ci->der, ci->der_len, ci->sha256, NULL, EVP_sha256(), NULL) != 1)
+				bench_die("SHA-256 failed");
+			ci->not_before = now - 60;
+			ci->not_after = now + 365 * 86400;
+			ic->kind = TCA_CHANGE_CERT_ISSUE;
+			ic->op = "issue";
+			ic->tenant = o->tenant;
+			ic->time_ms = (int64_t)(bench_wall_ns() / 1000000ULL);
+			ic->who = who;
+			ic->cert = ci;
+			ic->device_id = devids[j];
+			snprintf(details[j], sizeof(details[j]), "device_id=%s", devids[j]);
+			ic->details = details[j];
+			ptrs[j] = ic;
+		}
+		t0 = bench_now_ns();
+		r = st->ops->commit(st, ptrs, b, results);
+		t1 = bench_now_ns();
+		for (j = 0; r == TCA_OK && j < b; j++)
+			if (results[j] != TCA_OK)
+				r = results[j];
+		if (t1 < ct->clk->window_ns || t1 > ct->clk->end_ns)
+			continue;
+		if (r != TCA_OK) {
+			if (ct->errors++ == 0)
+				snprintf(ct->err, sizeof(ct->err), "commit: %s", tca_strerror(r));
+			continue;
+		}
+		bench_lat_add(&ct->lat, t1 - t0);
+		ct->changes += b;
+	}
+	st->ops->close(st);
+	tca_issuer_free(iss);
+	tca_ca_row_clear(&row);
+	free(infos);
+	free(ders);
+	free(devids);
+	free(details);
+	free(chgs);
+	free(ptrs);
+	free(results);
+	return NULL;
+}
+
+static int
+cmd_commits(const struct opts *o)
+{
+	struct commits_thread *ct;
+	struct bench_lat *lats;
+	struct bench_summary s;
+	struct bench_clock clk;
+	unsigned int k = o->clients > 0 ? o->clients : 1, i;
+	uint64_t changes = 0, errors = 0;
+	const char *first_error = NULL;
+	char per[64 * 16];
+	size_t pl = 0;
+	FILE *f;
+
+	if (o->db == NULL || o->tenant == NULL || o->batch == 0 || o->seconds <= 0 ||
+	    o->der_bytes < 16 || k > 64)
+		bench_die("commits: --db, --tenant, --batch >= 1, --seconds > 0, "
+		    "--clients 1..64, --der-bytes >= 16 needed");
+	ct = bench_xcalloc(k, sizeof(*ct));
+	lats = bench_xcalloc(k, sizeof(*lats));
+	/* the stores open in the threads before the start: 1 s is plenty */
+	bench_clock_set(&clk, 1.0 + o->warmup, o->seconds);
+	clk.start_ns += 1000000000ULL;
+	for (i = 0; i < k; i++) {
+		ct[i].o = o;
+		ct[i].clk = &clk;
+		ct[i].id = i;
+		if (pthread_create(&ct[i].th, NULL, commits_main, &ct[i]) != 0)
+			bench_die("pthread_create failed");
+	}
+	for (i = 0; i < k; i++) {
+		pthread_join(ct[i].th, NULL);
+		lats[i] = ct[i].lat;
+		changes += ct[i].changes;
+		errors += ct[i].errors;
+		if (first_error == NULL && ct[i].errors > 0)
+			first_error = ct[i].err;
+	}
+	memset(&s, 0, sizeof(s));
+	s.errors = errors;
+	s.seconds = o->seconds;
+	s.cpu_ms_per_op = -1;
+	bench_summarize(lats, k, &s);
+	per[0] = '[';
+	pl = 1;
+	for (i = 0; i < k && pl < sizeof(per) - 24; i++)
+		pl += (size_t)snprintf(per + pl, sizeof(per) - pl, "%s%zu", i > 0 ? "," : "",
+		    ct[i].lat.n);
+	snprintf(per + pl, sizeof(per) - pl, "]");
+	f = bench_results_open(o->out);
+	bench_json_begin(f, "commits");
+	bench_json_str(f, "label", o->label != NULL ? o->label : "commits");
+	bench_json_str(f, "backend", strncmp(o->db, "sqlite:", 7) == 0 || o->db[0] == '/' ?
+	    "sqlite" : "postgresql");
+	bench_json_int(f, "committers", k);
+	bench_json_int(f, "batch", o->batch);
+	bench_json_int(f, "changes", (long long)changes);
+	bench_json_num(f, "changes_per_s", (double)changes / o->seconds);
+	bench_json_summary(f, &s);
+	bench_json_raw(f, "commits_per_committer", per);
+	if (first_error != NULL)
+		bench_json_str(f, "first_error", first_error);
+	bench_json_end(f);
+	bench_results_close(f);
+	fprintf(stderr, "%s: commits %s: %u committer(s), batch %u: %.0f commits/s, %.0f "
+	    "changes/s, commit() p50 %.2f p99 %.2f ms, %llu errors\n", bench_progname, o->db, k,
+	    o->batch, s.rate, (double)changes / o->seconds, s.p50_ms, s.p99_ms,
+	    (unsigned long long)errors);
+	for (i = 0; i < k; i++)
+		bench_lat_free(&ct[i].lat);
+	free(ct);
+	free(lats);
+	return errors > 0;
+}
+
 /* ------------------------------------------------------------ invpop */
 
 /* The issuer of one tenant's device certificates, as revpop derives it. */
@@ -2651,6 +2864,8 @@ usage(void)
 	    "                        [--crl-out FILE] [--engine-pid PID] [--label L] [--out FILE]\n"
 	    "       tca-bench-client revpop --db FILE --tenant T --count N [--batch B]\n"
 	    "                        [--der-bytes N] [--out FILE]\n"
+	    "       tca-bench-client commits --db URI --tenant T --batch B --seconds S\n"
+	    "                        [--clients K] [--warmup S] [--label L] [--out FILE]\n"
 	    "       tca-bench-client invpop --db FILE --count N [--per-tenant P]\n"
 	    "                        [--revoked-per-tenant R] [--batch B] [--der-bytes N] [--grouped]\n"
 	    "                        [--out FILE]\n"
@@ -2796,6 +3011,10 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "invpop") == 0 || strcmp(cmd, "invparts") == 0) {
 		tca_log_init(bench_progname, 0, LOG_WARNING);
 		return strcmp(cmd, "invpop") == 0 ? cmd_invpop(&o) : cmd_invparts(&o);
+	}
+	if (strcmp(cmd, "commits") == 0) {
+		tca_log_init(bench_progname, 0, LOG_WARNING);
+		return cmd_commits(&o);
 	}
 	if (strcmp(cmd, "revpop") == 0 || strcmp(cmd, "crlparts") == 0) {
 		tca_log_init(bench_progname, 0, LOG_WARNING);

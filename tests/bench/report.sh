@@ -331,6 +331,34 @@ printf '%s\n' "$summary" | jq -r '
 	  "  round  mode  enroll/s  p50-ms  p99-ms  engine-CPU  estd-CPU  client-CPU  raw enroll/s  vs raw",
 	  ( $e[] | "  \(.round | lpad(5))  \(.mode | pad(4)) \(.rate | f0 | lpad(9)) \(.p50_ms | f2 | lpad(7)) \(.p99_ms | f2 | lpad(7)) \(.engine_cpu_ms | f2 | lpad(11)) \(.estd_cpu_ms | f2 | lpad(9)) \(.client_cpu_ms | f2 | lpad(11)) \(.raw_rate | f0 | lpad(13)) \(.vs_raw | f2 | lpad(7))" ),
 	  "" end ),
+	( [$r[] | select(.kind == "pg_run")] as $pr | ([$r[] | select(.kind == "skip" and .what == "pg")] | first) as $skip |
+	  if $skip != null then "PostgreSQL store: skipped (\($skip.reason))", "" elif ($pr | length) == 0 and ([$r[] | select(.kind == "pg_reissue")] | length) == 0 then empty else
+	  (([$r[] | select(.kind == "pg_setup")] | first) // {}) as $su |
+	  "PostgreSQL store (issue 13): server \($su.server_version // "-"), \($su.settings // "-")",
+	  "  issuance, 1 tenant, P-256 CSRs, closed loop; clients are the total, split evenly over the nodes; p50/p99: the worst node\u0027s",
+	  "  clients  round  store    nodes  certs/s  vs-SQLite    p50-ms    p99-ms  batch  engine-CPU-ms/cert  errors",
+	  ( $pr | sort_by(.clients, .round) | .[] as $x
+	    | ([$pr[] | select(.config == "sqlite" and .clients == $x.clients and .round == $x.round)] | first // {rate: null}) as $sq
+	    | "  \($x.clients | lpad(7))  \($x.round | lpad(5))  \($x.config | pad(7))  \($x.nodes | lpad(5))  \($x.rate | f0 | lpad(7))  \(if $x.config == "sqlite" or $sq.rate == null then "" else ($x.rate / $sq.rate | pct) end | lpad(9))  \($x.p50_ms | f2 | lpad(8))  \($x.p99_ms | f2 | lpad(8))  \($x.batch | f1 | lpad(5))  \($x.cpu_ms_per_op | f2 | lpad(18))  \($x.errors | lpad(6))\(if $x.nodes > 1 then "  nodes: \($x.node_rates | map(f0) | join(" + "))/s, p99 \($x.node_p99_ms | map(f1) | join(", ")) ms" else "" end)" ),
+	  ( [$pr[] | .clients] | unique | .[] as $c
+	    | def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+	      ([$pr[] | select(.clients == $c and .config == "sqlite")] | map({key: (.round | tostring), value: .rate}) | from_entries) as $sqr
+	    | ([$pr[] | select(.clients == $c and .config != "sqlite") | .config] | unique | .[] as $cf
+	      | [$pr[] | select(.clients == $c and .config == $cf) | select($sqr[.round | tostring] != null) | .rate / $sqr[.round | tostring]] as $rs
+	      | "  \($c) clients: \($cf) / SQLite, per round: \($rs | map(pct) | join(", ")) (median \($rs | med | pct))") ),
+	  ( $r[] | select(.kind == "pg_check") |
+	    "  \(.nodes) nodes, \(.clients) clients, round \(.round): \(.committed) certificates committed, \(.device_certificates) in the database; journal verify \(if .journal_verify_exit == 0 then "OK (\(.journal_records) records, one chain)" else "FAILED (exit \(.journal_verify_exit))" end)\(if .ok then "" else "  CHECK FAILED" end)" ),
+	  "  the store\u0027s commit alone (tca-bench-client commits, engines stopped): commit() of a batch of device certificate issues",
+	  "  backend     committers  batch  commits/s  changes/s  p50-ms  p99-ms",
+	  ( $r[] | select(.kind == "commits") |
+	    "  \(.backend | pad(10))  \(.committers | lpad(10))  \(.batch | lpad(5))  \(.rate | f0 | lpad(9))  \(.changes_per_s | f0 | lpad(9))  \(.p50_ms | f2 | lpad(6))  \(.p99_ms | f2 | lpad(6))\(if .committers > 1 then "  per committer: \(.commits_per_committer | map(tostring) | join(", "))" else "" end)\(if .errors > 0 then "  errors: \(.errors) (\(.first_error))" else "" end)" ),
+	  ( [$r[] | select(.kind == "pg_reissue")] as $ri | if ($ri | length) == 0 then empty else
+	    "  re-issuance of \($ri[0].tenants) CAs on PostgreSQL (store migrated from the cached SQLite one; no issuance load; after the first pass\u0027s CRL re-signing)",
+	    "  run   nodes  re-issued  seconds  first after  CAs/s  by node        CRL pass  migrate  checks",
+	    ( $ri[] as $x | (([$r[] | select(.kind == "pg_migrate" and .label == "reissue-\($x.label)")] | first) // {}) as $m |
+	      "  \($x.label | pad(5)) \($x.nodes | lpad(5))  \("\($x.reissued)/\($x.tenants)" | lpad(9))  \($x.seconds | f1 | lpad(7))  \($x.first_s | f2 | lpad(9)) s  \($x.rate | f0 | lpad(5))  \($x.by_node | map(tostring) | join(" ") | pad(12))  \(if $x.crl_pass_s == null then "-" else "\($x.crl_pass_s) s" end | lpad(8))  \($m.seconds | f1 | lpad(5)) s  \(if $x.ok then "ok" else "FAILED: " + ($x.problems | join("; ")) end)" ) end ),
+	  ( [$r[] | select(.kind == "pg_section")] | first // empty | "  section: \(.seconds | f0) s" ),
+	  "" end ),
 	"Token cache (tenant CAs created through ca.create)",
 	( $r[] | select(.kind == "mkca") |
 	  "  \(.tenants | lpad(6)) tenants: \(if .cached then "cached; " else "" end)created in \(.seconds | f0) s (\(.rate | f1)/s, \(.connections) connections)" ),

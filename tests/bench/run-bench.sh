@@ -63,7 +63,11 @@
 #                       issuance), inventory (cert.list / cert.show /
 #                       status counts at 10,000 tenants x 100 devices),
 #                       est (enrollments/s through tca-estd over TLS next
-#                       to the raw socket: est-bench.sh)
+#                       to the raw socket: est-bench.sh), pg (issuance on
+#                       PostgreSQL with one and three engines next to
+#                       SQLite, the store's commit alone, the re-issuance
+#                       of the largest token's CAs on PostgreSQL; skipped
+#                       when the PostgreSQL programs are absent)
 #                       [all]; e.g. TCA_BENCH_ONLY=reissue
 #   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
 #   TCA_BENCH_REVOKED   revoked certificates of the CRL benchmark, one
@@ -81,6 +85,14 @@
 #   TCA_BENCH_INV_REPEAT   calls of each inventory operation per round [5]
 #   TCA_BENCH_INV_ROUNDS   engine starts on the populated store; each waits
 #                       31 s for the cached counts to go stale [2]
+#   TCA_BENCH_PG_ROUNDS    rounds of (SQLite, PostgreSQL 1 node, N nodes)
+#                       back to back per client count [2]
+#   TCA_BENCH_PG_CLIENTS   clients in total over the nodes ["15 48"]
+#   TCA_BENCH_PG_NODES     engines of the several-node runs [3]
+#   TCA_BENCH_PG_REISSUE   re-issuance runs on PostgreSQL: pg1 (one
+#                       engine), pg3 (TCA_BENCH_PG_NODES engines) ["pg1 pg3"];
+#                       empty: none
+#   TCA_BENCH_PG_COMMIT_SECONDS  window of each `commits` run [3]
 #
 # Exit status 1 (after the report) when a re-issuance correctness check
 # failed; the checks and what failed are in the "reissue" results.
@@ -115,8 +127,8 @@ for t in "$ENGINED" "$CLIENT" "$INPROC" "$CA_ADMIN" "$TCA_CLIENT"; do
 done
 for s in $ONLY; do
 	case $s in
-	main|scale|reissue|modules|revocation|inventory|est) ;;
-	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation, inventory, est)" >&2; exit 2 ;;
+	main|scale|reissue|modules|revocation|inventory|est|pg) ;;
+	*) echo "run-bench: TCA_BENCH_ONLY: unknown section $s (main, scale, reissue, modules, revocation, inventory, est, pg)" >&2; exit 2 ;;
 	esac
 done
 for t in openssl softhsm2-util jq sqlite3; do
@@ -132,7 +144,20 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-XXXXXX")
 ENGINE_PID=
 LOAD_PID=
 TMPFS_DB=
+PG_PIDS=()
+PGDIR=
 cleanup() {
+	local i
+	for i in "${!PG_PIDS[@]}"; do
+		if [ -n "${PG_PIDS[$i]}" ] && kill -0 "${PG_PIDS[$i]}" 2>/dev/null; then
+			kill -KILL "${PG_PIDS[$i]}" 2>/dev/null || true
+			wait "${PG_PIDS[$i]}" 2>/dev/null || true
+		fi
+	done
+	if [ -n "$PGDIR" ]; then
+		"$TCA_SRCDIR/tests/pg-cluster.sh" stop "$PGDIR/c" >/dev/null 2>&1 || true
+		rm -rf "$PGDIR"
+	fi
 	if [ -n "$LOAD_PID" ] && kill -0 "$LOAD_PID" 2>/dev/null; then
 		kill -TERM "$LOAD_PID" 2>/dev/null || true
 		wait "$LOAD_PID" 2>/dev/null || true
@@ -379,6 +404,7 @@ TENANT=t00000
 for n in $SIZES; do
 	if section scale || { section main && [ "$n" = "$BASE" ]; } ||
 	    { section revocation && [ "$n" = "$BASE" ]; } ||
+	    { section pg && [ "$n" = "$BASE" ]; } ||
 	    { section reissue && [ "$n" = "$MAX" ]; }; then
 		ensure_cache "$n"
 	fi
@@ -696,6 +722,36 @@ reissue_checks() {
 	fi
 }
 
+# wait_crl_pass LOG...: the scheduler's first pass, at start, re-signs every
+# CRL that is due by the engine's clock: with the clock file a year past the
+# cached CRLs' next update, all of them (10,000 CRLs at reissue.rate 250/s
+# take 40 s), and the re-issuance would wait behind it.  Waits until one of
+# the logs shows the leader, then, if that pass found CRLs due ("CRLs: N CAs
+# due", logged at once), until it ended ("CRLs: pass over"); sets
+# CRL_PASS_S (seconds the pass took, from its log line; empty when none).
+wait_crl_pass() {
+	local i deadline
+	CRL_PASS_S=
+	deadline=$((SECONDS + REISSUE_TIMEOUT))
+	until cat "$@" | grep -q 'scheduler: this node is now the leader'; do
+		[ "$SECONDS" -lt "$deadline" ] || { log "no node became the scheduler's leader"; return 1; }
+		sleep 0.05
+	done
+	# the pass collects the due CAs right after: 2 s is ample to see it say so
+	for i in $(seq 40); do
+		cat "$@" | grep -q 'CRLs: [0-9]* CAs\? due' && break
+		sleep 0.05
+	done
+	cat "$@" | grep -q 'CRLs: [0-9]* CAs\? due' || return 0
+	log "the scheduler's first pass re-signs $(cat "$@" | grep -o 'CRLs: [0-9]* CAs\? due' | head -n 1 | cut -d ' ' -f 2) due CRLs; waiting for it"
+	until cat "$@" | grep -q 'CRLs: pass over'; do
+		[ "$SECONDS" -lt "$deadline" ] || { log "the CRL pass did not end"; return 1; }
+		sleep 0.1
+	done
+	CRL_PASS_S=$(cat "$@" | grep -o 'CRLs: pass over [0-9]* CAs\? took [0-9.]* s' | head -n 1 |
+		awk '{print $(NF - 1)}')
+}
+
 # reissue_run LABEL RATE: re-issue all $RN CAs through the scheduler, with
 # an open-loop issuance load of RATE/s (0: none; see above)
 reissue_run() {
@@ -704,6 +760,7 @@ reissue_run() {
 	: >"$WORK/problems"
 	JOURNAL_RECORDS=
 	reissue_engine "$RN"
+	wait_crl_pass "$WORK/engine.log" || problem "the scheduler's first pass did not end"
 	[ "$rate" -eq 0 ] || what="$rate/s offered by $SCALE_CLIENTS clients"
 	log "re-issuance ($label): $RN CAs due at $(date -u -d "@$RT" +%FT%TZ), $what"
 	if [ "$rate" -gt 0 ]; then
@@ -771,7 +828,7 @@ reissue_run() {
 	emit "$(jq -cn --arg lbl "$label" --arg n "$RN" --arg k "$k" --arg t "$RT" \
 		--arg flip "$flip" --arg first "$first_ms" --arg last "$last_ms" \
 		--arg complete "$done_ok" --arg rate "$rate" --arg clients "$clients" \
-		--arg src "$RATE_SRC" --arg records "$JOURNAL_RECORDS" \
+		--arg src "$RATE_SRC" --arg records "$JOURNAL_RECORDS" --arg crlpass "$CRL_PASS_S" \
 		--rawfile problems "$WORK/problems" '
 		def num: if . == "" then null else tonumber end;
 		($flip | tonumber) as $f
@@ -783,7 +840,8 @@ reissue_run() {
 		   rate: (if $s == null or $s <= 0 then null else ($n | tonumber) / $s end),
 		   offered_rate: ($rate | tonumber), clients: ($clients | tonumber),
 		   rate_source: (if $lbl == "idle" then null else $src end),
-		   journal_records: ($records | num), ok: ($p | length == 0), problems: $p}')"
+		   journal_records: ($records | num), ok: ($p | length == 0), problems: $p,
+		   crl_pass_s: ($crlpass | num)}')"
 	if [ -s "$WORK/problems" ]; then
 		REISSUE_FAILED=1
 	fi
@@ -1279,6 +1337,411 @@ if section est; then
 		bash "$(dirname "${BASH_SOURCE[0]}")/est-bench.sh" "$OUT" || est_rc=$?
 	[ "$est_rc" = 0 ] || log "est: est-bench.sh exited $est_rc (77: wrk missing)"
 fi
+
+if section pg; then
+# ------------------------------------------------------------ PostgreSQL
+# Issue 13: the store on PostgreSQL, one node and three nodes on this
+# machine, next to SQLite, and the yearly re-issuance of the largest
+# token's CAs on PostgreSQL (docs/performance.md, "PostgreSQL").
+#  - A throwaway cluster (tests/pg-cluster.sh: initdb + pg_ctl in a
+#    temporary directory, Unix socket only), made durable for the bench:
+#    the test clusters run with fsync = off; here fsync, full_page_writes
+#    and synchronous_commit are on (PostgreSQL's defaults), so a commit
+#    waits for its WAL flush as SQLite's waits for its fdatasync, and
+#    shared_buffers is 128 MB.  Skipped, with a message and a "skip"
+#    record, only when the PostgreSQL programs (initdb, pg_ctl, psql) are
+#    absent.
+#  - Issuance: rounds ($PG_ROUNDS) x client counts ($PG_CLIENTS, the total
+#    over all nodes), each running back to back on the $BASE-tenant token:
+#    the engine on SQLite (a fresh copy of the cached store), one engine on
+#    a fresh PostgreSQL database (the same store migrated into it with
+#    `ca-admin store migrate`), and three engines on another fresh database
+#    and the same token, each sent a third of the clients by its own load
+#    generator, all three started together; every CA exists before the
+#    engines start (a node does not yet see CAs created by another one
+#    after its start).  Per run: rate (summed over nodes), p50 / p99
+#    (three nodes: each node's, and the worst), the engine's CPU per
+#    certificate, and the group-commit batch size from `status` (changes /
+#    commits during the load, warm-up included).  After the three-node
+#    run: the device certificates in the database equal the changes the
+#    nodes committed, and `ca-admin journal verify --store` passes (one
+#    chain under three committers).
+#  - The store's commit alone: `tca-bench-client commits` on the
+#    PostgreSQL database (engines stopped), batches of 1, 8 and 32 issues
+#    with one committer, then 2 and 3 committers (each its own connection,
+#    as 2 or 3 engines) with batches of 8; the same with one committer on
+#    the SQLite copy.  ms per batch: what the journal_head lock is held for.
+#  - Re-issuance: the $MAX-tenant store (upgraded by one engine start)
+#    migrated into a fresh database (timed), the scheduler on, the clock
+#    file moved past the instant as in the SQLite runs (no issuance load):
+#    one engine ("pg1"), then three engines on another fresh copy ("pg3"),
+#    which elect one leader that does the work.  Checks: exactly $MAX "CA
+#    re-issued" lines over the nodes, status of every node clean (no
+#    failed commit, no renewal failure, no signing error), in the database
+#    $MAX ca-reissue journal records and $MAX current certificates with
+#    notBefore T, journal verify passes.  A failed check fails the run as
+#    the SQLite re-issuance checks do.
+PG_ROUNDS=${TCA_BENCH_PG_ROUNDS:-2}
+PG_CLIENTS=${TCA_BENCH_PG_CLIENTS:-"15 48"}
+PG_NODES=${TCA_BENCH_PG_NODES:-3}
+PG_REISSUE=${TCA_BENCH_PG_REISSUE-"pg1 pg3"}
+PG_COMMIT_SECS=${TCA_BENCH_PG_COMMIT_SECONDS:-3}
+PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
+pg_t0=$(date +%s%N)
+pg_rc=0
+PG_BIN=$("$PGSH" bindir 2>"$WORK/pg-bindir.err") || pg_rc=$?
+if [ "$pg_rc" = 0 ] && ! command -v psql >/dev/null 2>&1; then
+	pg_rc=77
+	echo "psql not found (apt-get install postgresql-client)" >"$WORK/pg-bindir.err"
+fi
+if [ "$pg_rc" != 0 ]; then
+	log "SKIP pg: PostgreSQL is not installed: $(cat "$WORK/pg-bindir.err") (apt-get install postgresql)"
+	emit "$(jq -cn --arg r "$(cat "$WORK/pg-bindir.err")" \
+		'{kind: "skip", what: "pg", reason: ("PostgreSQL programs absent: " + $r)}')"
+else
+PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-pg-XXXXXX")
+chmod 0755 "$PGDIR"
+log "pg: a throwaway PostgreSQL cluster ($PG_BIN) in $PGDIR"
+PG_CONN=$("$PGSH" start "$PGDIR/c")
+cat >>"$PGDIR/c/data/postgresql.conf" <<EOC
+# run-bench.sh: durable, as a deployment would run it
+fsync = on
+full_page_writes = on
+synchronous_commit = on
+shared_buffers = 128MB
+EOC
+"$PGSH" restart "$PGDIR/c"
+psql_q() { psql "$1" -X -At -v ON_ERROR_STOP=1 -c "$2"; }
+emit "$(jq -cn --arg v "$(psql_q "$PG_CONN" 'SHOW server_version')" \
+	--arg s "$(psql_q "$PG_CONN" "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings
+		WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
+		'shared_buffers', 'commit_delay', 'wal_level')")" \
+	'{kind: "pg_setup", server_version: $v, settings: $s}')"
+PG_DBN=0
+# pg_newdb: a fresh database tca<n>; sets PG_DB (its conninfo), PG_DBNAME
+pg_newdb() {
+	PG_DBN=$((PG_DBN + 1))
+	PG_DBNAME=tca$PG_DBN
+	psql_q "$PG_CONN" "CREATE DATABASE $PG_DBNAME" >/dev/null
+	PG_DB="${PG_CONN/dbname=postgres/dbname=$PG_DBNAME}"
+}
+# pg_migrate SRC-SQLITE-FILE CONNINFO LABEL: ca-admin store migrate, timed
+pg_migrate() {
+	local t0 t1
+	t0=$(date +%s%N)
+	if ! "$CA_ADMIN" store migrate --from "sqlite:$1" --to "$2" >"$WORK/migrate.out" 2>&1; then
+		cat "$WORK/migrate.out" >&2
+		log "pg: store migrate into $2 failed"
+		return 1
+	fi
+	t1=$(date +%s%N)
+	emit "$(jq -cn --arg l "$3" --arg ms "$(( (t1 - t0) / 1000000 ))" \
+		--arg cas "$(awk '$1 == "cas" {print $2}' "$WORK/migrate.out")" \
+		--arg j "$(awk '$1 == "journal" && $2 ~ /^[0-9]+$/ {print $2}' "$WORK/migrate.out")" \
+		'{kind: "pg_migrate", label: $l, seconds: (($ms|tonumber) / 1000),
+		  cas: ($cas|tonumber? // null), journal: ($j|tonumber? // null)}')"
+}
+# pg_upgraded N FILE: a copy of the size-N cached store opened once by the
+# engine (which brings an older schema up to date; migrate wants the current
+# one), stopped, at FILE
+pg_upgraded() {
+	use_size "$1"
+	start_engine
+	stop_engine
+	rm -f "$2"
+	"$CA_ADMIN" journal verify --db "$WORK/state.db" >/dev/null ||
+		{ log "pg: the upgraded $1-tenant store does not verify"; return 1; }
+	sqlite3 "$WORK/state.db" ".backup '$2'"
+}
+# PostgreSQL nodes: configuration $WORK/pgnodeI.conf (that of write_config
+# with its own socket and the store URI), log $WORK/pgnodeI.log
+PG_PIDS=()
+pg_node_conf() {	# I CONNINFO [EXTRA-LINES]
+	sed -e "s|^socket.path = .*|socket.path = $WORK/pgnode$1.sock|" \
+	    -e "s|^store.path = .*|store.uri = $2|" "$WORK/engine.conf" >"$WORK/pgnode$1.conf"
+	[ -z "${3:-}" ] || printf '%s\n' "$3" >>"$WORK/pgnode$1.conf"
+	chmod 0600 "$WORK/pgnode$1.conf"
+	: >"$WORK/pgnode$1.log"
+}
+pg_node_start() {	# I: one at a time (SoftHSMv2 engines starting together on one token have failed to find it)
+	local t0
+	sync
+	rm -f "$WORK/pgnode$1.sock"
+	t0=$(date +%s%N)
+	"$ENGINED" --config "$WORK/pgnode$1.conf" 2>>"$WORK/pgnode$1.log" &
+	PG_PIDS[$1]=$!
+	if ! "$CLIENT" ready --socket "$WORK/pgnode$1.sock" --since-ns "$t0" --timeout-ms 120000 \
+	    >/dev/null; then
+		tail -n 20 "$WORK/pgnode$1.log" >&2
+		return 1
+	fi
+}
+pg_nodes_stop() {
+	local i rc=0
+	for i in "${!PG_PIDS[@]}"; do
+		[ -n "${PG_PIDS[$i]}" ] || continue
+		kill -TERM "${PG_PIDS[$i]}" 2>/dev/null || true
+		wait "${PG_PIDS[$i]}" || rc=1
+		PG_PIDS[$i]=
+	done
+	PG_PIDS=()
+	return $rc
+}
+pg_store_counts() {	# SOCKET: "commits changes" of the engine's status
+	"$CA_ADMIN" --socket "$1" --json status | jq -r '"\(.store.commits) \(.store.changes)"'
+}
+# pg_load CONFIG CLIENTS ROUND NODES: NODES engines already running on
+# sockets $WORK/pgnode1.sock.. (CONFIG sqlite: the engine of start_engine),
+# CLIENTS split over them; one pg_run record
+pg_load() {
+	local cfg=$1 c=$2 r=$3 nodes=$4 i per lbl socks=() pids=() b0=() lp=() rc=0 k
+	per=$((c / nodes))
+	[ "$per" -ge 1 ] || per=1
+	for i in $(seq "$nodes"); do
+		if [ "$cfg" = sqlite ]; then
+			socks[$i]="$WORK/engine.sock"
+			pids[$i]=$ENGINE_PID
+		else
+			socks[$i]="$WORK/pgnode$i.sock"
+			pids[$i]=${PG_PIDS[$i]}
+		fi
+		b0[$i]=$(pg_store_counts "${socks[$i]}")
+	done
+	for i in $(seq "$nodes"); do
+		lbl="pg-$cfg-c$c-r$r-n$i"
+		"$CLIENT" load --socket "${socks[$i]}" --label "$lbl" --tenants "$BASE" --clients "$per" \
+			--csr-type ec-p256 --seconds "$SECS" --warmup "$WARMUP" --engine-pid "${pids[$i]}" \
+			--csr-cache "$CACHE/csrs" --out "$OUT" &
+		lp[$i]=$!
+	done
+	for i in $(seq "$nodes"); do
+		wait "${lp[$i]}" || { rc=1; log "pg: load $cfg node $i: errors (see first_error in $OUT)"; }
+	done
+	: >"$WORK/pg-batches"
+	for i in $(seq "$nodes"); do
+		printf '%s %s\n' "${b0[$i]}" "$(pg_store_counts "${socks[$i]}")" >>"$WORK/pg-batches"
+	done
+	emit "$(jq -cs --arg cfg "$cfg" --arg c "$c" --arg r "$r" --arg n "$nodes" \
+		--rawfile b "$WORK/pg-batches" '
+		[.[] | select(.kind == "engine" and (.label | startswith("pg-\($cfg)-c\($c)-r\($r)-n")))] as $e
+		| ($b | split("\n") | map(select(. != "") | split(" ") | map(tonumber)
+		    | {commits: (.[2] - .[0]), changes: (.[3] - .[1])})) as $bt
+		| {kind: "pg_run", config: $cfg, clients: ($c|tonumber), round: ($r|tonumber),
+		   nodes: ($n|tonumber), rate: ([$e[].rate] | add),
+		   p50_ms: ([$e[].p50_ms] | max), p99_ms: ([$e[].p99_ms] | max),
+		   node_rates: [$e[].rate], node_p50_ms: [$e[].p50_ms], node_p99_ms: [$e[].p99_ms],
+		   cpu_ms_per_op: ([$e[].cpu_ms_per_op // empty] | if length > 0 then add / length else null end),
+		   errors: ([$e[].errors] | add),
+		   commits: ([$bt[].commits] | add), changes: ([$bt[].changes] | add),
+		   batch: (([$bt[].changes] | add) / ([$bt[].commits] | add | if . == 0 then 1 else . end)),
+		   node_batch: [$bt[] | .changes / (if .commits == 0 then 1 else .commits end)]}' "$OUT")"
+	k=$(jq -rs '.[-1] | "\(.config) \(.clients) clients: \(.rate | floor)/s, p99 \(.p99_ms) ms, batch \((.batch * 10 | floor) / 10)"' "$OUT")
+	log "pg: round $r: $k"
+	return $rc
+}
+
+log "pg: issuance, $PG_ROUNDS round(s) x clients $PG_CLIENTS: SQLite, PostgreSQL 1 node, $PG_NODES nodes"
+pg_upgraded "$BASE" "$WORK/pg-base.db"
+for r in $(seq "$PG_ROUNDS"); do
+	for c in $PG_CLIENTS; do
+		# SQLite, as the main section runs it
+		use_size "$BASE"
+		if start_engine; then
+			pg_load sqlite "$c" "$r" 1 || true
+			stop_engine || true
+		fi
+		# PostgreSQL, one node
+		pg_newdb
+		db=$PG_DB
+		pg_migrate "$WORK/pg-base.db" "$db" "issue-1-c$c-r$r"
+		write_config "$BASE_DIR" "$WORK/unused.db"
+		pg_node_conf 1 "$db"
+		if pg_node_start 1; then
+			pg_load pg1 "$c" "$r" 1 || true
+		fi
+		pg_nodes_stop || log "pg: a node did not stop cleanly"
+		# PostgreSQL, $PG_NODES nodes on one database and one token
+		pg_newdb
+		db=$PG_DB
+		pg_migrate "$WORK/pg-base.db" "$db" "issue-$PG_NODES-c$c-r$r"
+		ok=1
+		for i in $(seq "$PG_NODES"); do
+			pg_node_conf "$i" "$db"
+			pg_node_start "$i" || { ok=0; break; }
+		done
+		if [ "$ok" = 1 ]; then
+			pg_load "pg$PG_NODES" "$c" "$r" "$PG_NODES" || true
+		fi
+		pg_nodes_stop || log "pg: a node did not stop cleanly"
+		if [ "$ok" = 1 ]; then
+			# one chain under several committers; every committed
+			# certificate in the database once
+			want=$(jq -s '.[-1].changes' "$OUT")
+			have=$(psql_q "$db" "SELECT count(*) FROM certificates WHERE kind = 'device'")
+			vrc=0
+			"$CA_ADMIN" --json journal verify --store "$db" >"$WORK/pg-verify.json" 2>&1 || vrc=$?
+			emit "$(jq -cn --arg want "$want" --arg have "$have" --arg vrc "$vrc" \
+				--arg c "$c" --arg r "$r" --arg n "$PG_NODES" \
+				--arg rec "$(jq -r '.records // empty' "$WORK/pg-verify.json" 2>/dev/null)" '
+				{kind: "pg_check", clients: ($c|tonumber), round: ($r|tonumber), nodes: ($n|tonumber),
+				 committed: ($want|tonumber), device_certificates: ($have|tonumber),
+				 journal_records: ($rec|tonumber? // null), journal_verify_exit: ($vrc|tonumber),
+				 ok: (($want == $have) and $vrc == "0")}')"
+			if [ "$want" != "$have" ] || [ "$vrc" != 0 ]; then
+				log "pg: CHECK FAILED after $PG_NODES nodes: $have device certificates in the database, $want committed; journal verify exit $vrc"
+				REISSUE_FAILED=1
+			else
+				log "pg: $PG_NODES nodes: $have certificates committed, each once; journal verifies ($(jq -r .records "$WORK/pg-verify.json") records)"
+			fi
+		fi
+		psql_q "$PG_CONN" "DROP DATABASE $PG_DBNAME" >/dev/null 2>&1 || true
+	done
+done
+
+# the commit alone (engines stopped), on a fresh database and on SQLite
+log "pg: the store's commit alone (tca-bench-client commits)"
+pg_newdb
+db=$PG_DB
+pg_migrate "$WORK/pg-base.db" "$db" commits
+for b in 1 8 32; do
+	"$CLIENT" commits --db "$db" --tenant "$TENANT" --batch "$b" --seconds "$PG_COMMIT_SECS" \
+		--label "commits-pg-b$b" --out "$OUT" || log "pg: commits batch $b: errors"
+done
+for k in 2 3; do
+	"$CLIENT" commits --db "$db" --tenant "$TENANT" --batch 8 --clients "$k" \
+		--seconds "$PG_COMMIT_SECS" --label "commits-pg-b8-k$k" --out "$OUT" ||
+		log "pg: commits batch 8, $k committers: errors"
+done
+cp "$WORK/pg-base.db" "$WORK/pg-commits.db"
+for b in 1 8 32; do
+	"$CLIENT" commits --db "sqlite:$WORK/pg-commits.db" --tenant "$TENANT" --batch "$b" \
+		--seconds "$PG_COMMIT_SECS" --label "commits-sqlite-b$b" --out "$OUT" ||
+		log "pg: commits on SQLite, batch $b: errors"
+done
+rm -f "$WORK"/pg-commits.db*
+
+# re-issuance of the $MAX-tenant store on PostgreSQL
+pg_reissue() {	# LABEL NODES
+	local label=$1 nodes=$2 db i flip k first_ms last_ms done_ok=0 deadline said ts
+	local counts
+	: >"$WORK/problems"
+	pg_newdb
+	db=$PG_DB
+	pg_migrate "$WORK/pg-big.db" "$db" "reissue-$label" || { problem "migrate failed"; return 1; }
+	set_clock $((RT - 600))
+	write_config "$(cache_dir "$MAX")" "$WORK/unused.db" notice on
+	for i in $(seq "$nodes"); do
+		pg_node_conf "$i" "$db" "schedule.at = 10-02T02:00
+schedule.tz = UTC
+testing.clock_file = $WORK/clock"
+		pg_node_start "$i" || { problem "node $i did not start"; pg_nodes_stop || true; return 1; }
+	done
+	wait_crl_pass "$WORK"/pgnode*.log || problem "the scheduler's first pass did not end"
+	log "pg re-issuance ($label): $MAX CAs due at $(date -u -d "@$RT" +%FT%TZ), $nodes node(s)"
+	flip=$(($(date +%s%N) / 1000000))
+	set_clock $((RT + 1))
+	deadline=$((SECONDS + REISSUE_TIMEOUT))
+	said=$SECONDS
+	while :; do
+		k=$(cat "$WORK"/pgnode*.log | grep -c 'CA re-issued' || true)
+		if [ "$k" -ge "$MAX" ]; then
+			done_ok=1
+			break
+		fi
+		for i in $(seq "$nodes"); do
+			kill -0 "${PG_PIDS[$i]}" 2>/dev/null || { problem "node $i exited ($k of $MAX done)"; break 2; }
+		done
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			problem "only $k of $MAX CAs re-issued within $REISSUE_TIMEOUT s"
+			break
+		fi
+		if [ $((SECONDS - said)) -ge 10 ]; then
+			log "pg re-issuance ($label): $k of $MAX done"
+			said=$SECONDS
+		fi
+		sleep 0.1
+	done
+	ts=$(cat "$WORK"/pgnode*.log | grep 'CA re-issued' | cut -d ' ' -f 1 | sort)
+	first_ms=$(date -u -d "$(printf '%s\n' "$ts" | head -n 1)" +%s%3N 2>/dev/null || true)
+	last_ms=$(date -u -d "$(printf '%s\n' "$ts" | tail -n 1)" +%s%3N 2>/dev/null || true)
+	sleep 1		# a few more scheduler passes: nothing more may be re-issued
+	counts=""
+	for i in $(seq "$nodes"); do
+		counts="$counts $(grep -c 'CA re-issued' "$WORK/pgnode$i.log" || true)"
+		if "$CA_ADMIN" --socket "$WORK/pgnode$i.sock" --json status >"$WORK/status.json"; then
+			jq -r --arg i "$i" '
+			(if .tenants.renewal_failed != 0 then "node \($i): \(.tenants.renewal_failed) CAs with failing re-issuance" else empty end),
+			(if .token.sign_errors != 0 then "node \($i): \(.token.sign_errors) token signing errors" else empty end),
+			(if .store.failures != 0 then "node \($i): \(.store.failures) failed store commits" else empty end),
+			(if .store.health != "ok" then "node \($i): store \(.store.health): \(.store.problem)" else empty end)' \
+			    "$WORK/status.json" >"$WORK/chk"
+			while IFS= read -r s; do problem "$s"; done <"$WORK/chk"
+		else
+			problem "node $i: status failed"
+		fi
+		e=$(grep -c '\[error\]' "$WORK/pgnode$i.log" || true)
+		[ "$e" -eq 0 ] || problem "node $i log: $e error lines, first: $(grep -m 1 '\[error\]' "$WORK/pgnode$i.log")"
+	done
+	k=$(cat "$WORK"/pgnode*.log | grep -c 'CA re-issued' || true)
+	[ "$k" -eq "$MAX" ] || problem "logs: $k \"CA re-issued\" lines, expected $MAX"
+	pg_nodes_stop || problem "a node did not stop cleanly"
+	q=$(psql_q "$db" "SELECT (SELECT count(*) FROM journal WHERE op = 'ca-reissue')
+		|| ' ' || (SELECT count(*) FROM cas a JOIN certificates c ON c.cert_id = a.current_cert_id
+		WHERE a.status = 'active' AND a.previous_cert_id IS NOT NULL AND c.not_before = $RT)") ||
+		q="(query failed)"
+	[ "$q" = "$MAX $MAX" ] || problem "store: ca-reissue journal records and current certificates" \
+		"with notBefore T: $q, expected $MAX $MAX"
+	JOURNAL_RECORDS=
+	if "$CA_ADMIN" --json journal verify --store "$db" >"$WORK/journal.json"; then
+		JOURNAL_RECORDS=$(jq '.records' "$WORK/journal.json")
+	else
+		problem "ca-admin journal verify failed: $(cat "$WORK/journal.json")"
+	fi
+	emit "$(jq -cn --arg lbl "$label" --arg n "$MAX" --arg k "$k" --arg t "$RT" --arg nodes "$nodes" \
+		--arg flip "$flip" --arg first "$first_ms" --arg last "$last_ms" --arg complete "$done_ok" \
+		--arg counts "$counts" --arg records "$JOURNAL_RECORDS" --arg crlpass "$CRL_PASS_S" \
+		--rawfile problems "$WORK/problems" '
+		def num: if . == "" then null else tonumber end;
+		($flip | tonumber) as $f
+		| (if $complete == "1" and $last != "" then (($last | tonumber) - $f) / 1000 else null end) as $s
+		| ($problems | split("\n") | map(select(. != ""))) as $p
+		| {kind: "pg_reissue", label: $lbl, nodes: ($nodes | tonumber), tenants: ($n | tonumber),
+		   reissued: ($k | tonumber), instant: ($t | tonumber), seconds: $s,
+		   first_s: (if $first == "" then null else (($first | tonumber) - $f) / 1000 end),
+		   rate: (if $s == null or $s <= 0 then null else ($n | tonumber) / $s end),
+		   by_node: ($counts | split(" ") | map(select(. != "") | tonumber)),
+		   journal_records: ($records | num), crl_pass_s: ($crlpass | num),
+		   ok: ($p | length == 0), problems: $p}')"
+	if [ -s "$WORK/problems" ]; then
+		REISSUE_FAILED=1
+		log "pg re-issuance ($label): checks FAILED"
+	else
+		log "pg re-issuance ($label): $k of $MAX in $(( last_ms - flip )) ms, by node:$counts; checks passed"
+	fi
+	psql_q "$PG_CONN" "DROP DATABASE $PG_DBNAME" >/dev/null 2>&1 || true
+}
+if [ -n "$PG_REISSUE" ]; then
+	ensure_cache "$MAX"
+	log "pg: re-issuance of $MAX CAs: upgrading a copy of the cached store"
+	pg_upgraded "$MAX" "$WORK/pg-big.db"
+	RT=$(reissue_instant)
+	for run in $PG_REISSUE; do
+		case $run in
+		pg1) pg_reissue pg1 1 || true ;;
+		pg3) pg_reissue "pg$PG_NODES" "$PG_NODES" || true ;;
+		*) log "TCA_BENCH_PG_REISSUE: unknown run $run (pg1, pg3)" ;;
+		esac
+	done
+	rm -f "$WORK"/pg-big.db*
+fi
+pg_t1=$(date +%s%N)
+emit "$(jq -cn --arg s "$(( (pg_t1 - pg_t0) / 1000000 ))" '{kind: "pg_section", seconds: (($s|tonumber) / 1000)}')"
+log "pg: section took $(( (pg_t1 - pg_t0) / 1000000000 )) s"
+"$PGSH" stop "$PGDIR/c" || true
+rm -rf "$PGDIR"
+PGDIR=
+fi	# PostgreSQL present
+fi	# section pg
 
 # ------------------------------------------------------------ summary
 cp "$OUT" "$RESULTS/latest.jsonl"
