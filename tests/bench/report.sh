@@ -336,10 +336,11 @@ printf '%s\n' "$summary" | jq -r '
 	  (([$r[] | select(.kind == "pg_setup")] | first) // {}) as $su |
 	  "PostgreSQL store (issue 13): server \($su.server_version // "-"), \($su.settings // "-")",
 	  "  issuance, 1 tenant, P-256 CSRs, closed loop; clients are the total, split evenly over the nodes; p50/p99: the worst node\u0027s",
-	  "  clients  round  store    nodes  certs/s  vs-SQLite    p50-ms    p99-ms  batch  engine-CPU-ms/cert  errors",
+	  "  (batch: changes per group commit, from status; db-CPU: the PostgreSQL server\u0027s CPU per certificate, all its processes)",
+	  "  clients  round  store    nodes  certs/s  vs-SQLite    p50-ms    p99-ms  batch  engine-CPU-ms/cert  db-CPU  errors",
 	  ( $pr | sort_by(.clients, .round) | .[] as $x
 	    | ([$pr[] | select(.config == "sqlite" and .clients == $x.clients and .round == $x.round)] | first // {rate: null}) as $sq
-	    | "  \($x.clients | lpad(7))  \($x.round | lpad(5))  \($x.config | pad(7))  \($x.nodes | lpad(5))  \($x.rate | f0 | lpad(7))  \(if $x.config == "sqlite" or $sq.rate == null then "" else ($x.rate / $sq.rate | pct) end | lpad(9))  \($x.p50_ms | f2 | lpad(8))  \($x.p99_ms | f2 | lpad(8))  \($x.batch | f1 | lpad(5))  \($x.cpu_ms_per_op | f2 | lpad(18))  \($x.errors | lpad(6))\(if $x.nodes > 1 then "  nodes: \($x.node_rates | map(f0) | join(" + "))/s, p99 \($x.node_p99_ms | map(f1) | join(", ")) ms" else "" end)" ),
+	    | "  \($x.clients | lpad(7))  \($x.round | lpad(5))  \($x.config | pad(7))  \($x.nodes | lpad(5))  \($x.rate | f0 | lpad(7))  \(if $x.config == "sqlite" or $sq.rate == null then "" else ($x.rate / $sq.rate | pct) end | lpad(9))  \($x.p50_ms | f2 | lpad(8))  \($x.p99_ms | f2 | lpad(8))  \($x.batch | f1 | lpad(5))  \($x.cpu_ms_per_op | f2 | lpad(18))  \($x.server_cpu_ms_per_op | f2 | lpad(6))  \($x.errors | lpad(6))\(if $x.nodes > 1 then "  nodes: \($x.node_rates | map(f0) | join(" + "))/s, p99 \($x.node_p99_ms | map(f1) | join(", ")) ms" else "" end)" ),
 	  ( [$pr[] | .clients] | unique | .[] as $c
 	    | def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 	      ([$pr[] | select(.clients == $c and .config == "sqlite")] | map({key: (.round | tostring), value: .rate}) | from_entries) as $sqr

@@ -1395,9 +1395,9 @@ if [ "$pg_rc" = 0 ] && ! command -v psql >/dev/null 2>&1; then
 	echo "psql not found (apt-get install postgresql-client)" >"$WORK/pg-bindir.err"
 fi
 if [ "$pg_rc" != 0 ]; then
-	log "SKIP pg: PostgreSQL is not installed: $(cat "$WORK/pg-bindir.err") (apt-get install postgresql)"
-	emit "$(jq -cn --arg r "$(cat "$WORK/pg-bindir.err")" \
-		'{kind: "skip", what: "pg", reason: ("PostgreSQL programs absent: " + $r)}')"
+	pg_why=$(sed -e 's/^SKIP: //' "$WORK/pg-bindir.err" | head -n 1)
+	log "SKIP pg: the PostgreSQL section needs the server programs and psql: $pg_why"
+	emit "$(jq -cn --arg r "$pg_why" '{kind: "skip", what: "pg", reason: $r}')"
 else
 PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-pg-XXXXXX")
 chmod 0755 "$PGDIR"
@@ -1487,6 +1487,18 @@ pg_nodes_stop() {
 	PG_PIDS=()
 	return $rc
 }
+# pg_server_ticks: CPU clock ticks (user + system) of the cluster's processes
+# so far - the postmaster and its children (backends, WAL writer,
+# checkpointer...) - for the database's CPU per certificate; the ticks of
+# a backend that ended meanwhile are lost (the engines' connections last).
+pg_server_ticks() {
+	local pm
+	pm=$(head -n 1 "$PGDIR/c/data/postmaster.pid")
+	{ echo "$pm"; pgrep -P "$pm"; } | while read -r p; do
+		# the fields after "(comm)": utime is the 12th, stime the 13th
+		sed -e 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'
+	done | awk '{s += $1} END {print s + 0}'
+}
 pg_store_counts() {	# SOCKET: "commits changes" of the engine's status
 	"$CA_ADMIN" --socket "$1" --json status | jq -r '"\(.store.commits) \(.store.changes)"'
 }
@@ -1507,6 +1519,8 @@ pg_load() {
 		fi
 		b0[$i]=$(pg_store_counts "${socks[$i]}")
 	done
+	PG_TICKS0=$(pg_server_ticks)
+	PG_T0=$(date +%s%N)
 	for i in $(seq "$nodes"); do
 		lbl="pg-$cfg-c$c-r$r-n$i"
 		"$CLIENT" load --socket "${socks[$i]}" --label "$lbl" --tenants "$BASE" --clients "$per" \
@@ -1517,12 +1531,15 @@ pg_load() {
 	for i in $(seq "$nodes"); do
 		wait "${lp[$i]}" || { rc=1; log "pg: load $cfg node $i: errors (see first_error in $OUT)"; }
 	done
+	PG_TICKS1=$(pg_server_ticks)
+	PG_T1=$(date +%s%N)
 	: >"$WORK/pg-batches"
 	for i in $(seq "$nodes"); do
 		printf '%s %s\n' "${b0[$i]}" "$(pg_store_counts "${socks[$i]}")" >>"$WORK/pg-batches"
 	done
 	emit "$(jq -cs --arg cfg "$cfg" --arg c "$c" --arg r "$r" --arg n "$nodes" \
-		--rawfile b "$WORK/pg-batches" '
+		--rawfile b "$WORK/pg-batches" --arg ticks "$((PG_TICKS1 - PG_TICKS0))" \
+		--arg hz "$(getconf CLK_TCK)" --arg el "$(( (PG_T1 - PG_T0) / 1000000 ))" '
 		[.[] | select(.kind == "engine" and (.label | startswith("pg-\($cfg)-c\($c)-r\($r)-n")))] as $e
 		| ($b | split("\n") | map(select(. != "") | split(" ") | map(tonumber)
 		    | {commits: (.[2] - .[0]), changes: (.[3] - .[1])})) as $bt
@@ -1534,7 +1551,11 @@ pg_load() {
 		   errors: ([$e[].errors] | add),
 		   commits: ([$bt[].commits] | add), changes: ([$bt[].changes] | add),
 		   batch: (([$bt[].changes] | add) / ([$bt[].commits] | add | if . == 0 then 1 else . end)),
-		   node_batch: [$bt[] | .changes / (if .commits == 0 then 1 else .commits end)]}' "$OUT")"
+		   node_batch: [$bt[] | .changes / (if .commits == 0 then 1 else .commits end)],
+		   server_cpu_ms_per_op: (if $cfg == "sqlite" or ([$bt[].changes] | add) == 0 then null
+		     else ($ticks|tonumber) * 1000 / ($hz|tonumber) / ([$bt[].changes] | add) end),
+		   server_cpu_share: (if $cfg == "sqlite" then null
+		     else ($ticks|tonumber) / ($hz|tonumber) / (($el|tonumber) / 1000) end)}' "$OUT")"
 	k=$(jq -rs '.[-1] | "\(.config) \(.clients) clients: \(.rate | floor)/s, p99 \(.p99_ms) ms, batch \((.batch * 10 | floor) / 10)"' "$OUT")
 	log "pg: round $r: $k"
 	return $rc
