@@ -86,13 +86,13 @@
 #   TCA_BENCH_INV_ROUNDS   engine starts on the populated store; each waits
 #                       31 s for the cached counts to go stale [2]
 #   TCA_BENCH_PG_ROUNDS    rounds of (SQLite, PostgreSQL 1 node, N nodes)
-#                       back to back per client count [2]
+#                       back to back per client count; 0: none [2]
 #   TCA_BENCH_PG_CLIENTS   clients in total over the nodes ["15 48"]
 #   TCA_BENCH_PG_NODES     engines of the several-node runs [3]
 #   TCA_BENCH_PG_REISSUE   re-issuance runs on PostgreSQL: pg1 (one
 #                       engine), pg3 (TCA_BENCH_PG_NODES engines) ["pg1 pg3"];
 #                       empty: none
-#   TCA_BENCH_PG_COMMIT_SECONDS  window of each `commits` run [3]
+#   TCA_BENCH_PG_COMMIT_SECONDS  window of each `commits` run; 0: none [3]
 #
 # Exit status 1 (after the report) when a re-issuance correctness check
 # failed; the checks and what failed are in the "reissue" results.
@@ -1620,6 +1620,7 @@ for r in $(seq "$PG_ROUNDS"); do
 done
 
 # the commit alone (engines stopped), on a fresh database and on SQLite
+if [ "$PG_COMMIT_SECS" != 0 ]; then
 log "pg: the store's commit alone (tca-bench-client commits)"
 pg_newdb
 db=$PG_DB
@@ -1640,6 +1641,7 @@ for b in 1 8 32; do
 		log "pg: commits on SQLite, batch $b: errors"
 done
 rm -f "$WORK"/pg-commits.db*
+fi
 
 # re-issuance of the $MAX-tenant store on PostgreSQL
 pg_reissue() {	# LABEL NODES
