@@ -17,7 +17,10 @@
 # fast the certificate inventory (cert.list, cert.show, the per-state counts
 # of `status`) answers with 10,000 tenants x 100 device certificates (about
 # 1.5 minutes once its store is cached; building that store from the cached
-# 10,000-tenant one adds about a minute once).  Tokens and stores holding
+# 10,000-tenant one adds about a minute once); and the same issuance and
+# re-issuance on PostgreSQL with one and three engines next to SQLite, with
+# the cost of the store's commit alone (about 5 minutes; skipped when the
+# PostgreSQL programs are absent).  Tokens and stores holding
 # many tenants, revocations or certificates are created once and cached
 # ($TCA_BENCH_CACHE) for later runs.
 #
