@@ -70,7 +70,7 @@
 #                       PostgreSQL with one and three engines next to
 #                       SQLite, the store's commit alone, the re-issuance
 #                       of the largest token's CAs on PostgreSQL; skipped
-#                       when the PostgreSQL programs are absent)
+#                       when the PostgreSQL programs or libpq are absent)
 #                       [all]; e.g. TCA_BENCH_ONLY=reissue
 #   TCA_BENCH_MODULES   which modules [softhsm2 opencryptoki tpm2 nss]
 #   TCA_BENCH_REVOKED   revoked certificates of the CRL benchmark, one
@@ -1397,9 +1397,14 @@ if [ "$pg_rc" = 0 ] && ! command -v psql >/dev/null 2>&1; then
 	pg_rc=77
 	echo "psql not found (apt-get install postgresql-client)" >"$WORK/pg-bindir.err"
 fi
+if ! grep -q '^#define HAVE_LIBPQ 1' "$TCA_BUILDDIR/config.h" 2>/dev/null; then
+	pg_rc=77
+	echo "this build has no PostgreSQL store (libpq-dev, then ./configure --with-postgresql=yes)" \
+		>"$WORK/pg-bindir.err"
+fi
 if [ "$pg_rc" != 0 ]; then
 	pg_why=$(sed -e 's/^SKIP: //' "$WORK/pg-bindir.err" | head -n 1)
-	log "SKIP pg: the PostgreSQL section needs the server programs and psql: $pg_why"
+	log "SKIP pg: the PostgreSQL section needs a build with libpq, the server programs and psql: $pg_why"
 	emit "$(jq -cn --arg r "$pg_why" '{kind: "skip", what: "pg", reason: $r}')"
 else
 PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/tca-bench-pg-XXXXXX")
