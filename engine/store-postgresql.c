@@ -1510,6 +1510,8 @@ enum batch_outcome {
 	B_RETRY,	/* nothing committed; transient: try again */
 	B_FAIL,		/* nothing committed; not worth trying again */
 	B_UNKNOWN,	/* COMMIT sent and the connection lost: maybe committed */
+	B_SAVEPOINTS,	/* nothing committed: a change failed on the fast path;
+			 * run the batch again with a savepoint per change */
 };
 
 /* State of one try of a batch. */
@@ -1524,6 +1526,13 @@ struct txn {
 	int unresolved;		/* lost during COMMIT, outcome still unknown */
 	char state[6];		/* SQLSTATE of the failure ("" if none) */
 	char msg[512];
+	/* the active CA looked up last in this transaction (find_active_x):
+	 * a batch of certificates of one tenant reads it once; any change
+	 * other than a certificate forgets it */
+	int fa_valid;
+	char fa_tenant[TCA_TENANT_MAX + 1];
+	int64_t fa_ca_id;
+	char fa_policy[4096 + 1];
 };
 
 /* Records the failure that aborts the whole batch. */
@@ -1726,8 +1735,19 @@ find_active(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 	return find_active_x(t, tenant, ca_id_ptr, subject, subjectlen, fp, NULL);
 }
 
+/* 1 if the active CA (ca_id, policy) is what expect says the engine's
+ * cache held (store.h: expect_ca_id, expect_policy; NULL: nothing
+ * expected). */
+static int
+expect_matches(const struct tca_change *expect, int64_t ca_id, const char *policy)
+{
+	return expect == NULL || ((expect->expect_ca_id == 0 ||
+	    expect->expect_ca_id == ca_id) && (expect->expect_policy == NULL ||
+	    strcmp(policy, expect->expect_policy) == 0));
+}
+
 /* As find_active, and TCA_ERR_STALE when the active CA is not what expect
- * says the engine's cache held (store.h: expect_ca_id, expect_policy). */
+ * says the engine's cache held. */
 static int
 find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
     char *subject, size_t subjectlen, unsigned char fp[32],
@@ -1739,10 +1759,19 @@ find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 	struct qp q;
 	int r;
 
+	const char *policy;
+
 	if (subject != NULL && subjectlen > 0)
 		subject[0] = '\0';
 	if (fp != NULL)
 		memset(fp, 0, 32);
+	if (subject == NULL && fp == NULL && expect != NULL &&
+	    expect->kind == TCA_CHANGE_CERT_ISSUE && t->fa_valid &&
+	    strcmp(t->fa_tenant, tenant) == 0) {
+		*ca_id_ptr = t->fa_ca_id;
+		return expect_matches(expect, t->fa_ca_id, t->fa_policy) ? TCA_OK :
+		    TCA_ERR_STALE;
+	}
 	memset(&q, 0, sizeof(q));
 	qp_text(&q, tenant);
 	if ((r = w_run(t, SQL_FIND_ACTIVE, &q, "looking up the active CA", &res)) != TCA_OK)
@@ -1756,11 +1785,17 @@ find_active_x(struct txn *t, const char *tenant, int64_t *ca_id_ptr,
 		snprintf(subject, subjectlen, "%s", g_text(res, 0, 1));
 	if (fp != NULL && (cur_fp = g_bin(res, 0, 2, &len)) != NULL && len == 32)
 		memcpy(fp, cur_fp, 32);
-	r = TCA_OK;
-	if (expect != NULL && ((expect->expect_ca_id != 0 &&
-	    expect->expect_ca_id != *ca_id_ptr) || (expect->expect_policy != NULL &&
-	    strcmp(g_text(res, 0, 3), expect->expect_policy) != 0)))
-		r = TCA_ERR_STALE;
+	policy = g_text(res, 0, 3);
+	r = expect_matches(expect, *ca_id_ptr, policy) ? TCA_OK : TCA_ERR_STALE;
+	/* kept for the next certificate only when read for a certificate:
+	 * any other change may alter the row right after reading it */
+	t->fa_valid = expect != NULL && expect->kind == TCA_CHANGE_CERT_ISSUE &&
+	    strlen(policy) < sizeof(t->fa_policy) && strlen(tenant) < sizeof(t->fa_tenant);
+	if (t->fa_valid) {
+		snprintf(t->fa_tenant, sizeof(t->fa_tenant), "%s", tenant);
+		snprintf(t->fa_policy, sizeof(t->fa_policy), "%s", policy);
+		t->fa_ca_id = *ca_id_ptr;
+	}
 	PQclear(res);
 	return r;
 }
@@ -2291,6 +2326,9 @@ apply_change(struct txn *t, struct tca_change *chg)
 	char subject[TCA_SUBJECT_MAX] = "", fp_hex[2 * 32 + 1] = "";
 	int r = TCA_ERR_INTERNAL, hit = 0;
 
+	/* only certificates leave the active CA as it was */
+	if (chg->kind != TCA_CHANGE_CERT_ISSUE)
+		t->fa_valid = 0;
 	switch (chg->kind) {
 	case TCA_CHANGE_CA_CREATE:
 		r = apply_ca_create(t, chg);
@@ -2364,7 +2402,7 @@ w_rollback(struct pg_store *s)
 /* One try of the batch. */
 static enum batch_outcome
 run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *results,
-    int fault)
+    int fault, int savepoints)
 {
 	struct pg_store *s = t->s;
 	struct qp q;
@@ -2386,10 +2424,18 @@ run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *resul
 			results[i] = TCA_ERR_INVALID_ARG;
 			continue;
 		}
-		if (w_run(t, "SAVEPOINT chg", NULL, "SAVEPOINT", NULL) != TCA_OK)
+		if (savepoints && w_run(t, "SAVEPOINT chg", NULL, "SAVEPOINT", NULL) != TCA_OK)
 			goto failed;
 		t->data_error = 0;
 		r = apply_change(t, changes[i]);
+		if (!savepoints && r != TCA_OK && (r != TCA_ERR_JOURNAL_UNAVAILABLE ||
+		    t->data_error)) {
+			/* this change alone is refused: without a savepoint what
+			 * it wrote cannot be undone alone, so the whole batch is
+			 * run again, a savepoint around each change */
+			w_rollback(s);
+			return B_SAVEPOINTS;
+		}
 		if (r == TCA_ERR_JOURNAL_UNAVAILABLE && t->data_error) {
 			/* the server refused this change's data (a text not valid
 			 * in the database's encoding, a number out of range):
@@ -2406,7 +2452,8 @@ run_batch(struct txn *t, struct tca_change *const *changes, size_t n, int *resul
 			    NULL) != TCA_OK)
 				goto failed;
 		}
-		if (w_run(t, "RELEASE SAVEPOINT chg", NULL, "RELEASE", NULL) != TCA_OK)
+		if (savepoints && w_run(t, "RELEASE SAVEPOINT chg", NULL, "RELEASE",
+		    NULL) != TCA_OK)
 			goto failed;
 		results[i] = r;
 	}
@@ -2689,7 +2736,16 @@ pg_commit(tca_store *st, struct tca_change *const *changes, size_t n, int *resul
 			o = B_RETRY;
 		} else {
 			report_unresolved(s);
-			o = run_batch(&t, changes, n, results, attempt == 1 ? fault : 0);
+			/* the common batch, every change applying, needs no
+			 * savepoint: two round trips a change fewer under the
+			 * journal head lock (docs/performance.md) */
+			o = run_batch(&t, changes, n, results, attempt == 1 ? fault : 0, 0);
+			if (o == B_SAVEPOINTS) {
+				memset(&t, 0, sizeof(t));
+				t.s = s;
+				o = run_batch(&t, changes, n, results,
+				    attempt == 1 ? fault : 0, 1);
+			}
 			if (o == B_UNKNOWN)
 				o = resolve_unknown(&t, changes, n, attempts, backoff,
 				    attempt == 1 &&

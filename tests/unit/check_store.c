@@ -5965,6 +5965,54 @@ START_TEST(test_commit_expect)
 }
 END_TEST
 
+/* /store/commit/expect-batch: the checks hold within one batch too (the
+ * PostgreSQL backend reads the active CA once for a run of certificates of
+ * one tenant: a policy change in the middle must be seen) */
+START_TEST(test_commit_expect_batch)
+{
+	struct tchange ca, cb, t[5];
+	struct tca_change *chgs[5];
+	int res[5], i;
+
+	tc_ca_create(&ca, "acme");
+	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
+	tc_ca_create(&cb, "beta");
+	ck_assert_int_eq(commit1(st, &cb), TCA_OK);
+	tc_issue(&t[0], "acme", "dev-1");
+	t[0].chg.expect_policy = "";
+	tc_issue(&t[1], "beta", "dev-1");
+	t[1].chg.expect_policy = "";
+	tc_issue(&t[2], "acme", "dev-2");
+	t[2].chg.expect_policy = "";
+	tc_policy(&t[3], "acme", "max_days=30");
+	tc_issue(&t[4], "acme", "dev-3");
+	t[4].chg.expect_policy = "";	/* made before the policy change */
+	for (i = 0; i < 5; i++)
+		chgs[i] = &t[i].chg;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 5, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_OK);
+	ck_assert_int_eq(res[2], TCA_OK);
+	ck_assert_int_eq(res[3], TCA_OK);
+	ck_assert_int_eq(res[4], TCA_ERR_STALE);
+	ck_assert_int_eq(t[4].chg.journal_seq, 0);
+	ck_assert_int_eq(cert_count(st, "acme", "device"), 2);
+	/* and the other way: a batch expecting the new policy */
+	tc_issue(&t[0], "acme", "dev-4");
+	t[0].chg.expect_policy = "max_days=30";
+	tc_issue(&t[1], "acme", "dev-5");
+	t[1].chg.expect_policy = "";
+	tc_issue(&t[2], "acme", "dev-6");
+	t[2].chg.expect_policy = "max_days=30";
+	t[2].chg.expect_ca_id = ca.chg.ca_id;
+	ck_assert_int_eq(st->ops->commit(st, chgs, 3, res), TCA_OK);
+	ck_assert_int_eq(res[0], TCA_OK);
+	ck_assert_int_eq(res[1], TCA_ERR_STALE);
+	ck_assert_int_eq(res[2], TCA_OK);
+	verify_ok(st, journal_count(st), NULL);
+}
+END_TEST
+
 struct chg_list {
 	int n, stop_at;
 	int64_t seq[16];
@@ -6142,6 +6190,7 @@ conformance_suite(const struct store_backend *b)
 	tcase_add_test(tc, test_reopen_continues);
 	tcase_add_test(tc, test_leader);
 	tcase_add_test(tc, test_commit_expect);
+	tcase_add_test(tc, test_commit_expect_batch);
 	tcase_add_test(tc, test_changes_since);
 
 	tc = tcase_of(s, b->name, "reissue", setup);
