@@ -23,61 +23,24 @@
 # anything else goes wrong.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool openssl
 require_tool jq
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
-tca_setup
-PGDIR="$WORK/pg"
-PIDS=("" "" "")
-cleanup_all() {
-	local i
-	for i in 1 2; do
-		if [ -n "${PIDS[$i]}" ] && kill -0 "${PIDS[$i]}" 2>/dev/null; then
-			kill -KILL "${PIDS[$i]}" 2>/dev/null || true
-			wait "${PIDS[$i]}" 2>/dev/null || true
-		fi
-	done
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
 # anything unexpected is a hard error (99), told apart from the bug (1)
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR
 hard() {
-	local i
 	echo "ERROR (not the bug this shows): $*" >&2
-	for i in 1 2; do
-		[ -f "$WORK/node$i.log" ] && { echo "--- node$i" >&2; tail -n 10 "$WORK/node$i.log" >&2; }
-	done
+	pg_log_tails 10 10
 	exit 99
 }
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR") || exit $?
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-DB="${conninfo/dbname=postgres/dbname=tca}"
+PG_FAIL=hard
+pg_start
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-health \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
-TCA_STORE_URI="$DB" tca_write_config tca-health
-for i in 1 2; do
-	sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
-		>"$WORK/node$i.conf"
-	chmod 0600 "$WORK/node$i.conf"
-done
-start_node() { # n
-	"$ENGINED" --config "$WORK/node$1.conf" 2>>"$WORK/node$1.log" &
-	PIDS[$1]=$!
-	for _ in $(seq 1 400); do
-		[ -S "$WORK/node$1.sock" ] && return 0
-		kill -0 "${PIDS[$1]}" 2>/dev/null || hard "node$1 exited during start-up"
-		sleep 0.05
-	done
-	hard "node$1 did not open its socket"
-}
+pg_token_init tca-health
+pg_node_configs 2 tca-health
 health() { # n -> store.health of node n
 	TCA_SOCKET="$WORK/node$1.sock" "$CA_ADMIN" status --json | jq -r .store.health
 }

@@ -31,36 +31,22 @@
 # for the bug; 99 when anything else goes wrong.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool openssl
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
-tca_setup
-PGDIR="$WORK/pg"
-CPID=
-cleanup_all() {
-	[ -z "$CPID" ] || kill -KILL "$CPID" 2>/dev/null || true
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
 # anything unexpected is a hard error (99), told apart from the bug (1)
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR
 hard() {
 	echo "ERROR (not the bug this shows): $*" >&2
-	[ -f "$WORK/engine.log" ] && tail -n 15 "$WORK/engine.log" >&2
+	pg_log_tails 15 15
 	exit 99
 }
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR") || exit $?
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-DB="${conninfo/dbname=postgres/dbname=tca}"
-sql() { psql "$DB" -At -v ON_ERROR_STOP=1 -c "$1"; }
+PG_FAIL=hard
+pg_start
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-lost \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
+pg_token_init tca-lost
 TCA_STORE_URI="$DB" tca_write_config tca-lost
 tca_start_engine || hard "the engine did not start"
 "$CA_ADMIN" ca create l1 >/dev/null

@@ -35,73 +35,24 @@
 # on sleeps: the polls below are bounded waits for an event.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool openssl
 require_tool jq
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
 TENANTS=(m1 m2 m3 m4)
 NT=${#TENANTS[@]}
 CLIENTS=12		# client i talks to node i % 3 + 1
 PER_CLIENT=8		# phase 1: certificates per client
-tca_setup
-PGDIR="$WORK/pg"
-PIDS=("" "" "" "")
-CPIDS=()
 t_start=$(date +%s.%N)
-cleanup_all() {
-	local i
-	for i in "${CPIDS[@]}"; do
-		kill -KILL "$i" 2>/dev/null || true
-	done
-	for i in 1 2 3; do
-		if [ -n "${PIDS[$i]}" ] && kill -0 "${PIDS[$i]}" 2>/dev/null; then
-			kill -KILL "${PIDS[$i]}" 2>/dev/null || true
-			wait "${PIDS[$i]}" 2>/dev/null || true
-		fi
-	done
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
-fail() {
-	local i
-	echo "FAIL: $*" >&2
-	for i in 1 2 3; do
-		[ -f "$WORK/node$i.log" ] && { echo "--- node$i" >&2; tail -n 15 "$WORK/node$i.log" >&2; }
-	done
-	exit 1
-}
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR")
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-DB="${conninfo/dbname=postgres/dbname=tca}"
-sql() { psql "$DB" -At -v ON_ERROR_STOP=1 -c "$1"; }
+pg_start
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-multi \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
-TCA_STORE_URI="$DB" tca_write_config tca-multi
+pg_token_init tca-multi
 date +%s >"$WORK/clock"
-for i in 1 2 3; do
-	sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
-		>"$WORK/node$i.conf"
-	# an injected clock (the time the test began, never moved) for the
-	# scheduler's 200 ms wake-up: its leader election is watched below
-	echo "testing.clock_file = $WORK/clock" >>"$WORK/node$i.conf"
-	chmod 0600 "$WORK/node$i.conf"
-done
-start_node() { # n
-	"$ENGINED" --config "$WORK/node$1.conf" 2>>"$WORK/node$1.log" &
-	PIDS[$1]=$!
-	for _ in $(seq 1 400); do
-		[ -S "$WORK/node$1.sock" ] && return 0
-		kill -0 "${PIDS[$1]}" 2>/dev/null || fail "node$1 exited during start-up"
-		sleep 0.05
-	done
-	fail "node$1 did not open its socket"
-}
+# an injected clock (the time the test began, never moved) for the
+# scheduler's 200 ms wake-up: its leader election is watched below
+pg_node_configs 3 tca-multi "testing.clock_file = $WORK/clock"
 status() { # n -> status JSON of node n
 	TCA_SOCKET="$WORK/node$1.sock" "$CA_ADMIN" status --json
 }

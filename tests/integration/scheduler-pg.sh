@@ -17,42 +17,14 @@
 # never on sleeps.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool jq
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
 N_CAS=50
-tca_setup
-PGDIR="$WORK/pg"
-PIDS=("" "" "" "")
-cleanup_all() {
-	local i
-	for i in 1 2 3; do
-		if [ -n "${PIDS[$i]}" ] && kill -0 "${PIDS[$i]}" 2>/dev/null; then
-			kill -KILL "${PIDS[$i]}" 2>/dev/null || true
-			wait "${PIDS[$i]}" 2>/dev/null || true
-		fi
-	done
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
-fail() {
-	local i
-	echo "FAIL: $*" >&2
-	for i in 1 2 3; do
-		[ -f "$WORK/node$i.log" ] && { echo "--- node$i" >&2; tail -n 15 "$WORK/node$i.log" >&2; }
-	done
-	exit 1
-}
 now() { date +%s.%N; }
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR")
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-DB="${conninfo/dbname=postgres/dbname=tca}"
-sql() { psql "$DB" -At -v ON_ERROR_STOP=1 -c "$1"; }
+pg_start
 
 set_clock() { # unix seconds; written aside and renamed (never seen empty)
 	echo "$1" >"$WORK/clock.tmp"
@@ -61,31 +33,10 @@ set_clock() { # unix seconds; written aside and renamed (never seen empty)
 set_clock "$(date -u -d 2026-09-01T00:00:00Z +%s)"
 INSTANT=$(date -u -d 2026-10-02T02:00:00Z +%s)
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-sched \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
-TCA_STORE_URI="$DB" tca_write_config tca-sched
-for i in 1 2 3; do
-	sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
-		>"$WORK/node$i.conf"
-	cat >>"$WORK/node$i.conf" <<EOC
-testing.clock_file = $WORK/clock
-schedule.enabled = true
-reissue.workers = 2
-reissue.rate = 5
-EOC
-	chmod 0600 "$WORK/node$i.conf"
-done
+pg_token_init tca-sched
+pg_node_configs 3 tca-sched "testing.clock_file = $WORK/clock" "schedule.enabled = true" \
+	"reissue.workers = 2" "reissue.rate = 5"
 
-start_node() { # n
-	"$ENGINED" --config "$WORK/node$1.conf" 2>>"$WORK/node$1.log" &
-	PIDS[$1]=$!
-	for _ in $(seq 1 400); do
-		[ -S "$WORK/node$1.sock" ] && return 0
-		kill -0 "${PIDS[$1]}" 2>/dev/null || fail "node$1 exited during start-up"
-		sleep 0.05
-	done
-	fail "node$1 did not open its socket"
-}
 role() { # n -> leader | standby | disabled
 	TCA_SOCKET="$WORK/node$1.sock" "$CA_ADMIN" status --json | jq -r .schedule.role
 }

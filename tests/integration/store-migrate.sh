@@ -10,29 +10,18 @@
 # still has the SQLite head (--head N:HASH) plus the new records.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool openssl
 require_tool jq
 require_tool psql
 require_tool sqlite3
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
-tca_setup
-PGDIR="$WORK/pg"
-cleanup_all() {
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR")
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" -c "CREATE DATABASE tca2" >/dev/null
-URI="${conninfo/dbname=postgres/dbname=tca}"
-URI2="${conninfo/dbname=postgres/dbname=tca2}"
+pg_start tca2
+URI="$DB"
+URI2=$(pg_db tca2)
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-mig \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
+pg_token_init tca-mig
 tca_write_config tca-mig
 tca_start_engine
 

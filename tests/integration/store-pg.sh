@@ -8,27 +8,16 @@
 # --store on the database.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool openssl
 require_tool jq
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
-tca_setup
-PGDIR="$WORK/pg"
-cleanup_all() {
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR")
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-URI="${conninfo/dbname=postgres/dbname=tca} password=s3cret-not-to-show"
+pg_start
+URI="$DB password=s3cret-not-to-show"
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-pg \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
+pg_token_init tca-pg
 TCA_STORE_URI="$URI" tca_write_config tca-pg
 tca_start_engine
 
@@ -81,8 +70,7 @@ issue dev-4 || fail "issue dev-4 after the database came back"
 tca_stop_engine || fail "engine stop"
 # each certificate once: the CA's and four devices
 "$CA_ADMIN" journal verify --store "$URI" >"$WORK/verify.out" || fail "journal verify: $(cat "$WORK/verify.out")"
-n=$(psql "${conninfo/dbname=postgres/dbname=tca}" -At -c \
-	"SELECT count(*) FROM certificates WHERE kind = 'device'")
+n=$(sql "SELECT count(*) FROM certificates WHERE kind = 'device'")
 [ "$n" = 4 ] || fail "$n device certificates in the database, 4 expected"
 # signed checkpoints on PostgreSQL: the audit public key needs a home
 # (journal.checkpoint_key_file); without it the configuration is refused

@@ -14,61 +14,16 @@
 # database and bounded polls of node3's answers, never on sleeps alone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg-nodes.sh"
 require_tool softhsm2-util
 require_tool jq
 require_tool psql
 
-PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
-tca_setup
-PGDIR="$WORK/pg"
-PIDS=("" "" "" "")
-cleanup_all() {
-	local i
-	for i in 1 2 3; do
-		if [ -n "${PIDS[$i]}" ] && kill -0 "${PIDS[$i]}" 2>/dev/null; then
-			kill -KILL "${PIDS[$i]}" 2>/dev/null || true
-			wait "${PIDS[$i]}" 2>/dev/null || true
-		fi
-	done
-	"$PGSH" stop "$PGDIR" >/dev/null 2>&1 || true
-	tca_cleanup
-}
-trap cleanup_all EXIT
-fail() {
-	local i
-	echo "FAIL: $*" >&2
-	for i in 1 2 3; do
-		[ -f "$WORK/node$i.log" ] && { echo "--- node$i" >&2; tail -n 15 "$WORK/node$i.log" >&2; }
-	done
-	exit 1
-}
-mkdir -p "$PGDIR"
-# exits 77 (skip) only when the PostgreSQL programs are absent outside CI
-conninfo=$("$PGSH" start "$PGDIR")
-psql "$conninfo" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE tca" >/dev/null
-DB="${conninfo/dbname=postgres/dbname=tca}"
-sql() { psql "$DB" -At -v ON_ERROR_STOP=1 -c "$1"; }
+pg_start
 
-"$CA_ADMIN" token init --profile "$TCA_SRCDIR/hsm-profiles/softhsm2.conf" --label tca-sync \
-	--so-pin-file "$WORK/so.pin" --pin-file "$WORK/user.pin" >/dev/null
-TCA_STORE_URI="$DB" tca_write_config tca-sync
-for i in 1 2 3; do
-	sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
-		>"$WORK/node$i.conf"
-	echo "schedule.enabled = false" >>"$WORK/node$i.conf"
-	chmod 0600 "$WORK/node$i.conf"
-done
+pg_token_init tca-sync
+pg_node_configs 3 tca-sync "schedule.enabled = false"
 echo "testing.follow_other_engines = false" >>"$WORK/node2.conf"
-start_node() { # n
-	"$ENGINED" --config "$WORK/node$1.conf" 2>>"$WORK/node$1.log" &
-	PIDS[$1]=$!
-	for _ in $(seq 1 400); do
-		[ -S "$WORK/node$1.sock" ] && return 0
-		kill -0 "${PIDS[$1]}" 2>/dev/null || fail "node$1 exited during start-up"
-		sleep 0.05
-	done
-	fail "node$1 did not open its socket"
-}
 admin() { # node args...
 	local n=$1
 	shift
