@@ -12,9 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool jq
-require_tool psql
 require_tool p11tool
 
 N=12

@@ -24,10 +24,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool openssl
 require_tool jq
-require_tool psql
 
 # anything unexpected is a hard error (99), told apart from the bug (1)
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR

@@ -36,10 +36,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool openssl
 require_tool jq
-require_tool psql
 
 TENANTS=(m1 m2 m3 m4)
 NT=${#TENANTS[@]}

@@ -19,8 +19,13 @@
 # "the bug this test shows" and whose other failures exit 99.  The steps
 # here check every command themselves: a script's ERR trap does not reach
 # into functions (bash without errtrace).
+#
+# Sourcing it requires softhsm2-util and psql (lib.sh's require_tool: a
+# skip outside CI when absent); a script requires the other tools it uses.
 # shellcheck shell=bash
 
+require_tool softhsm2-util
+require_tool psql
 PGSH="$TCA_SRCDIR/tests/pg-cluster.sh"
 PG_NODES=0
 PIDS=("")

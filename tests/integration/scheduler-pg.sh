@@ -18,9 +18,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool jq
-require_tool psql
 
 N_CAS=50
 now() { date +%s.%N; }

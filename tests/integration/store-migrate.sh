@@ -11,10 +11,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool openssl
 require_tool jq
-require_tool psql
 require_tool sqlite3
 
 pg_start tca2

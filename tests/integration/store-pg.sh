@@ -9,10 +9,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg-nodes.sh"
-require_tool softhsm2-util
 require_tool openssl
 require_tool jq
-require_tool psql
 
 pg_start
 URI="$DB password=s3cret-not-to-show"
