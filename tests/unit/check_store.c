@@ -1,7 +1,7 @@
 /*
  * check_store.c - the state store, the hash-chained journal and the group
  * committer.  No token: certificate facts are built by hand around random
- * bytes standing in for DER.
+ * bytes standing in for DER (tests/storetest.h, shared with check_store_pg.c).
  *
  * Two suites:
  *  - the conformance suite: every test that uses only the store.h interface,
@@ -45,144 +45,21 @@
 #include "store.h"
 #include "store-migrate.h"
 #include "store-sqlite.h"
+#include "storetest.h"
 #include "tca-error.h"
 #include "testutil.h"
-
-#define T_BASE_MS 1700000000123LL	/* 2023-11-14T22:13:20.123Z */
 
 static char tmpdir[PATH_MAX];	/* the test's own directory */
 static char dbpath[PATH_MAX + 16];	/* SQLite: the file; "" for another backend */
 static char store_uri[PATH_MAX + 32];	/* what open_store() opens */
 static tca_store *st;
-static int64_t clock_ms = T_BASE_MS;
 
-/* A change together with everything it points to. */
-struct tchange {
-	struct tca_change chg;
-	struct tca_cert_info ci;
-	unsigned char der[256];
-	unsigned char key_id[20];
-	char tenant[TCA_TENANT_MAX + 1];
-	unsigned char expect[32];	/* CA_REISSUE: fingerprint replaced */
-	struct tca_renewal_state rs;	/* RENEWAL_STATE */
-	char details[160];
-};
-
-static void
-sha256(const void *in, size_t len, unsigned char out[32])
-{
-	unsigned int outlen = 0;
-
-	ck_assert_int_eq(EVP_Digest(in, len, out, &outlen, EVP_sha256(), NULL), 1);
-	ck_assert_uint_eq(outlen, 32);
-}
-
-static void
-issuer_hash_of(const char *tenant, unsigned char out[32])
-{
-	char name[128];
-
-	snprintf(name, sizeof(name), "CN=%s", tenant);
-	sha256(name, strlen(name), out);
-}
-
-static void
-fill_cert(struct tchange *t, const char *subject, const char *issuer_tenant)
-{
-	struct tca_cert_info *ci = &t->ci;
-
-	memset(ci, 0, sizeof(*ci));
-	ck_assert_int_eq(RAND_bytes(t->der, sizeof(t->der)), 1);
-	t->der[0] = 0x30;
-	ci->der = t->der;
-	ci->der_len = sizeof(t->der);
-	ck_assert_int_eq(RAND_bytes(ci->serial, 16), 1);
-	ci->serial[0] = (ci->serial[0] & 0x7f) | 0x01;
-	ci->serial_len = 16;
-	snprintf(ci->subject, sizeof(ci->subject), "%s", subject);
-	snprintf(ci->issuer, sizeof(ci->issuer), "CN=%s", issuer_tenant);
-	issuer_hash_of(issuer_tenant, ci->issuer_hash);
-	sha256(t->der, sizeof(t->der), ci->sha256);
-	ci->not_before = T_BASE_MS / 1000;
-	ci->not_after = T_BASE_MS / 1000 + 86400;
-}
-
-static void
-tc_base(struct tchange *t, enum tca_change_kind kind, const char *op,
-    const char *tenant)
-{
-	memset(t, 0, sizeof(*t));
-	snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
-	t->chg.kind = kind;
-	t->chg.op = op;
-	t->chg.tenant = t->tenant;
-	t->chg.time_ms = __atomic_fetch_add(&clock_ms, 1, __ATOMIC_RELAXED);
-	t->chg.who.uid = 1000;
-	t->chg.who.gid = 1000;
-	t->chg.who.pid = 4242;
-}
-
-static void
-tc_ca_create(struct tchange *t, const char *tenant)
-{
-	char subject[128];
-
-	tc_base(t, TCA_CHANGE_CA_CREATE, "ca-create", tenant);
-	snprintf(subject, sizeof(subject), "CN=%s", tenant);
-	fill_cert(t, subject, tenant);
-	ck_assert_int_eq(RAND_bytes(t->key_id, sizeof(t->key_id)), 1);
-	t->chg.key_type = "ec-p256";
-	t->chg.key_id = t->key_id;
-	t->chg.key_id_len = sizeof(t->key_id);
-	t->chg.cert = &t->ci;
-}
+/* more change builders (tests/storetest.h has the common ones) */
 
 static void
 tc_ca_delete(struct tchange *t, const char *tenant)
 {
 	tc_base(t, TCA_CHANGE_CA_DELETE, "ca-delete", tenant);
-}
-
-static void
-tc_issue(struct tchange *t, const char *tenant, const char *cn)
-{
-	char subject[128];
-
-	tc_base(t, TCA_CHANGE_CERT_ISSUE, "issue", tenant);
-	snprintf(subject, sizeof(subject), "CN=%s", cn);
-	fill_cert(t, subject, tenant);
-	t->chg.cert = &t->ci;
-	t->chg.device_id = cn;
-	t->chg.details = "profile=device";
-}
-
-/*
- * A re-issued CA certificate for tenant replacing the certificate whose
- * fingerprint is expect_fp; keep_serial: the serial to keep (NULL: fresh).
- */
-static void
-tc_reissue(struct tchange *t, const char *tenant, const unsigned char *expect_fp,
-    const struct tca_cert_info *keep_serial)
-{
-	char subject[128], old_fp[65], new_fp[65];
-
-	tc_base(t, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant);
-	snprintf(subject, sizeof(subject), "CN=%s", tenant);
-	fill_cert(t, subject, tenant);
-	if (keep_serial != NULL) {
-		memcpy(t->ci.serial, keep_serial->serial, keep_serial->serial_len);
-		t->ci.serial_len = keep_serial->serial_len;
-	}
-	t->ci.not_before += 365 * 86400;
-	t->ci.not_after += 365 * 86400;
-	memcpy(t->expect, expect_fp, 32);
-	t->chg.expect_current_sha256 = t->expect;
-	t->chg.cert = &t->ci;
-	tca_hex(expect_fp, 32, old_fp);
-	tca_hex(t->ci.sha256, 32, new_fp);
-	snprintf(t->details, sizeof(t->details), "old=%.16s new=%.16s", old_fp,
-	    new_fp);
-	t->chg.details = t->details;
 }
 
 static void
@@ -192,33 +69,6 @@ tc_renewal(struct tchange *t, const char *tenant,
 	tc_base(t, TCA_CHANGE_RENEWAL_STATE, NULL, tenant);
 	t->rs = *rs;
 	t->chg.renewal = &t->rs;
-}
-
-/* Commits one change in its own batch; returns its result. */
-static int
-commit1(tca_store *s, struct tchange *t)
-{
-	struct tca_change *chg = &t->chg;
-	int res = 12345;
-
-	ck_assert_int_eq(s->ops->commit(s, &chg, 1, &res), TCA_OK);
-	return res;
-}
-
-static int
-count_cb(void *ctx, const struct tca_journal_record *rec)
-{
-	(*(int64_t *)ctx)++;
-	return 0;
-}
-
-static int64_t
-journal_count(tca_store *s)
-{
-	int64_t n = 0;
-
-	ck_assert_int_eq(s->ops->journal_foreach(s, 1, count_cb, &n), TCA_OK);
-	return n;
 }
 
 struct jcopy {
@@ -302,19 +152,6 @@ raw_exec(const char *sql)
 	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, msg ? msg : "?");
 	sqlite3_free(msg);
 	sqlite3_close(db);
-}
-
-static void
-verify_ok(tca_store *s, uint64_t want_count, unsigned char head[32])
-{
-	uint64_t count = 0;
-	int64_t bad = -1;
-	char why[256] = "";
-	int r;
-
-	r = tca_journal_verify(s, &count, &bad, head, why, sizeof(why));
-	ck_assert_msg(r == TCA_OK, "verify: %d at %lld: %s", r, (long long)bad, why);
-	ck_assert_uint_eq(count, want_count);
 }
 
 static void
@@ -468,7 +305,7 @@ setup(void)
 {
 	const char *tc = tcase_name();
 
-	clock_ms = T_BASE_MS;
+	tc_clock_ms = T_BASE_MS;
 	test_mkdtemp(tmpdir, sizeof(tmpdir));
 	dbpath[0] = '\0';
 	ck_assert_msg(be->fresh_uri(tc != NULL ? tc : "?", store_uri,
@@ -682,7 +519,7 @@ START_TEST(test_ca_reserve)
 	/* a lapsed reservation (its engine died) is taken over */
 	tc_reserve(&a, TCA_CHANGE_CA_RESERVE, "beta", "node-a", 1000);
 	ck_assert_int_eq(commit1(st, &a), TCA_OK);
-	clock_ms += 998;	/* the next change is 999 ms later: 1 ms left */
+	tc_clock_ms += 998;	/* the next change is 999 ms later: 1 ms left */
 	tc_reserve(&b, TCA_CHANGE_CA_RESERVE, "beta", "node-b", 600000);
 	ck_assert_int_eq(b.chg.time_ms, a.chg.time_ms + 999);
 	ck_assert_int_eq(commit1(st2, &b), TCA_ERR_ALREADY_EXISTS);
@@ -1416,7 +1253,7 @@ START_TEST(test_reissue_basic)
 	tc_issue(&dev, "acme", "dev-1");
 	ck_assert_int_eq(commit1(st, &dev), TCA_OK);
 
-	tc_reissue(&re, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&re, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &re), TCA_OK);
 	ck_assert_int_eq(re.chg.journal_seq, 3);
 	assert_ca_certs(st, "acme", &re, &ca);
@@ -1447,19 +1284,19 @@ START_TEST(test_reissue_basic)
 	ck_assert_int_eq(late.chg.journal_seq, 4);
 
 	/* malformed: no expected fingerprint, no certificate */
-	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL, NULL);
 	bad.chg.expect_current_sha256 = NULL;
 	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
-	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL, NULL);
 	bad.chg.cert = NULL;
 	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_INVALID_ARG);
 	/* no active CA */
-	tc_reissue(&bad, "nobody", re.ci.sha256, NULL);
+	tc_reissue(&bad, "nobody", re.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
 	ck_assert_int_eq(bad.chg.journal_seq, 0);
 	tc_ca_delete(&bad, "acme");
 	ck_assert_int_eq(commit1(st, &bad), TCA_OK);
-	tc_reissue(&bad, "acme", re.ci.sha256, NULL);
+	tc_reissue(&bad, "acme", re.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &bad), TCA_ERR_NOT_FOUND);
 	ck_assert_int_eq(cert_count(st, "acme", "ca"), 2);
 	verify_ok(st, 5, NULL);
@@ -1474,16 +1311,16 @@ START_TEST(test_reissue_stale)
 
 	tc_ca_create(&ca, "acme");
 	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
-	tc_reissue(&r1, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&r1, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &r1), TCA_OK);
 	ck_assert_int_eq(r1.chg.journal_seq, 2);
 
 	/* a second engine (or a restart) still believing ca is current */
-	tc_reissue(&stale, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&stale, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
 	ck_assert_int_eq(stale.chg.journal_seq, 0);
 	memset(zero, 0, sizeof(zero));
-	tc_reissue(&stale, "acme", zero, NULL);
+	tc_reissue(&stale, "acme", zero, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
 	/* nothing changed: no certificate row, no journal record, same CA */
 	ck_assert_int_eq(journal_count(st), 2);
@@ -1491,16 +1328,16 @@ START_TEST(test_reissue_stale)
 	assert_ca_certs(st, "acme", &r1, &ca);
 
 	/* twice more in a row with the right expectations */
-	tc_reissue(&r2, "acme", r1.ci.sha256, NULL);
+	tc_reissue(&r2, "acme", r1.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &r2), TCA_OK);
 	ck_assert_int_eq(r2.chg.journal_seq, 3);
 	assert_ca_certs(st, "acme", &r2, &r1);
-	tc_reissue(&r3, "acme", r2.ci.sha256, NULL);
+	tc_reissue(&r3, "acme", r2.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &r3), TCA_OK);
 	ck_assert_int_eq(r3.chg.journal_seq, 4);
 	assert_ca_certs(st, "acme", &r3, &r2);
 	/* the previous-but-one is no longer current: a late r1-based try fails */
-	tc_reissue(&stale, "acme", r1.ci.sha256, NULL);
+	tc_reissue(&stale, "acme", r1.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &stale), TCA_ERR_ALREADY_EXISTS);
 	ck_assert_int_eq(cert_count(st, "acme", "ca"), 4);
 	verify_ok(st, 4, NULL);
@@ -1519,7 +1356,7 @@ START_TEST(test_reissue_serial_modes)
 	ck_assert_int_eq(commit1(st, &dev), TCA_OK);
 
 	/* keep: the CA's own serial again is fine for its CA certificate */
-	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci);
+	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci, NULL);
 	ck_assert_mem_eq(keep.ci.serial, ca.ci.serial, ca.ci.serial_len);
 	ck_assert_int_eq(commit1(st, &keep), TCA_OK);
 	assert_ca_certs(st, "acme", &keep, &ca);
@@ -1529,17 +1366,17 @@ START_TEST(test_reissue_serial_modes)
 	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
 	ck_assert_int_eq(d2.chg.journal_seq, 0);
 	/* nor a device's serial be taken by a CA certificate */
-	tc_reissue(&clash, "acme", keep.ci.sha256, &dev.ci);
+	tc_reissue(&clash, "acme", keep.ci.sha256, &dev.ci, NULL);
 	ck_assert_int_eq(commit1(st, &clash), TCA_ERR_ALREADY_EXISTS);
 	/* an identical certificate is not a re-issuance */
-	tc_reissue(&same, "acme", keep.ci.sha256, &keep.ci);
+	tc_reissue(&same, "acme", keep.ci.sha256, &keep.ci, NULL);
 	memcpy(same.der, keep.der, sizeof(keep.der));
 	memcpy(same.ci.sha256, keep.ci.sha256, 32);
 	ck_assert_int_eq(commit1(st, &same), TCA_ERR_ALREADY_EXISTS);
 	assert_ca_certs(st, "acme", &keep, &ca);
 
 	/* new: a fresh serial, and devices may not reuse that one either */
-	tc_reissue(&fresh, "acme", keep.ci.sha256, NULL);
+	tc_reissue(&fresh, "acme", keep.ci.sha256, NULL, NULL);
 	ck_assert_int_ne(memcmp(fresh.ci.serial, ca.ci.serial, 16), 0);
 	ck_assert_int_eq(commit1(st, &fresh), TCA_OK);
 	assert_ca_certs(st, "acme", &fresh, &keep);
@@ -1558,7 +1395,7 @@ START_TEST(test_reissue_serial_modes)
 	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
 
 	/* keep is per CA: another CA cannot take acme's (issuer, serial) */
-	tc_reissue(&clash, "beta", beta.ci.sha256, &ca.ci);
+	tc_reissue(&clash, "beta", beta.ci.sha256, &ca.ci, NULL);
 	memcpy(clash.ci.issuer_hash, ca.ci.issuer_hash, 32);
 	ck_assert_int_eq(commit1(st, &clash), TCA_ERR_ALREADY_EXISTS);
 	tc_ca_create(&clash, "gamma");
@@ -1635,7 +1472,7 @@ START_TEST(test_renewal_state)
 	snprintf(want.reason, sizeof(want.reason), "busy");
 	tc_renewal(&rs1, "acme", &want);
 	ck_assert_int_eq(commit1(st, &rs1), TCA_OK);
-	tc_reissue(&re, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&re, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &re), TCA_OK);
 	ck_assert_int_eq(re.chg.journal_seq, 2);
 	ck_assert_int_eq(st->ops->get_ca(st, "acme", &row), TCA_OK);
@@ -1675,10 +1512,10 @@ START_TEST(test_mixed_batch)
 	rs_b.attempts = 1;
 	snprintf(rs_b.reason, sizeof(rs_b.reason), "signing failed");
 	tc_issue(&t[0], "acme", "dev-1");
-	tc_reissue(&t[1], "acme", a.ci.sha256, NULL);
+	tc_reissue(&t[1], "acme", a.ci.sha256, NULL, NULL);
 	tc_renewal(&t[2], "acme", &rs_a);	/* after the re-issue: stays */
 	tc_issue(&t[3], "acme", "dev-2");
-	tc_reissue(&t[4], "beta", a.ci.sha256, NULL);	/* stale */
+	tc_reissue(&t[4], "beta", a.ci.sha256, NULL, NULL);	/* stale */
 	tc_renewal(&t[5], "beta", &rs_b);
 	tc_issue(&t[6], "nobody", "dev-3");
 	for (i = 0; i < 7; i++)
@@ -1907,7 +1744,7 @@ START_TEST(test_migrate_v1)
 	tc_issue(&d2, "acme", "dup");
 	memcpy(d2.ci.serial, dev[1].ci.serial, sizeof(dev[1].ci.serial));
 	ck_assert_int_eq(commit1(st, &d2), TCA_ERR_ALREADY_EXISTS);
-	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci);
+	tc_reissue(&keep, "acme", ca.ci.sha256, &ca.ci, NULL);
 	ck_assert_int_eq(commit1(st, &keep), TCA_OK);
 	ck_assert_int_eq(keep.chg.journal_seq, 8);
 	assert_ca_certs(st, "acme", &keep, &ca);
@@ -1964,47 +1801,6 @@ END_TEST
 
 /* ============================================== schema version 3: revocation,
  * CRLs, tenant policy, certificate inventory */
-
-#define T_NOW (T_BASE_MS / 1000)	/* fill_cert: not_before = T_NOW */
-
-/* CERT_REVOKE of the certificate ci describes (NULL: a random unknown serial). */
-static void
-tc_revoke(struct tchange *t, const char *tenant, const struct tca_cert_info *ci,
-    int reason, int64_t revoked_at)
-{
-	tc_base(t, TCA_CHANGE_CERT_REVOKE, "revoke", tenant);
-	if (ci != NULL) {
-		memcpy(t->ci.serial, ci->serial, ci->serial_len);
-		t->ci.serial_len = ci->serial_len;
-	} else {
-		ck_assert_int_eq(RAND_bytes(t->ci.serial, 16), 1);
-		t->ci.serial[0] = (t->ci.serial[0] & 0x7f) | 0x01;
-		t->ci.serial_len = 16;
-	}
-	t->chg.serial = t->ci.serial;
-	t->chg.serial_len = t->ci.serial_len;
-	t->chg.reason = reason;
-	t->chg.revoked_at = revoked_at;
-}
-
-/* CRL_PUBLISH of random bytes standing in for a CRL, valid for a week. */
-static void
-tc_crl(struct tchange *t, const char *tenant, uint64_t number,
-    int64_t this_update, uint64_t entries)
-{
-	tc_base(t, TCA_CHANGE_CRL_PUBLISH, "crl", tenant);
-	ck_assert_int_eq(RAND_bytes(t->der, sizeof(t->der)), 1);
-	t->der[0] = 0x30;
-	t->chg.crl_der = t->der;
-	t->chg.crl_len = sizeof(t->der);
-	t->chg.crl_number = number;
-	t->chg.this_update = this_update;
-	t->chg.next_update = this_update + 7 * 86400;
-	t->chg.crl_entries = entries;
-	snprintf(t->details, sizeof(t->details), "crl-number=%llu",
-	    (unsigned long long)number);
-	t->chg.details = t->details;
-}
 
 static void
 tc_crl_state(struct tchange *t, const char *tenant,
@@ -2951,7 +2747,7 @@ START_TEST(test_policy)
 	rs.failed = 1;
 	tc_renewal(&p, "acme", &rs);
 	ck_assert_int_eq(commit1(st, &p), TCA_OK);
-	tc_reissue(&re, "acme", acme.ci.sha256, NULL);
+	tc_reissue(&re, "acme", acme.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &re), TCA_OK);
 	ca_v3(st, "acme", &cv);
 	ck_assert_str_eq(cv.policy, big);
@@ -4447,7 +4243,7 @@ START_TEST(test_device_reregister)
 	ck_assert_int_eq(commit1(st, &is), TCA_ERR_CREDENTIAL_REFUSED);
 
 	/* re-registered: a new secret, failures and lock cleared */
-	clock_ms += 5000;
+	tc_clock_ms += 5000;
 	tc_dev_register(&reg, "acme", "dev-1", s2, T_BASE_MS / 1000 + 86400);
 	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
 	dev_get(st, "acme", "dev-1", &row);
@@ -4700,7 +4496,7 @@ START_TEST(test_device_consume)
 	ck_assert_int_eq(row.consumed_at, 0);
 
 	/* expired before time_ms / 1000: refused; expiring at that second: fine */
-	ck_assert_int_eq(clock_ms / 1000, now_s);
+	ck_assert_int_eq(tc_clock_ms / 1000, now_s);
 	tc_dev_register(&reg, "acme", "dev-4", s1, now_s - 1);
 	ck_assert_int_eq(commit1(st, &reg), TCA_OK);
 	tc_issue_consume(&is, "acme", "dev-4", s1);
@@ -5477,30 +5273,6 @@ END_TEST
 /* ------------------------------------------------------------ store migrate */
 
 static void
-hexf(FILE *f, const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		fprintf(f, "%02x", p[i]);
-}
-
-static int
-dump_journal_cb(void *ctx, const struct tca_journal_record *r)
-{
-	FILE *f = ctx;
-
-	fprintf(f, "J %lld %lld %s|%s|%s|%s|%s|%u|%d|%s|", (long long)r->seq,
-	    (long long)r->time_ms, r->op, r->tenant, r->serial_hex, r->subject,
-	    r->fingerprint_hex, r->uid, r->pid, r->details);
-	hexf(f, r->prev_hash, 32);
-	fputc('|', f);
-	hexf(f, r->hash, 32);
-	fputc('\n', f);
-	return 0;
-}
-
-static void
 dump_state(FILE *f, const struct tca_renewal_state *rs)
 {
 	fprintf(f, " %d %s %u %lld %lld %d %d", rs->failed, rs->reason, rs->attempts,
@@ -5563,15 +5335,6 @@ dump_revoked_cb(void *ctx, const char *tenant, const unsigned char *serial,
 	fprintf(f, "V %s ", tenant);
 	hexf(f, serial, serial_len);
 	fprintf(f, " %lld %d\n", (long long)revoked_at, reason);
-	return 0;
-}
-
-static int
-dump_device_cb(void *ctx, const struct tca_device_row *r)
-{
-	fprintf(ctx, "D %s %s %s %lld %lld %lld %u %d %s\n", r->tenant, r->device_id,
-	    r->secret, (long long)r->registered_at, (long long)r->expires_at,
-	    (long long)r->consumed_at, r->failures, r->locked, r->consumed_serial_hex);
 	return 0;
 }
 
@@ -5658,7 +5421,7 @@ populate_all(tca_store *s)
 	ck_assert_int_eq(commit1(s, &d1), TCA_OK);
 	tc_issue(&d2, "acme", "dev-2");
 	ck_assert_int_eq(commit1(s, &d2), TCA_OK);
-	tc_reissue(&t, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&t, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(s, &t), TCA_OK);
 	memset(&rs, 0, sizeof(rs));
 	rs.failed = 1;
@@ -6077,7 +5840,7 @@ START_TEST(test_changes_since)
 	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 6 */
 	tc_dev_register(&t, "acme", "dev-9", "$scrypt$x", 0);
 	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 7 */
-	tc_reissue(&t, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&t, "acme", ca.ci.sha256, NULL, NULL);
 	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 8 */
 	tc_ca_delete(&t, "acme");
 	ck_assert_int_eq(commit1(st, &t), TCA_OK);			/* 9 */

@@ -9,8 +9,7 @@
  * One cluster per run of this binary (started in main), one fresh database
  * per test (the checked fixture, in the test's own process).  No token:
  * certificate facts are built by hand around random bytes standing in for
- * DER, as in check_store.c (whose helpers are copied here, not shared:
- * that file is being restructured into the conformance suite).
+ * DER, with the helpers check_store.c uses too (tests/storetest.h).
  */
 #include "config.h"
 
@@ -31,11 +30,9 @@
 #include "store.h"
 #include "store-postgresql.h"
 #include "store-sqlite.h"
+#include "storetest.h"
 #include "tca-error.h"
 #include "testutil.h"
-
-#define T_BASE_MS 1700000000123LL	/* 2023-11-14T22:13:20.123Z */
-#define T_NOW (T_BASE_MS / 1000)
 
 static struct pgtest_cluster cluster;
 static char conninfo[PATH_MAX + 128];	/* this test's database */
@@ -43,118 +40,10 @@ static char tmpdir[PATH_MAX];
 static char dbpath[PATH_MAX + 16];
 static tca_store *st;		/* PostgreSQL */
 static tca_store *sq;		/* SQLite, for comparisons */
-static int64_t clock_ms = T_BASE_MS;
 static int db_counter;
 static double createdb_s;
 
-/* ------------------------------------------------ changes (check_store.c) */
-
-struct tchange {
-	struct tca_change chg;
-	struct tca_cert_info ci;
-	unsigned char der[256];
-	unsigned char key_id[20];
-	char tenant[TCA_TENANT_MAX + 1];
-	unsigned char expect[32];
-	struct tca_renewal_state rs;
-	char details[160];
-	char device[64];
-};
-
-static void
-sha256(const void *in, size_t len, unsigned char out[32])
-{
-	unsigned int outlen = 0;
-
-	ck_assert_int_eq(EVP_Digest(in, len, out, &outlen, EVP_sha256(), NULL), 1);
-}
-
-static void
-fill_cert(struct tchange *t, const char *subject, const char *issuer_tenant)
-{
-	struct tca_cert_info *ci = &t->ci;
-	char name[128];
-
-	memset(ci, 0, sizeof(*ci));
-	ck_assert_int_eq(RAND_bytes(t->der, sizeof(t->der)), 1);
-	t->der[0] = 0x30;
-	ci->der = t->der;
-	ci->der_len = sizeof(t->der);
-	ck_assert_int_eq(RAND_bytes(ci->serial, 16), 1);
-	ci->serial[0] = (ci->serial[0] & 0x7f) | 0x01;
-	ci->serial_len = 16;
-	snprintf(ci->subject, sizeof(ci->subject), "%s", subject);
-	snprintf(ci->issuer, sizeof(ci->issuer), "CN=%s", issuer_tenant);
-	snprintf(name, sizeof(name), "CN=%s", issuer_tenant);
-	sha256(name, strlen(name), ci->issuer_hash);
-	sha256(t->der, sizeof(t->der), ci->sha256);
-	ci->not_before = T_NOW;
-	ci->not_after = T_NOW + 86400;
-}
-
-static void
-tc_base(struct tchange *t, enum tca_change_kind kind, const char *op, const char *tenant)
-{
-	memset(t, 0, sizeof(*t));
-	snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
-	t->chg.kind = kind;
-	t->chg.op = op;
-	t->chg.tenant = t->tenant;
-	t->chg.time_ms = __atomic_fetch_add(&clock_ms, 1, __ATOMIC_RELAXED);
-	t->chg.who.uid = 1000;
-	t->chg.who.gid = 1000;
-	t->chg.who.pid = 4242;
-}
-
-static void
-tc_ca_create(struct tchange *t, const char *tenant)
-{
-	char subject[128];
-
-	tc_base(t, TCA_CHANGE_CA_CREATE, "ca-create", tenant);
-	snprintf(subject, sizeof(subject), "CN=%s", tenant);
-	fill_cert(t, subject, tenant);
-	ck_assert_int_eq(RAND_bytes(t->key_id, sizeof(t->key_id)), 1);
-	t->chg.key_type = "ec-p256";
-	t->chg.key_id = t->key_id;
-	t->chg.key_id_len = sizeof(t->key_id);
-	t->chg.cert = &t->ci;
-}
-
-static void
-tc_issue(struct tchange *t, const char *tenant, const char *cn)
-{
-	char subject[128];
-
-	tc_base(t, TCA_CHANGE_CERT_ISSUE, "issue", tenant);
-	snprintf(t->device, sizeof(t->device), "%s", cn);
-	snprintf(subject, sizeof(subject), "CN=%s", cn);
-	fill_cert(t, subject, tenant);
-	t->chg.cert = &t->ci;
-	t->chg.device_id = t->device;
-	t->chg.details = "profile=device";
-}
-
-static void
-tc_reissue(struct tchange *t, const char *tenant, const unsigned char *expect_fp,
-    const struct tca_cert_info *keep_serial)
-{
-	char subject[128];
-
-	tc_base(t, TCA_CHANGE_CA_REISSUE, "ca-reissue", tenant);
-	snprintf(subject, sizeof(subject), "CN=%s", tenant);
-	fill_cert(t, subject, tenant);
-	if (keep_serial != NULL) {
-		memcpy(t->ci.serial, keep_serial->serial, keep_serial->serial_len);
-		t->ci.serial_len = keep_serial->serial_len;
-	}
-	t->ci.not_before += 365 * 86400;
-	t->ci.not_after += 365 * 86400;
-	memcpy(t->expect, expect_fp, 32);
-	t->chg.expect_current_sha256 = t->expect;
-	t->chg.cert = &t->ci;
-	t->chg.details = "reissue";
-}
+/* ------------------------------------------------ changes (and storetest.h) */
 
 static void
 tc_state(struct tchange *t, enum tca_change_kind kind, const char *tenant,
@@ -169,34 +58,6 @@ tc_state(struct tchange *t, enum tca_change_kind kind, const char *tenant,
 	t->rs.alerted = 1;
 	t->rs.expiry_alerted = kind == TCA_CHANGE_RENEWAL_STATE;
 	t->chg.renewal = &t->rs;
-}
-
-static void
-tc_revoke(struct tchange *t, const char *tenant, const struct tca_cert_info *ci, int reason)
-{
-	tc_base(t, TCA_CHANGE_CERT_REVOKE, "revoke", tenant);
-	memcpy(t->ci.serial, ci->serial, ci->serial_len);
-	t->ci.serial_len = ci->serial_len;
-	t->chg.serial = t->ci.serial;
-	t->chg.serial_len = t->ci.serial_len;
-	t->chg.reason = reason;
-	t->chg.revoked_at = T_NOW + 60;
-}
-
-static void
-tc_crl(struct tchange *t, const char *tenant, uint64_t number)
-{
-	tc_base(t, TCA_CHANGE_CRL_PUBLISH, "crl", tenant);
-	ck_assert_int_eq(RAND_bytes(t->der, sizeof(t->der)), 1);
-	t->chg.crl_der = t->der;
-	t->chg.crl_len = sizeof(t->der);
-	t->chg.crl_number = number;
-	t->chg.this_update = T_NOW;
-	t->chg.next_update = T_NOW + 7 * 86400;
-	t->chg.crl_entries = 1;
-	snprintf(t->details, sizeof(t->details), "crl-number=%llu",
-	    (unsigned long long)number);
-	t->chg.details = t->details;
 }
 
 static void
@@ -224,16 +85,6 @@ commit_n(tca_store *s, struct tchange *const *tc, size_t n, int *res)
 	return s->ops->commit(s, chgs, n, res);
 }
 
-static int
-commit1(tca_store *s, struct tchange *t)
-{
-	struct tca_change *chg = &t->chg;
-	int res = 12345;
-
-	ck_assert_int_eq(s->ops->commit(s, &chg, 1, &res), TCA_OK);
-	return res;
-}
-
 /* Commits one change on both backends; both must give the same result. */
 static int
 both1(struct tchange *t)
@@ -244,44 +95,6 @@ both1(struct tchange *t)
 	a = commit1(st, t);
 	ck_assert_msg(a == b, "kind %d: postgresql %d, sqlite %d", t->chg.kind, a, b);
 	return a;
-}
-
-static void
-verify_ok(tca_store *s, uint64_t want)
-{
-	uint64_t count = 0;
-	int64_t bad = -1;
-	char why[256] = "";
-	int r;
-
-	r = tca_journal_verify(s, &count, &bad, NULL, why, sizeof(why));
-	ck_assert_msg(r == TCA_OK, "verify: %d at %lld: %s", r, (long long)bad, why);
-	ck_assert_uint_eq(count, want);
-}
-
-static int
-count_cb(void *ctx, const struct tca_journal_record *rec)
-{
-	(*(int64_t *)ctx)++;
-	return 0;
-}
-
-static int64_t
-journal_count(tca_store *s)
-{
-	int64_t n = 0;
-
-	ck_assert_int_eq(s->ops->journal_foreach(s, 1, count_cb, &n), TCA_OK);
-	return n;
-}
-
-/* journal_foreach's own result (the walk may fail) */
-static int
-journal_count_r(tca_store *s)
-{
-	int64_t n = 0;
-
-	return s->ops->journal_foreach(s, 1, count_cb, &n);
 }
 
 static void
@@ -318,7 +131,7 @@ setup(void)
 	char name[64], err[256] = "";
 	double t0;
 
-	clock_ms = T_BASE_MS;
+	tc_clock_ms = T_BASE_MS;
 	/* a test that failed while the server was down left it down */
 	ck_assert_int_eq(pgtest_resume(&cluster), 0);
 	snprintf(name, sizeof(name), "t_%ld_%d", (long)getpid(), db_counter++);
@@ -346,39 +159,17 @@ teardown(void)
 /* ------------------------------------------------ dumping a store */
 
 static int
-dump_journal_cb(void *ctx, const struct tca_journal_record *r)
-{
-	char ph[65], h[65];
-
-	tca_hex(r->prev_hash, 32, ph);
-	tca_hex(r->hash, 32, h);
-	fprintf(ctx, "J %lld %lld %s|%s|%s|%s|%s|%u|%d|%s|%s|%s\n", (long long)r->seq,
-	    (long long)r->time_ms, r->op, r->tenant, r->serial_hex, r->subject,
-	    r->fingerprint_hex, r->uid, r->pid, r->details, ph, h);
-	return 0;
-}
-
-static void
-hexn(FILE *f, const unsigned char *b, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		fprintf(f, "%02x", b[i]);
-}
-
-static int
 dump_ca_cb(void *ctx, const struct tca_ca_row *r)
 {
 	FILE *f = ctx;
 
 	fprintf(f, "CA %lld %s %d %s ", (long long)r->ca_id, r->tenant, r->status, r->key_type);
-	hexn(f, r->key_id, r->key_id_len);
+	hexf(f, r->key_id, r->key_id_len);
 	fprintf(f, " %lld %lld cur=", (long long)r->created_at, (long long)r->deleted_at);
-	hexn(f, r->cert_der, r->cert_der_len > 8 ? 8 : r->cert_der_len);
+	hexf(f, r->cert_der, r->cert_der_len > 8 ? 8 : r->cert_der_len);
 	fprintf(f, " prev=");
 	if (r->prev_der != NULL)
-		hexn(f, r->prev_der, r->prev_der_len > 8 ? 8 : r->prev_der_len);
+		hexf(f, r->prev_der, r->prev_der_len > 8 ? 8 : r->prev_der_len);
 	fprintf(f, " ren=%d,%s,%u,%lld,%lld,%d,%d crl=%d,%s,%u,%lld,%lld,%d pol=%s "
 	    "crl#%llu %lld %lld\n", r->renewal.failed, r->renewal.reason,
 	    r->renewal.attempts, (long long)r->renewal.failed_since,
@@ -414,9 +205,9 @@ dump_audit_cb(void *ctx, const struct tca_cert_audit_row *r)
 	FILE *f = ctx;
 
 	fprintf(f, "A %lld %s %s %s ", (long long)r->cert_id, r->tenant, r->kind, r->subject);
-	hexn(f, r->serial, r->serial_len);
+	hexf(f, r->serial, r->serial_len);
 	fprintf(f, " ");
-	hexn(f, r->fingerprint, r->fingerprint_len);
+	hexf(f, r->fingerprint, r->fingerprint_len);
 	fprintf(f, " %zu %d\n", r->der_len, r->revoked);
 	return 0;
 }
@@ -428,7 +219,7 @@ dump_rev_cb(void *ctx, const unsigned char *serial, size_t serial_len,
 	FILE *f = ctx;
 
 	fprintf(f, "R ");
-	hexn(f, serial, serial_len);
+	hexf(f, serial, serial_len);
 	fprintf(f, " %lld %d %lld\n", (long long)revoked_at, reason, (long long)not_after);
 	return 0;
 }
@@ -440,17 +231,8 @@ dump_rev_all_cb(void *ctx, const char *tenant, const unsigned char *serial,
 	FILE *f = ctx;
 
 	fprintf(f, "RA %s ", tenant);
-	hexn(f, serial, serial_len);
+	hexf(f, serial, serial_len);
 	fprintf(f, " %lld %d\n", (long long)revoked_at, reason);
-	return 0;
-}
-
-static int
-dump_dev_cb(void *ctx, const struct tca_device_row *r)
-{
-	fprintf(ctx, "D %s %s %s %lld %lld %lld %u %d %s\n", r->tenant, r->device_id,
-	    r->secret, (long long)r->registered_at, (long long)r->expires_at,
-	    (long long)r->consumed_at, r->failures, r->locked, r->consumed_serial_hex);
 	return 0;
 }
 
@@ -502,7 +284,7 @@ dump_store(tca_store *s, const char *const *tenants, size_t ntenants)
 		    (unsigned long long)crl.entries, crl.der_len);
 		tca_crl_row_clear(&crl);
 		fprintf(f, "devices -> %d\n", s->ops->device_list(s, tenants[i], "", 100,
-		    dump_dev_cb, f));
+		    dump_device_cb, f));
 	}
 	fclose(f);
 	return buf;
@@ -542,7 +324,7 @@ START_TEST(test_schema)
 	open_pg(&ro, TCA_STORE_READONLY);
 	tc_ca_create(&ca, "acme");
 	ck_assert_int_eq(commit1(again, &ca), TCA_OK);
-	verify_ok(ro, 1);
+	verify_ok(ro, 1, NULL);
 	res = 0;
 	ck_assert_int_eq(ro->ops->commit(ro, &chg, 1, &res), TCA_ERR_JOURNAL_UNAVAILABLE);
 	ck_assert_int_eq(res, TCA_ERR_JOURNAL_UNAVAILABLE);
@@ -563,7 +345,7 @@ START_TEST(test_schema)
 	open_pg(&again, 0);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT schema_version FROM tca_meta"), 2);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM ca_reservations"), 0);
-	verify_ok(again, 1);
+	verify_ok(again, 1, NULL);
 	again->ops->close(again);
 	/* a schema holding other tables of these names is not taken over */
 	sql_ok("CREATE SCHEMA other; CREATE TABLE other.journal (x int)");
@@ -680,28 +462,28 @@ START_TEST(test_every_kind)
 	ck_assert_int_eq(both1(&i2), TCA_OK);
 	tc_issue(&i3, "beta", "dev-1");
 	ck_assert_int_eq(both1(&i3), TCA_OK);
-	tc_reissue(&re, "acme", ca.ci.sha256, &ca.ci);
+	tc_reissue(&re, "acme", ca.ci.sha256, &ca.ci, "reissue");
 	ck_assert_int_eq(both1(&re), TCA_OK);
 	/* the same expectation again: re-issued meanwhile */
-	tc_reissue(&rn, "acme", ca.ci.sha256, NULL);
+	tc_reissue(&rn, "acme", ca.ci.sha256, NULL, "reissue");
 	ck_assert_int_eq(both1(&rn), TCA_ERR_ALREADY_EXISTS);
 	tc_state(&rn, TCA_CHANGE_RENEWAL_STATE, "acme", "token away", 3);
 	ck_assert_int_eq(both1(&rn), TCA_OK);
 	tc_state(&ren_none, TCA_CHANGE_RENEWAL_STATE, "nobody", "x", 1);
 	ck_assert_int_eq(both1(&ren_none), TCA_ERR_NOT_FOUND);
-	tc_revoke(&rv, "acme", &i1.ci, 1);
+	tc_revoke(&rv, "acme", &i1.ci, 1, T_NOW + 60);
 	ck_assert_int_eq(both1(&rv), TCA_OK);
 	ck_assert_str_eq(rv.chg.revoked.subject, "CN=dev-1");
-	tc_revoke(&rv2, "acme", &i1.ci, 4);
+	tc_revoke(&rv2, "acme", &i1.ci, 4, T_NOW + 60);
 	ck_assert_int_eq(both1(&rv2), TCA_ERR_ALREADY_EXISTS);
 	ck_assert_int_eq(rv2.chg.revoked.reason, 1);
-	tc_revoke(&rv2, "beta", &i1.ci, 1);
+	tc_revoke(&rv2, "beta", &i1.ci, 1, T_NOW + 60);
 	ck_assert_int_eq(both1(&rv2), TCA_ERR_NOT_FOUND);
-	tc_crl(&crl, "acme", 5);
+	tc_crl(&crl, "acme", 5, T_NOW, 1);
 	ck_assert_int_eq(both1(&crl), TCA_OK);
-	tc_crl(&crl_old, "acme", 5);
+	tc_crl(&crl_old, "acme", 5, T_NOW, 1);
 	ck_assert_int_eq(both1(&crl_old), TCA_ERR_ALREADY_EXISTS);
-	tc_crl(&crl_old, "acme", 6);
+	tc_crl(&crl_old, "acme", 6, T_NOW, 1);
 	ck_assert_int_eq(both1(&crl_old), TCA_OK);
 	tc_state(&cs, TCA_CHANGE_CRL_STATE, "acme", "signing failed", 2);
 	ck_assert_int_eq(both1(&cs), TCA_OK);
@@ -764,7 +546,7 @@ START_TEST(test_every_kind)
 	ck_assert_int_eq(both1(&del), TCA_OK);
 	ck_assert_int_eq(both1(&del), TCA_ERR_NOT_FOUND);
 	ck_assert_int_eq(journal_count(st), journal_count(sq));
-	verify_ok(st, (uint64_t)journal_count(sq));
+	verify_ok(st, (uint64_t)journal_count(sq), NULL);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT seq FROM journal_head"),
 	    journal_count(sq));
 	assert_same_stores(tenants, 3);
@@ -816,14 +598,14 @@ START_TEST(test_uniqueness)
 	memcpy(d2.ci.serial, a1.ci.serial, a1.ci.serial_len);
 	ck_assert_int_eq(both1(&d2), TCA_ERR_ALREADY_EXISTS);
 	/* a re-issue keeping the serial is fine; the identical one is not */
-	tc_reissue(&r1, "acme", a1.ci.sha256, &a1.ci);
+	tc_reissue(&r1, "acme", a1.ci.sha256, &a1.ci, "reissue");
 	ck_assert_int_eq(both1(&r1), TCA_OK);
-	tc_reissue(&r2, "acme", r1.ci.sha256, &a1.ci);
+	tc_reissue(&r2, "acme", r1.ci.sha256, &a1.ci, "reissue");
 	memcpy(r2.der, r1.der, sizeof(r1.der));
 	memcpy(r2.ci.sha256, r1.ci.sha256, 32);
 	ck_assert_int_eq(both1(&r2), TCA_ERR_ALREADY_EXISTS);
 	/* a re-issue reusing a device's serial */
-	tc_reissue(&r2, "acme", r1.ci.sha256, &d1.ci);
+	tc_reissue(&r2, "acme", r1.ci.sha256, &d1.ci, "reissue");
 	ck_assert_int_eq(both1(&r2), TCA_ERR_ALREADY_EXISTS);
 	/* another CA under the same issuer name with the first one's serial */
 	tc_base(&c2, TCA_CHANGE_CA_DELETE, "ca-delete", "acme");
@@ -835,7 +617,7 @@ START_TEST(test_uniqueness)
 	ck_assert_int_eq(both1(&b1), TCA_OK);
 	tc_ca_create(&b1, "beta");
 	ck_assert_int_eq(both1(&b1), TCA_OK);
-	verify_ok(st, (uint64_t)journal_count(sq));
+	verify_ok(st, (uint64_t)journal_count(sq), NULL);
 	assert_same_stores(tenants, 2);
 }
 END_TEST
@@ -851,7 +633,7 @@ START_TEST(test_append_only)
 	ck_assert_int_eq(commit1(st, &ca), TCA_OK);
 	tc_issue(&d1, "acme", "dev-1");
 	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
-	tc_revoke(&rv, "acme", &d1.ci, 1);
+	tc_revoke(&rv, "acme", &d1.ci, 1, T_NOW + 60);
 	ck_assert_int_eq(commit1(st, &rv), TCA_OK);
 	sql_fails("UPDATE journal SET details = 'x' WHERE seq = 1", "journal is append-only");
 	sql_fails("DELETE FROM journal WHERE seq = 3", "journal is append-only");
@@ -866,7 +648,7 @@ START_TEST(test_append_only)
 	    "journal head");
 	sql_fails("DELETE FROM journal_head", "never deleted");
 	ck_assert_int_eq(journal_count(st), 3);
-	verify_ok(st, 3);
+	verify_ok(st, 3, NULL);
 }
 END_TEST
 
@@ -894,7 +676,7 @@ START_TEST(test_bad_encoding)
 	ck_assert_int_eq(d1.chg.journal_seq, 0);
 	ck_assert_int_eq(d2.chg.journal_seq, 2);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 2);
-	verify_ok(st, 2);
+	verify_ok(st, 2, NULL);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM journal WHERE details ="
 	    " '\\x6c696e65310a6c696e65320901206261642d757466383aff206f6b2d757466383ac3a9'"), 1);
 }
@@ -929,7 +711,7 @@ START_TEST(test_guards_restored)
 	    " WHERE tgname = 'evil'"), 0);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM pg_indexes"
 	    " WHERE indexname = 'cas_one_active'"), 1);
-	verify_ok(st, 1);
+	verify_ok(st, 1, NULL);
 }
 END_TEST
 
@@ -1035,7 +817,7 @@ START_TEST(test_large_walk)
 	w.next = 2000;
 	ck_assert_int_eq(st->ops->journal_foreach(st, 2000, walk_cb, &w), TCA_OK);
 	ck_assert_int_eq(w.n, 502);
-	verify_ok(st, 2501);
+	verify_ok(st, 2501, NULL);
 	free(tc);
 }
 END_TEST
@@ -1099,7 +881,7 @@ START_TEST(test_two_nodes)
 		ck_assert_int_eq(nodes[i].ok, NODE_BATCHES * NODE_BATCH);
 		nodes[i].s->ops->close(nodes[i].s);
 	}
-	verify_ok(st, 2 + 2 * NODE_BATCHES * NODE_BATCH);
+	verify_ok(st, 2 + 2 * NODE_BATCHES * NODE_BATCH, NULL);
 	/* every certificate once, every record once, the two interleaved */
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(DISTINCT fingerprint_hex)"
 	    " FROM journal WHERE op = 'issue'"), 2 * NODE_BATCHES * NODE_BATCH);
@@ -1155,7 +937,7 @@ START_TEST(test_terminated)
 	ck_assert_int_eq(commit1(st, &d3), TCA_OK);
 	ck_assert_int_eq(journal_count(st), 3);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 3);
-	verify_ok(st, 3);
+	verify_ok(st, 3, NULL);
 }
 END_TEST
 
@@ -1194,7 +976,7 @@ START_TEST(test_database_down)
 	ck_assert_int_eq(commit1(st, &d2), TCA_OK);
 	ck_assert_int_eq(d2.chg.journal_seq, 3);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 3);
-	verify_ok(st, 3);
+	verify_ok(st, 3, NULL);
 }
 END_TEST
 
@@ -1221,7 +1003,7 @@ START_TEST(test_commit_reply_lost)
 	}
 	ck_assert_int_eq(journal_count(st), 4);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 4);
-	verify_ok(st, 4);
+	verify_ok(st, 4, NULL);
 }
 END_TEST
 
@@ -1292,7 +1074,7 @@ START_TEST(test_commit_unknown)
 	    TCA_OK);
 	ck_assert_int_eq(commit1(st, &d), TCA_OK);
 	ck_assert_int_eq(d.chg.outcome_unknown, 0);
-	verify_ok(st, 5);
+	verify_ok(st, 5, NULL);
 }
 END_TEST
 
@@ -1317,7 +1099,7 @@ START_TEST(test_cut_before_commit)
 	ck_assert_int_eq(d[1].chg.journal_seq, 3);
 	ck_assert_int_eq(journal_count(st), 3);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 3);
-	verify_ok(st, 3);
+	verify_ok(st, 3, NULL);
 }
 END_TEST
 
@@ -1357,7 +1139,7 @@ START_TEST(test_bookkeeping_unknown)
 	/* and the store goes on */
 	ck_assert_int_eq(commit1(st, &att), TCA_OK);
 	ck_assert_uint_eq(att.chg.device_failures, 2);
-	verify_ok(st, 2);
+	verify_ok(st, 2, NULL);
 }
 END_TEST
 
@@ -1383,7 +1165,7 @@ START_TEST(test_server_restart)
 	tc_issue(&d1, "acme", "dev-1");
 	ck_assert_int_eq(commit1(st, &d1), TCA_OK);
 	ck_assert_int_eq(st->ops->health(st, why, sizeof(why)), TCA_OK);
-	verify_ok(st, 2);
+	verify_ok(st, 2, NULL);
 }
 END_TEST
 
@@ -1499,7 +1281,7 @@ mid_batch(int restart, int deadlock)
 	ck_assert_int_eq(journal_count(st), 62);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM certificates"), 61);
 	ck_assert_int_eq(pgtest_int(conninfo, "SELECT count(*) FROM devices"), 1);
-	verify_ok(st, 62);
+	verify_ok(st, 62, NULL);
 	if (deadlock)
 		ck_assert_int_ge(pgtest_int(conninfo, "SELECT deadlocks FROM pg_stat_database"
 		    " WHERE datname = current_database()"), 1);
@@ -1589,7 +1371,7 @@ START_TEST(test_failover)
 	ck_assert_int_eq(d[1].chg.journal_seq, 3);
 	tc_issue(&d[2], "acme", "dev-2");
 	ck_assert_int_eq(commit1(fo, &d[2]), TCA_OK);
-	verify_ok(fo, 4);
+	verify_ok(fo, 4, NULL);
 	ck_assert_int_eq(pgtest_int(sb_ci, "SELECT count(*) FROM certificates"), 4);
 	ck_assert_int_eq(pgtest_int(sb_ci, "SELECT seq FROM journal_head"), 4);
 	fo->ops->close(fo);
