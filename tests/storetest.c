@@ -237,6 +237,18 @@ dump_journal_cb(void *ctx, const struct tca_journal_record *r)
 }
 
 int
+dump_revoked_cb(void *ctx, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason)
+{
+	FILE *f = ctx;
+
+	fprintf(f, "V %s ", tenant);
+	hexf(f, serial, serial_len);
+	fprintf(f, " %lld %d\n", (long long)revoked_at, reason);
+	return 0;
+}
+
+int
 dump_device_cb(void *ctx, const struct tca_device_row *r)
 {
 	fprintf(ctx, "D %s %s %s %lld %lld %lld %u %d %s\n", r->tenant, r->device_id,

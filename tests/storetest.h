@@ -113,9 +113,17 @@ void verify_ok(tca_store *s, uint64_t want_count, unsigned char head[32]);
 /* n bytes as lowercase hex on f. */
 void hexf(FILE *f, const unsigned char *p, size_t n);
 
-/* For dumping a store to text (ctx: the FILE *), one line each: a journal
- * record (every field, hashes in hex) and a device registration row. */
+/*
+ * For dumping a store to text (ctx: the FILE *), one line each: a journal
+ * record (every field, hashes in hex; "J ..."), a revoked certificate of
+ * revoked_all ("V tenant serial revoked_at reason") and a device
+ * registration row ("D ...").  (check_store_pg.c tagged its revoked_all
+ * lines "RA"; both of its dumps use the same callback, so only the tag
+ * changed.)
+ */
 int dump_journal_cb(void *ctx, const struct tca_journal_record *r);
+int dump_revoked_cb(void *ctx, const char *tenant, const unsigned char *serial,
+    size_t serial_len, int64_t revoked_at, int reason);
 int dump_device_cb(void *ctx, const struct tca_device_row *r);
 
 #endif

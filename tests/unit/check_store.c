@@ -5326,18 +5326,6 @@ dump_audit_cb(void *ctx, const struct tca_cert_audit_row *r)
 	return 0;
 }
 
-static int
-dump_revoked_cb(void *ctx, const char *tenant, const unsigned char *serial,
-    size_t serial_len, int64_t revoked_at, int reason)
-{
-	FILE *f = ctx;
-
-	fprintf(f, "V %s ", tenant);
-	hexf(f, serial, serial_len);
-	fprintf(f, " %lld %d\n", (long long)revoked_at, reason);
-	return 0;
-}
-
 /* Runs sql on the store at uri as its owner would, guards left in place:
  * 0, or -1 when the database refused it. */
 static int
