@@ -76,16 +76,16 @@ pg_token_init() {
 # socket ($WORK/node$i.sock) and every LINE appended; mode 0600 (a script
 # may append more to one of them afterwards).  Leaves $WORK/engine.conf.
 pg_node_configs() {
-	local n=$1 label=$2 i line
+	local n=$1 label=$2 i
 	shift 2
-	TCA_STORE_URI="$DB" tca_write_config "$label"
+	TCA_STORE_URI="$DB" tca_write_config "$label" || "$PG_FAIL" "tca_write_config $label"
 	for i in $(seq 1 "$n"); do
-		sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" "$WORK/engine.conf" \
-			>"$WORK/node$i.conf" || "$PG_FAIL" "node$i.conf"
-		for line in "$@"; do
-			echo "$line" >>"$WORK/node$i.conf"
-		done
-		chmod 0600 "$WORK/node$i.conf"
+		if ! {
+			sed -e "s|^socket.path = .*|socket.path = $WORK/node$i.sock|" \
+				"$WORK/engine.conf" && { [ $# = 0 ] || printf '%s\n' "$@"; }
+		} >"$WORK/node$i.conf" || ! chmod 0600 "$WORK/node$i.conf"; then
+			"$PG_FAIL" "cannot write $WORK/node$i.conf"
+		fi
 		PIDS[i]=
 	done
 	PG_NODES=$n
