@@ -35,6 +35,7 @@ set -euo pipefail
 require_tool openssl
 
 # anything unexpected is a hard error (99), told apart from the bug (1)
+set -E	# the ERR trap inside functions too: their failures are 99, not 1
 trap 'echo "ERROR: unexpected failure at line $LINENO" >&2; exit 99' ERR
 hard() {
 	echo "ERROR (not the bug this shows): $*" >&2
