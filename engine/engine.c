@@ -1164,7 +1164,12 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 	if ((r = tca_tenant_validate(tenant, why, whylen)) != TCA_OK)
 		return r;
 	tca_tenant_key_id(tenant, key_id);
-	if ((ent = tca_engine_cache_get(e, tenant)) == NULL) {
+	/* a CA another engine sharing the store created: read it first, or
+	 * its key would look like an orphan */
+	if ((ent = tca_engine_cache_get(e, tenant)) == NULL && e->shared &&
+	    tca_engine_sync(e) == TCA_OK)
+		ent = tca_engine_cache_get(e, tenant);
+	if (ent == NULL) {
 		if ((r = tca_token_check_key(e->tok, key_id, sizeof(key_id), NULL)) != TCA_OK) {
 			if (r != TCA_ERR_NOT_FOUND) {
 				snprintf(why, whylen, "the token is unavailable (%s)",
@@ -1174,16 +1179,30 @@ tca_engine_ca_delete(tca_engine *e, const char *tenant,
 			snprintf(why, whylen, "tenant %s has no CA", tenant);
 			return TCA_ERR_NOT_FOUND;
 		}
-		/* an orphan key: no CA row owns it, nothing to journal */
-		r = tca_token_destroy_key(e->tok, key_id, sizeof(key_id), &destroyed);
-		*destroyed_ptr = destroyed;
-		if (r != TCA_OK) {
-			snprintf(why, whylen, "destroying the orphan key failed (%s)", tca_strerror(r));
-			return r;
+		/*
+		 * An orphan key, as far as this engine knows.  The tenant is
+		 * reserved while it is destroyed: the store refuses if a CA
+		 * owns the key after all (then it is deleted as one, below) or
+		 * another engine is creating that CA right now (its key is not
+		 * an orphan: refused), and no engine creates the tenant meanwhile.
+		 */
+		if ((r = ca_reserve(e, tenant, who, why, whylen)) != TCA_OK) {
+			if (r != TCA_ERR_ALREADY_EXISTS ||
+			    (ent = tca_engine_cache_get(e, tenant)) == NULL)
+				return r;
+		} else {
+			r = tca_token_destroy_key(e->tok, key_id, sizeof(key_id), &destroyed);
+			ca_release(e, tenant, who);
+			*destroyed_ptr = destroyed;
+			if (r != TCA_OK) {
+				snprintf(why, whylen, "destroying the orphan key failed (%s)",
+				    tca_strerror(r));
+				return r;
+			}
+			log_notice("tenant %s: orphan key destroyed (%lu token objects, uid %u)",
+			    tenant, destroyed, (unsigned int)who->uid);
+			return TCA_OK;
 		}
-		log_notice("tenant %s: orphan key destroyed (%lu token objects, uid %u)",
-		    tenant, destroyed, (unsigned int)who->uid);
-		return TCA_OK;
 	}
 	tca_hex(ent->cur->sha256, sizeof(ent->cur->sha256), fp);
 	snprintf(details, sizeof(details), "ca_fingerprint=%.64s", fp);

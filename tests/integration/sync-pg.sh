@@ -133,6 +133,16 @@ done
 openssl verify -CAfile "$WORK/ca2.pem" "$WORK/dev-e.pem" >/dev/null ||
 	fail "node2's certificate does not verify against the new CA"
 
+# a CA node1 created, deleted through node2 (which never cached it): a CA
+# deletion - journaled, the CA row deleted - not an "orphan key" destroyed
+# under a CA that stays active
+admin 1 ca create gamma >/dev/null || fail "ca create gamma"
+admin 2 ca delete gamma --confirm >"$WORK/del.out" 2>&1 || fail "node2 ca delete gamma: $(cat "$WORK/del.out")"
+[ "$(sql "SELECT count(*) FROM cas WHERE tenant = 'gamma' AND status = 'active'")" = 0 ] ||
+	fail "node2 destroyed gamma's key as an orphan: the CA is still active"
+[ "$(sql "SELECT count(*) FROM journal WHERE tenant = 'gamma' AND op = 'ca-delete'")" = 1 ] ||
+	fail "gamma's deletion is not journaled"
+
 # status: who follows, and how far node3 has read the journal
 [ "$(admin 3 status --json | jq -r .store.sync)" = following ] || fail "node3 sync"
 [ "$(admin 2 status --json | jq -r .store.sync)" = not-following ] || fail "node2 sync"
